@@ -1,0 +1,192 @@
+"""Reverse-mode matrix differentials: df = Σ tr(G_Nᵀ dN) pushed from f down to the variables."""
+from collections import defaultdict
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.hadamard import HadamardProduct
+from sympy.matrices.expressions.matexpr import MatrixElement, MatrixExpr
+
+from .errors import UnsupportedOperation
+from .expr import Differential, ScalarDifferential, d, has_differential, hadamard, matadd, matmul, unit
+from .functions import apply
+from .hadamard import simplify
+from .rules import DIFFERENTIALS, IDENTITIES, Rule, rule_for
+
+_LEAVES = (sp.MatrixSymbol, sp.Symbol, sp.Number, sp.NumberSymbol, sp.Identity, sp.OneMatrix,
+           sp.ZeroMatrix, sp.MatrixBase)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One rule application: `before` rewritten into `after` by `rule`."""
+
+    rule: Rule
+    before: sp.Basic
+    after: sp.Basic
+
+
+def form(G, D):
+    """The differential term with adjoint G on D: tr(Gᵀ D) for a matrix, G·D for a scalar."""
+    return sp.Trace(matmul(G.T, D)) if D.is_Matrix else G * D
+
+
+def normalise(expr, memo=None):
+    """expr with every elementwise function in canonical form (so equal sub-expressions are equal)."""
+    memo = {} if memo is None else memo
+    if expr in memo:
+        return memo[expr]
+    if isinstance(expr, ElementwiseApplyFunction):
+        out = apply(expr.function, normalise(expr.expr, memo))
+    elif isinstance(expr, sp.Sum) and expr.has(MatrixElement):
+        # Σ_i a_i x_i, as SymPy writes (aᵀx)[0, 0] for a symbolic size, is read back as (aᵀx)[0, 0]
+        matrix_form = MatrixExpr.from_index_summation(expr)
+        out = expr if matrix_form.has(sp.Sum) else normalise(matrix_form, memo)
+    elif not expr.args or isinstance(expr, (sp.MatrixSymbol, sp.MatrixBase, sp.Lambda)):
+        out = expr
+    else:
+        args = [normalise(a, memo) for a in expr.args]
+        out = expr.func(*args) if args != list(expr.args) else expr
+    memo[expr] = out
+    return out
+
+
+class Sweep:
+    """One reverse sweep over the DAG of f: adjoints of every node that depends on a variable."""
+
+    def __init__(self, f, wrt, definitions=None):
+        definitions = dict(definitions or {})
+        memo = {}
+        self.definitions = {Z: normalise(E, memo) for Z, E in definitions.items()}
+        for Z, E in self.definitions.items():
+            if E.is_Matrix != Z.is_Matrix or (Z.is_Matrix and Z.shape != E.shape):
+                raise ValueError(f"definition of {Z}: shape {_shape(Z)} does not match shape {_shape(E)} of {E}")
+        self.f = normalise(sp.sympify(f), memo)
+        if self.f.is_Matrix and self.f.shape != (1, 1):
+            raise ValueError(f"f must be a scalar or a 1×1 matrix, got shape {self.f.shape}: {f}")
+        self.wrt = tuple(wrt)
+        self.rewrite = {E: Z for Z, E in self.definitions.items()}
+        self.steps = []
+        self.adjoint = {}
+        self._run()
+
+    def _children(self, node):
+        rule = rule_for(node, self.definitions)
+        if rule is DIFFERENTIALS["definition"]:
+            return (self.definitions[node],)
+        return rule.children(node) if rule else ()
+
+    def _order(self):
+        """Nodes children-first (iterative post-order DFS), and which depend on a variable."""
+        order, dep, seen = [], {}, set()
+        stack = [(self.f, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                kids = self._children(node)
+                dep[node] = node in self.wrt or any(dep.get(k, False) for k in kids)
+                if not kids and not dep[node] and not isinstance(node, _LEAVES) and node.has(*self.wrt):
+                    raise UnsupportedOperation(type(node).__name__, node)
+                if isinstance(node, ElementwiseApplyFunction) and node.function.has(*self.wrt):
+                    raise UnsupportedOperation("ElementwiseApplyFunction", node, "the function depends on the variable")
+                order.append(node)
+                continue
+            if node in seen:
+                continue
+            seen.add(node)
+            stack.append((node, True))
+            stack.extend((k, False) for k in reversed(self._children(node)) if k not in seen)
+        return order, dep
+
+    def _run(self):
+        order, self.dep = self._order()
+        pending = defaultdict(list)
+        pending[self.f].append(sp.Identity(1) if self.f.is_Matrix else sp.S.One)
+        for node in reversed(order):
+            if not self.dep[node] or node not in pending:
+                continue
+            G = self._collect(node, pending.pop(node))
+            self.adjoint[node] = G
+            if node in self.wrt and node not in self.definitions:
+                continue
+            rule = rule_for(node, self.definitions)
+            if rule is DIFFERENTIALS["definition"]:
+                dN = d(self.definitions[node])
+            else:
+                dN = rule.apply(node, self.dep.__getitem__)
+            self.steps.append(Step(rule, form(G, d(node)), form(G, dN)))
+            for child, Gc in self._pullback(G, dN):
+                pending[child].append(Gc)
+        for X in self.wrt:
+            if X in self.adjoint:
+                self.steps.append(Step(IDENTITIES["read off"], form(self.adjoint[X], d(X)), self.adjoint[X]))
+
+    def _collect(self, node, parts):
+        """The adjoint of node: its contributions summed, then simplified."""
+        G = parts[0]
+        if len(parts) > 1:
+            G = (matadd if node.is_Matrix else sp.Add)(*parts)
+            self.steps.append(Step(IDENTITIES["collect"], sp.Add(*[form(P, d(node)) for P in parts]),
+                                   form(G, d(node))))
+        S = simplify(G, self.rewrite)
+        if S != G:
+            self.steps.append(Step(IDENTITIES["simplify"], form(G, d(node)), form(S, d(node))))
+        return S
+
+    def _pullback(self, G, t):
+        """[(child, adjoint)] with form(G, t) = Σ form(adjoint, d child), by the trace identities."""
+        if isinstance(t, (Differential, ScalarDifferential)):
+            return [(t.arg, G)]
+        if isinstance(t, (sp.MatAdd, sp.Add)):
+            return [pair for term in t.args for pair in self._pullback(G, term)]
+        rewritten = self._identity(G, t)
+        if rewritten is None:
+            raise UnsupportedOperation(type(t).__name__, t, "term is not linear in one differential")
+        name, G2, t2 = rewritten
+        before, after = form(G, t), form(G2, t2)
+        if before != after:
+            self.steps.append(Step(IDENTITIES[name], before, after))
+        return self._pullback(G2, t2)
+
+    @staticmethod
+    def _identity(G, t):
+        """(identity, G', t') with form(G, t) = form(G', t') and t' one operator closer to a differential."""
+        if isinstance(t, sp.MatMul):
+            coeff, mats = t.as_coeff_matrices()
+            if has_differential(coeff):
+                # tr(Gᵀ (du) M) = du · tr(Gᵀ M)
+                return "linearity", sp.Trace(matmul(G.T, *mats)), coeff
+            k = next(i for i, M in enumerate(mats) if has_differential(M))
+            P, Q = mats[:k], mats[k + 1:]
+            # tr(Gᵀ c P T Q) = tr((c Pᵀ G Qᵀ)ᵀ T)
+            G2 = matmul(coeff, matmul(*P).T if P else None, G, matmul(*Q).T if Q else None)
+            return ("cyclic" if P or Q else "linearity"), G2, mats[k]
+        if isinstance(t, sp.Transpose):
+            # tr(Gᵀ Tᵀ) = tr(T G) = tr((Gᵀ)ᵀ T)
+            return "transpose", G.T, t.arg
+        if isinstance(t, HadamardProduct):
+            k = next(i for i, M in enumerate(t.args) if has_differential(M))
+            # tr(Gᵀ (H ⊙ T)) = tr((G ⊙ H)ᵀ T)
+            return "hadamard", hadamard(G, *t.args[:k], *t.args[k + 1:]), t.args[k]
+        if isinstance(t, sp.Mul):
+            inner = [a for a in t.args if has_differential(a)]
+            if len(inner) == 1:
+                # g · (c u) = (g c) · u
+                others = list(t.args)
+                others.remove(inner[0])
+                return "linearity", G * sp.Mul(*others), inner[0]
+        if isinstance(t, sp.Trace):
+            # g tr(T) = tr((g I)ᵀ T)
+            return "scalar", matmul(G, sp.Identity(t.arg.rows)), t.arg
+        if isinstance(t, MatrixElement):
+            # g T_ij = tr((g E_ij)ᵀ T)
+            return "scalar", matmul(G, unit(t.parent.shape, t.i, t.j)), t.parent
+        return None
+
+
+def _shape(e):
+    return e.shape if e.is_Matrix else "scalar"
+
+
+def zero_like(X):
+    return sp.ZeroMatrix(*X.shape) if X.is_Matrix else sp.S.Zero

@@ -1,0 +1,115 @@
+"""Hadamard algebra: an elementwise matrix expression is a scalar expression in disguise.
+
+Expressions built from ⊙, elementwise powers and functions, sums and scalar multiples of
+same-shaped matrices map one-to-one onto scalar expressions (A ⊙ B ↦ ab, A^{∘p} ↦ a^p,
+σ(A) ↦ σ(a), c·1 ↦ c). Simplifying the scalar image and mapping it back simplifies the matrix
+expression; e.g. −(Y ⊘ A − (1−Y) ⊘ (1−A)) ⊙ A ⊙ (1−A) ↦ a − y ↦ A − Y.
+"""
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
+
+from .expr import hadamard, hadamard_power, matadd, matmul
+from .functions import ELT, body_of, elementwise
+
+
+def _is_elementwise(M):
+    return isinstance(M, (sp.MatAdd, HadamardProduct, HadamardPower, ElementwiseApplyFunction)) or (
+        isinstance(M, sp.MatMul) and len(M.as_coeff_matrices()[1]) == 1)
+
+
+class NotElementwise(Exception):
+    """A scalar image that has no elementwise matrix preimage."""
+
+
+class Image:
+    """The scalar image of elementwise matrix expressions of one shape; atoms become symbols."""
+
+    def __init__(self, shape):
+        self.shape = shape
+        self.symbol_of = {}
+        self.atom_of = {}
+
+    def atom(self, M):
+        if M not in self.symbol_of:
+            s = sp.Symbol(f"_h{len(self.symbol_of)}")
+            self.symbol_of[M] = s
+            self.atom_of[s] = M
+        return self.symbol_of[M]
+
+    def to_scalar(self, M):
+        """The scalar image of M; maximal non-elementwise sub-expressions become atoms."""
+        if isinstance(M, sp.OneMatrix) and M.shape == self.shape:
+            return sp.S.One
+        if isinstance(M, sp.ZeroMatrix):
+            return sp.S.Zero
+        if isinstance(M, sp.MatAdd):
+            return sp.Add(*[self.to_scalar(t) for t in M.args])
+        if isinstance(M, HadamardProduct):
+            return sp.Mul(*[self.to_scalar(t) for t in M.args])
+        if isinstance(M, HadamardPower):
+            return sp.Pow(self.to_scalar(M.base), M.exp)
+        if isinstance(M, sp.MatMul):
+            coeff, mats = M.as_coeff_matrices()
+            if len(mats) == 1:
+                return coeff * self.to_scalar(mats[0])
+        if isinstance(M, ElementwiseApplyFunction) and not _is_elementwise(M.expr):
+            # σ(A) ↦ σ(a) for an atom A; σ of an elementwise expression stays an atom itself
+            return body_of(M.function).xreplace({ELT: self.atom(M.expr)})
+        return self.atom(M)
+
+    def from_scalar(self, e):
+        """The matrix preimage of the scalar expression e."""
+        atoms = e.free_symbols & set(self.atom_of)
+        if not atoms:
+            return sp.ZeroMatrix(*self.shape) if e == 0 else matmul(e, sp.OneMatrix(*self.shape))
+        if e in self.atom_of:
+            return self.atom_of[e]
+        if e.is_Add:
+            return matadd(*[self.from_scalar(t) for t in e.args])
+        if e.is_Mul:
+            scalars = [f for f in e.args if not (f.free_symbols & atoms)]
+            matrices = [self.from_scalar(f) for f in e.args if f.free_symbols & atoms]
+            return matmul(sp.Mul(*scalars), hadamard(*matrices))
+        if e.is_Pow and not (e.exp.free_symbols & atoms):
+            return hadamard_power(self.from_scalar(e.base), e.exp)
+        if isinstance(e, sp.Function) and len(e.args) == 1:
+            return elementwise(e.func(ELT), self.from_scalar(e.args[0]))
+        x = e.free_symbols & atoms
+        if len(x) == 1:
+            (s,) = x
+            return elementwise(e.xreplace({s: ELT}), self.atom_of[s])
+        raise NotElementwise(e)
+
+
+def derivative_matrix(fn, A):
+    """σ'(A) for the elementwise function fn, written in Hadamard form (σ(A) ⊙ (1 − σ(A)), …)."""
+    image = Image(A.shape)
+    fprime = sp.diff(body_of(fn), ELT)
+    return image.from_scalar(fprime.xreplace({ELT: image.atom(A)})), fprime
+
+
+def _cost(e):
+    return (sp.count_ops(e), sp.default_sort_key(e))
+
+
+def simplify(M, rewrite=None):
+    """M with its elementwise algebra simplified, sub-expressions renamed by `rewrite`."""
+    if rewrite:
+        M = M.xreplace(rewrite)
+    if not M.is_Matrix:
+        return M
+    image = Image(M.shape)
+    e = image.to_scalar(M)
+    candidates = [e]
+    if sp.count_ops(e) <= 80:
+        candidates += [sp.cancel(e), sp.factor_terms(e)]
+        if e.has(sp.Pow):
+            candidates.append(sp.factor(e))
+    best = min(candidates, key=_cost)
+    if best == e:
+        return M
+    try:
+        return image.from_scalar(best)
+    except NotElementwise:
+        return M

@@ -1,0 +1,51 @@
+"""Plain-text printing of matrix expressions and derivations, in the seeds' notation."""
+import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.str import StrPrinter
+
+from .functions import ELT, body_of
+
+
+class TextPrinter(StrPrinter):
+    """Prints tr, ᵀ, ⁻¹, ⊙, |X| and σ(X) the way a derivation on paper does."""
+
+    def _print_Trace(self, expr):
+        return f"tr({self._print(expr.arg)})"
+
+    def _print_Transpose(self, expr):
+        return self.parenthesize(expr.arg, PRECEDENCE["Pow"]) + "ᵀ"
+
+    def _print_Inverse(self, expr):
+        return self.parenthesize(expr.arg, PRECEDENCE["Pow"]) + "⁻¹"
+
+    def _print_Determinant(self, expr):
+        return f"|{self._print(expr.arg)}|"
+
+    def _print_HadamardProduct(self, expr):
+        return " ⊙ ".join(self.parenthesize(a, PRECEDENCE["Mul"]) for a in expr.args)
+
+    def _print_HadamardPower(self, expr):
+        exp = self._print(expr.exp)
+        exp = exp if expr.exp.is_Integer and expr.exp >= 0 else f"({exp})"
+        return self.parenthesize(expr.base, PRECEDENCE["Pow"]) + "^∘" + exp
+
+    def _print_ElementwiseApplyFunction(self, expr):
+        body = body_of(expr.function)
+        arg = self._print(expr.expr)
+        if not (isinstance(body, sp.Function) and body.args == (ELT,)):
+            arg = self.parenthesize(expr.expr, PRECEDENCE["Atom"] - 1)
+        return self._print(body.xreplace({ELT: sp.Symbol(arg)}))
+
+    def _print_OneMatrix(self, expr):
+        return "1ᵀ" if expr.rows == 1 and expr.cols != 1 else "1"
+
+    def _print_Identity(self, expr):
+        return "I"
+
+    def _print_sigmoid(self, expr):
+        return f"σ({self._print(expr.args[0])})"
+
+
+def text(expr):
+    """expr in plain text."""
+    return TextPrinter().doprint(expr)
