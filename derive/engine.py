@@ -8,7 +8,7 @@ from sympy.matrices.expressions.hadamard import HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement, MatrixExpr
 
 from .errors import UnsupportedOperation
-from .expr import Differential, ScalarDifferential, d, has_differential, hadamard, matadd, matmul, unit
+from .expr import Differential, ScalarDifferential, d, hadamard, has_differential, matadd, matmul, tp, unit
 from .functions import apply
 from .hadamard import simplify
 from .rules import DIFFERENTIALS, IDENTITIES, Rule, rule_for
@@ -28,7 +28,7 @@ class Step:
 
 def form(G, D):
     """The differential term with adjoint G on D: tr(Gᵀ D) for a matrix, G·D for a scalar."""
-    return sp.Trace(matmul(G.T, D)) if D.is_Matrix else G * D
+    return sp.Trace(matmul(tp(G), D)) if D.is_Matrix else G * D
 
 
 def normalise(expr, memo=None):
@@ -155,15 +155,15 @@ class Sweep:
             coeff, mats = t.as_coeff_matrices()
             if has_differential(coeff):
                 # tr(Gᵀ (du) M) = du · tr(Gᵀ M)
-                return "linearity", sp.Trace(matmul(G.T, *mats)), coeff
+                return "linearity", sp.Trace(matmul(tp(G), *mats)), coeff
             k = next(i for i, M in enumerate(mats) if has_differential(M))
             P, Q = mats[:k], mats[k + 1:]
             # tr(Gᵀ c P T Q) = tr((c Pᵀ G Qᵀ)ᵀ T)
-            G2 = matmul(coeff, matmul(*P).T if P else None, G, matmul(*Q).T if Q else None)
+            G2 = matmul(coeff, tp(matmul(*P)) if P else None, G, tp(matmul(*Q)) if Q else None)
             return ("cyclic" if P or Q else "linearity"), G2, mats[k]
         if isinstance(t, sp.Transpose):
             # tr(Gᵀ Tᵀ) = tr(T G) = tr((Gᵀ)ᵀ T)
-            return "transpose", G.T, t.arg
+            return "transpose", tp(G), t.arg
         if isinstance(t, HadamardProduct):
             k = next(i for i, M in enumerate(t.args) if has_differential(M))
             # tr(Gᵀ (H ⊙ T)) = tr((G ⊙ H)ᵀ T)

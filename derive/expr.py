@@ -54,15 +54,65 @@ def is_differential(e):
 
 
 def has_differential(e):
-    return e.has(Differential, ScalarDifferential)
+    """Whether e contains a differential; walks the DAG, each shared node once."""
+    stack, seen = [e], set()
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (Differential, ScalarDifferential)):
+            return True
+        for a in node.args:
+            if id(a) not in seen:
+                seen.add(id(a))
+                stack.append(a)
+    return False
+
+
+def tp(M):
+    """Mᵀ, pushed through products and double transposes only (never into a large operand)."""
+    if isinstance(M, sp.Transpose):
+        return M.arg
+    if isinstance(M, sp.MatMul):
+        coeff, mats = M.as_coeff_matrices()
+        return matmul(coeff, *[tp(A) for A in reversed(mats)])
+    if isinstance(M, (sp.MatrixSymbol, sp.Identity, sp.OneMatrix, sp.ZeroMatrix, sp.Inverse, Differential)):
+        return M.T
+    return sp.Transpose(M)
 
 
 def matmul(*factors):
-    """The product of the factors, scalars pulled out and identities dropped."""
-    factors = [f for f in factors if f is not None]
-    if len(factors) == 1:
-        return factors[0]
-    return sp.MatMul(*factors).doit(deep=False)
+    """The product of the factors: flattened, scalars pulled out, identities dropped, 1 1ᵀ merged.
+
+    Built by hand rather than with MatMul.doit(), whose canonicalisation distributes over sums and
+    re-evaluates every operand (exponential on expressions with shared sub-expressions).
+    """
+    coeff, mats, identity = sp.S.One, [], None
+    for f in factors:
+        if f is None:
+            continue
+        f = sp.sympify(f)
+        if isinstance(f, sp.MatMul):
+            c, ms = f.as_coeff_matrices()
+            coeff, parts = coeff * c, ms
+        elif f.is_Matrix:
+            parts = [f]
+        else:
+            coeff, parts = coeff * f, []
+        for M in parts:
+            if isinstance(M, sp.Identity):
+                identity = M
+            elif isinstance(M, sp.OneMatrix) and mats and isinstance(mats[-1], sp.OneMatrix):
+                # 1_{p×q} 1_{q×r} = q 1_{p×r}
+                coeff *= M.rows
+                mats[-1] = sp.OneMatrix(mats[-1].rows, M.cols)
+            else:
+                mats.append(M)
+    if not mats:
+        mats = [identity]
+    if coeff == 0 or any(isinstance(M, sp.ZeroMatrix) for M in mats):
+        return sp.ZeroMatrix(mats[0].rows, mats[-1].cols)
+    if coeff == 1 and len(mats) == 1:
+        return mats[0]
+    return sp.MatMul(*([] if coeff == 1 else [coeff]), *mats)
 
 
 def hadamard(*factors):
@@ -91,10 +141,19 @@ def hadamard_power(A, p):
 
 
 def matadd(*terms):
-    terms = [t for t in terms if not isinstance(t, sp.ZeroMatrix)]
-    if len(terms) == 1:
-        return terms[0]
-    return sp.MatAdd(*terms).doit(deep=False)
+    """The sum of the terms: flattened, zeros dropped, like terms combined (c1 X + c2 X = (c1 + c2) X)."""
+    collected = {}
+    for t in terms:
+        for u in (t.args if isinstance(t, sp.MatAdd) else (t,)):
+            if isinstance(u, sp.ZeroMatrix):
+                continue
+            c, M = u.as_coeff_mmul()
+            M = matmul(*M.args) if isinstance(M, sp.MatMul) else M
+            collected[M] = collected.get(M, 0) + c
+    parts = [matmul(c, M) for M, c in collected.items() if c != 0]
+    if not parts:
+        return sp.ZeroMatrix(*terms[0].shape)
+    return parts[0] if len(parts) == 1 else sp.MatAdd(*parts)
 
 
 def unit(shape, i, j):
@@ -106,3 +165,31 @@ def unit(shape, i, j):
         return sp.ImmutableSparseMatrix(rows, cols, {(i, j): 1})
     p, q = sp.symbols("p q", cls=sp.Dummy)
     return sp.FunctionMatrix(rows, cols, sp.Lambda((p, q), sp.KroneckerDelta(p, i) * sp.KroneckerDelta(q, j)))
+
+
+def substitute(e, mapping, memo=None):
+    """e with sub-expressions replaced by `mapping`, each shared node rebuilt once (xreplace on a DAG)."""
+    memo = {} if memo is None else memo
+    if e in mapping:
+        return mapping[e]
+    if not e.args or isinstance(e, (sp.MatrixSymbol, sp.Lambda)):
+        return e
+    key = id(e)
+    if key not in memo:
+        args = [substitute(a, mapping, memo) for a in e.args]
+        memo[key] = e.func(*args) if any(a is not b for a, b in zip(args, e.args)) else e
+    return memo[key]
+
+
+def postorder(root, children):
+    """The DAG under root, children before parents, each node once (iterative, for deep expressions)."""
+    order, seen, stack = [], set(), [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+        elif node not in seen:
+            seen.add(node)
+            stack.append((node, True))
+            stack.extend((k, False) for k in reversed(children(node)) if k not in seen)
+    return order

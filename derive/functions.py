@@ -69,20 +69,21 @@ class softplus(sp.Function):
         return s if exp is None else r"%s^{%s}" % (s, exp)
 
 
-# Bodies that users write by hand, recognised as the classes above: body(ELT) -> class.
-_KNOWN = {
-    sigmoid: (1 / (1 + sp.exp(-ELT)), sp.exp(ELT) / (1 + sp.exp(ELT))),
-    relu: (sp.Max(0, ELT), sp.Max(ELT, 0)),
-    softplus: (sp.log(1 + sp.exp(ELT)),),
-}
+_w = sp.Wild("w")
+# Forms that users write by hand, recognised anywhere in a body as the classes above.
+_KNOWN = (
+    (1 / (1 + sp.exp(-_w)), sigmoid(_w)),
+    (sp.exp(_w) / (1 + sp.exp(_w)), sigmoid(_w)),
+    (sp.log(1 + sp.exp(_w)), softplus(_w)),
+    (sp.Max(0, _w), relu(_w)),
+)
 
 
 @lru_cache(maxsize=None)
 def canonical_body(body):
-    """The body of an elementwise function in ELT, with known activations replaced by their class."""
-    for cls, forms in _KNOWN.items():
-        if any(sp.simplify(body - form) == 0 for form in forms if form.has(sp.exp)) or body in forms:
-            return cls(ELT)
+    """The body of an elementwise function in ELT, with hand-written activations replaced by their class."""
+    for pattern, cls in _KNOWN:
+        body = body.replace(pattern, cls)
     return body
 
 

@@ -9,7 +9,7 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
-from .expr import hadamard, hadamard_power, matadd, matmul
+from .expr import hadamard, hadamard_power, matadd, matmul, substitute
 from .functions import ELT, body_of, elementwise
 
 
@@ -25,10 +25,11 @@ class NotElementwise(Exception):
 class Image:
     """The scalar image of elementwise matrix expressions of one shape; atoms become symbols."""
 
-    def __init__(self, shape):
+    def __init__(self, shape, budget=120):
         self.shape = shape
         self.symbol_of = {}
         self.atom_of = {}
+        self.budget = budget  # operators expanded at most; beyond, sub-expressions stay atoms
 
     def atom(self, M):
         if M not in self.symbol_of:
@@ -39,6 +40,9 @@ class Image:
 
     def to_scalar(self, M):
         """The scalar image of M; maximal non-elementwise sub-expressions become atoms."""
+        self.budget -= 1
+        if self.budget < 0:
+            return self.atom(M)
         if isinstance(M, sp.OneMatrix) and M.shape == self.shape:
             return sp.S.One
         if isinstance(M, sp.ZeroMatrix):
@@ -96,16 +100,15 @@ def _cost(e):
 def simplify(M, rewrite=None):
     """M with its elementwise algebra simplified, sub-expressions renamed by `rewrite`."""
     if rewrite:
-        M = M.xreplace(rewrite)
+        M = substitute(M, rewrite)
     if not M.is_Matrix:
         return M
     image = Image(M.shape)
     e = image.to_scalar(M)
-    candidates = [e]
-    if sp.count_ops(e) <= 80:
-        candidates += [sp.cancel(e), sp.factor_terms(e)]
-        if e.has(sp.Pow):
-            candidates.append(sp.factor(e))
+    candidates = [e, sp.factor_terms(e)]
+    if any(p.exp.is_negative for p in e.atoms(sp.Pow)) and sp.count_ops(e) <= 80:
+        # a quotient: cancel common factors, as in −(y/a − (1−y)/(1−a)) a(1−a) = a − y
+        candidates.append(sp.cancel(e))
     best = min(candidates, key=_cost)
     if best == e:
         return M
