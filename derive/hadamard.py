@@ -29,6 +29,7 @@ class Image:
         self.shape = shape
         self.symbol_of = {}
         self.atom_of = {}
+        self.scalar_atom_of = {}
         self.budget = budget  # operators expanded at most; beyond, sub-expressions stay atoms
 
     def atom(self, M):
@@ -56,11 +57,29 @@ class Image:
         if isinstance(M, sp.MatMul):
             coeff, mats = M.as_coeff_matrices()
             if len(mats) == 1:
-                return coeff * self.to_scalar(mats[0])
+                return self.scalar(coeff) * self.to_scalar(mats[0])
         if isinstance(M, ElementwiseApplyFunction) and not _is_elementwise(M.expr):
             # σ(A) ↦ σ(a) for an atom A; σ of an elementwise expression stays an atom itself
             return body_of(M.function).xreplace({ELT: self.atom(M.expr)})
         return self.atom(M)
+
+    def scalar(self, c):
+        """A scalar coefficient with its matrix-valued parts (tr, det, entries) as symbols."""
+        if c.is_Number or c.is_Symbol:
+            return c
+        if isinstance(c, (sp.Add, sp.Mul, sp.Pow)) or (isinstance(c, sp.Function) and not any(a.is_Matrix for a in c.args)
+                                                      and not c.has(sp.MatrixExpr)):
+            return c.func(*[self.scalar(a) for a in c.args])
+        for s, atom in self.scalar_atom_of.items():
+            if atom == c:
+                return s
+        s = sp.Symbol(f"_c{len(self.scalar_atom_of)}")
+        self.scalar_atom_of[s] = c
+        return s
+
+    def back(self, M):
+        """The matrix preimage of e with scalar atoms restored."""
+        return substitute(M, self.scalar_atom_of) if self.scalar_atom_of else M
 
     def from_scalar(self, e):
         """The matrix preimage of the scalar expression e."""
@@ -113,6 +132,6 @@ def simplify(M, rewrite=None):
     if best == e:
         return M
     try:
-        return image.from_scalar(best)
+        return image.back(image.from_scalar(best))
     except NotElementwise:
         return M
