@@ -10,12 +10,13 @@ from sympy.printing.precedence import PRECEDENCE
 
 from .expr import postorder, substitute
 from .functions import ELT, body_of, elementwise
+from .printing import SafePrecedence
 
 _LEAVES = (sp.MatrixSymbol, sp.Symbol, sp.Number, sp.NumberSymbol, sp.Identity, sp.OneMatrix, sp.ZeroMatrix,
            sp.MatrixBase, sp.Lambda)
 
 
-class MatrixNumPyPrinter(NumPyPrinter):
+class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
     """Prints matrix products as @, ⊙ as *, and every elementwise function on whole arrays."""
 
     def _print_MatMul(self, expr):
@@ -111,7 +112,8 @@ def common_subexpressions(expr):
         if any(new[c] is not c for c in kids):
             args = [new.get(a, a) for a in e.args] if not isinstance(e, ElementwiseApplyFunction) else [new[e.expr]]
             rebuilt = _rebuild(e, args)
-        if uses[e] > 1 and kids and not isinstance(e, (sp.Transpose, MatrixElement)):
+        cheap = isinstance(e, (sp.Transpose, MatrixElement)) and isinstance(e.args[0], sp.MatrixSymbol)
+        if uses[e] > 1 and kids and not cheap:
             k = len(temporaries)
             t = sp.MatrixSymbol(f"_t{k}", *e.shape) if e.is_Matrix else sp.Symbol(f"_t{k}")
             temporaries.append((t, rebuilt))

@@ -1,13 +1,39 @@
 """Plain-text printing of matrix expressions and derivations, in the seeds' notation."""
 import sympy as sp
-from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
 from .functions import ELT, body_of
 
 
-class TextPrinter(StrPrinter):
+def safe_precedence(item):
+    """SymPy's precedence, except for MatMul, where SymPy's own test (−M == M) evaluates M in full."""
+    if isinstance(item, sp.MatMul):
+        coeff, _ = item.as_coeff_matrices()
+        return PRECEDENCE["Add"] if coeff.is_Number and coeff.is_negative else PRECEDENCE["Mul"]
+    return precedence(item)
+
+
+class SafePrecedence:
+    """Printer mixin: parenthesize with safe_precedence, so printing never evaluates an expression."""
+
+    def parenthesize(self, item, level, strict=False):
+        p = safe_precedence(item)
+        if p < level or (not strict and p <= level):
+            return f"({self._print(item)})"
+        return self._print(item)
+
+
+class TextPrinter(SafePrecedence, StrPrinter):
     """Prints tr, ᵀ, ⁻¹, ⊙, |X| and σ(X) the way a derivation on paper does."""
+
+    def _print_MatMul(self, expr):
+        coeff, mats = expr.as_coeff_matrices()
+        sign = "-" if coeff.is_Number and coeff.is_negative else ""
+        coeff = -coeff if sign else coeff
+        factors = ([] if coeff == 1 else [self.parenthesize(coeff, PRECEDENCE["Mul"])])
+        factors += [self.parenthesize(m, PRECEDENCE["Mul"]) for m in mats]
+        return sign + "*".join(factors)
 
     def _print_Trace(self, expr):
         return f"tr({self._print(expr.arg)})"
