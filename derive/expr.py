@@ -79,6 +79,14 @@ def tp(M):
     return sp.Transpose(M)
 
 
+def _inverse_of(M):
+    if isinstance(M, sp.Inverse):
+        return M.arg
+    if isinstance(M, sp.Transpose) and isinstance(M.arg, sp.Inverse):
+        return M.arg.arg.T
+    return sp.Inverse(M) if M.is_square else None
+
+
 def matmul(*factors):
     """The product of the factors: flattened, scalars pulled out, identities dropped, 1 1ᵀ merged.
 
@@ -100,6 +108,10 @@ def matmul(*factors):
         for M in parts:
             if isinstance(M, sp.Identity):
                 identity = M
+            elif mats and (M == _inverse_of(mats[-1])):
+                # X X⁻¹ = X⁻¹ X = I
+                identity = sp.Identity(M.cols)
+                mats.pop()
             elif isinstance(M, sp.OneMatrix) and mats and isinstance(mats[-1], sp.OneMatrix):
                 # 1_{p×q} 1_{q×r} = q 1_{p×r}
                 coeff *= M.rows

@@ -27,6 +27,15 @@ class SafePrecedence:
 class TextPrinter(SafePrecedence, StrPrinter):
     """Prints tr, ᵀ, ⁻¹, ⊙, |X| and σ(X) the way a derivation on paper does."""
 
+    def _print_MatAdd(self, expr):
+        # positive terms first: 1 - A rather than -A + 1
+        terms = sorted(expr.args, key=lambda t: isinstance(t, sp.MatMul) and t.as_coeff_matrices()[0].is_negative)
+        out = self.parenthesize(terms[0], PRECEDENCE["Add"], strict=True)
+        for t in terms[1:]:
+            s = self.parenthesize(t, PRECEDENCE["Add"], strict=True)
+            out += f" - {s[1:]}" if s.startswith("-") else f" + {s}"
+        return out
+
     def _print_MatMul(self, expr):
         coeff, mats = expr.as_coeff_matrices()
         sign = "-" if coeff.is_Number and coeff.is_negative else ""
