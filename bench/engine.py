@@ -1,0 +1,82 @@
+"""Derivation time and result size against depth, for derive.gradient and SymPy's MatrixExpr.diff.
+
+Prints a table: for chains of k matrix products and of k elementwise layers, the median derivation
+time over 3 runs and the result size (distinct sub-expressions), and the same for SymPy's .diff
+where it succeeds within 20 s. Growth, not absolute speed, is the point: ratios t(2k)/t(k) near 2
+mean linear cost.
+"""
+import signal
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import sympy as sp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import derive  # noqa: E402
+from derive.expr import postorder  # noqa: E402
+
+n = sp.Symbol("n", integer=True, positive=True)
+X = sp.MatrixSymbol("X", n, n)
+
+
+def products(k):
+    """tr(A1 A2 ⋯ Ak X)."""
+    return sp.Trace(sp.MatMul(*[sp.MatrixSymbol(f"A{i}", n, n) for i in range(1, k + 1)], X))
+
+
+def layers(k):
+    """1ᵀ tanh(Wk ⋯ tanh(W1 X)) 1: k elementwise layers, built unevaluated."""
+    H = X
+    for i in range(1, k + 1):
+        H = sp.MatMul(sp.MatrixSymbol(f"W{i}", n, n), H).applyfunc(sp.tanh)
+    return sp.MatMul(sp.OneMatrix(1, n), H, sp.OneMatrix(n, 1))
+
+
+def size(expr):
+    return len(postorder(expr, lambda e: () if isinstance(e, (sp.MatrixSymbol, sp.Lambda)) else e.args))
+
+
+class Timeout(Exception):
+    pass
+
+
+def timed(fn, limit=20):
+    def alarm(*_):
+        raise Timeout
+    signal.signal(signal.SIGALRM, alarm)
+    times, result = [], None
+    for _ in range(3):
+        signal.alarm(limit)
+        try:
+            start = time.perf_counter()
+            result = fn()
+            times.append(time.perf_counter() - start)
+        except Timeout:
+            return None, f"> {limit} s"
+        except Exception as e:  # SymPy's failures are part of the table
+            return None, type(e).__name__
+        finally:
+            signal.alarm(0)
+    return result, statistics.median(times)
+
+
+def main():
+    print(f"{'family':<9} {'k':>3} | {'derive ms':>10} {'ratio':>6} {'size':>6} | {'sympy .diff':>12} {'size':>6}")
+    print("-" * 64)
+    for family in (products, layers):
+        previous = None
+        for k in (2, 4, 8, 16, 32, 64):
+            f = family(k)
+            G, t = timed(lambda: derive.gradient(f, X))
+            ratio = f"{t / previous:.1f}" if previous else ""
+            previous = t
+            S, ts = timed(lambda: f.diff(X)) if k <= 16 else (None, "skipped")
+            sympy_col = f"{ts * 1e3:.1f} ms" if isinstance(ts, float) else ts
+            sympy_size = size(S) if S is not None else ""
+            print(f"{family.__name__:<9} {k:>3} | {t * 1e3:>10.1f} {ratio:>6} {size(G):>6} | {sympy_col:>12} {sympy_size:>6}")
+
+
+if __name__ == "__main__":
+    main()
