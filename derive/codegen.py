@@ -8,12 +8,10 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from .expr import postorder, substitute
+from .expr import LEAVES, postorder, substitute
 from .functions import ELT, body_of, elementwise
 from .printing import SafePrecedence
 
-_LEAVES = (sp.MatrixSymbol, sp.Symbol, sp.Number, sp.NumberSymbol, sp.Identity, sp.OneMatrix, sp.ZeroMatrix,
-           sp.MatrixBase, sp.Lambda)
 
 
 class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
@@ -88,7 +86,7 @@ def _dimensions(args):
 
 
 def _children(e):
-    if isinstance(e, _LEAVES):
+    if isinstance(e, LEAVES):
         return ()
     if isinstance(e, ElementwiseApplyFunction):
         return (e.expr,)

@@ -8,13 +8,10 @@ from sympy.matrices.expressions.hadamard import HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement, MatrixExpr
 
 from .errors import UnsupportedOperation
-from .expr import Differential, ScalarDifferential, d, hadamard, has_differential, matadd, matmul, tp, unit
+from .expr import LEAVES, Differential, ScalarDifferential, d, hadamard, has_differential, matadd, matmul, tp, unit
 from .functions import apply
 from .hadamard import simplify
 from .rules import DIFFERENTIALS, IDENTITIES, Rule, rule_for
-
-_LEAVES = (sp.MatrixSymbol, sp.Symbol, sp.Number, sp.NumberSymbol, sp.Identity, sp.OneMatrix,
-           sp.ZeroMatrix, sp.MatrixBase)
 
 
 @dataclass(frozen=True)
@@ -85,7 +82,7 @@ class Sweep:
             if expanded:
                 kids = self._children(node)
                 dep[node] = node in self.wrt or any(dep.get(k, False) for k in kids)
-                if not kids and not dep[node] and not isinstance(node, _LEAVES) and node.has(*self.wrt):
+                if not kids and not dep[node] and not isinstance(node, LEAVES) and node.has(*self.wrt):
                     raise UnsupportedOperation(type(node).__name__, node)
                 if isinstance(node, ElementwiseApplyFunction) and node.function.has(*self.wrt):
                     raise UnsupportedOperation("ElementwiseApplyFunction", node, "the function depends on the variable")

@@ -4,6 +4,11 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
 
+# Expressions the engine and the printers never look inside.
+LEAVES = (sp.MatrixSymbol, sp.Symbol, sp.Number, sp.NumberSymbol, sp.Identity, sp.OneMatrix, sp.ZeroMatrix,
+          sp.MatrixBase, sp.Lambda)
+
+
 class Differential(MatrixExpr):
     """dA, the differential of a matrix expression A (same shape as A)."""
 
