@@ -54,10 +54,6 @@ def d(node):
     return Differential(node) if node.is_Matrix else ScalarDifferential(node)
 
 
-def is_differential(e):
-    return isinstance(e, (Differential, ScalarDifferential))
-
-
 def has_differential(e):
     """Whether e contains a differential; walks the DAG, each shared node once."""
     stack, seen = [e], set()

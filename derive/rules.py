@@ -8,7 +8,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .errors import UnsupportedOperation
-from .expr import Differential, ScalarDifferential, d, hadamard_power
+from .expr import ScalarDifferential, d, hadamard_power
 from .functions import body_of
 from .hadamard import derivative_matrix
 
