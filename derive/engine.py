@@ -8,7 +8,7 @@ from sympy.matrices.expressions.hadamard import HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement, MatrixExpr
 
 from .errors import UnsupportedOperation
-from .expr import LEAVES, Differential, ScalarDifferential, d, hadamard, has_differential, matadd, matmul, tp, unit
+from .expr import LEAVES, Differential, ScalarDifferential, d, hadamard, has_differential, matadd, matmul, postorder, tp, unit
 from .functions import apply
 from .hadamard import simplify
 from .rules import DIFFERENTIALS, IDENTITIES, Rule, rule_for
@@ -74,25 +74,15 @@ class Sweep:
         return rule.children(node) if rule else ()
 
     def _order(self):
-        """Nodes children-first (iterative post-order DFS), and which depend on a variable."""
-        order, dep, seen = [], {}, set()
-        stack = [(self.f, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if expanded:
-                kids = self._children(node)
-                dep[node] = node in self.wrt or any(dep.get(k, False) for k in kids)
-                if not kids and not dep[node] and not isinstance(node, LEAVES) and node.has(*self.wrt):
-                    raise UnsupportedOperation(type(node).__name__, node)
-                if isinstance(node, ElementwiseApplyFunction) and node.function.has(*self.wrt):
-                    raise UnsupportedOperation("ElementwiseApplyFunction", node, "the function depends on the variable")
-                order.append(node)
-                continue
-            if node in seen:
-                continue
-            seen.add(node)
-            stack.append((node, True))
-            stack.extend((k, False) for k in reversed(self._children(node)) if k not in seen)
+        """Nodes children-first, and which depend on a variable."""
+        order, dep = postorder(self.f, self._children), {}
+        for node in order:
+            kids = self._children(node)
+            dep[node] = node in self.wrt or any(dep[k] for k in kids)
+            if not kids and not dep[node] and not isinstance(node, LEAVES) and node.has(*self.wrt):
+                raise UnsupportedOperation(type(node).__name__, node)
+            if isinstance(node, ElementwiseApplyFunction) and node.function.has(*self.wrt):
+                raise UnsupportedOperation("ElementwiseApplyFunction", node, "the function depends on the variable")
         return order, dep
 
     def _run(self):
