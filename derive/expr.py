@@ -80,12 +80,9 @@ def tp(M):
     return sp.Transpose(M)
 
 
-def _inverse_of(M):
-    if isinstance(M, sp.Inverse):
-        return M.arg
-    if isinstance(M, sp.Transpose) and isinstance(M.arg, sp.Inverse):
-        return M.arg.arg.T
-    return sp.Inverse(M) if M.is_square else None
+def _inverse_pair(A, B):
+    """Whether A B = I because one factor is the inverse of the other."""
+    return (isinstance(B, sp.Inverse) and B.arg == A) or (isinstance(A, sp.Inverse) and A.arg == B)
 
 
 def matmul(*factors):
@@ -109,7 +106,7 @@ def matmul(*factors):
         for M in parts:
             if isinstance(M, sp.Identity):
                 identity = M
-            elif mats and (M == _inverse_of(mats[-1])):
+            elif mats and _inverse_pair(mats[-1], M):
                 # X X⁻¹ = X⁻¹ X = I
                 identity = sp.Identity(M.cols)
                 mats.pop()

@@ -45,8 +45,9 @@ def test_handwritten_sigmoid_lambda_is_recognised():
     (ones(1, n) * Had(A, X) * ones(n, 1), A),                    # no ⊙ with the all-ones matrix
     (sp.Trace(X.T * X), 2 * X),                                  # scalars pulled out (cookbook eq 115)
     (sp.log(sp.det(X)), X.T.I),                                  # cookbook eq 56
+    (sp.Determinant(A * X * B), sp.Determinant(A * X * B) * X.T.I),  # X X⁻¹ cancelled (cookbook eq 51)
     (sp.Trace(A), sp.ZeroMatrix(n, n)),                          # X absent: the zero matrix
-], ids=["tr-AXtB", "sum-A-had-X", "tr-XtX", "logdet", "absent"])
+], ids=["tr-AXtB", "sum-A-had-X", "tr-XtX", "logdet", "det-AXB", "absent"])
 def test_results_read_as_a_person_writes_them(f, expected):
     assert same(derive.gradient(f, X), expected)
 
