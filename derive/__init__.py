@@ -1,9 +1,12 @@
 """Symbolic derivation of gradients in matrix form by the matrix-differential method."""
 from . import _shapes  # noqa: F401  (memoised shapes, before any expression is built)
 from .api import Derivation, derivation, gradient, gradients
+from .backprop import Backprop, backprop
 from .codegen import lambdify
 from .errors import DeriveError, UnsupportedOperation
-from .functions import relu, sigmoid, softplus
+from .functions import Softmax, leaky_relu, relu, sigmoid, softplus
+from .network import ACTIVATIONS, LAYOUTS, LOSSES, REDUCTIONS, Dense, Network, mlp
 
-__all__ = ["Derivation", "DeriveError", "UnsupportedOperation", "derivation", "gradient", "gradients",
-           "lambdify", "relu", "sigmoid", "softplus"]
+__all__ = ["ACTIVATIONS", "LAYOUTS", "LOSSES", "REDUCTIONS", "Backprop", "Dense", "Derivation", "DeriveError",
+           "Network", "Softmax", "UnsupportedOperation", "backprop", "derivation", "gradient", "gradients",
+           "lambdify", "leaky_relu", "mlp", "relu", "sigmoid", "softplus"]

@@ -1,4 +1,5 @@
 """NumPy code for the engine's expressions: a NumPyPrinter subclass and a lambdify that uses it."""
+import itertools
 from collections import Counter
 
 import numpy
@@ -14,8 +15,22 @@ from .printing import SafePrecedence
 
 
 
+# Helper functions the generated code may call, defined in its own source (no import of derive needed).
+HELPERS = {
+    "softmax": '''def softmax(z, axis):
+    """exp(z) normalised along axis; the maximum is subtracted first, so exp never overflows."""
+    e = numpy.exp(z - numpy.max(z, axis=axis, keepdims=True))
+    return e / numpy.sum(e, axis=axis, keepdims=True)
+''',
+}
+
+
 class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
     """Prints matrix products as @, ⊙ as *, and every elementwise function on whole arrays."""
+
+    def __init__(self, settings=None):
+        super().__init__(settings)
+        self.helpers = set()  # names from HELPERS the printed code calls
 
     def _print_MatMul(self, expr):
         coeff, mats = expr.as_coeff_matrices()
@@ -66,6 +81,14 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
     def _print_softplus(self, expr):
         return f"{self._module_format('numpy.logaddexp')}(0, {self._print(expr.args[0])})"
 
+    def _print_Softmax(self, expr):
+        self.helpers.add("softmax")
+        return f"softmax({self._print(expr.arg)}, {expr.axis})"
+
+    def _print_leaky_relu(self, expr):
+        x, alpha = (self._print(a) for a in expr.args)
+        return f"{self._module_format('numpy.where')}({x} > 0, {x}, {alpha} * {x})"
+
     def _print_relu(self, expr):
         return f"{self._module_format('numpy.maximum')}({self._print(expr.args[0])}, 0)"
 
@@ -99,8 +122,9 @@ def _rebuild(e, args):
     return e.func(*args)
 
 
-def common_subexpressions(expr):
+def common_subexpressions(expr, counter=None):
     """([(temporary, definition)], expr'): every sub-expression used more than once computed once."""
+    counter = itertools.count() if counter is None else counter
     order = postorder(expr, _children)
     uses = Counter(c for e in order for c in set(_children(e)))
     new, temporaries = {}, []
@@ -112,12 +136,66 @@ def common_subexpressions(expr):
             rebuilt = _rebuild(e, args)
         cheap = isinstance(e, (sp.Transpose, MatrixElement)) and isinstance(e.args[0], sp.MatrixSymbol)
         if uses[e] > 1 and kids and not cheap:
-            k = len(temporaries)
+            k = next(counter)
             t = sp.MatrixSymbol(f"_t{k}", *e.shape) if e.is_Matrix else sp.Symbol(f"_t{k}")
             temporaries.append((t, rebuilt))
             rebuilt = t
         new[e] = rebuilt
     return temporaries, new[expr]
+
+
+def compile_function(args, statements, outputs, name="generated"):
+    """A NumPy function of `args` that runs `statements` [(symbol, expr)] in order and returns `outputs`
+    (one expression, or a dict name -> expression); symbolic sizes are read off the inputs.
+
+    Shared sub-expressions are computed once (the code is linear in the expression's DAG, not its tree).
+    """
+    args = list(args)
+    dims = _dimensions(args)
+    single = not isinstance(outputs, dict)
+    results = {None: outputs} if single else dict(outputs)
+    defined = set(args) | {t for t, _ in statements}
+    used = set().union(*[e.free_symbols for _, e in statements], *[e.free_symbols for e in results.values()])
+    missing = {s for s in used - defined - set(dims)
+               if not any(s in a.free_symbols for a in defined if a.is_Matrix)}
+    if missing:
+        raise ValueError(f"expression has free symbols that are not arguments: {sorted(map(str, missing))}")
+    names = {a: (str(a) if str(a).isidentifier() else f"_a{k}") for k, a in enumerate(args)}
+    renamed = {a: (sp.MatrixSymbol(nm, *a.shape) if a.is_Matrix else sp.Symbol(nm))
+               for a, nm in names.items() if nm != str(a)}
+    printer = MatrixNumPyPrinter({"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": False})
+    counter, lines = itertools.count(), []
+
+    def emit(target, expr):
+        expr = substitute(expr, renamed) if renamed else expr
+        temporaries, result = common_subexpressions(expr, counter)
+        lines.extend(f"    {t} = {printer.doprint(e)}" for t, e in temporaries)
+        lines.append(f"    {target} = {printer.doprint(result)}")
+
+    for target, expr in statements:
+        emit(str(target), expr)
+    for k, (key, expr) in enumerate(results.items()):
+        emit(f"_out{k}", expr)
+    order = sorted(dims, key=str)
+    header = f"def {name}({', '.join([*names.values(), *map(str, order)])}):"
+    if single:
+        lines.append("    return _out0")
+    else:
+        lines.append("    return {" + ", ".join(f"{key!r}: _out{k}" for k, key in enumerate(results)) + "}")
+    helpers = [HELPERS[h] for h in sorted(printer.helpers)]
+    source = "\n\n".join([*helpers, "\n".join([header, *lines]) + "\n"])
+    namespace = {"numpy": numpy}
+    exec(compile(source, f"<derive.{name}>", "exec"), namespace)
+    inner = namespace[name]
+
+    def f(*values):
+        if len(values) != len(args):
+            raise TypeError(f"expected {len(args)} arguments ({', '.join(map(str, args))}), got {len(values)}")
+        sizes = [numpy.shape(values[dims[n][0]])[dims[n][1]] for n in order]
+        return inner(*values, *sizes)
+
+    f.source = source
+    return f
 
 
 def lambdify(args, expr):
@@ -126,32 +204,6 @@ def lambdify(args, expr):
     Shared sub-expressions are computed once (the code is linear in the expression's DAG, not its tree).
     """
     args = list(args) if isinstance(args, (list, tuple)) else [args]
-    dims = _dimensions(args)
-    missing = expr.free_symbols - set(args) - set(dims)
-    missing = {s for s in missing if not any(s in a.free_symbols for a in args if a.is_Matrix)}
-    if missing:
-        raise ValueError(f"expression has free symbols that are not arguments: {sorted(map(str, missing))}")
-    names = {a: (str(a) if str(a).isidentifier() else f"_a{k}") for k, a in enumerate(args)}
-    renamed = {a: (sp.MatrixSymbol(nm, *a.shape) if a.is_Matrix else sp.Symbol(nm))
-               for a, nm in names.items() if nm != str(a)}
-    expr = substitute(expr, renamed) if renamed else expr
-    temporaries, result = common_subexpressions(expr)
-    printer = MatrixNumPyPrinter({"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": False})
-    order = sorted(dims, key=str)
-    lines = [f"def generated({', '.join([*names.values(), *map(str, order)])}):"]
-    lines += [f"    {t} = {printer.doprint(d)}" for t, d in temporaries]
-    lines.append(f"    return {printer.doprint(result)}")
-    source = "\n".join(lines) + "\n"
-    namespace = {"numpy": numpy}
-    exec(compile(source, "<derive.lambdify>", "exec"), namespace)
-    inner = namespace["generated"]
-
-    def f(*values):
-        if len(values) != len(args):
-            raise TypeError(f"expected {len(args)} arguments ({', '.join(map(str, args))}), got {len(values)}")
-        sizes = [numpy.shape(values[dims[n][0]])[dims[n][1]] for n in order]
-        return inner(*values, *sizes)
-
+    f = compile_function(args, [], expr)
     f.__doc__ = f"Generated by derive.lambdify from ({', '.join(map(str, args))}); its code is in .source."
-    f.source = source
     return f

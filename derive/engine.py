@@ -51,8 +51,10 @@ def normalise(expr, memo=None):
 class Sweep:
     """One reverse sweep over the DAG of f: adjoints of every node that depends on a variable."""
 
-    def __init__(self, f, wrt, definitions=None):
+    def __init__(self, f, wrt, definitions=None, names=None, assumptions=()):
         definitions = dict(definitions or {})
+        self.assumptions = tuple(assumptions)  # (rule, G -> G'): facts about the data, applied to adjoints
+        self.names = dict(names or {})  # {Z: δ}: once its adjoint is known, Z passes δ on, as a symbol
         memo = {}
         self.definitions = {Z: normalise(E, memo) for Z, E in definitions.items()}
         for Z, E in self.definitions.items():
@@ -94,6 +96,10 @@ class Sweep:
                 continue
             G = self._collect(node, pending.pop(node))
             self.adjoint[node] = G
+            if node in self.names:
+                # δ := ∂f/∂Z, so that what comes before Z is written in terms of δ
+                self.steps.append(Step(IDENTITIES["name"], form(G, d(node)), form(self.names[node], d(node))))
+                G = self.names[node]
             if node in self.wrt and node not in self.definitions:
                 continue
             rule = rule_for(node, self.definitions)
@@ -115,6 +121,11 @@ class Sweep:
             G = (matadd if node.is_Matrix else sp.Add)(*parts)
             self.steps.append(Step(IDENTITIES["collect"], sp.Add(*[form(P, d(node)) for P in parts]),
                                    form(G, d(node))))
+        for rule, assume in self.assumptions:
+            assumed = assume(G)
+            if assumed != G:
+                self.steps.append(Step(rule, form(G, d(node)), form(assumed, d(node))))
+                G = assumed
         S = simplify(G, self.rewrite)
         if S != G:
             self.steps.append(Step(IDENTITIES["simplify"], form(G, d(node)), form(S, d(node))))
@@ -135,8 +146,7 @@ class Sweep:
             self.steps.append(Step(IDENTITIES[name], before, after))
         return self._pullback(G2, t2)
 
-    @staticmethod
-    def _identity(G, t):
+    def _identity(self, G, t):
         """(identity, G', t') with form(G, t) = form(G', t') and t' one operator closer to a differential."""
         if isinstance(t, sp.MatMul):
             coeff, mats = t.as_coeff_matrices()
@@ -154,7 +164,7 @@ class Sweep:
         if isinstance(t, HadamardProduct):
             k = next(i for i, M in enumerate(t.args) if has_differential(M))
             # tr(Gᵀ (H ⊙ T)) = tr((G ⊙ H)ᵀ T)
-            return "hadamard", hadamard(G, *t.args[:k], *t.args[k + 1:]), t.args[k]
+            return "hadamard", simplify(hadamard(G, *t.args[:k], *t.args[k + 1:]), self.rewrite), t.args[k]
         if isinstance(t, sp.Mul):
             inner = [a for a in t.args if has_differential(a)]
             if len(inner) == 1:

@@ -1,4 +1,4 @@
-"""Scalar activation functions as SymPy classes, and canonical elementwise application."""
+"""Activation functions as SymPy classes (σ, relu, leaky relu, softplus, softmax), and canonical elementwise application."""
 from functools import lru_cache
 
 import sympy as sp
@@ -48,6 +48,28 @@ class relu(sp.Function):
         return s if exp is None else r"%s^{%s}" % (s, exp)
 
 
+class leaky_relu(sp.Function):
+    """The leaky rectifier max(αx, x) for a slope 0 < α < 1, with leaky_relu' = α + (1 − α) H(x)."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, x, alpha):
+        if x.is_Number and alpha.is_Number:
+            return sp.Max(alpha * x, x)
+
+    def fdiff(self, argindex=1):
+        if argindex != 1:
+            raise sp.ArgumentIndexError(self, argindex)
+        x, alpha = self.args
+        return alpha + (1 - alpha) * sp.Heaviside(x, 0)
+
+    def _latex(self, printer, exp=None):
+        x, alpha = (printer._print(a) for a in self.args)
+        s = r"\operatorname{lrelu}_{%s}\left(%s\right)" % (alpha, x)
+        return s if exp is None else r"%s^{%s}" % (s, exp)
+
+
 class softplus(sp.Function):
     """softplus(x) = log(1 + e^x), with softplus' = σ."""
 
@@ -67,6 +89,42 @@ class softplus(sp.Function):
     def _latex(self, printer, exp=None):
         s = r"\operatorname{softplus}\left(%s\right)" % printer._print(self.args[0])
         return s if exp is None else r"%s^{%s}" % (s, exp)
+
+
+class Softmax(MatrixExpr):
+    """softmax(Z) along an axis: exp(Z) normalised so that each column (axis 0) or each row (axis 1) sums to 1."""
+
+    def __new__(cls, arg, axis=0):
+        if axis not in (0, 1):
+            raise ValueError(f"softmax axis must be 0 (columns) or 1 (rows), got {axis}")
+        return sp.Basic.__new__(cls, arg, sp.Integer(axis))
+
+    @property
+    def arg(self):
+        return self.args[0]
+
+    @property
+    def axis(self):
+        return int(self.args[1])
+
+    @property
+    def shape(self):
+        return self.arg.shape
+
+    def _eval_transpose(self):
+        return None
+
+    def _entry(self, i, j, **kwargs):
+        # softmax(Z)_ij = e^{Z_ij} / Σ_k e^{Z_kj} (axis 0) or e^{Z_ij} / Σ_k e^{Z_ik} (axis 1)
+        k = sp.Dummy("k")
+        if self.axis == 0:
+            total = sp.Sum(sp.exp(self.arg[k, j]), (k, 0, self.rows - 1))
+        else:
+            total = sp.Sum(sp.exp(self.arg[i, k]), (k, 0, self.cols - 1))
+        return sp.exp(self.arg[i, j]) / total
+
+    def _latex(self, printer):
+        return r"\operatorname{softmax}\left(%s\right)" % printer._print(self.arg)
 
 
 _w = sp.Wild("w")

@@ -9,7 +9,7 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
-from .expr import hadamard, hadamard_power, matadd, matmul, substitute
+from .expr import hadamard, hadamard_power, matadd, matmul, postorder, substitute
 from .functions import ELT, body_of, elementwise
 
 
@@ -125,13 +125,23 @@ def simplify(M, rewrite=None):
     image = Image(M.shape)
     e = image.to_scalar(M)
     candidates = [e, sp.factor_terms(e)]
-    if any(p.exp.is_negative for p in e.atoms(sp.Pow)) and sp.count_ops(e) <= 80:
-        # a quotient: cancel common factors, as in −(y/a − (1−y)/(1−a)) a(1−a) = a − y
-        candidates.append(sp.cancel(e))
+    if sp.count_ops(e) <= 80:
+        # terms that cancel once multiplied out: s − y(1 − s) − ys = s − y
+        candidates.append(sp.expand(e))
+        if any(p.exp.is_negative for p in e.atoms(sp.Pow)):
+            # a quotient: cancel common factors, as in −(y/a − (1−y)/(1−a)) a(1−a) = a − y
+            candidates.append(sp.cancel(e))
     best = min(candidates, key=_cost)
-    if best == e:
-        return M
     try:
-        return image.back(image.from_scalar(best))
+        out = image.back(image.from_scalar(best))
     except NotElementwise:
         return M
+    # SymPy may have simplified the image on construction already (y a⁻¹ a = y): then keep the smaller
+    if best == e and _size(out) >= _size(M):
+        return M
+    return out
+
+
+def _size(M):
+    """The number of distinct nodes in M."""
+    return len(postorder(M, lambda node: node.args))

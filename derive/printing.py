@@ -29,7 +29,7 @@ class TextPrinter(SafePrecedence, StrPrinter):
 
     def _print_MatAdd(self, expr):
         # positive terms first: 1 - A rather than -A + 1
-        terms = sorted(expr.args, key=lambda t: isinstance(t, sp.MatMul) and t.as_coeff_matrices()[0].is_negative)
+        terms = sorted(expr.args, key=lambda t: isinstance(t, sp.MatMul) and t.as_coeff_matrices()[0].is_negative is True)
         out = self.parenthesize(terms[0], PRECEDENCE["Add"], strict=True)
         for t in terms[1:]:
             s = self.parenthesize(t, PRECEDENCE["Add"], strict=True)
@@ -76,6 +76,13 @@ class TextPrinter(SafePrecedence, StrPrinter):
 
     def _print_Identity(self, expr):
         return "I"
+
+    def _print_MatrixSymbol(self, expr):
+        # δ^(l) is named delta<l> so that generated code can use the name
+        return "δ" + expr.name[5:] if expr.name.startswith("delta") else expr.name
+
+    def _print_Softmax(self, expr):
+        return f"softmax({self._print(expr.arg)})"
 
     def _print_sigmoid(self, expr):
         return f"σ({self._print(expr.args[0])})"

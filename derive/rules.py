@@ -9,7 +9,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .errors import UnsupportedOperation
 from .expr import ScalarDifferential, d, hadamard_power
-from .functions import body_of
+from .functions import Softmax, body_of
 from .hadamard import derivative_matrix
 
 
@@ -102,6 +102,14 @@ def _elementwise(node, dep):
     return HadamardProduct(fprime_matrix, d(node.expr))
 
 
+def _softmax(node, dep):
+    # d softmax(Z) = S ⊙ dZ − S ⊙ (1 1ᵀ (S ⊙ dZ)) with S = softmax(Z) over columns; over rows, (S ⊙ dZ) 1 1ᵀ
+    local = HadamardProduct(node, d(node.arg))
+    k = node.rows if node.axis == 0 else node.cols
+    total = sp.MatMul(sp.OneMatrix(k, k), local) if node.axis == 0 else sp.MatMul(local, sp.OneMatrix(k, k))
+    return sp.MatAdd(local, sp.MatMul(-1, HadamardProduct(node, total)))
+
+
 def _entry(node, dep):
     # d(X_ij) = (dX)_ij
     return MatrixElement(d(node.parent), node.i, node.j)
@@ -138,6 +146,8 @@ DIFFERENTIALS = {
     ElementwiseApplyFunction: Rule("elementwise rule",
                                    r"\mathrm{d}\sigma(X) = \sigma'(X) \odot \mathrm{d}X", _elementwise,
                                    lambda node: (node.expr,)),
+    Softmax: Rule("softmax rule", r"\mathrm{d}\,\mathrm{softmax}(z) = s \odot \mathrm{d}z - s\,(s^\top \mathrm{d}z),\ "
+                  r"s = \mathrm{softmax}(z)", _softmax, lambda node: (node.arg,)),
     MatrixElement: Rule("entry rule", r"\mathrm{d}(X_{ij}) = (\mathrm{d}X)_{ij}", _entry),
     sp.Add: Rule("sum rule", r"\mathrm{d}(u \pm v) = \mathrm{d}u \pm \mathrm{d}v", _scalar),
     sp.Mul: Rule("scalar product rule", r"\mathrm{d}(uv) = v\,\mathrm{d}u + u\,\mathrm{d}v", _scalar),
@@ -159,6 +169,8 @@ IDENTITIES = {
                     r"\mathrm{tr}((A + B)^\top \mathrm{d}X)"),
     "simplify": Rule("Hadamard algebra", r"A \odot B = B \odot A,\ A \odot (B + C) = A \odot B + A \odot C,\ "
                      r"A \odot A^{\circ -1} = \mathbb{1}"),
+    "name": Rule("name the adjoint", r"\delta := \frac{\partial f}{\partial Z},\ "
+                 r"\mathrm{tr}(G^\top \mathrm{d}Z) = \mathrm{tr}(\delta^\top \mathrm{d}Z)"),
     "read off": Rule("read off", r"\mathrm{d}f = \mathrm{tr}(G^\top \mathrm{d}X) \Rightarrow "
                      r"\frac{\partial f}{\partial X} = G"),
 }

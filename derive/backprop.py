@@ -1,0 +1,80 @@
+"""Backpropagation of a Network: one reverse sweep, with δ^(l) = ∂L/∂Z^(l) named at every layer."""
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .codegen import compile_function
+from .engine import Sweep, zero_like
+from .printing import text
+
+
+@dataclass(frozen=True)
+class Backprop:
+    """The derived backprop of a network: forward definitions, δ recursion, gradients, and every step."""
+
+    network: object
+    forward: dict    # Z^(l), A^(l) -> definition, in forward order
+    deltas: dict     # δ^(l) -> ∂L/∂Z^(l) in terms of δ^(l+1), from the output layer down
+    gradients: dict  # parameter name -> ∂L/∂P in terms of δ^(l) and A^(l−1)
+    steps: tuple     # the engine's log, from dL to the last gradient read off
+
+    @property
+    def loss(self):
+        return self.network.loss
+
+    @property
+    def assumptions(self):
+        """The rules stating what the derivation assumes about the data (e.g. one-hot labels)."""
+        return tuple(rule for rule, _ in self.network.assumptions)
+
+    def parameter(self, name):
+        """The MatrixSymbol of a parameter, by name."""
+        return next(p for p in self.network.parameters if p.name == name)
+
+    def rules(self):
+        """The rules used, each once, in order of first use."""
+        return tuple(dict.fromkeys(step.rule for step in self.steps))
+
+    def program(self):
+        """(arguments, statements, outputs): the forward pass, the δ recursion and the gradients, in order."""
+        net = self.network
+        scalars = sorted(set().union(*[e.free_symbols for e in self.gradients.values()])
+                         - set(net.sizes) - {net.m}, key=str)
+        scalars = [s for s in scalars if not s.is_Matrix and not any(s in p.shape for p in net.parameters)]
+        args = [net.X, net.Y, *net.parameters, *scalars]
+        statements = [*self.forward.items(), *self.deltas.items()]
+        return args, statements, self.gradients
+
+    def numpy(self):
+        """f(X=..., Y=..., W1=..., b1=..., ...) -> {parameter name: gradient array}, one pass for all."""
+        args, statements, outputs = self.program()
+        inner = compile_function(args, statements, outputs, name="gradients")
+        names = [str(a) for a in args]
+
+        def gradients(**values):
+            missing, extra = set(names) - set(values), set(values) - set(names)
+            if missing or extra:
+                raise TypeError(f"gradients() takes keyword arguments {', '.join(names)}; "
+                                f"missing {sorted(missing)}, unexpected {sorted(extra)}")
+            return inner(*[values[k] for k in names])
+
+        gradients.__doc__ = f"Gradients of {text(self.loss)} w.r.t. {', '.join(self.gradients)}."
+        gradients.source = inner.source
+        return gradients
+
+    def __str__(self):
+        lines = [f"L = {text(self.loss)}"]
+        lines += [f"  {text(Z)} = {text(E)}" for Z, E in self.forward.items()]
+        lines += [f"  assuming {rule.name}" for rule in self.assumptions]
+        lines += [f"{text(delta)} = {text(E)}" for delta, E in self.deltas.items()]
+        lines += [f"∂L/∂{name} = {text(G)}" for name, G in self.gradients.items()]
+        return "\n".join(lines)
+
+
+def backprop(network):
+    """The backprop of `network`: every ∂L/∂W^(l), ∂L/∂b^(l) from one sweep, written with Z, A and δ."""
+    names = {layer.Z: layer.delta for layer in network.layers}
+    sweep = Sweep(network.loss, network.parameters, network.forward, names, network.assumptions)
+    deltas = {layer.delta: sweep.adjoint[layer.Z] for layer in reversed(network.layers) if layer.Z in sweep.adjoint}
+    gradients = {P.name: sweep.adjoint.get(P, zero_like(P)) for P in network.parameters}
+    return Backprop(network, dict(network.forward), deltas, gradients, tuple(sweep.steps))

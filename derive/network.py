@@ -1,0 +1,232 @@
+"""Networks of dense layers as symbolic matrices: the forward pass as named definitions, and the loss."""
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .expr import matadd, matmul, replace_factors, tp
+from .functions import ELT, Softmax, apply, body_of, leaky_relu, relu, sigmoid, softplus
+from .rules import Rule
+
+# name -> σ(x) as a body in ELT; softmax is not elementwise (each sample is normalised), so None.
+ACTIVATIONS = {
+    "identity": ELT,
+    "sigmoid": sigmoid(ELT),
+    "tanh": sp.tanh(ELT),
+    "relu": relu(ELT),
+    "leaky_relu": leaky_relu(ELT, sp.Rational(1, 100)),
+    "softplus": softplus(ELT),
+    "softmax": None,
+}
+# loss -> the output activations for which it is defined (None: any), and why
+LOSSES = {
+    "half_sse": (None, ""),
+    "mse": (None, ""),
+    "bce": (("sigmoid", "softmax"), "log A and log(1 − A) need 0 < A < 1"),
+    "softmax_ce": (("softmax", "sigmoid", "softplus"), "log A needs A > 0"),
+}
+LAYOUTS = ("WA", "WtA", "AW")
+REDUCTIONS = ("mean", "sum")
+SAMPLES = sp.Symbol("m", integer=True, positive=True)
+
+
+@dataclass(frozen=True)
+class Dense:
+    """A dense layer: `units` outputs (a positive int or a SymPy symbol), an activation, a bias or not.
+
+    `activation` is a name from ACTIVATIONS, or any differentiable SymPy function class or Lambda.
+    """
+
+    units: object
+    activation: object = "sigmoid"
+    bias: bool = True
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Layer l of a built network: its symbols and the definitions of Z^(l) and A^(l)."""
+
+    index: int
+    activation: str
+    W: sp.MatrixSymbol
+    b: object  # MatrixSymbol, or None without bias
+    Z: sp.MatrixSymbol
+    A: sp.MatrixSymbol
+    delta: sp.MatrixSymbol
+    Z_def: sp.Basic
+    A_def: sp.Basic
+
+
+def _size(n, where):
+    """n as a SymPy size: a positive integer or a symbol; anything else is a ValueError naming `where`."""
+    if isinstance(n, str) and n.isidentifier():
+        return sp.Symbol(n, integer=True, positive=True)
+    if isinstance(n, sp.Symbol) and n.is_positive is not False:
+        return n
+    if isinstance(n, (int, sp.Integer)) and not isinstance(n, bool) and n > 0:
+        return sp.Integer(n)
+    raise ValueError(f"{where}: size must be a positive integer or a SymPy symbol, got {n!r}")
+
+
+def _choice(value, valid, what, where):
+    if value not in valid:
+        raise ValueError(f"{where}: unknown {what} {value!r}; valid: {', '.join(valid)}")
+    return value
+
+
+def _activation(spec, where):
+    """(name, body) of an activation given by name, SymPy function class or Lambda."""
+    if isinstance(spec, str):
+        return _choice(spec, tuple(ACTIVATIONS), "activation", where), ACTIVATIONS[spec]
+    if isinstance(spec, sp.Lambda) or (isinstance(spec, type) and issubclass(spec, sp.Function)):
+        body = body_of(spec)
+        return str(body.xreplace({ELT: sp.Symbol("x")})), body
+    raise ValueError(f"{where}: activation must be a name ({', '.join(ACTIVATIONS)}) or a SymPy function, "
+                     f"got {spec!r}")
+
+
+def _weight_decay(value):
+    value = sp.nsimplify(value, rational=True) if isinstance(value, float) else sp.sympify(value)
+    if value.is_negative:
+        raise ValueError(f"weight_decay must be non-negative, got {value}")
+    return value
+
+
+class Network:
+    """A multilayer perceptron: Z^(l) = W^(l) A^(l−1) + b^(l) 1ᵀ (per layout), A^(l) = σ_l(Z^(l)), A^(0) = X.
+
+    `layout` is "WA" (columns are samples), "WtA" (Z = WᵀA + b1ᵀ) or "AW" (rows are samples,
+    Z = A W + 1 bᵀ); `samples` is m, the number of samples (1: a single sample); the loss is summed
+    over the samples and divided by m when `reduction` is "mean"; `weight_decay` λ adds
+    (λ/2) Σ_l ‖W^(l)‖²_F.
+    """
+
+    def __init__(self, inputs, layers, loss="half_sse", layout="WA", reduction="mean", weight_decay=0,
+                 samples=SAMPLES):
+        self.layout = _choice(layout, LAYOUTS, "layout", "network")
+        self.reduction = _choice(reduction, REDUCTIONS, "reduction", "network")
+        self.loss_name = _choice(loss, tuple(LOSSES), "loss", "network")
+        self.weight_decay = _weight_decay(weight_decay)
+        self.m = _size(samples, "samples")
+        layers = list(layers)
+        if not layers:
+            raise ValueError("network: needs at least one layer")
+        self.sizes = (_size(inputs, "input layer 0"),
+                      *[_size(layer.units, f"layer {l}") for l, layer in enumerate(layers, 1)])
+        self.X = self._matrix("X", self.sizes[0])
+        self.Y = self._matrix("Y", self.sizes[-1])
+        built = []
+        for l, spec in enumerate(layers, 1):
+            built.append(self._layer(l, spec, len(layers), built[-1].A if built else self.X))
+        self.layers = tuple(built)
+        self.forward = {}
+        for layer in self.layers:
+            self.forward[layer.Z] = layer.Z_def
+            self.forward[layer.A] = layer.A_def
+        self.parameters = tuple(p for layer in self.layers for p in (layer.W, layer.b) if p is not None)
+        self.assumptions = ()
+        self.loss = self._loss()
+
+    @property
+    def L(self):
+        """The number of layers."""
+        return len(self.layers)
+
+    @property
+    def output(self):
+        """The last layer."""
+        return self.layers[-1]
+
+    def _matrix(self, name, n):
+        """A layer-sized matrix: n × m with samples as columns, m × n in layout AW."""
+        return sp.MatrixSymbol(name, self.m, n) if self.layout == "AW" else sp.MatrixSymbol(name, n, self.m)
+
+    def _layer(self, l, spec, depth, A_in):
+        name, body = _activation(spec.activation, f"layer {l}")
+        if name == "softmax" and l != depth:
+            raise ValueError(f"layer {l}: softmax is only valid on the output layer (layer {depth})")
+        n_in, n = self.sizes[l - 1], self.sizes[l]
+        W = sp.MatrixSymbol(f"W{l}", n, n_in) if self.layout == "WA" else sp.MatrixSymbol(f"W{l}", n_in, n)
+        b = sp.MatrixSymbol(f"b{l}", n, 1) if spec.bias else None
+        one = sp.OneMatrix
+        if self.layout == "WA":
+            # Z = W A + b 1ᵀ
+            Z_def = matmul(W, A_in), (matmul(b, one(1, self.m)) if b is not None else None)
+        elif self.layout == "WtA":
+            # Z = Wᵀ A + b 1ᵀ
+            Z_def = matmul(tp(W), A_in), (matmul(b, one(1, self.m)) if b is not None else None)
+        else:
+            # Z = A W + 1 bᵀ
+            Z_def = matmul(A_in, W), (matmul(one(self.m, 1), tp(b)) if b is not None else None)
+        Z_def = matadd(*[t for t in Z_def if t is not None])
+        Z, A, delta = (self._matrix(f"{k}{l}", n) for k in ("Z", "A", "delta"))
+        A_def = Softmax(Z, 1 if self.layout == "AW" else 0) if body is None else apply(sp.Lambda(ELT, body), Z)
+        return Layer(l, name, W, b, Z, A, delta, Z_def, A_def)
+
+    def _loss(self):
+        """The loss in terms of A^(L) and Y (trace forms: Σ_ij P_ij Q_ij = tr(Pᵀ Q)), reduced, plus weight decay."""
+        A, Y, name = self.output.A, self.Y, self.loss_name
+        allowed, why = LOSSES[name]
+        act = self.output.activation
+        if allowed is not None and act in ACTIVATIONS and act not in allowed:
+            raise ValueError(f"layer {self.L}: loss {name!r} needs an output activation in {', '.join(allowed)} "
+                             f"({why}), got {act!r}")
+        E = matadd(A, matmul(-1, Y))
+        J = sp.OneMatrix(*A.shape)
+        log = lambda M: M.applyfunc(sp.log)  # noqa: E731
+        if name == "half_sse":
+            # ½ Σ_samples ‖a − y‖² = ½ tr((A − Y)ᵀ(A − Y))
+            data = sp.Rational(1, 2) * sp.Trace(matmul(tp(E), E))
+        elif name == "mse":
+            # Σ_samples (1/n_L) ‖a − y‖²
+            data = sp.Trace(matmul(tp(E), E)) / self.sizes[-1]
+        elif name == "bce":
+            # −Σ [y log a + (1 − y) log(1 − a)]
+            data = -sp.Trace(matadd(matmul(tp(Y), log(A)), matmul(tp(matadd(J, matmul(-1, Y))),
+                                                                      log(matadd(J, matmul(-1, A))))))
+        else:
+            # −Σ y log a
+            data = -sp.Trace(matmul(tp(Y), log(A)))
+            if act == "softmax":
+                self.assumptions = (self._one_hot(),)
+        if self.reduction == "mean":
+            data = data / self.m
+        decay = sum((sp.Trace(matmul(tp(layer.W), layer.W)) for layer in self.layers), sp.S.Zero)
+        return data + self.weight_decay / 2 * decay if self.weight_decay != 0 else data
+
+    def _one_hot(self):
+        """The assumption softmax + cross-entropy needs: every sample's targets sum to 1 (one-hot labels)."""
+        n, J, Y = self.sizes[-1], sp.OneMatrix, self.Y
+        if self.layout == "AW":
+            # Y 1 = 1, so Y 1 1ᵀ = 1 1ᵀ
+            rule = Rule("one-hot targets: every row of Y sums to 1", r"Y\mathbf{1} = \mathbf{1}")
+            return rule, lambda G: replace_factors(G, (Y, J(n, n)), (J(self.m, n),))
+        # 1ᵀ Y = 1ᵀ, so 1 1ᵀ Y = 1 1ᵀ
+        rule = Rule("one-hot targets: every column of Y sums to 1", r"\mathbf{1}^\top Y = \mathbf{1}^\top")
+        return rule, lambda G: replace_factors(G, (J(n, n), Y), (J(n, self.m),))
+
+    def __repr__(self):
+        acts = ", ".join(layer.activation for layer in self.layers)
+        return (f"Network(sizes={list(self.sizes)}, activations=[{acts}], loss={self.loss_name!r}, "
+                f"layout={self.layout!r}, reduction={self.reduction!r}, weight_decay={self.weight_decay}, "
+                f"samples={self.m})")
+
+
+def mlp(sizes, activation="sigmoid", output=None, loss="half_sse", bias=True, layout="WA", reduction="mean",
+        weight_decay=0, samples=SAMPLES):
+    """The network with layer sizes [n0, n1, …, nL]: `activation` for the hidden layers (one, or one per
+    hidden layer), `output` for the last (default: the hidden activation)."""
+    sizes = list(sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"mlp: sizes needs the input size and at least one layer, got {sizes}")
+    hidden = len(sizes) - 2
+    if isinstance(activation, (list, tuple)):
+        if len(activation) != hidden:
+            raise ValueError(f"mlp: {len(activation)} activations given for {hidden} hidden layers")
+        acts = list(activation)
+        output = output if output is not None else (acts[-1] if acts else "sigmoid")
+    else:
+        acts = [activation] * hidden
+        output = activation if output is None else output
+    layers = [Dense(n, a, bias) for n, a in zip(sizes[1:], [*acts, output])]
+    return Network(sizes[0], layers, loss=loss, layout=layout, reduction=reduction, weight_decay=weight_decay,
+                   samples=samples)
