@@ -5,7 +5,10 @@ import sympy as sp
 
 from .codegen import compile_function
 from .engine import Sweep, zero_like
+from .forms import diag_form, index_form
 from .printing import text
+
+FORMS = ("hadamard", "diag", "index")
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,7 @@ class Backprop:
     deltas: dict     # δ^(l) -> ∂L/∂Z^(l) in terms of δ^(l+1), from the output layer down
     gradients: dict  # parameter name -> ∂L/∂P in terms of δ^(l) and A^(l−1)
     steps: tuple     # the engine's log, from dL to the last gradient read off
+    adjoints: dict   # A^(l) -> ∂L/∂A^(l) in terms of δ^(l+1) (e.g. seed 003's ∂C/∂a^(L−1))
 
     @property
     def loss(self):
@@ -34,6 +38,24 @@ class Backprop:
     def rules(self):
         """The rules used, each once, in order of first use."""
         return tuple(dict.fromkeys(step.rule for step in self.steps))
+
+    def form(self, name="hadamard"):
+        """{"delta<l>" or parameter name: expression} in one of FORMS: "hadamard" (as derived),
+        "diag" (seed 000: u ⊙ σ'(z) = diag(σ'(z)) u; single sample, samples as columns) or
+        "index" (seed 001: the (i, j) entry, sums over inner indices)."""
+        results = {**{delta.name: E for delta, E in self.deltas.items()}, **self.gradients}
+        if name == "hadamard":
+            return results
+        if name == "diag":
+            net = self.network
+            if net.m != 1 or net.layout == "AW":
+                raise ValueError(f"the diag form is for a single sample with samples as columns (m = 1, layout WA "
+                                 f"or WtA); this network has m = {net.m}, layout {net.layout}")
+            carried = (net.Y, *self.deltas)
+            return {k: diag_form(E, carried) for k, E in results.items()}
+        if name == "index":
+            return {k: index_form(E) for k, E in results.items()}
+        raise ValueError(f"unknown form {name!r}; valid: {', '.join(FORMS)}")
 
     def program(self):
         """(arguments, statements, outputs): the forward pass, the δ recursion and the gradients, in order."""
@@ -77,4 +99,5 @@ def backprop(network):
     sweep = Sweep(network.loss, network.parameters, network.forward, names, network.assumptions)
     deltas = {layer.delta: sweep.adjoint[layer.Z] for layer in reversed(network.layers) if layer.Z in sweep.adjoint}
     gradients = {P.name: sweep.adjoint.get(P, zero_like(P)) for P in network.parameters}
-    return Backprop(network, dict(network.forward), deltas, gradients, tuple(sweep.steps))
+    adjoints = {layer.A: sweep.adjoint[layer.A] for layer in reversed(network.layers) if layer.A in sweep.adjoint}
+    return Backprop(network, dict(network.forward), deltas, gradients, tuple(sweep.steps), adjoints)

@@ -1,5 +1,6 @@
 """NumPy code for the engine's expressions: a NumPyPrinter subclass and a lambdify that uses it."""
 import itertools
+import keyword
 from collections import Counter
 
 import numpy
@@ -144,6 +145,13 @@ def common_subexpressions(expr, counter=None):
     return temporaries, new[expr]
 
 
+def _identifier(name, k):
+    """A Python name for argument k: its own name, `lambda_` for a keyword, `_a<k>` otherwise."""
+    if keyword.iskeyword(name):
+        return name + "_"
+    return name if name.isidentifier() else f"_a{k}"
+
+
 def compile_function(args, statements, outputs, name="generated"):
     """A NumPy function of `args` that runs `statements` [(symbol, expr)] in order and returns `outputs`
     (one expression, or a dict name -> expression); symbolic sizes are read off the inputs.
@@ -160,7 +168,7 @@ def compile_function(args, statements, outputs, name="generated"):
                if not any(s in a.free_symbols for a in defined if a.is_Matrix)}
     if missing:
         raise ValueError(f"expression has free symbols that are not arguments: {sorted(map(str, missing))}")
-    names = {a: (str(a) if str(a).isidentifier() else f"_a{k}") for k, a in enumerate(args)}
+    names = {a: _identifier(str(a), k) for k, a in enumerate(args)}
     renamed = {a: (sp.MatrixSymbol(nm, *a.shape) if a.is_Matrix else sp.Symbol(nm))
                for a, nm in names.items() if nm != str(a)}
     printer = MatrixNumPyPrinter({"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": False})

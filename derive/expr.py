@@ -104,8 +104,8 @@ def matmul(*factors):
         else:
             coeff, parts = coeff * f, []
         for M in parts:
-            if isinstance(M, sp.Identity):
-                identity = M
+            if isinstance(M, sp.Identity) or (isinstance(M, sp.OneMatrix) and M.shape == (1, 1)):
+                identity = M  # I, or the 1×1 all-ones matrix: dropped unless it is the only factor
             elif mats and _inverse_pair(mats[-1], M):
                 # X X⁻¹ = X⁻¹ X = I
                 identity = sp.Identity(M.cols)

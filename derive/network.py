@@ -145,6 +145,8 @@ class Network:
         if name == "softmax" and l != depth:
             raise ValueError(f"layer {l}: softmax is only valid on the output layer (layer {depth})")
         n_in, n = self.sizes[l - 1], self.sizes[l]
+        if name == "softmax" and n == 1:
+            raise ValueError(f"layer {l}: softmax over a single unit is the constant 1; use sigmoid")
         W = sp.MatrixSymbol(f"W{l}", n, n_in) if self.layout == "WA" else sp.MatrixSymbol(f"W{l}", n_in, n)
         b = sp.MatrixSymbol(f"b{l}", n, 1) if spec.bias else None
         one = sp.OneMatrix

@@ -81,6 +81,13 @@ class TextPrinter(SafePrecedence, StrPrinter):
         # δ^(l) is named delta<l> so that generated code can use the name
         return "δ" + expr.name[5:] if expr.name.startswith("delta") else expr.name
 
+    def _print_DiagMatrix(self, expr):
+        return f"diag({self._print(expr.arg)})"
+
+    def _print_Heaviside(self, expr):
+        # the step function as an Iverson bracket
+        return f"[{self._print(expr.args[0])} > 0]"
+
     def _print_Softmax(self, expr):
         return f"softmax({self._print(expr.arg)})"
 

@@ -1,4 +1,6 @@
 """Independent numerical checks of derived gradients."""
+from . import recursion
 from .numeric import central_difference, relative_error
+from .recursion import Spec
 
-__all__ = ["central_difference", "relative_error"]
+__all__ = ["Spec", "central_difference", "recursion", "relative_error"]

@@ -44,10 +44,11 @@ class Spec:
     bias: tuple = None  # one bool per layer; None: every layer has a bias
 
     @classmethod
-    def of(cls, network):
-        """The Spec of a derive.Network, read off its attributes (duck typing: no import of derive)."""
+    def of(cls, network, weight_decay=None):
+        """The Spec of a derive.Network, read off its attributes (duck typing: no import of derive);
+        `weight_decay` gives λ's value when the network's λ is a symbol."""
         return cls(tuple(layer.activation for layer in network.layers), network.loss_name, network.layout,
-                   network.reduction, float(network.weight_decay),
+                   network.reduction, float(network.weight_decay if weight_decay is None else weight_decay),
                    tuple(layer.b is not None for layer in network.layers))
 
     def has_bias(self, l):
