@@ -11,7 +11,7 @@ import derive
 from derive.examples import EXAMPLES
 from derive.expr import matadd, matmul, tp
 from derive.forms import I
-from networks import errors
+from .networks import errors
 
 NETWORK_EXAMPLES = [name for name, ex in EXAMPLES.items() if not isinstance(ex.build(), list)]
 
