@@ -5,10 +5,7 @@ time over 3 runs and the result size (distinct sub-expressions), and the same fo
 where it succeeds within 20 s. Growth, not absolute speed, is the point: ratios t(2k)/t(k) near 2
 mean linear cost.
 """
-import signal
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import sympy as sp
@@ -16,6 +13,7 @@ import sympy as sp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import derive  # noqa: E402
 from derive.expr import postorder  # noqa: E402
+from _timing import timed  # noqa: E402
 
 n = sp.Symbol("n", integer=True, positive=True)
 X = sp.MatrixSymbol("X", n, n)
@@ -36,30 +34,6 @@ def layers(k):
 
 def size(expr):
     return len(postorder(expr, lambda e: () if isinstance(e, (sp.MatrixSymbol, sp.Lambda)) else e.args))
-
-
-class Timeout(Exception):
-    pass
-
-
-def timed(fn, limit=20):
-    def alarm(*_):
-        raise Timeout
-    signal.signal(signal.SIGALRM, alarm)
-    times, result = [], None
-    for _ in range(3):
-        signal.alarm(limit)
-        try:
-            start = time.perf_counter()
-            result = fn()
-            times.append(time.perf_counter() - start)
-        except Timeout:
-            return None, f"> {limit} s"
-        except Exception as e:  # SymPy's failures are part of the table
-            return None, type(e).__name__
-        finally:
-            signal.alarm(0)
-    return result, statistics.median(times)
 
 
 def main():
