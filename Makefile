@@ -22,6 +22,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/engine.py
+	$(PY) bench/networks.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .engine import Step, Sweep, zero_like
-from .printing import text
+from .printing import step_lines, text
 
 
 def _check_wrt(wrt):
@@ -43,13 +43,7 @@ class Derivation:
     def __str__(self):
         lines = [f"f = {text(self.f)}"]
         lines += [f"  where {text(Z)} = {text(E)}" for Z, E in self.where]
-        width = 0
-        rows = []
-        for step in self.steps:
-            rows.append((f"{text(step.before)}  =  {text(step.after)}", step.rule.name))
-            width = max(width, len(rows[-1][0]))
-        width = min(width, 100)
-        lines += [f"  {lhs:<{width}}  [{name}]" for lhs, name in rows]
+        lines += step_lines(self.steps)
         lines.append(f"∂f/∂{text(self.wrt)} = {text(self.gradient)}")
         return "\n".join(lines)
 

@@ -6,7 +6,7 @@ import sympy as sp
 from .codegen import compile_function
 from .engine import Sweep, zero_like
 from .forms import diag_form, index_form
-from .printing import text
+from .printing import step_lines, text
 
 FORMS = ("hadamard", "diag", "index")
 
@@ -83,6 +83,11 @@ class Backprop:
         gradients.__doc__ = f"Gradients of {text(self.loss)} w.r.t. {', '.join(self.gradients)}."
         gradients.source = inner.source
         return gradients
+
+    def text(self):
+        """The summary, then every step of the derivation with the rule it applies."""
+        return "\n".join([str(self), "", "Derivation (one reverse sweep, output layer first):",
+                          *step_lines(self.steps)])
 
     def __str__(self):
         lines = [f"L = {text(self.loss)}"]

@@ -144,9 +144,16 @@ class Sweep:
         before, after = form(G, t), form(G2, t2)
         if before != after:
             self.steps.append(Step(IDENTITIES[name], before, after))
+        if name == "hadamard":
+            # the new adjoint is elementwise algebra: simplify it now, e.g. (Y ⊘ A) ⊙ A = Y
+            S = simplify(G2, self.rewrite)
+            if S != G2:
+                self.steps.append(Step(IDENTITIES["simplify"], after, form(S, t2)))
+                G2 = S
         return self._pullback(G2, t2)
 
-    def _identity(self, G, t):
+    @staticmethod
+    def _identity(G, t):
         """(identity, G', t') with form(G, t) = form(G', t') and t' one operator closer to a differential."""
         if isinstance(t, sp.MatMul):
             coeff, mats = t.as_coeff_matrices()
@@ -164,7 +171,7 @@ class Sweep:
         if isinstance(t, HadamardProduct):
             k = next(i for i, M in enumerate(t.args) if has_differential(M))
             # tr(Gᵀ (H ⊙ T)) = tr((G ⊙ H)ᵀ T)
-            return "hadamard", simplify(hadamard(G, *t.args[:k], *t.args[k + 1:]), self.rewrite), t.args[k]
+            return "hadamard", hadamard(G, *t.args[:k], *t.args[k + 1:]), t.args[k]
         if isinstance(t, sp.Mul):
             inner = [a for a in t.args if has_differential(a)]
             if len(inner) == 1:

@@ -98,3 +98,10 @@ class TextPrinter(SafePrecedence, StrPrinter):
 def text(expr):
     """expr in plain text."""
     return TextPrinter().doprint(expr)
+
+
+def step_lines(steps, indent="  ", limit=100):
+    """One line per step, `before  =  after  [rule]`, the rule names aligned."""
+    rows = [(f"{text(step.before)}  =  {text(step.after)}", step.rule.name) for step in steps]
+    width = min(max((len(lhs) for lhs, _ in rows), default=0), limit)
+    return [f"{indent}{lhs:<{width}}  [{name}]" for lhs, name in rows]
