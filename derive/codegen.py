@@ -61,14 +61,18 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
     def _print_Trace(self, expr):
         return f"{self._module_format('numpy.trace')}({self._print(expr.arg)})"
 
+    # constant matrices take the floating type of the inputs (_dtype), so float32 stays float32
     def _print_Identity(self, expr):
-        return f"{self._module_format('numpy.eye')}({self._print(expr.rows)})"
+        self.helpers.add("_dtype")
+        return f"{self._module_format('numpy.eye')}({self._print(expr.rows)}, dtype=_dtype)"
 
     def _print_OneMatrix(self, expr):
-        return f"{self._module_format('numpy.ones')}(({self._print(expr.rows)}, {self._print(expr.cols)}))"
+        self.helpers.add("_dtype")
+        return f"{self._module_format('numpy.ones')}(({self._print(expr.rows)}, {self._print(expr.cols)}), dtype=_dtype)"
 
     def _print_ZeroMatrix(self, expr):
-        return f"{self._module_format('numpy.zeros')}(({self._print(expr.rows)}, {self._print(expr.cols)}))"
+        self.helpers.add("_dtype")
+        return f"{self._module_format('numpy.zeros')}(({self._print(expr.rows)}, {self._print(expr.cols)}), dtype=_dtype)"
 
     def _print_ElementwiseApplyFunction(self, expr):
         arg = sp.Symbol(f"({self._print(expr.expr)})")
@@ -190,7 +194,11 @@ def compile_function(args, statements, outputs, name="generated"):
         lines.append("    return _out0")
     else:
         lines.append("    return {" + ", ".join(f"{key!r}: _out{k}" for k, key in enumerate(results)) + "}")
-    helpers = [HELPERS[h] for h in sorted(printer.helpers)]
+    if "_dtype" in printer.helpers:
+        # the floating type of the inputs: float32 stays float32, integers become float64
+        arrays = [names[a] for a in args if a.is_Matrix]
+        lines.insert(0, f"    _dtype = numpy.result_type({', '.join(arrays)}, numpy.float32)")
+    helpers = [HELPERS[h] for h in sorted(printer.helpers - {"_dtype"})]
     source = "\n\n".join([*helpers, "\n".join([header, *lines]) + "\n"])
     namespace = {"numpy": numpy}
     exec(compile(source, f"<derive.{name}>", "exec"), namespace)

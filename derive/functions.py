@@ -43,6 +43,9 @@ class relu(sp.Function):
     def fdiff(self, argindex=1):
         return sp.Heaviside(self.args[0], 0)
 
+    def _eval_rewrite_as_Max(self, x, **kwargs):
+        return sp.Max(0, x)
+
     def _latex(self, printer, exp=None):
         s = r"\operatorname{relu}\left(%s\right)" % printer._print(self.args[0])
         return s if exp is None else r"%s^{%s}" % (s, exp)
@@ -63,6 +66,9 @@ class leaky_relu(sp.Function):
             raise sp.ArgumentIndexError(self, argindex)
         x, alpha = self.args
         return alpha + (1 - alpha) * sp.Heaviside(x, 0)
+
+    def _eval_rewrite_as_Max(self, x, alpha, **kwargs):
+        return sp.Max(alpha * x, x)
 
     def _latex(self, printer, exp=None):
         x, alpha = (printer._print(a) for a in self.args)

@@ -1,6 +1,9 @@
-"""Independent numerical checks of derived gradients."""
-from . import recursion
+"""Independent checks of derived gradients: the closed-form recursion, finite differences, exact proofs."""
+from . import data, recursion
+from .assertions import assert_gradients_match
+from .check import Report, check
 from .numeric import central_difference, relative_error
 from .recursion import Spec
 
-__all__ = ["Spec", "central_difference", "recursion", "relative_error"]
+__all__ = ["Report", "Spec", "assert_gradients_match", "central_difference", "check", "recursion",
+           "relative_error"]

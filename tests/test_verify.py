@@ -1,0 +1,197 @@
+"""verify: classic backprop bugs are caught, correct code passes; verify.check on every seed example
+and random networks; exact proofs of the seeds' equivalent forms; clear messages for bad input."""
+import json
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import HealthCheck, given, settings
+
+import derive
+import verify
+from derive.examples import EXAMPLES
+from verify import exact
+from verify.strategies import networks
+
+BUGS = ["missing σ'", "W instead of Wᵀ", "σ'(A) instead of σ'(Z)", "bias averaged instead of summed",
+        "missing 1/m", "missing weight decay", "A(l) instead of A(l-1)", "sign flip"]
+
+ACT = {"sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2),
+       "tanh": (np.tanh, lambda z: 1 / np.cosh(z) ** 2),
+       "relu": (lambda z: np.maximum(z, 0), lambda z: (z > 0) * 1.0)}
+
+
+def handwritten(activation, lam, bug=None):
+    """A user's backprop for Z = W A + b 1ᵀ, ½‖A − Y‖² averaged over the m columns, + (λ/2)Σ‖W‖², with one bug."""
+    f, fprime = ACT[activation]
+
+    def backprop(X, Y, **p):
+        L = sum(k.startswith("W") for k in p)
+        A, Z = [X], []
+        for l in range(1, L + 1):
+            Z.append(p[f"W{l}"] @ A[-1] + p[f"b{l}"])
+            A.append(f(Z[-1]))
+        m = X.shape[1]
+        scale = 1.0 if bug == "missing 1/m" else 1.0 / m
+        deriv = (lambda l: fprime(A[l])) if bug == "σ'(A) instead of σ'(Z)" else (lambda l: fprime(Z[l - 1]))
+        delta = scale * (A[L] - Y) * (1.0 if bug == "missing σ'" else deriv(L))
+        grads = {}
+        for l in range(L, 0, -1):
+            A_prev = A[l] if bug == "A(l) instead of A(l-1)" else A[l - 1]
+            grads[f"W{l}"] = delta @ A_prev.T + (0.0 if bug == "missing weight decay" else lam * p[f"W{l}"])
+            grads[f"b{l}"] = (delta.mean(axis=1, keepdims=True) if bug == "bias averaged instead of summed"
+                              else delta.sum(axis=1, keepdims=True))
+            if l > 1:
+                W = p[f"W{l}"] if bug == "W instead of Wᵀ" else p[f"W{l}"].T
+                delta = (W @ delta) * (1.0 if bug == "missing σ'" else deriv(l - 1))
+        if bug == "sign flip":
+            grads = {k: -v for k, v in grads.items()}
+        return grads
+
+    return backprop
+
+
+ARCHITECTURES = [([3, 3, 3], "sigmoid"), ([2, 4, 4, 2], "tanh"), ([4, 3, 3, 3, 1], "relu")]
+
+
+@pytest.mark.parametrize("sizes, activation", ARCHITECTURES)
+def test_correct_handwritten_backprop_passes(sizes, activation):
+    net = derive.mlp(sizes, activation=activation, loss="half_sse", weight_decay=0.1)
+    verify.assert_gradients_match(handwritten(activation, 0.1), net, trials=3)
+
+
+@pytest.mark.parametrize("bug", BUGS)
+@pytest.mark.parametrize("sizes, activation", ARCHITECTURES)
+def test_every_classic_bug_is_caught(sizes, activation, bug):
+    if activation == "relu" and bug == "σ'(A) instead of σ'(Z)":
+        pytest.skip("relu'(A) = relu'(Z) wherever Z ≠ 0: not a bug for relu")
+    net = derive.mlp(sizes, activation=activation, loss="half_sse", weight_decay=0.1)
+    with pytest.raises(AssertionError, match=r"W\d|b\d|raised"):
+        verify.assert_gradients_match(handwritten(activation, 0.1, bug), net, trials=3, seed=1)
+
+
+@pytest.mark.parametrize("bug, hint", [
+    ("sign flip", "sign is flipped"),
+    ("missing 1/m", r"constant factor 3 ≈ m"),
+    ("bias averaged instead of summed", r"constant factor 0.333333 ≈ 1/m"),
+    ("missing weight decay", r"weight-decay term λW \(λ = 0.1\) is missing"),
+])
+def test_mismatch_message_names_parameter_entry_values_and_hint(bug, hint):
+    lam = 0.1 if bug == "missing weight decay" else 0.0
+    net = derive.mlp([3, 3, 3], activation="sigmoid", loss="half_sse", weight_decay=lam)
+    with pytest.raises(AssertionError) as info:
+        verify.assert_gradients_match(handwritten("sigmoid", lam, bug), net)
+    message = str(info.value)
+    assert message.startswith(("W", "b")) and "entry (" in message and "got " in message and "expected " in message
+    assert pytest.importorskip("re").search(hint, message), message
+
+
+def test_transposed_gradient_is_recognised():
+    net = derive.mlp([2, 3], activation="sigmoid", loss="half_sse")
+    correct = handwritten("sigmoid", 0.0)
+
+    def transposed(**kw):
+        return {k: v.T if k == "W1" else v for k, v in correct(**kw).items()}
+
+    with pytest.raises(AssertionError, match=r"W1: shape \(2, 3\), expected \(3, 2\).*transpose"):
+        verify.assert_gradients_match(transposed, net)
+
+
+def _good(**kw):
+    return handwritten("sigmoid", 0.0)(**kw)
+
+
+@pytest.mark.parametrize("broken, message", [
+    (lambda **kw: {**_good(**kw), "W1": np.full_like(_good(**kw)["W1"], np.nan)}, r"W1: 6 non-finite entries"),
+    (lambda **kw: {**_good(**kw), "b1": np.array([[np.inf], [0.0], [0.0]])}, r"b1: 1 non-finite entry, first at \(0, 0\)"),
+    (lambda **kw: {k: v for k, v in _good(**kw).items() if k != "b2"}, r"missing \['b2'\], unexpected \[\]"),
+    (lambda **kw: {**_good(**kw), "W3": np.zeros(1)}, r"unexpected \['W3'\]"),
+    (lambda **kw: {**_good(**kw), "W2": np.zeros((5, 5))}, r"W2: shape \(5, 5\), expected \(1, 3\)"),
+    (lambda **kw: {**_good(**kw), "W2": "oops"}, r"W2: the gradient is not a numeric array"),
+    (lambda **kw: [1, 2], r"must return a dict"),
+    (lambda **kw: 1 / 0, r"raised ZeroDivisionError"),
+])
+def test_bad_user_output_gets_a_clear_assertion(broken, message):
+    net = derive.mlp([2, 3, 1], activation="sigmoid", loss="half_sse")
+    with pytest.raises(AssertionError, match=message):
+        verify.assert_gradients_match(broken, net)
+
+
+NETWORK_EXAMPLES = [name for name, ex in EXAMPLES.items() if not isinstance(ex.build(), list)]
+
+
+@pytest.mark.parametrize("name", NETWORK_EXAMPLES)
+def test_check_passes_on_every_seed_example(name):
+    report = verify.check(EXAMPLES[name].derive(), trials=2)
+    assert report.passed, str(report)
+    assert {row.check for row in report.rows} >= {"recursion", "finite differences"}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(networks(max_depth=3, max_width=3))
+def test_check_passes_on_random_networks(net):
+    report = verify.check(derive.backprop(net), trials=1, samples=2)
+    assert report.passed, str(report)
+
+
+def test_check_reports_a_wrong_gradient_in_every_check_and_serialises():
+    result = derive.backprop(derive.mlp([2, 2, 2], activation="tanh", loss="half_sse", samples=2))
+    W1 = result.parameter("W1")
+    # tampered: ∂L/∂W1 off by a factor 2
+    wrong = type(result)(result.network, result.forward, result.deltas,
+                         {**result.gradients, "W1": derive.expr.matmul(2, result.gradients["W1"])},
+                         result.steps, result.adjoints)
+    report = verify.check(wrong, trials=1)
+    assert not report.passed
+    assert {(r.parameter, r.check) for r in report.failures()} == {
+        ("W1", "recursion"), ("W1", "finite differences"), ("W1", "exact (SymPy diff)")}
+    assert "FAILED: 3 check(s)" in str(report) and W1.name in str(report)
+    assert json.loads(report.to_json())["passed"] is False
+
+
+def test_report_states_the_kink_avoidance_and_dtype_is_preserved():
+    report = verify.check(derive.backprop(derive.mlp([3, 4, 2], activation="relu", output="identity")),
+                          dtype=np.float32, trials=1)
+    assert report.passed, str(report)
+    assert any("relu-type" in note for note in report.notes) and report.dtype == "float32"
+
+
+def test_andrew_ng_delta_formulas_equal_the_derived_ones_exactly():
+    """Seed 000 §8: δ⁽⁴⁾ = a⁽⁴⁾ − y, δ⁽ˡ⁾ = Θ⁽ˡ⁾ᵀ δ⁽ˡ⁺¹⁾ .* g'(z⁽ˡ⁾) with g' = g(1 − g), ∂J/∂Θ_ij = a_j δ_i,
+    written out at sizes 2 and compared with the derived Hadamard and diag forms, entry by entry."""
+    result = EXAMPLES["seed000-andrew-ng"].derive()
+    net = result.network
+    dims = {s: 2 for n in net.sizes for s in sp.sympify(n).free_symbols}
+    env = {P.name: exact.symbol_matrix(P.name, *[int(sp.sympify(k).subs(dims)) for k in P.shape])
+           for P in (net.X, net.Y, *net.parameters)}
+    values = dict(env)
+    for Z, E in [*result.forward.items(), *result.deltas.items()]:
+        values[Z.name] = exact.explicit(E, values, dims)
+    g = lambda z: 1 / (1 + sp.exp(-z))  # noqa: E731
+    a = [values["X"]] + [values[f"A{l}"] for l in (1, 2, 3)]
+    z = [None] + [env[f"W{l}"] * a[l - 1] + env[f"b{l}"] for l in (1, 2, 3)]
+    ng = {3: (a[3] - values["Y"]).applyfunc(sp.expand)}
+    for l in (2, 1):
+        ng[l] = (env[f"W{l + 1}"].T * values[f"delta{l + 1}"]).multiply_elementwise(
+            z[l].applyfunc(lambda u: g(u) * (1 - g(u))))
+    diag = result.form("diag")
+    for l in (3, 2, 1):
+        hadamard = values[f"delta{l}"]
+        diag_value = exact.explicit(diag[f"delta{l}"], values, dims)
+        for i in range(2):
+            assert exact.is_zero(hadamard[i, 0] - ng[l][i, 0]), (l, i)
+            assert exact.is_zero(diag_value[i, 0] - ng[l][i, 0]), (l, i)
+        grad = exact.explicit(result.gradients[f"W{l}"], values, dims)
+        for i in range(2):
+            for j in range(2):
+                assert exact.is_zero(grad[i, j] - a[l - 1][j, 0] * values[f"delta{l}"][i, 0])
+
+
+def test_pytest_plugin_gives_users_a_three_line_test(pytester):
+    pytester.makepyfile(test_user="""
+        import derive
+        def test_my_backprop(gradcheck):
+            net = derive.mlp([2, 3, 1], activation="sigmoid", loss="bce")
+            gradcheck(derive.backprop(net).numpy(), net)
+    """)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)

@@ -1,0 +1,184 @@
+"""verify.check: a derived backprop against the recursion, finite differences and an exact SymPy proof."""
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from . import data, exact, recursion
+from .recursion import Spec
+
+EPS = 1e-6       # central-difference step (float64)
+FULL_FD = 64     # parameters with at most this many entries get a full finite-difference gradient
+DIRECTIONS = 3   # random directions for larger parameters, as jax.test_util.check_grads does
+EXACT_UNITS = 10  # the exact proof runs by default when layers × units × samples is at most this (width 2)
+TOLERANCE = {np.dtype(np.float64): {"recursion": 1e-8, "finite differences": 1e-5},
+             np.dtype(np.float32): {"recursion": 1e-4, "finite differences": 1e-3}}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One comparison: a parameter, a trial, a check, its errors and verdict."""
+
+    parameter: str
+    trial: object  # int, or "-" for the exact check (one per size)
+    check: str
+    max_abs: float
+    max_rel: float
+    passed: bool
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    """Every comparison of a derived gradient function with an independent truth."""
+
+    network: str
+    dtype: str
+    seed: int
+    sizes: dict
+    rows: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    @property
+    def passed(self):
+        return all(row.passed for row in self.rows)
+
+    def failures(self):
+        return [row for row in self.rows if not row.passed]
+
+    def to_json(self):
+        """The report as JSON text (deterministic: sorted keys)."""
+        return json.dumps({**asdict(self), "passed": self.passed}, indent=2, sort_keys=True, default=str)
+
+    def __str__(self):
+        head = f"{'parameter':<10} {'trial':>5}  {'check':<18} {'max abs err':>12} {'max rel err':>12}  verdict"
+        lines = [f"verify.check: {self.network}", f"  dtype {self.dtype}, seed {self.seed}, sizes {self.sizes}",
+                 *[f"  note: {n}" for n in self.notes], head, "-" * len(head)]
+        for r in self.rows:
+            verdict = "ok" if r.passed else "FAIL"
+            detail = f"  ({r.detail})" if r.detail else ""
+            lines.append(f"{r.parameter:<10} {str(r.trial):>5}  {r.check:<18} {r.max_abs:>12.2e} {r.max_rel:>12.2e}"
+                         f"  {verdict}{detail}")
+        failed = self.failures()
+        lines.append("PASSED: every check agrees" if not failed else
+                     f"FAILED: {len(failed)} check(s): " + ", ".join(f"{r.parameter}/{r.check}" for r in failed))
+        return "\n".join(lines)
+
+
+def _errors(actual, expected):
+    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    diff = np.abs(actual - expected)
+    max_abs = float(np.max(diff, initial=0.0))
+    return max_abs, max_abs / max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+
+
+def finite_differences(loss, params, name, G, rng):
+    """(derived, numeric): the full gradient for small parameters, else derivatives along random directions."""
+    x = params[name]
+    if x.size <= FULL_FD:
+        numeric = np.zeros_like(x, dtype=np.float64)
+        for index in np.ndindex(x.shape):
+            step = np.zeros_like(x, dtype=np.float64)
+            step[index] = EPS
+            numeric[index] = (loss({**params, name: x + step}) - loss({**params, name: x - step})) / (2 * EPS)
+        return np.asarray(G, dtype=np.float64), numeric
+    derived, numeric = [], []
+    for _ in range(DIRECTIONS):
+        v = rng.normal(size=x.shape)
+        v /= np.linalg.norm(v)
+        derived.append(float(np.sum(np.asarray(G, dtype=np.float64) * v)))
+        numeric.append((loss({**params, name: x + EPS * v}) - loss({**params, name: x - EPS * v})) / (2 * EPS))
+    return np.array(derived), np.array(numeric)
+
+
+def exact_rows(result, dims):
+    """The exact proof, one row per parameter: derived formula == SymPy's diff of the loss, entry by entry."""
+    net = result.network
+    sh = data.shapes(net, dims)
+    spec = Spec.of(net, weight_decay=0.0)
+    env = {k: exact.symbol_matrix(k.lower() if k in ("X", "Y") else k, *s) for k, s in sh.items()}
+    if spec.loss == "softmax_ce" and spec.activations[-1] == "softmax":
+        # the derivation assumes every sample's targets sum to 1: the last target is 1 minus the others
+        Y = sp.Matrix(env["Y"].T if spec.layout == "AW" else env["Y"])
+        for j in range(Y.cols):
+            Y[Y.rows - 1, j] = 1 - sum(Y[i, j] for i in range(Y.rows - 1))
+        env["Y"] = sp.ImmutableMatrix(Y.T if spec.layout == "AW" else Y)
+    params = {k: env[k] for k in sh if k not in ("X", "Y")}
+    loss = exact.explicit_loss(spec, env["X"], env["Y"], params, weight_decay=net.weight_decay)
+    values = dict(env)
+    for Z, E in [*result.forward.items(), *result.deltas.items()]:
+        values[Z.name] = exact.explicit(E, values, dims)
+    rows = []
+    for name, G in result.gradients.items():
+        derived = exact.explicit(G, values, dims)
+        wrong = next((index for index in np.ndindex(derived.shape)
+                      if not exact.is_zero(derived[index] - sp.diff(loss, params[name][index]))), None)
+        detail = "equal as expressions" if wrong is None else f"entry {wrong} differs"
+        rows.append(Row(name, "-", "exact (SymPy diff)", 0.0, 0.0, wrong is None, detail))
+    return rows
+
+
+def _units(net, dims):
+    """Σ_l n_l × m at the given sizes: what the cost of the exact proof grows with."""
+    m = int(sp.sympify(net.m).xreplace(dims))
+    return sum(int(sp.sympify(n).xreplace(dims)) for n in net.sizes[1:]) * m
+
+
+def _exact_dimensions(net):
+    """Sizes for the exact proof: symbolic widths 2, and 2 samples when that stays small, else 1."""
+    dims = data.dimensions(net, width=2, samples=2)
+    if _units(net, dims) > EXACT_UNITS:
+        dims = data.dimensions(net, width=2, samples=1)
+    return dims
+
+
+def check(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples=3, exact_proof=None):
+    """A Report comparing result.numpy() with the recursion, finite differences and (small sizes) an exact proof.
+
+    For the numeric trials, symbolic sizes are set to `width` and the number of samples to `samples`;
+    the exact proof uses width 2. `exact_proof` forces it on (True) or off (False); by default it runs
+    when the network is small (see EXACT_UNITS).
+    """
+    net, dtype = result.network, np.dtype(dtype)
+    dims = data.dimensions(net, width, samples)
+    scalars = data.scalars(net)
+    spec = Spec.of(net, weight_decay=next(iter(scalars.values()), None))
+    report = Report(repr(net), dtype.name, seed, {str(k): v for k, v in sorted(dims.items(), key=str)})
+    if any(a in data.KINKED for a in spec.activations):
+        report.notes.append(f"inputs drawn with |Z| ≥ {data.MARGIN:g} at every relu-type unit (no kinks)")
+    if scalars:
+        report.notes.append("symbolic scalars set to " + ", ".join(f"{k} = {v}" for k, v in scalars.items()))
+    fn, rng, tol = result.numpy(), np.random.default_rng(seed), TOLERANCE[dtype]
+    for trial in range(trials):
+        X, Y, params = data.draw(net, rng, dims, dtype, spec)
+        derived = fn(X=X, Y=Y, **params, **scalars)
+        p64 = {k: v.astype(np.float64) for k, v in params.items()}
+        X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+        reference = recursion.gradients(spec, X64, Y64, p64)
+
+        def loss(p):
+            return recursion.loss(spec, X64, Y64, p)
+
+        for name, G in reference.items():
+            dtype_ok = np.asarray(derived[name]).dtype == dtype
+            max_abs, max_rel = _errors(derived[name], G)
+            rows = [Row(name, trial, "recursion", max_abs, max_rel, max_rel <= tol["recursion"] and dtype_ok,
+                        "" if dtype_ok else f"returned {np.asarray(derived[name]).dtype}, not {dtype}")]
+            mine, numeric = finite_differences(loss, p64, name, derived[name], rng)
+            max_abs, max_rel = _errors(mine, numeric)
+            how = "full" if params[name].size <= FULL_FD else f"{DIRECTIONS} random directions"
+            rows.append(Row(name, trial, "finite differences", max_abs, max_rel,
+                            max_rel <= tol["finite differences"], how))
+            report.rows.extend(rows)
+    exact_dims = _exact_dimensions(net)
+    units = _units(net, exact_dims)
+    if exact_proof or (exact_proof is None and units <= EXACT_UNITS):
+        report.rows.extend(exact_rows(result, exact_dims))
+        report.notes.append("exact proof at sizes " + ", ".join(f"{k} = {v}" for k, v in
+                                                              sorted(exact_dims.items(), key=str)) if exact_dims
+                            else "exact proof at the network's own sizes")
+    else:
+        report.notes.append(f"exact proof skipped: {units} unit-samples (runs by default up to {EXACT_UNITS}; "
+                            f"exact_proof=True forces it)")
+    return report

@@ -1,0 +1,163 @@
+"""Exact proofs for one concrete size: the loss written out entry by entry as a scalar SymPy expression,
+differentiated entry by entry with SymPy's scalar `diff`, and compared with the derived matrix formula
+made explicit — equal as expressions, no tolerance. Written without reference to `derive`.
+"""
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
+from sympy.matrices.expressions.matexpr import MatrixElement
+
+LEAK = sp.Rational(1, 100)
+
+# name -> σ as a scalar SymPy function, from the definitions (not from any derivative formula)
+SCALAR = {
+    "identity": lambda z: z,
+    "sigmoid": lambda z: 1 / (1 + sp.exp(-z)),
+    "tanh": sp.tanh,
+    "relu": lambda z: sp.Max(0, z),
+    "leaky_relu": lambda z: sp.Max(LEAK * z, z),
+    "softplus": lambda z: sp.log(1 + sp.exp(z)),
+}
+
+
+def symbol_matrix(name, rows, cols):
+    """The rows × cols matrix of real symbols name_i_j."""
+    return sp.ImmutableMatrix(rows, cols, lambda i, j: sp.Symbol(f"{name}_{i}_{j}", real=True))
+
+
+def _softmax_columns(Z):
+    E = Z.applyfunc(sp.exp)
+    return sp.ImmutableMatrix(Z.rows, Z.cols, lambda i, j: E[i, j] / sum(E[k, j] for k in range(Z.rows)))
+
+
+def explicit_loss(spec, X, Y, params, weight_decay=None):
+    """The loss of the architecture `spec` (a verify.Spec) as one scalar expression in the entries;
+    `weight_decay` may give λ exactly (a SymPy number or symbol) instead of spec's float."""
+    if spec.layout == "AW":
+        X, Y = X.T, Y.T
+    A = X
+    L = len(spec.activations)
+    for l, act in enumerate(spec.activations, 1):
+        W = params[f"W{l}"] if spec.layout == "WA" else params[f"W{l}"].T
+        Z = W * A
+        if spec.has_bias(l):
+            Z = Z + params[f"b{l}"] * sp.ones(1, Z.cols)
+        A = _softmax_columns(Z) if act == "softmax" else Z.applyfunc(SCALAR[act])
+    E = A - Y
+    if spec.loss == "half_sse":
+        data = sp.Rational(1, 2) * sum(e ** 2 for e in E)
+    elif spec.loss == "mse":
+        data = sum(e ** 2 for e in E) / A.rows
+    elif spec.loss == "bce":
+        data = -sum(y * sp.log(a) + (1 - y) * sp.log(1 - a) for y, a in zip(Y, A))
+    else:
+        data = -sum(y * sp.log(a) for y, a in zip(Y, A))
+    if spec.reduction == "mean":
+        data = data / A.cols
+    decay = sum(sum(w ** 2 for w in params[f"W{l}"]) for l in range(1, L + 1))
+    lam = sp.nsimplify(spec.weight_decay, rational=True) if weight_decay is None else sp.sympify(weight_decay)
+    return data + lam / 2 * decay
+
+
+def explicit(expr, env, dims=None):
+    """The explicit value of a matrix (or scalar) expression: matrix symbols taken from `env` by name,
+    symbolic sizes from `dims`."""
+    memo, dims = {}, dict(dims or {})
+
+    def size(k):
+        return int(sp.sympify(k).xreplace(dims))
+
+    def value(e):
+        if e in memo:
+            return memo[e]
+        if isinstance(e, sp.MatrixSymbol):
+            out = env[e.name]
+        elif e in dims:
+            out = dims[e]
+        elif isinstance(e, (sp.MatrixBase, sp.Lambda)) or not e.args:
+            out = e
+        elif isinstance(e, sp.OneMatrix):
+            out = sp.ones(size(e.rows), size(e.cols))
+        elif isinstance(e, sp.ZeroMatrix):
+            out = sp.zeros(size(e.rows), size(e.cols))
+        elif isinstance(e, sp.Identity):
+            out = sp.eye(size(e.rows))
+        elif isinstance(e, sp.MatMul):
+            out = sp.Mul(*[value(a) for a in e.args if not a.is_Matrix]) * _product([value(a) for a in e.args
+                                                                                      if a.is_Matrix])
+        elif isinstance(e, sp.MatAdd):
+            terms = [value(a) for a in e.args]
+            out = terms[0]
+            for t in terms[1:]:
+                out = out + t
+        elif isinstance(e, HadamardProduct):
+            parts = [value(a) for a in e.args]
+            out = parts[0]
+            for p in parts[1:]:
+                out = out.multiply_elementwise(p)
+        elif isinstance(e, HadamardPower):
+            p = value(e.exp)
+            out = value(e.base).applyfunc(lambda x: x ** p)
+        elif isinstance(e, ElementwiseApplyFunction):
+            out = value(e.expr).applyfunc(e.function)
+        elif isinstance(e, sp.Transpose):
+            out = value(e.arg).T
+        elif isinstance(e, sp.Trace):
+            out = value(e.arg).trace()
+        elif isinstance(e, sp.DiagMatrix):
+            out = sp.diag(*list(value(e.args[0])))
+        elif isinstance(e, MatrixElement):
+            out = value(e.parent)[int(e.i), int(e.j)]
+        elif isinstance(e, sp.MatrixExpr):
+            # any other operator (e.g. a softmax class): rebuilt on explicit arguments, then SymPy's as_explicit
+            out = e.func(*[value(a) for a in e.args]).as_explicit().doit()
+        else:
+            out = e.func(*[value(a) for a in e.args])
+        if isinstance(out, sp.MatrixBase):
+            out = sp.ImmutableMatrix(out)
+        memo[e] = out
+        return out
+
+    return value(expr)
+
+
+def _product(mats):
+    out = mats[0]
+    for M in mats[1:]:
+        out = out * M
+    return out
+
+
+def _heaviside(e):
+    """H(c u) written as H(u) or 1 − H(u) (c > 0; equal wherever u ≠ 0), so that equal steps look equal."""
+    def rewrite(*args):
+        u = args[0]
+        if u.could_extract_minus_sign():
+            return 1 - sp.Heaviside(sp.Mul(-1, u).as_content_primitive()[1])
+        return sp.Heaviside(u.as_content_primitive()[1])
+    return e.replace(sp.Heaviside, rewrite)
+
+
+def canonical(e):
+    """e in primitives both sides share: exp for σ, tanh and softplus, Max for the rectifiers, H(u) for
+    their steps."""
+    return _heaviside(e.rewrite(sp.exp).rewrite(sp.Max))
+
+
+def is_zero(e):
+    """Whether e is identically zero, decided as a rational function: after `canonical`, every exp(c u)
+    becomes t_u^c for a fresh symbol t_u, and the numerator over a common denominator must expand to 0."""
+    e = canonical(e)
+    if e == 0:
+        return True
+    symbol, values = {}, {}
+    for a in sorted(e.atoms(sp.exp), key=sp.default_sort_key):
+        # exp(c v) = t_v^c for a rational c, so that exp(−v) = 1/exp(v) and exp(2v) = exp(v)²
+        c, v = a.args[0].as_content_primitive()
+        if v.could_extract_minus_sign():
+            c, v = -c, sp.Mul(-1, v)
+        t = symbol.setdefault(v, sp.Dummy(f"t{len(symbol)}"))
+        values[a] = t ** c
+    e = e.xreplace(values)
+    numerator, _ = sp.fraction(sp.together(e))
+    return sp.expand(numerator, power_exp=False, log=False) == 0
