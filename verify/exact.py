@@ -138,10 +138,16 @@ def _heaviside(e):
     return e.replace(sp.Heaviside, rewrite)
 
 
+def _foreign(x):
+    """Whether x applies a function class defined outside SymPy (e.g. the toolkit's σ, softplus, relu)."""
+    return isinstance(x, sp.Function) and not type(x).__module__.startswith("sympy")
+
+
 def canonical(e):
-    """e in primitives both sides share: exp for σ, tanh and softplus, Max for the rectifiers, H(u) for
-    their steps."""
-    return _heaviside(e.rewrite(sp.exp).rewrite(sp.Max))
+    """e in primitives both sides share: functions defined outside SymPy rewritten by their own rules
+    (σ and softplus into exp, the rectifiers into Max), H(u) for the steps; SymPy's tanh stays tanh."""
+    e = e.replace(_foreign, lambda x: x.rewrite(sp.exp, deep=False).rewrite(sp.Max, deep=False))
+    return _heaviside(e)
 
 
 def is_zero(e):
@@ -158,6 +164,8 @@ def is_zero(e):
             c, v = -c, sp.Mul(-1, v)
         t = symbol.setdefault(v, sp.Dummy(f"t{len(symbol)}"))
         values[a] = t ** c
+    for a in sorted(e.atoms(sp.tanh), key=sp.default_sort_key):
+        values[a] = sp.Dummy(f"h{len(values)}")  # tanh(u): one more generator
     e = e.xreplace(values)
     numerator, _ = sp.fraction(sp.together(e))
     return sp.expand(numerator, power_exp=False, log=False) == 0
