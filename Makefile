@@ -23,6 +23,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/engine.py
 	$(PY) bench/networks.py
+	$(PY) bench/verify.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
