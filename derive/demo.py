@@ -6,6 +6,7 @@ import sympy as sp
 from sympy.matrices.expressions.hadamard import HadamardProduct as Had
 
 from .api import derivation
+from .document import write
 from .examples import EXAMPLES
 from .printing import text
 
@@ -33,8 +34,9 @@ def _write(path, content):
     path.write_text(content + "\n", encoding="utf-8")
 
 
-def main(out="output"):
-    """Write output/<example>/derivation.txt for every seed example, output/identities/, and an index."""
+def main(out="output", pdf=True):
+    """Write output/<example>/derivation.{txt,tex,html} (and .pdf with TeX) for every seed example,
+    output/identities/, and an index."""
     out = Path(out)
     rows = ["# Derivations written by `make demo`", "", "## Seed examples", "",
             "| example | source | result |", "|---|---|---|"]
@@ -47,7 +49,9 @@ def main(out="output"):
             content = result.text()
             summary = "; ".join(f"{text(k)} = {text(v)}" for k, v in list(result.deltas.items())[:2])
         _write(out / name / "derivation.txt", f"# {example.title} ({example.source})\n\n{content}")
-        rows.append(f"| [{name}]({name}/derivation.txt) | {example.source} | `{summary}` |")
+        write(result, out / name, title=f"{example.title} ({example.source})", pdf=pdf)
+        rows.append(f"| {name}: [html]({name}/derivation.html), [tex]({name}/derivation.tex), "
+                    f"[text]({name}/derivation.txt) | {example.source} | `{summary}` |")
         print(f"{name:32s} {summary}")
     rows += ["", "## Identities", "", "| example | f | ∂f/∂X |", "|---|---|---|"]
     for name, (f, X) in _identities().items():
@@ -59,4 +63,4 @@ def main(out="output"):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main(*sys.argv[1:2])

@@ -29,8 +29,6 @@ class Differential(MatrixExpr):
     def _sympystr(self, printer):
         return "d" + printer.parenthesize(self.arg, 1000)
 
-    def _latex(self, printer):
-        return r"\mathrm{d}" + printer.parenthesize(self.arg, 1000)
 
 
 class ScalarDifferential(sp.Function):
@@ -45,8 +43,6 @@ class ScalarDifferential(sp.Function):
     def _sympystr(self, printer):
         return "d" + printer.parenthesize(self.arg, 1000)
 
-    def _latex(self, printer, exp=None):
-        return r"\mathrm{d}" + printer.parenthesize(self.arg, 1000)
 
 
 def d(node):

@@ -25,9 +25,6 @@ class sigmoid(sp.Function):
     def _eval_rewrite_as_exp(self, x, **kwargs):
         return 1 / (1 + sp.exp(-x))
 
-    def _latex(self, printer, exp=None):
-        s = r"\sigma\left(%s\right)" % printer._print(self.args[0])
-        return s if exp is None else r"%s^{%s}" % (s, exp)
 
 
 class relu(sp.Function):
@@ -46,9 +43,6 @@ class relu(sp.Function):
     def _eval_rewrite_as_Max(self, x, **kwargs):
         return sp.Max(0, x)
 
-    def _latex(self, printer, exp=None):
-        s = r"\operatorname{relu}\left(%s\right)" % printer._print(self.args[0])
-        return s if exp is None else r"%s^{%s}" % (s, exp)
 
 
 class leaky_relu(sp.Function):
@@ -70,10 +64,6 @@ class leaky_relu(sp.Function):
     def _eval_rewrite_as_Max(self, x, alpha, **kwargs):
         return sp.Max(alpha * x, x)
 
-    def _latex(self, printer, exp=None):
-        x, alpha = (printer._print(a) for a in self.args)
-        s = r"\operatorname{lrelu}_{%s}\left(%s\right)" % (alpha, x)
-        return s if exp is None else r"%s^{%s}" % (s, exp)
 
 
 class softplus(sp.Function):
@@ -92,9 +82,6 @@ class softplus(sp.Function):
     def _eval_rewrite_as_exp(self, x, **kwargs):
         return sp.log(1 + sp.exp(x))
 
-    def _latex(self, printer, exp=None):
-        s = r"\operatorname{softplus}\left(%s\right)" % printer._print(self.args[0])
-        return s if exp is None else r"%s^{%s}" % (s, exp)
 
 
 class Softmax(MatrixExpr):
@@ -129,8 +116,6 @@ class Softmax(MatrixExpr):
             total = sp.Sum(sp.exp(self.arg[i, k]), (k, 0, self.cols - 1))
         return sp.exp(self.arg[i, j]) / total
 
-    def _latex(self, printer):
-        return r"\operatorname{softmax}\left(%s\right)" % printer._print(self.arg)
 
 
 _w = sp.Wild("w")

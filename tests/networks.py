@@ -13,6 +13,6 @@ def errors(result, rng, width=3, samples=3):
     assert set(derived) == set(reference)
     out = {}
     for name, G in reference.items():
-        fd = central_difference(lambda **v: recursion.loss(spec, X, Y, v), params, name)
+        fd = central_difference(lambda **v: recursion.loss(spec, X, Y, v), params, name, eps=1e-5)
         out[name] = (relative_error(derived[name], G), relative_error(derived[name], fd))
     return out

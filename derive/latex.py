@@ -1,0 +1,156 @@
+"""LaTeX for expressions and derivations, in the seeds' notation, with the notation as options."""
+import re
+from dataclasses import dataclass, field
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
+from sympy.printing.precedence import PRECEDENCE
+
+from .functions import ELT, body_of
+from .printing import SafePrecedence
+
+_LAYERED = re.compile(r"^(delta|[A-Za-z]+?)(\d+)$")
+_GREEK = {"delta": r"\delta", "lambda": r"\lambda", "theta": r"\theta", "Theta": r"\Theta"}
+
+
+@dataclass(frozen=True)
+class Notation:
+    """How symbols are written: ⊙ symbol, transpose mark, layer index position, bold matrices, renamings."""
+
+    hadamard: str = r"\odot"
+    transpose: str = r"\top"            # or "T", r"\intercal"
+    layer: str = "superscript"          # W^{(l)}; or "subscript": W_{l}
+    bold: bool = False                  # \mathbf{W} for Latin matrix names
+    names: dict = field(default_factory=dict)  # e.g. {"W": r"\Theta"} as in Andrew Ng's notes
+
+    def symbol(self, name):
+        """The LaTeX for a symbol name such as W2, delta1, X, lambda."""
+        match = _LAYERED.match(name)
+        base, index = (match.group(1), match.group(2)) if match else (name, None)
+        tex = self.names.get(base, _GREEK.get(base, base))
+        if self.bold and tex.isalpha() and len(tex) == 1:
+            tex = r"\mathbf{%s}" % tex
+        if index is None:
+            return tex
+        return f"{tex}^{{({index})}}" if self.layer == "superscript" else f"{tex}_{{{index}}}"
+
+
+class LatexPrinter(SafePrecedence, SympyLatexPrinter):
+    """SymPy's LaTeX printer with ⊙, ᵀ, tr, plain parentheses and the Notation's symbol names."""
+
+    def __init__(self, notation=None):
+        super().__init__({"mul_symbol": None})
+        self.notation = notation or Notation()
+
+    def _paren(self, item, level, strict=False):
+        return self.parenthesize(item, level, strict)
+
+    def _print_MatrixSymbol(self, expr):
+        return self.notation.symbol(expr.name)
+
+    def _print_Symbol(self, expr, style="plain"):
+        if expr.name in _GREEK or expr.name in self.notation.names:
+            return self.notation.symbol(expr.name)
+        return super()._print_Symbol(expr)
+
+    def _print_Transpose(self, expr):
+        base = self._paren(expr.arg, PRECEDENCE["Pow"])
+        if "^" in base and not base.startswith("("):
+            base = "{%s}" % base
+        return f"{base}^{{{self.notation.transpose}}}"
+
+    def _print_Inverse(self, expr):
+        base = self._paren(expr.arg, PRECEDENCE["Pow"])
+        return f"{{{base}}}^{{-1}}" if "^" in base else f"{base}^{{-1}}"
+
+    def _print_HadamardProduct(self, expr):
+        return f" {self.notation.hadamard} ".join(self._paren(a, PRECEDENCE["Mul"]) for a in expr.args)
+
+    def _print_HadamardPower(self, expr):
+        base = self._paren(expr.base, PRECEDENCE["Pow"])
+        base = f"{{{base}}}" if "^" in base else base
+        return f"{base}^{{\\circ {self._print(expr.exp)}}}"
+
+    def _print_MatMul(self, expr):
+        coeff, mats = expr.as_coeff_matrices()
+        sign = "-" if coeff.is_Number and coeff.is_negative else ""
+        coeff = -coeff if sign else coeff
+        factors = " ".join(self._paren(m, PRECEDENCE["Mul"]) for m in mats)
+        if coeff == 1:
+            return sign + factors
+        c = self._print(coeff)
+        if isinstance(coeff, sp.Add):
+            c = f"({c})"
+        return f"{sign}{c} {factors}"
+
+    def _print_MatAdd(self, expr):
+        terms = sorted(expr.args, key=lambda t: isinstance(t, sp.MatMul) and t.as_coeff_matrices()[0].is_negative is True)
+        out = self._paren(terms[0], PRECEDENCE["Add"], strict=True)
+        for t in terms[1:]:
+            s = self._paren(t, PRECEDENCE["Add"], strict=True)
+            out += f" - {s[1:]}" if s.startswith("-") else f" + {s}"
+        return out
+
+    def _print_Trace(self, expr):
+        return r"\mathrm{tr}(%s)" % self._print(expr.arg)
+
+    def _print_Determinant(self, expr):
+        return r"|%s|" % self._print(expr.arg)
+
+    def _print_OneMatrix(self, expr):
+        return r"\mathbf{1}^{%s}" % self.notation.transpose if expr.rows == 1 and expr.cols != 1 else r"\mathbf{1}"
+
+    def _print_ZeroMatrix(self, expr):
+        return r"\mathbf{0}"
+
+    def _print_Identity(self, expr):
+        return "I"
+
+    def _print_DiagMatrix(self, expr):
+        return r"\operatorname{diag}(%s)" % self._print(expr.args[0])
+
+    def _print_Softmax(self, expr):
+        return r"\operatorname{softmax}(%s)" % self._print(expr.arg)
+
+    def _print_ElementwiseApplyFunction(self, expr):
+        body = body_of(expr.function)
+        arg = self._print(expr.expr)
+        if not (isinstance(body, sp.Function) and body.args[:1] == (ELT,)):
+            arg = self._paren(expr.expr, PRECEDENCE["Atom"] - 1)
+        return self._print(body.xreplace({ELT: sp.Symbol(arg)}))
+
+    def _print_Heaviside(self, expr):
+        return r"[%s > 0]" % self._print(expr.args[0])
+
+    def _print_sigmoid(self, expr, exp=None):
+        return r"\sigma(%s)" % self._print(expr.args[0])
+
+    def _print_relu(self, expr, exp=None):
+        return r"\operatorname{relu}(%s)" % self._print(expr.args[0])
+
+    def _print_softplus(self, expr, exp=None):
+        return r"\operatorname{softplus}(%s)" % self._print(expr.args[0])
+
+    def _print_leaky_relu(self, expr, exp=None):
+        return r"\operatorname{lrelu}_{%s}(%s)" % (self._print(expr.args[1]), self._print(expr.args[0]))
+
+    def _print_Differential(self, expr):
+        inner = self._print(expr.arg)
+        return r"\mathrm{d}" + (inner if isinstance(expr.arg, (sp.MatrixSymbol, sp.Symbol)) else f"({inner})")
+
+    _print_ScalarDifferential = _print_Differential
+
+    def _print_Function(self, expr, exp=None):
+        # plain parentheses: log(A), tanh(Z), exp(Z)
+        name = expr.func.__name__
+        if name in ("log", "exp", "tanh", "sin", "cos", "tan", "sinh", "cosh"):
+            s = "\\%s(%s)" % (name, ", ".join(self._print(a) for a in expr.args))
+            return s if exp is None else f"{s}^{{{exp}}}"
+        return super()._print_Function(expr, exp)
+
+    _print_log = _print_exp = _print_tanh = _print_Function
+
+
+def latex(expr, notation=None):
+    """expr as LaTeX (math mode content)."""
+    return LatexPrinter(notation).doprint(expr)

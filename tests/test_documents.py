@@ -1,0 +1,111 @@
+"""LaTeX and HTML documents: golden LaTeX, notation options, HTML with MathML only, determinism,
+the committed output/ up to date, and (with TeX installed) every document compiles."""
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import sympy as sp
+from latex2mathml.converter import convert
+
+import derive
+from derive import demo
+from derive.document import Equations, backprop_blocks, pdflatex, to_html, write
+from derive.examples import EXAMPLES
+from derive.latex import Notation, latex
+
+ROOT = Path(__file__).resolve().parent.parent
+n = sp.Symbol("n", integer=True, positive=True)
+X, A, B = (sp.MatrixSymbol(k, n, n) for k in "XAB")
+
+
+@pytest.mark.parametrize("expr, expected", [
+    (sp.Trace(A * X * B), r"\mathrm{tr}(A X B)"),
+    (sp.HadamardProduct(A, X.T), r"A \odot X^{\top}"),
+    (sp.MatAdd(A, sp.MatMul(-1, B)), r"A - B"),
+    (sp.HadamardPower(A, 2), r"A^{\circ 2}"),
+    (sp.Inverse(X), r"X^{-1}"),
+])
+def test_golden_expressions(expr, expected):
+    assert latex(expr) == expected
+
+
+def test_golden_seed004_recursion():
+    result = EXAMPLES["seed004-two-layer"].derive()
+    rows = {latex(k): latex(v) for k, v in result.deltas.items()}
+    assert rows == {r"\delta^{(2)}": r"A^{(2)} - Y",
+                    r"\delta^{(1)}": r"(W^{(2)} \delta^{(2)}) \odot (\mathbf{1} - A^{(1)}) \odot A^{(1)}"}
+    assert latex(result.gradients["W1"]) == r"X {\delta^{(1)}}^{\top}"
+
+
+def test_notation_options():
+    result = EXAMPLES["seed000-andrew-ng"].derive()
+    G = result.gradients["W2"]
+    assert latex(G, Notation(names={"W": r"\Theta"})) == r"\delta^{(2)} {A^{(1)}}^{\top}"
+    delta1 = result.deltas[result.network.layers[0].delta]
+    assert latex(delta1, Notation(names={"W": r"\Theta"}, transpose="T", layer="subscript", hadamard=r"\circ")) == (
+        r"(\Theta_{2}^{T} \delta_{2}) \circ (\mathbf{1} - A_{1}) \circ A_{1}")
+    assert latex(G, Notation(bold=True)) == r"\delta^{(2)} {\mathbf{A}^{(1)}}^{\top}"
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.text, self.depth = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self.depth += tag == "math"
+
+    def handle_endtag(self, tag):
+        self.depth -= tag == "math"
+
+    def handle_data(self, data):
+        if self.depth == 0:
+            self.text.append(data)
+
+
+@pytest.mark.parametrize("name", ["seed004-two-layer", "seed000-andrew-ng"])
+def test_html_is_mathml_only_and_holds_every_equation(name):
+    result = EXAMPLES[name].derive()
+    blocks = backprop_blocks(result)
+    page = to_html(name, blocks)
+    parser = _Collector()
+    parser.feed(page)
+    outside = "".join(parser.text)
+    assert "$" not in outside and "\\frac" not in outside and "\\mathrm" not in outside
+    for block in blocks:
+        if isinstance(block, Equations):
+            for lhs, rhs, _ in block.rows:
+                assert convert(lhs) in page and (not rhs or convert(rhs) in page)
+
+
+def test_writing_twice_gives_identical_bytes(tmp_path):
+    result = EXAMPLES["seed004-two-layer"].derive()
+    first = [p.read_bytes() for p in write(result, tmp_path / "a", pdf=False)]
+    second = [p.read_bytes() for p in write(EXAMPLES["seed004-two-layer"].derive(), tmp_path / "b", pdf=False)]
+    assert first == second
+
+
+def test_without_tex_no_pdf_and_no_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda _: None)
+    written = write(derive.derivation(sp.Trace(A * X * B), X), tmp_path)
+    assert [p.name for p in written] == ["derivation.tex", "derivation.html"]
+
+
+def test_committed_output_is_up_to_date(tmp_path):
+    demo.main(tmp_path, pdf=False)
+    fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    committed = sorted(p.relative_to(ROOT / "output") for p in (ROOT / "output").rglob("*")
+                       if p.is_file() and p.suffix != ".pdf")
+    assert fresh == committed, "output/ is stale: run `make demo` and commit output/"
+    for rel in fresh:
+        assert (tmp_path / rel).read_bytes() == (ROOT / "output" / rel).read_bytes(), f"output/{rel} is stale"
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no TeX engine installed (CI installs one)")
+@pytest.mark.parametrize("name", list(EXAMPLES))
+def test_every_document_compiles(name, tmp_path):
+    tex = ROOT / "output" / name / "derivation.tex"
+    copy = tmp_path / "derivation.tex"
+    copy.write_bytes(tex.read_bytes())
+    assert pdflatex(copy).stat().st_size > 1000
