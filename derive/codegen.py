@@ -186,14 +186,17 @@ def compile_function(args, statements, outputs, name="generated"):
 
     for target, expr in statements:
         emit(str(target), expr)
-    for k, (key, expr) in enumerate(results.items()):
-        emit(f"_out{k}", expr)
+    used_names = {str(a) for a in args} | {str(t) for t, _ in statements}
+    outs = [f"d{key}" if isinstance(key, str) and f"d{key}".isidentifier() and f"d{key}" not in used_names
+            else f"_out{k}" for k, key in enumerate(results)]
+    for out, expr in zip(outs, results.values()):
+        emit(out, expr)
     order = sorted(dims, key=str)
     header = f"def {name}({', '.join([*names.values(), *map(str, order)])}):"
     if single:
         lines.append("    return _out0")
     else:
-        lines.append("    return {" + ", ".join(f"{key!r}: _out{k}" for k, key in enumerate(results)) + "}")
+        lines.append("    return {" + ", ".join(f"{key!r}: {out}" for key, out in zip(results, outs)) + "}")
     if "_dtype" in printer.helpers:
         # the floating type of the inputs: float32 stays float32, integers become float64
         arrays = [names[a] for a in args if a.is_Matrix]

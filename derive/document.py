@@ -40,6 +40,14 @@ class Rules:
 
 
 @dataclass(frozen=True)
+class Algorithm:
+    """The generated gradient function, typeset (latexify-py's algorithmic LaTeX) and as Python source."""
+
+    latex: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Diagram:
     """The network's forward and backward flow: layer names, left to right."""
 
@@ -101,6 +109,9 @@ def backprop_blocks(result, notation=None):
         title = {"index": "Index form (entry i, j)", "diag": "Diagonal-matrix form (single sample)"}[form]
         rows = tuple((_form_lhs(k, form, result, n), latex(E, n), "") for k, E in result.form(form).items())
         blocks += [Heading(title), Equations(rows)]
+    source = result.numpy().source
+    blocks += [Heading("Generated code (one pass: forward, δ recursion, gradients)"),
+               Algorithm(algorithm(source), source)]
     blocks += [Heading("Forward and backward flow"),
                Diagram(tuple((latex(layer.A, n), latex(layer.delta, n), latex(layer.W, n)) for layer in net.layers)
                        + ((latex(net.X, n), "", ""),))]
@@ -123,6 +134,7 @@ _PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[a4paper,margin=1.6cm,landscape]{geometry}
 \usepackage{amsmath,amssymb}
 \usepackage{tikz}
+\usepackage{algpseudocode}
 \allowdisplaybreaks
 \setlength{\parindent}{0pt}
 \begin{document}
@@ -167,6 +179,8 @@ def to_latex(title, blocks):
         elif isinstance(b, Rules):
             out.append("\\begin{align*}\n" + " \\\\\n".join(r"\text{%s:} & %s" % (_tex_text(name), tex)
                                                        for name, tex in b.rows) + "\n\\end{align*}")
+        elif isinstance(b, Algorithm):
+            out.append(b.latex)
         elif isinstance(b, Diagram):
             out.append(_tikz(b))
     out.append(r"\end{document}")
@@ -228,6 +242,20 @@ def _svg(diagram):
     return "\n".join(out)
 
 
+def _algorithm_html(b):
+    """latexify's \\State lines as a list of MathML formulas, then the Python source."""
+    items = []
+    for line in b.latex.splitlines():
+        line = line.strip()
+        if line.startswith(r"\State"):
+            body = line[len(r"\State"):].strip()
+            keyword = "return " if body.startswith(r"\Return") else ""
+            math = body[body.index("$") + 1:body.rindex("$")]
+            items.append(f"<li>{keyword}{_math(math)}</li>")
+    return ("<ol>" + "".join(items) + "</ol><details><summary>Python source</summary><pre>"
+            + html.escape(b.source) + "</pre></details>")
+
+
 def to_html(title, blocks):
     """A self-contained HTML page; every formula is MathML, so it renders offline with no script."""
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{html.escape(title)}</title>",
@@ -257,6 +285,8 @@ def to_html(title, blocks):
         elif isinstance(b, Rules):
             out.append("<table>" + "".join(f"<tr><td>{html.escape(name)}:</td><td>{_math(tex)}</td></tr>"
                                            for name, tex in b.rows) + "</table>")
+        elif isinstance(b, Algorithm):
+            out.append(_algorithm_html(b))
         elif isinstance(b, Diagram):
             out.append(_svg(b))
             out.append("<p>Solid: forward values A<sup>(l)</sup>; dashed: errors δ<sup>(l)</sup> flowing back; "
@@ -306,3 +336,32 @@ def write(result, folder, title=None, notation=None, pdf=True):
         if made is not None:
             written.append(made)
     return written
+
+
+def algorithm(source, name="gradients"):
+    """The generated function `name` typeset by latexify-py as an algorithm, ⊙ for * and juxtaposition for @."""
+    import ast
+
+    from latexify import codegen, transformers
+    from latexify.codegen import expression_rules
+
+    tree = ast.parse(source)
+    tree.body = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == name]
+    function = tree.body[0]
+    # the dtype bookkeeping is not part of the mathematics
+    function.body = [s for s in function.body if not (isinstance(s, ast.Assign) and s.targets[0].id == "_dtype")]
+    for node in ast.walk(function):
+        if isinstance(node, ast.Call):
+            node.keywords = []
+    ret = function.body[-1]
+    if isinstance(ret, ast.Return) and isinstance(ret.value, ast.Dict):
+        ret.value = ast.Tuple(elts=ret.value.values, ctx=ast.Load())
+    tree = transformers.PrefixTrimmer({"numpy"}).visit(tree)
+    generator = codegen.AlgorithmicCodegen(use_math_symbols=True)
+    expressions = generator._expression_codegen
+    rules = dict(expressions._bin_op_rules)
+    rules[ast.Mult] = expression_rules.BinOpRule("", r" \odot ", "")   # * on arrays is the Hadamard product
+    rules[ast.MatMult] = expression_rules.BinOpRule("", r" \, ", "")   # @ is the matrix product
+    expressions._bin_op_rules = rules
+    expressions._should_remove_multiply_op = lambda *args: False
+    return generator.visit(tree)

@@ -94,10 +94,19 @@ def _per_entry_loss(spec, A, Y):
 
 def loss(spec, X, Y, params):
     """The scalar loss: reduced data term plus (λ/2) Σ ‖W‖²_F."""
-    _, As = forward(spec, X, params)
+    Zs, As = forward(spec, X, params)
     Ycol = _as_columns(spec, Y)
     m = Ycol.shape[1]
-    data = _per_entry_loss(spec, As[-1], Ycol)
+    Z, out = Zs[-1], spec.activations[-1]
+    if (spec.loss, out) == ("bce", "sigmoid"):
+        # from the logits: −log σ(z) = log(1 + e^{−z}), −log(1 − σ(z)) = log(1 + e^{z})
+        data = np.sum(Ycol * np.logaddexp(0.0, -Z) + (1 - Ycol) * np.logaddexp(0.0, Z))
+    elif (spec.loss, out) == ("softmax_ce", "softmax"):
+        # log softmax(z) = z − max − log Σ e^{z − max}
+        shifted = Z - Z.max(axis=0, keepdims=True)
+        data = -np.sum(Ycol * (shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))))
+    else:
+        data = _per_entry_loss(spec, As[-1], Ycol)
     if spec.reduction == "mean":
         data = data / m
     decay = sum(np.sum(params[f"W{l}"] ** 2) for l in range(1, len(spec.activations) + 1))
