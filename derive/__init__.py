@@ -3,10 +3,12 @@ from . import _shapes  # noqa: F401  (memoised shapes, before any expression is 
 from .api import Derivation, derivation, gradient, gradients
 from .backprop import Backprop, backprop
 from .codegen import lambdify
+from .document import write
+from .latex import Notation, latex
 from .errors import DeriveError, UnsupportedOperation
 from .functions import Softmax, leaky_relu, relu, sigmoid, softplus
 from .network import ACTIVATIONS, LAYOUTS, LOSSES, REDUCTIONS, Dense, Network, mlp
 
 __all__ = ["ACTIVATIONS", "LAYOUTS", "LOSSES", "REDUCTIONS", "Backprop", "Dense", "Derivation", "DeriveError",
-           "Network", "Softmax", "UnsupportedOperation", "backprop", "derivation", "gradient", "gradients",
-           "lambdify", "leaky_relu", "mlp", "relu", "sigmoid", "softplus"]
+           "Network", "Notation", "Softmax", "UnsupportedOperation", "backprop", "derivation", "gradient", "gradients",
+           "lambdify", "latex", "leaky_relu", "mlp", "relu", "sigmoid", "softplus", "write"]
