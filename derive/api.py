@@ -40,6 +40,11 @@ class Derivation:
         """The rules used, each once, in order of first use."""
         return tuple(dict.fromkeys(step.rule for step in self.steps))
 
+    def latex(self, notation=None, title="Derivation"):
+        """The derivation as a standalone LaTeX document (every step justified by its rule)."""
+        from .document import derivation_blocks, to_latex
+        return to_latex(title, derivation_blocks(self, notation))
+
     def __str__(self):
         lines = [f"f = {text(self.f)}"]
         lines += [f"  where {text(Z)} = {text(E)}" for Z, E in self.where]

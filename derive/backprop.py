@@ -84,6 +84,12 @@ class Backprop:
         gradients.source = inner.source
         return gradients
 
+    def latex(self, notation=None, title=None):
+        """The whole derivation as a standalone LaTeX document: forward pass, loss, rules, steps, results."""
+        from .document import backprop_blocks, to_latex
+        return to_latex(title or f"Backpropagation of a {self.network.L}-layer network",
+                        backprop_blocks(self, notation))
+
     def text(self):
         """The summary, then every step of the derivation with the rule it applies."""
         return "\n".join([str(self), "", "Derivation (one reverse sweep, output layer first):",

@@ -109,3 +109,12 @@ def test_every_document_compiles(name, tmp_path):
     copy = tmp_path / "derivation.tex"
     copy.write_bytes(tex.read_bytes())
     assert pdflatex(copy).stat().st_size > 1000
+
+
+def test_latex_methods_give_standalone_documents():
+    d = derive.derivation(sp.Trace(A * X * B), X)
+    tex = d.latex()
+    assert tex.startswith(r"\documentclass") and r"\boxed{\frac{\partial f}{\partial X} = A^{\top} B^{\top}}" in tex
+    assert r"\mathrm{tr}(A X B)" in tex and r"\text{cyclic trace}" in tex
+    doc = EXAMPLES["seed004-two-layer"].derive().latex()
+    assert r"\boxed{\frac{\partial L}{\partial W^{(1)}} = X {\delta^{(1)}}^{\top}}" in doc
