@@ -33,15 +33,51 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         super().__init__(settings)
         self.helpers = set()  # names from HELPERS the printed code calls
 
+    def _product(self, mats):
+        """M1 @ M2 @ …, with each all-ones factor turned into a sum: 1ᵀM = Σ over rows, M 1 = Σ over columns."""
+        if len(mats) > 1 and isinstance(mats[0], sp.OneMatrix):
+            # 1_{p×q} M = broadcast of the column sums of M
+            rest = self._product(mats[1:])
+            total = rest if mats[0].cols == 1 else f"{self._module_format('numpy.sum')}({rest}, axis=0, keepdims=True)"
+            return total if mats[0].rows == 1 else self._broadcast(total, mats[0].rows, mats[-1].cols)
+        if len(mats) > 1 and isinstance(mats[-1], sp.OneMatrix):
+            # M 1_{q×r} = broadcast of the row sums of M
+            rest = self._product(mats[:-1])
+            total = rest if mats[-1].rows == 1 else f"{self._module_format('numpy.sum')}({rest}, axis=1, keepdims=True)"
+            return total if mats[-1].cols == 1 else self._broadcast(total, mats[0].rows, mats[-1].cols)
+        return " @ ".join(self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in mats)
+
+    def _broadcast(self, array, rows, cols):
+        return f"{self._module_format('numpy.broadcast_to')}({array}, ({self._print(rows)}, {self._print(cols)}))"
+
     def _print_MatMul(self, expr):
         coeff, mats = expr.as_coeff_matrices()
-        product = " @ ".join(self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in mats)
+        product = self._product(mats)
+        if len(mats) > 1 and any(isinstance(m, sp.OneMatrix) for m in (mats[0], mats[-1])):
+            product = f"({product})" if " @ " in product else product
         if coeff == 1:
             return product
+        if coeff == -1:
+            return f"-{product if ' @ ' not in product else '(' + product + ')'}"
         return f"{self.parenthesize(coeff, PRECEDENCE['Mul'])} * ({product})"
 
     def _print_MatAdd(self, expr):
-        return " + ".join(self.parenthesize(t, PRECEDENCE["Add"]) for t in expr.args)
+        out = []
+        for t in sorted(expr.args, key=lambda t: isinstance(t, sp.MatMul) and t.as_coeff_matrices()[0].is_negative is True):
+            coeff, mats = t.as_coeff_matrices() if isinstance(t, sp.MatMul) else (sp.S.One, [t])
+            if out and coeff.is_Number and coeff < 0:
+                out.append(f"- {self.parenthesize(sp.MatMul(-coeff, *mats) if coeff != -1 else mats[0] if len(mats) == 1 else sp.MatMul(*mats), PRECEDENCE['Add'], strict=True)}")
+            elif isinstance(t, sp.OneMatrix) and len(expr.args) > 1:
+                out.append(("+ " if out else "") + "1")  # broadcast against the other terms
+            else:
+                out.append(("+ " if out else "") + self.parenthesize(t, PRECEDENCE["Add"], strict=True))
+        return " ".join(out)
+
+    def _print_Pow(self, expr, rational=False):
+        # 1/m for a size or scalar symbol (NumPyPrinter would write m**(-1.0))
+        if expr.exp == -1 and expr.base.is_Symbol:
+            return f"(1 / {self._print(expr.base)})"
+        return super()._print_Pow(expr, rational)
 
     def _print_HadamardProduct(self, expr):
         return " * ".join(self.parenthesize(a, PRECEDENCE["Mul"], strict=False) for a in expr.args)
@@ -156,12 +192,10 @@ def _identifier(name, k):
     return name if name.isidentifier() else f"_a{k}"
 
 
-def compile_function(args, statements, outputs, name="generated"):
-    """A NumPy function of `args` that runs `statements` [(symbol, expr)] in order and returns `outputs`
-    (one expression, or a dict name -> expression); symbolic sizes are read off the inputs.
-
-    Shared sub-expressions are computed once (the code is linear in the expression's DAG, not its tree).
-    """
+def function_source(args, statements, outputs, name="generated", doc=None):
+    """(source, namespace names) of a NumPy function of `args` that runs `statements` [(symbol, expr)] in order
+    and returns `outputs` (one expression, or a dict name -> expression). Symbolic sizes are read off the
+    inputs' shapes inside the function; shared sub-expressions are computed once (linear in the DAG)."""
     args = list(args)
     dims = _dimensions(args)
     single = not isinstance(outputs, dict)
@@ -191,18 +225,26 @@ def compile_function(args, statements, outputs, name="generated"):
             else f"_out{k}" for k, key in enumerate(results)]
     for out, expr in zip(outs, results.values()):
         emit(out, expr)
-    order = sorted(dims, key=str)
-    header = f"def {name}({', '.join([*names.values(), *map(str, order)])}):"
     if single:
         lines.append("    return _out0")
     else:
         lines.append("    return {" + ", ".join(f"{key!r}: {out}" for key, out in zip(results, outs)) + "}")
+    head = [f"    {dim} = {names[args[k]]}.shape[{axis}]" for dim, (k, axis) in sorted(dims.items(), key=str)]
     if "_dtype" in printer.helpers:
         # the floating type of the inputs: float32 stays float32, integers become float64
         arrays = [names[a] for a in args if a.is_Matrix]
-        lines.insert(0, f"    _dtype = numpy.result_type({', '.join(arrays)}, numpy.float32)")
+        head.append(f"    _dtype = numpy.result_type({', '.join(arrays)}, numpy.float32)")
+    if doc:
+        head.insert(0, '    """' + doc.replace("\n", "\n    ") + '\n    """')
     helpers = [HELPERS[h] for h in sorted(printer.helpers - {"_dtype"})]
-    source = "\n\n".join([*helpers, "\n".join([header, *lines]) + "\n"])
+    header = f"def {name}({', '.join(names.values())}):"
+    return "\n\n".join([*helpers, "\n".join([header, *head, *lines]) + "\n"])
+
+
+def compile_function(args, statements, outputs, name="generated", doc=None):
+    """The function of `function_source`, compiled; its code is in `.source`."""
+    args = list(args)
+    source = function_source(args, statements, outputs, name, doc)
     namespace = {"numpy": numpy}
     exec(compile(source, f"<derive.{name}>", "exec"), namespace)
     inner = namespace[name]
@@ -210,8 +252,7 @@ def compile_function(args, statements, outputs, name="generated"):
     def f(*values):
         if len(values) != len(args):
             raise TypeError(f"expected {len(args)} arguments ({', '.join(map(str, args))}), got {len(values)}")
-        sizes = [numpy.shape(values[dims[n][0]])[dims[n][1]] for n in order]
-        return inner(*values, *sizes)
+        return inner(*values)
 
     f.source = source
     return f

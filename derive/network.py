@@ -21,7 +21,7 @@ ACTIVATIONS = {
 LOSSES = {
     "half_sse": (None, ""),
     "mse": (None, ""),
-    "bce": (("sigmoid", "softmax"), "log A and log(1 − A) need 0 < A < 1"),
+    "bce": (("sigmoid",), "binary cross-entropy is for independent sigmoid outputs; with softmax use softmax_ce"),
     "softmax_ce": (("softmax", "sigmoid", "softplus"), "log A needs A > 0"),
 }
 LAYOUTS = ("WA", "WtA", "AW")

@@ -41,7 +41,7 @@ def architectures(draw):
     sizes = [draw(st.integers(1, 6)) for _ in range(depth + 1)]
     hidden = [draw(st.sampled_from([a for a in derive.ACTIVATIONS if a != "softmax"])) for _ in range(depth - 1)]
     loss = draw(st.sampled_from(list(derive.LOSSES)))
-    allowed = {"bce": ["sigmoid", "softmax"], "softmax_ce": ["softmax", "sigmoid", "softplus"]}.get(
+    allowed = {"bce": ["sigmoid"], "softmax_ce": ["softmax", "sigmoid", "softplus"]}.get(
         loss, list(derive.ACTIVATIONS))
     output = draw(st.sampled_from(allowed if sizes[-1] > 1 else [a for a in allowed if a != "softmax"]))
     return dict(sizes=sizes, activation=hidden, output=output, loss=loss,
@@ -152,7 +152,7 @@ def test_diag_form_needs_a_single_sample():
 @pytest.mark.parametrize("kwargs, message", [
     (dict(activation="sigmod"), r"layer 1: unknown activation 'sigmod'; valid: identity, sigmoid"),
     (dict(activation="softmax", output="sigmoid"), r"layer 1: softmax is only valid on the output layer"),
-    (dict(output="relu", loss="bce"), r"layer 2: loss 'bce' needs an output activation in sigmoid, softmax"),
+    (dict(output="relu", loss="bce"), r"layer 2: loss 'bce' needs an output activation in sigmoid \(binary"),
     (dict(output="tanh", loss="softmax_ce"), r"layer 2: loss 'softmax_ce'"),
     (dict(loss="hinge"), r"unknown loss 'hinge'; valid: half_sse, mse, bce, softmax_ce"),
     (dict(layout="XW"), r"unknown layout 'XW'; valid: WA, WtA, AW"),
