@@ -1,9 +1,9 @@
-"""NumPy code for the engine's expressions: a NumPyPrinter subclass and a lambdify that uses it."""
+"""Array code for the engine's expressions: a NumPyPrinter subclass that writes to the array API standard
+(`xp`, the namespace of the inputs: NumPy, array_api_strict, Dask, CuPy, PyTorch, JAX), and lambdify."""
 import itertools
 import keyword
 from collections import Counter
 
-import numpy
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
@@ -17,11 +17,25 @@ from .printing import SafePrecedence
 
 
 # Helper functions the generated code may call, defined in its own source (no import of derive needed).
+NAMESPACE = '''def namespace(*arrays):
+    """The array library of the inputs, as an array API namespace (array_api_compat when installed)."""
+    try:
+        from array_api_compat import array_namespace
+    except ImportError:
+        return arrays[0].__array_namespace__()
+    return array_namespace(*arrays)
+'''
+
 HELPERS = {
-    "softmax": '''def softmax(z, axis):
+    "softmax": '''def softmax(xp, z, axis):
     """exp(z) normalised along axis; the maximum is subtracted first, so exp never overflows."""
-    e = numpy.exp(z - numpy.max(z, axis=axis, keepdims=True))
-    return e / numpy.sum(e, axis=axis, keepdims=True)
+    e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+''',
+    "log_softmax": '''def log_softmax(xp, z, axis):
+    """log softmax(z) along axis = z − max − log Σ exp(z − max), without overflow."""
+    shifted = z - xp.max(z, axis=axis, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 ''',
 }
 
@@ -32,6 +46,12 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
     def __init__(self, settings=None):
         super().__init__(settings)
         self.helpers = set()  # names from HELPERS the printed code calls
+
+    def _module_format(self, fqn, register=True):
+        # every numpy.<name> is written xp.<name>: the namespace of the inputs
+        if fqn.startswith("numpy."):
+            return "xp." + {"numpy.trace": "linalg.trace"}.get(fqn, fqn[len("numpy."):])
+        return super()._module_format(fqn, register)
 
     def _product(self, mats):
         """M1 @ M2 @ …, with each all-ones factor turned into a sum: 1ᵀM = Σ over rows, M 1 = Σ over columns."""
@@ -95,7 +115,20 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         return f"{self._module_format('numpy.linalg.det')}({self._print(expr.arg)})"
 
     def _print_Trace(self, expr):
-        return f"{self._module_format('numpy.trace')}({self._print(expr.arg)})"
+        arg = expr.arg
+        if isinstance(arg, sp.MatAdd):
+            # tr(A + B) = tr A + tr B
+            return "(" + " + ".join(self._print(sp.Trace(t)) for t in arg.args) + ")"
+        if isinstance(arg, sp.MatMul):
+            coeff, mats = arg.as_coeff_matrices()
+            if len(mats) == 2 and not any(isinstance(m, sp.OneMatrix) for m in mats):
+                # tr(Pᵀ Q) = Σ_ij P_ij Q_ij, without forming the product
+                P, Q = mats
+                P = P.arg if isinstance(P, sp.Transpose) else sp.Transpose(P)
+                total = (f"xp.sum({self.parenthesize(P, PRECEDENCE['Mul'])} * "
+                         f"{self.parenthesize(Q, PRECEDENCE['Mul'])})")
+                return total if coeff == 1 else f"{self.parenthesize(coeff, PRECEDENCE['Mul'])} * {total}"
+        return f"{self._module_format('numpy.trace')}({self._print(arg)})"
 
     # constant matrices take the floating type of the inputs (_dtype), so float32 stays float32
     def _print_Identity(self, expr):
@@ -115,28 +148,34 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         return self._print(body_of(expr.function).xreplace({ELT: arg}))
 
     def _print_sigmoid(self, expr):
-        # σ(x) = exp(−log(1 + e^{−x})), which never overflows
-        x = self._print(expr.args[0])
-        return f"{self._module_format('numpy.exp')}(-{self._module_format('numpy.logaddexp')}(0, -{x}))"
+        # σ(x) = (1 + tanh(x/2)) / 2: no exp, so no overflow for any x
+        return f"(0.5 * (xp.tanh(0.5 * ({self._print(expr.args[0])})) + 1))"
 
     def _print_softplus(self, expr):
-        return f"{self._module_format('numpy.logaddexp')}(0, {self._print(expr.args[0])})"
+        # log(1 + e^x) = max(x, 0) + log1p(e^{−|x|}): no overflow
+        x = self._print(expr.args[0])
+        return f"(xp.where({x} > 0, {x}, 0 * {x}) + xp.log1p(xp.exp(-xp.abs({x}))))"
 
     def _print_Softmax(self, expr):
         self.helpers.add("softmax")
-        return f"softmax({self._print(expr.arg)}, {expr.axis})"
+        return f"softmax(xp, {self._print(expr.arg)}, {expr.axis})"
+
+    def _print_LogSoftmax(self, expr):
+        self.helpers.add("log_softmax")
+        return f"log_softmax(xp, {self._print(expr.arg)}, {expr.axis})"
 
     def _print_leaky_relu(self, expr):
         x, alpha = (self._print(a) for a in expr.args)
-        return f"{self._module_format('numpy.where')}({x} > 0, {x}, {alpha} * {x})"
+        return f"xp.where({x} > 0, {x}, {alpha} * {x})"
 
     def _print_relu(self, expr):
-        return f"{self._module_format('numpy.maximum')}({self._print(expr.args[0])}, 0)"
+        x = self._print(expr.args[0])
+        return f"xp.where({x} > 0, {x}, 0 * {x})"
 
     def _print_Heaviside(self, expr):
+        # the step as 0/1 in the dtype of x (the value at 0 is 0, as relu' = H(x, 0))
         x = self._print(expr.args[0])
-        h0 = self._print(expr.args[1]) if len(expr.args) > 1 else "0.5"
-        return f"{self._module_format('numpy.heaviside')}({x}, {h0})"
+        return f"xp.astype({x} > 0, {x}.dtype)"
 
 
 def _dimensions(args):
@@ -218,6 +257,14 @@ def function_source(args, statements, outputs, name="generated", doc=None):
         lines.extend(f"    {t} = {printer.doprint(e)}" for t, e in temporaries)
         lines.append(f"    {target} = {printer.doprint(result)}")
 
+    needed = set().union(*[e.free_symbols for e in results.values()])
+    kept = []
+    for target, expr in reversed(statements):
+        # only what the outputs need, e.g. no A^(L) when the loss is computed from the logits
+        if target in needed:
+            kept.append((target, expr))
+            needed |= expr.free_symbols
+    statements = kept[::-1]
     for target, expr in statements:
         emit(str(target), expr)
     used_names = {str(a) for a in args} | {str(t) for t, _ in statements}
@@ -229,23 +276,25 @@ def function_source(args, statements, outputs, name="generated", doc=None):
         lines.append("    return _out0")
     else:
         lines.append("    return {" + ", ".join(f"{key!r}: {out}" for key, out in zip(results, outs)) + "}")
-    head = [f"    {dim} = {names[args[k]]}.shape[{axis}]" for dim, (k, axis) in sorted(dims.items(), key=str)]
+    arrays = [names[a] for a in args if a.is_Matrix]
+    head = [f"    xp = namespace({', '.join(arrays)})"]
+    head += [f"    {dim} = {names[args[k]]}.shape[{axis}]" for dim, (k, axis) in sorted(dims.items(), key=str)]
     if "_dtype" in printer.helpers:
         # the floating type of the inputs: float32 stays float32, integers become float64
         arrays = [names[a] for a in args if a.is_Matrix]
-        head.append(f"    _dtype = numpy.result_type({', '.join(arrays)}, numpy.float32)")
+        head.append(f"    _dtype = xp.result_type({', '.join(arrays)}, xp.float32)")
     if doc:
         head.insert(0, '    """' + doc.replace("\n", "\n    ") + '\n    """')
     helpers = [HELPERS[h] for h in sorted(printer.helpers - {"_dtype"})]
     header = f"def {name}({', '.join(names.values())}):"
-    return "\n\n".join([*helpers, "\n".join([header, *head, *lines]) + "\n"])
+    return "\n\n".join([NAMESPACE, *helpers, "\n".join([header, *head, *lines]) + "\n"])
 
 
 def compile_function(args, statements, outputs, name="generated", doc=None):
     """The function of `function_source`, compiled; its code is in `.source`."""
     args = list(args)
     source = function_source(args, statements, outputs, name, doc)
-    namespace = {"numpy": numpy}
+    namespace = {}
     exec(compile(source, f"<derive.{name}>", "exec"), namespace)
     inner = namespace[name]
 

@@ -312,7 +312,8 @@ def pdflatex(tex_path):
 
 
 def write(result, folder, title=None, notation=None, pdf=True):
-    """Write derivation.tex, derivation.html (and derivation.pdf when pdflatex exists) into `folder`.
+    """Write derivation.tex, derivation.html, gradients.py for a network (and derivation.pdf when pdflatex
+    exists) into `folder`.
 
     `result` is a Backprop, a Derivation, or a list of Derivations. Returns the paths written.
     """
@@ -331,6 +332,10 @@ def write(result, folder, title=None, notation=None, pdf=True):
     page = folder / "derivation.html"
     page.write_text(to_html(title, blocks), encoding="utf-8")
     written = [tex, page]
+    if hasattr(result, "module"):
+        code = folder / "gradients.py"
+        code.write_text(result.module(), encoding="utf-8")
+        written.append(code)
     if pdf:
         made = pdflatex(tex)
         if made is not None:
@@ -348,15 +353,24 @@ def algorithm(source, name="gradients"):
     tree = ast.parse(source)
     tree.body = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == name]
     function = tree.body[0]
-    # the dtype bookkeeping is not part of the mathematics
-    function.body = [s for s in function.body if not (isinstance(s, ast.Assign) and s.targets[0].id == "_dtype")]
+    # the docstring, the namespace, sizes and dtype bookkeeping are not part of the mathematics
+    def bookkeeping(statement):
+        if isinstance(statement, ast.Expr):
+            return True
+        if isinstance(statement, ast.Assign):
+            value = statement.value
+            shape = isinstance(value, ast.Subscript) and getattr(value.value, "attr", None) == "shape"
+            return shape or statement.targets[0].id in ("xp", "_dtype")
+        return False
+
+    function.body = [s for s in function.body if not bookkeeping(s)]
     for node in ast.walk(function):
         if isinstance(node, ast.Call):
             node.keywords = []
     ret = function.body[-1]
     if isinstance(ret, ast.Return) and isinstance(ret.value, ast.Dict):
         ret.value = ast.Tuple(elts=ret.value.values, ctx=ast.Load())
-    tree = transformers.PrefixTrimmer({"numpy"}).visit(tree)
+    tree = transformers.PrefixTrimmer({"xp"}).visit(tree)
     generator = codegen.AlgorithmicCodegen(use_math_symbols=True)
     expressions = generator._expression_codegen
     rules = dict(expressions._bin_op_rules)

@@ -84,8 +84,8 @@ class softplus(sp.Function):
 
 
 
-class Softmax(MatrixExpr):
-    """softmax(Z) along an axis: exp(Z) normalised so that each column (axis 0) or each row (axis 1) sums to 1."""
+class _AlongAxis(MatrixExpr):
+    """A function of a matrix applied per column (axis 0) or per row (axis 1)."""
 
     def __new__(cls, arg, axis=0):
         if axis not in (0, 1):
@@ -107,6 +107,10 @@ class Softmax(MatrixExpr):
     def _eval_transpose(self):
         return None
 
+
+class Softmax(_AlongAxis):
+    """softmax(Z) along an axis: exp(Z) normalised so that each column (axis 0) or each row (axis 1) sums to 1."""
+
     def _entry(self, i, j, **kwargs):
         # softmax(Z)_ij = e^{Z_ij} / Σ_k e^{Z_kj} (axis 0) or e^{Z_ij} / Σ_k e^{Z_ik} (axis 1)
         k = sp.Dummy("k")
@@ -116,6 +120,13 @@ class Softmax(MatrixExpr):
             total = sp.Sum(sp.exp(self.arg[i, k]), (k, 0, self.cols - 1))
         return sp.exp(self.arg[i, j]) / total
 
+
+
+class LogSoftmax(_AlongAxis):
+    """log softmax(Z) along an axis, for computing cross-entropy from the logits (code only: no rule)."""
+
+    def _entry(self, i, j, **kwargs):
+        return sp.log(Softmax(self.arg, self.axis)._entry(i, j))
 
 
 _w = sp.Wild("w")

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .expr import matadd, matmul, replace_factors, tp
-from .functions import ELT, Softmax, apply, body_of, leaky_relu, relu, sigmoid, softplus
+from .functions import ELT, LogSoftmax, Softmax, apply, body_of, leaky_relu, relu, sigmoid, softplus
 from .rules import Rule
 
 # name -> σ(x) as a body in ELT; softmax is not elementwise (each sample is normalised), so None.
@@ -190,10 +190,33 @@ class Network:
             data = -sp.Trace(matmul(tp(Y), log(A)))
             if act == "softmax":
                 self.assumptions = (self._one_hot(),)
+        return self._total(data)
+
+    def _total(self, data):
+        """The data term summed over samples, divided by m for reduction "mean", plus (λ/2) Σ ‖W‖²_F."""
         if self.reduction == "mean":
             data = data / self.m
         decay = sum((sp.Trace(matmul(tp(layer.W), layer.W)) for layer in self.layers), sp.S.Zero)
         return data + self.weight_decay / 2 * decay if self.weight_decay != 0 else data
+
+    def loss_from_logits(self):
+        """The loss written with the logits Z^(L) where log A would overflow or lose precision
+        (for code: equal to `loss`, not a derivation)."""
+        Z, Y, out, name = self.output.Z, self.Y, self.output.activation, self.loss_name
+        if name == "bce" and out == "sigmoid":
+            # −[y log σ(z) + (1 − y) log(1 − σ(z))] = y softplus(−z) + (1 − y) softplus(z)
+            J = sp.OneMatrix(*Z.shape)
+            data = sp.Trace(matadd(matmul(tp(Y), apply(softplus, matmul(-1, Z))),
+                                   matmul(tp(matadd(J, matmul(-1, Y))), apply(softplus, Z))))
+        elif name == "softmax_ce" and out == "softmax":
+            # −Σ y log softmax(z), with log softmax computed directly
+            data = -sp.Trace(matmul(tp(Y), LogSoftmax(Z, self.output.A_def.axis)))
+        elif name == "softmax_ce" and out == "sigmoid":
+            # −y log σ(z) = y softplus(−z)
+            data = sp.Trace(matmul(tp(Y), apply(softplus, matmul(-1, Z))))
+        else:
+            return self.loss
+        return self._total(data)
 
     def _one_hot(self):
         """The assumption softmax + cross-entropy needs: every sample's targets sum to 1 (one-hot labels)."""

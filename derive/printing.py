@@ -91,6 +91,9 @@ class TextPrinter(SafePrecedence, StrPrinter):
     def _print_Softmax(self, expr):
         return f"softmax({self._print(expr.arg)})"
 
+    def _print_LogSoftmax(self, expr):
+        return f"log softmax({self._print(expr.arg)})"
+
     def _print_sigmoid(self, expr):
         return f"σ({self._print(expr.args[0])})"
 
