@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(PY) bench/engine.py
 	$(PY) bench/networks.py
 	$(PY) bench/verify.py
+	$(PY) bench/codegen.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
