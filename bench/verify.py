@@ -17,24 +17,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import derive  # noqa: E402
 import verify  # noqa: E402
-from verify import data, recursion  # noqa: E402
+from verify import central_difference, data, recursion  # noqa: E402
 from _timing import timed  # noqa: E402
 
 SIZES, ACTIVATION, SAMPLES = [8, 16, 16, 16, 4], "tanh", 32
 
 
-def full_finite_differences(spec, X, Y, params, eps=1e-6):
+def full_finite_differences(spec, X, Y, params):
     """Every entry of every parameter perturbed both ways: what gradcheck does for a scalar loss."""
-    grads = {}
-    for name, x in params.items():
-        g = np.zeros_like(x)
-        for index in np.ndindex(x.shape):
-            step = np.zeros_like(x)
-            step[index] = eps
-            g[index] = (recursion.loss(spec, X, Y, {**params, name: x + step})
-                        - recursion.loss(spec, X, Y, {**params, name: x - step})) / (2 * eps)
-        grads[name] = g
-    return grads
+    return {name: central_difference(lambda **p: recursion.loss(spec, X, Y, p), params, name) for name in params}
 
 
 def torch_gradcheck(X, Y, params):

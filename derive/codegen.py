@@ -10,9 +10,9 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from .expr import LEAVES, postorder, substitute
+from .expr import LEAVES, matmul, postorder, substitute
 from .functions import ELT, body_of, elementwise
-from .printing import SafePrecedence
+from .printing import SafePrecedence, positive_first
 
 
 
@@ -83,10 +83,10 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
 
     def _print_MatAdd(self, expr):
         out = []
-        for t in sorted(expr.args, key=lambda t: isinstance(t, sp.MatMul) and t.as_coeff_matrices()[0].is_negative is True):
+        for t in positive_first(expr.args):
             coeff, mats = t.as_coeff_matrices() if isinstance(t, sp.MatMul) else (sp.S.One, [t])
             if out and coeff.is_Number and coeff < 0:
-                out.append(f"- {self.parenthesize(sp.MatMul(-coeff, *mats) if coeff != -1 else mats[0] if len(mats) == 1 else sp.MatMul(*mats), PRECEDENCE['Add'], strict=True)}")
+                out.append(f"- {self.parenthesize(matmul(-coeff, *mats), PRECEDENCE['Add'], strict=True)}")
             elif isinstance(t, sp.OneMatrix) and len(expr.args) > 1:
                 out.append(("+ " if out else "") + "1")  # broadcast against the other terms
             else:

@@ -7,7 +7,7 @@ from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from .functions import ELT, body_of
-from .printing import SafePrecedence
+from .printing import SafePrecedence, positive_first
 
 _LAYERED = re.compile(r"^(delta|[A-Za-z]+?)(\d+)$")
 _GREEK = {"delta": r"\delta", "lambda": r"\lambda", "theta": r"\theta", "Theta": r"\Theta"}
@@ -84,7 +84,7 @@ class LatexPrinter(SafePrecedence, SympyLatexPrinter):
         return f"{sign}{c} {factors}"
 
     def _print_MatAdd(self, expr):
-        terms = sorted(expr.args, key=lambda t: isinstance(t, sp.MatMul) and t.as_coeff_matrices()[0].is_negative is True)
+        terms = positive_first(expr.args)
         out = self._paren(terms[0], PRECEDENCE["Add"], strict=True)
         for t in terms[1:]:
             s = self._paren(t, PRECEDENCE["Add"], strict=True)

@@ -24,12 +24,16 @@ class SafePrecedence:
         return self._print(item)
 
 
+def positive_first(terms):
+    """The terms of a sum with the negated ones last: 1 - A rather than -A + 1."""
+    return sorted(terms, key=lambda t: isinstance(t, sp.MatMul) and t.as_coeff_matrices()[0].is_negative is True)
+
+
 class TextPrinter(SafePrecedence, StrPrinter):
     """Prints tr, ᵀ, ⁻¹, ⊙, |X| and σ(X) the way a derivation on paper does."""
 
     def _print_MatAdd(self, expr):
-        # positive terms first: 1 - A rather than -A + 1
-        terms = sorted(expr.args, key=lambda t: isinstance(t, sp.MatMul) and t.as_coeff_matrices()[0].is_negative is True)
+        terms = positive_first(expr.args)
         out = self.parenthesize(terms[0], PRECEDENCE["Add"], strict=True)
         for t in terms[1:]:
             s = self.parenthesize(t, PRECEDENCE["Add"], strict=True)

@@ -6,6 +6,7 @@ import numpy as np
 import sympy as sp
 
 from . import data, exact, recursion
+from .numeric import central_difference
 from .recursion import Spec
 
 EPS = 1e-6       # central-difference step (float64)
@@ -77,12 +78,7 @@ def finite_differences(loss, params, name, G, rng):
     """(derived, numeric): the full gradient for small parameters, else derivatives along random directions."""
     x = params[name]
     if x.size <= FULL_FD:
-        numeric = np.zeros_like(x, dtype=np.float64)
-        for index in np.ndindex(x.shape):
-            step = np.zeros_like(x, dtype=np.float64)
-            step[index] = EPS
-            numeric[index] = (loss({**params, name: x + step}) - loss({**params, name: x - step})) / (2 * EPS)
-        return np.asarray(G, dtype=np.float64), numeric
+        return np.asarray(G, dtype=np.float64), central_difference(lambda **p: loss(p), params, name, EPS)
     derived, numeric = [], []
     for _ in range(DIRECTIONS):
         v = rng.normal(size=x.shape)
