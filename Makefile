@@ -15,7 +15,7 @@ $(STAMP): $(PY) pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m derive.demo output
+	$(PY) -m derive examples
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -1,0 +1,209 @@
+"""A small parser for matrix expressions typed by users: text -> SymPy objects (never eval, never sympify)."""
+import re
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .expr import hadamard, matadd, matmul, tp
+from .functions import apply, relu, sigmoid, softplus
+
+TOKEN = re.compile(r"\s*(?:(?P<number>\d+(?:\.\d+)?)|(?P<name>[A-Za-z_][A-Za-z_0-9]*)|"
+                   r"(?P<op>\.\*|\.T|⊙|[-+*/'^(),]))")
+ELEMENTWISE = {"exp": sp.exp, "log": sp.log, "tanh": sp.tanh, "sigmoid": sigmoid, "relu": relu, "softplus": softplus}
+FUNCTIONS = ("tr", "det", "logdet", "inv", "sum", "norm2", *ELEMENTWISE)
+
+
+class ParseError(ValueError):
+    """A syntax or shape error, shown with the expression and a caret under the position."""
+
+    def __init__(self, text, position, message):
+        self.position = position
+        super().__init__(f"{message}\n  {text}\n  {' ' * position}^")
+
+
+@dataclass
+class Token:
+    kind: str
+    value: str
+    position: int
+
+
+def tokens(text):
+    out, k = [], 0
+    while k < len(text):
+        if text[k:].strip() == "":
+            break
+        match = TOKEN.match(text, k)
+        if not match:
+            pos = len(text[:k]) + (len(text[k:]) - len(text[k:].lstrip()))
+            raise ParseError(text, pos, f"unexpected character {text[pos]!r}")
+        kind = match.lastgroup
+        value = match.group(kind)
+        if kind == "name" and value == "o":
+            kind = "op"  # o is the Hadamard product, as ⊙
+        out.append(Token(kind, value, match.start(kind)))
+        k = match.end()
+    out.append(Token("end", "", len(text)))
+    return out
+
+
+class Parser:
+    """Recursive descent: sum := product (± product)*; product := unary ((*|.*|⊙|o|/) unary)*;
+    unary := -unary | postfix; postfix := primary (' | .T | ^number)*; primary := number | name |
+    function(sum) | (sum)."""
+
+    def __init__(self, text, symbols):
+        self.text, self.symbols = text, symbols
+        self.toks, self.k = tokens(text), 0
+
+    def peek(self):
+        return self.toks[self.k]
+
+    def take(self, value=None, kind=None):
+        tok = self.peek()
+        if (value is not None and tok.value != value) or (kind is not None and tok.kind != kind):
+            expected = repr(value) if value is not None else kind
+            found = tok.value or "the end"
+            raise ParseError(self.text, tok.position, f"expected {expected}, found {found!r}")
+        self.k += 1
+        return tok
+
+    def error(self, tok, message):
+        return ParseError(self.text, tok.position, message)
+
+    def parse(self):
+        out = self.sum()
+        if self.peek().kind != "end":
+            tok = self.peek()
+            raise self.error(tok, f"expected an operator or the end, found {tok.value!r}")
+        return out
+
+    def sum(self):
+        left = self.product()
+        while self.peek().value in ("+", "-"):
+            tok = self.take()
+            right = self.product()
+            if left.is_Matrix != right.is_Matrix or (left.is_Matrix and left.shape != right.shape):
+                raise self.error(tok, f"cannot add shapes {_shape(left)} and {_shape(right)}")
+            right = right if tok.value == "+" else (matmul(-1, right) if right.is_Matrix else -right)
+            left = matadd(left, right) if left.is_Matrix else left + right
+        return left
+
+    def product(self):
+        left = self.unary()
+        while self.peek().value in ("*", ".*", "⊙", "o", "/"):
+            tok = self.take()
+            right = self.unary()
+            if tok.value == "/":
+                if right.is_Matrix:
+                    raise self.error(tok, "can only divide by a scalar")
+                left = matmul(left, 1 / right) if left.is_Matrix else left / right
+            elif tok.value == "*":
+                if left.is_Matrix and right.is_Matrix:
+                    if left.cols != right.rows:
+                        raise self.error(tok, f"matrix product of shapes {_shape(left)} and {_shape(right)}")
+                    left = matmul(left, right)
+                else:
+                    left = matmul(left, right) if (left.is_Matrix or right.is_Matrix) else left * right
+            else:
+                if not (left.is_Matrix and right.is_Matrix) or left.shape != right.shape:
+                    raise self.error(tok, f"Hadamard product needs equal shapes, got {_shape(left)} and {_shape(right)}")
+                left = hadamard(left, right)
+        return left
+
+    def unary(self):
+        if self.peek().value == "-":
+            self.take()
+            operand = self.unary()
+            return matmul(-1, operand) if operand.is_Matrix else -operand
+        return self.postfix()
+
+    def postfix(self):
+        out = self.primary()
+        while self.peek().value in ("'", ".T", "^"):
+            tok = self.take()
+            if tok.value == "^":
+                exponent = self.take(kind="number")
+                p = sp.Integer(exponent.value) if exponent.value.isdigit() else sp.Rational(exponent.value)
+                out = sp.MatPow(out, p) if out.is_Matrix else out ** p
+            else:
+                out = tp(out) if out.is_Matrix else out
+        return out
+
+    def primary(self):
+        tok = self.peek()
+        if tok.kind == "number":
+            self.take()
+            return sp.Rational(tok.value) if "." in tok.value else sp.Integer(tok.value)
+        if tok.value == "(":
+            self.take()
+            out = self.sum()
+            self.take(")")
+            return out
+        if tok.kind == "name":
+            self.take()
+            if tok.value in FUNCTIONS:
+                self.take("(")
+                arg = self.sum()
+                self.take(")")
+                return self.function(tok, arg)
+            if tok.value not in self.symbols:
+                known = ", ".join(sorted(self.symbols)) or "none"
+                raise self.error(tok, f"unknown name {tok.value!r} (symbols: {known}; functions: "
+                                      f"{', '.join(FUNCTIONS)})")
+            return self.symbols[tok.value]
+        raise self.error(tok, "expected a number, a name, a function or '('")
+
+    def function(self, tok, arg):
+        name = tok.value
+        if name in ELEMENTWISE:
+            return apply(ELEMENTWISE[name], arg) if arg.is_Matrix else ELEMENTWISE[name](arg)
+        if not arg.is_Matrix:
+            raise self.error(tok, f"{name} needs a matrix argument")
+        square = name in ("tr", "det", "logdet", "inv")
+        if square and arg.rows != arg.cols:
+            raise self.error(tok, f"{name} needs a square matrix, got shape {_shape(arg)}")
+        if name == "tr":
+            return sp.Trace(arg)
+        if name == "det":
+            return sp.Determinant(arg)
+        if name == "logdet":
+            return sp.log(sp.Determinant(arg))
+        if name == "inv":
+            return sp.Inverse(arg)
+        if name == "sum":
+            # Σ_ij M_ij = tr(1_{m×n} M)
+            return sp.Trace(matmul(sp.OneMatrix(arg.cols, arg.rows), arg))
+        # norm2: ‖M‖²_F = tr(MᵀM)
+        return sp.Trace(matmul(tp(arg), arg))
+
+
+def _shape(e):
+    return f"{e.rows}×{e.cols}" if e.is_Matrix else "scalar"
+
+
+def parse(text, shapes):
+    """The SymPy expression of `text`; `shapes` maps each matrix name to (rows, cols) (ints or size names);
+    other names may be scalars if listed with shape None."""
+    symbols = {}
+    for name, shape in shapes.items():
+        if shape is None:
+            symbols[name] = sp.Symbol(name)
+        else:
+            dims = [sp.Integer(d) if str(d).isdigit() else sp.Symbol(str(d), integer=True, positive=True)
+                    for d in shape]
+            symbols[name] = sp.MatrixSymbol(name, *dims)
+    return Parser(text, symbols).parse()
+
+
+def parse_shape(spec):
+    """'A=3x3', 'X=n×n', 't' (a scalar) -> (name, shape or None)."""
+    if "=" not in spec:
+        if not spec.isidentifier():
+            raise ValueError(f"--shape {spec!r}: expected NAME=ROWSxCOLS, e.g. A=3x3 or X=n×n")
+        return spec, None
+    name, dims = spec.split("=", 1)
+    parts = re.split(r"[x×]", dims)
+    if not name.isidentifier() or len(parts) != 2 or not all(p.isdigit() or p.isidentifier() for p in parts):
+        raise ValueError(f"--shape {spec!r}: expected NAME=ROWSxCOLS, e.g. A=3x3 or X=n×n")
+    return name, tuple(parts)
