@@ -10,12 +10,14 @@ from .api import derivation
 from .backprop import backprop
 from .codegen import lambdify
 from .document import write
+from .latex import Notation, latex
 from .network import ACTIVATIONS, LAYOUTS, LOSSES, REDUCTIONS, mlp
 from .parser import ParseError, parse, parse_shape
 from .printing import text
 
 EXAMPLES_HELP = """examples:
   derive examples
+  derive run spec.toml
   derive mlp 784 128 10 --activation relu --output softmax --loss softmax_ce --layout AW --name mnist
   derive expr "tr(A*X*B)" --wrt X --shape A=3x3 --shape B=3x3 --shape X=3x3"""
 
@@ -37,14 +39,15 @@ def _mlp(args):
     import verify
 
     try:
-        net = mlp([_size(s) for s in args.sizes], activation=args.activation, output=args.output, loss=args.loss,
+        net = mlp([_size(str(s)) for s in args.sizes], activation=args.activation, output=args.output, loss=args.loss,
                   bias=not args.no_bias, layout=args.layout, reduction=args.reduction,
                   weight_decay=float(args.weight_decay), samples=_size(args.samples))
     except ValueError as e:
         raise Usage(str(e)) from None
     result = backprop(net)
     folder = Path(args.out) / args.name
-    written = write(result, folder, title=f"{args.name}: {net!r}", pdf=not args.no_pdf)
+    written = write(result, folder, title=f"{args.name}: {net!r}", notation=getattr(args, "notation", None),
+                    pdf=not args.no_pdf)
     report = verify.check(result, trials=args.trials)
     (folder / "verification.txt").write_text(str(report) + "\n", encoding="utf-8")
     (folder / "verification.json").write_text(report.to_json() + "\n", encoding="utf-8")
@@ -54,6 +57,62 @@ def _mlp(args):
           f"{', exact proof' if any(r.check.startswith('exact') for r in report.rows) else ''})")
     print(f"wrote {', '.join(str(p) for p in [*written, folder / 'verification.txt', folder / 'verification.json'])}")
     return 0 if report.passed else 1
+
+
+SPEC_KEYS = {
+    "name": str, "sizes": list, "activation": (str, list), "output": str, "loss": str, "layout": str,
+    "reduction": str, "weight_decay": (int, float), "bias": bool, "samples": (int, str), "trials": int,
+    "notation": dict,
+}
+NOTATION_KEYS = {"hadamard": str, "transpose": str, "layer": ("superscript", "subscript"), "bold": bool, "names": dict}
+CHOICES = {"activation": [a for a in ACTIVATIONS if a != "softmax"], "output": list(ACTIVATIONS),
+           "loss": list(LOSSES), "layout": list(LAYOUTS), "reduction": list(REDUCTIONS)}
+
+
+def _check_spec(spec):
+    """Raise Usage naming the key path and the valid choices for an unknown key or a bad value."""
+    for key, value in spec.items():
+        if key not in SPEC_KEYS:
+            raise Usage(f"spec: unknown key {key!r}; valid keys: {', '.join(SPEC_KEYS)}")
+        if not isinstance(value, SPEC_KEYS[key]):
+            raise Usage(f"spec: {key} = {value!r} has the wrong type")
+        values = value if isinstance(value, list) and key == "activation" else [value]
+        for v in values:
+            if key in CHOICES and v not in CHOICES[key]:
+                raise Usage(f"spec: {key} = {v!r} is not valid; choices: {', '.join(CHOICES[key])}")
+    for key, value in spec.get("notation", {}).items():
+        if key not in NOTATION_KEYS:
+            raise Usage(f"spec: unknown key notation.{key}; valid keys: {', '.join(NOTATION_KEYS)}")
+        kind = NOTATION_KEYS[key]
+        if isinstance(kind, tuple) and value not in kind:
+            raise Usage(f"spec: notation.{key} = {value!r} is not valid; choices: {', '.join(kind)}")
+        if not isinstance(kind, tuple) and not isinstance(value, kind):
+            raise Usage(f"spec: notation.{key} = {value!r} has the wrong type")
+    if "sizes" not in spec:
+        raise Usage("spec: missing key 'sizes' (layer sizes n0, n1, …, nL)")
+
+
+def _run(args):
+    import tomllib
+
+    try:
+        spec = tomllib.loads(Path(args.spec).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise Usage(f"cannot read {args.spec}: {e}") from None
+    _check_spec(spec)
+    notation = spec.pop("notation", {})
+    argv = ["mlp", *map(str, spec["sizes"]), "--name", spec.get("name", Path(args.spec).stem), "--out", args.out]
+    for key in ("output", "loss", "layout", "reduction", "weight_decay", "samples", "trials"):
+        if key in spec:
+            argv += [f"--{key.replace('_', '-')}", str(spec[key])]
+    if not spec.get("bias", True):
+        argv.append("--no-bias")
+    if args.no_pdf:
+        argv.append("--no-pdf")
+    mlp_args = parser().parse_args(argv)
+    mlp_args.activation = spec.get("activation", "sigmoid")
+    mlp_args.notation = Notation(**notation)
+    return _mlp(mlp_args)
 
 
 def _expr(args):
@@ -75,6 +134,9 @@ def _expr(args):
         raise Usage(str(e)) from None
     print(d)
     matrices = [parse(k, {k: v}) for k, v in shapes.items() if v is not None]
+    scalars = [parse(k, {k: v}) for k, v in shapes.items() if v is None]
+    print(f"LaTeX: \\frac{{\\partial f}}{{\\partial {latex(X)}}} = {latex(d.gradient)}")
+    print("code:\n" + lambdify([*matrices, *scalars], d.gradient).source.split("\n\n\n")[-1].rstrip())
     concrete = all(all(str(n).isdigit() for n in v) for v in shapes.values() if v is not None)
     passed = True
     if concrete and all(v is not None for v in shapes.values()):
@@ -123,6 +185,12 @@ def parser():
     m.add_argument("--out", default="output")
     m.add_argument("--no-pdf", action="store_true")
     m.set_defaults(run=_mlp)
+    r = sub.add_parser("run", help="the same as mlp, from a TOML spec file",
+                       epilog="example: derive run spec.toml   (keys: " + ", ".join(SPEC_KEYS) + ")")
+    r.add_argument("spec")
+    r.add_argument("--out", default="output")
+    r.add_argument("--no-pdf", action="store_true")
+    r.set_defaults(run=_run)
     e = sub.add_parser("expr", help="the gradient of a scalar expression, with its derivation",
                        epilog='example: derive expr "tr(A*X*B)" --wrt X --shape A=3x3 --shape B=3x3 --shape X=3x3')
     e.add_argument("expression")

@@ -29,6 +29,15 @@ def _identities():
     }
 
 
+def _progress(items, label):
+    """items, with a progress bar when stdout is a terminal (rich), plain otherwise."""
+    items = list(items)
+    if not sys.stdout.isatty():
+        return items
+    from rich.progress import track
+    return track(items, description=label, transient=True)
+
+
 def _write(path, content):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(content + "\n", encoding="utf-8")
@@ -40,7 +49,7 @@ def main(out="output", pdf=True):
     out = Path(out)
     rows = ["# Derivations written by `make demo`", "", "## Seed examples", "",
             "| example | source | result |", "|---|---|---|"]
-    for name, example in EXAMPLES.items():
+    for name, example in _progress(EXAMPLES.items(), "deriving the seed examples"):
         result = example.derive()
         if isinstance(result, list):
             content = "\n\n".join(str(d) for d in result)

@@ -38,10 +38,10 @@ def tokens(text):
             pos = len(text[:k]) + (len(text[k:]) - len(text[k:].lstrip()))
             raise ParseError(text, pos, f"unexpected character {text[pos]!r}")
         kind = match.lastgroup
-        value = match.group(kind)
+        value, start = match.group(kind), match.start(kind)
         if kind == "name" and value == "o":
             kind = "op"  # o is the Hadamard product, as ⊙
-        out.append(Token(kind, value, match.start(kind)))
+        out.append(Token(kind, value, start))
         k = match.end()
     out.append(Token("end", "", len(text)))
     return out
@@ -125,6 +125,9 @@ class Parser:
             if tok.value == "^":
                 exponent = self.take(kind="number")
                 p = sp.Integer(exponent.value) if exponent.value.isdigit() else sp.Rational(exponent.value)
+                if out.is_Matrix and (out.rows != out.cols or not p.is_Integer or p < 1):
+                    raise self.error(tok, f"a matrix power needs a square matrix and a positive integer, "
+                                          f"got shape {_shape(out)} and {p}")
                 out = sp.MatPow(out, p) if out.is_Matrix else out ** p
             else:
                 out = tp(out) if out.is_Matrix else out
