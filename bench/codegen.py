@@ -82,6 +82,28 @@ def torch_step(config, X, Y, params, dtype):
     return step
 
 
+def jax_step(config, X, Y, params, dtype):
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    L = len(config["sizes"]) - 1
+    act = {"relu": jax.nn.relu, "tanh": jnp.tanh}[config["activation"]]
+
+    def loss(p, X, Y):
+        A = X
+        for l in range(1, L + 1):
+            Z = p[f"W{l}"] @ A + p[f"b{l}"]
+            A = act(Z) if l < L else Z
+        if config["loss"] == "softmax_ce":
+            return -(Y * jax.nn.log_softmax(A, axis=0)).sum() / X.shape[1]
+        return 0.5 * ((A - Y) ** 2).sum() / X.shape[1]
+
+    grad = jax.jit(jax.grad(loss))
+    p, Xj, Yj = {k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(X), jnp.asarray(Y)
+    return lambda: jax.block_until_ready(grad(p, Xj, Yj))
+
+
 def main():
     try:
         import torch
@@ -96,7 +118,7 @@ def main():
         have_jax = False
     print(f"median of {RUNS} runs; ratios to the hand-written recursion in the same run")
     print(f"{'network':<28} {'dtype':<8} {'recursion':>10} {'generated':>10} {'per-param':>10} {'torch':>10} "
-          f"{'jax':>6} {'% of peak':>10}")
+          f"{'jax':>8} {'% of peak':>10}")
     print("-" * 100)
     for label, config in NETWORKS.items():
         result = derive.backprop(derive.mlp(**config, samples=BATCH))
@@ -121,10 +143,13 @@ def main():
             if have_torch:
                 t_torch = median_time(torch_step(config, X, Y, params, dtype))
                 torch_col = f"{t_torch / t_ref:.2f}x"
-            jax_col = "n/a" if not have_jax else "todo"
+            jax_col = "n/a"
+            if have_jax:
+                t_jax = median_time(jax_step(config, X, Y, params, dtype))
+                jax_col = f"{t_jax / t_ref:.2f}x"
             fraction = flops(sizes, BATCH) / t_gen / peak(dtype)
             print(f"{label:<28} {np.dtype(dtype).name:<8} {t_ref * 1e3:>8.2f}ms {t_gen / t_ref:>9.2f}x "
-                  f"{t_naive / t_ref:>9.2f}x {torch_col:>10} {jax_col:>6} {fraction * 100:>9.0f}%")
+                  f"{t_naive / t_ref:>9.2f}x {torch_col:>10} {jax_col:>8} {fraction * 100:>9.0f}%")
     print(f"torch: {have_torch or 'not installed'}; jax: {'installed' if have_jax else 'not installed'}")
 
 

@@ -154,7 +154,7 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
     def _print_softplus(self, expr):
         # log(1 + e^x) = max(x, 0) + log1p(e^{−|x|}): no overflow
         x = self._print(expr.args[0])
-        return f"(xp.where({x} > 0, {x}, 0 * {x}) + xp.log1p(xp.exp(-xp.abs({x}))))"
+        return f"(xp.maximum({x}, 0.0) + xp.log1p(xp.exp(-xp.abs({x}))))"
 
     def _print_Softmax(self, expr):
         self.helpers.add("softmax")
@@ -169,8 +169,7 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         return f"xp.where({x} > 0, {x}, {alpha} * {x})"
 
     def _print_relu(self, expr):
-        x = self._print(expr.args[0])
-        return f"xp.where({x} > 0, {x}, 0 * {x})"
+        return f"xp.maximum({self._print(expr.args[0])}, 0.0)"
 
     def _print_Heaviside(self, expr):
         # the step as 0/1 in the dtype of x (the value at 0 is 0, as relu' = H(x, 0))

@@ -87,7 +87,7 @@ def loss(X, Y, W1, b1, W2, b2, W3, b3):
     Z2 = W2 @ A1 + b2
     A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
     Z3 = W3 @ A2 + b3
-    _out0 = (xp.sum(Y * (xp.where((-Z3) > 0, (-Z3), 0 * (-Z3)) + xp.log1p(xp.exp(-xp.abs((-Z3)))))) + xp.sum((1 - Y) * (xp.where((Z3) > 0, (Z3), 0 * (Z3)) + xp.log1p(xp.exp(-xp.abs((Z3)))))))
+    _out0 = (xp.sum(Y * (xp.maximum((-Z3), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z3)))))) + xp.sum((1 - Y) * (xp.maximum((Z3), 0.0) + xp.log1p(xp.exp(-xp.abs((Z3)))))))
     return _out0
 
 
@@ -130,7 +130,7 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2, W3, b3):
     delta3 = A3 - Y
     delta2 = (W3.T @ delta3) * (1 - A2) * A2
     delta1 = (W2.T @ delta2) * (1 - A1) * A1
-    dloss = (xp.sum(Y * (xp.where((-Z3) > 0, (-Z3), 0 * (-Z3)) + xp.log1p(xp.exp(-xp.abs((-Z3)))))) + xp.sum((1 - Y) * (xp.where((Z3) > 0, (Z3), 0 * (Z3)) + xp.log1p(xp.exp(-xp.abs((Z3)))))))
+    dloss = (xp.sum(Y * (xp.maximum((-Z3), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z3)))))) + xp.sum((1 - Y) * (xp.maximum((Z3), 0.0) + xp.log1p(xp.exp(-xp.abs((Z3)))))))
     dW1 = delta1 @ X.T
     db1 = delta1
     dW2 = delta2 @ A1.T

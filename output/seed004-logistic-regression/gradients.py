@@ -55,7 +55,7 @@ def loss(X, Y, W1, b1):
     m = X.shape[1]
     n = X.shape[0]
     Z1 = W1.T @ X + xp.broadcast_to(b1, (1, m))
-    _out0 = (xp.sum(Y * (xp.where((-Z1) > 0, (-Z1), 0 * (-Z1)) + xp.log1p(xp.exp(-xp.abs((-Z1)))))) + xp.sum((1 - Y) * (xp.where((Z1) > 0, (Z1), 0 * (Z1)) + xp.log1p(xp.exp(-xp.abs((Z1)))))))/m
+    _out0 = (xp.sum(Y * (xp.maximum((-Z1), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z1)))))) + xp.sum((1 - Y) * (xp.maximum((Z1), 0.0) + xp.log1p(xp.exp(-xp.abs((Z1)))))))/m
     return _out0
 
 
@@ -80,7 +80,7 @@ def loss_and_gradients(X, Y, W1, b1):
     Z1 = W1.T @ X + xp.broadcast_to(b1, (1, m))
     A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
     delta1 = (1 / m) * ((A1 - Y))
-    dloss = (xp.sum(Y * (xp.where((-Z1) > 0, (-Z1), 0 * (-Z1)) + xp.log1p(xp.exp(-xp.abs((-Z1)))))) + xp.sum((1 - Y) * (xp.where((Z1) > 0, (Z1), 0 * (Z1)) + xp.log1p(xp.exp(-xp.abs((Z1)))))))/m
+    dloss = (xp.sum(Y * (xp.maximum((-Z1), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z1)))))) + xp.sum((1 - Y) * (xp.maximum((Z1), 0.0) + xp.log1p(xp.exp(-xp.abs((Z1)))))))/m
     dW1 = X @ delta1.T
     db1 = xp.sum(delta1, axis=1, keepdims=True)
     return {'loss': dloss, 'W1': dW1, 'b1': db1}

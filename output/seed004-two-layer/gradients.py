@@ -73,7 +73,7 @@ def loss(X, Y, W1, b1, W2, b2):
     Z1 = W1.T @ X + xp.broadcast_to(b1, (n1, m))
     A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
     Z2 = W2.T @ A1 + xp.broadcast_to(b2, (n2, m))
-    _out0 = (xp.sum(Y * (xp.where((-Z2) > 0, (-Z2), 0 * (-Z2)) + xp.log1p(xp.exp(-xp.abs((-Z2)))))) + xp.sum((1 - Y) * (xp.where((Z2) > 0, (Z2), 0 * (Z2)) + xp.log1p(xp.exp(-xp.abs((Z2)))))))
+    _out0 = (xp.sum(Y * (xp.maximum((-Z2), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z2)))))) + xp.sum((1 - Y) * (xp.maximum((Z2), 0.0) + xp.log1p(xp.exp(-xp.abs((Z2)))))))
     return _out0
 
 
@@ -108,7 +108,7 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2):
     A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
     delta2 = A2 - Y
     delta1 = (W2 @ delta2) * (1 - A1) * A1
-    dloss = (xp.sum(Y * (xp.where((-Z2) > 0, (-Z2), 0 * (-Z2)) + xp.log1p(xp.exp(-xp.abs((-Z2)))))) + xp.sum((1 - Y) * (xp.where((Z2) > 0, (Z2), 0 * (Z2)) + xp.log1p(xp.exp(-xp.abs((Z2)))))))
+    dloss = (xp.sum(Y * (xp.maximum((-Z2), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z2)))))) + xp.sum((1 - Y) * (xp.maximum((Z2), 0.0) + xp.log1p(xp.exp(-xp.abs((Z2)))))))
     dW1 = X @ delta1.T
     db1 = xp.sum(delta1, axis=1, keepdims=True)
     dW2 = A1 @ delta2.T
