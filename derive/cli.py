@@ -126,8 +126,7 @@ def _expr(args):
         raise Usage(f"cannot parse the expression: {e}") from None
     if args.wrt not in shapes:
         raise Usage(f"--wrt {args.wrt}: not among the declared symbols ({', '.join(shapes)})")
-    from .parser import Parser
-    X = Parser(args.wrt, {k: parse(k, {k: v}) for k, v in shapes.items()}).parse()
+    X = parse(args.wrt, {args.wrt: shapes[args.wrt]})
     try:
         d = derivation(f, X)
     except ValueError as e:
@@ -140,12 +139,11 @@ def _expr(args):
     concrete = all(all(str(n).isdigit() for n in v) for v in shapes.values() if v is not None)
     passed = True
     if concrete and all(v is not None for v in shapes.values()):
-        from .codegen import lambdify as make
         from verify import central_difference, relative_error
         rng = np.random.default_rng(0)
         values = {str(M): rng.normal(size=tuple(int(n) for n in M.shape)) + (3 * np.eye(int(M.rows))
                   if M.rows == M.cols else 0) for M in matrices}
-        fn = make(matrices, f)
+        fn = lambdify(matrices, f)
         grad = lambdify(matrices, d.gradient)(*[values[str(M)] for M in matrices])
         fd = central_difference(lambda **v: fn(*[v[str(M)] for M in matrices]), values, args.wrt)
         err = relative_error(np.broadcast_to(grad, fd.shape), fd)
