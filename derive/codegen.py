@@ -65,7 +65,18 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
             rest = self._product(mats[:-1])
             total = rest if mats[-1].rows == 1 else f"{self._module_format('numpy.sum')}({rest}, axis=1, keepdims=True)"
             return total if mats[-1].cols == 1 else self._broadcast(total, mats[0].rows, mats[-1].cols)
+        k = next((i for i, m in enumerate(mats[:-1]) if isinstance(m, sp.Inverse)), None)
+        if k is not None:
+            # M⁻¹ B = solve(M, B): no inverse formed
+            solved = f"xp.linalg.solve({self._print(mats[k].arg)}, {self._product(mats[k + 1:])})"
+            return " @ ".join([*(self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in mats[:k]), solved])
         return " @ ".join(self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in mats)
+
+    def _print_log(self, expr):
+        if isinstance(expr.args[0], sp.Determinant):
+            # log|X| from slogdet: no overflow of det for large matrices
+            return f"xp.linalg.slogdet({self._print(expr.args[0].arg)})[1]"
+        return f"xp.log({self._print(expr.args[0])})"
 
     def _broadcast(self, array, rows, cols):
         return f"{self._module_format('numpy.broadcast_to')}({array}, ({self._print(rows)}, {self._print(cols)}))"

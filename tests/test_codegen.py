@@ -106,3 +106,19 @@ print(sorted(out), float(out["loss"]))
     L = recursion.loss(Spec.of(net), X, Y, params)
     names, value = run.stdout.rsplit("] ", 1)
     assert abs(float(value) - L) < 1e-10 * max(1, abs(L)) and "'W1'" in names
+
+
+def test_generic_expressions_use_solve_and_slogdet():
+    import sympy as sp
+    n = sp.Symbol("n", integer=True, positive=True)
+    X, A = sp.MatrixSymbol("X", n, n), sp.MatrixSymbol("A", n, n)
+    # ∂ tr(X⁻¹A)/∂X = −X⁻ᵀAᵀX⁻ᵀ (Cookbook eq. 124 with B = I): the leading inverse becomes a solve
+    f = derive.lambdify([X, A], derive.gradient(sp.Trace(X.I * A), X))
+    assert "solve(" in f.source
+    logdet = derive.lambdify([X], sp.log(sp.det(X)))
+    assert "slogdet(" in logdet.source
+    rng = np.random.default_rng(0)
+    x, a = rng.normal(size=(4, 4)) + 4 * np.eye(4), rng.normal(size=(4, 4))
+    inv = np.linalg.inv(x)
+    assert np.allclose(f(x, a), -(inv @ a @ inv).T)
+    assert np.isclose(logdet(x), np.log(abs(np.linalg.det(x))))
