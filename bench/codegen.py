@@ -7,7 +7,8 @@ width 64, tanh, batch 256), float64 and float32, prints the median time of 20 ru
   - per-parameter generated functions (what a naive sympy.lambdify per gradient does: the forward
     pass and the δ recursion recomputed for each parameter);
   - PyTorch autograd on the CPU, and jax.jit(jax.grad), when installed;
-and the fraction of this machine's measured matmul peak that the generated code reaches.
+the fraction of this machine's measured matmul peak that the generated code reaches, and the generated
+code's peak memory (tracemalloc) as a ratio to the recursion's.
 """
 import statistics
 import sys
@@ -38,6 +39,16 @@ def median_time(fn):
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def peak_memory(fn):
+    """Peak bytes allocated during one call (NumPy's allocations are traced by tracemalloc)."""
+    import tracemalloc
+    tracemalloc.start()
+    fn()
+    _, top = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return top
 
 
 def peak(dtype):
@@ -118,7 +129,7 @@ def main():
         have_jax = False
     print(f"median of {RUNS} runs; ratios to the hand-written recursion in the same run")
     print(f"{'network':<28} {'dtype':<8} {'recursion':>10} {'generated':>10} {'per-param':>10} {'torch':>10} "
-          f"{'jax':>8} {'% of peak':>10}")
+          f"{'jax':>8} {'% of peak':>10} {'memory':>8}")
     print("-" * 100)
     for label, config in NETWORKS.items():
         result = derive.backprop(derive.mlp(**config, samples=BATCH))
@@ -148,8 +159,10 @@ def main():
                 t_jax = median_time(jax_step(config, X, Y, params, dtype))
                 jax_col = f"{t_jax / t_ref:.2f}x"
             fraction = flops(sizes, BATCH) / t_gen / peak(dtype)
+            memory = (peak_memory(lambda: generated(X=X, Y=Y, **params))
+                      / peak_memory(lambda: recursion.gradients(spec, X, Y, params)))
             print(f"{label:<28} {np.dtype(dtype).name:<8} {t_ref * 1e3:>8.2f}ms {t_gen / t_ref:>9.2f}x "
-                  f"{t_naive / t_ref:>9.2f}x {torch_col:>10} {jax_col:>8} {fraction * 100:>9.0f}%")
+                  f"{t_naive / t_ref:>9.2f}x {torch_col:>10} {jax_col:>8} {fraction * 100:>9.0f}% {memory:>7.2f}x")
     print(f"torch: {have_torch or 'not installed'}; jax: {'installed' if have_jax else 'not installed'}")
 
 
