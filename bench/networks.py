@@ -8,8 +8,6 @@ MatrixExpr.diff does with the same loss written out as one expression (its ∂L/
 import sys
 from pathlib import Path
 
-import sympy as sp
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import derive  # noqa: E402
 from derive.expr import substitute  # noqa: E402

@@ -1,8 +1,6 @@
 """Backpropagation of a Network: one reverse sweep, with δ^(l) = ∂L/∂Z^(l) named at every layer."""
 from dataclasses import dataclass
 
-import sympy as sp
-
 from .codegen import compile_function, function_source
 from .engine import Sweep, zero_like
 from .forms import diag_form, index_form

@@ -13,7 +13,6 @@ from .document import write
 from .latex import Notation, latex
 from .network import ACTIVATIONS, LAYOUTS, LOSSES, REDUCTIONS, mlp
 from .parser import ParseError, parse, parse_shape
-from .printing import text
 
 EXAMPLES_HELP = """examples:
   derive examples

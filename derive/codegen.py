@@ -14,8 +14,6 @@ from .expr import LEAVES, matmul, postorder, substitute
 from .functions import ELT, body_of, elementwise
 from .printing import SafePrecedence, positive_first
 
-
-
 # Helper functions the generated code may call, defined in its own source (no import of derive needed).
 NAMESPACE = '''def namespace(*arrays):
     """The array library of the inputs, as an array API namespace (array_api_compat when installed)."""
@@ -242,7 +240,7 @@ def _identifier(name, k):
 
 
 def function_source(args, statements, outputs, name="generated", doc=None):
-    """(source, namespace names) of a NumPy function of `args` that runs `statements` [(symbol, expr)] in order
+    """The Python source of an array-API function of `args` that runs `statements` [(symbol, expr)] in order
     and returns `outputs` (one expression, or a dict name -> expression). Symbolic sizes are read off the
     inputs' shapes inside the function; shared sub-expressions are computed once (linear in the DAG)."""
     args = list(args)
@@ -291,7 +289,6 @@ def function_source(args, statements, outputs, name="generated", doc=None):
     head += [f"    {dim} = {names[args[k]]}.shape[{axis}]" for dim, (k, axis) in sorted(dims.items(), key=str)]
     if "_dtype" in printer.helpers:
         # the floating type of the inputs: float32 stays float32, integers become float64
-        arrays = [names[a] for a in args if a.is_Matrix]
         head.append(f"    _dtype = xp.result_type({', '.join(arrays)}, xp.float32)")
     if doc:
         head.insert(0, '    """' + doc.replace("\n", "\n    ") + '\n    """')

@@ -49,9 +49,11 @@ class Algorithm:
 
 @dataclass(frozen=True)
 class Diagram:
-    """The network's forward and backward flow: layer names, left to right."""
+    """The network's forward and backward flow: values X, A^(1)…A^(L); W^(l) and δ^(l) between them."""
 
-    layers: tuple  # (A name tex, Z name tex, delta name tex, W name tex) per layer, X first
+    values: tuple   # LaTeX of X, A^(1), …, A^(L)
+    weights: tuple  # LaTeX of W^(1), …, W^(L)
+    deltas: tuple   # LaTeX of δ^(1), …, δ^(L)
 
 
 def _rules(rules):
@@ -86,8 +88,8 @@ def backprop_blocks(result, notation=None):
               Equations(tuple((latex(Z, n), latex(E, n), "") for Z, E in result.forward.items()), numbered=True),
               Heading("Loss"), Equations((("L", latex(net.loss, n), ""),), numbered=True)]
     if result.assumptions:
-        blocks.append(Text(tuple(("text", f"Assumption: {rule.name}, ") for rule in result.assumptions)
-                           + tuple(("math", rule.latex) for rule in result.assumptions)))
+        blocks.append(Text(tuple(part for rule in result.assumptions
+                                 for part in (("text", f"Assumption: {rule.name}, "), ("math", rule.latex)))))
     blocks += [Heading("Rules used"), _rules(result.rules())]
     blocks.append(Heading("Derivation, from the loss back to the first layer"))
     segment = []
@@ -109,12 +111,13 @@ def backprop_blocks(result, notation=None):
         title = {"index": "Index form (entry i, j)", "diag": "Diagonal-matrix form (single sample)"}[form]
         rows = tuple((_form_lhs(k, form, result, n), latex(E, n), "") for k, E in result.form(form).items())
         blocks += [Heading(title), Equations(rows)]
-    source = result.numpy().source
+    source = result.source()
     blocks += [Heading("Generated code (one pass: forward, δ recursion, gradients)"),
                Algorithm(algorithm(source), source)]
     blocks += [Heading("Forward and backward flow"),
-               Diagram(tuple((latex(layer.A, n), latex(layer.delta, n), latex(layer.W, n)) for layer in net.layers)
-                       + ((latex(net.X, n), "", ""),))]
+               Diagram(tuple(latex(M, n) for M in (net.X, *[layer.A for layer in net.layers])),
+                       tuple(latex(layer.W, n) for layer in net.layers),
+                       tuple(latex(layer.delta, n) for layer in net.layers))]
     return blocks
 
 
@@ -144,13 +147,13 @@ _PREAMBLE = r"""\documentclass[11pt]{article}
 
 def _tikz(diagram):
     """Boxes A^(l) left to right, forward arrows labelled W^(l), backward arrows labelled δ^(l)."""
-    nodes = [diagram.layers[-1][0]] + [a for a, _, _ in diagram.layers[:-1]]
+    nodes = diagram.values
     lines = [r"\begin{center}\begin{tikzpicture}[box/.style={draw,rounded corners,minimum width=1.6cm,"
              r"minimum height=0.9cm}]"]
     for k, name in enumerate(nodes):
         lines.append(rf"\node[box] (n{k}) at ({3.2 * k:.1f},0) {{${name}$}};")
     lines.append(rf"\node[box] (loss) at ({3.2 * len(nodes):.1f},0) {{$L$}};")
-    for k, (_, delta, W) in enumerate(diagram.layers[:-1], 1):
+    for k, (W, delta) in enumerate(zip(diagram.weights, diagram.deltas), 1):
         lines.append(rf"\draw[->,thick] (n{k - 1}.north east) -- node[above] {{${W}$}} (n{k}.north west);")
         lines.append(rf"\draw[->,thick,dashed] (n{k}.south west) -- node[below] {{${delta}$}} (n{k - 1}.south east);")
     last = len(nodes) - 1
@@ -217,7 +220,7 @@ def _math(tex, display=False):
 
 
 def _svg(diagram):
-    nodes = [diagram.layers[-1][0]] + [a for a, _, _ in diagram.layers[:-1]]
+    nodes = diagram.values
     width = 130 * (len(nodes) + 1)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="120" viewBox="0 0 {width} 120">',
            '<defs><marker id="arrow" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto">'
@@ -231,7 +234,7 @@ def _svg(diagram):
         x0, x1 = 100 + 130 * k, 20 + 130 * (k + 1)
         out.append(f'<line x1="{x0}" y1="50" x2="{x1}" y2="50" stroke="black" marker-end="url(#arrow)"/>')
         if k < len(nodes) - 1:
-            _, delta, W = diagram.layers[k]
+            W, delta = diagram.weights[k], diagram.deltas[k]
             out.append(f'<line x1="{x1}" y1="72" x2="{x0}" y2="72" stroke="black" stroke-dasharray="4" '
                        f'marker-end="url(#arrow)"/>')
             for y, label in ((30, W), (98, delta)):

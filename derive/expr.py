@@ -30,7 +30,6 @@ class Differential(MatrixExpr):
         return "d" + printer.parenthesize(self.arg, 1000)
 
 
-
 class ScalarDifferential(sp.Function):
     """du, the differential of a scalar expression u."""
 
@@ -42,7 +41,6 @@ class ScalarDifferential(sp.Function):
 
     def _sympystr(self, printer):
         return "d" + printer.parenthesize(self.arg, 1000)
-
 
 
 def d(node):

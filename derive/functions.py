@@ -26,7 +26,6 @@ class sigmoid(sp.Function):
         return 1 / (1 + sp.exp(-x))
 
 
-
 class relu(sp.Function):
     """The rectifier max(0, x), with relu' = H(x) (taken as 0 at the kink)."""
 
@@ -42,7 +41,6 @@ class relu(sp.Function):
 
     def _eval_rewrite_as_Max(self, x, **kwargs):
         return sp.Max(0, x)
-
 
 
 class leaky_relu(sp.Function):
@@ -65,7 +63,6 @@ class leaky_relu(sp.Function):
         return sp.Max(alpha * x, x)
 
 
-
 class softplus(sp.Function):
     """softplus(x) = log(1 + e^x), with softplus' = σ."""
 
@@ -81,7 +78,6 @@ class softplus(sp.Function):
 
     def _eval_rewrite_as_exp(self, x, **kwargs):
         return sp.log(1 + sp.exp(x))
-
 
 
 class _AlongAxis(MatrixExpr):
@@ -119,7 +115,6 @@ class Softmax(_AlongAxis):
         else:
             total = sp.Sum(sp.exp(self.arg[i, k]), (k, 0, self.cols - 1))
         return sp.exp(self.arg[i, j]) / total
-
 
 
 class LogSoftmax(_AlongAxis):

@@ -9,7 +9,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 import derive
 from derive.examples import EXAMPLES
-from derive.expr import matadd, matmul, tp
+from derive.expr import matadd, matmul
 from derive.forms import I
 from .networks import errors
 

@@ -5,5 +5,5 @@ from .check import Report, check
 from .numeric import central_difference, relative_error
 from .recursion import Spec
 
-__all__ = ["Report", "Spec", "assert_gradients_match", "central_difference", "check", "recursion",
+__all__ = ["Report", "Spec", "assert_gradients_match", "central_difference", "check", "data", "recursion",
            "relative_error"]
