@@ -1,4 +1,4 @@
-"""Median wall time of a function with a time limit, for the benchmark tables."""
+"""Median wall times for the benchmark tables: one function with a time limit, or several interleaved."""
 import signal
 import statistics
 import time
@@ -27,3 +27,20 @@ def timed(fn, limit=20, runs=3):
         finally:
             signal.alarm(0)
     return result, statistics.median(times)
+
+
+def race(functions, rounds=5, calls=5, pause=0.05):
+    """{name: median seconds} of several functions timed in blocks of `calls`, the blocks interleaved round
+    after round, so that a slow spell of a noisy machine falls on all of them alike. Before each block the
+    machine rests `pause` seconds (the thread pools of the library timed before stop spinning) and the function
+    runs once untimed."""
+    times = {name: [] for name in functions}
+    for _ in range(rounds):
+        for name, fn in functions.items():
+            time.sleep(pause)
+            fn()
+            for _ in range(calls):
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}

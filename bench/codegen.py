@@ -7,12 +7,11 @@ width 64, tanh, batch 256), float64 and float32, prints the median time of 20 ru
   - per-parameter generated functions (what a naive sympy.lambdify per gradient does: the forward
     pass and the δ recursion recomputed for each parameter);
   - PyTorch autograd on the CPU, and jax.jit(jax.grad), when installed;
+  - the same generated function on PyTorch tensors, and under jax.jit on JAX arrays (array API code runs on both);
 the fraction of this machine's measured matmul peak that the generated code reaches, and the generated
 code's peak memory (tracemalloc) as a ratio to the recursion's.
 """
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,25 +19,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import derive  # noqa: E402
 from derive.codegen import compile_function  # noqa: E402
+from _timing import race  # noqa: E402
 from verify import Spec, recursion  # noqa: E402
 
-RUNS = 20
+ROUNDS = 5  # of 5 timed calls each
 NETWORKS = {
     "784-256-256-10 relu/softmax": dict(sizes=[784, 256, 256, 10], activation="relu", output="softmax",
                                         loss="softmax_ce"),
     "16 x 64 tanh": dict(sizes=[64] * 17, activation="tanh", output="identity", loss="half_sse"),
 }
 BATCH = 256
-
-
-def median_time(fn):
-    fn()
-    times = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def peak_memory(fn):
@@ -49,11 +39,6 @@ def peak_memory(fn):
     _, top = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return top
-
-
-def peak(dtype):
-    a = np.random.default_rng(0).normal(size=(1024, 1024)).astype(dtype)
-    return 2 * 1024 ** 3 / median_time(lambda: a @ a)
 
 
 def flops(sizes, m):
@@ -115,6 +100,22 @@ def jax_step(config, X, Y, params, dtype):
     return lambda: jax.block_until_ready(grad(p, Xj, Yj))
 
 
+def generated_on_torch(generated, X, Y, params):
+    """The same generated function on PyTorch tensors (PyTorch's own BLAS, no autograd)."""
+    import torch
+    values = {k: torch.from_numpy(v) for k, v in {"X": X, "Y": Y, **params}.items()}
+    return lambda: generated(**values)
+
+
+def generated_on_jax(generated, X, Y, params):
+    """The same generated function on JAX arrays under jax.jit (XLA fuses its elementwise work)."""
+    import jax
+    import jax.numpy as jnp
+    compiled = jax.jit(lambda values: generated(**values))
+    values = {k: jnp.asarray(v) for k, v in {"X": X, "Y": Y, **params}.items()}
+    return lambda: jax.block_until_ready(compiled(values))
+
+
 def main():
     try:
         import torch
@@ -123,14 +124,14 @@ def main():
     except ImportError:
         have_torch = None
     try:
-        import jax  # noqa: F401
-        have_jax = True
+        import jax
+        have_jax = f"jax {jax.__version__}"
     except ImportError:
-        have_jax = False
-    print(f"median of {RUNS} runs; ratios to the hand-written recursion in the same run")
-    print(f"{'network':<28} {'dtype':<8} {'recursion':>10} {'generated':>10} {'per-param':>10} {'torch':>10} "
-          f"{'jax':>8} {'% of peak':>10} {'memory':>8}")
-    print("-" * 100)
+        have_jax = None
+    print(f"median of {ROUNDS} interleaved rounds x 5 calls; ratios to the hand-written NumPy recursion in the same rounds")
+    columns = ["generated", "per-param", "torch", "gen/torch", "jax", "gen/jax", "% of peak", "memory"]
+    print(f"{'network':<28} {'dtype':<8} {'recursion':>10} " + " ".join(f"{c:>9}" for c in columns))
+    print("-" * 130)
     for label, config in NETWORKS.items():
         result = derive.backprop(derive.mlp(**config, samples=BATCH))
         net = result.network
@@ -146,24 +147,29 @@ def main():
             for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]), 1):
                 params[f"W{l}"] = (rng.normal(size=(b, a)) / np.sqrt(a)).astype(dtype)
                 params[f"b{l}"] = np.zeros((b, 1), dtype=dtype)
-            t_ref = median_time(lambda: recursion.gradients(spec, X, Y, params))
-            t_gen = median_time(lambda: generated(X=X, Y=Y, **params))
             values = [X, Y, *[params[p.name] for p in net.parameters]]
-            t_naive = median_time(lambda: naive(*values))
-            torch_col = "n/a"
+            functions = {"recursion": lambda: recursion.gradients(spec, X, Y, params),
+                         "generated": lambda: generated(X=X, Y=Y, **params),
+                         "per-param": lambda: naive(*values)}
             if have_torch:
-                t_torch = median_time(torch_step(config, X, Y, params, dtype))
-                torch_col = f"{t_torch / t_ref:.2f}x"
-            jax_col = "n/a"
+                functions["torch"] = torch_step(config, X, Y, params, dtype)
+                functions["gen/torch"] = generated_on_torch(generated, X, Y, params)
             if have_jax:
-                t_jax = median_time(jax_step(config, X, Y, params, dtype))
-                jax_col = f"{t_jax / t_ref:.2f}x"
-            fraction = flops(sizes, BATCH) / t_gen / peak(dtype)
+                functions["jax"] = jax_step(config, X, Y, params, dtype)
+                functions["gen/jax"] = generated_on_jax(generated, X, Y, params)
+            square = np.random.default_rng(0).normal(size=(1024, 1024)).astype(dtype)
+            functions["peak"] = lambda: square @ square
+            times = race(functions, ROUNDS)
+            t_ref, t_gen = times["recursion"], times["generated"]
+            cells = [f"{times[c] / t_ref:.2f}x" if c in times else "n/a" for c in columns[:6]]
+            # the fraction of the machine's matmul rate (a 1024² product, timed in the same rounds)
+            fraction = flops(sizes, BATCH) / t_gen / (2 * 1024 ** 3 / times["peak"])
             memory = (peak_memory(lambda: generated(X=X, Y=Y, **params))
                       / peak_memory(lambda: recursion.gradients(spec, X, Y, params)))
-            print(f"{label:<28} {np.dtype(dtype).name:<8} {t_ref * 1e3:>8.2f}ms {t_gen / t_ref:>9.2f}x "
-                  f"{t_naive / t_ref:>9.2f}x {torch_col:>10} {jax_col:>8} {fraction * 100:>9.0f}% {memory:>7.2f}x")
-    print(f"torch: {have_torch or 'not installed'}; jax: {'installed' if have_jax else 'not installed'}")
+            cells += [f"{fraction * 100:.0f}%", f"{memory:.2f}x"]
+            print(f"{label:<28} {np.dtype(dtype).name:<8} {t_ref * 1e3:>8.2f}ms " + " ".join(f"{c:>9}" for c in cells))
+    print(f"torch (autograd) and gen/torch (the generated function on torch tensors): {have_torch or 'not installed'}; "
+          f"jax (jax.jit(jax.grad)) and gen/jax (jax.jit of the generated function): {have_jax or 'not installed'}")
 
 
 if __name__ == "__main__":

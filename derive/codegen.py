@@ -2,6 +2,7 @@
 (`xp`, the namespace of the inputs: NumPy, array_api_strict, Dask, CuPy, PyTorch, JAX), and lambdify."""
 import itertools
 import keyword
+import re
 from collections import Counter
 
 import sympy as sp
@@ -68,6 +69,10 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
             # M⁻¹ B = solve(M, B): no inverse formed
             solved = f"xp.linalg.solve({self._print(mats[k].arg)}, {self._product(mats[k + 1:])})"
             return " @ ".join([*(self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in mats[:k]), solved])
+        if len(mats) > 1 and isinstance(mats[-1], sp.Inverse):
+            # P M⁻¹ = (M⁻ᵀ Pᵀ)ᵀ = solve(Mᵀ, Pᵀ)ᵀ: no inverse formed
+            transposed = matmul(*[m.T for m in reversed(mats[:-1])])
+            return f"xp.linalg.solve({self._print(mats[-1].arg.T)}, {self._print(transposed)}).T"
         return " @ ".join(self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in mats)
 
     def _print_log(self, expr):
@@ -92,7 +97,11 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
 
     def _print_MatAdd(self, expr):
         out = []
+        full = any(_row_or_column(t) is None for t in expr.args)
         for t in positive_first(expr.args):
+            if full and _row_or_column(t) is not None:
+                # b 1ᵀ + M = b + M: the array API broadcasts a row or column against the full terms
+                t = _row_or_column(t)
             coeff, mats = t.as_coeff_matrices() if isinstance(t, sp.MatMul) else (sp.S.One, [t])
             if out and coeff.is_Number and coeff < 0:
                 out.append(f"- {self.parenthesize(matmul(-coeff, *mats), PRECEDENCE['Add'], strict=True)}")
@@ -153,7 +162,8 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         return f"{self._module_format('numpy.zeros')}(({self._print(expr.rows)}, {self._print(expr.cols)}), dtype=_dtype)"
 
     def _print_ElementwiseApplyFunction(self, expr):
-        arg = sp.Symbol(f"({self._print(expr.expr)})")
+        inner = self._print(expr.expr)
+        arg = sp.Symbol(inner if isinstance(expr.expr, sp.MatrixSymbol) else f"({inner})")
         return self._print(body_of(expr.function).xreplace({ELT: arg}))
 
     def _print_sigmoid(self, expr):
@@ -184,6 +194,31 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         # the step as 0/1 in the dtype of x (the value at 0 is 0, as relu' = H(x, 0))
         x = self._print(expr.args[0])
         return f"xp.astype({x} > 0, {x}.dtype)"
+
+
+def _row_or_column(term):
+    """b for a term b 1ᵀ (column b repeated) or 1 bᵀ (row bᵀ repeated); None for any other term."""
+    if not isinstance(term, sp.MatMul):
+        return None
+    coeff, mats = term.as_coeff_matrices()
+    if len(mats) > 1 and isinstance(mats[-1], sp.OneMatrix) and mats[-1].rows == 1:
+        return matmul(coeff, *mats[:-1])
+    if len(mats) > 1 and isinstance(mats[0], sp.OneMatrix) and mats[0].cols == 1:
+        return matmul(coeff, *mats[1:])
+    return None
+
+
+def _in_place(expr):
+    """(first, rest) for target = P ⊙ R where P is a product of matrices (a new array): the code can then
+    write target = P; target *= R, with no temporary for the Hadamard product. None otherwise."""
+    if not isinstance(expr, sp.HadamardProduct):
+        return None
+    for k, factor in enumerate(expr.args):
+        if (isinstance(factor, sp.MatMul) and factor.args[0] != -1 and len(factor.as_coeff_matrices()[1]) > 1
+                and not any(isinstance(m, (sp.OneMatrix, sp.Inverse)) for m in factor.args)):
+            rest = [a for j, a in enumerate(expr.args) if j != k]
+            return factor, rest[0] if len(rest) == 1 else sp.HadamardProduct(*rest)
+    return None
 
 
 def _dimensions(args):
@@ -239,6 +274,26 @@ def _identifier(name, k):
     return name if name.isidentifier() else f"_a{k}"
 
 
+def _with_deletions(assignments, keep):
+    """Source lines for [(statement, names read)], each local deleted after its last read (peak memory below
+    the hand-written recursion's: a δ^(l) lives until δ^(l−1) and ∂L/∂W^(l) are computed)."""
+    last = {}
+    for k, (_, reads) in enumerate(assignments):
+        last.update({name: k for name in reads})
+    lines = []
+    for k, (code, _) in enumerate(assignments):
+        lines.append(f"    {code}")
+        dead = sorted((name for name, j in last.items() if j == k and name not in keep), key=_natural)
+        if dead and k < len(assignments) - 1:
+            lines.append(f"    del {', '.join(dead)}")
+    return lines
+
+
+def _natural(name):
+    """Sort key: Z2 before Z10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def function_source(args, statements, outputs, name="generated", doc=None):
     """The Python source of an array-API function of `args` that runs `statements` [(symbol, expr)] in order
     and returns `outputs` (one expression, or a dict name -> expression). Symbolic sizes are read off the
@@ -257,13 +312,19 @@ def function_source(args, statements, outputs, name="generated", doc=None):
     renamed = {a: (sp.MatrixSymbol(nm, *a.shape) if a.is_Matrix else sp.Symbol(nm))
                for a, nm in names.items() if nm != str(a)}
     printer = MatrixNumPyPrinter({"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": False})
-    counter, lines = itertools.count(), []
+    counter = itertools.count()
 
-    def emit(target, expr):
+    def assignments(target, expr):
+        """[(statement, names read)] for `target = expr`, shared sub-expressions first."""
         expr = substitute(expr, renamed) if renamed else expr
         temporaries, result = common_subexpressions(expr, counter)
-        lines.extend(f"    {t} = {printer.doprint(e)}" for t, e in temporaries)
-        lines.append(f"    {target} = {printer.doprint(result)}")
+        lines = [(f"{t} = {printer.doprint(e)}", {str(s) for s in e.free_symbols}) for t, e in temporaries]
+        split = _in_place(result)
+        if split:
+            product, rest = split
+            return lines + [(f"{target} = {printer.doprint(product)}", {str(s) for s in product.free_symbols}),
+                            (f"{target} *= {printer.doprint(rest)}", {str(s) for s in rest.free_symbols})]
+        return lines + [(f"{target} = {printer.doprint(result)}", {str(s) for s in result.free_symbols})]
 
     needed = set().union(*[e.free_symbols for e in results.values()])
     kept = []
@@ -273,20 +334,28 @@ def function_source(args, statements, outputs, name="generated", doc=None):
             kept.append((target, expr))
             needed |= expr.free_symbols
     statements = kept[::-1]
-    for target, expr in statements:
-        emit(str(target), expr)
     used_names = {str(a) for a in args} | {str(t) for t, _ in statements}
     outs = [f"d{key}" if isinstance(key, str) and f"d{key}".isidentifier() and f"d{key}" not in used_names
             else f"_out{k}" for k, key in enumerate(results)]
-    for out, expr in zip(outs, results.values()):
-        emit(out, expr)
+    # each output right after the last statement it reads (∂L/∂W^(l) right after δ^(l)), so that what it
+    # reads can be freed early: the order of the closed-form recursion
+    position = {t: k for k, (t, _) in enumerate(statements)}
+    blocks = [assignments(t, e) for t, e in statements]
+    placed = sorted(range(len(outs)), key=lambda k: max((position[s] for s in list(results.values())[k].free_symbols
+                                                         if s in position), default=-1))
+    for k in reversed(placed):
+        after = max((position[s] for s in list(results.values())[k].free_symbols if s in position), default=-1)
+        blocks.insert(after + 1, assignments(sp.Symbol(outs[k]), list(results.values())[k]))
+    lines = _with_deletions([a for block in blocks for a in block], keep={*names.values(), *outs, *map(str, dims)})
     if single:
         lines.append("    return _out0")
     else:
         lines.append("    return {" + ", ".join(f"{key!r}: {out}" for key, out in zip(results, outs)) + "}")
     arrays = [names[a] for a in args if a.is_Matrix]
     head = [f"    xp = namespace({', '.join(arrays)})"]
-    head += [f"    {dim} = {names[args[k]]}.shape[{axis}]" for dim, (k, axis) in sorted(dims.items(), key=str)]
+    read = set(re.findall(r"\w+", "\n".join(lines)))
+    head += [f"    {dim} = {names[args[k]]}.shape[{axis}]" for dim, (k, axis) in sorted(dims.items(), key=str)
+             if str(dim) in read]
     if "_dtype" in printer.helpers:
         # the floating type of the inputs: float32 stays float32, integers become float64
         head.append(f"    _dtype = xp.result_type({', '.join(arrays)}, xp.float32)")

@@ -356,9 +356,9 @@ def algorithm(source, name="gradients"):
     tree = ast.parse(source)
     tree.body = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == name]
     function = tree.body[0]
-    # the docstring, the namespace, sizes and dtype bookkeeping are not part of the mathematics
+    # the docstring, the namespace, sizes, dtype and memory bookkeeping are not part of the mathematics
     def bookkeeping(statement):
-        if isinstance(statement, ast.Expr):
+        if isinstance(statement, (ast.Expr, ast.Delete)):
             return True
         if isinstance(statement, ast.Assign):
             value = statement.value
@@ -366,7 +366,16 @@ def algorithm(source, name="gradients"):
             return shape or statement.targets[0].id in ("xp", "_dtype")
         return False
 
-    function.body = [s for s in function.body if not bookkeeping(s)]
+    body = []
+    for statement in function.body:
+        if bookkeeping(statement):
+            continue
+        if isinstance(statement, ast.AugAssign):
+            # x = P; x *= R is typeset as one line, x = P ⊙ R
+            body[-1].value = ast.BinOp(body[-1].value, statement.op, statement.value)
+            continue
+        body.append(statement)
+    function.body = body
     for node in ast.walk(function):
         if isinstance(node, ast.Call):
             node.keywords = []

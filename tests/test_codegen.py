@@ -58,6 +58,40 @@ def test_runs_on_array_api_strict():
         assert _rel(np.asarray(got[name]), G) < 1e-12
 
 
+def _torch(values):
+    torch = pytest.importorskip("torch")
+    return {k: torch.from_numpy(v) for k, v in values.items()}, lambda a: a.numpy()
+
+
+def _jax(values):
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    return {k: jax.numpy.asarray(v) for k, v in values.items()}, np.asarray
+
+
+@pytest.mark.parametrize("library", [_torch, _jax])
+@pytest.mark.parametrize("hidden, output, loss", CASES)
+def test_runs_on_pytorch_and_jax_arrays(library, hidden, output, loss):
+    """When installed (benchmark extras, not test dependencies): the same function on their arrays, and under
+    jax.jit, equals the recursion in float64 and float32."""
+    net = derive.mlp([3, 4, 3], activation=hidden, output=output, loss=loss, layout="AW", weight_decay=0.1)
+    result, spec = derive.backprop(net), Spec.of(net)
+    for dtype, tol in ((np.float64, 1e-10), (np.float32, 1e-4)):
+        X, Y, params = _inputs(net, dtype=dtype)
+        p64 = {k: v.astype(np.float64) for k, v in params.items()}
+        reference = recursion.gradients(spec, X.astype(np.float64), Y.astype(np.float64), p64)
+        arrays, back = library({"X": X, "Y": Y, **params})
+        functions = [result.numpy("loss_and_gradients")]
+        if library is _jax:
+            import jax
+            functions.append(jax.jit(lambda **kw: functions[0](**kw)))
+        for f in functions:
+            got = f(**arrays)
+            for name, G in reference.items():
+                assert back(got[name]).dtype == dtype, (name, back(got[name]).dtype)
+                assert _rel(back(got[name]), G) < tol, (name, dtype)
+
+
 def test_runs_on_dask_over_100000_samples_chunked():
     net = derive.mlp([4, 8, 3], activation="tanh", output="softmax", loss="softmax_ce", samples=100_000)
     f = derive.backprop(net).numpy("loss_and_gradients")
@@ -121,4 +155,10 @@ def test_generic_expressions_use_solve_and_slogdet():
     x, a = rng.normal(size=(4, 4)) + 4 * np.eye(4), rng.normal(size=(4, 4))
     inv = np.linalg.inv(x)
     assert np.allclose(f(x, a), -(inv @ a @ inv).T)
+    # ∂ tr(A X⁻¹ B)/∂X = −X⁻ᵀAᵀBᵀX⁻ᵀ (Cookbook eq. 124): both inverses multiply something, so no inv at all
+    B = sp.MatrixSymbol("B", n, n)
+    g = derive.lambdify([X, A, B], derive.gradient(sp.Trace(A * X.I * B), X))
+    assert g.source.count("solve(") == 2 and "inv(" not in g.source
+    b = rng.normal(size=(4, 4))
+    assert np.allclose(g(x, a, b), -(inv @ b @ a @ inv).T)
     assert np.isclose(logdet(x), np.log(abs(np.linalg.det(x))))

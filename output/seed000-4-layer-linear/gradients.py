@@ -41,27 +41,33 @@ def gradients(X, Y, W1, W2, W3, W4):
         ∂L/∂W4 = δ4*A3ᵀ
     """
     xp = namespace(X, Y, W1, W2, W3, W4)
-    n0 = X.shape[0]
-    n1 = W1.shape[0]
-    n2 = W2.shape[0]
-    n3 = W3.shape[0]
-    n4 = Y.shape[0]
     Z1 = W1 @ X
     A1 = Z1
+    del Z1
     Z2 = W2 @ A1
     A2 = Z2
+    del Z2
     Z3 = W3 @ A2
     A3 = Z3
+    del Z3
     Z4 = W4 @ A3
     A4 = Z4
+    del Z4
     delta4 = A4 - Y
-    delta3 = W4.T @ delta4
-    delta2 = W3.T @ delta3
-    delta1 = W2.T @ delta2
-    dW1 = delta1 @ X.T
-    dW2 = delta2 @ A1.T
-    dW3 = delta3 @ A2.T
+    del A4
     dW4 = delta4 @ A3.T
+    del A3
+    delta3 = W4.T @ delta4
+    del delta4
+    dW3 = delta3 @ A2.T
+    del A2
+    delta2 = W3.T @ delta3
+    del delta3
+    dW2 = delta2 @ A1.T
+    del A1
+    delta1 = W2.T @ delta2
+    del delta2
+    dW1 = delta1 @ X.T
     return {'W1': dW1, 'W2': dW2, 'W3': dW3, 'W4': dW4}
 
 
@@ -83,20 +89,23 @@ def loss(X, Y, W1, W2, W3, W4):
         L = tr((A4 - Y)ᵀ*(A4 - Y))/2
     """
     xp = namespace(X, Y, W1, W2, W3, W4)
-    n0 = X.shape[0]
-    n1 = W1.shape[0]
-    n2 = W2.shape[0]
-    n3 = W3.shape[0]
-    n4 = Y.shape[0]
     Z1 = W1 @ X
     A1 = Z1
+    del Z1
     Z2 = W2 @ A1
+    del A1
     A2 = Z2
+    del Z2
     Z3 = W3 @ A2
+    del A2
     A3 = Z3
+    del Z3
     Z4 = W4 @ A3
+    del A3
     A4 = Z4
+    del Z4
     _t0 = A4 - Y
+    del A4
     _out0 = (1/2)*xp.sum(_t0 * _t0)
     return _out0
 
@@ -128,29 +137,36 @@ def loss_and_gradients(X, Y, W1, W2, W3, W4):
         ∂L/∂W4 = δ4*A3ᵀ
     """
     xp = namespace(X, Y, W1, W2, W3, W4)
-    n0 = X.shape[0]
-    n1 = W1.shape[0]
-    n2 = W2.shape[0]
-    n3 = W3.shape[0]
-    n4 = Y.shape[0]
     Z1 = W1 @ X
     A1 = Z1
+    del Z1
     Z2 = W2 @ A1
     A2 = Z2
+    del Z2
     Z3 = W3 @ A2
     A3 = Z3
+    del Z3
     Z4 = W4 @ A3
     A4 = Z4
-    delta4 = A4 - Y
-    delta3 = W4.T @ delta4
-    delta2 = W3.T @ delta3
-    delta1 = W2.T @ delta2
+    del Z4
     _t0 = A4 - Y
     dloss = (1/2)*xp.sum(_t0 * _t0)
-    dW1 = delta1 @ X.T
-    dW2 = delta2 @ A1.T
-    dW3 = delta3 @ A2.T
+    del _t0
+    delta4 = A4 - Y
+    del A4
     dW4 = delta4 @ A3.T
+    del A3
+    delta3 = W4.T @ delta4
+    del delta4
+    dW3 = delta3 @ A2.T
+    del A2
+    delta2 = W3.T @ delta3
+    del delta3
+    dW2 = delta2 @ A1.T
+    del A1
+    delta1 = W2.T @ delta2
+    del delta2
+    dW1 = delta1 @ X.T
     return {'loss': dloss, 'W1': dW1, 'W2': dW2, 'W3': dW3, 'W4': dW4}
 
 
@@ -172,25 +188,27 @@ def forward(X, Y, W1, W2, W3, W4):
         L = tr((A4 - Y)ᵀ*(A4 - Y))/2
     """
     xp = namespace(X, Y, W1, W2, W3, W4)
-    n0 = X.shape[0]
-    n1 = W1.shape[0]
-    n2 = W2.shape[0]
-    n3 = W3.shape[0]
-    n4 = Y.shape[0]
     Z1 = W1 @ X
-    A1 = Z1
-    Z2 = W2 @ A1
-    A2 = Z2
-    Z3 = W3 @ A2
-    A3 = Z3
-    Z4 = W4 @ A3
-    A4 = Z4
     dZ1 = Z1
+    A1 = Z1
+    del Z1
     dA1 = A1
+    Z2 = W2 @ A1
+    del A1
     dZ2 = Z2
+    A2 = Z2
+    del Z2
     dA2 = A2
+    Z3 = W3 @ A2
+    del A2
     dZ3 = Z3
+    A3 = Z3
+    del Z3
     dA3 = A3
+    Z4 = W4 @ A3
+    del A3
     dZ4 = Z4
+    A4 = Z4
+    del Z4
     dA4 = A4
     return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2, 'Z3': dZ3, 'A3': dA3, 'Z4': dZ4, 'A4': dA4}

@@ -49,37 +49,47 @@ def gradients(X, Y, W1, W2, W3, W4, W5, W6):
         ∂L/∂W6 = δ6*A5ᵀ
     """
     xp = namespace(X, Y, W1, W2, W3, W4, W5, W6)
-    n0 = X.shape[0]
-    n1 = W1.shape[0]
-    n2 = W2.shape[0]
-    n3 = W3.shape[0]
-    n4 = W4.shape[0]
-    n5 = W5.shape[0]
-    n6 = Y.shape[0]
     Z1 = W1 @ X
     A1 = Z1
+    del Z1
     Z2 = W2 @ A1
     A2 = Z2
+    del Z2
     Z3 = W3 @ A2
     A3 = Z3
+    del Z3
     Z4 = W4 @ A3
     A4 = Z4
+    del Z4
     Z5 = W5 @ A4
     A5 = Z5
+    del Z5
     Z6 = W6 @ A5
     A6 = Z6
+    del Z6
     delta6 = A6 - Y
-    delta5 = W6.T @ delta6
-    delta4 = W5.T @ delta5
-    delta3 = W4.T @ delta4
-    delta2 = W3.T @ delta3
-    delta1 = W2.T @ delta2
-    dW1 = delta1 @ X.T
-    dW2 = delta2 @ A1.T
-    dW3 = delta3 @ A2.T
-    dW4 = delta4 @ A3.T
-    dW5 = delta5 @ A4.T
+    del A6
     dW6 = delta6 @ A5.T
+    del A5
+    delta5 = W6.T @ delta6
+    del delta6
+    dW5 = delta5 @ A4.T
+    del A4
+    delta4 = W5.T @ delta5
+    del delta5
+    dW4 = delta4 @ A3.T
+    del A3
+    delta3 = W4.T @ delta4
+    del delta4
+    dW3 = delta3 @ A2.T
+    del A2
+    delta2 = W3.T @ delta3
+    del delta3
+    dW2 = delta2 @ A1.T
+    del A1
+    delta1 = W2.T @ delta2
+    del delta2
+    dW1 = delta1 @ X.T
     return {'W1': dW1, 'W2': dW2, 'W3': dW3, 'W4': dW4, 'W5': dW5, 'W6': dW6}
 
 
@@ -105,26 +115,31 @@ def loss(X, Y, W1, W2, W3, W4, W5, W6):
         L = tr((A6 - Y)ᵀ*(A6 - Y))/2
     """
     xp = namespace(X, Y, W1, W2, W3, W4, W5, W6)
-    n0 = X.shape[0]
-    n1 = W1.shape[0]
-    n2 = W2.shape[0]
-    n3 = W3.shape[0]
-    n4 = W4.shape[0]
-    n5 = W5.shape[0]
-    n6 = Y.shape[0]
     Z1 = W1 @ X
     A1 = Z1
+    del Z1
     Z2 = W2 @ A1
+    del A1
     A2 = Z2
+    del Z2
     Z3 = W3 @ A2
+    del A2
     A3 = Z3
+    del Z3
     Z4 = W4 @ A3
+    del A3
     A4 = Z4
+    del Z4
     Z5 = W5 @ A4
+    del A4
     A5 = Z5
+    del Z5
     Z6 = W6 @ A5
+    del A5
     A6 = Z6
+    del Z6
     _t0 = A6 - Y
+    del A6
     _out0 = (1/2)*xp.sum(_t0 * _t0)
     return _out0
 
@@ -164,39 +179,50 @@ def loss_and_gradients(X, Y, W1, W2, W3, W4, W5, W6):
         ∂L/∂W6 = δ6*A5ᵀ
     """
     xp = namespace(X, Y, W1, W2, W3, W4, W5, W6)
-    n0 = X.shape[0]
-    n1 = W1.shape[0]
-    n2 = W2.shape[0]
-    n3 = W3.shape[0]
-    n4 = W4.shape[0]
-    n5 = W5.shape[0]
-    n6 = Y.shape[0]
     Z1 = W1 @ X
     A1 = Z1
+    del Z1
     Z2 = W2 @ A1
     A2 = Z2
+    del Z2
     Z3 = W3 @ A2
     A3 = Z3
+    del Z3
     Z4 = W4 @ A3
     A4 = Z4
+    del Z4
     Z5 = W5 @ A4
     A5 = Z5
+    del Z5
     Z6 = W6 @ A5
     A6 = Z6
-    delta6 = A6 - Y
-    delta5 = W6.T @ delta6
-    delta4 = W5.T @ delta5
-    delta3 = W4.T @ delta4
-    delta2 = W3.T @ delta3
-    delta1 = W2.T @ delta2
+    del Z6
     _t0 = A6 - Y
     dloss = (1/2)*xp.sum(_t0 * _t0)
-    dW1 = delta1 @ X.T
-    dW2 = delta2 @ A1.T
-    dW3 = delta3 @ A2.T
-    dW4 = delta4 @ A3.T
-    dW5 = delta5 @ A4.T
+    del _t0
+    delta6 = A6 - Y
+    del A6
     dW6 = delta6 @ A5.T
+    del A5
+    delta5 = W6.T @ delta6
+    del delta6
+    dW5 = delta5 @ A4.T
+    del A4
+    delta4 = W5.T @ delta5
+    del delta5
+    dW4 = delta4 @ A3.T
+    del A3
+    delta3 = W4.T @ delta4
+    del delta4
+    dW3 = delta3 @ A2.T
+    del A2
+    delta2 = W3.T @ delta3
+    del delta3
+    dW2 = delta2 @ A1.T
+    del A1
+    delta1 = W2.T @ delta2
+    del delta2
+    dW1 = delta1 @ X.T
     return {'loss': dloss, 'W1': dW1, 'W2': dW2, 'W3': dW3, 'W4': dW4, 'W5': dW5, 'W6': dW6}
 
 
@@ -222,35 +248,39 @@ def forward(X, Y, W1, W2, W3, W4, W5, W6):
         L = tr((A6 - Y)ᵀ*(A6 - Y))/2
     """
     xp = namespace(X, Y, W1, W2, W3, W4, W5, W6)
-    n0 = X.shape[0]
-    n1 = W1.shape[0]
-    n2 = W2.shape[0]
-    n3 = W3.shape[0]
-    n4 = W4.shape[0]
-    n5 = W5.shape[0]
-    n6 = Y.shape[0]
     Z1 = W1 @ X
-    A1 = Z1
-    Z2 = W2 @ A1
-    A2 = Z2
-    Z3 = W3 @ A2
-    A3 = Z3
-    Z4 = W4 @ A3
-    A4 = Z4
-    Z5 = W5 @ A4
-    A5 = Z5
-    Z6 = W6 @ A5
-    A6 = Z6
     dZ1 = Z1
+    A1 = Z1
+    del Z1
     dA1 = A1
+    Z2 = W2 @ A1
+    del A1
     dZ2 = Z2
+    A2 = Z2
+    del Z2
     dA2 = A2
+    Z3 = W3 @ A2
+    del A2
     dZ3 = Z3
+    A3 = Z3
+    del Z3
     dA3 = A3
+    Z4 = W4 @ A3
+    del A3
     dZ4 = Z4
+    A4 = Z4
+    del Z4
     dA4 = A4
+    Z5 = W5 @ A4
+    del A4
     dZ5 = Z5
+    A5 = Z5
+    del Z5
     dA5 = A5
+    Z6 = W6 @ A5
+    del A5
     dZ6 = Z6
+    A6 = Z6
+    del Z6
     dA6 = A6
     return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2, 'Z3': dZ3, 'A3': dA3, 'Z4': dZ4, 'A4': dA4, 'Z5': dZ5, 'A5': dA5, 'Z6': dZ6, 'A6': dA6}

@@ -40,25 +40,31 @@ def gradients(X, Y, W1, b1, W2, b2, W3, b3):
         ∂L/∂b3 = δ3
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
-    s1 = X.shape[0]
-    s2 = W1.shape[0]
-    s3 = W2.shape[0]
-    s4 = Y.shape[0]
     Z1 = W1 @ X + b1
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
     Z2 = W2 @ A1 + b2
-    A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
+    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    del Z2
     Z3 = W3 @ A2 + b3
-    A3 = (0.5 * (xp.tanh(0.5 * ((Z3))) + 1))
+    A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
+    del Z3
     delta3 = A3 - Y
-    delta2 = (W3.T @ delta3) * (1 - A2) * A2
-    delta1 = (W2.T @ delta2) * (1 - A1) * A1
-    dW1 = delta1 @ X.T
-    db1 = delta1
-    dW2 = delta2 @ A1.T
-    db2 = delta2
+    del A3
     dW3 = delta3 @ A2.T
     db3 = delta3
+    delta2 = W3.T @ delta3
+    del delta3
+    delta2 *= (1 - A2) * A2
+    del A2
+    dW2 = delta2 @ A1.T
+    db2 = delta2
+    delta1 = W2.T @ delta2
+    del delta2
+    delta1 *= (1 - A1) * A1
+    del A1
+    dW1 = delta1 @ X.T
+    db1 = delta1
     return {'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2, 'W3': dW3, 'b3': db3}
 
 
@@ -78,16 +84,16 @@ def loss(X, Y, W1, b1, W2, b2, W3, b3):
         L = -tr(Yᵀ*log(A3) + (1 - Y)ᵀ*log(1 - A3))
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
-    s1 = X.shape[0]
-    s2 = W1.shape[0]
-    s3 = W2.shape[0]
-    s4 = Y.shape[0]
     Z1 = W1 @ X + b1
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
     Z2 = W2 @ A1 + b2
-    A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
+    del A1
+    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    del Z2
     Z3 = W3 @ A2 + b3
-    _out0 = (xp.sum(Y * (xp.maximum((-Z3), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z3)))))) + xp.sum((1 - Y) * (xp.maximum((Z3), 0.0) + xp.log1p(xp.exp(-xp.abs((Z3)))))))
+    del A2
+    _out0 = (xp.sum(Y * (xp.maximum((-Z3), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z3)))))) + xp.sum((1 - Y) * (xp.maximum(Z3, 0.0) + xp.log1p(xp.exp(-xp.abs(Z3))))))
     return _out0
 
 
@@ -117,26 +123,32 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2, W3, b3):
         ∂L/∂b3 = δ3
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
-    s1 = X.shape[0]
-    s2 = W1.shape[0]
-    s3 = W2.shape[0]
-    s4 = Y.shape[0]
     Z1 = W1 @ X + b1
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
     Z2 = W2 @ A1 + b2
-    A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
+    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    del Z2
     Z3 = W3 @ A2 + b3
-    A3 = (0.5 * (xp.tanh(0.5 * ((Z3))) + 1))
+    dloss = (xp.sum(Y * (xp.maximum((-Z3), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z3)))))) + xp.sum((1 - Y) * (xp.maximum(Z3, 0.0) + xp.log1p(xp.exp(-xp.abs(Z3))))))
+    A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
+    del Z3
     delta3 = A3 - Y
-    delta2 = (W3.T @ delta3) * (1 - A2) * A2
-    delta1 = (W2.T @ delta2) * (1 - A1) * A1
-    dloss = (xp.sum(Y * (xp.maximum((-Z3), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z3)))))) + xp.sum((1 - Y) * (xp.maximum((Z3), 0.0) + xp.log1p(xp.exp(-xp.abs((Z3)))))))
-    dW1 = delta1 @ X.T
-    db1 = delta1
-    dW2 = delta2 @ A1.T
-    db2 = delta2
+    del A3
     dW3 = delta3 @ A2.T
     db3 = delta3
+    delta2 = W3.T @ delta3
+    del delta3
+    delta2 *= (1 - A2) * A2
+    del A2
+    dW2 = delta2 @ A1.T
+    db2 = delta2
+    delta1 = W2.T @ delta2
+    del delta2
+    delta1 *= (1 - A1) * A1
+    del A1
+    dW1 = delta1 @ X.T
+    db1 = delta1
     return {'loss': dloss, 'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2, 'W3': dW3, 'b3': db3}
 
 
@@ -156,20 +168,21 @@ def forward(X, Y, W1, b1, W2, b2, W3, b3):
         L = -tr(Yᵀ*log(A3) + (1 - Y)ᵀ*log(1 - A3))
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
-    s1 = X.shape[0]
-    s2 = W1.shape[0]
-    s3 = W2.shape[0]
-    s4 = Y.shape[0]
     Z1 = W1 @ X + b1
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
-    Z2 = W2 @ A1 + b2
-    A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
-    Z3 = W3 @ A2 + b3
-    A3 = (0.5 * (xp.tanh(0.5 * ((Z3))) + 1))
     dZ1 = Z1
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
     dA1 = A1
+    Z2 = W2 @ A1 + b2
+    del A1
     dZ2 = Z2
+    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    del Z2
     dA2 = A2
+    Z3 = W3 @ A2 + b3
+    del A2
     dZ3 = Z3
+    A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
+    del Z3
     dA3 = A3
     return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2, 'Z3': dZ3, 'A3': dA3}

@@ -41,25 +41,31 @@ def gradients(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
     K = X.shape[1]
-    n1 = X.shape[0]
-    n2 = W1.shape[0]
-    n3 = W2.shape[0]
-    n4 = Y.shape[0]
-    Z1 = W1 @ X + xp.broadcast_to(b1, (n2, K))
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
-    Z2 = W2 @ A1 + xp.broadcast_to(b2, (n3, K))
-    A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
-    Z3 = W3 @ A2 + xp.broadcast_to(b3, (n4, K))
-    A3 = (0.5 * (xp.tanh(0.5 * ((Z3))) + 1))
+    Z1 = W1 @ X + b1
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
+    Z2 = W2 @ A1 + b2
+    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    del Z2
+    Z3 = W3 @ A2 + b3
+    A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
+    del Z3
     delta3 = (1 / K) * (((A3 - Y) * (1 - A3) * A3))
-    delta2 = (W3.T @ delta3) * (1 - A2) * A2
-    delta1 = (W2.T @ delta2) * (1 - A1) * A1
-    dW1 = delta1 @ X.T + lambda_ * (W1)
-    db1 = xp.sum(delta1, axis=1, keepdims=True)
-    dW2 = delta2 @ A1.T + lambda_ * (W2)
-    db2 = xp.sum(delta2, axis=1, keepdims=True)
+    del A3
     dW3 = delta3 @ A2.T + lambda_ * (W3)
     db3 = xp.sum(delta3, axis=1, keepdims=True)
+    delta2 = W3.T @ delta3
+    del delta3
+    delta2 *= (1 - A2) * A2
+    del A2
+    dW2 = delta2 @ A1.T + lambda_ * (W2)
+    db2 = xp.sum(delta2, axis=1, keepdims=True)
+    delta1 = W2.T @ delta2
+    del delta2
+    delta1 *= (1 - A1) * A1
+    del A1
+    dW1 = delta1 @ X.T + lambda_ * (W1)
+    db1 = xp.sum(delta1, axis=1, keepdims=True)
     return {'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2, 'W3': dW3, 'b3': db3}
 
 
@@ -80,17 +86,19 @@ def loss(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
     K = X.shape[1]
-    n1 = X.shape[0]
-    n2 = W1.shape[0]
-    n3 = W2.shape[0]
-    n4 = Y.shape[0]
-    Z1 = W1 @ X + xp.broadcast_to(b1, (n2, K))
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
-    Z2 = W2 @ A1 + xp.broadcast_to(b2, (n3, K))
-    A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
-    Z3 = W3 @ A2 + xp.broadcast_to(b3, (n4, K))
-    A3 = (0.5 * (xp.tanh(0.5 * ((Z3))) + 1))
+    Z1 = W1 @ X + b1
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
+    Z2 = W2 @ A1 + b2
+    del A1
+    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    del Z2
+    Z3 = W3 @ A2 + b3
+    del A2
+    A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
+    del Z3
     _t0 = A3 - Y
+    del A3
     _out0 = (1/2)*lambda_*(xp.sum(W1 * W1) + xp.sum(W2 * W2) + xp.sum(W3 * W3)) + (1/2)*xp.sum(_t0 * _t0)/K
     return _out0
 
@@ -122,27 +130,34 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
     K = X.shape[1]
-    n1 = X.shape[0]
-    n2 = W1.shape[0]
-    n3 = W2.shape[0]
-    n4 = Y.shape[0]
-    Z1 = W1 @ X + xp.broadcast_to(b1, (n2, K))
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
-    Z2 = W2 @ A1 + xp.broadcast_to(b2, (n3, K))
-    A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
-    Z3 = W3 @ A2 + xp.broadcast_to(b3, (n4, K))
-    A3 = (0.5 * (xp.tanh(0.5 * ((Z3))) + 1))
-    delta3 = (1 / K) * (((A3 - Y) * (1 - A3) * A3))
-    delta2 = (W3.T @ delta3) * (1 - A2) * A2
-    delta1 = (W2.T @ delta2) * (1 - A1) * A1
+    Z1 = W1 @ X + b1
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
+    Z2 = W2 @ A1 + b2
+    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    del Z2
+    Z3 = W3 @ A2 + b3
+    A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
+    del Z3
     _t0 = A3 - Y
     dloss = (1/2)*lambda_*(xp.sum(W1 * W1) + xp.sum(W2 * W2) + xp.sum(W3 * W3)) + (1/2)*xp.sum(_t0 * _t0)/K
-    dW1 = delta1 @ X.T + lambda_ * (W1)
-    db1 = xp.sum(delta1, axis=1, keepdims=True)
-    dW2 = delta2 @ A1.T + lambda_ * (W2)
-    db2 = xp.sum(delta2, axis=1, keepdims=True)
+    del _t0
+    delta3 = (1 / K) * (((A3 - Y) * (1 - A3) * A3))
+    del A3
     dW3 = delta3 @ A2.T + lambda_ * (W3)
     db3 = xp.sum(delta3, axis=1, keepdims=True)
+    delta2 = W3.T @ delta3
+    del delta3
+    delta2 *= (1 - A2) * A2
+    del A2
+    dW2 = delta2 @ A1.T + lambda_ * (W2)
+    db2 = xp.sum(delta2, axis=1, keepdims=True)
+    delta1 = W2.T @ delta2
+    del delta2
+    delta1 *= (1 - A1) * A1
+    del A1
+    dW1 = delta1 @ X.T + lambda_ * (W1)
+    db1 = xp.sum(delta1, axis=1, keepdims=True)
     return {'loss': dloss, 'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2, 'W3': dW3, 'b3': db3}
 
 
@@ -162,21 +177,21 @@ def forward(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
         L = lambda*(tr(W1ᵀ*W1) + tr(W2ᵀ*W2) + tr(W3ᵀ*W3))/2 + tr((A3 - Y)ᵀ*(A3 - Y))/(2*K)
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
-    K = X.shape[1]
-    n1 = X.shape[0]
-    n2 = W1.shape[0]
-    n3 = W2.shape[0]
-    n4 = Y.shape[0]
-    Z1 = W1 @ X + xp.broadcast_to(b1, (n2, K))
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
-    Z2 = W2 @ A1 + xp.broadcast_to(b2, (n3, K))
-    A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
-    Z3 = W3 @ A2 + xp.broadcast_to(b3, (n4, K))
-    A3 = (0.5 * (xp.tanh(0.5 * ((Z3))) + 1))
+    Z1 = W1 @ X + b1
     dZ1 = Z1
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
     dA1 = A1
+    Z2 = W2 @ A1 + b2
+    del A1
     dZ2 = Z2
+    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    del Z2
     dA2 = A2
+    Z3 = W3 @ A2 + b3
+    del A2
     dZ3 = Z3
+    A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
+    del Z3
     dA3 = A3
     return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2, 'Z3': dZ3, 'A3': dA3}

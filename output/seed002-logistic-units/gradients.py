@@ -33,17 +33,20 @@ def gradients(X, Y, W1, W2):
         ∂L/∂W2 = δ2*A1ᵀ
     """
     xp = namespace(X, Y, W1, W2)
-    n_i = X.shape[0]
-    n_j = W1.shape[0]
-    n_k = Y.shape[0]
     Z1 = W1 @ X
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
     Z2 = W2 @ A1
-    A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
+    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    del Z2
     delta2 = (A2 - Y) * (1 - A2) * A2
-    delta1 = (W2.T @ delta2) * (1 - A1) * A1
-    dW1 = delta1 @ X.T
+    del A2
     dW2 = delta2 @ A1.T
+    delta1 = W2.T @ delta2
+    del delta2
+    delta1 *= (1 - A1) * A1
+    del A1
+    dW1 = delta1 @ X.T
     return {'W1': dW1, 'W2': dW2}
 
 
@@ -61,14 +64,15 @@ def loss(X, Y, W1, W2):
         L = tr((A2 - Y)ᵀ*(A2 - Y))/2
     """
     xp = namespace(X, Y, W1, W2)
-    n_i = X.shape[0]
-    n_j = W1.shape[0]
-    n_k = Y.shape[0]
     Z1 = W1 @ X
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
     Z2 = W2 @ A1
-    A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
+    del A1
+    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    del Z2
     _t0 = A2 - Y
+    del A2
     _out0 = (1/2)*xp.sum(_t0 * _t0)
     return _out0
 
@@ -92,19 +96,23 @@ def loss_and_gradients(X, Y, W1, W2):
         ∂L/∂W2 = δ2*A1ᵀ
     """
     xp = namespace(X, Y, W1, W2)
-    n_i = X.shape[0]
-    n_j = W1.shape[0]
-    n_k = Y.shape[0]
     Z1 = W1 @ X
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
     Z2 = W2 @ A1
-    A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
-    delta2 = (A2 - Y) * (1 - A2) * A2
-    delta1 = (W2.T @ delta2) * (1 - A1) * A1
+    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    del Z2
     _t0 = A2 - Y
     dloss = (1/2)*xp.sum(_t0 * _t0)
-    dW1 = delta1 @ X.T
+    del _t0
+    delta2 = (A2 - Y) * (1 - A2) * A2
+    del A2
     dW2 = delta2 @ A1.T
+    delta1 = W2.T @ delta2
+    del delta2
+    delta1 *= (1 - A1) * A1
+    del A1
+    dW1 = delta1 @ X.T
     return {'loss': dloss, 'W1': dW1, 'W2': dW2}
 
 
@@ -122,15 +130,15 @@ def forward(X, Y, W1, W2):
         L = tr((A2 - Y)ᵀ*(A2 - Y))/2
     """
     xp = namespace(X, Y, W1, W2)
-    n_i = X.shape[0]
-    n_j = W1.shape[0]
-    n_k = Y.shape[0]
     Z1 = W1 @ X
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
-    Z2 = W2 @ A1
-    A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
     dZ1 = Z1
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
     dA1 = A1
+    Z2 = W2 @ A1
+    del A1
     dZ2 = Z2
+    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    del Z2
     dA2 = A2
     return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2}

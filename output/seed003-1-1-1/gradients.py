@@ -36,15 +36,21 @@ def gradients(X, Y, W1, b1, W2, b2):
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
     Z1 = W1 @ X + b1
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
     Z2 = W2 @ A1 + b2
-    A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
+    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    del Z2
     delta2 = 2 * (((A2 - Y) * (1 - A2) * A2))
-    delta1 = (W2.T @ delta2) * (1 - A1) * A1
-    dW1 = delta1 @ X.T
-    db1 = delta1
+    del A2
     dW2 = delta2 @ A1.T
     db2 = delta2
+    delta1 = W2.T @ delta2
+    del delta2
+    delta1 *= (1 - A1) * A1
+    del A1
+    dW1 = delta1 @ X.T
+    db1 = delta1
     return {'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2}
 
 
@@ -63,10 +69,14 @@ def loss(X, Y, W1, b1, W2, b2):
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
     Z1 = W1 @ X + b1
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
     Z2 = W2 @ A1 + b2
-    A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
+    del A1
+    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    del Z2
     _t0 = A2 - Y
+    del A2
     _out0 = xp.sum(_t0 * _t0)
     return _out0
 
@@ -93,17 +103,24 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2):
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
     Z1 = W1 @ X + b1
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
     Z2 = W2 @ A1 + b2
-    A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
-    delta2 = 2 * (((A2 - Y) * (1 - A2) * A2))
-    delta1 = (W2.T @ delta2) * (1 - A1) * A1
+    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    del Z2
     _t0 = A2 - Y
     dloss = xp.sum(_t0 * _t0)
-    dW1 = delta1 @ X.T
-    db1 = delta1
+    del _t0
+    delta2 = 2 * (((A2 - Y) * (1 - A2) * A2))
+    del A2
     dW2 = delta2 @ A1.T
     db2 = delta2
+    delta1 = W2.T @ delta2
+    del delta2
+    delta1 *= (1 - A1) * A1
+    del A1
+    dW1 = delta1 @ X.T
+    db1 = delta1
     return {'loss': dloss, 'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2}
 
 
@@ -122,11 +139,14 @@ def forward(X, Y, W1, b1, W2, b2):
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
     Z1 = W1 @ X + b1
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
-    Z2 = W2 @ A1 + b2
-    A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
     dZ1 = Z1
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
     dA1 = A1
+    Z2 = W2 @ A1 + b2
+    del A1
     dZ2 = Z2
+    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    del Z2
     dA2 = A2
     return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2}

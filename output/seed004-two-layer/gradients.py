@@ -35,20 +35,22 @@ def gradients(X, Y, W1, b1, W2, b2):
         ∂L/∂b2 = δ2*1
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    m = X.shape[1]
-    n0 = X.shape[0]
-    n1 = W1.shape[1]
-    n2 = Y.shape[0]
-    Z1 = W1.T @ X + xp.broadcast_to(b1, (n1, m))
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
-    Z2 = W2.T @ A1 + xp.broadcast_to(b2, (n2, m))
-    A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
+    Z1 = W1.T @ X + b1
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
+    Z2 = W2.T @ A1 + b2
+    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    del Z2
     delta2 = A2 - Y
-    delta1 = (W2 @ delta2) * (1 - A1) * A1
-    dW1 = X @ delta1.T
-    db1 = xp.sum(delta1, axis=1, keepdims=True)
+    del A2
     dW2 = A1 @ delta2.T
     db2 = xp.sum(delta2, axis=1, keepdims=True)
+    delta1 = W2 @ delta2
+    del delta2
+    delta1 *= (1 - A1) * A1
+    del A1
+    dW1 = X @ delta1.T
+    db1 = xp.sum(delta1, axis=1, keepdims=True)
     return {'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2}
 
 
@@ -66,14 +68,12 @@ def loss(X, Y, W1, b1, W2, b2):
         L = -tr(Yᵀ*log(A2) + (1 - Y)ᵀ*log(1 - A2))
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    m = X.shape[1]
-    n0 = X.shape[0]
-    n1 = W1.shape[1]
-    n2 = Y.shape[0]
-    Z1 = W1.T @ X + xp.broadcast_to(b1, (n1, m))
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
-    Z2 = W2.T @ A1 + xp.broadcast_to(b2, (n2, m))
-    _out0 = (xp.sum(Y * (xp.maximum((-Z2), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z2)))))) + xp.sum((1 - Y) * (xp.maximum((Z2), 0.0) + xp.log1p(xp.exp(-xp.abs((Z2)))))))
+    Z1 = W1.T @ X + b1
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
+    Z2 = W2.T @ A1 + b2
+    del A1
+    _out0 = (xp.sum(Y * (xp.maximum((-Z2), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z2)))))) + xp.sum((1 - Y) * (xp.maximum(Z2, 0.0) + xp.log1p(xp.exp(-xp.abs(Z2))))))
     return _out0
 
 
@@ -98,21 +98,23 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2):
         ∂L/∂b2 = δ2*1
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    m = X.shape[1]
-    n0 = X.shape[0]
-    n1 = W1.shape[1]
-    n2 = Y.shape[0]
-    Z1 = W1.T @ X + xp.broadcast_to(b1, (n1, m))
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
-    Z2 = W2.T @ A1 + xp.broadcast_to(b2, (n2, m))
-    A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
+    Z1 = W1.T @ X + b1
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
+    Z2 = W2.T @ A1 + b2
+    dloss = (xp.sum(Y * (xp.maximum((-Z2), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z2)))))) + xp.sum((1 - Y) * (xp.maximum(Z2, 0.0) + xp.log1p(xp.exp(-xp.abs(Z2))))))
+    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    del Z2
     delta2 = A2 - Y
-    delta1 = (W2 @ delta2) * (1 - A1) * A1
-    dloss = (xp.sum(Y * (xp.maximum((-Z2), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z2)))))) + xp.sum((1 - Y) * (xp.maximum((Z2), 0.0) + xp.log1p(xp.exp(-xp.abs((Z2)))))))
-    dW1 = X @ delta1.T
-    db1 = xp.sum(delta1, axis=1, keepdims=True)
+    del A2
     dW2 = A1 @ delta2.T
     db2 = xp.sum(delta2, axis=1, keepdims=True)
+    delta1 = W2 @ delta2
+    del delta2
+    delta1 *= (1 - A1) * A1
+    del A1
+    dW1 = X @ delta1.T
+    db1 = xp.sum(delta1, axis=1, keepdims=True)
     return {'loss': dloss, 'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2}
 
 
@@ -130,16 +132,15 @@ def forward(X, Y, W1, b1, W2, b2):
         L = -tr(Yᵀ*log(A2) + (1 - Y)ᵀ*log(1 - A2))
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    m = X.shape[1]
-    n0 = X.shape[0]
-    n1 = W1.shape[1]
-    n2 = Y.shape[0]
-    Z1 = W1.T @ X + xp.broadcast_to(b1, (n1, m))
-    A1 = (0.5 * (xp.tanh(0.5 * ((Z1))) + 1))
-    Z2 = W2.T @ A1 + xp.broadcast_to(b2, (n2, m))
-    A2 = (0.5 * (xp.tanh(0.5 * ((Z2))) + 1))
+    Z1 = W1.T @ X + b1
     dZ1 = Z1
+    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    del Z1
     dA1 = A1
+    Z2 = W2.T @ A1 + b2
+    del A1
     dZ2 = Z2
+    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    del Z2
     dA2 = A2
     return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2}
