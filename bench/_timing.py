@@ -29,16 +29,17 @@ def timed(fn, limit=20, runs=3):
     return result, statistics.median(times)
 
 
-def race(functions, rounds=5, calls=5, pause=0.05):
+def race(functions, rounds=3, calls=10, warmup=3, pause=0.05):
     """{name: median seconds} of several functions timed in blocks of `calls`, the blocks interleaved round
     after round, so that a slow spell of a noisy machine falls on all of them alike. Before each block the
     machine rests `pause` seconds (the thread pools of the library timed before stop spinning) and the function
-    runs once untimed."""
+    runs `warmup` times untimed (its own thread pool and allocator caches are warm, as in a training loop)."""
     times = {name: [] for name in functions}
     for _ in range(rounds):
         for name, fn in functions.items():
             time.sleep(pause)
-            fn()
+            for _ in range(warmup):
+                fn()
             for _ in range(calls):
                 start = time.perf_counter()
                 fn()

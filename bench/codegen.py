@@ -22,7 +22,7 @@ from derive.codegen import compile_function  # noqa: E402
 from _timing import race  # noqa: E402
 from verify import Spec, recursion  # noqa: E402
 
-ROUNDS = 5  # of 5 timed calls each
+ROUNDS = 3  # of 10 timed calls each, after 3 untimed
 NETWORKS = {
     "784-256-256-10 relu/softmax": dict(sizes=[784, 256, 256, 10], activation="relu", output="softmax",
                                         loss="softmax_ce"),
@@ -128,7 +128,7 @@ def main():
         have_jax = f"jax {jax.__version__}"
     except ImportError:
         have_jax = None
-    print(f"median of {ROUNDS} interleaved rounds x 5 calls; ratios to the hand-written NumPy recursion in the same rounds")
+    print(f"median of {ROUNDS} interleaved rounds x 10 calls; ratios to the hand-written NumPy recursion in the same rounds")
     columns = ["generated", "per-param", "torch", "gen/torch", "jax", "gen/jax", "% of peak", "memory"]
     print(f"{'network':<28} {'dtype':<8} {'recursion':>10} " + " ".join(f"{c:>9}" for c in columns))
     print("-" * 130)

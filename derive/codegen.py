@@ -22,7 +22,8 @@ NAMESPACE = '''def namespace(*arrays):
         from array_api_compat import array_namespace
     except ImportError:
         return arrays[0].__array_namespace__()
-    return array_namespace(*arrays)
+    # arrays of one type are of one library: one look-up (1 µs) instead of one per array (30 µs for 34)
+    return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
 '''
 
 HELPERS = {
@@ -340,12 +341,11 @@ def function_source(args, statements, outputs, name="generated", doc=None):
     # each output right after the last statement it reads (∂L/∂W^(l) right after δ^(l)), so that what it
     # reads can be freed early: the order of the closed-form recursion
     position = {t: k for k, (t, _) in enumerate(statements)}
+    after = [max((position[s] for s in e.free_symbols if s in position), default=-1) for e in results.values()]
     blocks = [assignments(t, e) for t, e in statements]
-    placed = sorted(range(len(outs)), key=lambda k: max((position[s] for s in list(results.values())[k].free_symbols
-                                                         if s in position), default=-1))
-    for k in reversed(placed):
-        after = max((position[s] for s in list(results.values())[k].free_symbols if s in position), default=-1)
-        blocks.insert(after + 1, assignments(sp.Symbol(outs[k]), list(results.values())[k]))
+    # inserted from the last position back, so the positions of the statements not yet passed stay valid
+    for k in sorted(range(len(outs)), key=lambda k: (after[k], k), reverse=True):
+        blocks.insert(after[k] + 1, assignments(outs[k], list(results.values())[k]))
     lines = _with_deletions([a for block in blocks for a in block], keep={*names.values(), *outs, *map(str, dims)})
     if single:
         lines.append("    return _out0")

@@ -58,6 +58,39 @@ def test_runs_on_array_api_strict():
         assert _rel(np.asarray(got[name]), G) < 1e-12
 
 
+def _peak_bytes(fn):
+    import tracemalloc
+    fn()  # first-call caches (imports, namespace look-ups) are not the function's memory
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("activation, output, loss", [("tanh", "identity", "half_sse"),
+                                                      ("relu", "softmax", "softmax_ce")])
+def test_peak_memory_is_below_the_recursions(activation, output, loss):
+    """Bytes, not time (tracemalloc counts NumPy's allocations exactly): each δ^(l) and A^(l) is freed after its
+    last use, so a deep net's gradients need less memory than the recursion, which keeps every Z and A."""
+    net = derive.mlp([32] * 9, activation=activation, output=output, loss=loss)
+    f, spec = derive.backprop(net).numpy(), Spec.of(net)
+    X, Y, params = _inputs(net, samples=128)
+    generated = _peak_bytes(lambda: f(X=X, Y=Y, **params))
+    reference = _peak_bytes(lambda: recursion.gradients(spec, X, Y, params))
+    assert generated <= 0.9 * reference, (generated, reference)
+
+
+def test_arrays_of_two_libraries_are_an_error():
+    net = derive.mlp([3, 4, 2], activation="tanh")
+    f = derive.backprop(net).numpy()
+    X, Y, params = _inputs(net)
+    params["W2"] = array_api_strict.asarray(params["W2"])
+    with pytest.raises(TypeError, match="Multiple namespaces"):
+        f(X=X, Y=Y, **params)
+
+
 def _torch(values):
     torch = pytest.importorskip("torch")
     return {k: torch.from_numpy(v) for k, v in values.items()}, lambda a: a.numpy()
