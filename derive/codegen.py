@@ -94,7 +94,7 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
             return product
         if coeff == -1:
             return f"-{product if ' @ ' not in product else '(' + product + ')'}"
-        return f"{self.parenthesize(coeff, PRECEDENCE['Mul'])} * ({product})"
+        return f"{self.parenthesize(coeff, PRECEDENCE['Mul'])} * {f'({product})' if ' @ ' in product else product}"
 
     def _print_MatAdd(self, expr):
         out = []
@@ -209,17 +209,30 @@ def _row_or_column(term):
     return None
 
 
+def _fresh_product(e):
+    """Whether e prints as a matrix product of arrays, P @ Q @ …, which returns a new array."""
+    return (isinstance(e, sp.MatMul) and e.args[0] != -1 and len(e.as_coeff_matrices()[1]) > 1
+            and not any(isinstance(m, (sp.OneMatrix, sp.Inverse)) for m in e.args))
+
+
 def _in_place(expr):
-    """(first, rest) for target = P ⊙ R where P is a product of matrices (a new array): the code can then
-    write target = P; target *= R, with no temporary for the Hadamard product. None otherwise."""
-    if not isinstance(expr, sp.HadamardProduct):
+    """(P, operator, R) for target = P ⊙ R or P + R where P is a product of matrices (a new array): the code
+    then writes target = P; target *= R (or +=, -=), with no temporary for the result. None otherwise."""
+    if not isinstance(expr, (sp.HadamardProduct, sp.MatAdd)):
         return None
-    for k, factor in enumerate(expr.args):
-        if (isinstance(factor, sp.MatMul) and factor.args[0] != -1 and len(factor.as_coeff_matrices()[1]) > 1
-                and not any(isinstance(m, (sp.OneMatrix, sp.Inverse)) for m in factor.args)):
-            rest = [a for j, a in enumerate(expr.args) if j != k]
-            return factor, rest[0] if len(rest) == 1 else sp.HadamardProduct(*rest)
-    return None
+    k = next((k for k, a in enumerate(expr.args) if _fresh_product(a)), None)
+    if k is None:
+        return None
+    rest = [a for j, a in enumerate(expr.args) if j != k]
+    if isinstance(expr, sp.HadamardProduct):
+        return expr.args[k], "*=", rest[0] if len(rest) == 1 else sp.HadamardProduct(*rest)
+    if len(rest) > 1:
+        return expr.args[k], "+=", sp.MatAdd(*rest)
+    term = _row_or_column(rest[0]) or rest[0]   # Z += b: the array API broadcasts the column b
+    coeff, mats = term.as_coeff_matrices() if isinstance(term, sp.MatMul) else (sp.S.One, [term])
+    if coeff.is_Number and coeff < 0:
+        return expr.args[k], "-=", matmul(-coeff, *mats)
+    return expr.args[k], "+=", term
 
 
 def _dimensions(args):
@@ -322,9 +335,9 @@ def function_source(args, statements, outputs, name="generated", doc=None):
         lines = [(f"{t} = {printer.doprint(e)}", {str(s) for s in e.free_symbols}) for t, e in temporaries]
         split = _in_place(result)
         if split:
-            product, rest = split
+            product, operator, rest = split
             return lines + [(f"{target} = {printer.doprint(product)}", {str(s) for s in product.free_symbols}),
-                            (f"{target} *= {printer.doprint(rest)}", {str(s) for s in rest.free_symbols})]
+                            (f"{target} {operator} {printer.doprint(rest)}", {str(s) for s in rest.free_symbols})]
         return lines + [(f"{target} = {printer.doprint(result)}", {str(s) for s in result.free_symbols})]
 
     needed = set().union(*[e.free_symbols for e in results.values()])

@@ -41,13 +41,16 @@ def gradients(X, Y, W1, b1, W2, b2, W3, b3):
         ∂L/∂b3 = δ3
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
-    Z1 = W1 @ X + b1
+    Z1 = W1 @ X
+    Z1 += b1
     A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
     del Z1
-    Z2 = W2 @ A1 + b2
+    Z2 = W2 @ A1
+    Z2 += b2
     A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
     del Z2
-    Z3 = W3 @ A2 + b3
+    Z3 = W3 @ A2
+    Z3 += b3
     A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
     del Z3
     delta3 = A3 - Y
@@ -85,15 +88,18 @@ def loss(X, Y, W1, b1, W2, b2, W3, b3):
         L = -tr(Yᵀ*log(A3) + (1 - Y)ᵀ*log(1 - A3))
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
-    Z1 = W1 @ X + b1
+    Z1 = W1 @ X
+    Z1 += b1
     A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
     del Z1
-    Z2 = W2 @ A1 + b2
+    Z2 = W2 @ A1
     del A1
+    Z2 += b2
     A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
     del Z2
-    Z3 = W3 @ A2 + b3
+    Z3 = W3 @ A2
     del A2
+    Z3 += b3
     _out0 = (xp.sum(Y * (xp.maximum((-Z3), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z3)))))) + xp.sum((1 - Y) * (xp.maximum(Z3, 0.0) + xp.log1p(xp.exp(-xp.abs(Z3))))))
     return _out0
 
@@ -124,13 +130,16 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2, W3, b3):
         ∂L/∂b3 = δ3
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
-    Z1 = W1 @ X + b1
+    Z1 = W1 @ X
+    Z1 += b1
     A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
     del Z1
-    Z2 = W2 @ A1 + b2
+    Z2 = W2 @ A1
+    Z2 += b2
     A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
     del Z2
-    Z3 = W3 @ A2 + b3
+    Z3 = W3 @ A2
+    Z3 += b3
     dloss = (xp.sum(Y * (xp.maximum((-Z3), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z3)))))) + xp.sum((1 - Y) * (xp.maximum(Z3, 0.0) + xp.log1p(xp.exp(-xp.abs(Z3))))))
     A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
     del Z3
@@ -169,19 +178,22 @@ def forward(X, Y, W1, b1, W2, b2, W3, b3):
         L = -tr(Yᵀ*log(A3) + (1 - Y)ᵀ*log(1 - A3))
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
-    Z1 = W1 @ X + b1
+    Z1 = W1 @ X
+    Z1 += b1
     dZ1 = Z1
     A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
     del Z1
     dA1 = A1
-    Z2 = W2 @ A1 + b2
+    Z2 = W2 @ A1
     del A1
+    Z2 += b2
     dZ2 = Z2
     A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
     del Z2
     dA2 = A2
-    Z3 = W3 @ A2 + b3
+    Z3 = W3 @ A2
     del A2
+    Z3 += b3
     dZ3 = Z3
     A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
     del Z3

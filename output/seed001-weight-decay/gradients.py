@@ -42,30 +42,36 @@ def gradients(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
     K = X.shape[1]
-    Z1 = W1 @ X + b1
+    Z1 = W1 @ X
+    Z1 += b1
     A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
     del Z1
-    Z2 = W2 @ A1 + b2
+    Z2 = W2 @ A1
+    Z2 += b2
     A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
     del Z2
-    Z3 = W3 @ A2 + b3
+    Z3 = W3 @ A2
+    Z3 += b3
     A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
     del Z3
-    delta3 = (1 / K) * (((A3 - Y) * (1 - A3) * A3))
+    delta3 = (1 / K) * ((A3 - Y) * (1 - A3) * A3)
     del A3
-    dW3 = delta3 @ A2.T + lambda_ * (W3)
+    dW3 = delta3 @ A2.T
+    dW3 += lambda_ * W3
     db3 = xp.sum(delta3, axis=1, keepdims=True)
     delta2 = W3.T @ delta3
     del delta3
     delta2 *= (1 - A2) * A2
     del A2
-    dW2 = delta2 @ A1.T + lambda_ * (W2)
+    dW2 = delta2 @ A1.T
+    dW2 += lambda_ * W2
     db2 = xp.sum(delta2, axis=1, keepdims=True)
     delta1 = W2.T @ delta2
     del delta2
     delta1 *= (1 - A1) * A1
     del A1
-    dW1 = delta1 @ X.T + lambda_ * (W1)
+    dW1 = delta1 @ X.T
+    dW1 += lambda_ * W1
     db1 = xp.sum(delta1, axis=1, keepdims=True)
     return {'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2, 'W3': dW3, 'b3': db3}
 
@@ -87,15 +93,18 @@ def loss(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
     K = X.shape[1]
-    Z1 = W1 @ X + b1
+    Z1 = W1 @ X
+    Z1 += b1
     A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
     del Z1
-    Z2 = W2 @ A1 + b2
+    Z2 = W2 @ A1
     del A1
+    Z2 += b2
     A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
     del Z2
-    Z3 = W3 @ A2 + b3
+    Z3 = W3 @ A2
     del A2
+    Z3 += b3
     A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
     del Z3
     _t0 = A3 - Y
@@ -131,33 +140,39 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
     K = X.shape[1]
-    Z1 = W1 @ X + b1
+    Z1 = W1 @ X
+    Z1 += b1
     A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
     del Z1
-    Z2 = W2 @ A1 + b2
+    Z2 = W2 @ A1
+    Z2 += b2
     A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
     del Z2
-    Z3 = W3 @ A2 + b3
+    Z3 = W3 @ A2
+    Z3 += b3
     A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
     del Z3
     _t0 = A3 - Y
     dloss = (1/2)*lambda_*(xp.sum(W1 * W1) + xp.sum(W2 * W2) + xp.sum(W3 * W3)) + (1/2)*xp.sum(_t0 * _t0)/K
     del _t0
-    delta3 = (1 / K) * (((A3 - Y) * (1 - A3) * A3))
+    delta3 = (1 / K) * ((A3 - Y) * (1 - A3) * A3)
     del A3
-    dW3 = delta3 @ A2.T + lambda_ * (W3)
+    dW3 = delta3 @ A2.T
+    dW3 += lambda_ * W3
     db3 = xp.sum(delta3, axis=1, keepdims=True)
     delta2 = W3.T @ delta3
     del delta3
     delta2 *= (1 - A2) * A2
     del A2
-    dW2 = delta2 @ A1.T + lambda_ * (W2)
+    dW2 = delta2 @ A1.T
+    dW2 += lambda_ * W2
     db2 = xp.sum(delta2, axis=1, keepdims=True)
     delta1 = W2.T @ delta2
     del delta2
     delta1 *= (1 - A1) * A1
     del A1
-    dW1 = delta1 @ X.T + lambda_ * (W1)
+    dW1 = delta1 @ X.T
+    dW1 += lambda_ * W1
     db1 = xp.sum(delta1, axis=1, keepdims=True)
     return {'loss': dloss, 'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2, 'W3': dW3, 'b3': db3}
 
@@ -178,19 +193,22 @@ def forward(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
         L = lambda*(tr(W1ᵀ*W1) + tr(W2ᵀ*W2) + tr(W3ᵀ*W3))/2 + tr((A3 - Y)ᵀ*(A3 - Y))/(2*K)
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
-    Z1 = W1 @ X + b1
+    Z1 = W1 @ X
+    Z1 += b1
     dZ1 = Z1
     A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
     del Z1
     dA1 = A1
-    Z2 = W2 @ A1 + b2
+    Z2 = W2 @ A1
     del A1
+    Z2 += b2
     dZ2 = Z2
     A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
     del Z2
     dA2 = A2
-    Z3 = W3 @ A2 + b3
+    Z3 = W3 @ A2
     del A2
+    Z3 += b3
     dZ3 = Z3
     A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
     del Z3

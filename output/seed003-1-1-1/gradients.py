@@ -36,13 +36,15 @@ def gradients(X, Y, W1, b1, W2, b2):
         ∂L/∂b2 = δ2
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    Z1 = W1 @ X + b1
+    Z1 = W1 @ X
+    Z1 += b1
     A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
     del Z1
-    Z2 = W2 @ A1 + b2
+    Z2 = W2 @ A1
+    Z2 += b2
     A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
     del Z2
-    delta2 = 2 * (((A2 - Y) * (1 - A2) * A2))
+    delta2 = 2 * ((A2 - Y) * (1 - A2) * A2)
     del A2
     dW2 = delta2 @ A1.T
     db2 = delta2
@@ -69,11 +71,13 @@ def loss(X, Y, W1, b1, W2, b2):
         L = tr((A2 - Y)ᵀ*(A2 - Y))
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    Z1 = W1 @ X + b1
+    Z1 = W1 @ X
+    Z1 += b1
     A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
     del Z1
-    Z2 = W2 @ A1 + b2
+    Z2 = W2 @ A1
     del A1
+    Z2 += b2
     A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
     del Z2
     _t0 = A2 - Y
@@ -103,16 +107,18 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2):
         ∂L/∂b2 = δ2
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    Z1 = W1 @ X + b1
+    Z1 = W1 @ X
+    Z1 += b1
     A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
     del Z1
-    Z2 = W2 @ A1 + b2
+    Z2 = W2 @ A1
+    Z2 += b2
     A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
     del Z2
     _t0 = A2 - Y
     dloss = xp.sum(_t0 * _t0)
     del _t0
-    delta2 = 2 * (((A2 - Y) * (1 - A2) * A2))
+    delta2 = 2 * ((A2 - Y) * (1 - A2) * A2)
     del A2
     dW2 = delta2 @ A1.T
     db2 = delta2
@@ -139,13 +145,15 @@ def forward(X, Y, W1, b1, W2, b2):
         L = tr((A2 - Y)ᵀ*(A2 - Y))
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    Z1 = W1 @ X + b1
+    Z1 = W1 @ X
+    Z1 += b1
     dZ1 = Z1
     A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
     del Z1
     dA1 = A1
-    Z2 = W2 @ A1 + b2
+    Z2 = W2 @ A1
     del A1
+    Z2 += b2
     dZ2 = Z2
     A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
     del Z2

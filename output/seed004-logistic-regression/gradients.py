@@ -32,10 +32,11 @@ def gradients(X, Y, W1, b1):
     """
     xp = namespace(X, Y, W1, b1)
     m = X.shape[1]
-    Z1 = W1.T @ X + b1
+    Z1 = W1.T @ X
+    Z1 += b1
     A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
     del Z1
-    delta1 = (1 / m) * ((A1 - Y))
+    delta1 = (1 / m) * (A1 - Y)
     del A1
     dW1 = X @ delta1.T
     db1 = xp.sum(delta1, axis=1, keepdims=True)
@@ -55,7 +56,8 @@ def loss(X, Y, W1, b1):
     """
     xp = namespace(X, Y, W1, b1)
     m = X.shape[1]
-    Z1 = W1.T @ X + b1
+    Z1 = W1.T @ X
+    Z1 += b1
     _out0 = (xp.sum(Y * (xp.maximum((-Z1), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z1)))))) + xp.sum((1 - Y) * (xp.maximum(Z1, 0.0) + xp.log1p(xp.exp(-xp.abs(Z1))))))/m
     return _out0
 
@@ -77,11 +79,12 @@ def loss_and_gradients(X, Y, W1, b1):
     """
     xp = namespace(X, Y, W1, b1)
     m = X.shape[1]
-    Z1 = W1.T @ X + b1
+    Z1 = W1.T @ X
+    Z1 += b1
     dloss = (xp.sum(Y * (xp.maximum((-Z1), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z1)))))) + xp.sum((1 - Y) * (xp.maximum(Z1, 0.0) + xp.log1p(xp.exp(-xp.abs(Z1))))))/m
     A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
     del Z1
-    delta1 = (1 / m) * ((A1 - Y))
+    delta1 = (1 / m) * (A1 - Y)
     del A1
     dW1 = X @ delta1.T
     db1 = xp.sum(delta1, axis=1, keepdims=True)
@@ -100,7 +103,8 @@ def forward(X, Y, W1, b1):
         L = -tr(Yᵀ*log(A1) + (1ᵀ - Y)ᵀ*log(1ᵀ - A1))/m
     """
     xp = namespace(X, Y, W1, b1)
-    Z1 = W1.T @ X + b1
+    Z1 = W1.T @ X
+    Z1 += b1
     dZ1 = Z1
     A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
     del Z1

@@ -36,10 +36,12 @@ def gradients(X, Y, W1, b1, W2, b2):
         ∂L/∂b2 = δ2*1
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    Z1 = W1.T @ X + b1
+    Z1 = W1.T @ X
+    Z1 += b1
     A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
     del Z1
-    Z2 = W2.T @ A1 + b2
+    Z2 = W2.T @ A1
+    Z2 += b2
     A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
     del Z2
     delta2 = A2 - Y
@@ -69,11 +71,13 @@ def loss(X, Y, W1, b1, W2, b2):
         L = -tr(Yᵀ*log(A2) + (1 - Y)ᵀ*log(1 - A2))
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    Z1 = W1.T @ X + b1
+    Z1 = W1.T @ X
+    Z1 += b1
     A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
     del Z1
-    Z2 = W2.T @ A1 + b2
+    Z2 = W2.T @ A1
     del A1
+    Z2 += b2
     _out0 = (xp.sum(Y * (xp.maximum((-Z2), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z2)))))) + xp.sum((1 - Y) * (xp.maximum(Z2, 0.0) + xp.log1p(xp.exp(-xp.abs(Z2))))))
     return _out0
 
@@ -99,10 +103,12 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2):
         ∂L/∂b2 = δ2*1
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    Z1 = W1.T @ X + b1
+    Z1 = W1.T @ X
+    Z1 += b1
     A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
     del Z1
-    Z2 = W2.T @ A1 + b2
+    Z2 = W2.T @ A1
+    Z2 += b2
     dloss = (xp.sum(Y * (xp.maximum((-Z2), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z2)))))) + xp.sum((1 - Y) * (xp.maximum(Z2, 0.0) + xp.log1p(xp.exp(-xp.abs(Z2))))))
     A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
     del Z2
@@ -133,13 +139,15 @@ def forward(X, Y, W1, b1, W2, b2):
         L = -tr(Yᵀ*log(A2) + (1 - Y)ᵀ*log(1 - A2))
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    Z1 = W1.T @ X + b1
+    Z1 = W1.T @ X
+    Z1 += b1
     dZ1 = Z1
     A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
     del Z1
     dA1 = A1
-    Z2 = W2.T @ A1 + b2
+    Z2 = W2.T @ A1
     del A1
+    Z2 += b2
     dZ2 = Z2
     A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
     del Z2
