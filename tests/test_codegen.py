@@ -137,6 +137,23 @@ def test_runs_on_dask_over_100000_samples_chunked():
         assert _rel(np.asarray(lazy[name].compute()), G) < 1e-10, name
 
 
+def test_runs_on_a_dask_distributed_cluster():
+    """The lazy gradients of a chunked dataset computed by two worker processes of a local cluster."""
+    distributed = pytest.importorskip("distributed")
+    net = derive.mlp([4, 8, 3], activation="softplus", output="sigmoid", loss="bce", samples=40_000)
+    f = derive.backprop(net).numpy("loss_and_gradients")
+    X, Y, params = _inputs(net, samples=40_000)
+    expected = f(X=X, Y=Y, **params)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c, \
+            distributed.Client(c) as client:
+        lazy = f(X=da.from_array(X, chunks=(4, 5_000)), Y=da.from_array(Y, chunks=(3, 5_000)),
+                 **{k: da.from_array(v) for k, v in params.items()})
+        got = client.compute(lazy, sync=True)
+        assert len(client.scheduler_info()["workers"]) == 2
+    for name, G in expected.items():
+        assert _rel(np.asarray(got[name]), G) < 1e-10, name
+
+
 @pytest.mark.parametrize("output, loss", [("sigmoid", "bce"), ("softmax", "softmax_ce"), ("softplus", "mse"),
                                           ("tanh", "half_sse"), ("sigmoid", "softmax_ce")])
 def test_extreme_logits_give_finite_results_and_no_warnings(output, loss):
