@@ -30,7 +30,7 @@ def timed(fn, limit=20, runs=3):
 
 
 def race(functions, rounds=3, calls=10, warmup=3, pause=0.05):
-    """{name: median seconds} of several functions timed in blocks of `calls`, the blocks interleaved round
+    """{name: [seconds per call]} of several functions timed in blocks of `calls`, the blocks interleaved round
     after round, so that a slow spell of a noisy machine falls on all of them alike. Before each block the
     machine rests `pause` seconds (the thread pools of the library timed before stop spinning) and the function
     runs `warmup` times untimed (its own thread pool and allocator caches are warm, as in a training loop)."""
@@ -44,4 +44,4 @@ def race(functions, rounds=3, calls=10, warmup=3, pause=0.05):
                 start = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return times

@@ -1,16 +1,19 @@
 """One gradient step with the generated code against the hand-written recursion and autodiff.
 
 For 784-256-256-10 (relu, softmax + cross-entropy, batch 256) and a deep narrow net (16 layers of
-width 64, tanh, batch 256), float64 and float32, prints the median time of 20 runs of:
+width 64, tanh, batch 256), float64 and float32, prints the median and the best time of 50 calls
+(5 interleaved rounds of 10, see _timing.race) of:
   - the hand-written NumPy recursion (verify.recursion.gradients): the reference, 1.00x;
   - derive's generated function (result.numpy(), one pass for all gradients);
   - per-parameter generated functions (what a naive sympy.lambdify per gradient does: the forward
     pass and the δ recursion recomputed for each parameter);
   - PyTorch autograd on the CPU, and jax.jit(jax.grad), when installed;
-  - the same generated function on PyTorch tensors, and under jax.jit on JAX arrays (array API code runs on both);
+  - the same generated function on PyTorch tensors, and under jax.jit on JAX arrays (array API code runs on
+    both);
 the fraction of this machine's measured matmul peak that the generated code reaches, and the generated
 code's peak memory (tracemalloc) as a ratio to the recursion's.
 """
+import statistics
 import sys
 from pathlib import Path
 
@@ -22,7 +25,7 @@ from derive.codegen import compile_function  # noqa: E402
 from _timing import race  # noqa: E402
 from verify import Spec, recursion  # noqa: E402
 
-ROUNDS = 3  # of 10 timed calls each, after 3 untimed
+ROUNDS = 5  # of 10 timed calls each, after 3 untimed
 NETWORKS = {
     "784-256-256-10 relu/softmax": dict(sizes=[784, 256, 256, 10], activation="relu", output="softmax",
                                         loss="softmax_ce"),
@@ -128,10 +131,8 @@ def main():
         have_jax = f"jax {jax.__version__}"
     except ImportError:
         have_jax = None
-    print(f"median of {ROUNDS} interleaved rounds x 10 calls; ratios to the hand-written NumPy recursion in the same rounds")
-    columns = ["generated", "per-param", "torch", "gen/torch", "jax", "gen/jax", "% of peak", "memory"]
-    print(f"{'network':<28} {'dtype':<8} {'recursion':>10} " + " ".join(f"{c:>9}" for c in columns))
-    print("-" * 130)
+    columns = ["generated", "per-param", "torch", "gen/torch", "jax", "gen/jax"]
+    rows = {"median": [], "best": []}
     for label, config in NETWORKS.items():
         result = derive.backprop(derive.mlp(**config, samples=BATCH))
         net = result.network
@@ -159,15 +160,25 @@ def main():
                 functions["gen/jax"] = generated_on_jax(generated, X, Y, params)
             square = np.random.default_rng(0).normal(size=(1024, 1024)).astype(dtype)
             functions["peak"] = lambda: square @ square
-            times = race(functions, ROUNDS)
-            t_ref, t_gen = times["recursion"], times["generated"]
-            cells = [f"{times[c] / t_ref:.2f}x" if c in times else "n/a" for c in columns[:6]]
-            # the fraction of the machine's matmul rate (a 1024² product, timed in the same rounds)
-            fraction = flops(sizes, BATCH) / t_gen / (2 * 1024 ** 3 / times["peak"])
+            samples = race(functions, ROUNDS)
             memory = (peak_memory(lambda: generated(X=X, Y=Y, **params))
                       / peak_memory(lambda: recursion.gradients(spec, X, Y, params)))
-            cells += [f"{fraction * 100:.0f}%", f"{memory:.2f}x"]
-            print(f"{label:<28} {np.dtype(dtype).name:<8} {t_ref * 1e3:>8.2f}ms " + " ".join(f"{c:>9}" for c in cells))
+            for statistic, reduce in (("median", statistics.median), ("best", min)):
+                times = {name: reduce(ts) for name, ts in samples.items()}
+                cells = [f"{times[c] / times['recursion']:.2f}x" if c in times else "n/a" for c in columns]
+                # the fraction of the machine's matmul rate (a 1024² product, timed in the same rounds)
+                fraction = flops(sizes, BATCH) / times["generated"] / (2 * 1024 ** 3 / times["peak"])
+                cells += [f"{fraction * 100:.0f}%", f"{memory:.2f}x"]
+                rows[statistic].append(f"{label:<28} {np.dtype(dtype).name:<8} {times['recursion'] * 1e3:>8.2f}ms "
+                                       + " ".join(f"{c:>9}" for c in cells))
+    header = (f"{'network':<28} {'dtype':<8} {'recursion':>10} "
+              + " ".join(f"{c:>9}" for c in [*columns, "% of peak", "memory"]))
+    for statistic, lines in rows.items():
+        print(f"{statistic} of {ROUNDS} interleaved rounds x 10 calls; ratios to the hand-written NumPy recursion")
+        print(header)
+        print("-" * len(header))
+        print("\n".join(lines))
+        print()
     print(f"torch (autograd) and gen/torch (the generated function on torch tensors): {have_torch or 'not installed'}; "
           f"jax (jax.jit(jax.grad)) and gen/jax (jax.jit of the generated function): {have_jax or 'not installed'}")
 
