@@ -113,7 +113,7 @@ def backprop_blocks(result, notation=None):
         blocks += [Heading(title), Equations(rows)]
     source = result.source()
     blocks += [Heading("Generated code (one pass: forward, δ recursion, gradients)"),
-               Algorithm(algorithm(source), source)]
+               Algorithm(algorithm(source, notation=n), source)]
     blocks += [Heading("Forward and backward flow"),
                Diagram(tuple(latex(M, n) for M in (net.X, *[layer.A for layer in net.layers])),
                        tuple(latex(layer.W, n) for layer in net.layers),
@@ -346,25 +346,39 @@ def write(result, folder, title=None, notation=None, pdf=True):
     return written
 
 
-def algorithm(source, name="gradients"):
-    """The generated function `name` typeset by latexify-py as an algorithm, ⊙ for * and juxtaposition for @."""
+def algorithm(source, name="gradients", notation=None):
+    """The generated function `name` typeset by latexify-py as an algorithm in the document's notation:
+    W1 as W^{(1)}, delta2 as δ^{(2)}, dW1 as ∂W^{(1)}, .T as ᵀ, * on arrays as ⊙, @ as juxtaposition."""
     import ast
 
     from latexify import codegen, transformers
     from latexify.codegen import expression_rules
 
+    n = notation or Notation()
     tree = ast.parse(source)
     tree.body = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == name]
     function = tree.body[0]
     # the docstring, the namespace, sizes, dtype and memory bookkeeping are not part of the mathematics
+    sizes = set()
+
     def bookkeeping(statement):
         if isinstance(statement, (ast.Expr, ast.Delete)):
             return True
         if isinstance(statement, ast.Assign):
             value = statement.value
-            shape = isinstance(value, ast.Subscript) and getattr(value.value, "attr", None) == "shape"
-            return shape or statement.targets[0].id in ("xp", "_dtype")
+            if isinstance(value, ast.Subscript) and getattr(value.value, "attr", None) == "shape":
+                sizes.add(statement.targets[0].id)
+                return True
+            return statement.targets[0].id in ("xp", "_dtype")
         return False
+
+    def scalar(node):
+        """Whether node is a number, a size such as m, or arithmetic of those."""
+        if isinstance(node, ast.BinOp):
+            return scalar(node.left) and scalar(node.right)
+        if isinstance(node, ast.UnaryOp):
+            return scalar(node.operand)
+        return isinstance(node, ast.Constant) or (isinstance(node, ast.Name) and node.id in sizes)
 
     body = []
     for statement in function.body:
@@ -379,15 +393,65 @@ def algorithm(source, name="gradients"):
     for node in ast.walk(function):
         if isinstance(node, ast.Call):
             node.keywords = []
+            node.args = [a for a in node.args if not (isinstance(a, ast.Name) and a.id == "xp")]
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and any(
+                scalar(side) for side in (node.left, node.right)):
+            node.op = ast.MatMult()  # a number times an array: juxtaposition, not ⊙
     ret = function.body[-1]
     if isinstance(ret, ast.Return) and isinstance(ret.value, ast.Dict):
         ret.value = ast.Tuple(elts=ret.value.values, ctx=ast.Load())
     tree = transformers.PrefixTrimmer({"xp"}).visit(tree)
     generator = codegen.AlgorithmicCodegen(use_math_symbols=True)
+    arguments = {a.arg for a in function.args.args}
+    variables = arguments | {t.id for s in function.body if isinstance(s, ast.Assign) for t in s.targets}
     expressions = generator._expression_codegen
+    for part in (generator, expressions):
+        part._identifier_converter = _Identifiers(part._identifier_converter, variables, arguments, n)
     rules = dict(expressions._bin_op_rules)
     rules[ast.Mult] = expression_rules.BinOpRule("", r" \odot ", "")   # * on arrays is the Hadamard product
     rules[ast.MatMult] = expression_rules.BinOpRule("", r" \, ", "")   # @ is the matrix product
     expressions._bin_op_rules = rules
     expressions._should_remove_multiply_op = lambda *args: False
+    attribute = expressions.visit_Attribute
+
+    def visit_attribute(node):
+        # X.T is Xᵀ
+        if node.attr != "T":
+            return attribute(node)
+        inner = expressions.visit(node.value)
+        inner = inner if isinstance(node.value, ast.Name) else r"\left(%s\right)" % inner
+        return "%s^{%s}" % (inner, n.transpose)
+
+    expressions.visit_Attribute = visit_attribute
+    call = expressions.visit_Call
+
+    def visit_call(node):
+        # astype(Z > 0, dtype) is the indicator [Z > 0]
+        if getattr(node.func, "id", None) == "astype":
+            return r"\left[%s\right]" % expressions.visit(node.args[0])
+        return call(node)
+
+    expressions.visit_Call = visit_call
     return generator.visit(tree)
+
+
+class _Identifiers:
+    """latexify's identifier converter, with the generated code's variables in the document's notation."""
+
+    def __init__(self, default, variables, arguments, notation):
+        self.default, self.variables, self.arguments, self.notation = default, variables, arguments, notation
+
+    def convert(self, name):
+        if name not in self.variables:
+            return self.default.convert(name)
+        if name.startswith("_t") and name[2:].isdigit():
+            return f"t_{{{name[2:]}}}", False               # a shared sub-expression
+        if name.startswith("d") and name[1:] in self.arguments:
+            return r"\partial " + self.notation.symbol(name[1:]), False   # ∂L/∂P
+        if name == "dloss":
+            return "L", False
+        base = name[:-1] if name.endswith("_") else name   # lambda_ is the argument λ
+        if not base.isalnum():
+            return self.default.convert(name)
+        tex = self.notation.symbol(base)
+        return ("{%s}" % tex if "^" in tex else tex), False    # A1 ** 2 is {A^{(1)}}^{2}

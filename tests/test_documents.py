@@ -48,6 +48,24 @@ def test_notation_options():
     assert latex(G, Notation(bold=True)) == r"\delta^{(2)} {\mathbf{A}^{(1)}}^{\top}"
 
 
+def test_golden_algorithm_in_the_documents_notation():
+    """The generated code typeset by latexify-py: the math's symbols, ᵀ, ⊙ only between arrays, x = P; x *= R
+    as one line, no bookkeeping (namespace, sizes, del)."""
+    from derive.document import algorithm
+    result = EXAMPLES["seed004-two-layer"].derive()
+    lines = [line.strip() for line in algorithm(result.source()).splitlines()]
+    assert r"\State ${Z^{(1)}} \gets {W^{(1)}}^{\top} \, X + {b^{(1)}}$" in lines
+    assert (r"\State ${\delta^{(1)}} \gets {W^{(2)}} \, {\delta^{(2)}} \odot \mathopen{}\left( 1 - {A^{(1)}} "
+            r"\mathclose{}\right) \odot {A^{(1)}}$") in lines
+    assert r"\State $\partial W^{(1)} \gets X \, {\delta^{(1)}}^{\top}$" in lines
+    assert r"\State ${A^{(1)}} \gets 0.5 \, \mathopen{}\left( \tanh \mathopen{}\left( 0.5 \, {Z^{(1)}} " \
+           r"\mathclose{}\right) + 1 \mathclose{}\right)$" in lines
+    text = "\n".join(lines)
+    assert not any(word in text for word in (".T", "xp", "delta1", "delta2", "del ", "shape", "_dtype"))
+    theta = algorithm(result.source(), notation=Notation(names={"W": r"\Theta"}, transpose="T"))
+    assert r"{\Theta^{(1)}}^{T}" in theta
+
+
 class _Collector(HTMLParser):
     def __init__(self):
         super().__init__()
