@@ -27,6 +27,12 @@ NAMESPACE = '''def namespace(*arrays):
 '''
 
 HELPERS = {
+    "sigmoid": '''def sigmoid(xp, x):
+    """1 / (1 + e^(−x)) = e^(min(x, 0)) / (1 + e^(−|x|)): no overflow, full relative precision for every x
+    (the tanh form (1 + tanh(x/2)) / 2 loses it below x ≈ −20)."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0, e) / (1 + e)
+''',
     "softmax": '''def softmax(xp, z, axis):
     """exp(z) normalised along axis; the maximum is subtracted first, so exp never overflows."""
     e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
@@ -168,8 +174,8 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         return self._print(body_of(expr.function).xreplace({ELT: arg}))
 
     def _print_sigmoid(self, expr):
-        # σ(x) = (1 + tanh(x/2)) / 2: no exp, so no overflow for any x
-        return f"(0.5 * (xp.tanh(0.5 * ({self._print(expr.args[0])})) + 1))"
+        self.helpers.add("sigmoid")
+        return f"sigmoid(xp, {self._print(expr.args[0])})"
 
     def _print_softplus(self, expr):
         # log(1 + e^x) = max(x, 0) + log1p(e^{−|x|}): no overflow

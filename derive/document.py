@@ -426,9 +426,12 @@ def algorithm(source, name="gradients", notation=None):
     call = expressions.visit_Call
 
     def visit_call(node):
-        # astype(Z > 0, dtype) is the indicator [Z > 0]
-        if getattr(node.func, "id", None) == "astype":
+        # astype(Z > 0, dtype) is the indicator [Z > 0]; sigmoid is σ
+        name = getattr(node.func, "id", None)
+        if name == "astype":
             return r"\left[%s\right]" % expressions.visit(node.args[0])
+        if name == "sigmoid":
+            return r"\sigma\left(%s\right)" % expressions.visit(node.args[0])
         return call(node)
 
     expressions.visit_Call = visit_call

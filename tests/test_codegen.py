@@ -154,6 +154,24 @@ def test_runs_on_a_dask_distributed_cluster():
         assert _rel(np.asarray(got[name]), G) < 1e-10, name
 
 
+@pytest.mark.parametrize("dtype, top, tol", [(np.float64, 700, 1e-14), (np.float32, 80, 1e-6)])
+def test_sigmoid_and_softplus_keep_full_relative_precision(dtype, top, tol):
+    """σ(z) and softplus(z) for |z| from 1e-3 to 700: relative error against e^z / (1 + e^z) and log1p(e^z) in
+    float64, exact to rounding for z ≤ 0 (1 / (1 + e^(−z)) and z + log1p(e^(−z)) above)."""
+    import sympy as sp
+    magnitudes = np.logspace(-3, np.log10(top), 50)
+    z = np.concatenate([-magnitudes[::-1], [0.0], magnitudes]).astype(dtype)
+    w = z.astype(np.float64)
+    below, above = np.exp(np.minimum(w, 0)), np.exp(-np.maximum(w, 0))
+    exact = {derive.sigmoid: np.where(w <= 0, below / (1 + below), 1 / (1 + above)),
+             derive.softplus: np.where(w <= 0, np.log1p(below), w + np.log1p(above))}
+    Z = sp.MatrixSymbol("Z", 1, len(z))
+    for f, expected in exact.items():
+        got = derive.lambdify([Z], Z.applyfunc(f))(z.reshape(1, -1))[0]
+        assert got.dtype == dtype
+        assert np.max(np.abs(got.astype(np.float64) / expected - 1)) < tol, f
+
+
 @pytest.mark.parametrize("output, loss", [("sigmoid", "bce"), ("softmax", "softmax_ce"), ("softplus", "mse"),
                                           ("tanh", "half_sse"), ("sigmoid", "softmax_ce")])
 def test_extreme_logits_give_finite_results_and_no_warnings(output, loss):

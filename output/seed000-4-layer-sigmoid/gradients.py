@@ -16,6 +16,14 @@ def namespace(*arrays):
 
 
 
+def sigmoid(xp, x):
+    """1 / (1 + e^(−x)) = e^(min(x, 0)) / (1 + e^(−|x|)): no overflow, full relative precision for every x
+    (the tanh form (1 + tanh(x/2)) / 2 loses it below x ≈ −20)."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0, e) / (1 + e)
+
+
+
 def gradients(X, Y, W1, W2, W3, W4):
     """gradients of Network(sizes=[n0, n1, n2, n3, n4], activations=[sigmoid, sigmoid, sigmoid, sigmoid], loss='half_sse', layout='WA', reduction='mean', weight_decay=0, samples=1).
     
@@ -43,16 +51,16 @@ def gradients(X, Y, W1, W2, W3, W4):
     """
     xp = namespace(X, Y, W1, W2, W3, W4)
     Z1 = W1 @ X
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     Z3 = W3 @ A2
-    A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
+    A3 = sigmoid(xp, Z3)
     del Z3
     Z4 = W4 @ A3
-    A4 = (0.5 * (xp.tanh(0.5 * (Z4)) + 1))
+    A4 = sigmoid(xp, Z4)
     del Z4
     delta4 = (A4 - Y) * (1 - A4) * A4
     del A4
@@ -94,19 +102,19 @@ def loss(X, Y, W1, W2, W3, W4):
     """
     xp = namespace(X, Y, W1, W2, W3, W4)
     Z1 = W1 @ X
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
     del A1
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     Z3 = W3 @ A2
     del A2
-    A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
+    A3 = sigmoid(xp, Z3)
     del Z3
     Z4 = W4 @ A3
     del A3
-    A4 = (0.5 * (xp.tanh(0.5 * (Z4)) + 1))
+    A4 = sigmoid(xp, Z4)
     del Z4
     _t0 = A4 - Y
     del A4
@@ -142,16 +150,16 @@ def loss_and_gradients(X, Y, W1, W2, W3, W4):
     """
     xp = namespace(X, Y, W1, W2, W3, W4)
     Z1 = W1 @ X
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     Z3 = W3 @ A2
-    A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
+    A3 = sigmoid(xp, Z3)
     del Z3
     Z4 = W4 @ A3
-    A4 = (0.5 * (xp.tanh(0.5 * (Z4)) + 1))
+    A4 = sigmoid(xp, Z4)
     del Z4
     _t0 = A4 - Y
     dloss = (1/2)*xp.sum(_t0 * _t0)
@@ -197,25 +205,25 @@ def forward(X, Y, W1, W2, W3, W4):
     xp = namespace(X, Y, W1, W2, W3, W4)
     Z1 = W1 @ X
     dZ1 = Z1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     dA1 = A1
     Z2 = W2 @ A1
     del A1
     dZ2 = Z2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     dA2 = A2
     Z3 = W3 @ A2
     del A2
     dZ3 = Z3
-    A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
+    A3 = sigmoid(xp, Z3)
     del Z3
     dA3 = A3
     Z4 = W4 @ A3
     del A3
     dZ4 = Z4
-    A4 = (0.5 * (xp.tanh(0.5 * (Z4)) + 1))
+    A4 = sigmoid(xp, Z4)
     del Z4
     dA4 = A4
     return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2, 'Z3': dZ3, 'A3': dA3, 'Z4': dZ4, 'A4': dA4}

@@ -16,6 +16,14 @@ def namespace(*arrays):
 
 
 
+def sigmoid(xp, x):
+    """1 / (1 + e^(−x)) = e^(min(x, 0)) / (1 + e^(−|x|)): no overflow, full relative precision for every x
+    (the tanh form (1 + tanh(x/2)) / 2 loses it below x ≈ −20)."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0, e) / (1 + e)
+
+
+
 def gradients(X, Y, W1, b1, W2, b2, W3, b3):
     """gradients of Network(sizes=[s1, s2, s3, s4], activations=[sigmoid, sigmoid, sigmoid], loss='bce', layout='WA', reduction='sum', weight_decay=0, samples=1).
     
@@ -43,15 +51,15 @@ def gradients(X, Y, W1, b1, W2, b2, W3, b3):
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
     Z1 = W1 @ X
     Z1 += b1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
     Z2 += b2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     Z3 = W3 @ A2
     Z3 += b3
-    A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
+    A3 = sigmoid(xp, Z3)
     del Z3
     delta3 = A3 - Y
     del A3
@@ -90,12 +98,12 @@ def loss(X, Y, W1, b1, W2, b2, W3, b3):
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
     Z1 = W1 @ X
     Z1 += b1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
     del A1
     Z2 += b2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     Z3 = W3 @ A2
     del A2
@@ -132,16 +140,16 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2, W3, b3):
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
     Z1 = W1 @ X
     Z1 += b1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
     Z2 += b2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     Z3 = W3 @ A2
     Z3 += b3
     dloss = (xp.sum(Y * (xp.maximum((-Z3), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z3)))))) + xp.sum((1 - Y) * (xp.maximum(Z3, 0.0) + xp.log1p(xp.exp(-xp.abs(Z3))))))
-    A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
+    A3 = sigmoid(xp, Z3)
     del Z3
     delta3 = A3 - Y
     del A3
@@ -181,21 +189,21 @@ def forward(X, Y, W1, b1, W2, b2, W3, b3):
     Z1 = W1 @ X
     Z1 += b1
     dZ1 = Z1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     dA1 = A1
     Z2 = W2 @ A1
     del A1
     Z2 += b2
     dZ2 = Z2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     dA2 = A2
     Z3 = W3 @ A2
     del A2
     Z3 += b3
     dZ3 = Z3
-    A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
+    A3 = sigmoid(xp, Z3)
     del Z3
     dA3 = A3
     return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2, 'Z3': dZ3, 'A3': dA3}

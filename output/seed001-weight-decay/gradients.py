@@ -16,6 +16,14 @@ def namespace(*arrays):
 
 
 
+def sigmoid(xp, x):
+    """1 / (1 + e^(−x)) = e^(min(x, 0)) / (1 + e^(−|x|)): no overflow, full relative precision for every x
+    (the tanh form (1 + tanh(x/2)) / 2 loses it below x ≈ −20)."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0, e) / (1 + e)
+
+
+
 def gradients(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
     """gradients of Network(sizes=[n1, n2, n3, n4], activations=[sigmoid, sigmoid, sigmoid], loss='half_sse', layout='WA', reduction='mean', weight_decay=lambda, samples=K).
     
@@ -44,15 +52,15 @@ def gradients(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
     K = X.shape[1]
     Z1 = W1 @ X
     Z1 += b1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
     Z2 += b2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     Z3 = W3 @ A2
     Z3 += b3
-    A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
+    A3 = sigmoid(xp, Z3)
     del Z3
     delta3 = (1 / K) * ((A3 - Y) * (1 - A3) * A3)
     del A3
@@ -95,17 +103,17 @@ def loss(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
     K = X.shape[1]
     Z1 = W1 @ X
     Z1 += b1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
     del A1
     Z2 += b2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     Z3 = W3 @ A2
     del A2
     Z3 += b3
-    A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
+    A3 = sigmoid(xp, Z3)
     del Z3
     _t0 = A3 - Y
     del A3
@@ -142,15 +150,15 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
     K = X.shape[1]
     Z1 = W1 @ X
     Z1 += b1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
     Z2 += b2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     Z3 = W3 @ A2
     Z3 += b3
-    A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
+    A3 = sigmoid(xp, Z3)
     del Z3
     _t0 = A3 - Y
     dloss = (1/2)*lambda_*(xp.sum(W1 * W1) + xp.sum(W2 * W2) + xp.sum(W3 * W3)) + (1/2)*xp.sum(_t0 * _t0)/K
@@ -196,21 +204,21 @@ def forward(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
     Z1 = W1 @ X
     Z1 += b1
     dZ1 = Z1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     dA1 = A1
     Z2 = W2 @ A1
     del A1
     Z2 += b2
     dZ2 = Z2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     dA2 = A2
     Z3 = W3 @ A2
     del A2
     Z3 += b3
     dZ3 = Z3
-    A3 = (0.5 * (xp.tanh(0.5 * (Z3)) + 1))
+    A3 = sigmoid(xp, Z3)
     del Z3
     dA3 = A3
     return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2, 'Z3': dZ3, 'A3': dA3}

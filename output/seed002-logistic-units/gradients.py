@@ -16,6 +16,14 @@ def namespace(*arrays):
 
 
 
+def sigmoid(xp, x):
+    """1 / (1 + e^(−x)) = e^(min(x, 0)) / (1 + e^(−|x|)): no overflow, full relative precision for every x
+    (the tanh form (1 + tanh(x/2)) / 2 loses it below x ≈ −20)."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0, e) / (1 + e)
+
+
+
 def gradients(X, Y, W1, W2):
     """gradients of Network(sizes=[n_i, n_j, n_k], activations=[sigmoid, sigmoid], loss='half_sse', layout='WA', reduction='mean', weight_decay=0, samples=1).
     
@@ -35,10 +43,10 @@ def gradients(X, Y, W1, W2):
     """
     xp = namespace(X, Y, W1, W2)
     Z1 = W1 @ X
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     delta2 = (A2 - Y) * (1 - A2) * A2
     del A2
@@ -66,11 +74,11 @@ def loss(X, Y, W1, W2):
     """
     xp = namespace(X, Y, W1, W2)
     Z1 = W1 @ X
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
     del A1
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     _t0 = A2 - Y
     del A2
@@ -98,10 +106,10 @@ def loss_and_gradients(X, Y, W1, W2):
     """
     xp = namespace(X, Y, W1, W2)
     Z1 = W1 @ X
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     _t0 = A2 - Y
     dloss = (1/2)*xp.sum(_t0 * _t0)
@@ -133,13 +141,13 @@ def forward(X, Y, W1, W2):
     xp = namespace(X, Y, W1, W2)
     Z1 = W1 @ X
     dZ1 = Z1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     dA1 = A1
     Z2 = W2 @ A1
     del A1
     dZ2 = Z2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     dA2 = A2
     return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2}

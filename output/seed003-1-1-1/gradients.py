@@ -16,6 +16,14 @@ def namespace(*arrays):
 
 
 
+def sigmoid(xp, x):
+    """1 / (1 + e^(−x)) = e^(min(x, 0)) / (1 + e^(−|x|)): no overflow, full relative precision for every x
+    (the tanh form (1 + tanh(x/2)) / 2 loses it below x ≈ −20)."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0, e) / (1 + e)
+
+
+
 def gradients(X, Y, W1, b1, W2, b2):
     """gradients of Network(sizes=[1, 1, 1], activations=[sigmoid, sigmoid], loss='mse', layout='WA', reduction='mean', weight_decay=0, samples=1).
     
@@ -38,11 +46,11 @@ def gradients(X, Y, W1, b1, W2, b2):
     xp = namespace(X, Y, W1, b1, W2, b2)
     Z1 = W1 @ X
     Z1 += b1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
     Z2 += b2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     delta2 = 2 * ((A2 - Y) * (1 - A2) * A2)
     del A2
@@ -73,12 +81,12 @@ def loss(X, Y, W1, b1, W2, b2):
     xp = namespace(X, Y, W1, b1, W2, b2)
     Z1 = W1 @ X
     Z1 += b1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
     del A1
     Z2 += b2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     _t0 = A2 - Y
     del A2
@@ -109,11 +117,11 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2):
     xp = namespace(X, Y, W1, b1, W2, b2)
     Z1 = W1 @ X
     Z1 += b1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
     Z2 += b2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     _t0 = A2 - Y
     dloss = xp.sum(_t0 * _t0)
@@ -148,14 +156,14 @@ def forward(X, Y, W1, b1, W2, b2):
     Z1 = W1 @ X
     Z1 += b1
     dZ1 = Z1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     dA1 = A1
     Z2 = W2 @ A1
     del A1
     Z2 += b2
     dZ2 = Z2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     dA2 = A2
     return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2}

@@ -16,6 +16,14 @@ def namespace(*arrays):
 
 
 
+def sigmoid(xp, x):
+    """1 / (1 + e^(−x)) = e^(min(x, 0)) / (1 + e^(−|x|)): no overflow, full relative precision for every x
+    (the tanh form (1 + tanh(x/2)) / 2 loses it below x ≈ −20)."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0, e) / (1 + e)
+
+
+
 def gradients(X, Y, W1, b1, W2, b2):
     """gradients of Network(sizes=[N0, N1, N2], activations=[sigmoid, sigmoid], loss='mse', layout='WA', reduction='mean', weight_decay=0, samples=1).
     
@@ -39,11 +47,11 @@ def gradients(X, Y, W1, b1, W2, b2):
     N2 = Y.shape[0]
     Z1 = W1 @ X
     Z1 += b1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
     Z2 += b2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     delta2 = (2/N2) * ((A2 - Y) * (1 - A2) * A2)
     del A2
@@ -75,12 +83,12 @@ def loss(X, Y, W1, b1, W2, b2):
     N2 = Y.shape[0]
     Z1 = W1 @ X
     Z1 += b1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
     del A1
     Z2 += b2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     _t0 = A2 - Y
     del A2
@@ -112,11 +120,11 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2):
     N2 = Y.shape[0]
     Z1 = W1 @ X
     Z1 += b1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
     Z2 += b2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     _t0 = A2 - Y
     dloss = xp.sum(_t0 * _t0)/N2
@@ -151,14 +159,14 @@ def forward(X, Y, W1, b1, W2, b2):
     Z1 = W1 @ X
     Z1 += b1
     dZ1 = Z1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     dA1 = A1
     Z2 = W2 @ A1
     del A1
     Z2 += b2
     dZ2 = Z2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     dA2 = A2
     return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2}

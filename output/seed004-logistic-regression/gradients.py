@@ -16,6 +16,14 @@ def namespace(*arrays):
 
 
 
+def sigmoid(xp, x):
+    """1 / (1 + e^(−x)) = e^(min(x, 0)) / (1 + e^(−|x|)): no overflow, full relative precision for every x
+    (the tanh form (1 + tanh(x/2)) / 2 loses it below x ≈ −20)."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0, e) / (1 + e)
+
+
+
 def gradients(X, Y, W1, b1):
     """gradients of Network(sizes=[n, 1], activations=[sigmoid], loss='bce', layout='WtA', reduction='mean', weight_decay=0, samples=m).
     
@@ -34,7 +42,7 @@ def gradients(X, Y, W1, b1):
     m = X.shape[1]
     Z1 = W1.T @ X
     Z1 += b1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     delta1 = (1 / m) * (A1 - Y)
     del A1
@@ -82,7 +90,7 @@ def loss_and_gradients(X, Y, W1, b1):
     Z1 = W1.T @ X
     Z1 += b1
     dloss = (xp.sum(Y * (xp.maximum((-Z1), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z1)))))) + xp.sum((1 - Y) * (xp.maximum(Z1, 0.0) + xp.log1p(xp.exp(-xp.abs(Z1))))))/m
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     delta1 = (1 / m) * (A1 - Y)
     del A1
@@ -106,7 +114,7 @@ def forward(X, Y, W1, b1):
     Z1 = W1.T @ X
     Z1 += b1
     dZ1 = Z1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     dA1 = A1
     return {'Z1': dZ1, 'A1': dA1}

@@ -16,6 +16,14 @@ def namespace(*arrays):
 
 
 
+def sigmoid(xp, x):
+    """1 / (1 + e^(−x)) = e^(min(x, 0)) / (1 + e^(−|x|)): no overflow, full relative precision for every x
+    (the tanh form (1 + tanh(x/2)) / 2 loses it below x ≈ −20)."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0, e) / (1 + e)
+
+
+
 def gradients(X, Y, W1, b1, W2, b2):
     """gradients of Network(sizes=[n0, n1, n2], activations=[sigmoid, sigmoid], loss='bce', layout='WtA', reduction='sum', weight_decay=0, samples=m).
     
@@ -38,11 +46,11 @@ def gradients(X, Y, W1, b1, W2, b2):
     xp = namespace(X, Y, W1, b1, W2, b2)
     Z1 = W1.T @ X
     Z1 += b1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2.T @ A1
     Z2 += b2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     delta2 = A2 - Y
     del A2
@@ -73,7 +81,7 @@ def loss(X, Y, W1, b1, W2, b2):
     xp = namespace(X, Y, W1, b1, W2, b2)
     Z1 = W1.T @ X
     Z1 += b1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2.T @ A1
     del A1
@@ -105,12 +113,12 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2):
     xp = namespace(X, Y, W1, b1, W2, b2)
     Z1 = W1.T @ X
     Z1 += b1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2.T @ A1
     Z2 += b2
     dloss = (xp.sum(Y * (xp.maximum((-Z2), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z2)))))) + xp.sum((1 - Y) * (xp.maximum(Z2, 0.0) + xp.log1p(xp.exp(-xp.abs(Z2))))))
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     delta2 = A2 - Y
     del A2
@@ -142,14 +150,14 @@ def forward(X, Y, W1, b1, W2, b2):
     Z1 = W1.T @ X
     Z1 += b1
     dZ1 = Z1
-    A1 = (0.5 * (xp.tanh(0.5 * (Z1)) + 1))
+    A1 = sigmoid(xp, Z1)
     del Z1
     dA1 = A1
     Z2 = W2.T @ A1
     del A1
     Z2 += b2
     dZ2 = Z2
-    A2 = (0.5 * (xp.tanh(0.5 * (Z2)) + 1))
+    A2 = sigmoid(xp, Z2)
     del Z2
     dA2 = A2
     return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2}
