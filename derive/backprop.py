@@ -1,9 +1,13 @@
 """Backpropagation of a Network: one reverse sweep, with δ^(l) = ∂L/∂Z^(l) named at every layer."""
 from dataclasses import dataclass
 
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+
 from .codegen import compile_function, function_source
 from .engine import Sweep, zero_like
 from .forms import diag_form, index_form
+from .functions import ELT, body_of, elementwise, leaky_relu, relu
 from .printing import step_lines, text
 
 FORMS = ("hadamard", "diag", "index")
@@ -74,7 +78,20 @@ class Backprop:
         if what == "loss":
             return args, forward, loss
         outputs = dict(self.gradients) if what == "gradients" else {"loss": loss, **self.gradients}
-        return args, [*forward, *self.deltas.items()], outputs
+        masks = self._masks()
+        return args, [*forward, *((d, E.xreplace(masks)) for d, E in self.deltas.items())], outputs
+
+    def _masks(self):
+        """{[Z^(l) > 0]: [A^(l) > 0]} for rectifier layers (A = relu(Z), or leaky with α > 0, is positive exactly
+        where Z is): the code then reads the mask off A^(l) and can free Z^(l) right after the forward step."""
+        masks = {}
+        for layer in self.network.layers:
+            A = self.forward[layer.A]
+            if isinstance(A, ElementwiseApplyFunction) and A.expr == layer.Z:
+                body = body_of(A.function)
+                if body.func is relu or (body.func is leaky_relu and body.args[1].is_positive):
+                    masks[elementwise(sp.Heaviside(ELT, 0), layer.Z)] = elementwise(sp.Heaviside(ELT, 0), layer.A)
+        return masks
 
     def source(self, what="gradients"):
         """Python source of the function `what` (see program): array API code, no SymPy needed to run it."""

@@ -72,14 +72,15 @@ def _peak_bytes(fn):
 @pytest.mark.parametrize("activation, output, loss", [("tanh", "identity", "half_sse"),
                                                       ("relu", "softmax", "softmax_ce")])
 def test_peak_memory_is_below_the_recursions(activation, output, loss):
-    """Bytes, not time (tracemalloc counts NumPy's allocations exactly): each δ^(l) and A^(l) is freed after its
-    last use, so a deep net's gradients need less memory than the recursion, which keeps every Z and A."""
+    """Bytes, not time (tracemalloc counts NumPy's allocations exactly): each Z^(l), δ^(l) and A^(l) is freed
+    after its last use (relu's mask is read off A), so a deep net's gradients need about half the memory of the
+    recursion, which keeps every Z and A."""
     net = derive.mlp([32] * 9, activation=activation, output=output, loss=loss)
     f, spec = derive.backprop(net).numpy(), Spec.of(net)
     X, Y, params = _inputs(net, samples=128)
     generated = _peak_bytes(lambda: f(X=X, Y=Y, **params))
     reference = _peak_bytes(lambda: recursion.gradients(spec, X, Y, params))
-    assert generated <= 0.9 * reference, (generated, reference)
+    assert generated <= 0.6 * reference, (generated, reference)
 
 
 def test_arrays_of_two_libraries_are_an_error():
