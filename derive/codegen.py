@@ -218,18 +218,20 @@ def _row_or_column(term):
     return None
 
 
-def _fresh_product(e):
-    """Whether e prints as a matrix product of arrays, P @ Q @ …, which returns a new array."""
+def _fresh_product(e, computed):
+    """Whether e prints as a matrix product of arrays, P @ Q @ …, which returns a new array, and reads a computed
+    value (floating): a product of arguments alone may be of integers, which += of a float cannot hold."""
     return (isinstance(e, sp.MatMul) and e.args[0] != -1 and len(e.as_coeff_matrices()[1]) > 1
-            and not any(isinstance(m, (sp.OneMatrix, sp.Inverse)) for m in e.args))
+            and not any(isinstance(m, (sp.OneMatrix, sp.Inverse)) for m in e.args)
+            and bool(e.free_symbols & computed))
 
 
-def _in_place(expr):
+def _in_place(expr, computed):
     """(P, operator, R) for target = P ⊙ R or P + R where P is a product of matrices (a new array): the code
     then writes target = P; target *= R (or +=, -=), with no temporary for the result. None otherwise."""
     if not isinstance(expr, (sp.HadamardProduct, sp.MatAdd)):
         return None
-    k = next((k for k, a in enumerate(expr.args) if _fresh_product(a)), None)
+    k = next((k for k, a in enumerate(expr.args) if _fresh_product(a, computed)), None)
     if k is None:
         return None
     rest = [a for j, a in enumerate(expr.args) if j != k]
@@ -336,13 +338,14 @@ def function_source(args, statements, outputs, name="generated", doc=None):
                for a, nm in names.items() if nm != str(a)}
     printer = MatrixNumPyPrinter({"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": False})
     counter = itertools.count()
+    computed = {t for t, _ in statements}
 
     def assignments(target, expr):
         """[(statement, names read)] for `target = expr`, shared sub-expressions first."""
         expr = substitute(expr, renamed) if renamed else expr
         temporaries, result = common_subexpressions(expr, counter)
         lines = [(f"{t} = {printer.doprint(e)}", {str(s) for s in e.free_symbols}) for t, e in temporaries]
-        split = _in_place(result)
+        split = _in_place(result, computed)
         if split:
             product, operator, rest = split
             return lines + [(f"{target} = {printer.doprint(product)}", {str(s) for s in product.free_symbols}),

@@ -83,6 +83,19 @@ def test_peak_memory_is_below_the_recursions(activation, output, loss):
     assert generated <= 0.6 * reference, (generated, reference)
 
 
+def test_integer_data_and_first_layer_give_float_gradients():
+    """Integer X (pixel values) and even integer W1 are promoted as NumPy promotes them, not cast in place."""
+    net = derive.mlp([3, 4, 2], activation="tanh")
+    f, spec = derive.backprop(net).numpy(), Spec.of(net)
+    rng = np.random.default_rng(0)
+    X, W1 = rng.integers(0, 5, (3, 5)), rng.integers(-2, 3, (4, 3))
+    Y, b1, W2, b2 = (rng.normal(size=s) for s in ((2, 5), (4, 1), (2, 4), (2, 1)))
+    got = f(X=X, Y=Y, W1=W1, b1=b1, W2=W2, b2=b2)
+    expected = recursion.gradients(spec, X.astype(float), Y, {"W1": W1.astype(float), "b1": b1, "W2": W2, "b2": b2})
+    for name, G in expected.items():
+        assert got[name].dtype == np.float64 and _rel(got[name], G) < 1e-12, name
+
+
 def test_arrays_of_two_libraries_are_an_error():
     net = derive.mlp([3, 4, 2], activation="tanh")
     f = derive.backprop(net).numpy()

@@ -49,8 +49,7 @@ def gradients(X, Y, W1, b1, W2, b2, W3, b3):
         ∂L/∂b3 = δ3
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
-    Z1 = W1 @ X
-    Z1 += b1
+    Z1 = W1 @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
@@ -96,8 +95,7 @@ def loss(X, Y, W1, b1, W2, b2, W3, b3):
         L = -tr(Yᵀ*log(A3) + (1 - Y)ᵀ*log(1 - A3))
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
-    Z1 = W1 @ X
-    Z1 += b1
+    Z1 = W1 @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
@@ -138,8 +136,7 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2, W3, b3):
         ∂L/∂b3 = δ3
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
-    Z1 = W1 @ X
-    Z1 += b1
+    Z1 = W1 @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
@@ -186,8 +183,7 @@ def forward(X, Y, W1, b1, W2, b2, W3, b3):
         L = -tr(Yᵀ*log(A3) + (1 - Y)ᵀ*log(1 - A3))
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
-    Z1 = W1 @ X
-    Z1 += b1
+    Z1 = W1 @ X + b1
     dZ1 = Z1
     A1 = sigmoid(xp, Z1)
     del Z1

@@ -50,8 +50,7 @@ def gradients(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
     K = X.shape[1]
-    Z1 = W1 @ X
-    Z1 += b1
+    Z1 = W1 @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
@@ -101,8 +100,7 @@ def loss(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
     K = X.shape[1]
-    Z1 = W1 @ X
-    Z1 += b1
+    Z1 = W1 @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
@@ -148,8 +146,7 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
     K = X.shape[1]
-    Z1 = W1 @ X
-    Z1 += b1
+    Z1 = W1 @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
@@ -201,8 +198,7 @@ def forward(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
         L = lambda*(tr(W1ᵀ*W1) + tr(W2ᵀ*W2) + tr(W3ᵀ*W3))/2 + tr((A3 - Y)ᵀ*(A3 - Y))/(2*K)
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
-    Z1 = W1 @ X
-    Z1 += b1
+    Z1 = W1 @ X + b1
     dZ1 = Z1
     A1 = sigmoid(xp, Z1)
     del Z1

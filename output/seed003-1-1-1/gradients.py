@@ -44,8 +44,7 @@ def gradients(X, Y, W1, b1, W2, b2):
         ∂L/∂b2 = δ2
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    Z1 = W1 @ X
-    Z1 += b1
+    Z1 = W1 @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
@@ -79,8 +78,7 @@ def loss(X, Y, W1, b1, W2, b2):
         L = tr((A2 - Y)ᵀ*(A2 - Y))
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    Z1 = W1 @ X
-    Z1 += b1
+    Z1 = W1 @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
@@ -115,8 +113,7 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2):
         ∂L/∂b2 = δ2
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    Z1 = W1 @ X
-    Z1 += b1
+    Z1 = W1 @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
@@ -153,8 +150,7 @@ def forward(X, Y, W1, b1, W2, b2):
         L = tr((A2 - Y)ᵀ*(A2 - Y))
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    Z1 = W1 @ X
-    Z1 += b1
+    Z1 = W1 @ X + b1
     dZ1 = Z1
     A1 = sigmoid(xp, Z1)
     del Z1

@@ -45,8 +45,7 @@ def gradients(X, Y, W1, b1, W2, b2):
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
     N2 = Y.shape[0]
-    Z1 = W1 @ X
-    Z1 += b1
+    Z1 = W1 @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
@@ -81,8 +80,7 @@ def loss(X, Y, W1, b1, W2, b2):
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
     N2 = Y.shape[0]
-    Z1 = W1 @ X
-    Z1 += b1
+    Z1 = W1 @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
@@ -118,8 +116,7 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2):
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
     N2 = Y.shape[0]
-    Z1 = W1 @ X
-    Z1 += b1
+    Z1 = W1 @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2 @ A1
@@ -156,8 +153,7 @@ def forward(X, Y, W1, b1, W2, b2):
         L = tr((A2 - Y)ᵀ*(A2 - Y))/N2
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    Z1 = W1 @ X
-    Z1 += b1
+    Z1 = W1 @ X + b1
     dZ1 = Z1
     A1 = sigmoid(xp, Z1)
     del Z1

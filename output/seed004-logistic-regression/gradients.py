@@ -40,8 +40,7 @@ def gradients(X, Y, W1, b1):
     """
     xp = namespace(X, Y, W1, b1)
     m = X.shape[1]
-    Z1 = W1.T @ X
-    Z1 += b1
+    Z1 = W1.T @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
     delta1 = (1 / m) * (A1 - Y)
@@ -64,8 +63,7 @@ def loss(X, Y, W1, b1):
     """
     xp = namespace(X, Y, W1, b1)
     m = X.shape[1]
-    Z1 = W1.T @ X
-    Z1 += b1
+    Z1 = W1.T @ X + b1
     _out0 = (xp.sum(Y * (xp.maximum((-Z1), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z1)))))) + xp.sum((1 - Y) * (xp.maximum(Z1, 0.0) + xp.log1p(xp.exp(-xp.abs(Z1))))))/m
     return _out0
 
@@ -87,8 +85,7 @@ def loss_and_gradients(X, Y, W1, b1):
     """
     xp = namespace(X, Y, W1, b1)
     m = X.shape[1]
-    Z1 = W1.T @ X
-    Z1 += b1
+    Z1 = W1.T @ X + b1
     dloss = (xp.sum(Y * (xp.maximum((-Z1), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z1)))))) + xp.sum((1 - Y) * (xp.maximum(Z1, 0.0) + xp.log1p(xp.exp(-xp.abs(Z1))))))/m
     A1 = sigmoid(xp, Z1)
     del Z1
@@ -111,8 +108,7 @@ def forward(X, Y, W1, b1):
         L = -tr(Yᵀ*log(A1) + (1ᵀ - Y)ᵀ*log(1ᵀ - A1))/m
     """
     xp = namespace(X, Y, W1, b1)
-    Z1 = W1.T @ X
-    Z1 += b1
+    Z1 = W1.T @ X + b1
     dZ1 = Z1
     A1 = sigmoid(xp, Z1)
     del Z1

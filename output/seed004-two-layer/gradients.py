@@ -44,8 +44,7 @@ def gradients(X, Y, W1, b1, W2, b2):
         ∂L/∂b2 = δ2*1
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    Z1 = W1.T @ X
-    Z1 += b1
+    Z1 = W1.T @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2.T @ A1
@@ -79,8 +78,7 @@ def loss(X, Y, W1, b1, W2, b2):
         L = -tr(Yᵀ*log(A2) + (1 - Y)ᵀ*log(1 - A2))
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    Z1 = W1.T @ X
-    Z1 += b1
+    Z1 = W1.T @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2.T @ A1
@@ -111,8 +109,7 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2):
         ∂L/∂b2 = δ2*1
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    Z1 = W1.T @ X
-    Z1 += b1
+    Z1 = W1.T @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
     Z2 = W2.T @ A1
@@ -147,8 +144,7 @@ def forward(X, Y, W1, b1, W2, b2):
         L = -tr(Yᵀ*log(A2) + (1 - Y)ᵀ*log(1 - A2))
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    Z1 = W1.T @ X
-    Z1 += b1
+    Z1 = W1.T @ X + b1
     dZ1 = Z1
     A1 = sigmoid(xp, Z1)
     del Z1
