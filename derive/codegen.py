@@ -361,8 +361,18 @@ def function_source(args, statements, outputs, name="generated", doc=None):
             needed |= expr.free_symbols
     statements = kept[::-1]
     used_names = {str(a) for a in args} | {str(t) for t, _ in statements}
-    outs = [f"d{key}" if isinstance(key, str) and f"d{key}".isidentifier() and f"d{key}" not in used_names
-            else f"_out{k}" for k, key in enumerate(results)]
+    existing = {**{a: names[a] for a in args}, **{t: str(t) for t, _ in statements}}
+
+    def out_name(k, key, expr):
+        """The variable returned for results[key]: a computed value under its own name (Z1), ∂L/∂P as dP,
+        any other key under its own name (loss), _out<k> where that is taken or not an identifier."""
+        if expr in existing:
+            return existing[expr]
+        name = (f"d{key}" if key in used_names else key) if isinstance(key, str) else None
+        ok = name and name.isidentifier() and not keyword.iskeyword(name) and name not in used_names
+        return name if ok else f"_out{k}"
+
+    outs = [out_name(k, key, expr) for k, (key, expr) in enumerate(results.items())]
     # each output right after the last statement it reads (∂L/∂W^(l) right after δ^(l)), so that what it
     # reads can be freed early: the order of the closed-form recursion
     position = {t: k for k, (t, _) in enumerate(statements)}
@@ -370,10 +380,11 @@ def function_source(args, statements, outputs, name="generated", doc=None):
     blocks = [assignments(t, e) for t, e in statements]
     # inserted from the last position back, so the positions of the statements not yet passed stay valid
     for k in sorted(range(len(outs)), key=lambda k: (after[k], k), reverse=True):
-        blocks.insert(after[k] + 1, assignments(outs[k], list(results.values())[k]))
+        if list(results.values())[k] not in existing:
+            blocks.insert(after[k] + 1, assignments(outs[k], list(results.values())[k]))
     lines = _with_deletions([a for block in blocks for a in block], keep={*names.values(), *outs, *map(str, dims)})
     if single:
-        lines.append("    return _out0")
+        lines.append(f"    return {outs[0]}")
     else:
         lines.append("    return {" + ", ".join(f"{key!r}: {out}" for key, out in zip(results, outs)) + "}")
     arrays = [names[a] for a in args if a.is_Matrix]
@@ -406,6 +417,34 @@ def compile_function(args, statements, outputs, name="generated", doc=None):
 
     f.source = source
     return f
+
+
+def keyword_function(args, statements, outputs, name, doc):
+    """The compiled function of `function_source`, called with keyword arguments named after `args`; a missing or
+    unexpected name is a TypeError that lists them. Its code is in `.source`."""
+    inner = compile_function(args, statements, outputs, name=name, doc=doc)
+    names = [str(a) for a in args]
+
+    def function(**values):
+        missing, extra = set(names) - set(values), set(values) - set(names)
+        if missing or extra:
+            raise TypeError(f"{name}() takes keyword arguments {', '.join(names)}; "
+                            f"missing {sorted(missing)}, unexpected {sorted(extra)}")
+        return inner(*[values[k] for k in names])
+
+    function.__doc__, function.__name__, function.source = doc, name, inner.source
+    return function
+
+
+def module_source(head, sources):
+    """A standalone module: the docstring `head`, then the functions of `sources`, each helper once."""
+    blocks = []
+    for source in sources:
+        for block in source.split("\n\n\n"):
+            block = block.strip("\n") + "\n"
+            if block not in blocks:
+                blocks.append(block)
+    return "\n\n\n".join([f'"""{head}\n"""', *blocks])
 
 
 def lambdify(args, expr):

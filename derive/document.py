@@ -315,17 +315,16 @@ def pdflatex(tex_path):
 
 
 def write(result, folder, title=None, notation=None, pdf=True):
-    """Write derivation.tex, derivation.html, gradients.py for a network (and derivation.pdf when pdflatex
-    exists) into `folder`.
+    """Write derivation.tex, derivation.html, gradients.py (and derivation.pdf when pdflatex exists) into
+    `folder`.
 
-    `result` is a Backprop, a Derivation, or a list of Derivations. Returns the paths written.
+    `result` is a Backprop, a Derivation, or a list of Derivations (documents only). Returns the paths written.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    if isinstance(result, Derivation):
-        result = [result]
-    if isinstance(result, list):
-        blocks = [b for d in result for b in derivation_blocks(d, notation)]
+    if isinstance(result, (list, Derivation)):
+        blocks = [b for d in ([result] if isinstance(result, Derivation) else result)
+                  for b in derivation_blocks(d, notation)]
         title = title or "Derivation"
     else:
         blocks = backprop_blocks(result, notation)
@@ -451,7 +450,7 @@ class _Identifiers:
             return f"t_{{{name[2:]}}}", False               # a shared sub-expression
         if name.startswith("d") and name[1:] in self.arguments:
             return r"\partial " + self.notation.symbol(name[1:]), False   # ∂L/∂P
-        if name == "dloss":
+        if name == "loss":
             return "L", False
         base = name[:-1] if name.endswith("_") else name   # lambda_ is the argument λ
         if not base.isalnum():

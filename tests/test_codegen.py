@@ -83,6 +83,36 @@ def test_peak_memory_is_below_the_recursions(activation, output, loss):
     assert generated <= 0.6 * reference, (generated, reference)
 
 
+def test_derivation_functions_value_gradient_and_module():
+    """derive.derivation results compile like networks: ∂ log|X|/∂X = X⁻ᵀ (Cookbook eq. 57) with λ tr(AX) added
+    (eq. 100: λAᵀ); a `where` intermediate (H = tanh(W X)) is computed once and matches central differences of
+    the same f written directly in NumPy."""
+    import sympy as sp
+
+    from verify.numeric import central_difference
+    n = sp.Symbol("n", integer=True, positive=True)
+    X, A, W, H = (sp.MatrixSymbol(k, n, n) for k in "XAWH")
+    lam = sp.Symbol("lambda")
+    d = derive.derivation(sp.log(sp.det(X)) + lam * sp.Trace(A * X), X)
+    rng = np.random.default_rng(0)
+    x, a = rng.normal(size=(4, 4)) + 4 * np.eye(4), rng.normal(size=(4, 4))
+    both = d.numpy("value_and_gradient")(X=x, A=a, **{"lambda": 0.5})
+    assert np.isclose(both["f"], np.log(abs(np.linalg.det(x))) + 0.5 * np.trace(a @ x))
+    assert np.allclose(both["X"], np.linalg.inv(x).T + 0.5 * a.T)
+    assert np.allclose(d.numpy()(X=x, A=a, **{"lambda": 0.5}), both["X"])
+    with pytest.raises(TypeError, match="missing \\['lambda'\\]"):
+        d.numpy()(X=x, A=a)
+    d = derive.derivation(sp.Trace(H.T * H), W, where={H: (W * X).applyfunc(sp.tanh)})
+    w = rng.normal(size=(4, 4)) / 2
+    G = d.numpy()(W=w, X=x)
+    fd = central_difference(lambda W, X: np.sum(np.tanh(W @ X) ** 2), {"W": w, "X": x}, "W")
+    assert _rel(G, fd) < 1e-8
+    namespace = {}
+    exec(d.module(), namespace)
+    assert {"gradient", "value", "value_and_gradient"} <= set(namespace)
+    assert np.isclose(namespace["value"](w, x), np.sum(np.tanh(w @ x) ** 2))
+
+
 def test_integer_data_and_first_layer_give_float_gradients():
     """Integer X (pixel values) and even integer W1 are promoted as NumPy promotes them, not cast in place."""
     net = derive.mlp([3, 4, 2], activation="tanh")

@@ -212,7 +212,7 @@ def loss_and_gradients(X, Y, W1, W2, W3, W4, W5, W6):
     A6 = sigmoid(xp, Z6)
     del Z6
     _t0 = A6 - Y
-    dloss = (1/2)*xp.sum(_t0 * _t0)
+    loss = (1/2)*xp.sum(_t0 * _t0)
     del _t0
     delta6 = (A6 - Y) * (1 - A6) * A6
     del A6
@@ -242,7 +242,7 @@ def loss_and_gradients(X, Y, W1, W2, W3, W4, W5, W6):
     delta1 *= (1 - A1) * A1
     del A1
     dW1 = delta1 @ X.T
-    return {'loss': dloss, 'W1': dW1, 'W2': dW2, 'W3': dW3, 'W4': dW4, 'W5': dW5, 'W6': dW6}
+    return {'loss': loss, 'W1': dW1, 'W2': dW2, 'W3': dW3, 'W4': dW4, 'W5': dW5, 'W6': dW6}
 
 
 
@@ -268,38 +268,15 @@ def forward(X, Y, W1, W2, W3, W4, W5, W6):
     """
     xp = namespace(X, Y, W1, W2, W3, W4, W5, W6)
     Z1 = W1 @ X
-    dZ1 = Z1
     A1 = sigmoid(xp, Z1)
-    del Z1
-    dA1 = A1
     Z2 = W2 @ A1
-    del A1
-    dZ2 = Z2
     A2 = sigmoid(xp, Z2)
-    del Z2
-    dA2 = A2
     Z3 = W3 @ A2
-    del A2
-    dZ3 = Z3
     A3 = sigmoid(xp, Z3)
-    del Z3
-    dA3 = A3
     Z4 = W4 @ A3
-    del A3
-    dZ4 = Z4
     A4 = sigmoid(xp, Z4)
-    del Z4
-    dA4 = A4
     Z5 = W5 @ A4
-    del A4
-    dZ5 = Z5
     A5 = sigmoid(xp, Z5)
-    del Z5
-    dA5 = A5
     Z6 = W6 @ A5
-    del A5
-    dZ6 = Z6
     A6 = sigmoid(xp, Z6)
-    del Z6
-    dA6 = A6
-    return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2, 'Z3': dZ3, 'A3': dA3, 'Z4': dZ4, 'A4': dA4, 'Z5': dZ5, 'A5': dA5, 'Z6': dZ6, 'A6': dA6}
+    return {'Z1': Z1, 'A1': A1, 'Z2': Z2, 'A2': A2, 'Z3': Z3, 'A3': A3, 'Z4': Z4, 'A4': A4, 'Z5': Z5, 'A5': A5, 'Z6': Z6, 'A6': A6}

@@ -63,20 +63,15 @@ def gradients(X, Y, W1, b1, W2, b2, W3, b3):
     delta3 = A3 - Y
     del A3
     dW3 = delta3 @ A2.T
-    db3 = delta3
     delta2 = W3.T @ delta3
-    del delta3
     delta2 *= (1 - A2) * A2
     del A2
     dW2 = delta2 @ A1.T
-    db2 = delta2
     delta1 = W2.T @ delta2
-    del delta2
     delta1 *= (1 - A1) * A1
     del A1
     dW1 = delta1 @ X.T
-    db1 = delta1
-    return {'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2, 'W3': dW3, 'b3': db3}
+    return {'W1': dW1, 'b1': delta1, 'W2': dW2, 'b2': delta2, 'W3': dW3, 'b3': delta3}
 
 
 
@@ -145,26 +140,21 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2, W3, b3):
     del Z2
     Z3 = W3 @ A2
     Z3 += b3
-    dloss = (xp.sum(Y * (xp.maximum((-Z3), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z3)))))) + xp.sum((1 - Y) * (xp.maximum(Z3, 0.0) + xp.log1p(xp.exp(-xp.abs(Z3))))))
+    loss = (xp.sum(Y * (xp.maximum((-Z3), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z3)))))) + xp.sum((1 - Y) * (xp.maximum(Z3, 0.0) + xp.log1p(xp.exp(-xp.abs(Z3))))))
     A3 = sigmoid(xp, Z3)
     del Z3
     delta3 = A3 - Y
     del A3
     dW3 = delta3 @ A2.T
-    db3 = delta3
     delta2 = W3.T @ delta3
-    del delta3
     delta2 *= (1 - A2) * A2
     del A2
     dW2 = delta2 @ A1.T
-    db2 = delta2
     delta1 = W2.T @ delta2
-    del delta2
     delta1 *= (1 - A1) * A1
     del A1
     dW1 = delta1 @ X.T
-    db1 = delta1
-    return {'loss': dloss, 'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2, 'W3': dW3, 'b3': db3}
+    return {'loss': loss, 'W1': dW1, 'b1': delta1, 'W2': dW2, 'b2': delta2, 'W3': dW3, 'b3': delta3}
 
 
 
@@ -184,22 +174,11 @@ def forward(X, Y, W1, b1, W2, b2, W3, b3):
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
     Z1 = W1 @ X + b1
-    dZ1 = Z1
     A1 = sigmoid(xp, Z1)
-    del Z1
-    dA1 = A1
     Z2 = W2 @ A1
-    del A1
     Z2 += b2
-    dZ2 = Z2
     A2 = sigmoid(xp, Z2)
-    del Z2
-    dA2 = A2
     Z3 = W3 @ A2
-    del A2
     Z3 += b3
-    dZ3 = Z3
     A3 = sigmoid(xp, Z3)
-    del Z3
-    dA3 = A3
-    return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2, 'Z3': dZ3, 'A3': dA3}
+    return {'Z1': Z1, 'A1': A1, 'Z2': Z2, 'A2': A2, 'Z3': Z3, 'A3': A3}

@@ -158,7 +158,7 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
     A3 = sigmoid(xp, Z3)
     del Z3
     _t0 = A3 - Y
-    dloss = (1/2)*lambda_*(xp.sum(W1 * W1) + xp.sum(W2 * W2) + xp.sum(W3 * W3)) + (1/2)*xp.sum(_t0 * _t0)/K
+    loss = (1/2)*lambda_*(xp.sum(W1 * W1) + xp.sum(W2 * W2) + xp.sum(W3 * W3)) + (1/2)*xp.sum(_t0 * _t0)/K
     del _t0
     delta3 = (1 / K) * ((A3 - Y) * (1 - A3) * A3)
     del A3
@@ -179,7 +179,7 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
     dW1 = delta1 @ X.T
     dW1 += lambda_ * W1
     db1 = xp.sum(delta1, axis=1, keepdims=True)
-    return {'loss': dloss, 'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2, 'W3': dW3, 'b3': db3}
+    return {'loss': loss, 'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2, 'W3': dW3, 'b3': db3}
 
 
 
@@ -199,22 +199,11 @@ def forward(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
     """
     xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
     Z1 = W1 @ X + b1
-    dZ1 = Z1
     A1 = sigmoid(xp, Z1)
-    del Z1
-    dA1 = A1
     Z2 = W2 @ A1
-    del A1
     Z2 += b2
-    dZ2 = Z2
     A2 = sigmoid(xp, Z2)
-    del Z2
-    dA2 = A2
     Z3 = W3 @ A2
-    del A2
     Z3 += b3
-    dZ3 = Z3
     A3 = sigmoid(xp, Z3)
-    del Z3
-    dA3 = A3
-    return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2, 'Z3': dZ3, 'A3': dA3}
+    return {'Z1': Z1, 'A1': A1, 'Z2': Z2, 'A2': A2, 'Z3': Z3, 'A3': A3}

@@ -112,7 +112,7 @@ def loss_and_gradients(X, Y, W1, W2):
     A2 = sigmoid(xp, Z2)
     del Z2
     _t0 = A2 - Y
-    dloss = (1/2)*xp.sum(_t0 * _t0)
+    loss = (1/2)*xp.sum(_t0 * _t0)
     del _t0
     delta2 = (A2 - Y) * (1 - A2) * A2
     del A2
@@ -122,7 +122,7 @@ def loss_and_gradients(X, Y, W1, W2):
     delta1 *= (1 - A1) * A1
     del A1
     dW1 = delta1 @ X.T
-    return {'loss': dloss, 'W1': dW1, 'W2': dW2}
+    return {'loss': loss, 'W1': dW1, 'W2': dW2}
 
 
 
@@ -140,14 +140,7 @@ def forward(X, Y, W1, W2):
     """
     xp = namespace(X, Y, W1, W2)
     Z1 = W1 @ X
-    dZ1 = Z1
     A1 = sigmoid(xp, Z1)
-    del Z1
-    dA1 = A1
     Z2 = W2 @ A1
-    del A1
-    dZ2 = Z2
     A2 = sigmoid(xp, Z2)
-    del Z2
-    dA2 = A2
-    return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2}
+    return {'Z1': Z1, 'A1': A1, 'Z2': Z2, 'A2': A2}

@@ -54,14 +54,11 @@ def gradients(X, Y, W1, b1, W2, b2):
     delta2 = 2 * ((A2 - Y) * (1 - A2) * A2)
     del A2
     dW2 = delta2 @ A1.T
-    db2 = delta2
     delta1 = W2.T @ delta2
-    del delta2
     delta1 *= (1 - A1) * A1
     del A1
     dW1 = delta1 @ X.T
-    db1 = delta1
-    return {'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2}
+    return {'W1': dW1, 'b1': delta1, 'W2': dW2, 'b2': delta2}
 
 
 
@@ -121,19 +118,16 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2):
     A2 = sigmoid(xp, Z2)
     del Z2
     _t0 = A2 - Y
-    dloss = xp.sum(_t0 * _t0)
+    loss = xp.sum(_t0 * _t0)
     del _t0
     delta2 = 2 * ((A2 - Y) * (1 - A2) * A2)
     del A2
     dW2 = delta2 @ A1.T
-    db2 = delta2
     delta1 = W2.T @ delta2
-    del delta2
     delta1 *= (1 - A1) * A1
     del A1
     dW1 = delta1 @ X.T
-    db1 = delta1
-    return {'loss': dloss, 'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2}
+    return {'loss': loss, 'W1': dW1, 'b1': delta1, 'W2': dW2, 'b2': delta2}
 
 
 
@@ -151,15 +145,8 @@ def forward(X, Y, W1, b1, W2, b2):
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
     Z1 = W1 @ X + b1
-    dZ1 = Z1
     A1 = sigmoid(xp, Z1)
-    del Z1
-    dA1 = A1
     Z2 = W2 @ A1
-    del A1
     Z2 += b2
-    dZ2 = Z2
     A2 = sigmoid(xp, Z2)
-    del Z2
-    dA2 = A2
-    return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2}
+    return {'Z1': Z1, 'A1': A1, 'Z2': Z2, 'A2': A2}

@@ -86,14 +86,14 @@ def loss_and_gradients(X, Y, W1, b1):
     xp = namespace(X, Y, W1, b1)
     m = X.shape[1]
     Z1 = W1.T @ X + b1
-    dloss = (xp.sum(Y * (xp.maximum((-Z1), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z1)))))) + xp.sum((1 - Y) * (xp.maximum(Z1, 0.0) + xp.log1p(xp.exp(-xp.abs(Z1))))))/m
+    loss = (xp.sum(Y * (xp.maximum((-Z1), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z1)))))) + xp.sum((1 - Y) * (xp.maximum(Z1, 0.0) + xp.log1p(xp.exp(-xp.abs(Z1))))))/m
     A1 = sigmoid(xp, Z1)
     del Z1
     delta1 = (1 / m) * (A1 - Y)
     del A1
     dW1 = X @ delta1.T
     db1 = xp.sum(delta1, axis=1, keepdims=True)
-    return {'loss': dloss, 'W1': dW1, 'b1': db1}
+    return {'loss': loss, 'W1': dW1, 'b1': db1}
 
 
 
@@ -109,8 +109,5 @@ def forward(X, Y, W1, b1):
     """
     xp = namespace(X, Y, W1, b1)
     Z1 = W1.T @ X + b1
-    dZ1 = Z1
     A1 = sigmoid(xp, Z1)
-    del Z1
-    dA1 = A1
-    return {'Z1': dZ1, 'A1': dA1}
+    return {'Z1': Z1, 'A1': A1}

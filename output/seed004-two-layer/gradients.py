@@ -114,7 +114,7 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2):
     del Z1
     Z2 = W2.T @ A1
     Z2 += b2
-    dloss = (xp.sum(Y * (xp.maximum((-Z2), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z2)))))) + xp.sum((1 - Y) * (xp.maximum(Z2, 0.0) + xp.log1p(xp.exp(-xp.abs(Z2))))))
+    loss = (xp.sum(Y * (xp.maximum((-Z2), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z2)))))) + xp.sum((1 - Y) * (xp.maximum(Z2, 0.0) + xp.log1p(xp.exp(-xp.abs(Z2))))))
     A2 = sigmoid(xp, Z2)
     del Z2
     delta2 = A2 - Y
@@ -127,7 +127,7 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2):
     del A1
     dW1 = X @ delta1.T
     db1 = xp.sum(delta1, axis=1, keepdims=True)
-    return {'loss': dloss, 'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2}
+    return {'loss': loss, 'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2}
 
 
 
@@ -145,15 +145,8 @@ def forward(X, Y, W1, b1, W2, b2):
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
     Z1 = W1.T @ X + b1
-    dZ1 = Z1
     A1 = sigmoid(xp, Z1)
-    del Z1
-    dA1 = A1
     Z2 = W2.T @ A1
-    del A1
     Z2 += b2
-    dZ2 = Z2
     A2 = sigmoid(xp, Z2)
-    del Z2
-    dA2 = A2
-    return {'Z1': dZ1, 'A1': dA1, 'Z2': dZ2, 'A2': dA2}
+    return {'Z1': Z1, 'A1': A1, 'Z2': Z2, 'A2': A2}
