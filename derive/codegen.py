@@ -1,5 +1,6 @@
-"""Array code for the engine's expressions: a NumPyPrinter subclass that writes to the array API standard
-(`xp`, the namespace of the inputs: NumPy, array_api_strict, Dask, CuPy, PyTorch, JAX), and lambdify."""
+"""Generated functions: the statements of a program printed by the array printer, shared sub-expressions once,
+outputs as early as they can be computed, every local freed after its last use; compiled, keyword-called,
+or written as a standalone module; and lambdify for single expressions."""
 import itertools
 import keyword
 import re
@@ -8,12 +9,10 @@ from collections import Counter
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
-from sympy.printing.numpy import NumPyPrinter
-from sympy.printing.precedence import PRECEDENCE
 
+from .arrayprinter import HELPERS, MatrixNumPyPrinter, row_or_column
 from .expr import LEAVES, matmul, postorder, substitute
-from .functions import ELT, body_of, elementwise
-from .printing import SafePrecedence, positive_first
+from .functions import body_of, elementwise
 
 # Helper functions the generated code may call, defined in its own source (no import of derive needed).
 NAMESPACE = '''def namespace(*arrays):
@@ -25,197 +24,6 @@ NAMESPACE = '''def namespace(*arrays):
     # arrays of one type are of one library: one look-up (1 µs) instead of one per array (30 µs for 34)
     return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
 '''
-
-HELPERS = {
-    "sigmoid": '''def sigmoid(xp, x):
-    """1 / (1 + e^(−x)) = e^(min(x, 0)) / (1 + e^(−|x|)): no overflow, full relative precision for every x
-    (the tanh form (1 + tanh(x/2)) / 2 loses it below x ≈ −20)."""
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1.0, e) / (1 + e)
-''',
-    "softmax": '''def softmax(xp, z, axis):
-    """exp(z) normalised along axis; the maximum is subtracted first, so exp never overflows."""
-    e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
-    return e / xp.sum(e, axis=axis, keepdims=True)
-''',
-    "log_softmax": '''def log_softmax(xp, z, axis):
-    """log softmax(z) along axis = z − max − log Σ exp(z − max), without overflow."""
-    shifted = z - xp.max(z, axis=axis, keepdims=True)
-    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
-''',
-}
-
-
-class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
-    """Prints matrix products as @, ⊙ as *, and every elementwise function on whole arrays."""
-
-    def __init__(self, settings=None):
-        super().__init__(settings)
-        self.helpers = set()  # names from HELPERS the printed code calls
-
-    def _module_format(self, fqn, register=True):
-        # every numpy.<name> is written xp.<name>: the namespace of the inputs
-        if fqn.startswith("numpy."):
-            return "xp." + {"numpy.trace": "linalg.trace"}.get(fqn, fqn[len("numpy."):])
-        return super()._module_format(fqn, register)
-
-    def _product(self, mats):
-        """M1 @ M2 @ …, with each all-ones factor turned into a sum: 1ᵀM = Σ over rows, M 1 = Σ over columns."""
-        if len(mats) > 1 and isinstance(mats[0], sp.OneMatrix):
-            # 1_{p×q} M = broadcast of the column sums of M
-            rest = self._product(mats[1:])
-            total = rest if mats[0].cols == 1 else f"{self._module_format('numpy.sum')}({rest}, axis=0, keepdims=True)"
-            return total if mats[0].rows == 1 else self._broadcast(total, mats[0].rows, mats[-1].cols)
-        if len(mats) > 1 and isinstance(mats[-1], sp.OneMatrix):
-            # M 1_{q×r} = broadcast of the row sums of M
-            rest = self._product(mats[:-1])
-            total = rest if mats[-1].rows == 1 else f"{self._module_format('numpy.sum')}({rest}, axis=1, keepdims=True)"
-            return total if mats[-1].cols == 1 else self._broadcast(total, mats[0].rows, mats[-1].cols)
-        k = next((i for i, m in enumerate(mats[:-1]) if isinstance(m, sp.Inverse)), None)
-        if k is not None:
-            # M⁻¹ B = solve(M, B): no inverse formed
-            solved = f"xp.linalg.solve({self._print(mats[k].arg)}, {self._product(mats[k + 1:])})"
-            return " @ ".join([*(self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in mats[:k]), solved])
-        if len(mats) > 1 and isinstance(mats[-1], sp.Inverse):
-            # P M⁻¹ = (M⁻ᵀ Pᵀ)ᵀ = solve(Mᵀ, Pᵀ)ᵀ: no inverse formed
-            transposed = matmul(*[m.T for m in reversed(mats[:-1])])
-            return f"xp.linalg.solve({self._print(mats[-1].arg.T)}, {self._print(transposed)}).T"
-        return " @ ".join(self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in mats)
-
-    def _print_log(self, expr):
-        if isinstance(expr.args[0], sp.Determinant):
-            # log|X| from slogdet: no overflow of det for large matrices
-            return f"xp.linalg.slogdet({self._print(expr.args[0].arg)})[1]"
-        return f"xp.log({self._print(expr.args[0])})"
-
-    def _broadcast(self, array, rows, cols):
-        return f"{self._module_format('numpy.broadcast_to')}({array}, ({self._print(rows)}, {self._print(cols)}))"
-
-    def _print_MatMul(self, expr):
-        coeff, mats = expr.as_coeff_matrices()
-        product = self._product(mats)
-        if len(mats) > 1 and any(isinstance(m, sp.OneMatrix) for m in (mats[0], mats[-1])):
-            product = f"({product})" if " @ " in product else product
-        if coeff == 1:
-            return product
-        if coeff == -1:
-            return f"-{product if ' @ ' not in product else '(' + product + ')'}"
-        return f"{self.parenthesize(coeff, PRECEDENCE['Mul'])} * {f'({product})' if ' @ ' in product else product}"
-
-    def _print_MatAdd(self, expr):
-        out = []
-        full = any(_row_or_column(t) is None for t in expr.args)
-        for t in positive_first(expr.args):
-            if full and _row_or_column(t) is not None:
-                # b 1ᵀ + M = b + M: the array API broadcasts a row or column against the full terms
-                t = _row_or_column(t)
-            coeff, mats = t.as_coeff_matrices() if isinstance(t, sp.MatMul) else (sp.S.One, [t])
-            if out and coeff.is_Number and coeff < 0:
-                out.append(f"- {self.parenthesize(matmul(-coeff, *mats), PRECEDENCE['Add'], strict=True)}")
-            elif isinstance(t, sp.OneMatrix) and len(expr.args) > 1:
-                out.append(("+ " if out else "") + "1")  # broadcast against the other terms
-            else:
-                out.append(("+ " if out else "") + self.parenthesize(t, PRECEDENCE["Add"], strict=True))
-        return " ".join(out)
-
-    def _print_Pow(self, expr, rational=False):
-        # 1/m for a size or scalar symbol (NumPyPrinter would write m**(-1.0))
-        if expr.exp == -1 and expr.base.is_Symbol:
-            return f"(1 / {self._print(expr.base)})"
-        return super()._print_Pow(expr, rational)
-
-    def _print_HadamardProduct(self, expr):
-        return " * ".join(self.parenthesize(a, PRECEDENCE["Mul"], strict=False) for a in expr.args)
-
-    def _print_HadamardPower(self, expr):
-        return f"{self.parenthesize(expr.base, PRECEDENCE['Pow'], strict=False)} ** {self._print(expr.exp)}"
-
-    def _print_Transpose(self, expr):
-        return f"{self.parenthesize(expr.arg, PRECEDENCE['Atom'], strict=True)}.T"
-
-    def _print_Inverse(self, expr):
-        return f"{self._module_format('numpy.linalg.inv')}({self._print(expr.arg)})"
-
-    def _print_Determinant(self, expr):
-        return f"{self._module_format('numpy.linalg.det')}({self._print(expr.arg)})"
-
-    def _print_Trace(self, expr):
-        arg = expr.arg
-        if isinstance(arg, sp.MatAdd):
-            # tr(A + B) = tr A + tr B
-            return "(" + " + ".join(self._print(sp.Trace(t)) for t in arg.args) + ")"
-        if isinstance(arg, sp.MatMul):
-            coeff, mats = arg.as_coeff_matrices()
-            if len(mats) == 2 and not any(isinstance(m, sp.OneMatrix) for m in mats):
-                # tr(Pᵀ Q) = Σ_ij P_ij Q_ij, without forming the product
-                P, Q = mats
-                P = P.arg if isinstance(P, sp.Transpose) else sp.Transpose(P)
-                total = (f"xp.sum({self.parenthesize(P, PRECEDENCE['Mul'])} * "
-                         f"{self.parenthesize(Q, PRECEDENCE['Mul'])})")
-                return total if coeff == 1 else f"{self.parenthesize(coeff, PRECEDENCE['Mul'])} * {total}"
-        return f"{self._module_format('numpy.trace')}({self._print(arg)})"
-
-    # constant matrices take the floating type of the inputs (_dtype), so float32 stays float32
-    def _print_Identity(self, expr):
-        self.helpers.add("_dtype")
-        return f"{self._module_format('numpy.eye')}({self._print(expr.rows)}, dtype=_dtype)"
-
-    def _print_OneMatrix(self, expr):
-        self.helpers.add("_dtype")
-        return f"{self._module_format('numpy.ones')}(({self._print(expr.rows)}, {self._print(expr.cols)}), dtype=_dtype)"
-
-    def _print_ZeroMatrix(self, expr):
-        self.helpers.add("_dtype")
-        return f"{self._module_format('numpy.zeros')}(({self._print(expr.rows)}, {self._print(expr.cols)}), dtype=_dtype)"
-
-    def _print_ElementwiseApplyFunction(self, expr):
-        inner = self._print(expr.expr)
-        arg = sp.Symbol(inner if isinstance(expr.expr, sp.MatrixSymbol) else f"({inner})")
-        return self._print(body_of(expr.function).xreplace({ELT: arg}))
-
-    def _print_sigmoid(self, expr):
-        self.helpers.add("sigmoid")
-        return f"sigmoid(xp, {self._print(expr.args[0])})"
-
-    def _print_softplus(self, expr):
-        # log(1 + e^x) = max(x, 0) + log1p(e^{−|x|}): no overflow
-        x = self._print(expr.args[0])
-        return f"(xp.maximum({x}, 0.0) + xp.log1p(xp.exp(-xp.abs({x}))))"
-
-    def _print_Softmax(self, expr):
-        self.helpers.add("softmax")
-        return f"softmax(xp, {self._print(expr.arg)}, {expr.axis})"
-
-    def _print_LogSoftmax(self, expr):
-        self.helpers.add("log_softmax")
-        return f"log_softmax(xp, {self._print(expr.arg)}, {expr.axis})"
-
-    def _print_leaky_relu(self, expr):
-        x, alpha = (self._print(a) for a in expr.args)
-        if expr.args[1].is_number and 0 <= expr.args[1] <= 1:
-            # max(x, αx) for 0 ≤ α ≤ 1: one pass, 16x faster than where on 256² arrays
-            return f"xp.maximum({x}, {alpha} * {x})"
-        return f"xp.where({x} > 0, {x}, {alpha} * {x})"
-
-    def _print_relu(self, expr):
-        return f"xp.maximum({self._print(expr.args[0])}, 0.0)"
-
-    def _print_Heaviside(self, expr):
-        # the step as 0/1 in the dtype of x (the value at 0 is 0, as relu' = H(x, 0))
-        x = self._print(expr.args[0])
-        return f"xp.astype({x} > 0, {x}.dtype)"
-
-
-def _row_or_column(term):
-    """b for a term b 1ᵀ (column b repeated) or 1 bᵀ (row bᵀ repeated); None for any other term."""
-    if not isinstance(term, sp.MatMul):
-        return None
-    coeff, mats = term.as_coeff_matrices()
-    if len(mats) > 1 and isinstance(mats[-1], sp.OneMatrix) and mats[-1].rows == 1:
-        return matmul(coeff, *mats[:-1])
-    if len(mats) > 1 and isinstance(mats[0], sp.OneMatrix) and mats[0].cols == 1:
-        return matmul(coeff, *mats[1:])
-    return None
 
 
 def _fresh_product(e, computed):
@@ -239,7 +47,7 @@ def _in_place(expr, computed):
         return expr.args[k], "*=", rest[0] if len(rest) == 1 else sp.HadamardProduct(*rest)
     if len(rest) > 1:
         return expr.args[k], "+=", sp.MatAdd(*rest)
-    term = _row_or_column(rest[0]) or rest[0]   # Z += b: the array API broadcasts the column b
+    term = row_or_column(rest[0]) or rest[0]   # Z += b: the array API broadcasts the column b
     coeff, mats = term.as_coeff_matrices() if isinstance(term, sp.MatMul) else (sp.S.One, [term])
     if coeff.is_Number and coeff < 0:
         return expr.args[k], "-=", matmul(-coeff, *mats)
@@ -319,6 +127,39 @@ def _natural(name):
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
+def _pruned(statements, results):
+    """The statements the results need, in order: e.g. no A^(L) when the loss is computed from the logits."""
+    needed = set().union(*[e.free_symbols for e in results])
+    kept = []
+    for target, expr in reversed(statements):
+        if target in needed:
+            kept.append((target, expr))
+            needed |= expr.free_symbols
+    return kept[::-1]
+
+
+def _output_name(k, key, expr, existing, taken):
+    """The variable returned for results[key]: a computed value under its own name (Z1), ∂L/∂P as dP, any other
+    key under its own name (loss), _out<k> where that is taken or not an identifier."""
+    if expr in existing:
+        return existing[expr]
+    name = (f"d{key}" if key in taken else key) if isinstance(key, str) else None
+    ok = name and name.isidentifier() and not keyword.iskeyword(name) and name not in taken
+    return name if ok else f"_out{k}"
+
+
+def _schedule(statements, outputs, assignments):
+    """The assignments of the statements, each output's inserted right after the last statement it reads
+    (∂L/∂W^(l) right after δ^(l)), so that what it reads can be freed early: the recursion's order."""
+    position = {t: k for k, (t, _) in enumerate(statements)}
+    after = [max((position[s] for s in e.free_symbols if s in position), default=-1) for _, e in outputs]
+    blocks = [assignments(t, e) for t, e in statements]
+    # inserted from the last position back, so the positions of the statements not yet passed stay valid
+    for k in sorted(range(len(outputs)), key=lambda k: (after[k], k), reverse=True):
+        blocks.insert(after[k] + 1, assignments(*outputs[k]))
+    return [a for block in blocks for a in block]
+
+
 def function_source(args, statements, outputs, name="generated", doc=None):
     """The Python source of an array-API function of `args` that runs `statements` [(symbol, expr)] in order
     and returns `outputs` (one expression, or a dict name -> expression). Symbolic sizes are read off the
@@ -352,37 +193,13 @@ def function_source(args, statements, outputs, name="generated", doc=None):
                             (f"{target} {operator} {printer.doprint(rest)}", {str(s) for s in rest.free_symbols})]
         return lines + [(f"{target} = {printer.doprint(result)}", {str(s) for s in result.free_symbols})]
 
-    needed = set().union(*[e.free_symbols for e in results.values()])
-    kept = []
-    for target, expr in reversed(statements):
-        # only what the outputs need, e.g. no A^(L) when the loss is computed from the logits
-        if target in needed:
-            kept.append((target, expr))
-            needed |= expr.free_symbols
-    statements = kept[::-1]
-    used_names = {str(a) for a in args} | {str(t) for t, _ in statements}
+    statements = _pruned(statements, results.values())
     existing = {**{a: names[a] for a in args}, **{t: str(t) for t, _ in statements}}
-
-    def out_name(k, key, expr):
-        """The variable returned for results[key]: a computed value under its own name (Z1), ∂L/∂P as dP,
-        any other key under its own name (loss), _out<k> where that is taken or not an identifier."""
-        if expr in existing:
-            return existing[expr]
-        name = (f"d{key}" if key in used_names else key) if isinstance(key, str) else None
-        ok = name and name.isidentifier() and not keyword.iskeyword(name) and name not in used_names
-        return name if ok else f"_out{k}"
-
-    outs = [out_name(k, key, expr) for k, (key, expr) in enumerate(results.items())]
-    # each output right after the last statement it reads (∂L/∂W^(l) right after δ^(l)), so that what it
-    # reads can be freed early: the order of the closed-form recursion
-    position = {t: k for k, (t, _) in enumerate(statements)}
-    after = [max((position[s] for s in e.free_symbols if s in position), default=-1) for e in results.values()]
-    blocks = [assignments(t, e) for t, e in statements]
-    # inserted from the last position back, so the positions of the statements not yet passed stay valid
-    for k in sorted(range(len(outs)), key=lambda k: (after[k], k), reverse=True):
-        if list(results.values())[k] not in existing:
-            blocks.insert(after[k] + 1, assignments(outs[k], list(results.values())[k]))
-    lines = _with_deletions([a for block in blocks for a in block], keep={*names.values(), *outs, *map(str, dims)})
+    taken = {str(a) for a in args} | {str(t) for t, _ in statements}
+    outs = [_output_name(k, key, e, existing, taken) for k, (key, e) in enumerate(results.items())]
+    computed_outputs = [(out, e) for out, e in zip(outs, results.values()) if e not in existing]
+    lines = _with_deletions(_schedule(statements, computed_outputs, assignments),
+                            keep={*names.values(), *outs, *map(str, dims)})
     if single:
         lines.append(f"    return {outs[0]}")
     else:

@@ -1,0 +1,201 @@
+"""The array printer: SymPy's NumPyPrinter subclassed to write the engine's expressions as array API code
+(`xp`, the namespace of the inputs: NumPy, array_api_strict, Dask, CuPy, PyTorch, JAX)."""
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.precedence import PRECEDENCE
+
+from .expr import matmul
+from .functions import ELT, body_of
+from .printing import SafePrecedence, positive_first
+
+# Helper functions the printed code may call, written into the generated source (no import of derive needed).
+HELPERS = {
+    "sigmoid": '''def sigmoid(xp, x):
+    """1 / (1 + e^(−x)) = e^(min(x, 0)) / (1 + e^(−|x|)): no overflow, full relative precision for every x
+    (the tanh form (1 + tanh(x/2)) / 2 loses it below x ≈ −20)."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0, e) / (1 + e)
+''',
+    "softmax": '''def softmax(xp, z, axis):
+    """exp(z) normalised along axis; the maximum is subtracted first, so exp never overflows."""
+    e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+''',
+    "log_softmax": '''def log_softmax(xp, z, axis):
+    """log softmax(z) along axis = z − max − log Σ exp(z − max), without overflow."""
+    shifted = z - xp.max(z, axis=axis, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+''',
+}
+
+
+class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
+    """Prints matrix products as @, ⊙ as *, and every elementwise function on whole arrays."""
+
+    def __init__(self, settings=None):
+        super().__init__(settings)
+        self.helpers = set()  # names from HELPERS the printed code calls
+
+    def _module_format(self, fqn, register=True):
+        # every numpy.<name> is written xp.<name>: the namespace of the inputs
+        if fqn.startswith("numpy."):
+            return "xp." + {"numpy.trace": "linalg.trace"}.get(fqn, fqn[len("numpy."):])
+        return super()._module_format(fqn, register)
+
+    def _product(self, mats):
+        """M1 @ M2 @ …, with each all-ones factor turned into a sum: 1ᵀM = Σ over rows, M 1 = Σ over columns."""
+        if len(mats) > 1 and isinstance(mats[0], sp.OneMatrix):
+            # 1_{p×q} M = broadcast of the column sums of M
+            rest = self._product(mats[1:])
+            total = rest if mats[0].cols == 1 else f"{self._module_format('numpy.sum')}({rest}, axis=0, keepdims=True)"
+            return total if mats[0].rows == 1 else self._broadcast(total, mats[0].rows, mats[-1].cols)
+        if len(mats) > 1 and isinstance(mats[-1], sp.OneMatrix):
+            # M 1_{q×r} = broadcast of the row sums of M
+            rest = self._product(mats[:-1])
+            total = rest if mats[-1].rows == 1 else f"{self._module_format('numpy.sum')}({rest}, axis=1, keepdims=True)"
+            return total if mats[-1].cols == 1 else self._broadcast(total, mats[0].rows, mats[-1].cols)
+        k = next((i for i, m in enumerate(mats[:-1]) if isinstance(m, sp.Inverse)), None)
+        if k is not None:
+            # M⁻¹ B = solve(M, B): no inverse formed
+            solved = f"xp.linalg.solve({self._print(mats[k].arg)}, {self._product(mats[k + 1:])})"
+            return " @ ".join([*(self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in mats[:k]), solved])
+        if len(mats) > 1 and isinstance(mats[-1], sp.Inverse):
+            # P M⁻¹ = (M⁻ᵀ Pᵀ)ᵀ = solve(Mᵀ, Pᵀ)ᵀ: no inverse formed
+            transposed = matmul(*[m.T for m in reversed(mats[:-1])])
+            return f"xp.linalg.solve({self._print(mats[-1].arg.T)}, {self._print(transposed)}).T"
+        return " @ ".join(self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in mats)
+
+    def _print_log(self, expr):
+        if isinstance(expr.args[0], sp.Determinant):
+            # log|X| from slogdet: no overflow of det for large matrices
+            return f"xp.linalg.slogdet({self._print(expr.args[0].arg)})[1]"
+        return f"xp.log({self._print(expr.args[0])})"
+
+    def _broadcast(self, array, rows, cols):
+        return f"{self._module_format('numpy.broadcast_to')}({array}, ({self._print(rows)}, {self._print(cols)}))"
+
+    def _print_MatMul(self, expr):
+        coeff, mats = expr.as_coeff_matrices()
+        product = self._product(mats)
+        if len(mats) > 1 and any(isinstance(m, sp.OneMatrix) for m in (mats[0], mats[-1])):
+            product = f"({product})" if " @ " in product else product
+        if coeff == 1:
+            return product
+        if coeff == -1:
+            return f"-{product if ' @ ' not in product else '(' + product + ')'}"
+        return f"{self.parenthesize(coeff, PRECEDENCE['Mul'])} * {f'({product})' if ' @ ' in product else product}"
+
+    def _print_MatAdd(self, expr):
+        out = []
+        full = any(row_or_column(t) is None for t in expr.args)
+        for t in positive_first(expr.args):
+            if full and row_or_column(t) is not None:
+                # b 1ᵀ + M = b + M: the array API broadcasts a row or column against the full terms
+                t = row_or_column(t)
+            coeff, mats = t.as_coeff_matrices() if isinstance(t, sp.MatMul) else (sp.S.One, [t])
+            if out and coeff.is_Number and coeff < 0:
+                out.append(f"- {self.parenthesize(matmul(-coeff, *mats), PRECEDENCE['Add'], strict=True)}")
+            elif isinstance(t, sp.OneMatrix) and len(expr.args) > 1:
+                out.append(("+ " if out else "") + "1")  # broadcast against the other terms
+            else:
+                out.append(("+ " if out else "") + self.parenthesize(t, PRECEDENCE["Add"], strict=True))
+        return " ".join(out)
+
+    def _print_Pow(self, expr, rational=False):
+        # 1/m for a size or scalar symbol (NumPyPrinter would write m**(-1.0))
+        if expr.exp == -1 and expr.base.is_Symbol:
+            return f"(1 / {self._print(expr.base)})"
+        return super()._print_Pow(expr, rational)
+
+    def _print_HadamardProduct(self, expr):
+        return " * ".join(self.parenthesize(a, PRECEDENCE["Mul"], strict=False) for a in expr.args)
+
+    def _print_HadamardPower(self, expr):
+        return f"{self.parenthesize(expr.base, PRECEDENCE['Pow'], strict=False)} ** {self._print(expr.exp)}"
+
+    def _print_Transpose(self, expr):
+        return f"{self.parenthesize(expr.arg, PRECEDENCE['Atom'], strict=True)}.T"
+
+    def _print_Inverse(self, expr):
+        return f"{self._module_format('numpy.linalg.inv')}({self._print(expr.arg)})"
+
+    def _print_Determinant(self, expr):
+        return f"{self._module_format('numpy.linalg.det')}({self._print(expr.arg)})"
+
+    def _print_Trace(self, expr):
+        arg = expr.arg
+        if isinstance(arg, sp.MatAdd):
+            # tr(A + B) = tr A + tr B
+            return "(" + " + ".join(self._print(sp.Trace(t)) for t in arg.args) + ")"
+        if isinstance(arg, sp.MatMul):
+            coeff, mats = arg.as_coeff_matrices()
+            if len(mats) == 2 and not any(isinstance(m, sp.OneMatrix) for m in mats):
+                # tr(Pᵀ Q) = Σ_ij P_ij Q_ij, without forming the product
+                P, Q = mats
+                P = P.arg if isinstance(P, sp.Transpose) else sp.Transpose(P)
+                total = (f"xp.sum({self.parenthesize(P, PRECEDENCE['Mul'])} * "
+                         f"{self.parenthesize(Q, PRECEDENCE['Mul'])})")
+                return total if coeff == 1 else f"{self.parenthesize(coeff, PRECEDENCE['Mul'])} * {total}"
+        return f"{self._module_format('numpy.trace')}({self._print(arg)})"
+
+    # constant matrices take the floating type of the inputs (_dtype), so float32 stays float32
+    def _print_Identity(self, expr):
+        self.helpers.add("_dtype")
+        return f"{self._module_format('numpy.eye')}({self._print(expr.rows)}, dtype=_dtype)"
+
+    def _print_OneMatrix(self, expr):
+        self.helpers.add("_dtype")
+        return f"{self._module_format('numpy.ones')}(({self._print(expr.rows)}, {self._print(expr.cols)}), dtype=_dtype)"
+
+    def _print_ZeroMatrix(self, expr):
+        self.helpers.add("_dtype")
+        return f"{self._module_format('numpy.zeros')}(({self._print(expr.rows)}, {self._print(expr.cols)}), dtype=_dtype)"
+
+    def _print_ElementwiseApplyFunction(self, expr):
+        inner = self._print(expr.expr)
+        arg = sp.Symbol(inner if isinstance(expr.expr, sp.MatrixSymbol) else f"({inner})")
+        return self._print(body_of(expr.function).xreplace({ELT: arg}))
+
+    def _print_sigmoid(self, expr):
+        self.helpers.add("sigmoid")
+        return f"sigmoid(xp, {self._print(expr.args[0])})"
+
+    def _print_softplus(self, expr):
+        # log(1 + e^x) = max(x, 0) + log1p(e^{−|x|}): no overflow
+        x = self._print(expr.args[0])
+        return f"(xp.maximum({x}, 0.0) + xp.log1p(xp.exp(-xp.abs({x}))))"
+
+    def _print_Softmax(self, expr):
+        self.helpers.add("softmax")
+        return f"softmax(xp, {self._print(expr.arg)}, {expr.axis})"
+
+    def _print_LogSoftmax(self, expr):
+        self.helpers.add("log_softmax")
+        return f"log_softmax(xp, {self._print(expr.arg)}, {expr.axis})"
+
+    def _print_leaky_relu(self, expr):
+        x, alpha = (self._print(a) for a in expr.args)
+        if expr.args[1].is_number and 0 <= expr.args[1] <= 1:
+            # max(x, αx) for 0 ≤ α ≤ 1: one pass, 16x faster than where on 256² arrays
+            return f"xp.maximum({x}, {alpha} * {x})"
+        return f"xp.where({x} > 0, {x}, {alpha} * {x})"
+
+    def _print_relu(self, expr):
+        return f"xp.maximum({self._print(expr.args[0])}, 0.0)"
+
+    def _print_Heaviside(self, expr):
+        # the step as 0/1 in the dtype of x (the value at 0 is 0, as relu' = H(x, 0))
+        x = self._print(expr.args[0])
+        return f"xp.astype({x} > 0, {x}.dtype)"
+
+
+def row_or_column(term):
+    """b for a term b 1ᵀ (column b repeated) or 1 bᵀ (row bᵀ repeated); None for any other term."""
+    if not isinstance(term, sp.MatMul):
+        return None
+    coeff, mats = term.as_coeff_matrices()
+    if len(mats) > 1 and isinstance(mats[-1], sp.OneMatrix) and mats[-1].rows == 1:
+        return matmul(coeff, *mats[:-1])
+    if len(mats) > 1 and isinstance(mats[0], sp.OneMatrix) and mats[0].cols == 1:
+        return matmul(coeff, *mats[1:])
+    return None
