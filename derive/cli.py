@@ -8,7 +8,6 @@ import numpy as np
 from . import demo
 from .api import derivation
 from .backprop import backprop
-from .codegen import lambdify
 from .document import write
 from .latex import Notation, latex
 from .network import ACTIVATIONS, LAYOUTS, LOSSES, REDUCTIONS, mlp
@@ -131,20 +130,18 @@ def _expr(args):
     except ValueError as e:
         raise Usage(str(e)) from None
     print(d)
-    matrices = [parse(k, {k: v}) for k, v in shapes.items() if v is not None]
-    scalars = [parse(k, {k: v}) for k, v in shapes.items() if v is None]
     print(f"LaTeX: \\frac{{\\partial f}}{{\\partial {latex(X)}}} = {latex(d.gradient)}")
-    print("code:\n" + lambdify([*matrices, *scalars], d.gradient).source.split("\n\n\n")[-1].rstrip())
+    print("code:\n" + d.source().split("\n\n\n")[-1].rstrip())
     concrete = all(all(str(n).isdigit() for n in v) for v in shapes.values() if v is not None)
     passed = True
     if concrete and all(v is not None for v in shapes.values()):
         from verify import central_difference, relative_error
         rng = np.random.default_rng(0)
+        matrices = [M for M in d.program()[0] if M.is_Matrix]
         values = {str(M): rng.normal(size=tuple(int(n) for n in M.shape)) + (3 * np.eye(int(M.rows))
                   if M.rows == M.cols else 0) for M in matrices}
-        fn = lambdify(matrices, f)
-        grad = lambdify(matrices, d.gradient)(*[values[str(M)] for M in matrices])
-        fd = central_difference(lambda **v: fn(*[v[str(M)] for M in matrices]), values, args.wrt)
+        grad = d.numpy()(**values)
+        fd = central_difference(d.numpy("value"), values, args.wrt)
         err = relative_error(np.broadcast_to(grad, fd.shape), fd)
         passed = err < 1e-6
         print(f"numeric check against central differences: relative error {err:.2e} "

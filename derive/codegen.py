@@ -200,7 +200,9 @@ def function_source(args, statements, outputs, name="generated", doc=None):
     computed_outputs = [(out, e) for out, e in zip(outs, results.values()) if e not in existing]
     lines = _with_deletions(_schedule(statements, computed_outputs, assignments),
                             keep={*names.values(), *outs, *map(str, dims)})
-    if single:
+    if single and lines and lines[-1].startswith(f"    {outs[0]} = "):
+        lines[-1] = "    return " + lines[-1][len(f"    {outs[0]} = "):]   # one result: returned as computed
+    elif single:
         lines.append(f"    return {outs[0]}")
     else:
         lines.append("    return {" + ", ".join(f"{key!r}: {out}" for key, out in zip(results, outs)) + "}")

@@ -107,8 +107,7 @@ def loss(X, Y, W1, W2, W3, W4):
     del Z4
     _t0 = A4 - Y
     del A4
-    _out0 = (1/2)*xp.sum(_t0 * _t0)
-    return _out0
+    return (1/2)*xp.sum(_t0 * _t0)
 
 
 

@@ -154,8 +154,7 @@ def loss(X, Y, W1, W2, W3, W4, W5, W6):
     del Z6
     _t0 = A6 - Y
     del A6
-    _out0 = (1/2)*xp.sum(_t0 * _t0)
-    return _out0
+    return (1/2)*xp.sum(_t0 * _t0)
 
 
 

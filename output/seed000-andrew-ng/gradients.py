@@ -101,8 +101,7 @@ def loss(X, Y, W1, b1, W2, b2, W3, b3):
     Z3 = W3 @ A2
     del A2
     Z3 += b3
-    _out0 = (xp.sum(Y * (xp.maximum((-Z3), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z3)))))) + xp.sum((1 - Y) * (xp.maximum(Z3, 0.0) + xp.log1p(xp.exp(-xp.abs(Z3))))))
-    return _out0
+    return (xp.sum(Y * (xp.maximum((-Z3), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z3)))))) + xp.sum((1 - Y) * (xp.maximum(Z3, 0.0) + xp.log1p(xp.exp(-xp.abs(Z3))))))
 
 
 

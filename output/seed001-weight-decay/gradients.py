@@ -115,8 +115,7 @@ def loss(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
     del Z3
     _t0 = A3 - Y
     del A3
-    _out0 = (1/2)*lambda_*(xp.sum(W1 * W1) + xp.sum(W2 * W2) + xp.sum(W3 * W3)) + (1/2)*xp.sum(_t0 * _t0)/K
-    return _out0
+    return (1/2)*lambda_*(xp.sum(W1 * W1) + xp.sum(W2 * W2) + xp.sum(W3 * W3)) + (1/2)*xp.sum(_t0 * _t0)/K
 
 
 

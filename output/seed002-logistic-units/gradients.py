@@ -82,8 +82,7 @@ def loss(X, Y, W1, W2):
     del Z2
     _t0 = A2 - Y
     del A2
-    _out0 = (1/2)*xp.sum(_t0 * _t0)
-    return _out0
+    return (1/2)*xp.sum(_t0 * _t0)
 
 
 

@@ -85,8 +85,7 @@ def loss(X, Y, W1, b1, W2, b2):
     del Z2
     _t0 = A2 - Y
     del A2
-    _out0 = xp.sum(_t0 * _t0)
-    return _out0
+    return xp.sum(_t0 * _t0)
 
 
 

@@ -64,8 +64,7 @@ def loss(X, Y, W1, b1):
     xp = namespace(X, Y, W1, b1)
     m = X.shape[1]
     Z1 = W1.T @ X + b1
-    _out0 = (xp.sum(Y * (xp.maximum((-Z1), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z1)))))) + xp.sum((1 - Y) * (xp.maximum(Z1, 0.0) + xp.log1p(xp.exp(-xp.abs(Z1))))))/m
-    return _out0
+    return (xp.sum(Y * (xp.maximum((-Z1), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z1)))))) + xp.sum((1 - Y) * (xp.maximum(Z1, 0.0) + xp.log1p(xp.exp(-xp.abs(Z1))))))/m
 
 
 

@@ -84,8 +84,7 @@ def loss(X, Y, W1, b1, W2, b2):
     Z2 = W2.T @ A1
     del A1
     Z2 += b2
-    _out0 = (xp.sum(Y * (xp.maximum((-Z2), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z2)))))) + xp.sum((1 - Y) * (xp.maximum(Z2, 0.0) + xp.log1p(xp.exp(-xp.abs(Z2))))))
-    return _out0
+    return (xp.sum(Y * (xp.maximum((-Z2), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z2)))))) + xp.sum((1 - Y) * (xp.maximum(Z2, 0.0) + xp.log1p(xp.exp(-xp.abs(Z2))))))
 
 
 
