@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(PY) bench/networks.py
 	$(PY) bench/verify.py
 	$(PY) bench/codegen.py
+	$(PY) bench/dask_scaling.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
