@@ -266,6 +266,29 @@ def module_source(head, sources):
     return "\n\n\n".join([f'"""{head}\n"""', *blocks])
 
 
+class Compiled:
+    """source, numpy and module for a result that has PROGRAMS, program(what), _docstring(what), _module_head()."""
+
+    PROGRAMS = ()
+
+    def source(self, what=None):
+        """Python source of the function `what` (see program): array API code, no SymPy needed to run it."""
+        what = what or self.PROGRAMS[0]
+        args, statements, outputs = self.program(what)
+        return function_source(args, statements, outputs, name=what, doc=self._docstring(what))
+
+    def numpy(self, what=None):
+        """The compiled function `what` (default: the first of PROGRAMS), called with keyword arrays named after the
+        symbols; runs on any array API library (NumPy, array_api_strict, Dask, PyTorch, JAX, ...)."""
+        what = what or self.PROGRAMS[0]
+        return keyword_function(*self.program(what), name=what, doc=self._docstring(what))
+
+    def module(self):
+        """A standalone Python module with every function of PROGRAMS (array_api_compat is used when installed;
+        NumPy ≥ 2 arrays work without it). Deterministic text."""
+        return module_source(self._module_head(), [self.source(what) for what in self.PROGRAMS])
+
+
 def lambdify(args, expr):
     """A NumPy function of `args` computing `expr`, like sympy.lambdify; symbolic sizes are read off the inputs.
 
