@@ -350,14 +350,24 @@ def algorithm(source, name="gradients", notation=None):
     W1 as W^{(1)}, delta2 as δ^{(2)}, dW1 as ∂W^{(1)}, .T as ᵀ, * on arrays as ⊙, @ as juxtaposition."""
     import ast
 
-    from latexify import codegen, transformers
-    from latexify.codegen import expression_rules
+    from latexify import transformers
 
-    n = notation or Notation()
     tree = ast.parse(source)
     tree.body = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == name]
+    _mathematics_only(tree.body[0])
     function = tree.body[0]
-    # the docstring, the namespace, sizes, dtype and memory bookkeeping are not part of the mathematics
+    arguments = {a.arg for a in function.args.args}
+    variables = arguments | {t.id for s in function.body if isinstance(s, ast.Assign) for t in s.targets}
+    tree = transformers.PrefixTrimmer({"xp"}).visit(tree)
+    return _typesetter(notation or Notation(), variables, arguments).visit(tree)
+
+
+def _mathematics_only(function):
+    """The function's AST, in place, as mathematics: no docstring, namespace, sizes, dtype or del lines;
+    x = P; x *= R as x = P ⊙ R; a number or size times an array as juxtaposition; no xp or keyword arguments;
+    the returned dict as a tuple."""
+    import ast
+
     sizes = set()
 
     def bookkeeping(statement):
@@ -384,7 +394,6 @@ def algorithm(source, name="gradients", notation=None):
         if bookkeeping(statement):
             continue
         if isinstance(statement, ast.AugAssign):
-            # x = P; x *= R is typeset as one line, x = P ⊙ R
             body[-1].value = ast.BinOp(body[-1].value, statement.op, statement.value)
             continue
         body.append(statement)
@@ -395,14 +404,20 @@ def algorithm(source, name="gradients", notation=None):
             node.args = [a for a in node.args if not (isinstance(a, ast.Name) and a.id == "xp")]
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and any(
                 scalar(side) for side in (node.left, node.right)):
-            node.op = ast.MatMult()  # a number times an array: juxtaposition, not ⊙
+            node.op = ast.MatMult()
     ret = function.body[-1]
     if isinstance(ret, ast.Return) and isinstance(ret.value, ast.Dict):
         ret.value = ast.Tuple(elts=ret.value.values, ctx=ast.Load())
-    tree = transformers.PrefixTrimmer({"xp"}).visit(tree)
+
+
+def _typesetter(n, variables, arguments):
+    """latexify-py's algorithmic code generator, set up for array code in the notation n."""
+    import ast
+
+    from latexify import codegen
+    from latexify.codegen import expression_rules
+
     generator = codegen.AlgorithmicCodegen(use_math_symbols=True)
-    arguments = {a.arg for a in function.args.args}
-    variables = arguments | {t.id for s in function.body if isinstance(s, ast.Assign) for t in s.targets}
     expressions = generator._expression_codegen
     for part in (generator, expressions):
         part._identifier_converter = _Identifiers(part._identifier_converter, variables, arguments, n)
@@ -411,7 +426,7 @@ def algorithm(source, name="gradients", notation=None):
     rules[ast.MatMult] = expression_rules.BinOpRule("", r" \, ", "")   # @ is the matrix product
     expressions._bin_op_rules = rules
     expressions._should_remove_multiply_op = lambda *args: False
-    attribute = expressions.visit_Attribute
+    attribute, call = expressions.visit_Attribute, expressions.visit_Call
 
     def visit_attribute(node):
         # X.T is Xᵀ
@@ -420,9 +435,6 @@ def algorithm(source, name="gradients", notation=None):
         inner = expressions.visit(node.value)
         inner = inner if isinstance(node.value, ast.Name) else r"\left(%s\right)" % inner
         return "%s^{%s}" % (inner, n.transpose)
-
-    expressions.visit_Attribute = visit_attribute
-    call = expressions.visit_Call
 
     def visit_call(node):
         # astype(Z > 0, dtype) is the indicator [Z > 0]; sigmoid is σ
@@ -433,8 +445,8 @@ def algorithm(source, name="gradients", notation=None):
             return r"\sigma\left(%s\right)" % expressions.visit(node.args[0])
         return call(node)
 
-    expressions.visit_Call = visit_call
-    return generator.visit(tree)
+    expressions.visit_Attribute, expressions.visit_Call = visit_attribute, visit_call
+    return generator
 
 
 class _Identifiers:
