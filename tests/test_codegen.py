@@ -58,6 +58,25 @@ def test_runs_on_array_api_strict():
         assert _rel(np.asarray(got[name]), G) < 1e-12
 
 
+@pytest.mark.parametrize("layout", derive.LAYOUTS)
+def test_one_pass_has_the_recursions_work_and_no_more(layout):
+    """The loss-and-gradients code of an L-layer net does what the closed-form recursion does: L products forward,
+    L for the ∂W, L − 1 for the δ (3L − 1 in all), each Z, A and δ assigned once, L activations, biases summed
+    (no 1ᵀ-products, ones or diag matrices, no broadcast copies)."""
+    L = 4
+    net = derive.mlp([5, 6, 7, 6, 3], activation="tanh", output="softmax", loss="softmax_ce", layout=layout)
+    source = derive.backprop(net).source("loss_and_gradients")
+    body = source[source.index("def loss_and_gradients"):].split('"""')[-1]
+    assert body.count("@") == 3 * L - 1, body
+    for name in ("Z", "A", "delta"):
+        for l in range(1, L + 1):
+            assert body.count(f"    {name}{l} = ") == 1, (name, l)
+    assert body.count("xp.tanh(") == L - 1 and body.count(" softmax(xp, Z4") == 1   # A4, for δ4 = (A4 − Y)/m
+    assert body.count("log_softmax(xp, Z4") == 1                                    # the loss, from the logits
+    assert body.count("xp.sum(delta") == L
+    assert not any(word in body for word in ("ones(", "diag", "eye(", "broadcast_to"))
+
+
 def _peak_bytes(fn):
     import tracemalloc
     fn()  # first-call caches (imports, namespace look-ups) are not the function's memory
