@@ -7,7 +7,7 @@ from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from .functions import ELT, body_of
-from .printing import SafePrecedence, positive_first
+from .printing import SignedSums
 
 _LAYERED = re.compile(r"^(delta|[A-Za-z]+?)(\d+)$")
 _GREEK = {"delta": r"\delta", "lambda": r"\lambda", "theta": r"\theta", "Theta": r"\Theta"}
@@ -35,7 +35,7 @@ class Notation:
         return f"{tex}^{{({index})}}" if self.layer == "superscript" else f"{tex}_{{{index}}}"
 
 
-class LatexPrinter(SafePrecedence, SympyLatexPrinter):
+class LatexPrinter(SignedSums, SympyLatexPrinter):
     """SymPy's LaTeX printer with ⊙, ᵀ, tr, plain parentheses and the Notation's symbol names."""
 
     def __init__(self, notation=None):
@@ -82,14 +82,6 @@ class LatexPrinter(SafePrecedence, SympyLatexPrinter):
         if isinstance(coeff, sp.Add):
             c = f"({c})"
         return f"{sign}{c} {factors}"
-
-    def _print_MatAdd(self, expr):
-        terms = positive_first(expr.args)
-        out = self._paren(terms[0], PRECEDENCE["Add"], strict=True)
-        for t in terms[1:]:
-            s = self._paren(t, PRECEDENCE["Add"], strict=True)
-            out += f" - {s[1:]}" if s.startswith("-") else f" + {s}"
-        return out
 
     def _print_Trace(self, expr):
         return r"\mathrm{tr}(%s)" % self._print(expr.arg)

@@ -29,8 +29,8 @@ def positive_first(terms):
     return sorted(terms, key=lambda t: isinstance(t, sp.MatMul) and t.as_coeff_matrices()[0].is_negative is True)
 
 
-class TextPrinter(SafePrecedence, StrPrinter):
-    """Prints tr, ᵀ, ⁻¹, ⊙, |X| and σ(X) the way a derivation on paper does."""
+class SignedSums(SafePrecedence):
+    """Printer mixin: a matrix sum with its positive terms first and a − for each negated one (1 − A, not −A + 1)."""
 
     def _print_MatAdd(self, expr):
         terms = positive_first(expr.args)
@@ -39,6 +39,10 @@ class TextPrinter(SafePrecedence, StrPrinter):
             s = self.parenthesize(t, PRECEDENCE["Add"], strict=True)
             out += f" - {s[1:]}" if s.startswith("-") else f" + {s}"
         return out
+
+
+class TextPrinter(SignedSums, StrPrinter):
+    """Prints tr, ᵀ, ⁻¹, ⊙, |X| and σ(X) the way a derivation on paper does."""
 
     def _print_MatMul(self, expr):
         coeff, mats = expr.as_coeff_matrices()
