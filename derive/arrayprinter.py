@@ -4,7 +4,7 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from .expr import matmul
+from .expr import Adjugate, matmul
 from .functions import ELT, body_of
 from .printing import SafePrecedence, positive_first
 
@@ -15,6 +15,31 @@ HELPERS = {
     (the tanh form (1 + tanh(x/2)) / 2 loses it below x ≈ −20)."""
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1.0, e) / (1 + e)
+''',
+    "heaviside": '''def heaviside(xp, x, at_zero):
+    """The step H(x): 0 below 0, 1 above, `at_zero` at 0, in the floating type of x."""
+    x = xp.asarray(x)
+    dtype = x.dtype if xp.isdtype(x.dtype, "real floating") else xp.float64
+    step = xp.astype(x > 0, dtype)
+    return step if at_zero == 0 else step + at_zero * xp.astype(x == 0, dtype)
+''',
+    "unit": '''def unit(xp, rows, cols, i, j, dtype):
+    """E_ij: the rows × cols matrix with a single 1 at (i, j)."""
+    return xp.astype((xp.reshape(xp.arange(rows), (rows, 1)) == i) & (xp.reshape(xp.arange(cols), (1, cols)) == j),
+                     dtype)
+''',
+    "logdet": '''def logdet(xp, x):
+    """log det x from slogdet (no overflow of det): nan where det x < 0, as log|det x| would be another function."""
+    sign, value = xp.linalg.slogdet(x)
+    return xp.where(sign >= 0, value, xp.asarray(float("nan"), dtype=value.dtype))
+''',
+    "adjugate": '''def adjugate(xp, x):
+    """adj(x) = det(x) x⁻¹, finite where x is singular: with x = U diag(s) Vᵀ, adj(x) = det(V) det(Uᵀ) V diag(s̃) Uᵀ,
+    s̃_i the product of the other singular values."""
+    u, s, vt = xp.linalg.svd(x)
+    n = s.shape[0]
+    others = xp.stack([xp.prod(s[:i]) * xp.prod(s[i + 1:]) for i in range(n)])
+    return xp.linalg.det(u) * xp.linalg.det(vt) * (vt.T * others) @ u.T
 ''',
     "softmax": '''def softmax(xp, z, axis):
     """exp(z) normalised along axis; the maximum is subtracted first, so exp never overflows."""
@@ -35,6 +60,14 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
     def __init__(self, settings=None):
         super().__init__(settings)
         self.helpers = set()  # names from HELPERS the printed code calls
+        self.renames = {}     # symbol -> its identifier in the code, where that is not its name
+        self.arrays = set()   # the symbols that stand for an array in an elementwise body
+
+    def _print_Symbol(self, expr):
+        return self.renames.get(expr) or super()._print_Symbol(expr)
+
+    def _print_MatrixSymbol(self, expr):
+        return self.renames.get(expr) or super()._print_MatrixSymbol(expr)
 
     def _module_format(self, fqn, register=True):
         # every numpy.<name> is written xp.<name>: the namespace of the inputs
@@ -67,15 +100,16 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
 
     def _print_log(self, expr):
         if isinstance(expr.args[0], sp.Determinant):
-            # log|X| from slogdet: no overflow of det for large matrices
-            return f"xp.linalg.slogdet({self._print(expr.args[0].arg)})[1]"
+            # log det X from slogdet: no overflow of det for large matrices; nan where det X < 0
+            self.helpers.add("logdet")
+            return f"logdet(xp, {self._print(expr.args[0].arg)})"
         return f"xp.log({self._print(expr.args[0])})"
 
     def _broadcast(self, array, rows, cols):
         return f"{self._module_format('numpy.broadcast_to')}({array}, ({self._print(rows)}, {self._print(cols)}))"
 
     def _print_MatMul(self, expr):
-        coeff, mats = expr.as_coeff_matrices()
+        coeff, mats = adjugates(*expr.as_coeff_matrices())
         product = self._product(mats)
         if len(mats) > 1 and any(isinstance(m, sp.OneMatrix) for m in (mats[0], mats[-1])):
             product = f"({product})" if " @ " in product else product
@@ -86,17 +120,22 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         return f"{self.parenthesize(coeff, PRECEDENCE['Mul'])} * {f'({product})' if ' @ ' in product else product}"
 
     def _print_MatAdd(self, expr):
+        terms = positive_first(expr.args)
+        # b 1ᵀ + M = b + M and 1 + M: the array API broadcasts a column, a row or a number against the other
+        # terms, so long as they make up the full shape: a full term, or a column and a row (b 1ᵀ + 1 cᵀ = b + cᵀ)
+        reduced = {k: _broadcast_shape(t) for k, t in enumerate(terms)}
+        shapes = set(reduced.values())
+        if "full" not in shapes and not {"column", "row"} <= shapes:
+            reduced[0] = "full"  # the first term keeps its shape: 1 + b 1ᵀ = ones + b, not the column 1 + b
         out = []
-        full = any(row_or_column(t) is None for t in expr.args)
-        for t in positive_first(expr.args):
-            if full and row_or_column(t) is not None:
-                # b 1ᵀ + M = b + M: the array API broadcasts a row or column against the full terms
+        for k, t in enumerate(terms):
+            if reduced[k] in ("column", "row"):
                 t = row_or_column(t)
             coeff, mats = t.as_coeff_matrices() if isinstance(t, sp.MatMul) else (sp.S.One, [t])
             if out and coeff.is_Number and coeff < 0:
                 out.append(f"- {self.parenthesize(matmul(-coeff, *mats), PRECEDENCE['Add'], strict=True)}")
-            elif isinstance(t, sp.OneMatrix) and len(expr.args) > 1:
-                out.append(("+ " if out else "") + "1")  # broadcast against the other terms
+            elif reduced[k] == "number":
+                out.append(("+ " if out else "") + "1")
             else:
                 out.append(("+ " if out else "") + self.parenthesize(t, PRECEDENCE["Add"], strict=True))
         return " ".join(out)
@@ -111,7 +150,11 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         return " * ".join(self.parenthesize(a, PRECEDENCE["Mul"], strict=False) for a in expr.args)
 
     def _print_HadamardPower(self, expr):
-        return f"{self.parenthesize(expr.base, PRECEDENCE['Pow'], strict=False)} ** {self._print(expr.exp)}"
+        # X ** (3/2), X ** (-1.0): a rational exponent in parentheses (X ** 3/2 is (X ** 3)/2), a negative one
+        # as a float (an integer array to a negative integer power is an error in NumPy)
+        p = expr.exp
+        exponent = self._print(p) if p.is_Integer and p >= 0 else f"({self._print(sp.Float(p) if p.is_Integer else p)})"
+        return f"{self.parenthesize(expr.base, PRECEDENCE['Pow'], strict=False)} ** {exponent}"
 
     def _print_Transpose(self, expr):
         return f"{self.parenthesize(expr.arg, PRECEDENCE['Atom'], strict=True)}.T"
@@ -152,9 +195,14 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         return f"{self._module_format('numpy.zeros')}(({self._print(expr.rows)}, {self._print(expr.cols)}), dtype=_dtype)"
 
     def _print_ElementwiseApplyFunction(self, expr):
+        body = body_of(expr.function)
+        if ELT not in body.free_symbols:
+            # a constant c applied elementwise is the matrix c·1 of the argument's shape
+            return self._print(sp.MatMul(body, sp.OneMatrix(*expr.shape)))
         inner = self._print(expr.expr)
         arg = sp.Symbol(inner if isinstance(expr.expr, sp.MatrixSymbol) else f"({inner})")
-        return self._print(body_of(expr.function).xreplace({ELT: arg}))
+        self.arrays.add(arg)
+        return self._print(body.xreplace({ELT: arg}))
 
     def _print_sigmoid(self, expr):
         self.helpers.add("sigmoid")
@@ -184,9 +232,59 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         return f"xp.maximum({self._print(expr.args[0])}, 0.0)"
 
     def _print_Heaviside(self, expr):
-        # the step as 0/1 in the dtype of x (the value at 0 is 0, as relu' = H(x, 0))
-        x = self._print(expr.args[0])
-        return f"xp.astype({x} > 0, {x}.dtype)"
+        # the step as 0/1 in the dtype of x, H(0) as given (0 for relu' = H(x, 0))
+        x = expr.args[0]
+        at_zero = expr.args[1] if len(expr.args) > 1 else sp.S.Half
+        if at_zero == 0 and x in self.arrays:
+            return f"xp.astype({self._print(x)} > 0, {self._print(x)}.dtype)"   # on an array: one comparison
+        self.helpers.add("heaviside")
+        return f"heaviside(xp, {self._print(x)}, {self._print(at_zero)})"
+
+    def _print_Max(self, expr):
+        # max(a, b, c) = maximum(a, maximum(b, c))
+        return self._fold("xp.maximum", expr.args)
+
+    def _print_Min(self, expr):
+        return self._fold("xp.minimum", expr.args)
+
+    def _fold(self, function, args):
+        first, *rest = args
+        return f"{function}({self._print(first)}, {self._fold(function, rest) if len(rest) > 1 else self._print(rest[0])})"
+
+    def _print_Adjugate(self, expr):
+        self.helpers.add("adjugate")
+        return f"adjugate(xp, {self._print(expr.arg)})"
+
+    def _print_Unit(self, expr):
+        self.helpers.update(("unit", "_dtype"))
+        return f"unit(xp, {', '.join(self._print(a) for a in expr.args)}, _dtype)"
+
+
+def adjugates(coeff, mats):
+    """(coeff, mats) with |M| M⁻¹ written adj(M) and |M| M⁻ᵀ written adj(M)ᵀ: finite where M is singular."""
+    dets = [f for f in sp.Mul.make_args(coeff) if isinstance(f, sp.Determinant)]
+    mats = list(mats)
+    for k, M in enumerate(mats):
+        if not (dets and isinstance(M, sp.Inverse)):
+            continue
+        transposed = isinstance(M.arg, sp.Transpose)
+        plain = M.arg.arg if transposed else M.arg
+        det = next((D for D in dets if D.arg in (plain, plain.T)), None)
+        if det is not None:
+            dets.remove(det)
+            coeff, mats[k] = coeff / det, (Adjugate(plain).T if transposed else Adjugate(plain))
+    return coeff, mats
+
+
+def _broadcast_shape(term):
+    """How a term of a matrix sum can print: "number" (the all-ones matrix, as 1), "column" (b 1ᵀ, as b),
+    "row" (1 bᵀ, as bᵀ) or "full"."""
+    if isinstance(term, sp.OneMatrix):
+        return "number"
+    reduced = row_or_column(term)
+    if reduced is None or reduced.shape == term.shape:
+        return "full"
+    return "column" if reduced.cols == 1 else "row"
 
 
 def row_or_column(term):

@@ -1,6 +1,7 @@
 """Generated functions: the statements of a program printed by the array printer, shared sub-expressions once,
 outputs as early as they can be computed, every local freed after its last use; compiled, keyword-called,
 or written as a standalone module; and lambdify for single expressions."""
+import builtins
 import itertools
 import keyword
 import re
@@ -11,7 +12,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .arrayprinter import HELPERS, MatrixNumPyPrinter, row_or_column
-from .expr import LEAVES, matmul, postorder, substitute
+from .expr import LEAVES, matmul, postorder
 from .functions import body_of, elementwise
 
 # Helper functions the generated code may call, defined in its own source (no import of derive needed).
@@ -23,6 +24,42 @@ NAMESPACE = '''def namespace(*arrays):
         return arrays[0].__array_namespace__()
     # arrays of one type are of one library: one look-up (1 µs) instead of one per array (30 µs for 34)
     return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
+'''
+
+CHECK_SHAPES = '''def check_shapes(xp, arrays, expected, sizes):
+    """The values of the named sizes, read off the arrays' shapes; an array of another shape, rank or type is an
+    error that names it, with the shape expected and the shape given."""
+    bound = {}
+    for a, (name, shape) in zip(arrays, expected):
+        if type(a).__name__ == "matrix":
+            raise TypeError(f"{name}: numpy.matrix is not supported (its * is the matrix product); "
+                            f"pass numpy.asarray({name})")
+        if hasattr(xp, "isdtype") and xp.isdtype(a.dtype, "bool"):
+            raise TypeError(f"{name}: a boolean array; pass numbers (e.g. {name} as float64)")
+        given = tuple(a.shape)
+        if len(given) != len(shape):
+            raise ValueError(f"{name}: expected a {len(shape)}-D array of shape {_shape(shape)}, "
+                             f"got shape {given}")
+        for want, got in zip(shape, given):
+            if got is None or got != got:
+                continue  # a size not known yet (a lazy array's)
+            if isinstance(want, str) and want not in bound:
+                bound[want] = (got, name)
+            value, source = bound[want] if isinstance(want, str) else (want, None)
+            if got != value:
+                where = f" with {want} = {value} from {source}" if source and source != name else ""
+                raise ValueError(f"{name}: expected shape {_shape(shape)}{where}, got {given}")
+    for want, (value, name) in bound.items():
+        if value < 1:
+            raise ValueError(f"{name}: size {want} = {value}; every size must be at least 1")
+    missing = [k for k in sizes if k not in bound]
+    if missing:
+        raise ValueError(f"the sizes {', '.join(missing)} are unknown (arrays of unknown shape)")
+    return tuple(bound[k][0] for k in sizes)
+
+
+def _shape(shape):
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 '''
 
 
@@ -55,13 +92,17 @@ def _in_place(expr, computed):
 
 
 def _dimensions(args):
-    """{dimension symbol: (argument index, axis)} for the symbolic sizes of the arguments."""
-    where = {}
-    for k, a in enumerate(args):
-        for axis, size in enumerate(getattr(a, "shape", ())):
-            if isinstance(size, sp.Symbol):
-                where.setdefault(size, (k, axis))
-    return where
+    """The symbolic sizes of the arguments' shapes, in order of first appearance; a size that is neither an integer
+    nor a symbol (2n) is a ValueError naming the argument, as the generated code could not check it."""
+    sizes = []
+    for a in args:
+        for size in getattr(a, "shape", ()):
+            if not (size.is_Integer or isinstance(size, sp.Symbol)):
+                raise ValueError(f"argument {a}: size {size} of shape {a.shape} is neither an integer nor a symbol; "
+                                 f"generated code needs sizes it can check against the inputs")
+            if isinstance(size, sp.Symbol) and size not in sizes:
+                sizes.append(size)
+    return sizes
 
 
 def _children(e):
@@ -78,9 +119,11 @@ def _rebuild(e, args):
     return e.func(*args)
 
 
-def common_subexpressions(expr, counter=None):
-    """([(temporary, definition)], expr'): every sub-expression used more than once computed once."""
-    counter = itertools.count() if counter is None else counter
+def common_subexpressions(expr, fresh=None):
+    """([(temporary, definition)], expr'): every sub-expression used more than once computed once; `fresh()` gives
+    the temporaries' names (names no symbol of expr has)."""
+    if fresh is None:
+        fresh = Names({str(s) for s in expr.free_symbols}).fresh
     order = postorder(expr, _children)
     uses = Counter(c for e in order for c in set(_children(e)))
     new, temporaries = {}, []
@@ -92,19 +135,40 @@ def common_subexpressions(expr, counter=None):
             rebuilt = _rebuild(e, args)
         cheap = isinstance(e, (sp.Transpose, MatrixElement)) and isinstance(e.args[0], sp.MatrixSymbol)
         if uses[e] > 1 and kids and not cheap:
-            k = next(counter)
-            t = sp.MatrixSymbol(f"_t{k}", *e.shape) if e.is_Matrix else sp.Symbol(f"_t{k}")
+            name = fresh("_t")
+            t = sp.MatrixSymbol(name, *e.shape) if e.is_Matrix else sp.Symbol(name)
             temporaries.append((t, rebuilt))
             rebuilt = t
         new[e] = rebuilt
     return temporaries, new[expr]
 
 
-def _identifier(name, k):
-    """A Python name for argument k: its own name, `lambda_` for a keyword, `_a<k>` otherwise."""
-    if keyword.iskeyword(name):
-        return name + "_"
-    return name if name.isidentifier() else f"_a{k}"
+class Names:
+    """The identifiers of generated code: each name once, never a keyword, a builtin or a name the code calls
+    (xp, namespace, the helpers); internal names are numbered past every name already taken."""
+
+    RESERVED = {"xp", "namespace", "check_shapes", "_shape", "_dtype", *dir(builtins)}
+
+    def __init__(self, taken=()):
+        self.taken = set(taken) | self.RESERVED | set(HELPERS)
+        self.avoid = set()  # names of symbols: never given to an internal name
+
+    def claim(self, name, prefix="_a"):
+        """name itself when it is a free identifier, else name_ when that is, else a fresh name with the prefix."""
+        def free(n):
+            return n.isidentifier() and not keyword.iskeyword(n) and n not in self.taken and n not in self.avoid - {name}
+
+        # lambda -> lambda_ (a keyword), xp -> xp_ (a name the code uses), else a fresh name
+        name = next((n for n in (name, name + "_") if free(n)), None) or self.fresh(prefix)
+        self.taken.add(name)
+        return name
+
+    def fresh(self, prefix):
+        """prefix0, prefix1, …: the first not taken."""
+        name = next(f"{prefix}{k}" for k in itertools.count()
+                    if f"{prefix}{k}" not in self.taken and f"{prefix}{k}" not in self.avoid)
+        self.taken.add(name)
+        return name
 
 
 def _with_deletions(assignments, keep):
@@ -138,16 +202,6 @@ def _pruned(statements, results):
     return kept[::-1]
 
 
-def _output_name(k, key, expr, existing, taken):
-    """The variable returned for results[key]: a computed value under its own name (Z1), ∂L/∂P as dP, any other
-    key under its own name (loss), _out<k> where that is taken or not an identifier."""
-    if expr in existing:
-        return existing[expr]
-    name = (f"d{key}" if key in taken else key) if isinstance(key, str) else None
-    ok = name and name.isidentifier() and not keyword.iskeyword(name) and name not in taken
-    return name if ok else f"_out{k}"
-
-
 def _schedule(statements, outputs, assignments):
     """The assignments of the statements, each output's inserted right after the last statement it reads
     (∂L/∂W^(l) right after δ^(l)), so that what it reads can be freed early: the recursion's order."""
@@ -174,51 +228,66 @@ def function_source(args, statements, outputs, name="generated", doc=None):
                if not any(s in a.free_symbols for a in defined if a.is_Matrix)}
     if missing:
         raise ValueError(f"expression has free symbols that are not arguments: {sorted(map(str, missing))}")
-    names = {a: _identifier(str(a), k) for k, a in enumerate(args)}
-    renamed = {a: (sp.MatrixSymbol(nm, *a.shape) if a.is_Matrix else sp.Symbol(nm))
-               for a, nm in names.items() if nm != str(a)}
+    statements = _pruned(statements, results.values())
+    # every name in the code is claimed once: arguments keep theirs where they can (a matrix `xp`, `_t0` or `n`
+    # beside a size n is renamed), then the computed values, the sizes, the outputs; temporaries come after
+    names = Names()
+    names.avoid = {str(s) for s in used | defined | set(dims)}
+    ident = {a: names.claim(str(a)) for a in args}
+    ident.update({t: names.claim(str(t), "_v") for t, _ in statements})
+    ident.update({d: names.claim(str(d), "_s") for d in dims})
+    user = {str(a) for a in args}
+    outs = [ident[e] if e in ident else names.claim(f"d{key}" if key in user else str(key), "_out")
+            for key, e in results.items()]
     printer = MatrixNumPyPrinter({"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": False})
-    counter = itertools.count()
+    printer.renames = {s: nm for s, nm in ident.items() if nm != str(s)}
     computed = {t for t, _ in statements}
+
+    def reads(e):
+        return {ident.get(s, str(s)) for s in e.free_symbols}
 
     def assignments(target, expr):
         """[(statement, names read)] for `target = expr`, shared sub-expressions first."""
-        expr = substitute(expr, renamed) if renamed else expr
-        temporaries, result = common_subexpressions(expr, counter)
-        lines = [(f"{t} = {printer.doprint(e)}", {str(s) for s in e.free_symbols}) for t, e in temporaries]
+        target = ident.get(target, target)
+        temporaries, result = common_subexpressions(expr, names.fresh)
+        lines = [(f"{t} = {printer.doprint(e)}", reads(e)) for t, e in temporaries]
         split = _in_place(result, computed)
         if split:
             product, operator, rest = split
-            return lines + [(f"{target} = {printer.doprint(product)}", {str(s) for s in product.free_symbols}),
-                            (f"{target} {operator} {printer.doprint(rest)}", {str(s) for s in rest.free_symbols})]
-        return lines + [(f"{target} = {printer.doprint(result)}", {str(s) for s in result.free_symbols})]
+            return lines + [(f"{target} = {printer.doprint(product)}", reads(product)),
+                            (f"{target} {operator} {printer.doprint(rest)}", reads(rest))]
+        return lines + [(f"{target} = {printer.doprint(result)}", reads(result))]
 
-    statements = _pruned(statements, results.values())
-    existing = {**{a: names[a] for a in args}, **{t: str(t) for t, _ in statements}}
-    taken = {str(a) for a in args} | {str(t) for t, _ in statements}
-    outs = [_output_name(k, key, e, existing, taken) for k, (key, e) in enumerate(results.items())]
-    computed_outputs = [(out, e) for out, e in zip(outs, results.values()) if e not in existing]
+    computed_outputs = [(out, e) for out, e in zip(outs, results.values()) if e not in ident]
     lines = _with_deletions(_schedule(statements, computed_outputs, assignments),
-                            keep={*names.values(), *outs, *map(str, dims)})
+                            keep={*(ident[a] for a in args), *outs, *(ident[d] for d in dims)})
     if single and lines and lines[-1].startswith(f"    {outs[0]} = "):
         lines[-1] = "    return " + lines[-1][len(f"    {outs[0]} = "):]   # one result: returned as computed
     elif single:
         lines.append(f"    return {outs[0]}")
     else:
         lines.append("    return {" + ", ".join(f"{key!r}: {out}" for key, out in zip(results, outs)) + "}")
-    arrays = [names[a] for a in args if a.is_Matrix]
-    head = [f"    xp = namespace({', '.join(arrays)})"]
-    read = set(re.findall(r"\w+", "\n".join(lines)))
-    head += [f"    {dim} = {names[args[k]]}.shape[{axis}]" for dim, (k, axis) in sorted(dims.items(), key=str)
-             if str(dim) in read]
+    arrays = [a for a in args if a.is_Matrix]
+    head = [f"    xp = namespace({', '.join(ident[a] for a in arrays)})"] if arrays else ["    import numpy as xp"]
+    if arrays:
+        # every array checked against its derived shape, the symbolic sizes bound consistently
+        expected = ", ".join(f"({str(a)!r}, ({', '.join(_size_spec(n, ident) for n in a.shape)}))" for a in arrays)
+        call = (f"check_shapes(xp, ({', '.join(ident[a] for a in arrays)},), ({expected},), "
+                f"({''.join(repr(ident[d]) + ', ' for d in dims)}))")
+        head.append(f"    {''.join(ident[d] + ', ' for d in dims)}= {call}" if dims else f"    {call}")
     if "_dtype" in printer.helpers:
         # the floating type of the inputs: float32 stays float32, integers become float64
-        head.append(f"    _dtype = xp.result_type({', '.join(arrays)}, xp.float32)")
+        head.append(f"    _dtype = xp.result_type({', '.join(ident[a] for a in arrays)}, xp.float32)")
     if doc:
         head.insert(0, '    """' + doc.replace("\n", "\n    ") + '\n    """')
     helpers = [HELPERS[h] for h in sorted(printer.helpers - {"_dtype"})]
-    header = f"def {name}({', '.join(names.values())}):"
-    return "\n\n".join([NAMESPACE, *helpers, "\n".join([header, *head, *lines]) + "\n"])
+    header = f"def {name}({', '.join(ident[a] for a in args)}):"
+    return "\n\n".join([NAMESPACE, CHECK_SHAPES, *helpers, "\n".join([header, *head, *lines]) + "\n"])
+
+
+def _size_spec(n, ident):
+    """A size in the expected shapes: an integer, or the name of a size."""
+    return str(int(n)) if n.is_Integer else repr(ident[n])
 
 
 def compile_function(args, statements, outputs, name="generated", doc=None):

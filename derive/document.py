@@ -375,8 +375,9 @@ def _mathematics_only(function):
             return True
         if isinstance(statement, ast.Assign):
             value = statement.value
-            if isinstance(value, ast.Subscript) and getattr(value.value, "attr", None) == "shape":
-                sizes.add(statement.targets[0].id)
+            if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "check_shapes":
+                target = statement.targets[0]
+                sizes.update(t.id for t in (target.elts if isinstance(target, ast.Tuple) else [target]))
                 return True
             return statement.targets[0].id in ("xp", "_dtype")
         return False

@@ -29,23 +29,43 @@ def form(G, D):
 
 
 def normalise(expr, memo=None):
-    """expr with every elementwise function in canonical form (so equal sub-expressions are equal)."""
+    """expr with every elementwise function in canonical form (so equal sub-expressions are equal); iterative, for
+    deeply nested expressions."""
     memo = {} if memo is None else memo
-    if expr in memo:
-        return memo[expr]
+    for node in postorder(expr, lambda n: () if n in memo else _normal_children(n)):
+        if node not in memo:
+            memo[node] = _normal_node(node, memo)
+    return memo[expr]
+
+
+def _normal_children(expr):
     if isinstance(expr, ElementwiseApplyFunction):
-        out = apply(expr.function, normalise(expr.expr, memo))
-    elif isinstance(expr, sp.Sum) and expr.has(MatrixElement):
+        return (expr.expr,)
+    if isinstance(expr, sp.Sum) or not expr.args or isinstance(expr, (sp.MatrixSymbol, sp.MatrixBase, sp.Lambda)):
+        return ()
+    return expr.args
+
+
+def _normal_node(expr, memo):
+    """One node of normalise, its children already in memo."""
+    if isinstance(expr, ElementwiseApplyFunction):
+        return apply(expr.function, memo[expr.expr])
+    if isinstance(expr, sp.Sum) and expr.has(MatrixElement):
         # Σ_i a_i x_i, as SymPy writes (aᵀx)[0, 0] for a symbolic size, is read back as (aᵀx)[0, 0]
-        matrix_form = MatrixExpr.from_index_summation(expr)
-        out = expr if matrix_form.has(sp.Sum) else normalise(matrix_form, memo)
-    elif not expr.args or isinstance(expr, (sp.MatrixSymbol, sp.MatrixBase, sp.Lambda)):
-        out = expr
-    else:
-        args = [normalise(a, memo) for a in expr.args]
-        out = expr.func(*args) if args != list(expr.args) else expr
-    memo[expr] = out
-    return out
+        try:
+            matrix_form = MatrixExpr.from_index_summation(expr)
+        except Exception as e:  # SymPy raises many kinds here (IndexError, ValueError, AttributeError, …)
+            raise UnsupportedOperation("Sum", expr, "it is not a sum that a matrix product writes (Σ_i a_i x_i); "
+                                       "write it with matrix operations (tr, products, ⊙)") from e
+        if matrix_form.has(sp.Sum):
+            raise UnsupportedOperation("Sum", expr, "it is not a sum that a matrix product writes (Σ_i a_i x_i); "
+                                       "write it with matrix operations (tr, products, ⊙)")
+        return normalise(matrix_form, memo)
+    kids = _normal_children(expr)
+    if not kids:
+        return expr
+    args = [memo[a] for a in expr.args]
+    return expr.func(*args) if args != list(expr.args) else expr
 
 
 class Sweep:
@@ -135,6 +155,8 @@ class Sweep:
         """[(child, adjoint)] with form(G, t) = Σ form(adjoint, d child), by the trace identities."""
         if isinstance(t, (Differential, ScalarDifferential)):
             return [(t.arg, G)]
+        if t.is_zero or isinstance(t, sp.ZeroMatrix):
+            return []  # a term that vanishes (H' = 0 almost everywhere)
         if isinstance(t, (sp.MatAdd, sp.Add)):
             return [pair for term in t.args for pair in self._pullback(G, term)]
         rewritten = self._identity(G, t)

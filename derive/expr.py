@@ -160,6 +160,43 @@ def matadd(*terms):
     return parts[0] if len(parts) == 1 else sp.MatAdd(*parts)
 
 
+class Adjugate(MatrixExpr):
+    """adj(X) = |X| X⁻¹, the transposed cofactor matrix (defined for a singular X too)."""
+
+    def __new__(cls, arg):
+        return sp.Basic.__new__(cls, arg)
+
+    @property
+    def arg(self):
+        return self.args[0]
+
+    @property
+    def shape(self):
+        return self.arg.shape
+
+    def _entry(self, i, j, **kwargs):
+        return (sp.Determinant(self.arg) * sp.Inverse(self.arg))[i, j]
+
+
+class Unit(MatrixExpr):
+    """E_ij: the rows × cols matrix with a single 1 at (i, j)."""
+
+    def __new__(cls, rows, cols, i, j):
+        return sp.Basic.__new__(cls, *map(sp.sympify, (rows, cols, i, j)))
+
+    @property
+    def shape(self):
+        return self.args[:2]
+
+    @property
+    def index(self):
+        return self.args[2:]
+
+    def _entry(self, p, q, **kwargs):
+        i, j = self.index
+        return sp.KroneckerDelta(p, i) * sp.KroneckerDelta(q, j)
+
+
 def unit(shape, i, j):
     """E_ij: the matrix of the given shape with a single 1 at (i, j)."""
     rows, cols = shape
@@ -167,8 +204,7 @@ def unit(shape, i, j):
         return sp.Identity(1)
     if rows.is_Integer and cols.is_Integer:
         return sp.ImmutableSparseMatrix(rows, cols, {(i, j): 1})
-    p, q = sp.symbols("p q", cls=sp.Dummy)
-    return sp.FunctionMatrix(rows, cols, sp.Lambda((p, q), sp.KroneckerDelta(p, i) * sp.KroneckerDelta(q, j)))
+    return Unit(rows, cols, i, j)
 
 
 def substitute(e, mapping, memo=None):

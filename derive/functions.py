@@ -142,6 +142,12 @@ def canonical_body(body):
     return body
 
 
+def derivative(body, x):
+    """d body/dx, with the derivative of a step (H' = δ, sign' = 2δ) taken as 0 almost everywhere, as relu' = H."""
+    out = sp.diff(body, x)
+    return out.replace(sp.DiracDelta, lambda *args: sp.S.Zero) if out.has(sp.DiracDelta) else out
+
+
 def body_of(fn):
     """The scalar expression fn(ELT) of a SymPy function class or one-argument Lambda."""
     if isinstance(fn, sp.Lambda):

@@ -5,17 +5,27 @@ same-shaped matrices map one-to-one onto scalar expressions (A ⊙ B ↦ ab, A^{
 σ(A) ↦ σ(a), c·1 ↦ c). Simplifying the scalar image and mapping it back simplifies the matrix
 expression; e.g. −(Y ⊘ A − (1−Y) ⊘ (1−A)) ⊙ A ⊙ (1−A) ↦ a − y ↦ A − Y.
 """
+import math
+
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
 from .expr import hadamard, hadamard_power, matadd, matmul, postorder, substitute
-from .functions import ELT, body_of, elementwise
+from .functions import ELT, body_of, derivative, elementwise
 
 
 def _is_elementwise(M):
     return isinstance(M, (sp.MatAdd, HadamardProduct, HadamardPower, ElementwiseApplyFunction)) or (
         isinstance(M, sp.MatMul) and len(M.as_coeff_matrices()[1]) == 1)
+
+
+class Atom(sp.Symbol):
+    """A symbol of the scalar image: never equal to a user's symbol of the same name (SymPy compares types), and
+    ordered as a Symbol of that name, so that the simplified forms do not depend on it."""
+
+
+Atom.__name__ = "Symbol"  # SymPy's sort key reads the class name
 
 
 class NotElementwise(Exception):
@@ -34,7 +44,7 @@ class Image:
 
     def atom(self, M):
         if M not in self.symbol_of:
-            s = sp.Symbol(f"_h{len(self.symbol_of)}")
+            s = Atom(f"_h{len(self.symbol_of)}")
             self.symbol_of[M] = s
             self.atom_of[s] = M
         return self.symbol_of[M]
@@ -73,7 +83,7 @@ class Image:
         for s, atom in self.scalar_atom_of.items():
             if atom == c:
                 return s
-        s = sp.Symbol(f"_c{len(self.scalar_atom_of)}")
+        s = Atom(f"_c{len(self.scalar_atom_of)}")
         self.scalar_atom_of[s] = c
         return s
 
@@ -108,8 +118,20 @@ class Image:
 def derivative_matrix(fn, A):
     """σ'(A) for the elementwise function fn, written in Hadamard form (σ(A) ⊙ (1 − σ(A)), …)."""
     image = Image(A.shape)
-    fprime = sp.diff(body_of(fn), ELT)
+    fprime = derivative(body_of(fn), ELT)
     return image.from_scalar(fprime.xreplace({ELT: image.atom(A)})), fprime
+
+
+def _expanded_terms(e):
+    """An upper bound on the number of terms of expand(e), cheap to compute: a product of k binomials has 2^k, which
+    is what a chain Z_k = tanh(Z_{k−1}) gives, so expand is tried only on small products."""
+    if e.is_Add:
+        return sum(_expanded_terms(a) for a in e.args)
+    if e.is_Mul:
+        return math.prod(_expanded_terms(a) for a in e.args)
+    if e.is_Pow and e.exp.is_Integer:
+        return _expanded_terms(e.base) ** min(abs(int(e.exp)), 64)
+    return 1
 
 
 def _cost(e):
@@ -125,7 +147,7 @@ def simplify(M, rewrite=None):
     image = Image(M.shape)
     e = image.to_scalar(M)
     candidates = [e, sp.factor_terms(e)]
-    if sp.count_ops(e) <= 80:
+    if sp.count_ops(e) <= 80 and _expanded_terms(e) <= 64:
         # terms that cancel once multiplied out: s − y(1 − s) − ys = s − y
         candidates.append(sp.expand(e))
         if any(p.exp.is_negative for p in e.atoms(sp.Pow)):

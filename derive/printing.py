@@ -1,5 +1,6 @@
 """Plain-text printing of matrix expressions and derivations, in the seeds' notation."""
 import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
@@ -7,10 +8,13 @@ from .functions import ELT, body_of
 
 
 def safe_precedence(item):
-    """SymPy's precedence, except for MatMul, where SymPy's own test (−M == M) evaluates M in full."""
+    """SymPy's precedence, except for MatMul, where SymPy's own test (−M == M) evaluates M in full, and for
+    σ(X), which prints as its body with X in place of x (exp(x) − x: a sum, not an atom)."""
     if isinstance(item, sp.MatMul):
         coeff, _ = item.as_coeff_matrices()
         return PRECEDENCE["Add"] if coeff.is_Number and coeff.is_negative else PRECEDENCE["Mul"]
+    if isinstance(item, ElementwiseApplyFunction):
+        return precedence(body_of(item.function))
     return precedence(item)
 
 

@@ -9,7 +9,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .errors import UnsupportedOperation
 from .expr import ScalarDifferential, d, hadamard_power
-from .functions import Softmax, body_of
+from .functions import Softmax, body_of, derivative
 from .hadamard import derivative_matrix
 
 
@@ -116,16 +116,17 @@ def _entry(node, dep):
 
 
 def _scalar(node, dep):
-    # d f(u1, …, uk) = Σ_i ∂f/∂u_i du_i (SymPy's scalar calculus gives ∂f/∂u_i)
-    dummies = [sp.Dummy() for _ in node.args]
+    # d f(u1, …, uk) = Σ_i ∂f/∂u_i du_i (SymPy's scalar calculus gives ∂f/∂u_i, for real arguments)
+    dummies = [sp.Dummy(real=True) for _ in node.args]
     f = node.func(*dummies)
     terms = []
     for u, x in zip(node.args, dummies):
         if dep(u):
-            partial = sp.diff(f, x).xreplace(dict(zip(dummies, node.args)))
+            partial = derivative(f, x)
             if partial.has(sp.Derivative, sp.Subs):
                 raise UnsupportedOperation(type(node).__name__, node, "its derivative is unknown")
-            terms.append(partial * ScalarDifferential(u))
+            if partial != 0:
+                terms.append(partial.xreplace(dict(zip(dummies, node.args))) * ScalarDifferential(u))
     return sp.Add(*terms)
 
 

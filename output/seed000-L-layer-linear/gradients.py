@@ -16,6 +16,44 @@ def namespace(*arrays):
 
 
 
+def check_shapes(xp, arrays, expected, sizes):
+    """The values of the named sizes, read off the arrays' shapes; an array of another shape, rank or type is an
+    error that names it, with the shape expected and the shape given."""
+    bound = {}
+    for a, (name, shape) in zip(arrays, expected):
+        if type(a).__name__ == "matrix":
+            raise TypeError(f"{name}: numpy.matrix is not supported (its * is the matrix product); "
+                            f"pass numpy.asarray({name})")
+        if hasattr(xp, "isdtype") and xp.isdtype(a.dtype, "bool"):
+            raise TypeError(f"{name}: a boolean array; pass numbers (e.g. {name} as float64)")
+        given = tuple(a.shape)
+        if len(given) != len(shape):
+            raise ValueError(f"{name}: expected a {len(shape)}-D array of shape {_shape(shape)}, "
+                             f"got shape {given}")
+        for want, got in zip(shape, given):
+            if got is None or got != got:
+                continue  # a size not known yet (a lazy array's)
+            if isinstance(want, str) and want not in bound:
+                bound[want] = (got, name)
+            value, source = bound[want] if isinstance(want, str) else (want, None)
+            if got != value:
+                where = f" with {want} = {value} from {source}" if source and source != name else ""
+                raise ValueError(f"{name}: expected shape {_shape(shape)}{where}, got {given}")
+    for want, (value, name) in bound.items():
+        if value < 1:
+            raise ValueError(f"{name}: size {want} = {value}; every size must be at least 1")
+    missing = [k for k in sizes if k not in bound]
+    if missing:
+        raise ValueError(f"the sizes {', '.join(missing)} are unknown (arrays of unknown shape)")
+    return tuple(bound[k][0] for k in sizes)
+
+
+
+def _shape(shape):
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+
 def gradients(X, Y, W1, W2, W3, W4, W5, W6):
     """gradients of Network(sizes=[n0, n1, n2, n3, n4, n5, n6], activations=[identity, identity, identity, identity, identity, identity], loss='half_sse', layout='WA', reduction='mean', weight_decay=0, samples=1).
     
@@ -50,6 +88,7 @@ def gradients(X, Y, W1, W2, W3, W4, W5, W6):
         ∂L/∂W6 = δ6*A5ᵀ
     """
     xp = namespace(X, Y, W1, W2, W3, W4, W5, W6)
+    n0, n6, n1, n2, n3, n4, n5, = check_shapes(xp, (X, Y, W1, W2, W3, W4, W5, W6,), (('X', ('n0', 1)), ('Y', ('n6', 1)), ('W1', ('n1', 'n0')), ('W2', ('n2', 'n1')), ('W3', ('n3', 'n2')), ('W4', ('n4', 'n3')), ('W5', ('n5', 'n4')), ('W6', ('n6', 'n5')),), ('n0', 'n6', 'n1', 'n2', 'n3', 'n4', 'n5', ))
     Z1 = W1 @ X
     A1 = Z1
     del Z1
@@ -116,6 +155,7 @@ def loss(X, Y, W1, W2, W3, W4, W5, W6):
         L = tr((A6 - Y)ᵀ*(A6 - Y))/2
     """
     xp = namespace(X, Y, W1, W2, W3, W4, W5, W6)
+    n0, n6, n1, n2, n3, n4, n5, = check_shapes(xp, (X, Y, W1, W2, W3, W4, W5, W6,), (('X', ('n0', 1)), ('Y', ('n6', 1)), ('W1', ('n1', 'n0')), ('W2', ('n2', 'n1')), ('W3', ('n3', 'n2')), ('W4', ('n4', 'n3')), ('W5', ('n5', 'n4')), ('W6', ('n6', 'n5')),), ('n0', 'n6', 'n1', 'n2', 'n3', 'n4', 'n5', ))
     Z1 = W1 @ X
     A1 = Z1
     del Z1
@@ -179,6 +219,7 @@ def loss_and_gradients(X, Y, W1, W2, W3, W4, W5, W6):
         ∂L/∂W6 = δ6*A5ᵀ
     """
     xp = namespace(X, Y, W1, W2, W3, W4, W5, W6)
+    n0, n6, n1, n2, n3, n4, n5, = check_shapes(xp, (X, Y, W1, W2, W3, W4, W5, W6,), (('X', ('n0', 1)), ('Y', ('n6', 1)), ('W1', ('n1', 'n0')), ('W2', ('n2', 'n1')), ('W3', ('n3', 'n2')), ('W4', ('n4', 'n3')), ('W5', ('n5', 'n4')), ('W6', ('n6', 'n5')),), ('n0', 'n6', 'n1', 'n2', 'n3', 'n4', 'n5', ))
     Z1 = W1 @ X
     A1 = Z1
     del Z1
@@ -248,6 +289,7 @@ def forward(X, Y, W1, W2, W3, W4, W5, W6):
         L = tr((A6 - Y)ᵀ*(A6 - Y))/2
     """
     xp = namespace(X, Y, W1, W2, W3, W4, W5, W6)
+    n0, n6, n1, n2, n3, n4, n5, = check_shapes(xp, (X, Y, W1, W2, W3, W4, W5, W6,), (('X', ('n0', 1)), ('Y', ('n6', 1)), ('W1', ('n1', 'n0')), ('W2', ('n2', 'n1')), ('W3', ('n3', 'n2')), ('W4', ('n4', 'n3')), ('W5', ('n5', 'n4')), ('W6', ('n6', 'n5')),), ('n0', 'n6', 'n1', 'n2', 'n3', 'n4', 'n5', ))
     Z1 = W1 @ X
     A1 = Z1
     Z2 = W2 @ A1

@@ -16,6 +16,44 @@ def namespace(*arrays):
 
 
 
+def check_shapes(xp, arrays, expected, sizes):
+    """The values of the named sizes, read off the arrays' shapes; an array of another shape, rank or type is an
+    error that names it, with the shape expected and the shape given."""
+    bound = {}
+    for a, (name, shape) in zip(arrays, expected):
+        if type(a).__name__ == "matrix":
+            raise TypeError(f"{name}: numpy.matrix is not supported (its * is the matrix product); "
+                            f"pass numpy.asarray({name})")
+        if hasattr(xp, "isdtype") and xp.isdtype(a.dtype, "bool"):
+            raise TypeError(f"{name}: a boolean array; pass numbers (e.g. {name} as float64)")
+        given = tuple(a.shape)
+        if len(given) != len(shape):
+            raise ValueError(f"{name}: expected a {len(shape)}-D array of shape {_shape(shape)}, "
+                             f"got shape {given}")
+        for want, got in zip(shape, given):
+            if got is None or got != got:
+                continue  # a size not known yet (a lazy array's)
+            if isinstance(want, str) and want not in bound:
+                bound[want] = (got, name)
+            value, source = bound[want] if isinstance(want, str) else (want, None)
+            if got != value:
+                where = f" with {want} = {value} from {source}" if source and source != name else ""
+                raise ValueError(f"{name}: expected shape {_shape(shape)}{where}, got {given}")
+    for want, (value, name) in bound.items():
+        if value < 1:
+            raise ValueError(f"{name}: size {want} = {value}; every size must be at least 1")
+    missing = [k for k in sizes if k not in bound]
+    if missing:
+        raise ValueError(f"the sizes {', '.join(missing)} are unknown (arrays of unknown shape)")
+    return tuple(bound[k][0] for k in sizes)
+
+
+
+def _shape(shape):
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+
 def sigmoid(xp, x):
     """1 / (1 + e^(−x)) = e^(min(x, 0)) / (1 + e^(−|x|)): no overflow, full relative precision for every x
     (the tanh form (1 + tanh(x/2)) / 2 loses it below x ≈ −20)."""
@@ -44,7 +82,7 @@ def gradients(X, Y, W1, b1, W2, b2):
         ∂L/∂b2 = δ2
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    N2 = Y.shape[0]
+    N0, N2, N1, = check_shapes(xp, (X, Y, W1, b1, W2, b2,), (('X', ('N0', 1)), ('Y', ('N2', 1)), ('W1', ('N1', 'N0')), ('b1', ('N1', 1)), ('W2', ('N2', 'N1')), ('b2', ('N2', 1)),), ('N0', 'N2', 'N1', ))
     Z1 = W1 @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
@@ -76,7 +114,7 @@ def loss(X, Y, W1, b1, W2, b2):
         L = tr((A2 - Y)ᵀ*(A2 - Y))/N2
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    N2 = Y.shape[0]
+    N0, N2, N1, = check_shapes(xp, (X, Y, W1, b1, W2, b2,), (('X', ('N0', 1)), ('Y', ('N2', 1)), ('W1', ('N1', 'N0')), ('b1', ('N1', 1)), ('W2', ('N2', 'N1')), ('b2', ('N2', 1)),), ('N0', 'N2', 'N1', ))
     Z1 = W1 @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
@@ -111,7 +149,7 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2):
         ∂L/∂b2 = δ2
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
-    N2 = Y.shape[0]
+    N0, N2, N1, = check_shapes(xp, (X, Y, W1, b1, W2, b2,), (('X', ('N0', 1)), ('Y', ('N2', 1)), ('W1', ('N1', 'N0')), ('b1', ('N1', 1)), ('W2', ('N2', 'N1')), ('b2', ('N2', 1)),), ('N0', 'N2', 'N1', ))
     Z1 = W1 @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
@@ -146,6 +184,7 @@ def forward(X, Y, W1, b1, W2, b2):
         L = tr((A2 - Y)ᵀ*(A2 - Y))/N2
     """
     xp = namespace(X, Y, W1, b1, W2, b2)
+    N0, N2, N1, = check_shapes(xp, (X, Y, W1, b1, W2, b2,), (('X', ('N0', 1)), ('Y', ('N2', 1)), ('W1', ('N1', 'N0')), ('b1', ('N1', 1)), ('W2', ('N2', 'N1')), ('b2', ('N2', 1)),), ('N0', 'N2', 'N1', ))
     Z1 = W1 @ X + b1
     A1 = sigmoid(xp, Z1)
     Z2 = W2 @ A1

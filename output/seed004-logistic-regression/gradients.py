@@ -16,6 +16,44 @@ def namespace(*arrays):
 
 
 
+def check_shapes(xp, arrays, expected, sizes):
+    """The values of the named sizes, read off the arrays' shapes; an array of another shape, rank or type is an
+    error that names it, with the shape expected and the shape given."""
+    bound = {}
+    for a, (name, shape) in zip(arrays, expected):
+        if type(a).__name__ == "matrix":
+            raise TypeError(f"{name}: numpy.matrix is not supported (its * is the matrix product); "
+                            f"pass numpy.asarray({name})")
+        if hasattr(xp, "isdtype") and xp.isdtype(a.dtype, "bool"):
+            raise TypeError(f"{name}: a boolean array; pass numbers (e.g. {name} as float64)")
+        given = tuple(a.shape)
+        if len(given) != len(shape):
+            raise ValueError(f"{name}: expected a {len(shape)}-D array of shape {_shape(shape)}, "
+                             f"got shape {given}")
+        for want, got in zip(shape, given):
+            if got is None or got != got:
+                continue  # a size not known yet (a lazy array's)
+            if isinstance(want, str) and want not in bound:
+                bound[want] = (got, name)
+            value, source = bound[want] if isinstance(want, str) else (want, None)
+            if got != value:
+                where = f" with {want} = {value} from {source}" if source and source != name else ""
+                raise ValueError(f"{name}: expected shape {_shape(shape)}{where}, got {given}")
+    for want, (value, name) in bound.items():
+        if value < 1:
+            raise ValueError(f"{name}: size {want} = {value}; every size must be at least 1")
+    missing = [k for k in sizes if k not in bound]
+    if missing:
+        raise ValueError(f"the sizes {', '.join(missing)} are unknown (arrays of unknown shape)")
+    return tuple(bound[k][0] for k in sizes)
+
+
+
+def _shape(shape):
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+
 def sigmoid(xp, x):
     """1 / (1 + e^(−x)) = e^(min(x, 0)) / (1 + e^(−|x|)): no overflow, full relative precision for every x
     (the tanh form (1 + tanh(x/2)) / 2 loses it below x ≈ −20)."""
@@ -39,7 +77,7 @@ def gradients(X, Y, W1, b1):
         ∂L/∂b1 = δ1*1
     """
     xp = namespace(X, Y, W1, b1)
-    m = X.shape[1]
+    n, m, = check_shapes(xp, (X, Y, W1, b1,), (('X', ('n', 'm')), ('Y', (1, 'm')), ('W1', ('n', 1)), ('b1', (1, 1)),), ('n', 'm', ))
     Z1 = W1.T @ X + b1
     A1 = sigmoid(xp, Z1)
     del Z1
@@ -62,7 +100,7 @@ def loss(X, Y, W1, b1):
         L = -tr(Yᵀ*log(A1) + (1ᵀ - Y)ᵀ*log(1ᵀ - A1))/m
     """
     xp = namespace(X, Y, W1, b1)
-    m = X.shape[1]
+    n, m, = check_shapes(xp, (X, Y, W1, b1,), (('X', ('n', 'm')), ('Y', (1, 'm')), ('W1', ('n', 1)), ('b1', (1, 1)),), ('n', 'm', ))
     Z1 = W1.T @ X + b1
     return (xp.sum(Y * (xp.maximum((-Z1), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z1)))))) + xp.sum((1 - Y) * (xp.maximum(Z1, 0.0) + xp.log1p(xp.exp(-xp.abs(Z1))))))/m
 
@@ -83,7 +121,7 @@ def loss_and_gradients(X, Y, W1, b1):
         ∂L/∂b1 = δ1*1
     """
     xp = namespace(X, Y, W1, b1)
-    m = X.shape[1]
+    n, m, = check_shapes(xp, (X, Y, W1, b1,), (('X', ('n', 'm')), ('Y', (1, 'm')), ('W1', ('n', 1)), ('b1', (1, 1)),), ('n', 'm', ))
     Z1 = W1.T @ X + b1
     loss = (xp.sum(Y * (xp.maximum((-Z1), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z1)))))) + xp.sum((1 - Y) * (xp.maximum(Z1, 0.0) + xp.log1p(xp.exp(-xp.abs(Z1))))))/m
     A1 = sigmoid(xp, Z1)
@@ -107,6 +145,7 @@ def forward(X, Y, W1, b1):
         L = -tr(Yᵀ*log(A1) + (1ᵀ - Y)ᵀ*log(1ᵀ - A1))/m
     """
     xp = namespace(X, Y, W1, b1)
+    n, m, = check_shapes(xp, (X, Y, W1, b1,), (('X', ('n', 'm')), ('Y', (1, 'm')), ('W1', ('n', 1)), ('b1', (1, 1)),), ('n', 'm', ))
     Z1 = W1.T @ X + b1
     A1 = sigmoid(xp, Z1)
     return {'Z1': Z1, 'A1': A1}
