@@ -147,7 +147,13 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         return super()._print_Pow(expr, rational)
 
     def _print_HadamardProduct(self, expr):
-        return " * ".join(self.parenthesize(a, PRECEDENCE["Mul"], strict=False) for a in expr.args)
+        # (1 1ᵀ Y) ⊙ A = (1ᵀ Y) * A: a broadcast factor is printed unbroadcast when a full factor gives the shape
+        reduced = [unbroadcast(a) for a in expr.args]
+        if any(r is None for r in reduced):
+            args = [a if r is None else r for a, r in zip(expr.args, reduced)]
+        else:
+            args = expr.args
+        return " * ".join(self.parenthesize(a, PRECEDENCE["Mul"], strict=False) for a in args)
 
     def _print_HadamardPower(self, expr):
         # X ** (3/2), X ** (-1.0): a rational exponent in parentheses (X ** 3/2 is (X ** 3)/2), a negative one
@@ -274,6 +280,19 @@ def adjugates(coeff, mats):
             dets.remove(det)
             coeff, mats[k] = coeff / det, (Adjugate(plain).T if transposed else Adjugate(plain))
     return coeff, mats
+
+
+def unbroadcast(M):
+    """1_{p×q} R as 1_{1×q} R (column sums) and R 1_{q×r} as R 1_{q×1} (row sums), for p, r > 1: the same values
+    before broadcasting; None for any other M."""
+    if not isinstance(M, sp.MatMul):
+        return None
+    coeff, mats = M.as_coeff_matrices()
+    if len(mats) > 1 and isinstance(mats[0], sp.OneMatrix) and mats[0].rows != 1:
+        return matmul(coeff, sp.OneMatrix(1, mats[0].cols), *mats[1:])
+    if len(mats) > 1 and isinstance(mats[-1], sp.OneMatrix) and mats[-1].cols != 1:
+        return matmul(coeff, *mats[:-1], sp.OneMatrix(mats[-1].rows, 1))
+    return None
 
 
 def _broadcast_shape(term):

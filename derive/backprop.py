@@ -33,11 +33,6 @@ class Backprop(Compiled):
     def loss(self):
         return self.network.loss
 
-    @property
-    def assumptions(self):
-        """The rules stating what the derivation assumes about the data (e.g. one-hot labels)."""
-        return tuple(rule for rule, _ in self.network.assumptions)
-
     def parameter(self, name):
         """The MatrixSymbol of a parameter, by name."""
         return next(p for p in self.network.parameters if p.name == name)
@@ -128,7 +123,6 @@ returns arrays of the same library and floating type."""
     def __str__(self):
         lines = [f"L = {text(self.loss)}"]
         lines += [f"  {text(Z)} = {text(E)}" for Z, E in self.forward.items()]
-        lines += [f"  assuming {rule.name}" for rule in self.assumptions]
         lines += [f"{text(delta)} = {text(E)}" for delta, E in self.deltas.items()]
         lines += [f"∂L/∂{name} = {text(G)}" for name, G in self.gradients.items()]
         return "\n".join(lines)
@@ -137,7 +131,7 @@ returns arrays of the same library and floating type."""
 def backprop(network):
     """The backprop of `network`: every ∂L/∂W^(l), ∂L/∂b^(l) from one sweep, written with Z, A and δ."""
     names = {layer.Z: layer.delta for layer in network.layers}
-    sweep = Sweep(network.loss, network.parameters, network.forward, names, network.assumptions)
+    sweep = Sweep(network.loss, network.parameters, network.forward, names)
     deltas = {layer.delta: sweep.adjoint[layer.Z] for layer in reversed(network.layers) if layer.Z in sweep.adjoint}
     gradients = {P.name: sweep.adjoint.get(P, zero_like(P)) for P in network.parameters}
     adjoints = {layer.A: sweep.adjoint[layer.A] for layer in reversed(network.layers) if layer.A in sweep.adjoint}

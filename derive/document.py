@@ -87,9 +87,6 @@ def backprop_blocks(result, notation=None):
                               f"{net.reduction}; "), ("math", shapes), ("text", ". Forward pass:"))),
               Equations(tuple((latex(Z, n), latex(E, n), "") for Z, E in result.forward.items()), numbered=True),
               Heading("Loss"), Equations((("L", latex(net.loss, n), ""),), numbered=True)]
-    if result.assumptions:
-        blocks.append(Text(tuple(part for rule in result.assumptions
-                                 for part in (("text", f"Assumption: {rule.name}, "), ("math", rule.latex)))))
     blocks += [Heading("Rules used"), _rules(result.rules())]
     blocks.append(Heading("Derivation, from the loss back to the first layer"))
     segment = []
@@ -195,11 +192,14 @@ _SYMBOLS = {"δ": r"\delta", "σ": r"\sigma", "λ": r"\lambda", "Σ": r"\Sigma",
             "ᵀ": r"^\top", "½": r"\tfrac12", "‖": r"\|", "≈": r"\approx", "→": r"\to", "−": "-", "∘": r"\circ"}
 
 
+# every character TeX reads as a command, in one pass (so the braces of \textbackslash{} stay braces)
+_TEX_SPECIAL = str.maketrans({"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "^": r"\^{}",
+                              "~": r"\~{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "§": r"\S{}"})
+
+
 def _tex_text(s):
     """Plain text for LaTeX: special characters escaped, Greek letters and superscripts as math."""
-    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#"),
-                 ("§", r"\S{}")):
-        s = s.replace(a, b)
+    s = s.translate(_TEX_SPECIAL)
     out, k = [], 0
     while k < len(s):
         if s[k] in _SUPERSCRIPT:

@@ -71,16 +71,15 @@ def _normal_node(expr, memo):
 class Sweep:
     """One reverse sweep over the DAG of f: adjoints of every node that depends on a variable."""
 
-    def __init__(self, f, wrt, definitions=None, names=None, assumptions=()):
-        definitions = dict(definitions or {})
-        self.assumptions = tuple(assumptions)  # (rule, G -> G'): facts about the data, applied to adjoints
+    def __init__(self, f, wrt, definitions=None, names=None):
+        definitions = _definitions(definitions)
         self.names = dict(names or {})  # {Z: δ}: once its adjoint is known, Z passes δ on, as a symbol
         memo = {}
         self.definitions = {Z: normalise(E, memo) for Z, E in definitions.items()}
         for Z, E in self.definitions.items():
             if E.is_Matrix != Z.is_Matrix or (Z.is_Matrix and Z.shape != E.shape):
                 raise ValueError(f"definition of {Z}: shape {_shape(Z)} does not match shape {_shape(E)} of {E}")
-        self.f = normalise(sp.sympify(f), memo)
+        self.f = normalise(_expression(f, "f"), memo)
         if self.f.is_Matrix and self.f.shape != (1, 1):
             raise ValueError(f"f must be a scalar or a 1×1 matrix, got shape {self.f.shape}: {f}")
         self.wrt = tuple(wrt)
@@ -141,11 +140,6 @@ class Sweep:
             G = (matadd if node.is_Matrix else sp.Add)(*parts)
             self.steps.append(Step(IDENTITIES["collect"], sp.Add(*[form(P, d(node)) for P in parts]),
                                    form(G, d(node))))
-        for rule, assume in self.assumptions:
-            assumed = assume(G)
-            if assumed != G:
-                self.steps.append(Step(rule, form(G, d(node)), form(assumed, d(node))))
-                G = assumed
         S = simplify(G, self.rewrite)
         if S != G:
             self.steps.append(Step(IDENTITIES["simplify"], form(G, d(node)), form(S, d(node))))
@@ -208,6 +202,40 @@ class Sweep:
             # g T_ij = tr((g E_ij)ᵀ T)
             return "scalar", matmul(G, unit(t.parent.shape, t.i, t.j)), t.parent
         return None
+
+
+def _expression(e, what):
+    """e as a SymPy expression; a string is refused (sympify would evaluate it: parse text with derive.parse)."""
+    try:
+        return sp.sympify(e, strict=True)
+    except sp.SympifyError:
+        raise TypeError(f"{what} must be a SymPy expression, got {type(e).__name__} {e!r:.80}; text is never "
+                        f"evaluated (derive.parse reads it with the project's own parser)") from None
+
+
+def _definitions(where):
+    """{Z: E}: each name a MatrixSymbol or Symbol, each E a SymPy expression, no name defined through itself."""
+    definitions = {}
+    for Z, E in dict(where or {}).items():
+        if not isinstance(Z, (sp.MatrixSymbol, sp.Symbol)):
+            raise ValueError(f"where: {Z} is not a name; the keys of `where` are MatrixSymbols or Symbols")
+        definitions[Z] = _expression(E, f"where[{Z}]")
+    # a cycle Z -> … -> Z: the names left once every name whose definition uses only resolved names is resolved
+    pending = {Z: {s for s in E.free_symbols if s in definitions} for Z, E in definitions.items()}
+    while True:
+        ready = [Z for Z, uses in pending.items() if not uses & pending.keys()]
+        if not ready:
+            break
+        for Z in ready:
+            del pending[Z]
+    if pending:
+        path, Z = [], min(pending, key=str)
+        while Z not in path:
+            path.append(Z)
+            Z = min(pending[Z] & pending.keys(), key=str)
+        cycle = " -> ".join(map(str, [*path[path.index(Z):], Z]))
+        raise ValueError(f"where: the definitions are circular: {cycle}")
+    return definitions
 
 
 def _shape(e):

@@ -233,24 +233,3 @@ def postorder(root, children):
             stack.append((node, True))
             stack.extend((k, False) for k in reversed(children(node)) if k not in seen)
     return order
-
-
-def replace_factors(e, old, new):
-    """e with every run of consecutive matrix factors `old` (a tuple) in a product replaced by `new`."""
-    k = len(old)
-
-    def rebuild(node):
-        if not isinstance(node, sp.MatMul):
-            return None
-        coeff, mats = node.as_coeff_matrices()
-        for i in range(len(mats) - k + 1):
-            if tuple(mats[i:i + k]) == old:
-                return matmul(coeff, *mats[:i], *new, *mats[i + k:])
-        return None
-
-    mapping = {}
-    for node in postorder(e, lambda n: () if isinstance(n, LEAVES) else n.args):
-        replaced = rebuild(node)
-        if replaced is not None:
-            mapping[node] = replaced
-    return substitute(e, mapping) if mapping else e

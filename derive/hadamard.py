@@ -68,6 +68,9 @@ class Image:
             coeff, mats = M.as_coeff_matrices()
             if len(mats) == 1:
                 return self.scalar(coeff) * self.to_scalar(mats[0])
+            if coeff != 1:
+                # c (P Q) ↦ c·atom(P Q): the scalar factor stays outside the atom
+                return self.scalar(coeff) * self.atom(matmul(*mats))
         if isinstance(M, ElementwiseApplyFunction) and not _is_elementwise(M.expr):
             # σ(A) ↦ σ(a) for an atom A; σ of an elementwise expression stays an atom itself
             return body_of(M.function).xreplace({ELT: self.atom(M.expr)})

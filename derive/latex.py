@@ -13,6 +13,24 @@ _LAYERED = re.compile(r"^(delta|[A-Za-z]+?)(\d+)$")
 _GREEK = {"delta": r"\delta", "lambda": r"\lambda", "theta": r"\theta", "Theta": r"\Theta"}
 
 
+# what a notation may write: letters, digits, sub/superscripts, braces, primes, spaces and these macros
+_MACROS = {"\\" + g for g in (
+    "alpha beta gamma Gamma delta Delta epsilon varepsilon zeta eta theta Theta vartheta iota kappa lambda Lambda mu nu "
+    "xi Xi pi Pi rho varrho sigma Sigma tau upsilon Upsilon phi Phi varphi chi psi Psi omega Omega "
+    "mathbf mathrm mathit mathsf mathcal boldsymbol bm hat tilde bar vec odot circ cdot top intercal "
+    "ast star bullet prime").split()}
+_SAFE_TEX = re.compile(r"(?:\\[A-Za-z]+|[A-Za-z0-9_^{}' ,.()+\-])*")
+
+
+def _safe_tex(text, where):
+    """text, when it is a LaTeX fragment of the safe subset; a ValueError naming `where` otherwise."""
+    if not isinstance(text, str) or not _SAFE_TEX.fullmatch(text) or text.count("{") != text.count("}") or any(
+            m not in _MACROS for m in re.findall(r"\\[A-Za-z]+", text)):
+        raise ValueError(f"notation {where} = {text!r}: only letters, digits, _ ^ {{ }}, primes and the macros "
+                         f"{', '.join(sorted(_MACROS))} are written into documents")
+    return text
+
+
 @dataclass(frozen=True)
 class Notation:
     """How symbols are written: ⊙ symbol, transpose mark, layer index position, bold matrices, renamings."""
@@ -22,6 +40,16 @@ class Notation:
     layer: str = "superscript"          # W^{(l)}; or "subscript": W_{l}
     bold: bool = False                  # \mathbf{W} for Latin matrix names
     names: dict = field(default_factory=dict)  # e.g. {"W": r"\Theta"} as in Andrew Ng's notes
+
+    def __post_init__(self):
+        _safe_tex(self.hadamard, "hadamard")
+        _safe_tex(self.transpose, "transpose")
+        if self.layer not in ("superscript", "subscript"):
+            raise ValueError(f"notation layer = {self.layer!r}: superscript or subscript")
+        for name, tex in self.names.items():
+            if not (isinstance(name, str) and re.fullmatch(r"[A-Za-z]+", name)):
+                raise ValueError(f"notation names: {name!r} is not a symbol name (letters)")
+            _safe_tex(tex, f"names.{name}")
 
     def symbol(self, name):
         """The LaTeX for a symbol name such as W2, delta1, X, lambda."""

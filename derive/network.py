@@ -1,11 +1,12 @@
 """Networks of dense layers as symbolic matrices: the forward pass as named definitions, and the loss."""
 from dataclasses import dataclass
 
+import math
+
 import sympy as sp
 
-from .expr import matadd, matmul, replace_factors, tp
+from .expr import matadd, matmul, tp
 from .functions import ELT, LogSoftmax, Softmax, apply, body_of, leaky_relu, relu, sigmoid, softplus
-from .rules import Rule
 
 # name -> σ(x) as a body in ELT; softmax is not elementwise (each sample is normalised), so None.
 ACTIVATIONS = {
@@ -85,7 +86,15 @@ def _activation(spec, where):
 
 
 def _weight_decay(value):
+    """λ as a SymPy number or expression: a finite real number ≥ 0, or a SymPy expression (a symbol λ); a string is
+    refused (SymPy would evaluate it)."""
+    if isinstance(value, (bool, str)) or not isinstance(value, (int, float, sp.Expr)):
+        raise ValueError(f"weight_decay must be a number or a SymPy expression, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"weight_decay must be finite, got {value}")
     value = sp.nsimplify(value, rational=True) if isinstance(value, float) else sp.sympify(value)
+    if value.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or value.is_real is False or (value.is_number and not value.is_real):
+        raise ValueError(f"weight_decay must be a finite real number, got {value}")
     if value.is_negative:
         raise ValueError(f"weight_decay must be non-negative, got {value}")
     return value
@@ -112,6 +121,11 @@ class Network:
             raise ValueError("network: needs at least one layer")
         self.sizes = (_size(inputs, "input layer 0"),
                       *[_size(layer.units, f"layer {l}") for l, layer in enumerate(layers, 1)])
+        names = {"X", "Y", *(f"{k}{l}" for l in range(1, len(layers) + 1) for k in ("W", "b", "Z", "A", "delta"))}
+        clash = [str(n) for n in (*self.sizes, self.m) if str(n) in names]
+        if clash:
+            raise ValueError(f"network: size {clash[0]!r} has the name of one of the network's matrices "
+                             f"(X, Y, W<l>, b<l>, Z<l>, A<l>, delta<l>); name sizes n0, n1, …")
         self.X = self._matrix("X", self.sizes[0])
         self.Y = self._matrix("Y", self.sizes[-1])
         built = []
@@ -123,7 +137,6 @@ class Network:
             self.forward[layer.Z] = layer.Z_def
             self.forward[layer.A] = layer.A_def
         self.parameters = tuple(p for layer in self.layers for p in (layer.W, layer.b) if p is not None)
-        self.assumptions = ()
         self.loss = self._loss()
 
     @property
@@ -186,10 +199,8 @@ class Network:
             data = -sp.Trace(matadd(matmul(tp(Y), log(A)), matmul(tp(matadd(J, matmul(-1, Y))),
                                                                       log(matadd(J, matmul(-1, A))))))
         else:
-            # −Σ y log a
+            # −Σ y log a; with softmax, δ = a (1ᵀy) − y for any targets (a − y for targets that sum to 1)
             data = -sp.Trace(matmul(tp(Y), log(A)))
-            if act == "softmax":
-                self.assumptions = (self._one_hot(),)
         return self._total(data)
 
     def _total(self, data):
@@ -217,17 +228,6 @@ class Network:
         else:
             return self.loss
         return self._total(data)
-
-    def _one_hot(self):
-        """The assumption softmax + cross-entropy needs: every sample's targets sum to 1 (one-hot labels)."""
-        n, J, Y = self.sizes[-1], sp.OneMatrix, self.Y
-        if self.layout == "AW":
-            # Y 1 = 1, so Y 1 1ᵀ = 1 1ᵀ
-            rule = Rule("one-hot targets: every row of Y sums to 1", r"Y\mathbf{1} = \mathbf{1}")
-            return rule, lambda G: replace_factors(G, (Y, J(n, n)), (J(self.m, n),))
-        # 1ᵀ Y = 1ᵀ, so 1 1ᵀ Y = 1 1ᵀ
-        rule = Rule("one-hot targets: every column of Y sums to 1", r"\mathbf{1}^\top Y = \mathbf{1}^\top")
-        return rule, lambda G: replace_factors(G, (J(n, n), Y), (J(n, self.m),))
 
     def __repr__(self):
         acts = ", ".join(layer.activation for layer in self.layers)

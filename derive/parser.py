@@ -11,6 +11,9 @@ TOKEN = re.compile(r"\s*(?:(?P<number>\d+(?:\.\d+)?)|(?P<name>[A-Za-z_][A-Za-z_0
                    r"(?P<op>\.\*|\.T|⊙|[-+*/'^(),]))")
 ELEMENTWISE = {"exp": sp.exp, "log": sp.log, "tanh": sp.tanh, "sigmoid": sigmoid, "relu": relu, "softplus": softplus}
 FUNCTIONS = ("tr", "det", "logdet", "inv", "sum", "norm2", *ELEMENTWISE)
+MAX_DEPTH = 200        # parentheses and function calls nested at most this deep
+MAX_POWER = 64         # X^k for k up to this (its differential has k terms)
+MAX_DIGITS = 15        # numbers of at most this many digits
 
 
 class ParseError(ValueError):
@@ -55,6 +58,7 @@ class Parser:
     def __init__(self, text, symbols):
         self.text, self.symbols = text, symbols
         self.toks, self.k = tokens(text), 0
+        self.depth = 0
 
     def peek(self):
         return self.toks[self.k]
@@ -97,6 +101,8 @@ class Parser:
             if tok.value == "/":
                 if right.is_Matrix:
                     raise self.error(tok, "can only divide by a scalar")
+                if right == 0:
+                    raise self.error(tok, "division by zero")
                 left = matmul(left, 1 / right) if left.is_Matrix else left / right
             elif tok.value == "*":
                 if left.is_Matrix and right.is_Matrix:
@@ -124,7 +130,9 @@ class Parser:
             tok = self.take()
             if tok.value == "^":
                 exponent = self.take(kind="number")
-                p = sp.Integer(exponent.value) if exponent.value.isdigit() else sp.Rational(exponent.value)
+                p = self.number(exponent)
+                if p > MAX_POWER:
+                    raise self.error(exponent, f"exponent {p} is too large (at most {MAX_POWER})")
                 if out.is_Matrix and (out.rows != out.cols or not p.is_Integer or p < 1):
                     raise self.error(tok, f"a matrix power needs a square matrix and a positive integer, "
                                           f"got shape {_shape(out)} and {p}")
@@ -137,17 +145,17 @@ class Parser:
         tok = self.peek()
         if tok.kind == "number":
             self.take()
-            return sp.Rational(tok.value) if "." in tok.value else sp.Integer(tok.value)
+            return self.number(tok)
         if tok.value == "(":
             self.take()
-            out = self.sum()
+            out = self.nested(tok)
             self.take(")")
             return out
         if tok.kind == "name":
             self.take()
             if tok.value in FUNCTIONS:
                 self.take("(")
-                arg = self.sum()
+                arg = self.nested(tok)
                 self.take(")")
                 return self.function(tok, arg)
             if tok.value not in self.symbols:
@@ -156,6 +164,21 @@ class Parser:
                                       f"{', '.join(FUNCTIONS)})")
             return self.symbols[tok.value]
         raise self.error(tok, "expected a number, a name, a function or '('")
+
+    def number(self, tok):
+        digits = tok.value.replace(".", "")
+        if len(digits) > MAX_DIGITS:
+            raise self.error(tok, f"number with {len(digits)} digits (at most {MAX_DIGITS})")
+        return sp.Rational(tok.value) if "." in tok.value else sp.Integer(tok.value)
+
+    def nested(self, tok):
+        """The sum inside parentheses or a call, at most MAX_DEPTH deep (the parser recurses)."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(tok, f"nested more than {MAX_DEPTH} deep")
+        out = self.sum()
+        self.depth -= 1
+        return out
 
     def function(self, tok, arg):
         name = tok.value
@@ -193,20 +216,24 @@ def parse(text, shapes):
         if shape is None:
             symbols[name] = sp.Symbol(name)
         else:
-            dims = [sp.Integer(d) if str(d).isdigit() else sp.Symbol(str(d), integer=True, positive=True)
+            dims = [sp.Integer(d) if re.fullmatch(r"[0-9]+", str(d)) else sp.Symbol(str(d), integer=True, positive=True)
                     for d in shape]
             symbols[name] = sp.MatrixSymbol(name, *dims)
     return Parser(text, symbols).parse()
 
 
 def parse_shape(spec):
-    """'A=3x3', 'X=n×n', 't' (a scalar) -> (name, shape or None)."""
-    if "=" not in spec:
-        if not spec.isidentifier():
-            raise ValueError(f"--shape {spec!r}: expected NAME=ROWSxCOLS, e.g. A=3x3 or X=n×n")
-        return spec, None
-    name, dims = spec.split("=", 1)
+    """'A=3x3', 'X=n×n', 't' (a scalar) -> (name, shape or None); sizes are positive integers or names."""
+    usage = f"--shape {spec!r}: expected NAME=ROWSxCOLS, e.g. A=3x3 or X=n×n"
+    name, _, dims = spec.partition("=")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(usage)
+    if not dims:
+        return name, None
     parts = re.split(r"[x×]", dims)
-    if not name.isidentifier() or len(parts) != 2 or not all(p.isdigit() or p.isidentifier() for p in parts):
-        raise ValueError(f"--shape {spec!r}: expected NAME=ROWSxCOLS, e.g. A=3x3 or X=n×n")
+    if len(parts) != 2 or not all(re.fullmatch(r"[0-9]+|[A-Za-z_][A-Za-z0-9_]*", p) for p in parts):
+        raise ValueError(usage)
+    for p in parts:
+        if p.isdigit() and not 1 <= int(p) < 10 ** MAX_DIGITS:
+            raise ValueError(f"--shape {spec!r}: a size must be between 1 and 10^{MAX_DIGITS}")
     return name, tuple(parts)

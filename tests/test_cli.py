@@ -67,7 +67,7 @@ def test_cli_expr_mlp_and_exit_codes(tmp_path, capsys):
     assert main(["mlp", "3", "4", "2", "--activation", "tanh", "--output", "softmax", "--loss", "softmax_ce",
                  "--layout", "AW", "--name", "small", "--out", str(tmp_path), "--no-pdf"]) == 0
     out = capsys.readouterr().out
-    assert "δ2 = 1/m*(A2 - Y)" in out and "verification: PASSED" in out
+    assert "δ2 = 1/m*((Y*1) ⊙ A2 - Y)" in out and "verification: PASSED" in out
     assert {p.name for p in (tmp_path / "small").iterdir()} >= {"derivation.tex", "derivation.html", "gradients.py",
                                                                 "verification.txt", "verification.json"}
     assert main(["mlp", "3", "2", "--output", "relu", "--loss", "bce", "--out", str(tmp_path), "--no-pdf"]) == 2

@@ -42,7 +42,7 @@ def explicit_loss(spec, X, Y, params, weight_decay=None):
         Z = W * A
         if spec.has_bias(l):
             Z = Z + params[f"b{l}"] * sp.ones(1, Z.cols)
-        A = _softmax_columns(Z) if act == "softmax" else Z.applyfunc(SCALAR[act])
+        A = _softmax_columns(Z) if act == "softmax" else Z.applyfunc(SCALAR.get(act) or act.function)
     E = A - Y
     if spec.loss == "half_sse":
         data = sp.Rational(1, 2) * sum(e ** 2 for e in E)
@@ -112,7 +112,10 @@ def explicit(expr, env, dims=None):
             # any other operator (e.g. a softmax class): rebuilt on explicit arguments, then SymPy's as_explicit
             out = e.func(*[value(a) for a in e.args]).as_explicit().doit()
         else:
-            out = e.func(*[value(a) for a in e.args])
+            args = [value(a) for a in e.args]
+            out = e.func(*args)
+            if any(isinstance(a, sp.MatrixBase) for a in args):
+                out = out.doit()  # a scalar of explicit matrices (det): its value
         if isinstance(out, sp.MatrixBase):
             out = sp.ImmutableMatrix(out)
         memo[e] = out

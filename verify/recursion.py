@@ -33,6 +33,38 @@ def _softmax(z):
 
 
 @dataclass(frozen=True)
+class Custom:
+    """An activation given as a SymPy Lambda: σ and σ' evaluated by sympy.lambdify (σ' by SymPy's diff)."""
+
+    function: object  # sympy.Lambda of one variable
+
+    def __str__(self):
+        return str(self.function.expr)
+
+    def numpy(self):
+        """(σ, σ') on arrays."""
+        import sympy as sp
+
+        (x,) = self.function.variables
+        body = self.function.expr
+        pair = []
+        for e in (body, sp.diff(body, x)):
+            try:
+                f = sp.lambdify(x, e, modules="numpy")
+                f(np.zeros(1))
+            except (NameError, TypeError, AttributeError):
+                # a function NumPy's printer does not know (a class with its definition as a rewrite)
+                f = sp.lambdify(x, e.rewrite(sp.exp).rewrite(sp.Max).doit(), modules="numpy")
+            pair.append(lambda z, f=f: np.broadcast_to(f(z), np.shape(z)).astype(np.result_type(z, np.float32)))
+        return tuple(pair)
+
+
+def activation(act):
+    """(σ, σ') on arrays for an activation name or a Custom one."""
+    return act.numpy() if isinstance(act, Custom) else ACTIVATIONS[act]
+
+
+@dataclass(frozen=True)
 class Spec:
     """An architecture in plain data: one activation name per layer, loss, layout, reduction, λ, biases."""
 
@@ -46,8 +78,13 @@ class Spec:
     @classmethod
     def of(cls, network, weight_decay=None):
         """The Spec of a derive.Network, read off its attributes (duck typing: no import of derive);
-        `weight_decay` gives λ's value when the network's λ is a symbol."""
-        return cls(tuple(layer.activation for layer in network.layers), network.loss_name, network.layout,
+        `weight_decay` gives λ's value when the network's λ is a symbol. An activation given as a SymPy function
+        is read off the layer's definition A = σ(Z) (its Lambda) as a Custom one."""
+        def act(layer):
+            known = layer.activation in ACTIVATIONS or layer.activation == "softmax"
+            return layer.activation if known else Custom(layer.A_def.function)
+
+        return cls(tuple(act(layer) for layer in network.layers), network.loss_name, network.layout,
                    network.reduction, float(network.weight_decay if weight_decay is None else weight_decay),
                    tuple(layer.b is not None for layer in network.layers))
 
@@ -75,7 +112,7 @@ def forward(spec, X, params):
     for l, act in enumerate(spec.activations):
         Z = V[l] @ As[-1] + b[l]
         Zs.append(Z)
-        As.append(_softmax(Z) if act == "softmax" else ACTIVATIONS[act][0](Z))
+        As.append(_softmax(Z) if act == "softmax" else activation(act)[0](Z))
     return Zs, As
 
 
@@ -116,8 +153,10 @@ def loss(spec, X, Y, params):
 def _output_delta(spec, Z, A, Y):
     """δ^(L) before reduction: the textbook closed forms, or ∂L/∂A ⊙ σ'(Z) (softmax: its Jacobian)."""
     out = spec.activations[-1]
-    if (spec.loss, out) in (("bce", "sigmoid"), ("softmax_ce", "softmax")):
-        return A - Y  # σ' (or the softmax Jacobian) cancels; softmax needs 1ᵀY = 1ᵀ
+    if (spec.loss, out) == ("bce", "sigmoid"):
+        return A - Y  # σ' cancels
+    if (spec.loss, out) == ("softmax_ce", "softmax"):
+        return A * Y.sum(axis=0, keepdims=True) - Y  # the softmax Jacobian cancels: a (1ᵀy) − y, a − y for one-hot y
     if spec.loss == "half_sse":
         g = A - Y
     elif spec.loss == "mse":
@@ -129,7 +168,7 @@ def _output_delta(spec, Z, A, Y):
     if out == "softmax":
         # J_softmax(z)ᵀ g = s ⊙ (g − 1ᵀ(s ⊙ g)) per column
         return A * (g - np.sum(A * g, axis=0, keepdims=True))
-    return g * ACTIVATIONS[out][1](Z)
+    return g * activation(out)[1](Z)
 
 
 def gradients(spec, X, Y, params):
@@ -147,6 +186,6 @@ def gradients(spec, X, Y, params):
         if spec.has_bias(l):
             grads[f"b{l}"] = delta.sum(axis=1, keepdims=True)
         if l > 1:
-            delta = (V[l - 1].T @ delta) * ACTIVATIONS[spec.activations[l - 2]][1](Zs[l - 2])
+            delta = (V[l - 1].T @ delta) * activation(spec.activations[l - 2])[1](Zs[l - 2])
     order = [k for l in range(1, L + 1) for k in (f"W{l}", f"b{l}") if k in grads]
     return {k: grads[k] for k in order}
