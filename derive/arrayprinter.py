@@ -4,6 +4,7 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
+from .errors import UnsupportedOperation
 from .expr import Adjugate, matmul
 from .functions import ELT, body_of
 from .printing import SafePrecedence, positive_first
@@ -54,6 +55,10 @@ HELPERS = {
 }
 
 
+class _NoArrayFunction(Exception):
+    """A function that only a scalar library (math, scipy) has."""
+
+
 class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
     """Prints matrix products as @, ⊙ as *, and every elementwise function on whole arrays."""
 
@@ -73,7 +78,17 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         # every numpy.<name> is written xp.<name>: the namespace of the inputs
         if fqn.startswith("numpy."):
             return "xp." + {"numpy.trace": "linalg.trace"}.get(fqn, fqn[len("numpy."):])
-        return super()._module_format(fqn, register)
+        if "." not in fqn:
+            return super()._module_format(fqn, register)  # a builtin (abs): works on arrays and numbers
+        # math.erf, scipy.special.gamma, …: functions of numbers, not of arrays, and not in the array API
+        raise _NoArrayFunction(fqn)
+
+    def _print(self, expr, **kwargs):
+        try:
+            return super()._print(expr, **kwargs)
+        except _NoArrayFunction as e:  # named by the innermost expression that needs it
+            raise UnsupportedOperation(type(expr).__name__, expr, f"the array API has no {e.args[0]}",
+                                       action="generate code for") from None
 
     def _product(self, mats):
         """M1 @ M2 @ …, with each all-ones factor turned into a sum: 1ᵀM = Σ over rows, M 1 = Σ over columns."""
@@ -133,7 +148,8 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
                 t = row_or_column(t)
             coeff, mats = t.as_coeff_matrices() if isinstance(t, sp.MatMul) else (sp.S.One, [t])
             if out and coeff.is_Number and coeff < 0:
-                out.append(f"- {self.parenthesize(matmul(-coeff, *mats), PRECEDENCE['Add'], strict=True)}")
+                # C − (A + B): a subtracted sum in parentheses
+                out.append(f"- {self.parenthesize(matmul(-coeff, *mats), PRECEDENCE['Add'], strict=False)}")
             elif reduced[k] == "number":
                 out.append(("+ " if out else "") + "1")
             else:
@@ -184,7 +200,8 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
                 P = P.arg if isinstance(P, sp.Transpose) else sp.Transpose(P)
                 total = (f"xp.sum({self.parenthesize(P, PRECEDENCE['Mul'])} * "
                          f"{self.parenthesize(Q, PRECEDENCE['Mul'])})")
-                return total if coeff == 1 else f"{self.parenthesize(coeff, PRECEDENCE['Mul'])} * {total}"
+                # c tr(PᵀQ) in parentheses: a trace is an operand of **, / and * as one value
+                return total if coeff == 1 else f"({self.parenthesize(coeff, PRECEDENCE['Mul'])} * {total})"
         return f"{self._module_format('numpy.trace')}({self._print(arg)})"
 
     # constant matrices take the floating type of the inputs (_dtype), so float32 stays float32
@@ -203,8 +220,8 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
     def _print_ElementwiseApplyFunction(self, expr):
         body = body_of(expr.function)
         if ELT not in body.free_symbols:
-            # a constant c applied elementwise is the matrix c·1 of the argument's shape
-            return self._print(sp.MatMul(body, sp.OneMatrix(*expr.shape)))
+            # a constant c applied elementwise is the matrix c·1 of the argument's shape (one value: parenthesised)
+            return f"({self._print(sp.MatMul(body, sp.OneMatrix(*expr.shape)))})"
         inner = self._print(expr.expr)
         arg = sp.Symbol(inner if isinstance(expr.expr, sp.MatrixSymbol) else f"({inner})")
         self.arrays.add(arg)

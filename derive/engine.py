@@ -8,7 +8,7 @@ from sympy.matrices.expressions.hadamard import HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement, MatrixExpr
 
 from .errors import UnsupportedOperation
-from .expr import LEAVES, Differential, ScalarDifferential, d, hadamard, has_differential, matadd, matmul, postorder, tp, unit
+from .expr import LEAVES, prehash, Differential, ScalarDifferential, d, hadamard, has_differential, matadd, matmul, postorder, tp, unit
 from .functions import apply
 from .hadamard import simplify
 from .rules import DIFFERENTIALS, IDENTITIES, Rule, rule_for
@@ -32,9 +32,9 @@ def normalise(expr, memo=None):
     """expr with every elementwise function in canonical form (so equal sub-expressions are equal); iterative, for
     deeply nested expressions."""
     memo = {} if memo is None else memo
-    for node in postorder(expr, lambda n: () if n in memo else _normal_children(n)):
+    for node in postorder(prehash(expr), lambda n: () if n in memo else _normal_children(n)):
         if node not in memo:
-            memo[node] = _normal_node(node, memo)
+            memo[node] = prehash(_normal_node(node, memo))  # hash and shape now, its children's are known
     return memo[expr]
 
 
@@ -65,7 +65,12 @@ def _normal_node(expr, memo):
     if not kids:
         return expr
     args = [memo[a] for a in expr.args]
-    return expr.func(*args) if args != list(expr.args) else expr
+    if args == list(expr.args):
+        return expr
+    try:
+        return expr.func(*args)
+    except (TypeError, AttributeError, ValueError) as e:  # SymPy cannot build it (Max of a matrix scalar, …)
+        raise UnsupportedOperation(type(expr).__name__, expr, f"SymPy cannot rebuild it ({e})") from e
 
 
 class Sweep:

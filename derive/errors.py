@@ -8,7 +8,7 @@ class DeriveError(Exception):
 class UnsupportedOperation(DeriveError, NotImplementedError):
     """An operator the engine has no differential rule for."""
 
-    def __init__(self, operator, expr, reason="no differential rule"):
+    def __init__(self, operator, expr, reason="no differential rule", action="differentiate"):
         self.operator = operator
         self.expr = expr
-        super().__init__(f"cannot differentiate {operator}: {reason}, in sub-expression {expr}")
+        super().__init__(f"cannot {action} {operator}: {reason}, in sub-expression {expr}")

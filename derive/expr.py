@@ -221,6 +221,24 @@ def substitute(e, mapping, memo=None):
     return memo[key]
 
 
+def prehash(root):
+    """Hash every node of root, and its shape, children first, iteratively: SymPy computes both recursively and
+    caches them (hash; shape through _shapes), so a deeply nested expression (500 nested functions) is prepared
+    here without deep recursion."""
+    stack, seen = [(root, False)], set()
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            hash(node)
+            if getattr(node, "is_Matrix", False) and isinstance(node, MatrixExpr):
+                node.shape  # noqa: B018 (memoised)
+        elif id(node) not in seen:
+            seen.add(id(node))
+            stack.append((node, True))
+            stack.extend((a, False) for a in node.args if isinstance(a, sp.Basic))
+    return root
+
+
 def postorder(root, children):
     """The DAG under root, children before parents, each node once (iterative, for deep expressions)."""
     order, seen, stack = [], set(), [(root, False)]

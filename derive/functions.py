@@ -44,14 +44,14 @@ class relu(sp.Function):
 
 
 class leaky_relu(sp.Function):
-    """The leaky rectifier max(αx, x) for a slope 0 < α < 1, with leaky_relu' = α + (1 − α) H(x)."""
+    """The leaky rectifier: x for x > 0, αx below (max(αx, x) for α ≤ 1), with leaky_relu' = α + (1 − α) H(x)."""
 
     nargs = 2
 
     @classmethod
     def eval(cls, x, alpha):
         if x.is_Number and alpha.is_Number:
-            return sp.Max(alpha * x, x)
+            return x if x > 0 else alpha * x
 
     def fdiff(self, argindex=1):
         if argindex != 1:
@@ -60,6 +60,9 @@ class leaky_relu(sp.Function):
         return alpha + (1 - alpha) * sp.Heaviside(x, 0)
 
     def _eval_rewrite_as_Max(self, x, alpha, **kwargs):
+        # max(αx, x) for α ≤ 1, min(αx, x) for α ≥ 1: both are x above 0 and αx below
+        if alpha.is_number and alpha > 1:
+            return sp.Min(alpha * x, x)
         return sp.Max(alpha * x, x)
 
 
@@ -84,6 +87,8 @@ class _AlongAxis(MatrixExpr):
     """A function of a matrix applied per column (axis 0) or per row (axis 1)."""
 
     def __new__(cls, arg, axis=0):
+        if not getattr(arg, "is_Matrix", False):
+            raise TypeError(f"{cls.__name__} needs a matrix, got {arg!r}")
         if axis not in (0, 1):
             raise ValueError(f"softmax axis must be 0 (columns) or 1 (rows), got {axis}")
         return sp.Basic.__new__(cls, arg, sp.Integer(axis))

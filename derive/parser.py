@@ -11,7 +11,7 @@ TOKEN = re.compile(r"\s*(?:(?P<number>\d+(?:\.\d+)?)|(?P<name>[A-Za-z_][A-Za-z_0
                    r"(?P<op>\.\*|\.T|⊙|[-+*/'^(),]))")
 ELEMENTWISE = {"exp": sp.exp, "log": sp.log, "tanh": sp.tanh, "sigmoid": sigmoid, "relu": relu, "softplus": softplus}
 FUNCTIONS = ("tr", "det", "logdet", "inv", "sum", "norm2", *ELEMENTWISE)
-MAX_DEPTH = 200        # parentheses and function calls nested at most this deep
+MAX_DEPTH = 100        # parentheses and function calls nested at most this deep (the parser recurses)
 MAX_POWER = 64         # X^k for k up to this (its differential has k terms)
 MAX_DIGITS = 15        # numbers of at most this many digits
 

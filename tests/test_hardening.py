@@ -1,0 +1,349 @@
+"""No silently wrong number: each class of bug a hostile but fair user found, pinned by a test that would have caught
+it — printed code against NumPy written by hand, names that look like internal ones, inputs of the wrong shape or
+type, assumptions about the data, and the command line's errors and files."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import sympy as sp
+from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
+
+import derive
+import verify
+from derive.cli import main
+from verify import central_difference, relative_error
+
+n = sp.Symbol("n", integer=True, positive=True)
+x = sp.Symbol("x")
+X3, A3, B3 = (sp.MatrixSymbol(k, 3, 3) for k in "XAB")
+rng = np.random.default_rng(0)
+POSITIVE = rng.uniform(0.5, 2.0, size=(3, 3))
+NORMAL, OTHER = rng.normal(size=(3, 3)), rng.normal(size=(3, 3))
+
+
+def _close(a, b, tol=1e-10):
+    return relative_error(np.broadcast_to(np.asarray(a, dtype=float), np.shape(b)), b) < tol
+
+
+# --- the printer -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("p", [sp.Rational(3, 2), sp.Rational(-1, 2), sp.Rational(1, 3), -1, -2])
+def test_rational_and_negative_powers_print_as_powers(p):
+    """X ** 3/2 is (X ** 3)/2 in Python: the exponent is parenthesised (and d√X = ½ X^∘(−½) ⊙ dX with it)."""
+    f = derive.lambdify([X3], HadamardPower(X3, p))
+    assert _close(f(POSITIVE), POSITIVE ** float(p))
+    G = derive.gradient(sp.Trace(sp.OneMatrix(3, 3) * X3.applyfunc(sp.sqrt)), X3)
+    assert _close(derive.lambdify([X3], G)(POSITIVE), 0.5 / np.sqrt(POSITIVE))
+
+
+@pytest.mark.parametrize("activation, sigma", [
+    (sp.Lambda(x, sp.asinh(x)), np.arcsinh), (sp.Lambda(x, sp.sqrt(x ** 2 + 1)), lambda z: np.sqrt(z ** 2 + 1))])
+def test_custom_activations_with_fractional_powers_in_their_derivative(activation, sigma):
+    """asinh' = (x² + 1)^(−½): 30 of 87 random networks with such activations were wrong before the fix."""
+    net = derive.mlp([3, 4, 2], activation=activation, loss="half_sse")
+    report = verify.check(derive.backprop(net), exact_proof=False)
+    assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("place, numpy", [
+    (lambda E: E.T, lambda e: e.T),
+    (lambda E: E * A3, lambda e: e @ OTHER),
+    (lambda E: A3 * E, lambda e: OTHER @ e),
+    (lambda E: HadamardPower(E, 2), lambda e: e ** 2),
+    (lambda E: HadamardProduct(E, A3), lambda e: e * OTHER),
+    (lambda E: sp.MatMul(2, E), lambda e: 2 * e),
+    (lambda E: sp.MatMul(-1, E), lambda e: -e),
+])
+def test_compound_elementwise_bodies_in_every_operand_position(place, numpy):
+    """exp(X) − X applied elementwise prints as a sum: parenthesised as an operand of @, .T, **, * and −."""
+    E = X3.applyfunc(sp.Lambda(x, sp.exp(x) - x))
+    got = derive.lambdify([X3, A3], place(E))(NORMAL, OTHER)
+    assert _close(got, numpy(np.exp(NORMAL) - NORMAL))
+
+
+def test_a_subtracted_sum_keeps_its_parentheses_and_a_scaled_trace_is_one_value():
+    """C − (A + B) and tr(2AB)²: found by the fuzzer, printed as C − A + B and 2·tr(AB)² before."""
+    f = derive.lambdify([A3, B3, X3], sp.MatAdd(X3, sp.MatMul(-1, sp.MatAdd(A3, B3))))
+    assert _close(f(NORMAL, OTHER, POSITIVE), POSITIVE - (NORMAL + OTHER))
+    g = derive.lambdify([A3, B3], sp.Trace(sp.MatMul(2, A3, B3)) ** 2)
+    assert np.isclose(g(NORMAL, OTHER), np.trace(2 * NORMAL @ OTHER) ** 2)
+
+
+def test_sums_with_all_ones_matrices_keep_their_shape():
+    """1_{3×4} + b 1ᵀ is 3×4: the array API broadcast of 1 + b would give 3×1."""
+    b = sp.MatrixSymbol("b", 3, 1)
+    got = derive.lambdify([b], sp.MatAdd(sp.OneMatrix(3, 4), sp.MatMul(b, sp.OneMatrix(1, 4))))(np.ones((3, 1)))
+    assert got.shape == (3, 4) and np.all(got == 2)
+
+
+def test_entry_picks_steps_and_maxima_print_as_code():
+    """∂(X_01 tr X)/∂X at a symbolic size needs E_01 (was xp.fromfunction); Max and H of a scalar (was invalid code)."""
+    X = sp.MatrixSymbol("X", n, n)
+    G = derive.derivation(X[0, 1] * sp.Trace(X), X).numpy()(X=NORMAL)
+    expected = NORMAL[0, 1] * np.eye(3)
+    expected[0, 1] += np.trace(NORMAL)
+    assert _close(G, expected)
+    for f, value in [(sp.Max(sp.Trace(X3), 0) * sp.Trace(X3), lambda v: max(np.trace(v), 0) * np.trace(v)),
+                     (sp.Heaviside(sp.Trace(X3) - 1) * sp.Trace(X3 * X3), lambda v: (np.trace(v) > 1) * np.trace(v @ v))]:
+        d = derive.derivation(f, X3)
+        for v in (POSITIVE, -POSITIVE):
+            assert np.isclose(d.numpy("value")(X=v), value(v))
+            assert _close(d.numpy()(X=v), central_difference(lambda X: value(X), {"X": v}, "X"), 1e-6)
+
+
+def test_determinant_gradient_is_the_adjugate_and_log_det_of_a_negative_determinant_is_nan():
+    """∂|X|/∂X = adj(X)ᵀ is finite at a singular X (det · inv raised LinAlgError); log det X is nan where det X < 0
+    (slogdet alone gives log|det X|, another function)."""
+    singular = np.array([[1.0, 2, 3], [2, 4, 6], [1, 0, 1]])
+    adjugate_T = np.array([[4.0, 4, -4], [-2, -2, 2], [0, 0, 0]])
+    assert _close(derive.derivation(sp.Determinant(X3), X3).numpy()(X=singular), adjugate_T, 1e-12)
+    value = derive.derivation(sp.log(sp.Determinant(X3)), X3).numpy("value")
+    assert np.isnan(value(X=np.diag([-1.0, 1, 1]))) and np.isclose(value(X=2 * np.eye(3)), 3 * np.log(2))
+
+
+@pytest.mark.parametrize("function", [sp.floor, sp.Function("g")])
+def test_functions_without_a_derivative_are_refused_by_name(function):
+    with pytest.raises(derive.UnsupportedOperation, match=getattr(function, "__name__", "g")):
+        derive.gradient(function(sp.Trace(X3)), X3)
+
+
+def test_abs_of_a_trace_and_sums_that_are_no_matrix_product():
+    """|tr X|' = sign(tr X) I; Σ_i X_ii² at a symbolic size is refused by name (SymPy raised ValueError inside)."""
+    G = derive.lambdify([X3], derive.gradient(sp.Abs(sp.Trace(X3)), X3))(-POSITIVE)
+    assert _close(G, -np.eye(3))
+    X, i = sp.MatrixSymbol("X", n, n), sp.Symbol("i", integer=True)
+    with pytest.raises(derive.UnsupportedOperation, match="Sum"):
+        derive.gradient(sp.Sum(X[i, i] ** 2, (i, 0, n - 1)), X)
+
+
+# --- names ------------------------------------------------------------------------------------------------------
+
+def test_user_names_that_look_like_internal_ones():
+    """A scalar _h0 or _c0 (the Hadamard simplifier's atoms), matrices _t0 (a temporary), xp, namespace, sigmoid,
+    lambda, check_shapes, and a matrix n beside a size n: each keeps its meaning."""
+    h, c = sp.Symbol("_h0"), sp.Symbol("_c0")
+    X = sp.MatrixSymbol("X", n, n)
+    f = sp.Trace(sp.OneMatrix(n, n) * HadamardProduct(X.applyfunc(sp.tanh), X)) * h + c * sp.Trace(X)
+    d = derive.derivation(f, X)
+    got = d.numpy()(X=NORMAL, _h0=0.7, _c0=-1.3)
+    value = lambda X: 0.7 * np.sum(np.tanh(X) * X) - 1.3 * np.trace(X)  # noqa: E731
+    assert _close(got, central_difference(value, {"X": NORMAL}, "X"), 1e-6)
+    names = ["_t0", "xp", "namespace", "sigmoid", "lambda", "check_shapes", "n", "_dtype"]
+    M = [sp.MatrixSymbol(k, n, n) for k in names]
+    f = sp.Trace(sp.MatMul(*M[:4]) + sp.MatMul(*M[4:]).applyfunc(derive.sigmoid) * M[0])
+    values = {k: rng.normal(size=(3, 3)) / 2 for k in names}
+    got = derive.derivation(f, M[0]).numpy("value")(**values)
+    v = values
+    s = 1 / (1 + np.exp(-(v["lambda"] @ v["check_shapes"] @ v["n"] @ v["_dtype"])))
+    assert np.isclose(got, np.trace(v["_t0"] @ v["xp"] @ v["namespace"] @ v["sigmoid"] + s @ v["_t0"]))
+
+
+@pytest.mark.parametrize("size", ["X", "W1", "delta2", "m"])
+def test_network_sizes_named_like_its_matrices_are_refused(size):
+    sizes = [3, size, 2] if size != "m" else [3, 4, 2]
+    if size == "m":  # the number of samples may be m (the default); only a matrix's name is refused
+        derive.mlp(["m", 4, 2])
+        return
+    with pytest.raises(ValueError, match=f"size '{size}' has the name of one of the network's matrices"):
+        derive.mlp(sizes)
+
+
+# --- inputs of generated functions ------------------------------------------------------------------------------
+
+def _net_function():
+    net = derive.mlp([3, 4, 2], activation="tanh", loss="half_sse", samples=5)
+    f = derive.backprop(net).numpy()
+    X, Y = rng.normal(size=(3, 5)), rng.normal(size=(2, 5))
+    params = {"W1": rng.normal(size=(4, 3)), "b1": rng.normal(size=(4, 1)), "W2": rng.normal(size=(2, 4)),
+              "b2": rng.normal(size=(2, 1))}
+    return f, X, Y, params
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (dict(X=np.ones((6, 5))), ValueError, r"X: expected shape \(3, 5\), got \(6, 5\)"),
+    (dict(b1=np.ones((4, 5))), ValueError, r"b1: expected shape \(4, 1\), got \(4, 5\)"),
+    (dict(Y=np.ones((1, 5))), ValueError, r"Y: expected shape \(2, 5\), got \(1, 5\)"),
+    (dict(X=np.ones(3)), ValueError, r"X: expected a 2-D array of shape \(3, 5\), got shape \(3,\)"),
+    (dict(X="matrix"), TypeError, r"X: numpy.matrix is not supported"),
+    (dict(W1=np.ones((4, 3), dtype=bool)), TypeError, r"W1: a boolean array"),
+])
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+def test_generated_functions_check_their_inputs(change, error, message):
+    f, X, Y, params = _net_function()
+    if isinstance(change.get("X"), str):   # numpy.matrix: its * is the matrix product
+        change = {"X": np.matrix(np.ones((3, 5)))}
+    with pytest.raises(error, match=message):
+        f(**{"X": X, "Y": Y, **params, **change})
+
+
+def test_symbolic_sizes_are_bound_consistently_and_must_be_positive():
+    net = derive.mlp(["n0", "n1", 2], activation="tanh", loss="half_sse")
+    f = derive.backprop(net).numpy()
+    args = dict(X=np.ones((3, 5)), Y=np.ones((2, 5)), W1=np.ones((4, 3)), b1=np.ones((4, 1)), W2=np.ones((2, 4)),
+                b2=np.ones((2, 1)))
+    assert f(**args)["W1"].shape == (4, 3)
+    with pytest.raises(ValueError, match=r"W1: expected shape \(n1, n0\) with n0 = 3 from X, got \(4, 2\)"):
+        f(**{**args, "W1": np.ones((4, 2))})
+    with pytest.raises(ValueError, match=r"size m = 0; every size must be at least 1"):
+        f(**{**args, "X": np.ones((3, 0)), "Y": np.ones((2, 0))})
+    d = derive.derivation(sp.Trace(X3 * A3), X3)
+    with pytest.raises(ValueError, match=r"X: expected shape \(3, 3\), got \(2, 2\)"):
+        d.numpy()(X=np.ones((2, 2)), A=np.ones((3, 3)))
+
+
+# --- assumptions, strings and definitions -----------------------------------------------------------------------
+
+def test_strings_are_never_evaluated():
+    """sympify runs the text it is given (a string with __import__('os') ran): f, where and λ refuse strings."""
+    with pytest.raises(TypeError, match="f must be a SymPy expression, got str"):
+        derive.gradient("__import__('os').system('echo hacked')", X3)
+    with pytest.raises(TypeError, match="where"):
+        derive.gradient(sp.Trace(A3), X3, where={A3: "X*X"})
+    with pytest.raises(ValueError, match="weight_decay must be a number"):
+        derive.mlp([2, 3], weight_decay="__import__('os')")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 1j, -0.5, sp.I])
+def test_weight_decay_must_be_finite_real_and_non_negative(value):
+    with pytest.raises(ValueError, match="weight_decay"):
+        derive.mlp([2, 3], weight_decay=value)
+
+
+def test_where_definitions_are_names_without_cycles():
+    X, Z, A, B = (sp.MatrixSymbol(k, n, n) for k in "XZAB")
+    with pytest.raises(ValueError, match="circular: Z -> Z"):
+        derive.gradient(sp.Trace(Z), X, where={Z: Z + X})
+    with pytest.raises(ValueError, match="circular: A -> B -> Z -> A"):
+        derive.gradient(sp.Trace(Z), X, where={Z: X + A, A: B.T, B: Z * X})
+    with pytest.raises(ValueError, match="is not a name"):
+        derive.gradient(sp.Trace(Z), X, where={X.T: A})
+
+
+def test_a_chain_of_elementwise_definitions_is_not_exponential():
+    """Z_k = tanh(Z_{k−1}): (1 − Z²) products were expanded into 2^k terms (37 s at depth 15); depth 30 now derives
+    and matches the chain rule written by hand (timings are in bench/engine.py)."""
+    X = sp.MatrixSymbol("X", 3, 3)
+    Z = [X] + [sp.MatrixSymbol(f"Z{k}", 3, 3) for k in range(1, 31)]
+    G = derive.gradient(sp.Trace(Z[-1]), X, where={Z[k]: Z[k - 1].applyfunc(sp.tanh) for k in range(1, 31)})
+    d = derive.derivation(sp.Trace(Z[-1]), X, where={Z[k]: Z[k - 1].applyfunc(sp.tanh) for k in range(1, 31)})
+    z, expected = NORMAL, np.eye(3)   # ∂ tr Z/∂Z = I, then ⊙ (1 − Z_k²) down the chain
+    chain = []
+    for _ in range(30):
+        z = np.tanh(z)
+        chain.append(1 - z ** 2)
+    for factor in chain:
+        expected = expected * factor
+    assert G.free_symbols and _close(d.numpy()(X=NORMAL), expected)
+
+
+def test_deeply_nested_functions_derive():
+    """100 nested elementwise functions: hashes and shapes prepared iteratively (RecursionError before)."""
+    E = X3
+    for k in range(100):
+        E = E.applyfunc(sp.tanh if k % 2 else sp.sin)
+    d = derive.derivation(sp.Trace(E), X3)
+    v = 0.1 * np.eye(3)
+
+    def value(X):
+        for k in range(100):
+            X = np.tanh(X) if k % 2 else np.sin(X)
+        return np.trace(X)
+    assert _close(d.numpy()(X=v), central_difference(value, {"X": v}, "X"), 1e-6)
+
+
+# --- verify -----------------------------------------------------------------------------------------------------
+
+def test_verify_checks_custom_activations_and_derivations():
+    """Spec.of read activation names (KeyError 'x**3 + x'); a Derivation has no network (AttributeError)."""
+    net = derive.mlp([2, 3, 2], activation=sp.Lambda(x, x ** 3 + x))
+    assert verify.check(derive.backprop(net)).passed
+    X = sp.MatrixSymbol("X", n, n)
+    report = verify.check(derive.derivation(sp.Trace(sp.OneMatrix(n, n) * X.applyfunc(sp.log)), X))
+    assert report.passed and {r.check for r in report.rows} == {"SymPy, entrywise", "finite differences"}
+
+
+def test_a_report_without_checks_does_not_pass():
+    with pytest.raises(ValueError, match="trials must be at least 1"):
+        verify.check(derive.backprop(derive.mlp([2, 2])), trials=0)
+    assert not verify.Report("empty", "float64", 0, {}).passed
+
+
+# --- the command line -------------------------------------------------------------------------------------------
+
+def _cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["expr", "tr(X)/0", "--wrt", "X", "--shape", "X=3x3"], "division by zero"),
+    (["expr", "tr(X)*" + "9" * 400, "--wrt", "X", "--shape", "X=3x3"], "number with 400 digits"),
+    (["expr", "tr(X^100000)", "--wrt", "X", "--shape", "X=3x3"], "exponent 100000 is too large"),
+    (["expr", "(" * 300 + "tr(X)" + ")" * 300, "--wrt", "X", "--shape", "X=3x3"], "nested more than 100 deep"),
+    (["expr", "tr(X)", "--wrt", "X", "--shape", "X=0x3"], "a size must be between 1"),
+    (["mlp", "3", "2", "--trials", "0", "--no-pdf"], "--trials 0: must be between 1 and 1000"),
+    (["mlp", "3", "2", "--trials", "1000000", "--no-pdf"], "--trials 1000000"),
+    (["mlp", "3", "2", "--weight-decay", "nan", "--no-pdf"], "weight_decay must be finite"),
+    (["mlp", "3", "2", "--name", "../../escape", "--no-pdf"], "name '../../escape'"),
+    (["mlp", "3", "2", "--name", "/tmp/abs", "--no-pdf"], "name '/tmp/abs'"),
+    (["mlp", "3", "2", "--name", "a\0b", "--no-pdf"], "name 'a\\x00b'"),
+    (["mlp", "3", "2", "--activation", "nope"], "invalid choice: 'nope'"),
+    (["mlp"], "the following arguments are required: sizes"),
+])
+def test_every_error_exits_2_with_one_line(capsys, tmp_path, argv, message):
+    """One line, or for a syntax error one line and the expression with a caret under the position."""
+    code, out, err = _cli(capsys, *argv, *(["--out", str(tmp_path)] if argv[0] == "mlp" and len(argv) > 1 else []))
+    lines = err.count("\n") - (2 if "cannot parse" in err else 0)
+    assert code == 2 and message in err and lines == 1 and "Traceback" not in err, err
+    assert not (tmp_path.parent / "escape").exists()
+
+
+def test_out_must_be_a_folder_and_specs_must_be_readable(capsys, tmp_path):
+    file = tmp_path / "file"
+    file.write_text("x")
+    code, _, err = _cli(capsys, "mlp", "3", "2", "--out", str(file), "--no-pdf")
+    assert code == 2 and "is a file, not a folder" in err
+    spec = tmp_path / "bad.toml"
+    spec.write_bytes(b'sizes = [3, 2]\nname = "\xff\xfe"\n')
+    code, _, err = _cli(capsys, "run", str(spec), "--out", str(tmp_path), "--no-pdf")
+    assert code == 2 and "cannot read" in err
+    spec.write_text('sizes = [3, 2]\nname = "../../x"\n')
+    code, _, err = _cli(capsys, "run", str(spec), "--out", str(tmp_path / "out"), "--no-pdf")
+    assert code == 2 and "name '../../x'" in err and not (tmp_path.parent / "x").exists()
+
+
+def test_nothing_from_a_spec_reaches_latex_unescaped(capsys, tmp_path):
+    spec = tmp_path / "net.toml"
+    spec.write_text('sizes = [3, 2]\nname = "net"\n[notation]\nnames = { W = "\\\\input{/etc/passwd}" }\n')
+    code, _, err = _cli(capsys, "run", str(spec), "--out", str(tmp_path), "--no-pdf")
+    assert code == 2 and "notation names.W" in err and not (tmp_path / "net").exists()
+    spec.write_text('sizes = [3, 2]\nname = "net"\n[notation]\nnames = { W = "\\\\Theta" }\n')
+    assert _cli(capsys, "run", str(spec), "--out", str(tmp_path), "--no-pdf")[0] == 0
+    assert r"\Theta^{(1)}" in (tmp_path / "net" / "derivation.tex").read_text()
+
+
+def test_expr_draws_data_in_the_functions_domain(capsys):
+    """sum(log(X)) was reported FAILED on a correct gradient (its data were N(0, 1), log of negatives)."""
+    code, out, _ = _cli(capsys, "expr", "sum(log(X))", "--wrt", "X", "--shape", "X=3x3")
+    assert code == 0 and "finite differences" in out and "FAILED" not in out
+
+
+def test_expr_checks_large_inputs_along_random_directions(capsys):
+    """A 300 × 300 X: the gradient is compared along random directions, not entry by entry (90,000 pairs of f)."""
+    code, out, _ = _cli(capsys, "expr", "norm2(X)", "--wrt", "X", "--shape", "X=300x300")
+    assert code == 0 and "finite differences: relative error" in out and "PASSED" in out
+
+
+def test_verification_report_is_json_with_the_verdict(capsys, tmp_path):
+    code, out, _ = _cli(capsys, "mlp", "3", "2", "--trials", "1", "--name", "tiny", "--out", str(tmp_path), "--no-pdf")
+    report = json.loads((tmp_path / "tiny" / "verification.json").read_text())
+    assert code == 0 and report["passed"] and len(report["rows"]) > 0
+
+
+def test_subprocess_usage_errors_are_one_line(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "derive", "mlp", "--bogus"], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "usage:" not in run.stderr
