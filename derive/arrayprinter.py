@@ -42,6 +42,22 @@ HELPERS = {
     others = xp.stack([xp.prod(s[:i]) * xp.prod(s[i + 1:]) for i in range(n)])
     return xp.linalg.det(u) * xp.linalg.det(vt) * (vt.T * others) @ u.T
 ''',
+    "log_softplus": '''def log_softplus(xp, x):
+    """log softplus(x) = log log(1 + e^x); below 0 as x + log(log1p(u)/u), u = e^x, which tends to x where
+    softplus(x) underflows."""
+    u = xp.exp(xp.minimum(x, 0.0))
+    ratio = xp.where(u > 0, xp.log1p(u) / xp.where(u > 0, u, 1.0), 1.0)
+    above = xp.log(xp.where(x > 0, x + xp.log1p(xp.exp(-xp.abs(x))), 1.0))
+    return xp.where(x > 0, above, xp.minimum(x, 0.0) + xp.log(ratio))
+''',
+    "softplus_ratio": '''def softplus_ratio(xp, x):
+    """σ(x) / softplus(x), tending to 1 as x → −∞ where both underflow: below 0, with u = e^x,
+    u / ((1 + u) log1p(u))."""
+    u = xp.exp(-xp.abs(x))
+    below = xp.where(u > 0, u / xp.where(u > 0, xp.log1p(u), 1.0), 1.0) / (1 + u)
+    above = 1 / ((1 + u) * (xp.abs(x) + xp.log1p(u)))
+    return xp.where(x > 0, above, below)
+''',
     "softmax": '''def softmax(xp, z, axis):
     """exp(z) normalised along axis; the maximum is subtracted first, so exp never overflows."""
     e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
@@ -235,6 +251,14 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         # log(1 + e^x) = max(x, 0) + log1p(e^{−|x|}): no overflow
         x = self._print(expr.args[0])
         return f"(xp.maximum({x}, 0.0) + xp.log1p(xp.exp(-xp.abs({x}))))"
+
+    def _print_log_softplus(self, expr):
+        self.helpers.add("log_softplus")
+        return f"log_softplus(xp, {self._print(expr.args[0])})"
+
+    def _print_softplus_ratio(self, expr):
+        self.helpers.add("softplus_ratio")
+        return f"softplus_ratio(xp, {self._print(expr.args[0])})"
 
     def _print_Softmax(self, expr):
         self.helpers.add("softmax")

@@ -3,11 +3,13 @@ from dataclasses import dataclass
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
 from .codegen import Compiled
 from .engine import Sweep, zero_like
+from .expr import hadamard, replace_nodes
 from .forms import diag_form, index_form
-from .functions import ELT, body_of, elementwise, leaky_relu, relu
+from .functions import ELT, apply, body_of, elementwise, leaky_relu, relu, sigmoid, softplus_ratio
 from .printing import step_lines, text
 
 FORMS = ("hadamard", "diag", "index")
@@ -78,7 +80,23 @@ class Backprop(Compiled):
             return args, forward, loss
         outputs = dict(self.gradients) if what == "gradients" else {"loss": loss, **self.gradients}
         masks = self._masks()
-        return args, [*forward, *((d, E.xreplace(masks)) for d, E in self.deltas.items())], outputs
+        return args, [*forward, *((d, self._stable(E.xreplace(masks))) for d, E in self.deltas.items())], outputs
+
+    def _stable(self, E):
+        """E with A^∘(−1) ⊙ σ(Z) of a softplus layer (A = softplus(Z)) written softplus_ratio(Z): both factors
+        underflow below z ≈ −745 (float64) or −104 (float32), where the ratio tends to 1."""
+        for layer in self.network.layers:
+            if layer.activation != "softplus":
+                continue
+            pair = {HadamardPower(layer.A, -1), apply(sigmoid, layer.Z)}
+
+            def rebuild(node):
+                if not (isinstance(node, HadamardProduct) and pair <= set(node.args)):
+                    return None
+                rest = [a for a in node.args if a not in pair]
+                return hadamard(*rest, apply(softplus_ratio, layer.Z))
+            E = replace_nodes(E, rebuild)
+        return E
 
     def _masks(self):
         """{[Z^(l) > 0]: [A^(l) > 0]} for rectifier layers (A = relu(Z), or leaky with α > 0, is positive exactly

@@ -251,3 +251,13 @@ def postorder(root, children):
             stack.append((node, True))
             stack.extend((k, False) for k in reversed(children(node)) if k not in seen)
     return order
+
+
+def replace_nodes(e, rebuild):
+    """e with every node for which rebuild(node) is not None replaced by it (children first, each node once)."""
+    mapping = {}
+    for node in postorder(e, lambda n: () if isinstance(n, LEAVES) else n.args):
+        new = rebuild(substitute(node, mapping) if mapping else node)
+        if new is not None:
+            mapping[node] = new
+    return substitute(e, mapping) if mapping else e

@@ -83,6 +83,27 @@ class softplus(sp.Function):
         return sp.log(1 + sp.exp(x))
 
 
+class log_softplus(sp.Function):
+    """log softplus(x), for the loss −y log a of a softplus output computed from the logits (code only)."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return softplus_ratio(self.args[0])
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return sp.log(sp.log(1 + sp.exp(x)))
+
+
+class softplus_ratio(sp.Function):
+    """σ(x) / softplus(x), the derivative of log softplus(x): 1 as x → −∞, where both underflow (code only)."""
+
+    nargs = 1
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return 1 / ((1 + sp.exp(-x)) * sp.log(1 + sp.exp(x)))
+
+
 class _AlongAxis(MatrixExpr):
     """A function of a matrix applied per column (axis 0) or per row (axis 1)."""
 

@@ -6,7 +6,7 @@ import math
 import sympy as sp
 
 from .expr import matadd, matmul, tp
-from .functions import ELT, LogSoftmax, Softmax, apply, body_of, leaky_relu, relu, sigmoid, softplus
+from .functions import ELT, LogSoftmax, Softmax, apply, body_of, leaky_relu, log_softplus, relu, sigmoid, softplus
 
 # name -> σ(x) as a body in ELT; softmax is not elementwise (each sample is normalised), so None.
 ACTIVATIONS = {
@@ -225,6 +225,9 @@ class Network:
         elif name == "softmax_ce" and out == "sigmoid":
             # −y log σ(z) = y softplus(−z)
             data = sp.Trace(matmul(tp(Y), apply(softplus, matmul(-1, Z))))
+        elif name == "softmax_ce" and out == "softplus":
+            # −y log softplus(z), with log softplus(z) ≈ z below −700 where softplus(z) underflows
+            data = -sp.Trace(matmul(tp(Y), apply(log_softplus, Z)))
         else:
             return self.loss
         return self._total(data)

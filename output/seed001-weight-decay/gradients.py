@@ -19,33 +19,40 @@ def namespace(*arrays):
 def check_shapes(xp, arrays, expected, sizes):
     """The values of the named sizes, read off the arrays' shapes; an array of another shape, rank or type is an
     error that names it, with the shape expected and the shape given."""
-    bound = {}
+    bound, boolean = {}, getattr(xp, "bool", None)
     for a, (name, shape) in zip(arrays, expected):
-        if type(a).__name__ == "matrix":
-            raise TypeError(f"{name}: numpy.matrix is not supported (its * is the matrix product); "
-                            f"pass numpy.asarray({name})")
-        if hasattr(xp, "isdtype") and xp.isdtype(a.dtype, "bool"):
-            raise TypeError(f"{name}: a boolean array; pass numbers (e.g. {name} as float64)")
-        given = tuple(a.shape)
-        if len(given) != len(shape):
-            raise ValueError(f"{name}: expected a {len(shape)}-D array of shape {_shape(shape)}, "
-                             f"got shape {given}")
+        given = a.shape
+        if len(given) != len(shape) or a.dtype == boolean or type(a).__name__ == "matrix":
+            _refuse(a, name, shape, boolean)
         for want, got in zip(shape, given):
-            if got is None or got != got:
-                continue  # a size not known yet (a lazy array's)
-            if isinstance(want, str) and want not in bound:
-                bound[want] = (got, name)
-            value, source = bound[want] if isinstance(want, str) else (want, None)
-            if got != value:
-                where = f" with {want} = {value} from {source}" if source and source != name else ""
-                raise ValueError(f"{name}: expected shape {_shape(shape)}{where}, got {given}")
+            if want.__class__ is str:
+                if want not in bound:
+                    if got is None or got != got:
+                        continue  # a size not known yet (a lazy array's)
+                    bound[want] = (got, name)
+                value, source = bound[want]
+            else:
+                value, source = want, name
+            if got != value and got is not None and got == got:
+                where = f" with {want} = {value} from {source}" if source != name else ""
+                raise ValueError(f"{name}: expected shape {_shape(shape)}{where}, got {tuple(given)}")
     for want, (value, name) in bound.items():
         if value < 1:
             raise ValueError(f"{name}: size {want} = {value}; every size must be at least 1")
-    missing = [k for k in sizes if k not in bound]
-    if missing:
+    if len(bound) < len(sizes):
+        missing = [k for k in sizes if k not in bound]
         raise ValueError(f"the sizes {', '.join(missing)} are unknown (arrays of unknown shape)")
     return tuple(bound[k][0] for k in sizes)
+
+
+
+def _refuse(a, name, shape, boolean):
+    if type(a).__name__ == "matrix":
+        raise TypeError(f"{name}: numpy.matrix is not supported (its * is the matrix product); "
+                        f"pass numpy.asarray({name})")
+    if a.dtype == boolean:
+        raise TypeError(f"{name}: a boolean array; pass numbers (e.g. {name} as float64)")
+    raise ValueError(f"{name}: expected a {len(shape)}-D array of shape {_shape(shape)}, got shape {tuple(a.shape)}")
 
 
 
