@@ -132,8 +132,7 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
     def _print_log(self, expr):
         if isinstance(expr.args[0], sp.Determinant):
             # log det X from slogdet: no overflow of det for large matrices; nan where det X < 0
-            self.helpers.add("logdet")
-            return f"logdet(xp, {self._print(expr.args[0].arg)})"
+            return self._helper("logdet", self._print(expr.args[0].arg))
         return f"xp.log({self._print(expr.args[0])})"
 
     def _broadcast(self, array, rows, cols):
@@ -243,9 +242,13 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         self.arrays.add(arg)
         return self._print(body.xreplace({ELT: arg}))
 
+    def _helper(self, name, *args):
+        """name(xp, args…): a function of HELPERS, written into the generated source."""
+        self.helpers.add(name)
+        return f"{name}(xp, {', '.join(args)})"
+
     def _print_sigmoid(self, expr):
-        self.helpers.add("sigmoid")
-        return f"sigmoid(xp, {self._print(expr.args[0])})"
+        return self._helper("sigmoid", self._print(expr.args[0]))
 
     def _print_softplus(self, expr):
         # log(1 + e^x) = max(x, 0) + log1p(e^{−|x|}): no overflow
@@ -253,20 +256,16 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         return f"(xp.maximum({x}, 0.0) + xp.log1p(xp.exp(-xp.abs({x}))))"
 
     def _print_log_softplus(self, expr):
-        self.helpers.add("log_softplus")
-        return f"log_softplus(xp, {self._print(expr.args[0])})"
+        return self._helper("log_softplus", self._print(expr.args[0]))
 
     def _print_softplus_ratio(self, expr):
-        self.helpers.add("softplus_ratio")
-        return f"softplus_ratio(xp, {self._print(expr.args[0])})"
+        return self._helper("softplus_ratio", self._print(expr.args[0]))
 
     def _print_Softmax(self, expr):
-        self.helpers.add("softmax")
-        return f"softmax(xp, {self._print(expr.arg)}, {expr.axis})"
+        return self._helper("softmax", self._print(expr.arg), str(expr.axis))
 
     def _print_LogSoftmax(self, expr):
-        self.helpers.add("log_softmax")
-        return f"log_softmax(xp, {self._print(expr.arg)}, {expr.axis})"
+        return self._helper("log_softmax", self._print(expr.arg), str(expr.axis))
 
     def _print_leaky_relu(self, expr):
         x, alpha = (self._print(a) for a in expr.args)
@@ -284,8 +283,7 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         at_zero = expr.args[1] if len(expr.args) > 1 else sp.S.Half
         if at_zero == 0 and x in self.arrays:
             return f"xp.astype({self._print(x)} > 0, {self._print(x)}.dtype)"   # on an array: one comparison
-        self.helpers.add("heaviside")
-        return f"heaviside(xp, {self._print(x)}, {self._print(at_zero)})"
+        return self._helper("heaviside", self._print(x), self._print(at_zero))
 
     def _print_Max(self, expr):
         # max(a, b, c) = maximum(a, maximum(b, c))
@@ -299,12 +297,11 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         return f"{function}({self._print(first)}, {self._fold(function, rest) if len(rest) > 1 else self._print(rest[0])})"
 
     def _print_Adjugate(self, expr):
-        self.helpers.add("adjugate")
-        return f"adjugate(xp, {self._print(expr.arg)})"
+        return self._helper("adjugate", self._print(expr.arg))
 
     def _print_Unit(self, expr):
-        self.helpers.update(("unit", "_dtype"))
-        return f"unit(xp, {', '.join(self._print(a) for a in expr.args)}, _dtype)"
+        self.helpers.add("_dtype")
+        return self._helper("unit", *(self._print(a) for a in expr.args), "_dtype")
 
 
 def adjugates(coeff, mats):
