@@ -24,6 +24,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 import derive
 from derive.codegen import common_subexpressions
 from derive.functions import LogSoftmax
+from derive.printing import text
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 # shrinking a failure of these slow examples takes minutes: only with FUZZ_SHRINK=1 (the failure message shows f,
@@ -542,6 +543,9 @@ def check(ctx, f, f_np, rng_seed, where=(), wrt=None):
     assert_close(sym, fd, "SymPy-evaluated gradient vs finite differences", report, scale)
     assert_close(sympy_value(f, ctx, env), value, "SymPy value vs NumPy value", report, scale)
 
+    # the derivation prints: its text (every step) and the gradient in LaTeX
+    assert str(d).endswith(f"= {text(G)}") and derive.latex(G)
+
     # (b) the generated code: gradient, value, value_and_gradient, and lambdify of the gradient
     kw = _kwargs(v)
     grad = d.numpy("gradient")(**kw)
@@ -704,6 +708,9 @@ def test_printer_corner_cases_against_sympy():
         sp.MatPow(A, 3),
         sp.ZeroMatrix(n, n),
         sp.Transpose(sp.MatAdd(A, B)),
+        HadamardProduct(sp.MatMul(sp.OneMatrix(n, n), A), sp.MatMul(B, sp.OneMatrix(n, n))),  # both broadcast
+        A,                                                # an argument returned as it is
+        sp.MatMul(sp.Abs(sp.Trace(A)), A),                # a builtin: abs
     ]
     failures = []
     for expr in cases:
