@@ -139,20 +139,20 @@ class LatexPrinter(SignedSums, SympyLatexPrinter):
             arg = self._paren(expr.expr, PRECEDENCE["Atom"] - 1)
         return self._print(body.xreplace({ELT: sp.Symbol(arg)}))
 
-    def _print_Heaviside(self, expr):
-        return r"[%s > 0]" % self._print(expr.args[0])
+    def _print_Heaviside(self, expr, exp=None):
+        return _power(r"[%s > 0]" % self._print(expr.args[0]), exp)
 
     def _print_sigmoid(self, expr, exp=None):
-        return r"\sigma(%s)" % self._print(expr.args[0])
+        return _power(r"\sigma(%s)" % self._print(expr.args[0]), exp)
 
     def _print_relu(self, expr, exp=None):
-        return r"\operatorname{relu}(%s)" % self._print(expr.args[0])
+        return _power(r"\operatorname{relu}(%s)" % self._print(expr.args[0]), exp)
 
     def _print_softplus(self, expr, exp=None):
-        return r"\operatorname{softplus}(%s)" % self._print(expr.args[0])
+        return _power(r"\operatorname{softplus}(%s)" % self._print(expr.args[0]), exp)
 
     def _print_leaky_relu(self, expr, exp=None):
-        return r"\operatorname{lrelu}_{%s}(%s)" % (self._print(expr.args[1]), self._print(expr.args[0]))
+        return _power(r"\operatorname{lrelu}_{%s}(%s)" % (self._print(expr.args[1]), self._print(expr.args[0])), exp)
 
     def _print_Differential(self, expr):
         inner = self._print(expr.arg)
@@ -169,6 +169,11 @@ class LatexPrinter(SignedSums, SympyLatexPrinter):
         return super()._print_Function(expr, exp)
 
     _print_log = _print_exp = _print_tanh = _print_Function
+
+
+def _power(tex, exp):
+    """f(x), or f(x)^{p} when SymPy prints the power p of a function through it."""
+    return tex if exp is None else f"{tex}^{{{exp}}}"
 
 
 def latex(expr, notation=None):

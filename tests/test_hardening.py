@@ -347,3 +347,10 @@ def test_subprocess_usage_errors_are_one_line(tmp_path):
     run = subprocess.run([sys.executable, "-m", "derive", "mlp", "--bogus"], capture_output=True, text=True,
                          cwd=tmp_path, timeout=120)
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and "usage:" not in run.stderr
+
+
+def test_latex_keeps_the_powers_of_functions():
+    """SymPy prints f(x)² through _print_f(expr, exp=2): σ(x)² was typeset σ(x) and H(x)² raised TypeError."""
+    for f, tex in [(derive.sigmoid, r"\sigma(x)^{2}"), (derive.relu, r"\operatorname{relu}(x)^{2}"),
+                   (derive.softplus, r"\operatorname{softplus}(x)^{2}"), (sp.Heaviside, r"[x > 0]^{2}")]:
+        assert derive.latex(f(x) ** 2) == tex
