@@ -26,14 +26,19 @@ NAMESPACE = '''def namespace(*arrays):
     return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
 '''
 
-CHECK_SHAPES = '''def check_shapes(xp, arrays, expected, sizes):
-    """The values of the named sizes, read off the arrays' shapes; an array of another shape, rank or type is an
-    error that names it, with the shape expected and the shape given."""
-    bound, boolean = {}, getattr(xp, "bool", None)
+CHECK_SHAPES = '''def check_shapes(xp, arrays, expected, sizes, given=()):
+    """(sizes, arrays): the named sizes read off the arrays' shapes (or `given` as arguments), and the arrays, those
+    of integers made floating; an argument of another rank, shape or type is an error that names it, with the shape
+    expected and the shape given."""
+    bound, floating, integers = dict(given), (xp.float64, xp.float32), False
     for a, (name, shape) in zip(arrays, expected):
+        if not shape:
+            _scalar(a, name)
+            continue
         given = a.shape
-        if len(given) != len(shape) or a.dtype == boolean or type(a).__name__ == "matrix":
-            _refuse(a, name, shape, boolean)
+        if len(given) != len(shape) or type(a).__name__ == "matrix" or not (a.dtype == floating[0] or
+                                                                              a.dtype == floating[1]):
+            integers |= _refuse(xp, a, name, shape)
         for want, got in zip(shape, given):
             if want.__class__ is str:
                 if want not in bound:
@@ -52,16 +57,34 @@ CHECK_SHAPES = '''def check_shapes(xp, arrays, expected, sizes):
     if len(bound) < len(sizes):
         missing = [k for k in sizes if k not in bound]
         raise ValueError(f"the sizes {', '.join(missing)} are unknown (arrays of unknown shape)")
-    return tuple(bound[k][0] for k in sizes)
+    if integers:  # integer arrays computed in a floating type: X @ X of int8 overflows
+        dtype = xp.result_type(*(a for a, (_, shape) in zip(arrays, expected) if shape), xp.float32)
+        arrays = tuple(xp.astype(a, dtype) if shape and not xp.isdtype(a.dtype, "real floating") else a
+                       for a, (_, shape) in zip(arrays, expected))
+    return tuple(bound[k][0] for k in sizes), arrays
 
 
-def _refuse(a, name, shape, boolean):
+def _refuse(xp, a, name, shape):
+    """True for an array of integers; an error for any other array that is not of real floating type and shape."""
     if type(a).__name__ == "matrix":
         raise TypeError(f"{name}: numpy.matrix is not supported (its * is the matrix product); "
                         f"pass numpy.asarray({name})")
-    if a.dtype == boolean:
-        raise TypeError(f"{name}: a boolean array; pass numbers (e.g. {name} as float64)")
-    raise ValueError(f"{name}: expected a {len(shape)}-D array of shape {_shape(shape)}, got shape {tuple(a.shape)}")
+    if len(a.shape) != len(shape):
+        raise ValueError(f"{name}: expected a {len(shape)}-D array of shape {_shape(shape)}, "
+                         f"got shape {tuple(a.shape)}")
+    if xp.isdtype(a.dtype, "real floating"):
+        return False
+    if xp.isdtype(a.dtype, "integral"):
+        return True
+    raise TypeError(f"{name}: an array of {a.dtype}; pass real numbers (a floating or integer type)")
+
+
+def _scalar(a, name):
+    """A real number, or a 0-D array of one."""
+    if isinstance(a, (bool, complex, str)) or (hasattr(a, "shape") and tuple(a.shape) != ()) or not (
+            hasattr(a, "shape") or isinstance(a, (int, float))):
+        raise TypeError(f"{name}: expected a real number (or a 0-D array), got {type(a).__name__} "
+                        f"{getattr(a, 'shape', '')}".rstrip())
 
 
 def _shape(shape):
@@ -129,7 +152,7 @@ def common_subexpressions(expr, fresh=None):
     """([(temporary, definition)], expr'): every sub-expression used more than once computed once; `fresh()` gives
     the temporaries' names (names no symbol of expr has)."""
     if fresh is None:
-        fresh = Names({str(s) for s in expr.free_symbols}).fresh
+        fresh = Names(avoid={str(s) for s in expr.free_symbols}).fresh
     order = postorder(expr, _children)
     uses = Counter(c for e in order for c in set(_children(e)))
     new, temporaries = {}, []
@@ -153,11 +176,11 @@ class Names:
     """The identifiers of generated code: each name once, never a keyword, a builtin or a name the code calls
     (xp, namespace, the helpers); internal names are numbered past every name already taken."""
 
-    RESERVED = {"xp", "namespace", "check_shapes", "_refuse", "_shape", "_dtype", *dir(builtins)}
+    RESERVED = {"xp", "namespace", "check_shapes", "_refuse", "_scalar", "_shape", "_dtype", *dir(builtins)}
 
-    def __init__(self, taken=()):
-        self.taken = set(taken) | self.RESERVED | set(HELPERS)
-        self.avoid = set()  # names of symbols: never given to an internal name
+    def __init__(self, avoid=()):
+        self.taken = self.RESERVED | set(HELPERS)
+        self.avoid = set(avoid)  # the names of the symbols: never given to an internal name
 
     def claim(self, name, prefix="_a"):
         """name itself when it is a free identifier, else name_ when that is, else a fresh name with the prefix."""
@@ -237,11 +260,10 @@ def function_source(args, statements, outputs, name="generated", doc=None):
     statements = _pruned(statements, results.values())
     # every name in the code is claimed once: arguments keep theirs where they can (a matrix `xp`, `_t0` or `n`
     # beside a size n is renamed), then the computed values, the sizes, the outputs; temporaries come after
-    names = Names()
-    names.avoid = {str(s) for s in used | defined | set(dims)}
+    names = Names(avoid={str(s) for s in used | defined | set(dims)})
     ident = {a: names.claim(str(a)) for a in args}
     ident.update({t: names.claim(str(t), "_v") for t, _ in statements})
-    ident.update({d: names.claim(str(d), "_s") for d in dims})
+    ident.update({d: names.claim(str(d), "_s") for d in dims if d not in ident})
     user = {str(a) for a in args}
     outs = [ident[e] if e in ident else names.claim(f"d{key}" if key in user else str(key), "_out")
             for key, e in results.items()]
@@ -275,12 +297,14 @@ def function_source(args, statements, outputs, name="generated", doc=None):
         lines.append("    return {" + ", ".join(f"{key!r}: {out}" for key, out in zip(results, outs)) + "}")
     arrays = [a for a in args if a.is_Matrix]
     head = [f"    xp = namespace({', '.join(ident[a] for a in arrays)})"] if arrays else ["    import numpy as xp"]
-    if arrays:
-        # every array checked against its derived shape, the symbolic sizes bound consistently
-        expected = ", ".join(f"({str(a)!r}, ({', '.join(_size_spec(n, ident) for n in a.shape)}))" for a in arrays)
-        call = (f"check_shapes(xp, ({', '.join(ident[a] for a in arrays)},), ({expected},), "
-                f"({''.join(repr(ident[d]) + ', ' for d in dims)}))")
-        head.append(f"    {''.join(ident[d] + ', ' for d in dims)}= {call}" if dims else f"    {call}")
+    # every argument checked against its derived shape, the symbolic sizes bound consistently (a size that is an
+    # argument too is checked against the shapes), integer arrays made floating
+    bound = [d for d in dims if d not in args]
+    expected = _tuple(_tuple([repr(str(a)), _shape_spec(a, ident)]) for a in args)
+    given = _tuple(_tuple([repr(ident[d]), _tuple([ident[d], repr(f"the argument {d}")])]) for d in dims if d in args)
+    sizes = _tuple(repr(ident[d]) for d in bound)
+    head.append(f"    {_tuple(ident[d] for d in bound)}, {_tuple(ident[a] for a in args)} = check_shapes(xp, "
+                f"{_tuple(ident[a] for a in args)}, {expected}, {sizes}{', ' + given if given != '()' else ''})")
     if "_dtype" in printer.helpers:
         # the floating type of the inputs: float32 stays float32, integers become float64
         head.append(f"    _dtype = xp.result_type({', '.join(ident[a] for a in arrays)}, xp.float32)")
@@ -291,9 +315,15 @@ def function_source(args, statements, outputs, name="generated", doc=None):
     return "\n\n".join([NAMESPACE, CHECK_SHAPES, *helpers, "\n".join([header, *head, *lines]) + "\n"])
 
 
-def _size_spec(n, ident):
-    """A size in the expected shapes: an integer, or the name of a size."""
-    return str(int(n)) if n.is_Integer else repr(ident[n])
+def _shape_spec(a, ident):
+    """An argument's expected shape in the code: a tuple of integers and names of sizes, () for a scalar."""
+    return _tuple(str(int(n)) if n.is_Integer else repr(ident[n]) for n in getattr(a, "shape", ()))
+
+
+def _tuple(items):
+    """Python source of a tuple: (), (a,), (a, b)."""
+    items = list(items)
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
 
 def compile_function(args, statements, outputs, name="generated", doc=None):

@@ -321,7 +321,6 @@ def write(result, folder, title=None, notation=None, pdf=True):
     `result` is a Backprop, a Derivation, or a list of Derivations (documents only). Returns the paths written.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     if isinstance(result, (list, Derivation)):
         blocks = [b for d in ([result] if isinstance(result, Derivation) else result)
                   for b in derivation_blocks(d, notation)]
@@ -329,15 +328,16 @@ def write(result, folder, title=None, notation=None, pdf=True):
     else:
         blocks = backprop_blocks(result, notation)
         title = title or f"Backpropagation of {result.network.L}-layer network"
-    tex = folder / "derivation.tex"
-    tex.write_text(to_latex(title, blocks), encoding="utf-8")
-    page = folder / "derivation.html"
-    page.write_text(to_html(title, blocks), encoding="utf-8")
-    written = [tex, page]
+    # every file made before the first is written: an error leaves no half-written folder
+    contents = {"derivation.tex": to_latex(title, blocks), "derivation.html": to_html(title, blocks)}
     if hasattr(result, "module"):
-        code = folder / "gradients.py"
-        code.write_text(result.module(), encoding="utf-8")
-        written.append(code)
+        contents["gradients.py"] = result.module()
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in contents.items():
+        (folder / name).write_text(text, encoding="utf-8")
+        written.append(folder / name)
+    tex = folder / "derivation.tex"
     if pdf:
         made = pdflatex(tex)
         if made is not None:
@@ -376,8 +376,8 @@ def _mathematics_only(function):
         if isinstance(statement, ast.Assign):
             value = statement.value
             if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "check_shapes":
-                target = statement.targets[0]
-                sizes.update(t.id for t in (target.elts if isinstance(target, ast.Tuple) else [target]))
+                # (sizes…), (arguments…) = check_shapes(…)
+                sizes.update(t.id for t in statement.targets[0].elts[0].elts)
                 return True
             return statement.targets[0].id in ("xp", "_dtype")
         return False

@@ -89,7 +89,7 @@ def matmul(*factors):
     for f in factors:
         if f is None:
             continue
-        f = sp.sympify(f)
+        f = sp.sympify(f, strict=True)
         if isinstance(f, sp.MatMul):
             c, ms = f.as_coeff_matrices()
             coeff, parts = coeff * c, ms
@@ -182,7 +182,7 @@ class Unit(MatrixExpr):
     """E_ij: the rows × cols matrix with a single 1 at (i, j)."""
 
     def __new__(cls, rows, cols, i, j):
-        return sp.Basic.__new__(cls, *map(sp.sympify, (rows, cols, i, j)))
+        return sp.Basic.__new__(cls, *(sp.sympify(a, strict=True) for a in (rows, cols, i, j)))
 
     @property
     def shape(self):

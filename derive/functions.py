@@ -9,7 +9,16 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 ELT = sp.Dummy("x", dummy_index=0)
 
 
-class sigmoid(sp.Function):
+class _Function(sp.Function):
+    """A SymPy function that refuses strings (SymPy's Function would sympify, that is run, them)."""
+
+    def __new__(cls, *args, **kwargs):
+        if any(isinstance(a, str) for a in args):
+            raise TypeError(f"{cls.__name__}: arguments must be SymPy expressions or numbers, not strings")
+        return super().__new__(cls, *args, **kwargs)
+
+
+class sigmoid(_Function):
     """The logistic function σ(x) = 1/(1 + e^{-x}), with σ' = σ(1 − σ)."""
 
     nargs = 1
@@ -26,7 +35,7 @@ class sigmoid(sp.Function):
         return 1 / (1 + sp.exp(-x))
 
 
-class relu(sp.Function):
+class relu(_Function):
     """The rectifier max(0, x), with relu' = H(x) (taken as 0 at the kink)."""
 
     nargs = 1
@@ -43,7 +52,7 @@ class relu(sp.Function):
         return sp.Max(0, x)
 
 
-class leaky_relu(sp.Function):
+class leaky_relu(_Function):
     """The leaky rectifier: x for x > 0, αx below (max(αx, x) for α ≤ 1), with leaky_relu' = α + (1 − α) H(x)."""
 
     nargs = 2
@@ -66,7 +75,7 @@ class leaky_relu(sp.Function):
         return sp.Max(alpha * x, x)
 
 
-class softplus(sp.Function):
+class softplus(_Function):
     """softplus(x) = log(1 + e^x), with softplus' = σ."""
 
     nargs = 1
@@ -83,7 +92,7 @@ class softplus(sp.Function):
         return sp.log(1 + sp.exp(x))
 
 
-class log_softplus(sp.Function):
+class log_softplus(_Function):
     """log softplus(x), for the loss −y log a of a softplus output computed from the logits (code only)."""
 
     nargs = 1
@@ -95,7 +104,7 @@ class log_softplus(sp.Function):
         return sp.log(sp.log(1 + sp.exp(x)))
 
 
-class softplus_ratio(sp.Function):
+class softplus_ratio(_Function):
     """σ(x) / softplus(x), the derivative of log softplus(x): 1 as x → −∞, where both underflow (code only)."""
 
     nargs = 1

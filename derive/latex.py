@@ -31,6 +31,12 @@ def _safe_tex(text, where):
     return text
 
 
+def _upright(name):
+    r"""Any other name, upright and with TeX's special characters escaped: X_1_2 as \mathrm{X\_1\_2}."""
+    special = {c: "\\" + c for c in "_{}$&#%"} | {"\\": r"\backslash{}", "^": r"\hat{}", "~": r"\sim{}"}
+    return r"\mathrm{%s}" % "".join(special.get(c, c) for c in name)
+
+
 @dataclass(frozen=True)
 class Notation:
     """How symbols are written: ⊙ symbol, transpose mark, layer index position, bold matrices, renamings."""
@@ -55,7 +61,7 @@ class Notation:
         """The LaTeX for a symbol name such as W2, delta1, X, lambda."""
         match = _LAYERED.match(name)
         base, index = (match.group(1), match.group(2)) if match else (name, None)
-        tex = self.names.get(base, _GREEK.get(base, base))
+        tex = self.names.get(base, _GREEK.get(base, base if re.fullmatch(r"[A-Za-z]+", base) else _upright(base)))
         if self.bold and tex.isalpha() and len(tex) == 1:
             tex = r"\mathbf{%s}" % tex
         if index is None:
@@ -69,6 +75,7 @@ class LatexPrinter(SignedSums, SympyLatexPrinter):
     def __init__(self, notation=None):
         super().__init__({"mul_symbol": None})
         self.notation = notation or Notation()
+        self.printed = set()  # symbols that stand for an argument already printed, in an elementwise body
 
     def _paren(self, item, level, strict=False):
         return self.parenthesize(item, level, strict)
@@ -77,8 +84,12 @@ class LatexPrinter(SignedSums, SympyLatexPrinter):
         return self.notation.symbol(expr.name)
 
     def _print_Symbol(self, expr, style="plain"):
+        if expr in self.printed:
+            return expr.name
         if expr.name in _GREEK or expr.name in self.notation.names:
             return self.notation.symbol(expr.name)
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)?", expr.name):
+            return _upright(expr.name)  # never raw TeX from a name
         return super()._print_Symbol(expr)
 
     def _print_Transpose(self, expr):
@@ -137,6 +148,7 @@ class LatexPrinter(SignedSums, SympyLatexPrinter):
         arg = self._print(expr.expr)
         if not (isinstance(body, sp.Function) and body.args[:1] == (ELT,)):
             arg = self._paren(expr.expr, PRECEDENCE["Atom"] - 1)
+        self.printed.add(sp.Symbol(arg))
         return self._print(body.xreplace({ELT: sp.Symbol(arg)}))
 
     def _print_Heaviside(self, expr, exp=None):

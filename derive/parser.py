@@ -131,8 +131,10 @@ class Parser:
             if tok.value == "^":
                 exponent = self.take(kind="number")
                 p = self.number(exponent)
-                if p > MAX_POWER:
-                    raise self.error(exponent, f"exponent {p} is too large (at most {MAX_POWER})")
+                # X^64^64 is X^4096: the exponents of a chain multiply
+                total = p * (out.exp if isinstance(out, (sp.Pow, sp.MatPow)) and out.exp.is_number else 1)
+                if abs(total) > MAX_POWER:
+                    raise self.error(exponent, f"exponent {total} is too large (at most {MAX_POWER})")
                 if out.is_Matrix and (out.rows != out.cols or not p.is_Integer or p < 1):
                     raise self.error(tok, f"a matrix power needs a square matrix and a positive integer, "
                                           f"got shape {_shape(out)} and {p}")

@@ -167,7 +167,9 @@ def _net_function():
     (dict(Y=np.ones((1, 5))), ValueError, r"Y: expected shape \(2, 5\), got \(1, 5\)"),
     (dict(X=np.ones(3)), ValueError, r"X: expected a 2-D array of shape \(3, 5\), got shape \(3,\)"),
     (dict(X="matrix"), TypeError, r"X: numpy.matrix is not supported"),
-    (dict(W1=np.ones((4, 3), dtype=bool)), TypeError, r"W1: a boolean array"),
+    (dict(W1=np.ones((4, 3), dtype=bool)), TypeError, r"W1: an array of bool"),
+    (dict(W1=np.ones((4, 3), dtype=complex)), TypeError, r"W1: an array of complex128"),
+    (dict(W1=np.ones((4, 3), dtype=object)), TypeError, r"W1: an array of object"),
 ])
 @pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
 def test_generated_functions_check_their_inputs(change, error, message):
@@ -176,6 +178,22 @@ def test_generated_functions_check_their_inputs(change, error, message):
         change = {"X": np.matrix(np.ones((3, 5)))}
     with pytest.raises(error, match=message):
         f(**{"X": X, "Y": Y, **params, **change})
+
+
+def test_integer_inputs_are_computed_in_floating_point_and_scalars_are_numbers():
+    """X @ X of int8 overflowed in int8 (3·(X²)ᵀ came out as −36 for 1500); a scalar given as an array broadcast;
+    a size given as an argument was overwritten by the shapes."""
+    X = sp.MatrixSymbol("X", n, n)
+    xi = np.array([[20, 10], [10, 20]], dtype=np.int8)
+    assert _close(derive.derivation(sp.Trace(X ** 3), X).numpy()(X=xi), 3 * (xi.astype(float) @ xi).T)
+    a = sp.Symbol("a")
+    g = derive.derivation(a * sp.Trace(X.T * X), X).numpy()
+    assert _close(g(a=np.float64(2), X=np.eye(2)), 4 * np.eye(2))
+    for bad in (np.array([1.0, 2.0]), "2", 1j, True):
+        with pytest.raises(TypeError, match="a: expected a real number"):
+            g(a=bad, X=np.eye(2))
+    with pytest.raises(ValueError, match=r"X: expected shape \(n, n\) with n = 5 from the argument n"):
+        derive.lambdify([X, n], n * X)(np.ones((2, 2)), 5)
 
 
 def test_symbolic_sizes_are_bound_consistently_and_must_be_positive():
@@ -354,3 +372,63 @@ def test_latex_keeps_the_powers_of_functions():
     for f, tex in [(derive.sigmoid, r"\sigma(x)^{2}"), (derive.relu, r"\operatorname{relu}(x)^{2}"),
                    (derive.softplus, r"\operatorname{softplus}(x)^{2}"), (sp.Heaviside, r"[x > 0]^{2}")]:
         assert derive.latex(f(x) ** 2) == tex
+
+
+def test_a_hand_written_layer_norm():
+    """Y = (X − μ) ⊙ (v + ε)^∘(−½) per column, μ and v the column mean and variance: its gradient has the
+    fractional powers that printed as X ** -1/2 = (X ** −1)/2 before."""
+    N, M = 4, 3
+    X, A, D, V = (sp.MatrixSymbol(k, N, M) for k in "XADV")
+    J, eps = sp.OneMatrix(N, N), sp.Rational(1, 100)
+    where = {D: X - sp.MatMul(sp.Rational(1, N), J, X),
+             V: sp.MatMul(sp.Rational(1, N), J, HadamardProduct(D, D))}
+    Y = HadamardProduct(D, HadamardPower(V + eps * sp.OneMatrix(N, M), sp.Rational(-1, 2)))
+    d = derive.derivation(sp.Trace(A.T * Y), X, where=where)
+    a, x = rng.normal(size=(N, M)), rng.normal(size=(N, M))
+
+    def value(X):
+        centred = X - X.mean(axis=0)
+        return np.sum(a * centred / np.sqrt((centred ** 2).mean(axis=0) + 0.01))
+    assert _close(d.numpy()(X=x, A=a), central_difference(value, {"X": x}, "X"), 1e-6)
+
+
+def test_no_string_reaches_sympify_through_functions_or_verify():
+    with pytest.raises(TypeError, match="not strings"):
+        derive.sigmoid("__import__('os').system('echo hacked')")
+    with pytest.raises(TypeError, match="not strings"):
+        derive.leaky_relu(x, "__import__('os')")
+    from verify import exact
+    net = derive.mlp([1, 1])
+    s = lambda k: exact.symbol_matrix(k, 1, 1)  # noqa: E731
+    with pytest.raises(sp.SympifyError):
+        exact.explicit_loss(verify.Spec.of(net), s("x"), s("y"), {"W1": s("W1"), "b1": s("b1")},
+                            weight_decay="__import__('os')")
+
+
+def test_names_reach_latex_escaped(tmp_path):
+    """A matrix named W}\\input{…} was written raw into the .tex; X_1_2 broke the HTML after the .tex was written."""
+    M = sp.MatrixSymbol(r"W}\input{/etc/passwd}\iffalse{", 2, 2)
+    assert r"\input{" not in derive.latex(sp.Trace(M * M))
+    N = sp.MatrixSymbol("X_1_2", 2, 2)
+    assert derive.latex(N.T * N) == r"\mathrm{X\_1\_2}^{\top} \mathrm{X\_1\_2}"
+    derive.write(derive.derivation(sp.Trace(M * M), M), tmp_path, pdf=False)
+    assert r"\input{/etc" not in (tmp_path / "derivation.tex").read_text()
+
+
+def test_verify_derivations_that_do_not_depend_on_X_and_high_powers():
+    """tr(X X⁻¹) = n: a zero gradient (the check crashed); tr(X¹⁶) evaluated by SymPy on numbers, not on symbolic
+    entries (34 s before)."""
+    X2 = sp.MatrixSymbol("X", 2, 2)
+    assert verify.check(derive.derivation(sp.Trace(X2 * X2 ** -1), X2)).passed
+    assert verify.check(derive.derivation(sp.Trace(X2 ** 16), X2), trials=1).passed
+
+
+def test_cli_chained_exponents_spec_sizes_and_nothing_to_check(capsys, tmp_path):
+    code, _, err = _cli(capsys, "expr", "tr(X^64^64)", "--wrt", "X", "--shape", "X=2x2")
+    assert code == 2 and "exponent 4096 is too large" in err
+    spec = tmp_path / "s.toml"
+    spec.write_text('sizes = ["--loss=bce", "--output=sigmoid", 2, 2]\n')
+    code, _, err = _cli(capsys, "run", str(spec), "--out", str(tmp_path), "--no-pdf")
+    assert code == 2 and "neither a positive integer nor a name" in err
+    code, out, _ = _cli(capsys, "expr", "sum(log(X-X))", "--wrt", "X", "--shape", "X=2x2")
+    assert code == 0 and "numeric check skipped: no point found" in out

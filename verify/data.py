@@ -10,21 +10,21 @@ MARGIN = 1e-3  # every pre-activation of a relu-type unit is drawn with |z| ≥ 
 
 def dimensions(network, width=3, samples=3):
     """{size symbol: int}: every symbolic layer size set to `width`, the number of samples m to `samples`."""
-    dims = {s: width for n in network.sizes for s in sp.sympify(n).free_symbols}
-    dims.update({s: samples for s in sp.sympify(network.m).free_symbols})
+    dims = {s: width for n in network.sizes for s in sp.sympify(n, strict=True).free_symbols}
+    dims.update({s: samples for s in sp.sympify(network.m, strict=True).free_symbols})
     return dims
 
 
 def shapes(network, dims):
     """{"X": shape, "Y": shape, "W1": shape, ...} at the given sizes."""
     def shape(M):
-        return tuple(int(sp.sympify(k).xreplace(dims)) for k in M.shape)
+        return tuple(int(sp.sympify(k, strict=True).xreplace(dims)) for k in M.shape)
     return {"X": shape(network.X), "Y": shape(network.Y), **{P.name: shape(P) for P in network.parameters}}
 
 
 def scalars(network, value=0.1):
     """Values for the symbolic scalars of a network (a symbolic weight decay λ)."""
-    return {str(s): value for s in sp.sympify(network.weight_decay).free_symbols}
+    return {str(s): value for s in sp.sympify(network.weight_decay, strict=True).free_symbols}
 
 
 def targets(spec, shape, rng):

@@ -55,7 +55,8 @@ def explicit_loss(spec, X, Y, params, weight_decay=None):
     if spec.reduction == "mean":
         data = data / A.cols
     decay = sum(sum(w ** 2 for w in params[f"W{l}"]) for l in range(1, L + 1))
-    lam = sp.nsimplify(spec.weight_decay, rational=True) if weight_decay is None else sp.sympify(weight_decay)
+    lam = (sp.nsimplify(spec.weight_decay, rational=True) if weight_decay is None
+           else sp.sympify(weight_decay, strict=True))
     return data + lam / 2 * decay
 
 
@@ -65,7 +66,7 @@ def explicit(expr, env, dims=None):
     memo, dims = {}, dict(dims or {})
 
     def size(k):
-        return int(sp.sympify(k).xreplace(dims))
+        return int(sp.sympify(k, strict=True).xreplace(dims))
 
     def value(e):
         if e in memo:

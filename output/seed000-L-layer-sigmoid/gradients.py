@@ -16,14 +16,19 @@ def namespace(*arrays):
 
 
 
-def check_shapes(xp, arrays, expected, sizes):
-    """The values of the named sizes, read off the arrays' shapes; an array of another shape, rank or type is an
-    error that names it, with the shape expected and the shape given."""
-    bound, boolean = {}, getattr(xp, "bool", None)
+def check_shapes(xp, arrays, expected, sizes, given=()):
+    """(sizes, arrays): the named sizes read off the arrays' shapes (or `given` as arguments), and the arrays, those
+    of integers made floating; an argument of another rank, shape or type is an error that names it, with the shape
+    expected and the shape given."""
+    bound, floating, integers = dict(given), (xp.float64, xp.float32), False
     for a, (name, shape) in zip(arrays, expected):
+        if not shape:
+            _scalar(a, name)
+            continue
         given = a.shape
-        if len(given) != len(shape) or a.dtype == boolean or type(a).__name__ == "matrix":
-            _refuse(a, name, shape, boolean)
+        if len(given) != len(shape) or type(a).__name__ == "matrix" or not (a.dtype == floating[0] or
+                                                                              a.dtype == floating[1]):
+            integers |= _refuse(xp, a, name, shape)
         for want, got in zip(shape, given):
             if want.__class__ is str:
                 if want not in bound:
@@ -42,17 +47,36 @@ def check_shapes(xp, arrays, expected, sizes):
     if len(bound) < len(sizes):
         missing = [k for k in sizes if k not in bound]
         raise ValueError(f"the sizes {', '.join(missing)} are unknown (arrays of unknown shape)")
-    return tuple(bound[k][0] for k in sizes)
+    if integers:  # integer arrays computed in a floating type: X @ X of int8 overflows
+        dtype = xp.result_type(*(a for a, (_, shape) in zip(arrays, expected) if shape), xp.float32)
+        arrays = tuple(xp.astype(a, dtype) if shape and not xp.isdtype(a.dtype, "real floating") else a
+                       for a, (_, shape) in zip(arrays, expected))
+    return tuple(bound[k][0] for k in sizes), arrays
 
 
 
-def _refuse(a, name, shape, boolean):
+def _refuse(xp, a, name, shape):
+    """True for an array of integers; an error for any other array that is not of real floating type and shape."""
     if type(a).__name__ == "matrix":
         raise TypeError(f"{name}: numpy.matrix is not supported (its * is the matrix product); "
                         f"pass numpy.asarray({name})")
-    if a.dtype == boolean:
-        raise TypeError(f"{name}: a boolean array; pass numbers (e.g. {name} as float64)")
-    raise ValueError(f"{name}: expected a {len(shape)}-D array of shape {_shape(shape)}, got shape {tuple(a.shape)}")
+    if len(a.shape) != len(shape):
+        raise ValueError(f"{name}: expected a {len(shape)}-D array of shape {_shape(shape)}, "
+                         f"got shape {tuple(a.shape)}")
+    if xp.isdtype(a.dtype, "real floating"):
+        return False
+    if xp.isdtype(a.dtype, "integral"):
+        return True
+    raise TypeError(f"{name}: an array of {a.dtype}; pass real numbers (a floating or integer type)")
+
+
+
+def _scalar(a, name):
+    """A real number, or a 0-D array of one."""
+    if isinstance(a, (bool, complex, str)) or (hasattr(a, "shape") and tuple(a.shape) != ()) or not (
+            hasattr(a, "shape") or isinstance(a, (int, float))):
+        raise TypeError(f"{name}: expected a real number (or a 0-D array), got {type(a).__name__} "
+                        f"{getattr(a, 'shape', '')}".rstrip())
 
 
 
@@ -103,7 +127,7 @@ def gradients(X, Y, W1, W2, W3, W4, W5, W6):
         ∂L/∂W6 = δ6*A5ᵀ
     """
     xp = namespace(X, Y, W1, W2, W3, W4, W5, W6)
-    n0, n6, n1, n2, n3, n4, n5, = check_shapes(xp, (X, Y, W1, W2, W3, W4, W5, W6,), (('X', ('n0', 1)), ('Y', ('n6', 1)), ('W1', ('n1', 'n0')), ('W2', ('n2', 'n1')), ('W3', ('n3', 'n2')), ('W4', ('n4', 'n3')), ('W5', ('n5', 'n4')), ('W6', ('n6', 'n5')),), ('n0', 'n6', 'n1', 'n2', 'n3', 'n4', 'n5', ))
+    (n0, n6, n1, n2, n3, n4, n5), (X, Y, W1, W2, W3, W4, W5, W6) = check_shapes(xp, (X, Y, W1, W2, W3, W4, W5, W6), (('X', ('n0', 1)), ('Y', ('n6', 1)), ('W1', ('n1', 'n0')), ('W2', ('n2', 'n1')), ('W3', ('n3', 'n2')), ('W4', ('n4', 'n3')), ('W5', ('n5', 'n4')), ('W6', ('n6', 'n5'))), ('n0', 'n6', 'n1', 'n2', 'n3', 'n4', 'n5'))
     Z1 = W1 @ X
     A1 = sigmoid(xp, Z1)
     del Z1
@@ -175,7 +199,7 @@ def loss(X, Y, W1, W2, W3, W4, W5, W6):
         L = tr((A6 - Y)ᵀ*(A6 - Y))/2
     """
     xp = namespace(X, Y, W1, W2, W3, W4, W5, W6)
-    n0, n6, n1, n2, n3, n4, n5, = check_shapes(xp, (X, Y, W1, W2, W3, W4, W5, W6,), (('X', ('n0', 1)), ('Y', ('n6', 1)), ('W1', ('n1', 'n0')), ('W2', ('n2', 'n1')), ('W3', ('n3', 'n2')), ('W4', ('n4', 'n3')), ('W5', ('n5', 'n4')), ('W6', ('n6', 'n5')),), ('n0', 'n6', 'n1', 'n2', 'n3', 'n4', 'n5', ))
+    (n0, n6, n1, n2, n3, n4, n5), (X, Y, W1, W2, W3, W4, W5, W6) = check_shapes(xp, (X, Y, W1, W2, W3, W4, W5, W6), (('X', ('n0', 1)), ('Y', ('n6', 1)), ('W1', ('n1', 'n0')), ('W2', ('n2', 'n1')), ('W3', ('n3', 'n2')), ('W4', ('n4', 'n3')), ('W5', ('n5', 'n4')), ('W6', ('n6', 'n5'))), ('n0', 'n6', 'n1', 'n2', 'n3', 'n4', 'n5'))
     Z1 = W1 @ X
     A1 = sigmoid(xp, Z1)
     del Z1
@@ -239,7 +263,7 @@ def loss_and_gradients(X, Y, W1, W2, W3, W4, W5, W6):
         ∂L/∂W6 = δ6*A5ᵀ
     """
     xp = namespace(X, Y, W1, W2, W3, W4, W5, W6)
-    n0, n6, n1, n2, n3, n4, n5, = check_shapes(xp, (X, Y, W1, W2, W3, W4, W5, W6,), (('X', ('n0', 1)), ('Y', ('n6', 1)), ('W1', ('n1', 'n0')), ('W2', ('n2', 'n1')), ('W3', ('n3', 'n2')), ('W4', ('n4', 'n3')), ('W5', ('n5', 'n4')), ('W6', ('n6', 'n5')),), ('n0', 'n6', 'n1', 'n2', 'n3', 'n4', 'n5', ))
+    (n0, n6, n1, n2, n3, n4, n5), (X, Y, W1, W2, W3, W4, W5, W6) = check_shapes(xp, (X, Y, W1, W2, W3, W4, W5, W6), (('X', ('n0', 1)), ('Y', ('n6', 1)), ('W1', ('n1', 'n0')), ('W2', ('n2', 'n1')), ('W3', ('n3', 'n2')), ('W4', ('n4', 'n3')), ('W5', ('n5', 'n4')), ('W6', ('n6', 'n5'))), ('n0', 'n6', 'n1', 'n2', 'n3', 'n4', 'n5'))
     Z1 = W1 @ X
     A1 = sigmoid(xp, Z1)
     del Z1
@@ -314,7 +338,7 @@ def forward(X, Y, W1, W2, W3, W4, W5, W6):
         L = tr((A6 - Y)ᵀ*(A6 - Y))/2
     """
     xp = namespace(X, Y, W1, W2, W3, W4, W5, W6)
-    n0, n6, n1, n2, n3, n4, n5, = check_shapes(xp, (X, Y, W1, W2, W3, W4, W5, W6,), (('X', ('n0', 1)), ('Y', ('n6', 1)), ('W1', ('n1', 'n0')), ('W2', ('n2', 'n1')), ('W3', ('n3', 'n2')), ('W4', ('n4', 'n3')), ('W5', ('n5', 'n4')), ('W6', ('n6', 'n5')),), ('n0', 'n6', 'n1', 'n2', 'n3', 'n4', 'n5', ))
+    (n0, n6, n1, n2, n3, n4, n5), (X, Y, W1, W2, W3, W4, W5, W6) = check_shapes(xp, (X, Y, W1, W2, W3, W4, W5, W6), (('X', ('n0', 1)), ('Y', ('n6', 1)), ('W1', ('n1', 'n0')), ('W2', ('n2', 'n1')), ('W3', ('n3', 'n2')), ('W4', ('n4', 'n3')), ('W5', ('n5', 'n4')), ('W6', ('n6', 'n5'))), ('n0', 'n6', 'n1', 'n2', 'n3', 'n4', 'n5'))
     Z1 = W1 @ X
     A1 = sigmoid(xp, Z1)
     Z2 = W2 @ A1
