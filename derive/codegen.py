@@ -297,22 +297,26 @@ def function_source(args, statements, outputs, name="generated", doc=None):
         lines.append("    return {" + ", ".join(f"{key!r}: {out}" for key, out in zip(results, outs)) + "}")
     arrays = [a for a in args if a.is_Matrix]
     head = [f"    xp = namespace({', '.join(ident[a] for a in arrays)})"] if arrays else ["    import numpy as xp"]
-    # every argument checked against its derived shape, the symbolic sizes bound consistently (a size that is an
-    # argument too is checked against the shapes), integer arrays made floating
-    bound = [d for d in dims if d not in args]
-    expected = _tuple(_tuple([repr(str(a)), _shape_spec(a, ident)]) for a in args)
-    given = _tuple(_tuple([repr(ident[d]), _tuple([ident[d], repr(f"the argument {d}")])]) for d in dims if d in args)
-    sizes = _tuple(repr(ident[d]) for d in bound)
-    head.append(f"    {_tuple(ident[d] for d in bound)}, {_tuple(ident[a] for a in args)} = check_shapes(xp, "
-                f"{_tuple(ident[a] for a in args)}, {expected}, {sizes}{', ' + given if given != '()' else ''})")
+    head.append(_checks(args, dims, ident))
     if "_dtype" in printer.helpers:
-        # the floating type of the inputs: float32 stays float32, integers become float64
+        # the floating type of the inputs: float32 stays float32
         head.append(f"    _dtype = xp.result_type({', '.join(ident[a] for a in arrays)}, xp.float32)")
     if doc:
         head.insert(0, '    """' + doc.replace("\n", "\n    ") + '\n    """')
     helpers = [HELPERS[h] for h in sorted(printer.helpers - {"_dtype"})]
     header = f"def {name}({', '.join(ident[a] for a in args)}):"
     return "\n\n".join([NAMESPACE, CHECK_SHAPES, *helpers, "\n".join([header, *head, *lines]) + "\n"])
+
+
+def _checks(args, dims, ident):
+    """The line that checks every argument against its derived shape, binds the symbolic sizes consistently (a size
+    that is an argument too is checked against the shapes) and makes integer arrays floating."""
+    bound = [d for d in dims if d not in args]
+    expected = _tuple(_tuple([repr(str(a)), _shape_spec(a, ident)]) for a in args)
+    given = _tuple(_tuple([repr(ident[d]), _tuple([ident[d], repr(f"the argument {d}")])]) for d in dims if d in args)
+    call = (f"check_shapes(xp, {_tuple(ident[a] for a in args)}, {expected}, {_tuple(repr(ident[d]) for d in bound)}"
+            f"{', ' + given if given != '()' else ''})")
+    return f"    {_tuple(ident[d] for d in bound)}, {_tuple(ident[a] for a in args)} = {call}"
 
 
 def _shape_spec(a, ident):

@@ -7,7 +7,7 @@ with user names that look like the generated code's own; for each, three indepen
   (3) the generated code: derive.derivation(f, X).numpy() for the gradient, the value and both, and
       derive.lambdify of the gradient.
 
-FUZZ_EXAMPLES sets the number of examples of the main property (default 40; the others take a share of it).
+FUZZ_EXAMPLES sets the number of examples of the main property (default 150; the others take a share of it).
 """
 import math
 import os
@@ -26,7 +26,7 @@ from derive.codegen import common_subexpressions
 from derive.functions import LogSoftmax
 from derive.printing import text
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 # shrinking a failure of these slow examples takes minutes: only with FUZZ_SHRINK=1 (the failure message shows f,
 # G and the generated code either way)
 PHASES = tuple(Phase) if os.environ.get("FUZZ_SHRINK") else (Phase.explicit, Phase.reuse, Phase.generate)
