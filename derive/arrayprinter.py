@@ -5,7 +5,7 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from .errors import UnsupportedOperation
-from .expr import Adjugate, matmul
+from .expr import Adjugate, matmul, tp
 from .functions import ELT, body_of
 from .printing import SafePrecedence, positive_first
 
@@ -125,8 +125,8 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
             return " @ ".join([*(self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in mats[:k]), solved])
         if len(mats) > 1 and isinstance(mats[-1], sp.Inverse):
             # P M⁻¹ = (M⁻ᵀ Pᵀ)ᵀ = solve(Mᵀ, Pᵀ)ᵀ: no inverse formed
-            transposed = matmul(*[m.T for m in reversed(mats[:-1])])
-            return f"xp.linalg.solve({self._print(mats[-1].arg.T)}, {self._print(transposed)}).T"
+            transposed = tp(matmul(*mats[:-1]))
+            return f"xp.linalg.solve({self._print(tp(mats[-1].arg))}, {self._print(transposed)}).T"
         return " @ ".join(self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in mats)
 
     def _print_log(self, expr):
@@ -313,10 +313,10 @@ def adjugates(coeff, mats):
             continue
         transposed = isinstance(M.arg, sp.Transpose)
         plain = M.arg.arg if transposed else M.arg
-        det = next((D for D in dets if D.arg in (plain, plain.T)), None)
+        det = next((D for D in dets if D.arg in (plain, tp(plain))), None)
         if det is not None:
             dets.remove(det)
-            coeff, mats[k] = coeff / det, (Adjugate(plain).T if transposed else Adjugate(plain))
+            coeff, mats[k] = coeff / det, (sp.Transpose(Adjugate(plain)) if transposed else Adjugate(plain))
     return coeff, mats
 
 

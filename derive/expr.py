@@ -69,7 +69,10 @@ def tp(M):
     if isinstance(M, sp.MatMul):
         coeff, mats = M.as_coeff_matrices()
         return matmul(coeff, *[tp(A) for A in reversed(mats)])
-    if isinstance(M, (sp.MatrixSymbol, sp.Identity, sp.OneMatrix, sp.ZeroMatrix, sp.Inverse, Differential)):
+    if isinstance(M, sp.Inverse):
+        # (M⁻¹)ᵀ = (Mᵀ)⁻¹; not M.T, which transposes deep into M with doit() (an entry becomes a Sum)
+        return sp.Inverse(tp(M.arg))
+    if isinstance(M, (sp.MatrixSymbol, sp.Identity, sp.OneMatrix, sp.ZeroMatrix, Differential)):
         return M.T
     return sp.Transpose(M)
 

@@ -432,3 +432,20 @@ def test_cli_chained_exponents_spec_sizes_and_nothing_to_check(capsys, tmp_path)
     assert code == 2 and "neither a positive integer nor a name" in err
     code, out, _ = _cli(capsys, "expr", "sum(log(X-X))", "--wrt", "X", "--shape", "X=2x2")
     assert code == 0 and "numeric check skipped: no point found" in out
+
+
+def test_transposes_never_evaluate_entries_into_sums():
+    """(M⁻¹)ᵀ taken with SymPy's .T transposes deep into M with doit(): an entry (1ᵀ(X + X)1)_00 at a symbolic size
+    became Σ_ij X_ij, printed as builtins.sum (a NameError in the generated code). Found by the fuzzer."""
+    from sympy.matrices.expressions.matexpr import MatrixElement
+    X, A, B = (sp.MatrixSymbol(k, n, n) for k in "XAB")
+    entry = MatrixElement(sp.MatMul(sp.OneMatrix(1, n), sp.MatAdd(X, X), sp.OneMatrix(n, 1)), 0, 0)
+    inner = sp.MatMul(sp.sin(entry), B.T).applyfunc(sp.tanh)
+    M = sp.MatAdd(sp.MatMul(4, sp.Identity(n)), sp.MatMul(sp.Rational(3, 10), inner))
+    d = derive.derivation(sp.Trace(A * sp.Inverse(M)), X)
+    assert not d.gradient.has(sp.Sum)
+    a, b, x = rng.normal(size=(3, 3)), rng.normal(size=(3, 3)), rng.normal(size=(3, 3)) / 4
+
+    def value(X):
+        return np.trace(a @ np.linalg.inv(4 * np.eye(3) + 0.3 * np.tanh(np.sin(2 * X.sum()) * b.T)))
+    assert _close(d.numpy()(X=x, A=a, B=b), central_difference(value, {"X": x}, "X"), 1e-6)
