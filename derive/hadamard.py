@@ -149,6 +149,10 @@ def simplify(M, rewrite=None):
         return M
     image = Image(M.shape)
     e = image.to_scalar(M)
+    if e.is_Mul and len(e.args) > 8:
+        # a long product (a chain Z_k = tanh(Z_{k−1}) adds a factor per step) is kept as it is: its factors come
+        # simplified, and simplifying the whole product again at every step would make the chain quadratic
+        return M
     candidates = [e, sp.factor_terms(e)]
     if sp.count_ops(e) <= 80 and _expanded_terms(e) <= 64:
         # terms that cancel once multiplied out: s − y(1 − s) − ys = s − y
