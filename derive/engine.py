@@ -8,7 +8,8 @@ from sympy.matrices.expressions.hadamard import HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement, MatrixExpr
 
 from .errors import UnsupportedOperation
-from .expr import LEAVES, prehash, Differential, ScalarDifferential, d, hadamard, has_differential, matadd, matmul, postorder, tp, unit
+from .expr import (LEAVES, Differential, ScalarDifferential, d, hadamard, has_differential, matadd, matmul, postorder,
+                   prehash, prepared, tp, unit)
 from .functions import apply
 from .hadamard import simplify
 from .rules import DIFFERENTIALS, IDENTITIES, Rule, rule_for
@@ -34,7 +35,7 @@ def normalise(expr, memo=None):
     memo = {} if memo is None else memo
     for node in postorder(prehash(expr), lambda n: () if n in memo else _normal_children(n)):
         if node not in memo:
-            memo[node] = prehash(_normal_node(node, memo))  # hash and shape now, its children's are known
+            memo[node] = prepared(_normal_node(node, memo))  # hash and shape now: its children's are known
     return memo[expr]
 
 
@@ -54,10 +55,9 @@ def _normal_node(expr, memo):
         # Σ_i a_i x_i, as SymPy writes (aᵀx)[0, 0] for a symbolic size, is read back as (aᵀx)[0, 0]
         try:
             matrix_form = MatrixExpr.from_index_summation(expr)
-        except Exception as e:  # SymPy raises many kinds here (IndexError, ValueError, AttributeError, …)
-            raise UnsupportedOperation("Sum", expr, "it is not a sum that a matrix product writes (Σ_i a_i x_i); "
-                                       "write it with matrix operations (tr, products, ⊙)") from e
-        if matrix_form.has(sp.Sum):
+        except Exception:  # SymPy raises many kinds here (IndexError, ValueError, AttributeError, …)
+            matrix_form = None
+        if matrix_form is None or matrix_form.has(sp.Sum):
             raise UnsupportedOperation("Sum", expr, "it is not a sum that a matrix product writes (Σ_i a_i x_i); "
                                        "write it with matrix operations (tr, products, ⊙)")
         return normalise(matrix_form, memo)
@@ -219,20 +219,23 @@ def _expression(e, what):
 
 
 def _definitions(where):
-    """{Z: E}: each name a MatrixSymbol or Symbol, each E a SymPy expression, no name defined through itself."""
+    """{Z: E} in an order that computes them (each after the names it uses): each name a MatrixSymbol or Symbol,
+    each E a SymPy expression, no name defined through itself."""
     definitions = {}
     for Z, E in dict(where or {}).items():
         if not isinstance(Z, (sp.MatrixSymbol, sp.Symbol)):
             raise ValueError(f"where: {Z} is not a name; the keys of `where` are MatrixSymbols or Symbols")
         definitions[Z] = _expression(E, f"where[{Z}]")
-    # a cycle Z -> … -> Z: the names left once every name whose definition uses only resolved names is resolved
+    # resolved round by round: the names whose definitions use only resolved ones; a cycle Z -> … -> Z is left
     pending = {Z: {s for s in E.free_symbols if s in definitions} for Z, E in definitions.items()}
+    order = []
     while True:
         ready = [Z for Z, uses in pending.items() if not uses & pending.keys()]
         if not ready:
             break
         for Z in ready:
             del pending[Z]
+        order += ready
     if pending:
         path, Z = [], min(pending, key=str)
         while Z not in path:
@@ -240,7 +243,7 @@ def _definitions(where):
             Z = min(pending[Z] & pending.keys(), key=str)
         cycle = " -> ".join(map(str, [*path[path.index(Z):], Z]))
         raise ValueError(f"where: the definitions are circular: {cycle}")
-    return definitions
+    return {Z: definitions[Z] for Z in order}
 
 
 def _shape(e):

@@ -232,14 +232,20 @@ def prehash(root):
     while stack:
         node, expanded = stack.pop()
         if expanded:
-            hash(node)
-            if getattr(node, "is_Matrix", False) and isinstance(node, MatrixExpr):
-                node.shape  # noqa: B018 (memoised)
+            prepared(node)
         elif id(node) not in seen:
             seen.add(id(node))
             stack.append((node, True))
             stack.extend((a, False) for a in node.args if isinstance(a, sp.Basic))
     return root
+
+
+def prepared(node):
+    """node with its hash and shape computed (cached by SymPy and _shapes); O(1) once its children's are."""
+    hash(node)
+    if isinstance(node, MatrixExpr):
+        node.shape  # noqa: B018 (memoised)
+    return node
 
 
 def postorder(root, children):

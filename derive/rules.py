@@ -125,8 +125,7 @@ def _scalar(node, dep):
             partial = derivative(f, x)
             if partial.has(sp.Derivative, sp.Subs):
                 raise UnsupportedOperation(type(node).__name__, node, "its derivative is unknown")
-            if partial != 0:
-                terms.append(partial.xreplace(dict(zip(dummies, node.args))) * ScalarDifferential(u))
+            terms.append(partial.xreplace(dict(zip(dummies, node.args))) * ScalarDifferential(u))
     return sp.Add(*terms)
 
 

@@ -195,12 +195,8 @@ def check_derivation(d, *, seed=0, trials=3, width=3):
     """
     if trials < 1:
         raise ValueError(f"trials must be at least 1, got {trials}")
-    defined = {Z for Z, _ in d.where}
-    free = set().union(d.f.free_symbols, d.gradient.free_symbols, d.wrt.free_symbols,
-                       *[E.free_symbols for _, E in d.where]) - defined
-    sizes = set().union(*[set(M.shape) for M in free if M.is_Matrix]) - {sp.S.One}
-    dims = {s: width for s in sizes if s.is_Symbol}
-    args = sorted(free - set(dims), key=str)
+    args, _, _ = d.program()   # the matrices and scalars f depends on; their symbolic sizes set to `width`
+    dims = {s: width for a in args if a.is_Matrix for s in a.shape if s.is_Symbol}
     shapes = {str(a): tuple(int(sp.sympify(k, strict=True).xreplace(dims)) for k in a.shape) if a.is_Matrix else ()
               for a in args}
     report = Report(str(d).splitlines()[0], "float64", seed, {str(k): v for k, v in sorted(dims.items(), key=str)})
@@ -236,13 +232,8 @@ def _sympy(d, e, args, dims):
     def call(**values):
         env = {a.name: sp.ImmutableMatrix(values[str(a)]) for a in args if a.is_Matrix}
         scalars = {a: sp.Float(values[str(a)]) for a in args if not a.is_Matrix}
-        pending = list(d.where)
-        while pending:  # each definition once the names it uses are known
-            ready = [(Z, E) for Z, E in pending if all(s.name in env for s in E.free_symbols
-                                                       if s in dict(pending))] or pending[:1]
-            for Z, E in ready:
-                env[Z.name] = exact.explicit(E, env, dims).xreplace(scalars)
-            pending = [p for p in pending if p not in ready]
+        for Z, E in d.where:  # in an order that computes them
+            env[Z.name] = exact.explicit(E, env, dims).xreplace(scalars)
         out = exact.explicit(e, env, dims).xreplace(scalars)
         return np.array(sp.N(out).tolist() if isinstance(out, sp.MatrixBase) else sp.N(out), dtype=np.float64)
     return call
