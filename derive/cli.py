@@ -4,7 +4,6 @@ import re
 import sys
 from pathlib import Path
 
-
 from . import demo
 from .api import derivation
 from .backprop import backprop
@@ -21,6 +20,7 @@ EXAMPLES_HELP = """examples:
 
 
 MAX_TRIALS = 1000
+MAX_SIZE = 10**5  # layer sizes the CLI verifies numerically
 MAX_ENTRIES = 10**6  # derive expr checks numerically when the inputs have at most this many entries
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -58,9 +58,6 @@ def _trials(n):
 def _examples(args):
     demo.main(_folder(args.out), pdf=not args.no_pdf)
     return 0
-
-
-MAX_SIZE = 10**5  # layer sizes the CLI verifies numerically
 
 
 def _size(s):
@@ -202,7 +199,7 @@ def _expr(args):
 
 def parser():
     top = Parser(prog="derive", description="Derive and verify gradients in matrix form.",
-                                  epilog=EXAMPLES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+                 epilog=EXAMPLES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = top.add_subparsers(dest="command", required=True, parser_class=Parser)
     ex = sub.add_parser("examples", help="every seed example into output/", epilog="example: derive examples",

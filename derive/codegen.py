@@ -35,11 +35,11 @@ CHECK_SHAPES = '''def check_shapes(xp, arrays, expected, sizes, given=()):
         if not shape:
             _scalar(a, name)
             continue
-        given = a.shape
-        if len(given) != len(shape) or type(a).__name__ == "matrix" or not (a.dtype == floating[0] or
-                                                                              a.dtype == floating[1]):
+        actual = a.shape
+        if len(actual) != len(shape) or type(a).__name__ == "matrix" or not (a.dtype == floating[0] or
+                                                                               a.dtype == floating[1]):
             integers |= _refuse(xp, a, name, shape)
-        for want, got in zip(shape, given):
+        for want, got in zip(shape, actual):
             if want.__class__ is str:
                 if want not in bound:
                     if got is None or got != got:
@@ -50,7 +50,7 @@ CHECK_SHAPES = '''def check_shapes(xp, arrays, expected, sizes, given=()):
                 value, source = want, name
             if got != value and got is not None and got == got:
                 where = f" with {want} = {value} from {source}" if source != name else ""
-                raise ValueError(f"{name}: expected shape {_shape(shape)}{where}, got {tuple(given)}")
+                raise ValueError(f"{name}: expected shape {_shape(shape)}{where}, got {tuple(actual)}")
     for want, (value, name) in bound.items():
         if value < 1:
             raise ValueError(f"{name}: size {want} = {value}; every size must be at least 1")

@@ -31,10 +31,14 @@ def _safe_tex(text, where):
     return text
 
 
+# the characters TeX reads as commands, escaped for math mode, in one pass
+_MATH_SPECIAL = str.maketrans({**{c: "\\" + c for c in "_{}$&#%"}, "\\": r"\backslash{}", "^": r"\hat{}",
+                               "~": r"\sim{}"})
+
+
 def _upright(name):
     r"""Any other name, upright and with TeX's special characters escaped: X_1_2 as \mathrm{X\_1\_2}."""
-    special = {c: "\\" + c for c in "_{}$&#%"} | {"\\": r"\backslash{}", "^": r"\hat{}", "~": r"\sim{}"}
-    return r"\mathrm{%s}" % "".join(special.get(c, c) for c in name)
+    return r"\mathrm{%s}" % name.translate(_MATH_SPECIAL)
 
 
 @dataclass(frozen=True)

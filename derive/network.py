@@ -1,7 +1,6 @@
 """Networks of dense layers as symbolic matrices: the forward pass as named definitions, and the loss."""
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import sympy as sp
 
