@@ -264,9 +264,9 @@ def postorder(root, children):
 
 def replace_nodes(e, rebuild):
     """e with every node for which rebuild(node) is not None replaced by it (children first, each node once)."""
-    mapping = {}
+    mapping, memo = {}, {}  # memo shared: a node's replacements all come before it, so what is memoised stays true
     for node in postorder(e, lambda n: () if isinstance(n, LEAVES) else n.args):
-        new = rebuild(substitute(node, mapping) if mapping else node)
+        new = rebuild(substitute(node, mapping, memo) if mapping else node)
         if new is not None:
             mapping[node] = new
-    return substitute(e, mapping) if mapping else e
+    return substitute(e, mapping, memo) if mapping else e
