@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from .errors import InvalidArgument, InvalidType
 from .codegen import Compiled
 from .engine import Step, Sweep, zero_like
 from .printing import step_lines, text
@@ -14,7 +15,7 @@ PROGRAMS = ("gradient", "value", "value_and_gradient")
 def _check_wrt(wrt):
     for X in wrt:
         if not isinstance(X, (sp.MatrixSymbol, sp.Symbol)):
-            raise TypeError(f"can only differentiate with respect to a MatrixSymbol or Symbol, got {X!r}")
+            raise InvalidType(f"can only differentiate with respect to a MatrixSymbol or Symbol, got {X!r}")
 
 
 def gradients(f, wrt, where=None):
@@ -53,7 +54,7 @@ class Derivation(Compiled):
         "value_and_gradient" ({"f": f, "<X>": ∂f/∂X}); the `where` intermediates are computed once first.
         The arguments are the matrices and scalars f depends on, by name; sizes are read off their shapes."""
         if what not in PROGRAMS:
-            raise ValueError(f"unknown program {what!r}; valid: {', '.join(PROGRAMS)}")
+            raise InvalidArgument(f"unknown program {what!r}; valid: {', '.join(PROGRAMS)}")
         defined = {Z for Z, _ in self.where}
         free = set().union(self.f.free_symbols, self.gradient.free_symbols, self.wrt.free_symbols,
                            *[E.free_symbols for _, E in self.where]) - defined

@@ -5,6 +5,7 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
+from .errors import InvalidArgument
 from .codegen import Compiled
 from .engine import Sweep, zero_like
 from .expr import hadamard, replace_nodes
@@ -53,20 +54,20 @@ class Backprop(Compiled):
         if name == "diag":
             net = self.network
             if net.m != 1 or net.layout == "AW":
-                raise ValueError(f"the diag form is for a single sample with samples as columns (m = 1, layout WA "
+                raise InvalidArgument(f"the diag form is for a single sample with samples as columns (m = 1, layout WA "
                                  f"or WtA); this network has m = {net.m}, layout {net.layout}")
             carried = (net.Y, *self.deltas)
             return {k: diag_form(E, carried) for k, E in results.items()}
         if name == "index":
             return {k: index_form(E) for k, E in results.items()}
-        raise ValueError(f"unknown form {name!r}; valid: {', '.join(FORMS)}")
+        raise InvalidArgument(f"unknown form {name!r}; valid: {', '.join(FORMS)}")
 
     def program(self, what="gradients"):
         """(arguments, statements, outputs) of one of PROGRAMS: "gradients" (the forward pass, the δ recursion and
         every gradient, in order), "loss" (from the logits where that is stabler), "loss_and_gradients",
         "forward" (every Z^(l), A^(l))."""
         if what not in PROGRAMS:
-            raise ValueError(f"unknown program {what!r}; valid: {', '.join(PROGRAMS)}")
+            raise InvalidArgument(f"unknown program {what!r}; valid: {', '.join(PROGRAMS)}")
         net = self.network
         loss = net.loss_from_logits()
         scalars = sorted(set().union(*[e.free_symbols for e in (*self.gradients.values(), loss)])

@@ -4,13 +4,14 @@ import re
 import sys
 from pathlib import Path
 
+from .errors import InvalidArgument, ParseError, UsageError
 from . import demo
 from .api import derivation
 from .backprop import backprop
 from .document import write
 from .latex import Notation, latex
 from .network import ACTIVATIONS, LAYOUTS, LOSSES, REDUCTIONS, mlp
-from .parser import ParseError, parse, parse_shape
+from .parser import parse, parse_shape
 
 EXAMPLES_HELP = """examples:
   derive examples
@@ -25,33 +26,29 @@ MAX_ENTRIES = 10**6  # derive expr checks numerically when the inputs have at mo
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
-class Usage(Exception):
-    """A usage error: exit code 2."""
-
-
 class Parser(argparse.ArgumentParser):
     """argparse with its errors as one line (exit 2), not the usage screen."""
 
     def error(self, message):
-        raise Usage(message)
+        raise UsageError(message)
 
 
 def _folder(out, name=None):
     """out/name: `name` one plain path component (no /, .., NUL), `out` a folder or nothing yet."""
     if name is not None and (not SAFE_NAME.fullmatch(name) or ".." in name):
-        raise Usage(f"name {name!r}: a name is letters, digits, '.', '_' and '-' (at most 100, no '..'); "
+        raise UsageError(f"name {name!r}: a name is letters, digits, '.', '_' and '-' (at most 100, no '..'); "
                     f"files are written only inside the output folder")
     out = Path(out)
     if "\0" in str(out):
-        raise Usage("--out: a path with a NUL byte")
+        raise UsageError("--out: a path with a NUL byte")
     if out.exists() and not out.is_dir():
-        raise Usage(f"--out {out}: is a file, not a folder")
+        raise UsageError(f"--out {out}: is a file, not a folder")
     return out / name if name is not None else out
 
 
 def _trials(n):
     if not 1 <= n <= MAX_TRIALS:
-        raise Usage(f"--trials {n}: must be between 1 and {MAX_TRIALS}")
+        raise UsageError(f"--trials {n}: must be between 1 and {MAX_TRIALS}")
     return n
 
 
@@ -63,7 +60,7 @@ def _examples(args):
 def _size(s):
     if re.fullmatch(r"[0-9]+", s):
         if not 1 <= int(s) <= MAX_SIZE:
-            raise ValueError(f"size {s[:20]}{'…' if len(s) > 20 else ''}: must be between 1 and {MAX_SIZE}")
+            raise InvalidArgument(f"size {s[:20]}{'…' if len(s) > 20 else ''}: must be between 1 and {MAX_SIZE}")
         return int(s)
     return s
 
@@ -77,7 +74,7 @@ def _mlp(args):
                   bias=not args.no_bias, layout=args.layout, reduction=args.reduction,
                   weight_decay=float(args.weight_decay), samples=_size(args.samples))
     except ValueError as e:
-        raise Usage(str(e)) from None
+        raise UsageError(str(e)) from None
     result = backprop(net)
     written = write(result, folder, title=f"{args.name}: {net!r}", notation=getattr(args, "notation", None),
                     pdf=not args.no_pdf)
@@ -103,30 +100,30 @@ CHOICES = {"activation": [a for a in ACTIVATIONS if a != "softmax"], "output": l
 
 
 def _check_spec(spec):
-    """Raise Usage naming the key path and the valid choices for an unknown key or a bad value."""
+    """Raise UsageError naming the key path and the valid choices for an unknown key or a bad value."""
     for key, value in spec.items():
         if key not in SPEC_KEYS:
-            raise Usage(f"spec: unknown key {key!r}; valid keys: {', '.join(SPEC_KEYS)}")
+            raise UsageError(f"spec: unknown key {key!r}; valid keys: {', '.join(SPEC_KEYS)}")
         if not isinstance(value, SPEC_KEYS[key]):
-            raise Usage(f"spec: {key} = {value!r} has the wrong type")
+            raise UsageError(f"spec: {key} = {value!r} has the wrong type")
         values = value if isinstance(value, list) and key == "activation" else [value]
         for v in values:
             if key in CHOICES and v not in CHOICES[key]:
-                raise Usage(f"spec: {key} = {v!r} is not valid; choices: {', '.join(CHOICES[key])}")
+                raise UsageError(f"spec: {key} = {v!r} is not valid; choices: {', '.join(CHOICES[key])}")
     for key, value in spec.get("notation", {}).items():
         if key not in NOTATION_KEYS:
-            raise Usage(f"spec: unknown key notation.{key}; valid keys: {', '.join(NOTATION_KEYS)}")
+            raise UsageError(f"spec: unknown key notation.{key}; valid keys: {', '.join(NOTATION_KEYS)}")
         kind = NOTATION_KEYS[key]
         if isinstance(kind, tuple) and value not in kind:
-            raise Usage(f"spec: notation.{key} = {value!r} is not valid; choices: {', '.join(kind)}")
+            raise UsageError(f"spec: notation.{key} = {value!r} is not valid; choices: {', '.join(kind)}")
         if not isinstance(kind, tuple) and not isinstance(value, kind):
-            raise Usage(f"spec: notation.{key} = {value!r} has the wrong type")
+            raise UsageError(f"spec: notation.{key} = {value!r} has the wrong type")
     if "sizes" not in spec:
-        raise Usage("spec: missing key 'sizes' (layer sizes n0, n1, …, nL)")
+        raise UsageError("spec: missing key 'sizes' (layer sizes n0, n1, …, nL)")
     for key in ("sizes", "samples"):
         for v in (spec[key] if key == "sizes" else [spec.get(key, "m")]):
             if not (isinstance(v, int) and not isinstance(v, bool) or isinstance(v, str) and v.isidentifier()):
-                raise Usage(f"spec: {key} entry {v!r} is neither a positive integer nor a name")
+                raise UsageError(f"spec: {key} entry {v!r} is neither a positive integer nor a name")
 
 
 def _run(args):
@@ -135,7 +132,7 @@ def _run(args):
     try:
         spec = tomllib.loads(Path(args.spec).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:  # ValueError: TOML syntax, or text that is not UTF-8
-        raise Usage(f"cannot read {args.spec}: {e}") from None
+        raise UsageError(f"cannot read {args.spec}: {e}") from None
     _check_spec(spec)
     notation = spec.pop("notation", {})
     argv = ["mlp", *map(str, spec["sizes"]), "--name", spec.get("name", Path(args.spec).stem), "--out", args.out]
@@ -151,7 +148,7 @@ def _run(args):
     try:
         mlp_args.notation = Notation(**notation)
     except ValueError as e:
-        raise Usage(f"spec: {e}") from None
+        raise UsageError(f"spec: {e}") from None
     return _mlp(mlp_args)
 
 
@@ -159,18 +156,18 @@ def _expr(args):
     try:
         shapes = dict(parse_shape(s) for s in args.shape)
     except ValueError as e:
-        raise Usage(str(e)) from None
+        raise UsageError(str(e)) from None
     try:
         f = parse(args.expression, shapes)
     except ParseError as e:
-        raise Usage(f"cannot parse the expression: {e}") from None
+        raise UsageError(f"cannot parse the expression: {e}") from None
     if args.wrt not in shapes:
-        raise Usage(f"--wrt {args.wrt}: not among the declared symbols ({', '.join(shapes)})")
+        raise UsageError(f"--wrt {args.wrt}: not among the declared symbols ({', '.join(shapes)})")
     X = parse(args.wrt, {args.wrt: shapes[args.wrt]})
     try:
         d = derivation(f, X)
     except ValueError as e:
-        raise Usage(str(e)) from None
+        raise UsageError(str(e)) from None
     print(d)
     print(f"LaTeX: \\frac{{\\partial f}}{{\\partial {latex(X)}}} = {latex(d.gradient)}")
     print("code:\n" + d.source().split("\n\n\n")[-1].rstrip())
@@ -247,7 +244,7 @@ def main(argv=None):
     try:
         args = parser().parse_args(argv)
         return args.run(args)
-    except Usage as e:
+    except UsageError as e:
         print(f"derive: error: {e}", file=sys.stderr)
         return 2
     except (Exception, RecursionError) as e:  # one clear line, unless --debug

@@ -11,6 +11,8 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
+from .errors import InvalidArgument, InvalidType, ShapeError
+from ._shapes import memoised
 from .arrayprinter import HELPERS, MatrixNumPyPrinter, row_or_column
 from .expr import LEAVES, matmul, postorder
 from .functions import body_of, elementwise
@@ -127,7 +129,7 @@ def _dimensions(args):
     for a in args:
         for size in getattr(a, "shape", ()):
             if not (size.is_Integer or isinstance(size, sp.Symbol)):
-                raise ValueError(f"argument {a}: size {size} of shape {a.shape} is neither an integer nor a symbol; "
+                raise ShapeError(f"argument {a}: size {size} of shape {a.shape} is neither an integer nor a symbol; "
                                  f"generated code needs sizes it can check against the inputs")
             if isinstance(size, sp.Symbol) and size not in sizes:
                 sizes.append(size)
@@ -243,6 +245,7 @@ def _schedule(statements, outputs, assignments):
     return [a for block in blocks for a in block]
 
 
+@memoised
 def function_source(args, statements, outputs, name="generated", doc=None):
     """The Python source of an array-API function of `args` that runs `statements` [(symbol, expr)] in order
     and returns `outputs` (one expression, or a dict name -> expression). Symbolic sizes are read off the
@@ -256,7 +259,7 @@ def function_source(args, statements, outputs, name="generated", doc=None):
     missing = {s for s in used - defined - set(dims)
                if not any(s in a.free_symbols for a in defined if a.is_Matrix)}
     if missing:
-        raise ValueError(f"expression has free symbols that are not arguments: {sorted(map(str, missing))}")
+        raise InvalidArgument(f"expression has free symbols that are not arguments: {sorted(map(str, missing))}")
     statements = _pruned(statements, results.values())
     # every name in the code is claimed once: arguments keep theirs where they can (a matrix `xp`, `_t0` or `n`
     # beside a size n is renamed), then the computed values, the sizes, the outputs; temporaries come after
@@ -340,7 +343,7 @@ def compile_function(args, statements, outputs, name="generated", doc=None):
 
     def f(*values):
         if len(values) != len(args):
-            raise TypeError(f"expected {len(args)} arguments ({', '.join(map(str, args))}), got {len(values)}")
+            raise InvalidType(f"expected {len(args)} arguments ({', '.join(map(str, args))}), got {len(values)}")
         return inner(*values)
 
     f.source = source
@@ -356,7 +359,7 @@ def keyword_function(args, statements, outputs, name, doc):
     def function(**values):
         missing, extra = set(names) - set(values), set(values) - set(names)
         if missing or extra:
-            raise TypeError(f"{name}() takes keyword arguments {', '.join(names)}; "
+            raise InvalidType(f"{name}() takes keyword arguments {', '.join(names)}; "
                             f"missing {sorted(missing)}, unexpected {sorted(extra)}")
         return inner(*[values[k] for k in names])
 

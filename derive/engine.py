@@ -7,7 +7,8 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement, MatrixExpr
 
-from .errors import UnsupportedOperation
+from ._shapes import memoised
+from .errors import InvalidArgument, InvalidType, ShapeError, UnsupportedOperation
 from .expr import (LEAVES, Differential, ScalarDifferential, d, hadamard, has_differential, matadd, matmul, postorder,
                    prehash, prepared, tp, unit)
 from .functions import apply
@@ -76,6 +77,7 @@ def _normal_node(expr, memo):
 class Sweep:
     """One reverse sweep over the DAG of f: adjoints of every node that depends on a variable."""
 
+    @memoised
     def __init__(self, f, wrt, definitions=None, names=None):
         definitions = _definitions(definitions)
         self.names = dict(names or {})  # {Z: δ}: once its adjoint is known, Z passes δ on, as a symbol
@@ -83,10 +85,10 @@ class Sweep:
         self.definitions = {Z: normalise(E, memo) for Z, E in definitions.items()}
         for Z, E in self.definitions.items():
             if E.is_Matrix != Z.is_Matrix or (Z.is_Matrix and Z.shape != E.shape):
-                raise ValueError(f"definition of {Z}: shape {_shape(Z)} does not match shape {_shape(E)} of {E}")
+                raise ShapeError(f"definition of {Z}: shape {_shape(Z)} does not match shape {_shape(E)} of {E}")
         self.f = normalise(_expression(f, "f"), memo)
         if self.f.is_Matrix and self.f.shape != (1, 1):
-            raise ValueError(f"f must be a scalar or a 1×1 matrix, got shape {self.f.shape}: {f}")
+            raise ShapeError(f"f must be a scalar or a 1×1 matrix, got shape {self.f.shape}: {f}")
         self.wrt = tuple(wrt)
         self.rewrite = {E: Z for Z, E in self.definitions.items()}
         self.steps = []
@@ -214,7 +216,7 @@ def _expression(e, what):
     try:
         return sp.sympify(e, strict=True)
     except sp.SympifyError:
-        raise TypeError(f"{what} must be a SymPy expression, got {type(e).__name__} {e!r:.80}; text is never "
+        raise InvalidType(f"{what} must be a SymPy expression, got {type(e).__name__} {e!r:.80}; text is never "
                         f"evaluated (derive.parse reads it with the project's own parser)") from None
 
 
@@ -224,7 +226,7 @@ def _definitions(where):
     definitions = {}
     for Z, E in dict(where or {}).items():
         if not isinstance(Z, (sp.MatrixSymbol, sp.Symbol)):
-            raise ValueError(f"where: {Z} is not a name; the keys of `where` are MatrixSymbols or Symbols")
+            raise InvalidArgument(f"where: {Z} is not a name; the keys of `where` are MatrixSymbols or Symbols")
         definitions[Z] = _expression(E, f"where[{Z}]")
     # resolved round by round: the names whose definitions use only resolved ones; a cycle Z -> … -> Z is left
     pending = {Z: {s for s in E.free_symbols if s in definitions} for Z, E in definitions.items()}
@@ -242,7 +244,7 @@ def _definitions(where):
             path.append(Z)
             Z = min(pending[Z] & pending.keys(), key=str)
         cycle = " -> ".join(map(str, [*path[path.index(Z):], Z]))
-        raise ValueError(f"where: the definitions are circular: {cycle}")
+        raise InvalidArgument(f"where: the definitions are circular: {cycle}")
     return {Z: definitions[Z] for Z in order}
 
 

@@ -4,6 +4,7 @@ from functools import lru_cache
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixExpr
+from .errors import InvalidArgument, InvalidType
 
 # The bound variable of every elementwise Lambda, fixed so that equal applications are equal nodes.
 ELT = sp.Dummy("x", dummy_index=0)
@@ -14,7 +15,7 @@ class _Function(sp.Function):
 
     def __new__(cls, *args, **kwargs):
         if any(isinstance(a, str) for a in args):
-            raise TypeError(f"{cls.__name__}: arguments must be SymPy expressions or numbers, not strings")
+            raise InvalidType(f"{cls.__name__}: arguments must be SymPy expressions or numbers, not strings")
         return super().__new__(cls, *args, **kwargs)
 
 
@@ -118,9 +119,9 @@ class _AlongAxis(MatrixExpr):
 
     def __new__(cls, arg, axis=0):
         if not getattr(arg, "is_Matrix", False):
-            raise TypeError(f"{cls.__name__} needs a matrix, got {arg!r}")
+            raise InvalidType(f"{cls.__name__} needs a matrix, got {arg!r}")
         if axis not in (0, 1):
-            raise ValueError(f"softmax axis must be 0 (columns) or 1 (rows), got {axis}")
+            raise InvalidArgument(f"softmax axis must be 0 (columns) or 1 (rows), got {axis}")
         return sp.Basic.__new__(cls, arg, sp.Integer(axis))
 
     @property

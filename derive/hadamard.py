@@ -11,6 +11,7 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
+from .errors import NotElementwise
 from .expr import hadamard, hadamard_power, matadd, matmul, postorder, substitute
 from .functions import ELT, body_of, derivative, elementwise
 
@@ -26,10 +27,6 @@ class Atom(sp.Symbol):
 
 
 Atom.__name__ = "Symbol"  # SymPy's sort key reads the class name
-
-
-class NotElementwise(Exception):
-    """A scalar image that has no elementwise matrix preimage."""
 
 
 class Image:

@@ -6,6 +6,7 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
+from .errors import InvalidArgument
 from .functions import ELT, body_of
 from .printing import SignedSums
 
@@ -26,7 +27,7 @@ def _safe_tex(text, where):
     """text, when it is a LaTeX fragment of the safe subset; a ValueError naming `where` otherwise."""
     if not isinstance(text, str) or not _SAFE_TEX.fullmatch(text) or text.count("{") != text.count("}") or any(
             m not in _MACROS for m in re.findall(r"\\[A-Za-z]+", text)):
-        raise ValueError(f"notation {where} = {text!r}: only letters, digits, _ ^ {{ }}, primes and the macros "
+        raise InvalidArgument(f"notation {where} = {text!r}: only letters, digits, _ ^ {{ }}, primes and the macros "
                          f"{', '.join(sorted(_MACROS))} are written into documents")
     return text
 
@@ -55,10 +56,10 @@ class Notation:
         _safe_tex(self.hadamard, "hadamard")
         _safe_tex(self.transpose, "transpose")
         if self.layer not in ("superscript", "subscript"):
-            raise ValueError(f"notation layer = {self.layer!r}: superscript or subscript")
+            raise InvalidArgument(f"notation layer = {self.layer!r}: superscript or subscript")
         for name, tex in self.names.items():
             if not (isinstance(name, str) and re.fullmatch(r"[A-Za-z]+", name)):
-                raise ValueError(f"notation names: {name!r} is not a symbol name (letters)")
+                raise InvalidArgument(f"notation names: {name!r} is not a symbol name (letters)")
             _safe_tex(tex, f"names.{name}")
 
     def symbol(self, name):

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from .errors import InvalidArgument
 from .expr import matadd, matmul, tp
 from .functions import ELT, LogSoftmax, Softmax, apply, body_of, leaky_relu, log_softplus, relu, sigmoid, softplus
 
@@ -64,12 +65,12 @@ def _size(n, where):
         return n
     if isinstance(n, (int, sp.Integer)) and not isinstance(n, bool) and n > 0:
         return sp.Integer(n)
-    raise ValueError(f"{where}: size must be a positive integer or a SymPy symbol, got {n!r}")
+    raise InvalidArgument(f"{where}: size must be a positive integer or a SymPy symbol, got {n!r}")
 
 
 def _choice(value, valid, what, where):
     if value not in valid:
-        raise ValueError(f"{where}: unknown {what} {value!r}; valid: {', '.join(valid)}")
+        raise InvalidArgument(f"{where}: unknown {what} {value!r}; valid: {', '.join(valid)}")
     return value
 
 
@@ -80,7 +81,7 @@ def _activation(spec, where):
     if isinstance(spec, sp.Lambda) or (isinstance(spec, type) and issubclass(spec, sp.Function)):
         body = body_of(spec)
         return str(body.xreplace({ELT: sp.Symbol("x")})), body
-    raise ValueError(f"{where}: activation must be a name ({', '.join(ACTIVATIONS)}) or a SymPy function, "
+    raise InvalidArgument(f"{where}: activation must be a name ({', '.join(ACTIVATIONS)}) or a SymPy function, "
                      f"got {spec!r}")
 
 
@@ -88,14 +89,14 @@ def _weight_decay(value):
     """λ as a SymPy number or expression: a finite real number ≥ 0, or a SymPy expression (a symbol λ); a string is
     refused (SymPy would evaluate it)."""
     if isinstance(value, (bool, str)) or not isinstance(value, (int, float, sp.Expr)):
-        raise ValueError(f"weight_decay must be a number or a SymPy expression, got {value!r}")
+        raise InvalidArgument(f"weight_decay must be a number or a SymPy expression, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"weight_decay must be finite, got {value}")
+        raise InvalidArgument(f"weight_decay must be finite, got {value}")
     value = sp.nsimplify(value, rational=True) if isinstance(value, float) else sp.sympify(value)
     if value.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or value.is_real is False or (value.is_number and not value.is_real):
-        raise ValueError(f"weight_decay must be a finite real number, got {value}")
+        raise InvalidArgument(f"weight_decay must be a finite real number, got {value}")
     if value.is_negative:
-        raise ValueError(f"weight_decay must be non-negative, got {value}")
+        raise InvalidArgument(f"weight_decay must be non-negative, got {value}")
     return value
 
 
@@ -117,13 +118,13 @@ class Network:
         self.m = _size(samples, "samples")
         layers = list(layers)
         if not layers:
-            raise ValueError("network: needs at least one layer")
+            raise InvalidArgument("network: needs at least one layer")
         self.sizes = (_size(inputs, "input layer 0"),
                       *[_size(layer.units, f"layer {l}") for l, layer in enumerate(layers, 1)])
         names = {"X", "Y", *(f"{k}{l}" for l in range(1, len(layers) + 1) for k in ("W", "b", "Z", "A", "delta"))}
         clash = [str(n) for n in (*self.sizes, self.m) if str(n) in names]
         if clash:
-            raise ValueError(f"network: size {clash[0]!r} has the name of one of the network's matrices "
+            raise InvalidArgument(f"network: size {clash[0]!r} has the name of one of the network's matrices "
                              f"(X, Y, W<l>, b<l>, Z<l>, A<l>, delta<l>); name sizes n0, n1, …")
         self.X = self._matrix("X", self.sizes[0])
         self.Y = self._matrix("Y", self.sizes[-1])
@@ -155,10 +156,10 @@ class Network:
     def _layer(self, l, spec, depth, A_in):
         name, body = _activation(spec.activation, f"layer {l}")
         if name == "softmax" and l != depth:
-            raise ValueError(f"layer {l}: softmax is only valid on the output layer (layer {depth})")
+            raise InvalidArgument(f"layer {l}: softmax is only valid on the output layer (layer {depth})")
         n_in, n = self.sizes[l - 1], self.sizes[l]
         if name == "softmax" and n == 1:
-            raise ValueError(f"layer {l}: softmax over a single unit is the constant 1; use sigmoid")
+            raise InvalidArgument(f"layer {l}: softmax over a single unit is the constant 1; use sigmoid")
         W = sp.MatrixSymbol(f"W{l}", n, n_in) if self.layout == "WA" else sp.MatrixSymbol(f"W{l}", n_in, n)
         b = sp.MatrixSymbol(f"b{l}", n, 1) if spec.bias else None
         one = sp.OneMatrix
@@ -182,7 +183,7 @@ class Network:
         allowed, why = LOSSES[name]
         act = self.output.activation
         if allowed is not None and act in ACTIVATIONS and act not in allowed:
-            raise ValueError(f"layer {self.L}: loss {name!r} needs an output activation in {', '.join(allowed)} "
+            raise InvalidArgument(f"layer {self.L}: loss {name!r} needs an output activation in {', '.join(allowed)} "
                              f"({why}), got {act!r}")
         E = matadd(A, matmul(-1, Y))
         J = sp.OneMatrix(*A.shape)
@@ -244,11 +245,11 @@ def mlp(sizes, activation="sigmoid", output=None, loss="half_sse", bias=True, la
     hidden layer), `output` for the last (default: the hidden activation)."""
     sizes = list(sizes)
     if len(sizes) < 2:
-        raise ValueError(f"mlp: sizes needs the input size and at least one layer, got {sizes}")
+        raise InvalidArgument(f"mlp: sizes needs the input size and at least one layer, got {sizes}")
     hidden = len(sizes) - 2
     if isinstance(activation, (list, tuple)):
         if len(activation) != hidden:
-            raise ValueError(f"mlp: {len(activation)} activations given for {hidden} hidden layers")
+            raise InvalidArgument(f"mlp: {len(activation)} activations given for {hidden} hidden layers")
         acts = list(activation)
         output = output if output is not None else (acts[-1] if acts else "sigmoid")
     else:

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from .errors import InvalidArgument, ParseError
 from .expr import hadamard, matadd, matmul, tp
 from .functions import apply, relu, sigmoid, softplus
 
@@ -14,14 +15,6 @@ FUNCTIONS = ("tr", "det", "logdet", "inv", "sum", "norm2", *ELEMENTWISE)
 MAX_DEPTH = 100        # parentheses and function calls nested at most this deep (the parser recurses)
 MAX_POWER = 64         # X^k for k up to this (its differential has k terms)
 MAX_DIGITS = 15        # numbers of at most this many digits
-
-
-class ParseError(ValueError):
-    """A syntax or shape error, shown with the expression and a caret under the position."""
-
-    def __init__(self, text, position, message):
-        self.position = position
-        super().__init__(f"{message}\n  {text}\n  {' ' * position}^")
 
 
 @dataclass
@@ -229,13 +222,13 @@ def parse_shape(spec):
     usage = f"--shape {spec!r}: expected NAME=ROWSxCOLS, e.g. A=3x3 or X=n×n"
     name, _, dims = spec.partition("=")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise ValueError(usage)
+        raise InvalidArgument(usage)
     if not dims:
         return name, None
     parts = re.split(r"[x×]", dims)
     if len(parts) != 2 or not all(re.fullmatch(r"[0-9]+|[A-Za-z_][A-Za-z0-9_]*", p) for p in parts):
-        raise ValueError(usage)
+        raise InvalidArgument(usage)
     for p in parts:
         if p.isdigit() and not 1 <= int(p) < 10 ** MAX_DIGITS:
-            raise ValueError(f"--shape {spec!r}: a size must be between 1 and 10^{MAX_DIGITS}")
+            raise InvalidArgument(f"--shape {spec!r}: a size must be between 1 and 10^{MAX_DIGITS}")
     return name, tuple(parts)

@@ -4,6 +4,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
+from ._shapes import memoised
 from .functions import ELT, body_of
 
 
@@ -19,7 +20,12 @@ def safe_precedence(item):
 
 
 class SafePrecedence:
-    """Printer mixin: parenthesize with safe_precedence, so printing never evaluates an expression."""
+    """Printer mixin: parenthesize with safe_precedence, so printing never evaluates an expression; shapes are
+    memoised while it prints."""
+
+    @memoised
+    def doprint(self, expr, *args, **kwargs):
+        return super().doprint(expr, *args, **kwargs)
 
     def parenthesize(self, item, level, strict=False):
         p = safe_precedence(item)
