@@ -52,7 +52,7 @@ def flops(sizes, m):
 
 def per_parameter(result):
     """One generated function per gradient, each recomputing what it needs (the naive per-parameter way)."""
-    args, statements, outputs = result.program("gradients")
+    args, statements, outputs = result.plan("gradients")
     functions = {name: compile_function(args, statements, G, name=f"d{name}") for name, G in outputs.items()}
     return lambda *values: {name: f(*values) for name, f in functions.items()}
 

@@ -5,7 +5,7 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from .errors import UnsupportedOperation
-from .expr import Adjugate, matmul, tp
+from .expr import Adjugate, LogDet, matmul, tp
 from .functions import ELT, body_of
 from .printing import SafePrecedence, positive_first
 
@@ -131,9 +131,12 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
 
     def _print_log(self, expr):
         if isinstance(expr.args[0], sp.Determinant):
-            # log det X from slogdet: no overflow of det for large matrices; nan where det X < 0
-            return self._helper("logdet", self._print(expr.args[0].arg))
+            return self._print(LogDet(expr.args[0].arg))   # log |X| = log det X, from slogdet
         return f"xp.log({self._print(expr.args[0])})"
+
+    def _print_LogDet(self, expr):
+        # log det X from slogdet: no overflow of det for large matrices; nan where det X < 0
+        return self._helper("logdet", self._print(expr.arg))
 
     def _broadcast(self, array, rows, cols):
         return f"{self._module_format('numpy.broadcast_to')}({array}, ({self._print(rows)}, {self._print(cols)}))"
@@ -254,6 +257,10 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         # log(1 + e^x) = max(x, 0) + log1p(e^{−|x|}): no overflow
         x = self._print(expr.args[0])
         return f"(xp.maximum({x}, 0.0) + xp.log1p(xp.exp(-xp.abs({x}))))"
+
+    def _print_DefinedBase(self, expr):
+        # a registered activation: its definition, printed for the array library
+        return self._print(expr.definition(expr.args[0]))
 
     def _print_log_softplus(self, expr):
         return self._helper("log_softplus", self._print(expr.args[0]))

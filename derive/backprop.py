@@ -2,15 +2,15 @@
 from dataclasses import dataclass
 
 import sympy as sp
-from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
-from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
+from sympy.matrices.expressions.hadamard import HadamardProduct
 
 from .errors import InvalidArgument
-from .codegen import Compiled
-from .engine import Sweep, zero_like
+from .api import Result
+from ._shapes import memoised
+from .engine import backward, zero_like
 from .expr import hadamard, replace_nodes
 from .forms import diag_form, index_form
-from .functions import ELT, apply, body_of, elementwise, leaky_relu, relu, sigmoid, softplus_ratio
+from .functions import ELT, elementwise
 from .printing import step_lines, text
 
 FORMS = ("hadamard", "diag", "index")
@@ -18,7 +18,7 @@ PROGRAMS = ("gradients", "loss", "loss_and_gradients", "forward")
 
 
 @dataclass(frozen=True)
-class Backprop(Compiled):
+class Backprop(Result):
     """The derived backprop of a network: forward definitions, δ recursion, gradients, and every step.
     Its code: .numpy(what) compiles one of PROGRAMS (default "gradients": f(X=..., Y=..., W1=..., b1=..., ...) ->
     {parameter: gradient}, one pass for all), .source(what), .module()."""
@@ -36,13 +36,16 @@ class Backprop(Compiled):
     def loss(self):
         return self.network.loss
 
+    def specification(self):
+        """What an independent verification needs, as plain data: the network's specification and the derived
+        expressions by name (forward definitions, δ recursion, gradients)."""
+        return {"kind": "network", "network": self.network.specification(),
+                "forward": [(Z.name, E) for Z, E in self.forward.items()],
+                "deltas": [(d.name, E) for d, E in self.deltas.items()], "gradients": dict(self.gradients)}
+
     def parameter(self, name):
         """The MatrixSymbol of a parameter, by name."""
         return next(p for p in self.network.parameters if p.name == name)
-
-    def rules(self):
-        """The rules used, each once, in order of first use."""
-        return tuple(dict.fromkeys(step.rule for step in self.steps))
 
     def form(self, name="hadamard"):
         """{"delta<l>" or parameter name: expression} in one of FORMS: "hadamard" (as derived),
@@ -62,7 +65,7 @@ class Backprop(Compiled):
             return {k: index_form(E) for k, E in results.items()}
         raise InvalidArgument(f"unknown form {name!r}; valid: {', '.join(FORMS)}")
 
-    def program(self, what="gradients"):
+    def plan(self, what="gradients"):
         """(arguments, statements, outputs) of one of PROGRAMS: "gradients" (the forward pass, the δ recursion and
         every gradient, in order), "loss" (from the logits where that is stabler), "loss_and_gradients",
         "forward" (every Z^(l), A^(l))."""
@@ -84,32 +87,24 @@ class Backprop(Compiled):
         return args, [*forward, *((d, self._stable(E.xreplace(masks))) for d, E in self.deltas.items())], outputs
 
     def _stable(self, E):
-        """E with A^∘(−1) ⊙ σ(Z) of a softplus layer (A = softplus(Z)) written softplus_ratio(Z): both factors
-        underflow below z ≈ −745 (float64) or −104 (float32), where the ratio tends to 1."""
+        """E with each activation's code forms in place: a product of Hadamard factors that code computes as one
+        function (softplus: A^∘(−1) ⊙ σ(Z) as σ(Z)/softplus(Z), finite where both factors underflow)."""
         for layer in self.network.layers:
-            if layer.activation != "softplus":
-                continue
-            pair = {HadamardPower(layer.A, -1), apply(sigmoid, layer.Z)}
-
-            def rebuild(node):
-                if not (isinstance(node, HadamardProduct) and pair <= set(node.args)):
-                    return None
-                rest = [a for a in node.args if a not in pair]
-                return hadamard(*rest, apply(softplus_ratio, layer.Z))
-            E = replace_nodes(E, rebuild)
+            forms = layer.activation.code_forms
+            for factors, replacement in (forms(layer.Z, layer.A) if forms else ()):
+                def rebuild(node, factors=factors, replacement=replacement):
+                    if not (isinstance(node, HadamardProduct) and factors <= set(node.args)):
+                        return None
+                    return hadamard(*[a for a in node.args if a not in factors], replacement)
+                E = replace_nodes(E, rebuild)
         return E
 
     def _masks(self):
-        """{[Z^(l) > 0]: [A^(l) > 0]} for rectifier layers (A = relu(Z), or leaky with α > 0, is positive exactly
-        where Z is): the code then reads the mask off A^(l) and can free Z^(l) right after the forward step."""
-        masks = {}
-        for layer in self.network.layers:
-            A = self.forward[layer.A]
-            if isinstance(A, ElementwiseApplyFunction) and A.expr == layer.Z:
-                body = body_of(A.function)
-                if body.func is relu or (body.func is leaky_relu and body.args[1].is_positive):
-                    masks[elementwise(sp.Heaviside(ELT, 0), layer.Z)] = elementwise(sp.Heaviside(ELT, 0), layer.A)
-        return masks
+        """{[Z^(l) > 0]: [A^(l) > 0]} for layers whose activation has the sign of its input (relu, leaky relu): the
+        code then reads the mask off A^(l) and can free Z^(l) right after the forward step."""
+        step = sp.Heaviside(ELT, 0)
+        return {elementwise(step, layer.Z): elementwise(step, layer.A)
+                for layer in self.network.layers if layer.activation.same_sign}
 
     def _module_head(self):
         return f"""Gradients of {self.network!r}, generated by derive (matrix-backprop).
@@ -128,12 +123,6 @@ returns arrays of the same library and floating type."""
             lines += [f"    ∂L/∂{k} = {text(G)}" for k, G in self.gradients.items()]
         return "\n".join(lines)
 
-    def latex(self, notation=None, title=None):
-        """The whole derivation as a standalone LaTeX document: forward pass, loss, rules, steps, results."""
-        from .document import backprop_blocks, to_latex
-        return to_latex(title or f"Backpropagation of a {self.network.L}-layer network",
-                        backprop_blocks(self, notation))
-
     def text(self):
         """The summary, then every step of the derivation with the rule it applies."""
         return "\n".join([str(self), "", "Derivation (one reverse sweep, output layer first):",
@@ -147,11 +136,12 @@ returns arrays of the same library and floating type."""
         return "\n".join(lines)
 
 
+@memoised
 def backprop(network):
     """The backprop of `network`: every ∂L/∂W^(l), ∂L/∂b^(l) from one sweep, written with Z, A and δ."""
     names = {layer.Z: layer.delta for layer in network.layers}
-    sweep = Sweep(network.loss, network.parameters, network.forward, names)
-    deltas = {layer.delta: sweep.adjoint[layer.Z] for layer in reversed(network.layers) if layer.Z in sweep.adjoint}
-    gradients = {P.name: sweep.adjoint.get(P, zero_like(P)) for P in network.parameters}
-    adjoints = {layer.A: sweep.adjoint[layer.A] for layer in reversed(network.layers) if layer.A in sweep.adjoint}
-    return Backprop(network, dict(network.forward), deltas, gradients, tuple(sweep.steps), adjoints)
+    adjoint, steps = backward(network.loss, network.parameters, network.forward, names)
+    deltas = {layer.delta: adjoint[layer.Z] for layer in reversed(network.layers) if layer.Z in adjoint}
+    gradients = {P.name: adjoint.get(P, zero_like(P)) for P in network.parameters}
+    adjoints = {layer.A: adjoint[layer.A] for layer in reversed(network.layers) if layer.A in adjoint}
+    return Backprop(network, dict(network.forward), deltas, gradients, tuple(steps), adjoints)

@@ -8,6 +8,7 @@ from .errors import InvalidArgument, ParseError, UsageError
 from . import demo
 from .api import derivation
 from .backprop import backprop
+from .codegen import listing
 from .document import write
 from .latex import Notation, latex
 from .network import ACTIVATIONS, LAYOUTS, LOSSES, REDUCTIONS, mlp
@@ -95,8 +96,12 @@ SPEC_KEYS = {
     "notation": dict,
 }
 NOTATION_KEYS = {"hadamard": str, "transpose": str, "layer": ("superscript", "subscript"), "bold": bool, "names": dict}
-CHOICES = {"activation": [a for a in ACTIVATIONS if a != "softmax"], "output": list(ACTIVATIONS),
-           "loss": list(LOSSES), "layout": list(LAYOUTS), "reduction": list(REDUCTIONS)}
+
+
+def choices():
+    """The valid values of the network options, from the registries (registered activations and losses included)."""
+    return {"activation": [name for name, act in ACTIVATIONS.items() if act.elementwise], "output": list(ACTIVATIONS),
+            "loss": list(LOSSES), "layout": list(LAYOUTS), "reduction": list(REDUCTIONS)}
 
 
 def _check_spec(spec):
@@ -108,8 +113,9 @@ def _check_spec(spec):
             raise UsageError(f"spec: {key} = {value!r} has the wrong type")
         values = value if isinstance(value, list) and key == "activation" else [value]
         for v in values:
-            if key in CHOICES and v not in CHOICES[key]:
-                raise UsageError(f"spec: {key} = {v!r} is not valid; choices: {', '.join(CHOICES[key])}")
+            valid = choices().get(key)
+            if valid is not None and v not in valid:
+                raise UsageError(f"spec: {key} = {v!r} is not valid; choices: {', '.join(valid)}")
     for key, value in spec.get("notation", {}).items():
         if key not in NOTATION_KEYS:
             raise UsageError(f"spec: unknown key notation.{key}; valid keys: {', '.join(NOTATION_KEYS)}")
@@ -170,7 +176,7 @@ def _expr(args):
         raise UsageError(str(e)) from None
     print(d)
     print(f"LaTeX: \\frac{{\\partial f}}{{\\partial {latex(X)}}} = {latex(d.gradient)}")
-    print("code:\n" + d.source().split("\n\n\n")[-1].rstrip())
+    print("code:\n" + listing(d.program()).rstrip())
     passed = True
     symbolic = [k for k, v in shapes.items() if v is not None and not all(n.isdigit() for n in v)]
     entries = sum(int(r) * int(c) for k, (r, c) in shapes.items() if k not in symbolic and (r, c) != (None, None))
@@ -194,6 +200,26 @@ def _expr(args):
     return 0 if passed else 1
 
 
+def _operators(args):
+    """The operator table: each operator with its differential rule and transpose identity; then what has no rule,
+    the registered activations and losses."""
+    from . import rules
+    from .printing import text
+
+    print("operators: the differential rule, and the identities that move the operator onto the adjoint")
+    for op in rules.OPERATORS.values():
+        lhs, rhs = op.differential.form()
+        moved = ", ".join(rules.IDENTITIES[k].name for k in op.identities)
+        print(f"  {op.node.__name__:<26} {op.differential.name:<22} {text(lhs)} = {text(rhs)}"
+              + (f"   [{moved}]" if moved else ""))
+    print("not supported:")
+    for name, why in rules.unsupported():
+        print(f"  {name:<26} {why}")
+    print(f"activations: {', '.join(ACTIVATIONS)}")
+    print(f"losses: {', '.join(LOSSES)}")
+    return 0
+
+
 def parser():
     top = Parser(prog="derive", description="Derive and verify gradients in matrix form.",
                  epilog=EXAMPLES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -208,11 +234,12 @@ def parser():
                        epilog="example: derive mlp 784 128 10 --activation relu --output softmax "
                               "--loss softmax_ce --layout AW --name mnist")
     m.add_argument("sizes", nargs="+", help="layer sizes n0 n1 … nL (integers or names)")
-    m.add_argument("--activation", default="sigmoid", choices=[a for a in ACTIVATIONS if a != "softmax"])
-    m.add_argument("--output", default=None, choices=list(ACTIVATIONS))
-    m.add_argument("--loss", default="half_sse", choices=list(LOSSES))
-    m.add_argument("--layout", default="WA", choices=LAYOUTS)
-    m.add_argument("--reduction", default="mean", choices=REDUCTIONS)
+    valid = choices()
+    m.add_argument("--activation", default="sigmoid", choices=valid["activation"])
+    m.add_argument("--output", default=None, choices=valid["output"])
+    m.add_argument("--loss", default="half_sse", choices=valid["loss"])
+    m.add_argument("--layout", default="WA", choices=valid["layout"])
+    m.add_argument("--reduction", default="mean", choices=valid["reduction"])
     m.add_argument("--weight-decay", default="0")
     m.add_argument("--samples", default="m", help="number of samples m (an integer or a name)")
     m.add_argument("--no-bias", action="store_true")
@@ -227,6 +254,9 @@ def parser():
     r.add_argument("--out", default="output")
     r.add_argument("--no-pdf", action="store_true")
     r.set_defaults(run=_run)
+    o = sub.add_parser("operators", help="the operators the engine differentiates, with their rules, and those it "
+                                         "does not")
+    o.set_defaults(run=_operators)
     e = sub.add_parser("expr", help="the gradient of a scalar expression, with its derivation",
                        epilog='example: derive expr "tr(A*X*B)" --wrt X --shape A=3x3 --shape B=3x3 --shape X=3x3')
     e.add_argument("expression")

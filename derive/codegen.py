@@ -6,6 +6,7 @@ import itertools
 import keyword
 import re
 from collections import Counter
+from dataclasses import dataclass, replace
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
@@ -202,19 +203,23 @@ class Names:
         return name
 
 
-def _with_deletions(assignments, keep):
-    """Source lines for [(statement, names read)], each local deleted after its last read (peak memory below
-    the hand-written recursion's: a δ^(l) lives until δ^(l−1) and ∂L/∂W^(l) are computed)."""
-    last = {}
-    for k, (_, reads) in enumerate(assignments):
-        last.update({name: k for name in reads})
-    lines = []
-    for k, (code, _) in enumerate(assignments):
-        lines.append(f"    {code}")
-        dead = sorted((name for name, j in last.items() if j == k and name not in keep), key=_natural)
-        if dead and k < len(assignments) - 1:
-            lines.append(f"    del {', '.join(dead)}")
-    return lines
+def _with_deletions(statements, keep):
+    """The statements with each local deleted after its last read (peak memory below the hand-written recursion's:
+    a δ^(l) lives until δ^(l−1) and ∂L/∂W^(l) are computed); `statements` are [(Statement, [names read per line])]."""
+    last, k = {}, 0
+    for _, reads in statements:
+        for names in reads:
+            last.update({name: k for name in names})
+            k += 1
+    out, total, k = [], k, 0
+    for statement, _ in statements:
+        lines = []
+        for line in statement.lines:
+            dead = sorted((name for name, j in last.items() if j == k and name not in keep), key=_natural)
+            lines.append(replace(line, frees=tuple(dead) if k < total - 1 else ()))
+            k += 1
+        out.append(replace(statement, lines=tuple(lines)))
+    return out
 
 
 def _natural(name):
@@ -237,7 +242,7 @@ def _schedule(statements, outputs, assignments):
     """The assignments of the statements, each output's inserted right after the last statement it reads
     (∂L/∂W^(l) right after δ^(l)), so that what it reads can be freed early: the recursion's order."""
     position = {t: k for k, (t, _) in enumerate(statements)}
-    after = [max((position[s] for s in e.free_symbols if s in position), default=-1) for _, e in outputs]
+    after = [max((position[s] for s in e.free_symbols if s in position), default=-1) for _, e, _ in outputs]
     blocks = [assignments(t, e) for t, e in statements]
     # inserted from the last position back, so the positions of the statements not yet passed stay valid
     for k in sorted(range(len(outputs)), key=lambda k: (after[k], k), reverse=True):
@@ -245,11 +250,54 @@ def _schedule(statements, outputs, assignments):
     return [a for block in blocks for a in block]
 
 
+@dataclass(frozen=True)
+class Line:
+    """One line of generated code: `target op code` (op "=", "*=", "+=" or "-="), then `del` of what is dead."""
+
+    target: str
+    op: str
+    code: str
+    frees: tuple = ()
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One value the function computes: the mathematics (symbol := expr; `output` names the result it is) and its
+    lines of code."""
+
+    symbol: sp.Basic
+    expr: sp.Basic
+    lines: tuple
+    output: object = None
+
+
+@dataclass(frozen=True)
+class Program:
+    """A generated function as data: arguments, the sizes read off their shapes, the statements in order, the
+    outputs and the helper functions it calls. Its source, module, listing and typeset algorithm are printed from
+    it (`python_source`, `module_source`, `listing`, and derive.document)."""
+
+    name: str
+    doc: object                # the docstring, or None
+    arguments: tuple           # ((identifier, symbol), ...)
+    sizes: tuple               # ((identifier, symbol), ...), read off the arguments' shapes
+    check: str                 # the call of check_shapes that binds the sizes and checks every argument
+    dtype: bool                # whether the code needs _dtype, the floating type of the inputs
+    statements: tuple
+    outputs: tuple             # ((key, identifier), ...); a single key None: one value returned
+    helpers: tuple             # names of HELPERS the code calls
+
+    @property
+    def single(self):
+        return len(self.outputs) == 1 and self.outputs[0][0] is None
+
+
 @memoised
-def function_source(args, statements, outputs, name="generated", doc=None):
-    """The Python source of an array-API function of `args` that runs `statements` [(symbol, expr)] in order
-    and returns `outputs` (one expression, or a dict name -> expression). Symbolic sizes are read off the
-    inputs' shapes inside the function; shared sub-expressions are computed once (linear in the DAG)."""
+def program(args, statements, outputs, name="generated", doc=None):
+    """The Program of an array-API function of `args` that runs `statements` [(symbol, expr)] in order and returns
+    `outputs` (one expression, or a dict name -> expression). Symbolic sizes are read off the inputs' shapes inside
+    the function; shared sub-expressions are computed once (linear in the DAG); every local is freed after its
+    last use."""
     args = list(args)
     dims = _dimensions(args)
     single = not isinstance(outputs, dict)
@@ -277,38 +325,78 @@ def function_source(args, statements, outputs, name="generated", doc=None):
     def reads(e):
         return {ident.get(s, str(s)) for s in e.free_symbols}
 
-    def assignments(target, expr):
-        """[(statement, names read)] for `target = expr`, shared sub-expressions first."""
-        target = ident.get(target, target)
+    def assignments(target, expr, output=None):
+        """[(Statement, [names read per line])] for `target = expr`, shared sub-expressions first."""
+        symbol, target = target, ident.get(target, target)
         temporaries, result = common_subexpressions(expr, names.fresh)
-        lines = [(f"{t} = {printer.doprint(e)}", reads(e)) for t, e in temporaries]
+        out = [(Statement(t, e, (Line(str(t), "=", printer.doprint(e)),)), [reads(e)]) for t, e in temporaries]
         split = _in_place(result, computed)
         if split:
             product, operator, rest = split
-            return lines + [(f"{target} = {printer.doprint(product)}", reads(product)),
-                            (f"{target} {operator} {printer.doprint(rest)}", reads(rest))]
-        return lines + [(f"{target} = {printer.doprint(result)}", reads(result))]
+            lines = (Line(target, "=", printer.doprint(product)), Line(target, operator, printer.doprint(rest)))
+            return out + [(Statement(symbol, result, lines, output), [reads(product), reads(rest)])]
+        return out + [(Statement(symbol, result, (Line(target, "=", printer.doprint(result)),), output),
+                       [reads(result)])]
 
-    computed_outputs = [(out, e) for out, e in zip(outs, results.values()) if e not in ident]
-    lines = _with_deletions(_schedule(statements, computed_outputs, assignments),
-                            keep={*(ident[a] for a in args), *outs, *(ident[d] for d in dims)})
-    if single and lines and lines[-1].startswith(f"    {outs[0]} = "):
-        lines[-1] = "    return " + lines[-1][len(f"    {outs[0]} = "):]   # one result: returned as computed
-    elif single:
-        lines.append(f"    return {outs[0]}")
-    else:
-        lines.append("    return {" + ", ".join(f"{key!r}: {out}" for key, out in zip(results, outs)) + "}")
-    arrays = [a for a in args if a.is_Matrix]
-    head = [f"    xp = namespace({', '.join(ident[a] for a in arrays)})"] if arrays else ["    import numpy as xp"]
-    head.append(_checks(args, dims, ident))
-    if "_dtype" in printer.helpers:
+    computed_outputs = [(out, e, key) for out, (key, e) in zip(outs, results.items()) if e not in ident]
+    body = _with_deletions(_schedule(statements, computed_outputs, assignments),
+                           keep={*(ident[a] for a in args), *outs, *(ident[d] for d in dims)})
+    return Program(name, doc, tuple((ident[a], a) for a in args), tuple((ident[d], d) for d in dims),
+                   _checks(args, dims, ident), "_dtype" in printer.helpers, tuple(body),
+                   tuple(zip(results, outs)), tuple(sorted(printer.helpers - {"_dtype"})))
+
+
+def listing(program):
+    """The Python source of the program's function alone (no helpers)."""
+    lines = [f"def {program.name}({', '.join(i for i, _ in program.arguments)}):"]
+    if program.doc:
+        lines.append('    """' + program.doc.replace("\n", "\n    ") + '\n    """')
+    arrays = [i for i, a in program.arguments if a.is_Matrix]
+    lines.append(f"    xp = namespace({', '.join(arrays)})" if arrays else "    import numpy as xp")
+    lines.append(f"    {program.check}")
+    if program.dtype:
         # the floating type of the inputs: float32 stays float32
-        head.append(f"    _dtype = xp.result_type({', '.join(ident[a] for a in arrays)}, xp.float32)")
-    if doc:
-        head.insert(0, '    """' + doc.replace("\n", "\n    ") + '\n    """')
-    helpers = [HELPERS[h] for h in sorted(printer.helpers - {"_dtype"})]
-    header = f"def {name}({', '.join(ident[a] for a in args)}):"
-    return "\n\n".join([NAMESPACE, CHECK_SHAPES, *helpers, "\n".join([header, *head, *lines]) + "\n"])
+        lines.append(f"    _dtype = xp.result_type({', '.join(arrays)}, xp.float32)")
+    code = [line for statement in program.statements for line in statement.lines]
+    (key, out), = program.outputs[:1] if program.single else ((None, None),)
+    for k, line in enumerate(code):
+        last = k == len(code) - 1
+        if program.single and last and line.target == out and line.op == "=":
+            lines.append(f"    return {line.code}")   # one result: returned as computed
+            return "\n".join(lines) + "\n"
+        lines.append(f"    {line.target} {line.op} {line.code}")
+        if line.frees:
+            lines.append(f"    del {', '.join(line.frees)}")
+    if program.single:
+        lines.append(f"    return {program.outputs[0][1]}")
+    else:
+        lines.append("    return {" + ", ".join(f"{key!r}: {out}" for key, out in program.outputs) + "}")
+    return "\n".join(lines) + "\n"
+
+
+def _blocks(programs):
+    """The source blocks of the programs: the namespace and shape-check helpers, then per program the helpers not
+    written yet and its function."""
+    blocks = [NAMESPACE, CHECK_SHAPES]
+    for p in programs:
+        blocks += [HELPERS[h] for h in p.helpers if HELPERS[h] not in blocks]
+        blocks.append(listing(p))
+    return blocks
+
+
+def python_source(program):
+    """The standalone Python source of the program: its helpers, then its function."""
+    return "\n\n".join(_blocks([program]))
+
+
+def module_source(head, programs):
+    """A standalone module: the docstring `head`, then the programs' functions, each helper once."""
+    return "\n\n".join([f'"""{head}\n"""\n', *(b.strip("\n") + "\n" for b in _blocks(programs))])
+
+
+def function_source(args, statements, outputs, name="generated", doc=None):
+    """The Python source of the function `program(...)` describes."""
+    return python_source(program(args, statements, outputs, name, doc))
 
 
 def _checks(args, dims, ident):
@@ -319,7 +407,7 @@ def _checks(args, dims, ident):
     given = _tuple(_tuple([repr(ident[d]), _tuple([ident[d], repr(f"the argument {d}")])]) for d in dims if d in args)
     call = (f"check_shapes(xp, {_tuple(ident[a] for a in args)}, {expected}, {_tuple(repr(ident[d]) for d in bound)}"
             f"{', ' + given if given != '()' else ''})")
-    return f"    {_tuple(ident[d] for d in bound)}, {_tuple(ident[a] for a in args)} = {call}"
+    return f"{_tuple(ident[d] for d in bound)}, {_tuple(ident[a] for a in args)} = {call}"
 
 
 def _shape_spec(a, ident):
@@ -334,9 +422,14 @@ def _tuple(items):
 
 
 def compile_function(args, statements, outputs, name="generated", doc=None):
-    """The function of `function_source`, compiled; its code is in `.source`."""
-    args = list(args)
-    source = function_source(args, statements, outputs, name, doc)
+    """The function of `program(...)`, compiled; its code is in `.source`."""
+    return compiled(program(args, statements, outputs, name, doc))
+
+
+def compiled(program):
+    """The program's function, compiled (positional arguments); its code is in `.source`."""
+    args, name = [a for _, a in program.arguments], program.name
+    source = python_source(program)
     namespace = {}
     exec(compile(source, f"<derive.{name}>", "exec"), namespace)
     inner = namespace[name]
@@ -350,11 +443,11 @@ def compile_function(args, statements, outputs, name="generated", doc=None):
     return f
 
 
-def keyword_function(args, statements, outputs, name, doc):
-    """The compiled function of `function_source`, called with keyword arguments named after `args`; a missing or
-    unexpected name is a TypeError that lists them. Its code is in `.source`."""
-    inner = compile_function(args, statements, outputs, name=name, doc=doc)
-    names = [str(a) for a in args]
+def keyword_function(program):
+    """The program's function compiled, called with keyword arguments named after its arguments' symbols; a missing
+    or unexpected name is an InvalidType that lists them. Its code is in `.source`."""
+    inner = compiled(program)
+    name, doc, names = program.name, program.doc, [str(a) for _, a in program.arguments]
 
     def function(**values):
         missing, extra = set(names) - set(values), set(values) - set(names)
@@ -365,40 +458,6 @@ def keyword_function(args, statements, outputs, name, doc):
 
     function.__doc__, function.__name__, function.source = doc, name, inner.source
     return function
-
-
-def module_source(head, sources):
-    """A standalone module: the docstring `head`, then the functions of `sources`, each helper once."""
-    blocks = []
-    for source in sources:
-        for block in source.split("\n\n\n"):
-            block = block.strip("\n") + "\n"
-            if block not in blocks:
-                blocks.append(block)
-    return "\n\n\n".join([f'"""{head}\n"""', *blocks])
-
-
-class Compiled:
-    """source, numpy and module for a result that has PROGRAMS, program(what), _docstring(what), _module_head()."""
-
-    PROGRAMS = ()
-
-    def source(self, what=None):
-        """Python source of the function `what` (see program): array API code, no SymPy needed to run it."""
-        what = what or self.PROGRAMS[0]
-        args, statements, outputs = self.program(what)
-        return function_source(args, statements, outputs, name=what, doc=self._docstring(what))
-
-    def numpy(self, what=None):
-        """The compiled function `what` (default: the first of PROGRAMS), called with keyword arrays named after the
-        symbols; runs on any array API library (NumPy, array_api_strict, Dask, PyTorch, JAX, ...)."""
-        what = what or self.PROGRAMS[0]
-        return keyword_function(*self.program(what), name=what, doc=self._docstring(what))
-
-    def module(self):
-        """A standalone Python module with every function of PROGRAMS (array_api_compat is used when installed;
-        NumPy ≥ 2 arrays work without it). Deterministic text."""
-        return module_source(self._module_head(), [self.source(what) for what in self.PROGRAMS])
 
 
 def lambdify(args, expr):

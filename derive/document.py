@@ -8,8 +8,9 @@ from pathlib import Path
 
 from latex2mathml.converter import convert
 
+from . import codegen
 from .api import Derivation
-from .latex import Notation, latex
+from .latex import LatexPrinter, Notation, latex
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,13 @@ class Rules:
 
 @dataclass(frozen=True)
 class Algorithm:
-    """The generated gradient function, typeset (latexify-py's algorithmic LaTeX) and as Python source."""
+    """A generated function typeset from its Program: each statement lhs ← rhs in the document's notation, the
+    values returned, and its Python source."""
 
-    latex: str
+    name: str
+    arguments: tuple  # LaTeX of each argument
+    rows: tuple       # (lhs, rhs) in LaTeX
+    returns: tuple    # LaTeX of each value returned
     source: str
 
 
@@ -108,9 +113,8 @@ def backprop_blocks(result, notation=None):
         title = {"index": "Index form (entry i, j)", "diag": "Diagonal-matrix form (single sample)"}[form]
         rows = tuple((_form_lhs(k, form, result, n), latex(E, n), "") for k, E in result.form(form).items())
         blocks += [Heading(title), Equations(rows)]
-    source = result.source()
     blocks += [Heading("Generated code (one pass: forward, δ recursion, gradients)"),
-               Algorithm(algorithm(source, notation=n), source)]
+               algorithm(result.program(), n)]
     blocks += [Heading("Forward and backward flow"),
                Diagram(tuple(latex(M, n) for M in (net.X, *[layer.A for layer in net.layers])),
                        tuple(latex(layer.W, n) for layer in net.layers),
@@ -161,6 +165,15 @@ def _tikz(diagram):
     return "\n".join(lines)
 
 
+def _algorithmic(b):
+    """The algorithmic environment: one \\State per statement, then the values returned."""
+    returned = ", ".join(b.returns)
+    return "\n".join([r"\begin{algorithmic}", r"    \Function{%s}{$%s$}" % (_tex_text(b.name), ", ".join(b.arguments)),
+                      *(r"        \State $%s \gets %s$" % row for row in b.rows),
+                      r"        \State \Return $%s$" % (f"({returned})" if len(b.returns) > 1 else returned),
+                      r"    \EndFunction", r"\end{algorithmic}"])
+
+
 def to_latex(title, blocks):
     """A standalone LaTeX document (article, amsmath; compiles with pdflatex)."""
     out = [_PREAMBLE, r"\section*{%s}" % _tex_text(title)]
@@ -180,7 +193,7 @@ def to_latex(title, blocks):
             out.append("\\begin{align*}\n" + " \\\\\n".join(r"\text{%s:} & %s" % (_tex_text(name), tex)
                                                        for name, tex in b.rows) + "\n\\end{align*}")
         elif isinstance(b, Algorithm):
-            out.append(b.latex)
+            out.append(_algorithmic(b))
         elif isinstance(b, Diagram):
             out.append(_tikz(b))
     out.append(r"\end{document}")
@@ -246,15 +259,9 @@ def _svg(diagram):
 
 
 def _algorithm_html(b):
-    """latexify's \\State lines as a list of MathML formulas, then the Python source."""
-    items = []
-    for line in b.latex.splitlines():
-        line = line.strip()
-        if line.startswith(r"\State"):
-            body = line[len(r"\State"):].strip()
-            keyword = "return " if body.startswith(r"\Return") else ""
-            math = body[body.index("$") + 1:body.rindex("$")]
-            items.append(f"<li>{keyword}{_math(math)}</li>")
+    """The statements as a numbered list of MathML formulas, then the Python source."""
+    items = ["<li>%s</li>" % _math(r"%s \gets %s" % row) for row in b.rows]
+    items.append(f"<li>return {_math(', '.join(b.returns))}</li>")
     return ("<ol>" + "".join(items) + "</ol><details><summary>Python source</summary><pre>"
             + html.escape(b.source) + "</pre></details>")
 
@@ -314,6 +321,24 @@ def pdflatex(tex_path):
     return target
 
 
+def _blocks(result, title, notation):
+    """(title, blocks) of a Backprop, a Derivation or a list of Derivations."""
+    if isinstance(result, (list, Derivation)):
+        return title or "Derivation", [b for d in ([result] if isinstance(result, Derivation) else result)
+                                       for b in derivation_blocks(d, notation)]
+    return title or f"Backpropagation of {result.network.L}-layer network", backprop_blocks(result, notation)
+
+
+def latex_document(result, notation=None, title=None):
+    """A standalone LaTeX document of a Backprop, a Derivation or a list of Derivations (compiles with pdflatex)."""
+    return to_latex(*_blocks(result, title, notation))
+
+
+def html_document(result, notation=None, title=None):
+    """A self-contained HTML page of a Backprop, a Derivation or a list of Derivations (MathML, no script)."""
+    return to_html(*_blocks(result, title, notation))
+
+
 def write(result, folder, title=None, notation=None, pdf=True):
     """Write derivation.tex, derivation.html, gradients.py (and derivation.pdf when pdflatex exists) into
     `folder`.
@@ -321,13 +346,7 @@ def write(result, folder, title=None, notation=None, pdf=True):
     `result` is a Backprop, a Derivation, or a list of Derivations (documents only). Returns the paths written.
     """
     folder = Path(folder)
-    if isinstance(result, (list, Derivation)):
-        blocks = [b for d in ([result] if isinstance(result, Derivation) else result)
-                  for b in derivation_blocks(d, notation)]
-        title = title or "Derivation"
-    else:
-        blocks = backprop_blocks(result, notation)
-        title = title or f"Backpropagation of {result.network.L}-layer network"
+    title, blocks = _blocks(result, title, notation)
     # every file made before the first is written: an error leaves no half-written folder
     contents = {"derivation.tex": to_latex(title, blocks), "derivation.html": to_html(title, blocks)}
     if hasattr(result, "module"):
@@ -345,128 +364,27 @@ def write(result, folder, title=None, notation=None, pdf=True):
     return written
 
 
-def algorithm(source, name="gradients", notation=None):
-    """The generated function `name` typeset by latexify-py as an algorithm in the document's notation:
-    W1 as W^{(1)}, delta2 as δ^{(2)}, dW1 as ∂W^{(1)}, .T as ᵀ, * on arrays as ⊙, @ as juxtaposition."""
-    import ast
-
-    from latexify import transformers
-
-    tree = ast.parse(source)
-    tree.body = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == name]
-    _mathematics_only(tree.body[0])
-    function = tree.body[0]
-    arguments = {a.arg for a in function.args.args}
-    variables = arguments | {t.id for s in function.body if isinstance(s, ast.Assign) for t in s.targets}
-    tree = transformers.PrefixTrimmer({"xp"}).visit(tree)
-    return _typesetter(notation or Notation(), variables, arguments).visit(tree)
-
-
-def _mathematics_only(function):
-    """The function's AST, in place, as mathematics: no docstring, namespace, sizes, dtype or del lines;
-    x = P; x *= R as x = P ⊙ R; a number or size times an array as juxtaposition; no xp or keyword arguments;
-    the returned dict as a tuple."""
-    import ast
-
-    sizes = set()
-
-    def bookkeeping(statement):
-        if isinstance(statement, (ast.Expr, ast.Delete)):
-            return True
-        if isinstance(statement, ast.Assign):
-            value = statement.value
-            if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "check_shapes":
-                # (sizes…), (arguments…) = check_shapes(…)
-                sizes.update(t.id for t in statement.targets[0].elts[0].elts)
-                return True
-            return statement.targets[0].id in ("xp", "_dtype")
-        return False
-
-    def scalar(node):
-        """Whether node is a number, a size such as m, or arithmetic of those."""
-        if isinstance(node, ast.BinOp):
-            return scalar(node.left) and scalar(node.right)
-        if isinstance(node, ast.UnaryOp):
-            return scalar(node.operand)
-        return isinstance(node, ast.Constant) or (isinstance(node, ast.Name) and node.id in sizes)
-
-    body = []
-    for statement in function.body:
-        if bookkeeping(statement):
-            continue
-        if isinstance(statement, ast.AugAssign):
-            body[-1].value = ast.BinOp(body[-1].value, statement.op, statement.value)
-            continue
-        body.append(statement)
-    function.body = body
-    for node in ast.walk(function):
-        if isinstance(node, ast.Call):
-            node.keywords = []
-            node.args = [a for a in node.args if not (isinstance(a, ast.Name) and a.id == "xp")]
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and any(
-                scalar(side) for side in (node.left, node.right)):
-            node.op = ast.MatMult()
-    ret = function.body[-1]
-    if isinstance(ret, ast.Return) and isinstance(ret.value, ast.Dict):
-        ret.value = ast.Tuple(elts=ret.value.values, ctx=ast.Load())
-
-
-def _typesetter(n, variables, arguments):
-    """latexify-py's algorithmic code generator, set up for array code in the notation n."""
-    import ast
-
-    from latexify import codegen
-    from latexify.codegen import expression_rules
-
-    generator = codegen.AlgorithmicCodegen(use_math_symbols=True)
-    expressions = generator._expression_codegen
-    for part in (generator, expressions):
-        part._identifier_converter = _Identifiers(part._identifier_converter, variables, arguments, n)
-    rules = dict(expressions._bin_op_rules)
-    rules[ast.Mult] = expression_rules.BinOpRule("", r" \odot ", "")   # * on arrays is the Hadamard product
-    rules[ast.MatMult] = expression_rules.BinOpRule("", r" \, ", "")   # @ is the matrix product
-    expressions._bin_op_rules = rules
-    expressions._should_remove_multiply_op = lambda *args: False
-    attribute, call = expressions.visit_Attribute, expressions.visit_Call
-
-    def visit_attribute(node):
-        # X.T is Xᵀ
-        if node.attr != "T":
-            return attribute(node)
-        inner = expressions.visit(node.value)
-        inner = inner if isinstance(node.value, ast.Name) else r"\left(%s\right)" % inner
-        return "%s^{%s}" % (inner, n.transpose)
-
-    def visit_call(node):
-        # astype(Z > 0, dtype) is the indicator [Z > 0]; sigmoid is σ
-        name = getattr(node.func, "id", None)
-        if name == "astype":
-            return r"\left[%s\right]" % expressions.visit(node.args[0])
-        if name == "sigmoid":
-            return r"\sigma\left(%s\right)" % expressions.visit(node.args[0])
-        return call(node)
-
-    expressions.visit_Attribute, expressions.visit_Call = visit_attribute, visit_call
-    return generator
-
-
-class _Identifiers:
-    """latexify's identifier converter, with the generated code's variables in the document's notation."""
-
-    def __init__(self, default, variables, arguments, notation):
-        self.default, self.variables, self.arguments, self.notation = default, variables, arguments, notation
-
-    def convert(self, name):
-        if name not in self.variables:
-            return self.default.convert(name)
+def algorithm(program, notation=None):
+    """The Algorithm block of a codegen.Program, in the document's notation: values by their symbols, the shared
+    sub-expressions as t_k, each computed gradient as ∂P; what the code does only for itself (the namespace, the
+    shape checks, del) is left out, and x = P; x *= R is one statement."""
+    n = notation or Notation()
+    printer = LatexPrinter(n)
+    printer.aliases = {}
+    for statement in program.statements:
+        name = str(statement.symbol)
         if name.startswith("_t") and name[2:].isdigit():
-            return f"t_{{{name[2:]}}}", False               # a shared sub-expression
-        if name.startswith("d") and name[1:] in self.arguments:
-            return r"\partial " + self.notation.symbol(name[1:]), False   # ∂L/∂P
-        if name == "loss":
-            return "L", False
-        base = name[:-1] if name.endswith("_") else name   # lambda_ is the argument λ
-        if not base.isalnum():
-            return self.default.convert(name)
-        tex = self.notation.symbol(base)
-        return ("{%s}" % tex if "^" in tex else tex), False    # A1 ** 2 is {A^{(1)}}^{2}
+            printer.aliases[statement.symbol] = f"t_{{{name[2:]}}}"   # a shared sub-expression
+    arguments = {i: a for i, a in program.arguments}
+
+    def lhs(statement):
+        if statement.output is not None:
+            return r"\partial " + n.symbol(str(statement.output))
+        return printer.doprint(statement.symbol)
+
+    rows = tuple((lhs(s), printer.doprint(s.expr)) for s in program.statements)
+    computed = {s.lines[-1].target: s for s in program.statements}
+    returns = tuple(lhs(computed[out]) if out in computed else printer.doprint(arguments[out])
+                    for _, out in program.outputs)
+    return Algorithm(program.name, tuple(printer.doprint(a) for _, a in program.arguments), rows, returns,
+                     codegen.python_source(program))

@@ -4,25 +4,26 @@ from dataclasses import dataclass
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
-from sympy.matrices.expressions.hadamard import HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement, MatrixExpr
 
 from ._shapes import memoised
 from .errors import InvalidArgument, InvalidType, ShapeError, UnsupportedOperation
-from .expr import (LEAVES, Differential, ScalarDifferential, d, hadamard, has_differential, matadd, matmul, postorder,
-                   prehash, prepared, tp, unit)
+from .expr import (LEAVES, Differential, LogDet, ScalarDifferential, d, matadd, matmul, postorder, prehash, prepared,
+                   tp)
 from .functions import apply
 from .hadamard import simplify
-from .rules import DIFFERENTIALS, IDENTITIES, Rule, rule_for
+from .rules import DEFINITION, IDENTITIES, Rule, operator, transpose
 
 
 @dataclass(frozen=True)
 class Step:
-    """One rule application: `before` rewritten into `after` by `rule`."""
+    """One rule application: `before` rewritten into `after` by `rule`, while the adjoint of `node` is pushed down
+    (the node whose differential term it rewrites; None for the steps that read results off)."""
 
     rule: Rule
     before: sp.Basic
     after: sp.Basic
+    node: object = None
 
 
 def form(G, D):
@@ -52,6 +53,8 @@ def _normal_node(expr, memo):
     """One node of normalise, its children already in memo."""
     if isinstance(expr, ElementwiseApplyFunction):
         return apply(expr.function, memo[expr.expr])
+    if isinstance(expr, sp.log) and isinstance(memo[expr.args[0]], sp.Determinant):
+        return LogDet(memo[expr.args[0]].arg)   # log |X| as one node, with its own rule
     if isinstance(expr, sp.Sum) and expr.has(MatrixElement):
         # Σ_i a_i x_i, as SymPy writes (aᵀx)[0, 0] for a symbolic size, is read back as (aᵀx)[0, 0]
         try:
@@ -74,141 +77,122 @@ def _normal_node(expr, memo):
         raise UnsupportedOperation(type(expr).__name__, expr, f"SymPy cannot rebuild it ({e})") from e
 
 
-class Sweep:
-    """One reverse sweep over the DAG of f: adjoints of every node that depends on a variable."""
+def prepare(f, definitions=None):
+    """(f, {Z: E}) checked and in canonical form: f a scalar or 1×1 expression, every definition a name of E's
+    shape, in an order that computes them."""
+    memo = {}
+    definitions = {Z: normalise(E, memo) for Z, E in _definitions(definitions).items()}
+    for Z, E in definitions.items():
+        if E.is_Matrix != Z.is_Matrix or (Z.is_Matrix and Z.shape != E.shape):
+            raise ShapeError(f"definition of {Z}: shape {_shape(Z)} does not match shape {_shape(E)} of {E}")
+    f_normal = normalise(_expression(f, "f"), memo)
+    if f_normal.is_Matrix and f_normal.shape != (1, 1):
+        raise ShapeError(f"f must be a scalar or a 1×1 matrix, got shape {f_normal.shape}: {f}")
+    return f_normal, definitions
 
-    @memoised
-    def __init__(self, f, wrt, definitions=None, names=None):
-        definitions = _definitions(definitions)
-        self.names = dict(names or {})  # {Z: δ}: once its adjoint is known, Z passes δ on, as a symbol
-        memo = {}
-        self.definitions = {Z: normalise(E, memo) for Z, E in definitions.items()}
-        for Z, E in self.definitions.items():
-            if E.is_Matrix != Z.is_Matrix or (Z.is_Matrix and Z.shape != E.shape):
-                raise ShapeError(f"definition of {Z}: shape {_shape(Z)} does not match shape {_shape(E)} of {E}")
-        self.f = normalise(_expression(f, "f"), memo)
-        if self.f.is_Matrix and self.f.shape != (1, 1):
-            raise ShapeError(f"f must be a scalar or a 1×1 matrix, got shape {self.f.shape}: {f}")
-        self.wrt = tuple(wrt)
-        self.rewrite = {E: Z for Z, E in self.definitions.items()}
-        self.steps = []
-        self.adjoint = {}
-        self._run()
 
-    def _children(self, node):
-        rule = rule_for(node, self.definitions)
-        if rule is DIFFERENTIALS["definition"]:
-            return (self.definitions[node],)
-        return rule.children(node) if rule else ()
+@memoised
+def backward(f, wrt, definitions=None, names=None):
+    """({node: ∂f/∂node}, steps): one reverse sweep over the DAG of f, from df = tr(1 · d f) down to the variables
+    `wrt`, every rule applied recorded as a Step. `definitions` {Z: E} names intermediates; `names` {Z: δ} makes
+    each Z pass its adjoint on as the symbol δ once it is known (δ^(l) of a network)."""
+    f, definitions = prepare(f, definitions)
+    wrt, names = tuple(wrt), dict(names or {})
+    rewrite = {E: Z for Z, E in definitions.items()}
+    order, dep = _order(f, wrt, definitions)
+    steps, adjoints, pending = [], {}, defaultdict(list)
+    pending[f].append(sp.Identity(1) if f.is_Matrix else sp.S.One)
+    for node in reversed(order):
+        if not dep[node] or node not in pending:
+            continue
+        G, done = _collect(node, pending.pop(node), rewrite)
+        steps += done
+        adjoints[node] = G
+        if node in names:
+            # δ := ∂f/∂Z, so that what comes before Z is written in terms of δ
+            steps.append(Step(IDENTITIES["name"], form(G, d(node)), form(names[node], d(node)), node))
+            G = names[node]
+        if node in wrt and node not in definitions:
+            continue
+        rule, dN = _differential(node, definitions, dep)
+        steps.append(Step(rule, form(G, d(node)), form(G, dN), node))
+        pairs, done = _pullback(G, dN, rewrite, node)
+        steps += done
+        for child, Gc in pairs:
+            pending[child].append(Gc)
+    steps += [Step(IDENTITIES["read off"], form(adjoints[X], d(X)), adjoints[X]) for X in wrt if X in adjoints]
+    return adjoints, steps
 
-    def _order(self):
-        """Nodes children-first, and which depend on a variable."""
-        order, dep = postorder(self.f, self._children), {}
-        for node in order:
-            kids = self._children(node)
-            dep[node] = node in self.wrt or any(dep[k] for k in kids)
-            if not kids and not dep[node] and not isinstance(node, LEAVES) and node.has(*self.wrt):
-                raise UnsupportedOperation(type(node).__name__, node)
-            if isinstance(node, ElementwiseApplyFunction) and node.function.has(*self.wrt):
-                raise UnsupportedOperation("ElementwiseApplyFunction", node, "the function depends on the variable")
-        return order, dep
 
-    def _run(self):
-        order, self.dep = self._order()
-        pending = defaultdict(list)
-        pending[self.f].append(sp.Identity(1) if self.f.is_Matrix else sp.S.One)
-        for node in reversed(order):
-            if not self.dep[node] or node not in pending:
-                continue
-            G = self._collect(node, pending.pop(node))
-            self.adjoint[node] = G
-            if node in self.names:
-                # δ := ∂f/∂Z, so that what comes before Z is written in terms of δ
-                self.steps.append(Step(IDENTITIES["name"], form(G, d(node)), form(self.names[node], d(node))))
-                G = self.names[node]
-            if node in self.wrt and node not in self.definitions:
-                continue
-            rule = rule_for(node, self.definitions)
-            if rule is DIFFERENTIALS["definition"]:
-                dN = d(self.definitions[node])
-            else:
-                dN = rule.apply(node, self.dep.__getitem__)
-            self.steps.append(Step(rule, form(G, d(node)), form(G, dN)))
-            for child, Gc in self._pullback(G, dN):
-                pending[child].append(Gc)
-        for X in self.wrt:
-            if X in self.adjoint:
-                self.steps.append(Step(IDENTITIES["read off"], form(self.adjoint[X], d(X)), self.adjoint[X]))
+def _children(node, definitions):
+    if node in definitions:
+        return (definitions[node],)
+    entry = operator(node)
+    return entry.differential.children(node) if entry else ()
 
-    def _collect(self, node, parts):
-        """The adjoint of node: its contributions summed, then simplified."""
-        G = parts[0]
-        if len(parts) > 1:
-            G = (matadd if node.is_Matrix else sp.Add)(*parts)
-            self.steps.append(Step(IDENTITIES["collect"], sp.Add(*[form(P, d(node)) for P in parts]),
-                                   form(G, d(node))))
-        S = simplify(G, self.rewrite)
-        if S != G:
-            self.steps.append(Step(IDENTITIES["simplify"], form(G, d(node)), form(S, d(node))))
-        return S
 
-    def _pullback(self, G, t):
-        """[(child, adjoint)] with form(G, t) = Σ form(adjoint, d child), by the trace identities."""
-        if isinstance(t, (Differential, ScalarDifferential)):
-            return [(t.arg, G)]
-        if t.is_zero or isinstance(t, sp.ZeroMatrix):
-            return []  # a term that vanishes (H' = 0 almost everywhere)
-        if isinstance(t, (sp.MatAdd, sp.Add)):
-            return [pair for term in t.args for pair in self._pullback(G, term)]
-        rewritten = self._identity(G, t)
-        if rewritten is None:
-            raise UnsupportedOperation(type(t).__name__, t, "term is not linear in one differential")
-        name, G2, t2 = rewritten
-        before, after = form(G, t), form(G2, t2)
-        if before != after:
-            self.steps.append(Step(IDENTITIES[name], before, after))
-        if name == "hadamard":
-            # the new adjoint is elementwise algebra: simplify it now, e.g. (Y ⊘ A) ⊙ A = Y
-            S = simplify(G2, self.rewrite)
-            if S != G2:
-                self.steps.append(Step(IDENTITIES["simplify"], after, form(S, t2)))
-                G2 = S
-        return self._pullback(G2, t2)
+def _order(f, wrt, definitions):
+    """The nodes of f children-first, and which depend on a variable; an operator without a rule that contains a
+    variable is an UnsupportedOperation naming it."""
+    order, dep = postorder(f, lambda n: _children(n, definitions)), {}
+    for node in order:
+        kids = _children(node, definitions)
+        dep[node] = node in wrt or any(dep[k] for k in kids)
+        if not kids and not dep[node] and not isinstance(node, LEAVES) and node.has(*wrt):
+            raise UnsupportedOperation(type(node).__name__, node)
+        if isinstance(node, ElementwiseApplyFunction) and node.function.has(*wrt):
+            raise UnsupportedOperation("ElementwiseApplyFunction", node, "the function depends on the variable")
+    return order, dep
 
-    @staticmethod
-    def _identity(G, t):
-        """(identity, G', t') with form(G, t) = form(G', t') and t' one operator closer to a differential."""
-        if isinstance(t, sp.MatMul):
-            coeff, mats = t.as_coeff_matrices()
-            if has_differential(coeff):
-                # tr(Gᵀ (du) M) = du · tr(Gᵀ M)
-                return "linearity", sp.Trace(matmul(tp(G), *mats)), coeff
-            k = next(i for i, M in enumerate(mats) if has_differential(M))
-            P, Q = mats[:k], mats[k + 1:]
-            # tr(Gᵀ c P T Q) = tr((c Pᵀ G Qᵀ)ᵀ T)
-            G2 = matmul(coeff, tp(matmul(*P)) if P else None, G, tp(matmul(*Q)) if Q else None)
-            return ("cyclic" if P or Q else "linearity"), G2, mats[k]
-        if isinstance(t, sp.Transpose):
-            # tr(Gᵀ Tᵀ) = tr(T G) = tr((Gᵀ)ᵀ T)
-            return "transpose", tp(G), t.arg
-        if isinstance(t, HadamardProduct):
-            k = next(i for i, M in enumerate(t.args) if has_differential(M))
-            # tr(Gᵀ (H ⊙ T)) = tr((G ⊙ H)ᵀ T)
-            return "hadamard", hadamard(G, *t.args[:k], *t.args[k + 1:]), t.args[k]
-        if isinstance(t, sp.Mul):
-            inner = [a for a in t.args if has_differential(a)]
-            if len(inner) == 1:
-                # g · (c u) = (g c) · u
-                others = list(t.args)
-                others.remove(inner[0])
-                return "linearity", G * sp.Mul(*others), inner[0]
-        if isinstance(t, sp.Trace):
-            # g tr(T) = tr((g I)ᵀ T)
-            return "scalar", matmul(G, sp.Identity(t.arg.rows)), t.arg
-        if isinstance(t, MatrixElement):
-            # g T_ij = tr((g E_ij)ᵀ T)
-            return "scalar", matmul(G, unit(t.parent.shape, t.i, t.j)), t.parent
-        return None
+
+def _differential(node, definitions, dep):
+    """(rule, d node): dZ = dE for a named intermediate, else the operator's differential rule."""
+    if node in definitions:
+        return DEFINITION, d(definitions[node])
+    rule = operator(node).differential
+    return rule, rule.apply(node, dep.__getitem__)
+
+
+def _collect(node, parts, rewrite):
+    """(adjoint of node, steps): its contributions summed, then simplified."""
+    steps, G = [], parts[0]
+    if len(parts) > 1:
+        G = (matadd if node.is_Matrix else sp.Add)(*parts)
+        steps.append(Step(IDENTITIES["collect"], sp.Add(*[form(P, d(node)) for P in parts]), form(G, d(node)), node))
+    S = simplify(G, rewrite)
+    if S != G:
+        steps.append(Step(IDENTITIES["simplify"], form(G, d(node)), form(S, d(node)), node))
+    return S, steps
+
+
+def _pullback(G, t, rewrite, node):
+    """([(child, adjoint)], steps) with form(G, t) = Σ form(adjoint, d child), by the operators' transpose
+    identities."""
+    if isinstance(t, (Differential, ScalarDifferential)):
+        return [(t.arg, G)], []
+    if t.is_zero or isinstance(t, sp.ZeroMatrix):
+        return [], []  # a term that vanishes (H' = 0 almost everywhere)
+    if isinstance(t, (sp.MatAdd, sp.Add)):
+        pairs, steps = [], []
+        for term in t.args:
+            more, done = _pullback(G, term, rewrite, node)
+            pairs += more
+            steps += done
+        return pairs, steps
+    moved = transpose(G, t)
+    if moved is None:
+        raise UnsupportedOperation(type(t).__name__, t, "term is not linear in one differential")
+    rule, G2, t2 = moved
+    before, after = form(G, t), form(G2, t2)
+    steps = [Step(rule, before, after, node)] if before != after else []
+    if rule is IDENTITIES["hadamard"]:
+        # the new adjoint is elementwise algebra: simplify it now, e.g. (Y ⊘ A) ⊙ A = Y
+        S = simplify(G2, rewrite)
+        if S != G2:
+            steps.append(Step(IDENTITIES["simplify"], after, form(S, t2), node))
+            G2 = S
+    pairs, done = _pullback(G2, t2, rewrite, node)
+    return pairs, steps + done
 
 
 def _expression(e, what):

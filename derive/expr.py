@@ -181,6 +181,25 @@ class Adjugate(MatrixExpr):
         return (sp.Determinant(self.arg) * sp.Inverse(self.arg))[i, j]
 
 
+class LogDet(sp.Expr):
+    """log |X|, the logarithm of a determinant, as one node (log det X in code, from slogdet)."""
+
+    is_commutative = True
+
+    def __new__(cls, arg):
+        return sp.Basic.__new__(cls, arg)
+
+    @property
+    def arg(self):
+        return self.args[0]
+
+    def doit(self, **hints):
+        return sp.log(sp.Determinant(self.arg).doit(**hints))
+
+    def _eval_rewrite_as_log(self, arg, **kwargs):
+        return sp.log(sp.Determinant(arg))
+
+
 class Unit(MatrixExpr):
     """E_ij: the rows × cols matrix with a single 1 at (i, j)."""
 

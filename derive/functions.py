@@ -10,8 +10,13 @@ from .errors import InvalidArgument, InvalidType
 ELT = sp.Dummy("x", dummy_index=0)
 
 
-class _Function(sp.Function):
-    """A SymPy function that refuses strings (SymPy's Function would sympify, that is run, them)."""
+class ScalarFunctionBase(sp.Function):
+    """A scalar function of the toolkit (σ, relu, a registered activation): refuses strings (SymPy's Function would
+    sympify, that is run, them); `latex_name` and `text_name` are how documents write its name. (SymPy's printers
+    dispatch a Function subclass to the methods of base classes whose names end in "Base": _print_ScalarFunctionBase.)"""
+
+    latex_name = None  # None: \operatorname{<class name>}
+    text_name = None   # None: the class name
 
     def __new__(cls, *args, **kwargs):
         if any(isinstance(a, str) for a in args):
@@ -19,10 +24,43 @@ class _Function(sp.Function):
         return super().__new__(cls, *args, **kwargs)
 
 
-class sigmoid(_Function):
+class DefinedBase(ScalarFunctionBase):
+    """A function given by its definition f(x) (a registered activation): f' is SymPy's derivative of the
+    definition, and code computes the definition."""
+
+    nargs = 1
+
+    @staticmethod
+    def definition(x):
+        raise NotImplementedError
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return cls.definition(x)
+
+    def fdiff(self, argindex=1):
+        x = sp.Dummy(real=True)
+        return sp.diff(self.definition(x), x).xreplace({x: self.args[0]})
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return self.definition(x).rewrite(sp.exp)
+
+    def _eval_rewrite_as_Max(self, x, **kwargs):
+        return self.definition(x).rewrite(sp.Max)
+
+
+def defined(name, definition, latex=None):
+    """A new function class `name` with f(x) = definition(x), written `latex` in documents."""
+    return type(name, (DefinedBase,), {"definition": staticmethod(definition), "latex_name": latex,
+                                   "__module__": __name__, "__doc__": f"{name}(x), defined by the user."})
+
+
+class sigmoid(ScalarFunctionBase):
     """The logistic function σ(x) = 1/(1 + e^{-x}), with σ' = σ(1 − σ)."""
 
     nargs = 1
+    latex_name, text_name = r"\sigma", "σ"
 
     @classmethod
     def eval(cls, x):
@@ -36,7 +74,7 @@ class sigmoid(_Function):
         return 1 / (1 + sp.exp(-x))
 
 
-class relu(_Function):
+class relu(ScalarFunctionBase):
     """The rectifier max(0, x), with relu' = H(x) (taken as 0 at the kink)."""
 
     nargs = 1
@@ -53,10 +91,11 @@ class relu(_Function):
         return sp.Max(0, x)
 
 
-class leaky_relu(_Function):
+class leaky_relu(ScalarFunctionBase):
     """The leaky rectifier: x for x > 0, αx below (max(αx, x) for α ≤ 1), with leaky_relu' = α + (1 − α) H(x)."""
 
     nargs = 2
+    latex_name = r"\operatorname{lrelu}"
 
     @classmethod
     def eval(cls, x, alpha):
@@ -76,7 +115,7 @@ class leaky_relu(_Function):
         return sp.Max(alpha * x, x)
 
 
-class softplus(_Function):
+class softplus(ScalarFunctionBase):
     """softplus(x) = log(1 + e^x), with softplus' = σ."""
 
     nargs = 1
@@ -93,7 +132,7 @@ class softplus(_Function):
         return sp.log(1 + sp.exp(x))
 
 
-class log_softplus(_Function):
+class log_softplus(ScalarFunctionBase):
     """log softplus(x), for the loss −y log a of a softplus output computed from the logits (code only)."""
 
     nargs = 1
@@ -105,7 +144,7 @@ class log_softplus(_Function):
         return sp.log(sp.log(1 + sp.exp(x)))
 
 
-class softplus_ratio(_Function):
+class softplus_ratio(ScalarFunctionBase):
     """σ(x) / softplus(x), the derivative of log softplus(x): 1 as x → −∞, where both underflow (code only)."""
 
     nargs = 1

@@ -7,29 +7,11 @@ from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from .errors import InvalidArgument
-from .functions import ELT, body_of
-from .printing import SignedSums
+from .printing import MatrixNotation
+from .tex import safe_tex
 
 _LAYERED = re.compile(r"^(delta|[A-Za-z]+?)(\d+)$")
 _GREEK = {"delta": r"\delta", "lambda": r"\lambda", "theta": r"\theta", "Theta": r"\Theta"}
-
-
-# what a notation may write: letters, digits, sub/superscripts, braces, primes, spaces and these macros
-_MACROS = {"\\" + g for g in (
-    "alpha beta gamma Gamma delta Delta epsilon varepsilon zeta eta theta Theta vartheta iota kappa lambda Lambda mu nu "
-    "xi Xi pi Pi rho varrho sigma Sigma tau upsilon Upsilon phi Phi varphi chi psi Psi omega Omega "
-    "mathbf mathrm mathit mathsf mathcal boldsymbol bm hat tilde bar vec odot circ cdot top intercal "
-    "ast star bullet prime").split()}
-_SAFE_TEX = re.compile(r"(?:\\[A-Za-z]+|[A-Za-z0-9_^{}' ,.()+\-])*")
-
-
-def _safe_tex(text, where):
-    """text, when it is a LaTeX fragment of the safe subset; a ValueError naming `where` otherwise."""
-    if not isinstance(text, str) or not _SAFE_TEX.fullmatch(text) or text.count("{") != text.count("}") or any(
-            m not in _MACROS for m in re.findall(r"\\[A-Za-z]+", text)):
-        raise InvalidArgument(f"notation {where} = {text!r}: only letters, digits, _ ^ {{ }}, primes and the macros "
-                         f"{', '.join(sorted(_MACROS))} are written into documents")
-    return text
 
 
 # the characters TeX reads as commands, escaped for math mode, in one pass
@@ -53,14 +35,14 @@ class Notation:
     names: dict = field(default_factory=dict)  # e.g. {"W": r"\Theta"} as in Andrew Ng's notes
 
     def __post_init__(self):
-        _safe_tex(self.hadamard, "hadamard")
-        _safe_tex(self.transpose, "transpose")
+        safe_tex(self.hadamard, "notation hadamard")
+        safe_tex(self.transpose, "notation transpose")
         if self.layer not in ("superscript", "subscript"):
             raise InvalidArgument(f"notation layer = {self.layer!r}: superscript or subscript")
         for name, tex in self.names.items():
             if not (isinstance(name, str) and re.fullmatch(r"[A-Za-z]+", name)):
                 raise InvalidArgument(f"notation names: {name!r} is not a symbol name (letters)")
-            _safe_tex(tex, f"names.{name}")
+            safe_tex(tex, f"notation names.{name}")
 
     def symbol(self, name):
         """The LaTeX for a symbol name such as W2, delta1, X, lambda."""
@@ -74,21 +56,20 @@ class Notation:
         return f"{tex}^{{({index})}}" if self.layer == "superscript" else f"{tex}_{{{index}}}"
 
 
-class LatexPrinter(SignedSums, SympyLatexPrinter):
+class LatexPrinter(MatrixNotation, SympyLatexPrinter):
     """SymPy's LaTeX printer with ⊙, ᵀ, tr, plain parentheses and the Notation's symbol names."""
 
     def __init__(self, notation=None):
         super().__init__({"mul_symbol": None})
         self.notation = notation or Notation()
-        self.printed = set()  # symbols that stand for an argument already printed, in an elementwise body
-
-    def _paren(self, item, level, strict=False):
-        return self.parenthesize(item, level, strict)
+        self.aliases = {}     # symbol -> its LaTeX where a document names it itself (t_0 for a temporary)
 
     def _print_MatrixSymbol(self, expr):
-        return self.notation.symbol(expr.name)
+        return self.aliases.get(expr) or self.notation.symbol(expr.name)
 
     def _print_Symbol(self, expr, style="plain"):
+        if expr in self.aliases:
+            return self.aliases[expr]
         if expr in self.printed:
             return expr.name
         if expr.name in _GREEK or expr.name in self.notation.names:
@@ -98,37 +79,35 @@ class LatexPrinter(SignedSums, SympyLatexPrinter):
         return super()._print_Symbol(expr)
 
     def _print_Transpose(self, expr):
-        base = self._paren(expr.arg, PRECEDENCE["Pow"])
+        base = self.parenthesize(expr.arg, PRECEDENCE["Pow"])
         if "^" in base and not base.startswith("("):
             base = "{%s}" % base
         return f"{base}^{{{self.notation.transpose}}}"
 
     def _print_Inverse(self, expr):
-        base = self._paren(expr.arg, PRECEDENCE["Pow"])
+        base = self.parenthesize(expr.arg, PRECEDENCE["Pow"])
         return f"{{{base}}}^{{-1}}" if "^" in base else f"{base}^{{-1}}"
 
     def _print_HadamardProduct(self, expr):
-        return f" {self.notation.hadamard} ".join(self._paren(a, PRECEDENCE["Mul"]) for a in expr.args)
+        return f" {self.notation.hadamard} ".join(self.parenthesize(a, PRECEDENCE["Mul"]) for a in expr.args)
 
     def _print_HadamardPower(self, expr):
-        base = self._paren(expr.base, PRECEDENCE["Pow"])
+        base = self.parenthesize(expr.base, PRECEDENCE["Pow"])
         base = f"{{{base}}}" if "^" in base else base
         return f"{base}^{{\\circ {self._print(expr.exp)}}}"
 
-    def _print_MatMul(self, expr):
-        coeff, mats = expr.as_coeff_matrices()
-        sign = "-" if coeff.is_Number and coeff.is_negative else ""
-        coeff = -coeff if sign else coeff
-        factors = " ".join(self._paren(m, PRECEDENCE["Mul"]) for m in mats)
-        if coeff == 1:
-            return sign + factors
-        c = self._print(coeff)
-        if isinstance(coeff, sp.Add):
-            c = f"({c})"
-        return f"{sign}{c} {factors}"
+    product_symbol = " "
+
+    def _coefficient(self, c):
+        # \frac{1}{m} needs no parentheses; a sum does
+        return f"({self._print(c)})" if isinstance(c, sp.Add) else self._print(c)
 
     def _print_Trace(self, expr):
         return r"\mathrm{tr}(%s)" % self._print(expr.arg)
+
+    def _print_LogDet(self, expr, exp=None):
+        tex = r"\log|%s|" % self._print(expr.arg)
+        return tex if exp is None else r"(%s)^{%s}" % (tex, exp)
 
     def _print_Determinant(self, expr):
         return r"|%s|" % self._print(expr.arg)
@@ -148,28 +127,16 @@ class LatexPrinter(SignedSums, SympyLatexPrinter):
     def _print_Softmax(self, expr):
         return r"\operatorname{softmax}(%s)" % self._print(expr.arg)
 
-    def _print_ElementwiseApplyFunction(self, expr):
-        body = body_of(expr.function)
-        arg = self._print(expr.expr)
-        if not (isinstance(body, sp.Function) and body.args[:1] == (ELT,)):
-            arg = self._paren(expr.expr, PRECEDENCE["Atom"] - 1)
-        self.printed.add(sp.Symbol(arg))
-        return self._print(body.xreplace({ELT: sp.Symbol(arg)}))
-
     def _print_Heaviside(self, expr, exp=None):
         return _power(r"[%s > 0]" % self._print(expr.args[0]), exp)
 
-    def _print_sigmoid(self, expr, exp=None):
-        return _power(r"\sigma(%s)" % self._print(expr.args[0]), exp)
-
-    def _print_relu(self, expr, exp=None):
-        return _power(r"\operatorname{relu}(%s)" % self._print(expr.args[0]), exp)
-
-    def _print_softplus(self, expr, exp=None):
-        return _power(r"\operatorname{softplus}(%s)" % self._print(expr.args[0]), exp)
+    def _print_ScalarFunctionBase(self, expr, exp=None):
+        # σ(x), relu(x), a registered activation by its LaTeX name (\operatorname{name} by default)
+        name = expr.latex_name or r"\operatorname{%s}" % type(expr).__name__.replace("_", r"\_")
+        return _power(r"%s(%s)" % (name, ", ".join(self._print(a) for a in expr.args)), exp)
 
     def _print_leaky_relu(self, expr, exp=None):
-        return _power(r"\operatorname{lrelu}_{%s}(%s)" % (self._print(expr.args[1]), self._print(expr.args[0])), exp)
+        return _power(r"%s_{%s}(%s)" % (expr.latex_name, self._print(expr.args[1]), self._print(expr.args[0])), exp)
 
     def _print_Differential(self, expr):
         inner = self._print(expr.arg)

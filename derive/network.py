@@ -6,25 +6,9 @@ import sympy as sp
 
 from .errors import InvalidArgument
 from .expr import matadd, matmul, tp
-from .functions import ELT, LogSoftmax, Softmax, apply, body_of, leaky_relu, log_softplus, relu, sigmoid, softplus
-
-# name -> σ(x) as a body in ELT; softmax is not elementwise (each sample is normalised), so None.
-ACTIVATIONS = {
-    "identity": ELT,
-    "sigmoid": sigmoid(ELT),
-    "tanh": sp.tanh(ELT),
-    "relu": relu(ELT),
-    "leaky_relu": leaky_relu(ELT, sp.Rational(1, 100)),
-    "softplus": softplus(ELT),
-    "softmax": None,
-}
-# loss -> the output activations for which it is defined (None: any), and why
-LOSSES = {
-    "half_sse": (None, ""),
-    "mse": (None, ""),
-    "bce": (("sigmoid",), "binary cross-entropy is for independent sigmoid outputs; with softmax use softmax_ce"),
-    "softmax_ce": (("softmax", "sigmoid", "softplus"), "log A needs A > 0"),
-}
+from .functions import ELT, Softmax, apply, body_of
+from . import registry
+from .registry import ACTIVATIONS, LOSSES, Activation
 LAYOUTS = ("WA", "WtA", "AW")
 REDUCTIONS = ("mean", "sum")
 SAMPLES = sp.Symbol("m", integer=True, positive=True)
@@ -34,7 +18,7 @@ SAMPLES = sp.Symbol("m", integer=True, positive=True)
 class Dense:
     """A dense layer: `units` outputs (a positive int or a SymPy symbol), an activation, a bias or not.
 
-    `activation` is a name from ACTIVATIONS, or any differentiable SymPy function class or Lambda.
+    `activation` is a registered name (derive.ACTIVATIONS), or any differentiable SymPy function class or Lambda.
     """
 
     units: object
@@ -47,7 +31,7 @@ class Layer:
     """Layer l of a built network: its symbols and the definitions of Z^(l) and A^(l)."""
 
     index: int
-    activation: str
+    activation: Activation
     W: sp.MatrixSymbol
     b: object  # MatrixSymbol, or None without bias
     Z: sp.MatrixSymbol
@@ -75,14 +59,18 @@ def _choice(value, valid, what, where):
 
 
 def _activation(spec, where):
-    """(name, body) of an activation given by name, SymPy function class or Lambda."""
+    """The Activation given by a registered name, a SymPy function class or a Lambda (unregistered, named by its
+    body)."""
     if isinstance(spec, str):
-        return _choice(spec, tuple(ACTIVATIONS), "activation", where), ACTIVATIONS[spec]
+        try:
+            return registry.activation(spec)
+        except InvalidArgument as e:
+            raise InvalidArgument(f"{where}: {e}") from None
     if isinstance(spec, sp.Lambda) or (isinstance(spec, type) and issubclass(spec, sp.Function)):
         body = body_of(spec)
-        return str(body.xreplace({ELT: sp.Symbol("x")})), body
+        return Activation(str(body.xreplace({ELT: sp.Symbol("x")})), sp.Lambda(ELT, body))
     raise InvalidArgument(f"{where}: activation must be a name ({', '.join(ACTIVATIONS)}) or a SymPy function, "
-                     f"got {spec!r}")
+                          f"got {spec!r}")
 
 
 def _weight_decay(value):
@@ -113,7 +101,11 @@ class Network:
                  samples=SAMPLES):
         self.layout = _choice(layout, LAYOUTS, "layout", "network")
         self.reduction = _choice(reduction, REDUCTIONS, "reduction", "network")
-        self.loss_name = _choice(loss, tuple(LOSSES), "loss", "network")
+        try:
+            self.loss_entry = registry.loss(loss)
+        except InvalidArgument as e:
+            raise InvalidArgument(f"network: {e}") from None
+        self.loss_name = self.loss_entry.name
         self.weight_decay = _weight_decay(weight_decay)
         self.m = _size(samples, "samples")
         layers = list(layers)
@@ -154,11 +146,12 @@ class Network:
         return sp.MatrixSymbol(name, self.m, n) if self.layout == "AW" else sp.MatrixSymbol(name, n, self.m)
 
     def _layer(self, l, spec, depth, A_in):
-        name, body = _activation(spec.activation, f"layer {l}")
-        if name == "softmax" and l != depth:
+        act = _activation(spec.activation, f"layer {l}")
+        name = act.name
+        if not act.elementwise and l != depth:
             raise InvalidArgument(f"layer {l}: softmax is only valid on the output layer (layer {depth})")
         n_in, n = self.sizes[l - 1], self.sizes[l]
-        if name == "softmax" and n == 1:
+        if not act.elementwise and n == 1:
             raise InvalidArgument(f"layer {l}: softmax over a single unit is the constant 1; use sigmoid")
         W = sp.MatrixSymbol(f"W{l}", n, n_in) if self.layout == "WA" else sp.MatrixSymbol(f"W{l}", n_in, n)
         b = sp.MatrixSymbol(f"b{l}", n, 1) if spec.bias else None
@@ -174,34 +167,17 @@ class Network:
             Z_def = matmul(A_in, W), (matmul(one(self.m, 1), tp(b)) if b is not None else None)
         Z_def = matadd(*[t for t in Z_def if t is not None])
         Z, A, delta = (self._matrix(f"{k}{l}", n) for k in ("Z", "A", "delta"))
-        A_def = Softmax(Z, 1 if self.layout == "AW" else 0) if body is None else apply(sp.Lambda(ELT, body), Z)
-        return Layer(l, name, W, b, Z, A, delta, Z_def, A_def)
+        A_def = Softmax(Z, 1 if self.layout == "AW" else 0) if not act.elementwise else apply(
+            sp.Lambda(ELT, act.body), Z)
+        return Layer(l, act, W, b, Z, A, delta, Z_def, A_def)
 
     def _loss(self):
-        """The loss in terms of A^(L) and Y (trace forms: Σ_ij P_ij Q_ij = tr(Pᵀ Q)), reduced, plus weight decay."""
-        A, Y, name = self.output.A, self.Y, self.loss_name
-        allowed, why = LOSSES[name]
-        act = self.output.activation
-        if allowed is not None and act in ACTIVATIONS and act not in allowed:
-            raise InvalidArgument(f"layer {self.L}: loss {name!r} needs an output activation in {', '.join(allowed)} "
-                             f"({why}), got {act!r}")
-        E = matadd(A, matmul(-1, Y))
-        J = sp.OneMatrix(*A.shape)
-        log = lambda M: M.applyfunc(sp.log)  # noqa: E731
-        if name == "half_sse":
-            # ½ Σ_samples ‖a − y‖² = ½ tr((A − Y)ᵀ(A − Y))
-            data = sp.Rational(1, 2) * sp.Trace(matmul(tp(E), E))
-        elif name == "mse":
-            # Σ_samples (1/n_L) ‖a − y‖²
-            data = sp.Trace(matmul(tp(E), E)) / self.sizes[-1]
-        elif name == "bce":
-            # −Σ [y log a + (1 − y) log(1 − a)]
-            data = -sp.Trace(matadd(matmul(tp(Y), log(A)), matmul(tp(matadd(J, matmul(-1, Y))),
-                                                                      log(matadd(J, matmul(-1, A))))))
-        else:
-            # −Σ y log a; with softmax, δ = a (1ᵀy) − y for any targets (a − y for targets that sum to 1)
-            data = -sp.Trace(matmul(tp(Y), log(A)))
-        return self._total(data)
+        """The loss in terms of A^(L) and Y (the registry's trace form), reduced, plus weight decay."""
+        entry, act = self.loss_entry, self.output.activation
+        if entry.outputs is not None and act.name in ACTIVATIONS and act.name not in entry.outputs:
+            raise InvalidArgument(f"layer {self.L}: loss {entry.name!r} needs an output activation in "
+                                  f"{', '.join(entry.outputs)} ({entry.why}), got {act.name!r}")
+        return self._total(entry.total(self.output.A, self.Y, self.sizes[-1]))
 
     def _total(self, data):
         """The data term summed over samples, divided by m for reduction "mean", plus (λ/2) Σ ‖W‖²_F."""
@@ -211,29 +187,26 @@ class Network:
         return data + self.weight_decay / 2 * decay if self.weight_decay != 0 else data
 
     def loss_from_logits(self):
-        """The loss written with the logits Z^(L) where log A would overflow or lose precision
-        (for code: equal to `loss`, not a derivation)."""
-        Z, Y, out, name = self.output.Z, self.Y, self.output.activation, self.loss_name
-        if name == "bce" and out == "sigmoid":
-            # −[y log σ(z) + (1 − y) log(1 − σ(z))] = y softplus(−z) + (1 − y) softplus(z)
-            J = sp.OneMatrix(*Z.shape)
-            data = sp.Trace(matadd(matmul(tp(Y), apply(softplus, matmul(-1, Z))),
-                                   matmul(tp(matadd(J, matmul(-1, Y))), apply(softplus, Z))))
-        elif name == "softmax_ce" and out == "softmax":
-            # −Σ y log softmax(z), with log softmax computed directly
-            data = -sp.Trace(matmul(tp(Y), LogSoftmax(Z, self.output.A_def.axis)))
-        elif name == "softmax_ce" and out == "sigmoid":
-            # −y log σ(z) = y softplus(−z)
-            data = sp.Trace(matmul(tp(Y), apply(softplus, matmul(-1, Z))))
-        elif name == "softmax_ce" and out == "softplus":
-            # −y log softplus(z), with log softplus(z) ≈ z below −700 where softplus(z) underflows
-            data = -sp.Trace(matmul(tp(Y), apply(log_softplus, Z)))
-        else:
-            return self.loss
-        return self._total(data)
+        """The loss written with the logits Z^(L) where log A would overflow or lose precision (the registry's
+        `logits` forms; for code: equal to `loss`, not a derivation)."""
+        out = self.output
+        form = self.loss_entry.logits.get(out.activation.name)
+        return self.loss if form is None else self._total(form(out.Z, self.Y, out.A_def))
+
+    def specification(self):
+        """The network as plain data, for a verification written apart from derive (verify.Spec.of reads it):
+        sizes, samples, layout, reduction, λ, and per layer its activation by name with σ as a SymPy Lambda
+        (None for softmax), and the loss by name with ℓ(a, y) as a SymPy Lambda."""
+        entry = self.loss_entry
+        return {"title": repr(self), "sizes": list(self.sizes), "samples": self.m, "layout": self.layout,
+                "reduction": self.reduction, "weight_decay": self.weight_decay,
+                "layers": [{"activation": layer.activation.name, "bias": layer.b is not None,
+                            "function": layer.activation.definition() if layer.activation.elementwise else None}
+                           for layer in self.layers],
+                "loss": {"name": entry.name, "function": entry.definition(), "per_output": entry.per_output}}
 
     def __repr__(self):
-        acts = ", ".join(layer.activation for layer in self.layers)
+        acts = ", ".join(layer.activation.name for layer in self.layers)
         return (f"Network(sizes={list(self.sizes)}, activations=[{acts}], loss={self.loss_name!r}, "
                 f"layout={self.layout!r}, reduction={self.reduction!r}, weight_decay={self.weight_decay}, "
                 f"samples={self.m})")

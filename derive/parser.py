@@ -6,12 +6,23 @@ import sympy as sp
 
 from .errors import InvalidArgument, ParseError
 from .expr import hadamard, matadd, matmul, tp
-from .functions import apply, relu, sigmoid, softplus
+from .functions import ELT, canonical_body, elementwise
+from .registry import ACTIVATIONS
 
 TOKEN = re.compile(r"\s*(?:(?P<number>\d+(?:\.\d+)?)|(?P<name>[A-Za-z_][A-Za-z_0-9]*)|"
                    r"(?P<op>\.\*|\.T|⊙|[-+*/'^(),]))")
-ELEMENTWISE = {"exp": sp.exp, "log": sp.log, "tanh": sp.tanh, "sigmoid": sigmoid, "relu": relu, "softplus": softplus}
-FUNCTIONS = ("tr", "det", "logdet", "inv", "sum", "norm2", *ELEMENTWISE)
+MATRIX_FUNCTIONS = ("tr", "det", "logdet", "inv", "sum", "norm2")
+
+
+def elementwise_functions():
+    """name -> scalar function: exp, log and every registered elementwise activation (identity aside)."""
+    return {"exp": sp.exp, "log": sp.log, **{name: act.function for name, act in ACTIVATIONS.items()
+                                            if act.elementwise and name != "identity"}}
+
+
+def functions():
+    """The names the parser reads as functions."""
+    return (*MATRIX_FUNCTIONS, *elementwise_functions())
 MAX_DEPTH = 100        # parentheses and function calls nested at most this deep (the parser recurses)
 MAX_POWER = 64         # X^k for k up to this (its differential has k terms)
 MAX_DIGITS = 15        # numbers of at most this many digits
@@ -148,7 +159,7 @@ class Parser:
             return out
         if tok.kind == "name":
             self.take()
-            if tok.value in FUNCTIONS:
+            if tok.value in functions():
                 self.take("(")
                 arg = self.nested(tok)
                 self.take(")")
@@ -156,7 +167,7 @@ class Parser:
             if tok.value not in self.symbols:
                 known = ", ".join(sorted(self.symbols)) or "none"
                 raise self.error(tok, f"unknown name {tok.value!r} (symbols: {known}; functions: "
-                                      f"{', '.join(FUNCTIONS)})")
+                                      f"{', '.join(functions())})")
             return self.symbols[tok.value]
         raise self.error(tok, "expected a number, a name, a function or '('")
 
@@ -177,8 +188,9 @@ class Parser:
 
     def function(self, tok, arg):
         name = tok.value
-        if name in ELEMENTWISE:
-            return apply(ELEMENTWISE[name], arg) if arg.is_Matrix else ELEMENTWISE[name](arg)
+        scalar = elementwise_functions().get(name)
+        if scalar is not None:
+            return elementwise(canonical_body(scalar(ELT)), arg) if arg.is_Matrix else scalar(arg)
         if not arg.is_Matrix:
             raise self.error(tok, f"{name} needs a matrix argument")
         square = name in ("tr", "det", "logdet", "inv")

@@ -39,8 +39,35 @@ def positive_first(terms):
     return sorted(terms, key=lambda t: isinstance(t, sp.MatMul) and t.as_coeff_matrices()[0].is_negative is True)
 
 
-class SignedSums(SafePrecedence):
-    """Printer mixin: a matrix sum with its positive terms first and a − for each negated one (1 − A, not −A + 1)."""
+class MatrixNotation(SafePrecedence):
+    """Printer mixin for the documents' notation, shared by the text and LaTeX printers: sums with their positive
+    terms first (1 − A, not −A + 1), products with the sign in front, σ(X) as its body with X in place of x."""
+
+    product_symbol = "*"  # between the factors of a matrix product
+
+    def __init__(self, settings=None):
+        super().__init__(settings)
+        self.printed = set()  # symbols that stand for an argument already printed, in an elementwise body
+
+    def _coefficient(self, c):
+        return self.parenthesize(c, PRECEDENCE["Mul"])
+
+    def _print_MatMul(self, expr):
+        coeff, mats = expr.as_coeff_matrices()
+        sign = "-" if coeff.is_Number and coeff.is_negative else ""
+        coeff = -coeff if sign else coeff
+        factors = ([] if coeff == 1 else [self._coefficient(coeff)])
+        factors += [self.parenthesize(m, PRECEDENCE["Mul"]) for m in mats]
+        return sign + self.product_symbol.join(factors)
+
+    def _print_ElementwiseApplyFunction(self, expr):
+        # σ(X) is σ's body with X for x: X in parentheses unless the body is one call f(x, …)
+        body = body_of(expr.function)
+        arg = self._print(expr.expr)
+        if not (isinstance(body, sp.Function) and body.args[:1] == (ELT,)):
+            arg = self.parenthesize(expr.expr, PRECEDENCE["Atom"] - 1)
+        self.printed.add(sp.Symbol(arg))
+        return self._print(body.xreplace({ELT: sp.Symbol(arg)}))
 
     def _print_MatAdd(self, expr):
         terms = positive_first(expr.args)
@@ -51,16 +78,8 @@ class SignedSums(SafePrecedence):
         return out
 
 
-class TextPrinter(SignedSums, StrPrinter):
+class TextPrinter(MatrixNotation, StrPrinter):
     """Prints tr, ᵀ, ⁻¹, ⊙, |X| and σ(X) the way a derivation on paper does."""
-
-    def _print_MatMul(self, expr):
-        coeff, mats = expr.as_coeff_matrices()
-        sign = "-" if coeff.is_Number and coeff.is_negative else ""
-        coeff = -coeff if sign else coeff
-        factors = ([] if coeff == 1 else [self.parenthesize(coeff, PRECEDENCE["Mul"])])
-        factors += [self.parenthesize(m, PRECEDENCE["Mul"]) for m in mats]
-        return sign + "*".join(factors)
 
     def _print_Trace(self, expr):
         return f"tr({self._print(expr.arg)})"
@@ -70,6 +89,9 @@ class TextPrinter(SignedSums, StrPrinter):
 
     def _print_Inverse(self, expr):
         return self.parenthesize(expr.arg, PRECEDENCE["Pow"]) + "⁻¹"
+
+    def _print_LogDet(self, expr):
+        return f"log(|{self._print(expr.arg)}|)"
 
     def _print_Determinant(self, expr):
         return f"|{self._print(expr.arg)}|"
@@ -81,13 +103,6 @@ class TextPrinter(SignedSums, StrPrinter):
         exp = self._print(expr.exp)
         exp = exp if expr.exp.is_Integer and expr.exp >= 0 else f"({exp})"
         return self.parenthesize(expr.base, PRECEDENCE["Pow"]) + "^∘" + exp
-
-    def _print_ElementwiseApplyFunction(self, expr):
-        body = body_of(expr.function)
-        arg = self._print(expr.expr)
-        if not (isinstance(body, sp.Function) and body.args == (ELT,)):
-            arg = self.parenthesize(expr.expr, PRECEDENCE["Atom"] - 1)
-        return self._print(body.xreplace({ELT: sp.Symbol(arg)}))
 
     def _print_OneMatrix(self, expr):
         return "1ᵀ" if expr.rows == 1 and expr.cols != 1 else "1"
@@ -112,8 +127,9 @@ class TextPrinter(SignedSums, StrPrinter):
     def _print_LogSoftmax(self, expr):
         return f"log softmax({self._print(expr.arg)})"
 
-    def _print_sigmoid(self, expr):
-        return f"σ({self._print(expr.args[0])})"
+    def _print_ScalarFunctionBase(self, expr):
+        # σ(x), relu(x), a registered activation by name
+        return f"{expr.text_name or type(expr).__name__}({', '.join(self._print(a) for a in expr.args)})"
 
 
 def text(expr):

@@ -1,4 +1,9 @@
-"""The rule table: one differential rule per operator, and the trace identities, as data."""
+"""The operator table: every operator registered once, with its differential rule and, for the operators that a
+linear term of dX can have at its head, its transpose identity (how tr(Gᵀ op(T)) moves onto the adjoint G).
+
+Rules come in families written once: linear operators (d L(X) = L(dX)), products (the product rule), elementwise
+functions (d f(X) = f'(X) ⊙ dX), scalar functions (SymPy's scalar calculus). Each rule carries its statement in
+LaTeX and as a SymPy form (lhs, rhs) that tests/test_rules.py checks numerically on random matrices."""
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -8,17 +13,27 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .errors import UnsupportedOperation
-from .expr import ScalarDifferential, d, hadamard_power
-from .functions import Softmax, body_of, derivative
+from .expr import LogDet, ScalarDifferential, d, hadamard, hadamard_power, has_differential, matmul, tp, unit
+from .functions import ELT, Softmax, body_of, derivative, elementwise
 from .hadamard import derivative_matrix
+
+# The symbols of the statements' SymPy forms (3 × 3, so that every product, inverse and determinant is defined).
+N = 3
+X, Y, A, B, G = (sp.MatrixSymbol(k, N, N) for k in "XYABG")
+x, z = sp.MatrixSymbol("x", N, 1), sp.MatrixSymbol("z", N, 1)
+u, v, a, c = sp.symbols("u v a c", real=True)
+S = sp.Symbol("s", real=True)
 
 
 @dataclass(frozen=True)
 class Rule:
-    """A rule of the method: its name, its statement in LaTeX, and (for differentials) d(node)."""
+    """A rule of the method: its name, its statement in LaTeX and as a SymPy form () -> (lhs, rhs) (a differential
+    d(E) on the left is the derivative of E along the differentials on the right), and for a differential rule
+    how it applies, (node, dep) -> d(node), and which children it differentiates."""
 
     name: str
     latex: str
+    form: Optional[Callable] = None
     apply: Optional[Callable] = None
     children: Callable = lambda node: node.args
 
@@ -26,93 +41,51 @@ class Rule:
         return self.name
 
 
-def _sum(node, dep):
-    # d(X ± Y) = dX ± dY
-    return node.func(*[d(a) for a in node.args if dep(a)])
+@dataclass(frozen=True)
+class Operator:
+    """One operator: its node class, its differential rule, and its transpose identity (None when no linear term
+    has it at its head): transpose(G, t) -> (identity, G', t') with tr(Gᵀ t) = tr(G'ᵀ t') and t' one operator closer
+    to the differential."""
+
+    node: type
+    differential: Rule
+    transpose: Optional[Callable] = None
+    identities: tuple = ()  # the names (keys of IDENTITIES) transpose may use
 
 
-def _matmul(node, dep):
-    # d(c X1 ⋯ Xk) = dc X1 ⋯ Xk + Σ_i c X1 ⋯ dXi ⋯ Xk
-    coeff, mats = node.as_coeff_matrices()
-    c = [] if coeff == 1 else [coeff]
-    terms = [sp.MatMul(*c, *mats[:i], d(M), *mats[i + 1:]) for i, M in enumerate(mats) if dep(M)]
-    if dep(coeff):
-        terms.insert(0, sp.MatMul(d(coeff), *mats))
-    return sp.MatAdd(*terms)
+OPERATORS = {}
 
 
-def _matpow(node, dep):
-    # d(X^k) = Σ_{i<k} X^i dX X^{k-1-i} for a positive integer k
-    A, k = node.args
-    if dep(k) or not (k.is_Integer and k > 0):
-        raise UnsupportedOperation("MatPow", node, "exponent must be a constant positive integer")
-    return sp.MatAdd(*[sp.MatMul(*[A] * i, d(A), *[A] * (k - 1 - i)) for i in range(k)])
+def register(node, differential, transpose=None, identities=()):
+    """Add the operator `node` (a SymPy class) to the table."""
+    OPERATORS[node] = Operator(node, differential, transpose, tuple(identities))
 
 
-def _matmul_children(node):
-    coeff, mats = node.as_coeff_matrices()
-    return (coeff, *mats)
+# ---- families --------------------------------------------------------------------------------------------------
+
+def linear(name, latex, form, rebuild=lambda node, differentials: node.func(*differentials), children=None):
+    """A rule for an operator linear in its arguments: d L(X, Y) = L(dX, dY), constant arguments kept."""
+    def apply(node, dep):
+        return rebuild(node, [d(a) if dep(a) else a for a in (children or (lambda n: n.args))(node)])
+    return Rule(name, latex, form, apply, children or (lambda node: node.args))
 
 
-def _transpose(node, dep):
-    # d(Xᵀ) = (dX)ᵀ
-    return sp.Transpose(d(node.arg))
+def product(name, latex, form, factors, rebuild):
+    """The product rule, for any product of factors(node): d(F1 ⋯ Fk) = Σ_i F1 ⋯ dFi ⋯ Fk."""
+    def apply(node, dep):
+        fs = factors(node)
+        return sp.MatAdd(*[rebuild(*fs[:i], d(F), *fs[i + 1:]) for i, F in enumerate(fs) if dep(F)])
+    return Rule(name, latex, form, apply, lambda node: tuple(dict.fromkeys(factors(node))))
 
 
-def _trace(node, dep):
-    # d tr X = tr dX
-    return sp.Trace(d(node.arg))
-
-
-def _inverse(node, dep):
-    # dX⁻¹ = −X⁻¹ dX X⁻¹
-    return sp.MatMul(-1, node, d(node.arg), node)
-
-
-def _det(node, dep):
-    # d|X| = |X| tr(X⁻¹ dX)
-    return node * sp.Trace(sp.MatMul(node.arg.I, d(node.arg)))
-
-
-def _logdet(node, dep):
-    # d log|X| = tr(X⁻¹ dX)
-    A = node.args[0].arg
-    return sp.Trace(sp.MatMul(A.I, d(A)))
-
-
-def _hadamard(node, dep):
-    # d(X ⊙ Y) = dX ⊙ Y + X ⊙ dY
-    args = node.args
-    return sp.MatAdd(*[HadamardProduct(*args[:i], d(M), *args[i + 1:]) for i, M in enumerate(args) if dep(M)])
-
-
-def _hadamard_power(node, dep):
-    # d X^{∘p} = p X^{∘(p−1)} ⊙ dX
-    A, p = node.args
-    if dep(p):
-        raise UnsupportedOperation("HadamardPower", node, "exponent depends on the variable")
-    return sp.MatMul(p, HadamardProduct(hadamard_power(A, p - 1), d(A))) if p != 1 else d(A)
-
-
-def _elementwise(node, dep):
-    # dσ(X) = σ'(X) ⊙ dX
-    fprime_matrix, fprime = derivative_matrix(node.function, node.expr)
-    if fprime.has(sp.Derivative, sp.Subs):
-        raise UnsupportedOperation(f"elementwise {body_of(node.function)}", node, "its derivative is unknown")
-    return HadamardProduct(fprime_matrix, d(node.expr))
-
-
-def _softmax(node, dep):
-    # d softmax(Z) = S ⊙ dZ − S ⊙ (1 1ᵀ (S ⊙ dZ)) with S = softmax(Z) over columns; over rows, (S ⊙ dZ) 1 1ᵀ
-    local = HadamardProduct(node, d(node.arg))
-    k = node.rows if node.axis == 0 else node.cols
-    total = sp.MatMul(sp.OneMatrix(k, k), local) if node.axis == 0 else sp.MatMul(local, sp.OneMatrix(k, k))
-    return sp.MatAdd(local, sp.MatMul(-1, HadamardProduct(node, total)))
-
-
-def _entry(node, dep):
-    # d(X_ij) = (dX)_ij
-    return MatrixElement(d(node.parent), node.i, node.j)
+def entrywise(name, latex, form, function, argument):
+    """A rule for an elementwise function of one matrix: d f(X) = f'(X) ⊙ dX, f' by SymPy's scalar derivative."""
+    def apply(node, dep):
+        fprime_matrix, fprime = derivative_matrix(*function(node))
+        if fprime.has(sp.Derivative, sp.Subs):
+            raise UnsupportedOperation(f"elementwise {body_of(function(node)[0])}", node, "its derivative is unknown")
+        return HadamardProduct(fprime_matrix, d(argument(node)))
+    return Rule(name, latex, form, apply, lambda node: (argument(node),))
 
 
 def _scalar(node, dep):
@@ -120,55 +93,155 @@ def _scalar(node, dep):
     dummies = [sp.Dummy(real=True) for _ in node.args]
     f = node.func(*dummies)
     terms = []
-    for u, x in zip(node.args, dummies):
-        if dep(u):
-            partial = derivative(f, x)
+    for arg, var in zip(node.args, dummies):
+        if dep(arg):
+            partial = derivative(f, var)
             if partial.has(sp.Derivative, sp.Subs):
                 raise UnsupportedOperation(type(node).__name__, node, "its derivative is unknown")
-            terms.append(partial.xreplace(dict(zip(dummies, node.args))) * ScalarDifferential(u))
+            terms.append(partial.xreplace(dict(zip(dummies, node.args))) * ScalarDifferential(arg))
     return sp.Add(*terms)
 
 
-DIFFERENTIALS = {
-    sp.MatAdd: Rule("sum rule", r"\mathrm{d}(X \pm Y) = \mathrm{d}X \pm \mathrm{d}Y", _sum),
-    sp.MatMul: Rule("product rule", r"\mathrm{d}(XY) = \mathrm{d}X\,Y + X\,\mathrm{d}Y", _matmul, _matmul_children),
-    sp.MatPow: Rule("power rule", r"\mathrm{d}(X^k) = \sum_{i<k} X^i\,\mathrm{d}X\,X^{k-1-i}", _matpow),
-    sp.Transpose: Rule("transpose rule", r"\mathrm{d}(X^\top) = (\mathrm{d}X)^\top", _transpose),
-    sp.Trace: Rule("trace rule", r"\mathrm{d}\,\mathrm{tr}X = \mathrm{tr}\,\mathrm{d}X", _trace),
-    sp.Inverse: Rule("inverse rule", r"\mathrm{d}X^{-1} = -X^{-1}\,\mathrm{d}X\,X^{-1}", _inverse),
-    sp.Determinant: Rule("determinant rule", r"\mathrm{d}|X| = |X|\,\mathrm{tr}(X^{-1}\mathrm{d}X)", _det),
-    "logdet": Rule("log-determinant rule", r"\mathrm{d}\log|X| = \mathrm{tr}(X^{-1}\mathrm{d}X)", _logdet,
-                   lambda node: (node.args[0].arg,)),
-    HadamardProduct: Rule("Hadamard product rule",
-                          r"\mathrm{d}(X \odot Y) = \mathrm{d}X \odot Y + X \odot \mathrm{d}Y", _hadamard),
-    HadamardPower: Rule("Hadamard power rule",
-                        r"\mathrm{d}X^{\circ p} = p\,X^{\circ (p-1)} \odot \mathrm{d}X", _hadamard_power),
-    ElementwiseApplyFunction: Rule("elementwise rule",
-                                   r"\mathrm{d}\sigma(X) = \sigma'(X) \odot \mathrm{d}X", _elementwise,
-                                   lambda node: (node.expr,)),
-    Softmax: Rule("softmax rule", r"\mathrm{d}\,\mathrm{softmax}(z) = s \odot \mathrm{d}z - s\,(s^\top \mathrm{d}z),\ "
-                  r"s = \mathrm{softmax}(z)", _softmax, lambda node: (node.arg,)),
-    MatrixElement: Rule("entry rule", r"\mathrm{d}(X_{ij}) = (\mathrm{d}X)_{ij}", _entry),
-    sp.Add: Rule("sum rule", r"\mathrm{d}(u \pm v) = \mathrm{d}u \pm \mathrm{d}v", _scalar),
-    sp.Mul: Rule("scalar product rule", r"\mathrm{d}(uv) = v\,\mathrm{d}u + u\,\mathrm{d}v", _scalar),
-    sp.Pow: Rule("scalar power rule", r"\mathrm{d}(u^p) = p\,u^{p-1}\,\mathrm{d}u", _scalar),
-    sp.core.function.Application: Rule("chain rule", r"\mathrm{d}f(u) = f'(u)\,\mathrm{d}u", _scalar),
-    # a named intermediate Z := E: the engine substitutes dZ = dE and visits E
-    "definition": Rule("definition", r"\mathrm{d}Z = \mathrm{d}E \text{ for } Z := E"),
-}
+def scalar(name, latex, form):
+    """A rule of scalar calculus: SymPy's partial derivatives, for a scalar function of scalars."""
+    return Rule(name, latex, form, _scalar)
 
+
+# ---- the table -------------------------------------------------------------------------------------------------
+
+def _matmul_factors(node):
+    coeff, mats = node.as_coeff_matrices()
+    return [coeff, *mats] if coeff != 1 else list(mats)
+
+
+def _transpose_matmul(G, t):
+    coeff, mats = t.as_coeff_matrices()
+    if has_differential(coeff):
+        # tr(Gᵀ (du) M) = du · tr(Gᵀ M)
+        return "linearity", sp.Trace(matmul(tp(G), *mats)), coeff
+    k = next(i for i, M in enumerate(mats) if has_differential(M))
+    P, Q = mats[:k], mats[k + 1:]
+    # tr(Gᵀ c P T Q) = tr((c Pᵀ G Qᵀ)ᵀ T)
+    G2 = matmul(coeff, tp(matmul(*P)) if P else None, G, tp(matmul(*Q)) if Q else None)
+    return ("cyclic" if P or Q else "linearity"), G2, mats[k]
+
+
+def _transpose_hadamard(G, t):
+    k = next(i for i, M in enumerate(t.args) if has_differential(M))
+    # tr(Gᵀ (H ⊙ T)) = tr((G ⊙ H)ᵀ T)
+    return "hadamard", hadamard(G, *t.args[:k], *t.args[k + 1:]), t.args[k]
+
+
+def _transpose_mul(G, t):
+    inner = [f for f in t.args if has_differential(f)]
+    if len(inner) != 1:
+        return None
+    # g · (c u) = (g c) · u
+    others = list(t.args)
+    others.remove(inner[0])
+    return "linearity", G * sp.Mul(*others), inner[0]
+
+
+def _matpow(node, dep):
+    # X^k = X ⋯ X (k factors): the product rule
+    base, k = node.args
+    if dep(k) or not (k.is_Integer and k > 0):
+        raise UnsupportedOperation("MatPow", node, "exponent must be a constant positive integer")
+    return PRODUCT.apply(sp.MatMul(*[base] * int(k), evaluate=False), dep)
+
+
+PRODUCT = product("product rule", r"\mathrm{d}(XY) = \mathrm{d}X\,Y + X\,\mathrm{d}Y",
+                  lambda: (d(X * Y), d(X) * Y + X * d(Y)), _matmul_factors, lambda *fs: sp.MatMul(*fs))
+
+register(sp.MatAdd, linear("sum rule", r"\mathrm{d}(X \pm Y) = \mathrm{d}X \pm \mathrm{d}Y",
+                           lambda: (d(X - Y), d(X) - d(Y)),
+                           rebuild=lambda node, ds: sp.MatAdd(*[t for t in ds if has_differential(t)])))
+register(sp.MatMul, PRODUCT, _transpose_matmul, ("cyclic", "linearity"))
+register(sp.MatPow, Rule("power rule", r"\mathrm{d}(X^k) = \sum_{i<k} X^i\,\mathrm{d}X\,X^{k-1-i}",
+                         lambda: (d(X ** 3), d(X) * X * X + X * d(X) * X + X * X * d(X)), _matpow))
+register(sp.Transpose, linear("transpose rule", r"\mathrm{d}(X^\top) = (\mathrm{d}X)^\top",
+                              lambda: (d(X.T), d(X).T)),
+         lambda G, t: ("transpose", tp(G), t.arg), ("transpose",))   # tr(Gᵀ Tᵀ) = tr(T G) = tr((Gᵀ)ᵀ T)
+register(sp.Trace, linear("trace rule", r"\mathrm{d}\,\mathrm{tr}X = \mathrm{tr}\,\mathrm{d}X",
+                          lambda: (d(sp.Trace(X)), sp.Trace(d(X)))),
+         lambda G, t: ("scalar", matmul(G, sp.Identity(t.arg.rows)), t.arg), ("scalar",))   # g tr T = tr((gI)ᵀT)
+register(MatrixElement, linear("entry rule", r"\mathrm{d}(X_{ij}) = (\mathrm{d}X)_{ij}",
+                               lambda: (d(X[0, 1]), MatrixElement(d(X), 0, 1)),
+                               rebuild=lambda node, ds: MatrixElement(ds[0], node.i, node.j),
+                               children=lambda node: (node.parent,)),
+         lambda G, t: ("entry", matmul(G, unit(t.parent.shape, t.i, t.j)), t.parent), ("entry",))  # g T_ij
+register(sp.Inverse, Rule("inverse rule", r"\mathrm{d}X^{-1} = -X^{-1}\,\mathrm{d}X\,X^{-1}",
+                          lambda: (d(X.I), -X.I * d(X) * X.I),
+                          lambda node, dep: sp.MatMul(-1, node, d(node.arg), node)))
+register(sp.Determinant, Rule("determinant rule", r"\mathrm{d}|X| = |X|\,\mathrm{tr}(X^{-1}\mathrm{d}X)",
+                              lambda: (d(sp.Determinant(X)), sp.Determinant(X) * sp.Trace(X.I * d(X))),
+                              lambda node, dep: node * sp.Trace(sp.MatMul(node.arg.I, d(node.arg)))))
+register(LogDet, Rule("log-determinant rule", r"\mathrm{d}\log|X| = \mathrm{tr}(X^{-1}\mathrm{d}X)",
+                      lambda: (d(LogDet(X)), sp.Trace(X.I * d(X))),
+                      lambda node, dep: sp.Trace(sp.MatMul(node.arg.I, d(node.arg)))))
+register(HadamardProduct,
+         product("Hadamard product rule", r"\mathrm{d}(X \odot Y) = \mathrm{d}X \odot Y + X \odot \mathrm{d}Y",
+                 lambda: (d(HadamardProduct(X, Y)), HadamardProduct(d(X), Y) + HadamardProduct(X, d(Y))),
+                 lambda node: list(node.args), lambda *fs: HadamardProduct(*fs)),
+         _transpose_hadamard, ("hadamard",))
+register(HadamardPower,
+         entrywise("Hadamard power rule", r"\mathrm{d}X^{\circ p} = p\,X^{\circ (p-1)} \odot \mathrm{d}X",
+                   lambda: (d(HadamardPower(X, 3)), 3 * HadamardProduct(hadamard_power(X, 2), d(X))),
+                   lambda node: (sp.Lambda(S, S ** node.exp), node.base), lambda node: node.base))
+register(ElementwiseApplyFunction,
+         entrywise("elementwise rule", r"\mathrm{d}\sigma(X) = \sigma'(X) \odot \mathrm{d}X",
+                   lambda: (d(elementwise(sp.tanh(ELT), X)),
+                            HadamardProduct(elementwise(1 - sp.tanh(ELT) ** 2, X), d(X))),
+                   lambda node: (node.function, node.expr), lambda node: node.expr))
+register(Softmax, Rule("softmax rule", r"\mathrm{d}\,\mathrm{softmax}(z) = s \odot \mathrm{d}z - s\,(s^\top "
+                       r"\mathrm{d}z),\ s = \mathrm{softmax}(z)",
+                       lambda: (d(Softmax(z)), HadamardProduct(Softmax(z), d(z))
+                                - Softmax(z) * (Softmax(z).T * d(z))),
+                       lambda node, dep: _softmax(node), lambda node: (node.arg,)))
+register(sp.Add, scalar("sum rule", r"\mathrm{d}(u \pm v) = \mathrm{d}u \pm \mathrm{d}v",
+                        lambda: (d(u - v), d(u) - d(v))))
+register(sp.Mul, scalar("scalar product rule", r"\mathrm{d}(uv) = v\,\mathrm{d}u + u\,\mathrm{d}v",
+                        lambda: (d(u * v), v * d(u) + u * d(v))),
+         _transpose_mul, ("linearity",))
+register(sp.Pow, scalar("scalar power rule", r"\mathrm{d}(u^p) = p\,u^{p-1}\,\mathrm{d}u",
+                        lambda: (d(u ** 3), 3 * u ** 2 * d(u))))
+register(sp.core.function.Application, scalar("chain rule", r"\mathrm{d}f(u) = f'(u)\,\mathrm{d}u",
+                                              lambda: (d(sp.tanh(u)), (1 - sp.tanh(u) ** 2) * d(u))))
+
+
+def _softmax(node):
+    # d softmax(Z) = S ⊙ dZ − S ⊙ (1 1ᵀ (S ⊙ dZ)) with S = softmax(Z) over columns; over rows, (S ⊙ dZ) 1 1ᵀ
+    local = HadamardProduct(node, d(node.arg))
+    k = node.rows if node.axis == 0 else node.cols
+    total = sp.MatMul(sp.OneMatrix(k, k), local) if node.axis == 0 else sp.MatMul(local, sp.OneMatrix(k, k))
+    return sp.MatAdd(local, sp.MatMul(-1, HadamardProduct(node, total)))
+
+
+# A named intermediate Z := E: the engine substitutes dZ = dE and visits E.
+DEFINITION = Rule("definition", r"\mathrm{d}Z = \mathrm{d}E \text{ for } Z := E")
+
+# The identities that bring df to Σ tr(Gᵀ dX): the transposes of the operators above, and the bookkeeping.
 IDENTITIES = {
-    "cyclic": Rule("cyclic trace", r"\mathrm{tr}(AB) = \mathrm{tr}(BA)"),
-    "transpose": Rule("trace of transpose", r"\mathrm{tr}(A^\top) = \mathrm{tr}(A)"),
-    "hadamard": Rule("trace of Hadamard",
-                     r"\mathrm{tr}(A^\top (B \odot C)) = \mathrm{tr}((A \odot B)^\top C)"),
-    "scalar": Rule("scalar as trace", r"a = \mathrm{tr}(a)"),
+    "cyclic": Rule("cyclic trace", r"\mathrm{tr}(AB) = \mathrm{tr}(BA)",
+                   lambda: (sp.Trace(A * B), sp.Trace(B * A))),
+    "transpose": Rule("trace of transpose", r"\mathrm{tr}(A^\top) = \mathrm{tr}(A)",
+                      lambda: (sp.Trace(A.T), sp.Trace(A))),
+    "hadamard": Rule("trace of Hadamard", r"\mathrm{tr}(A^\top (B \odot C)) = \mathrm{tr}((A \odot B)^\top C)",
+                     lambda: (sp.Trace(A.T * HadamardProduct(B, X)), sp.Trace(HadamardProduct(A, B).T * X))),
+    "scalar": Rule("scalar as trace", r"a\,\mathrm{tr}(A) = \mathrm{tr}((a I)^\top A)",
+                   lambda: (a * sp.Trace(A), sp.Trace((a * sp.Identity(N)).T * A))),
+    "entry": Rule("entry as trace", r"a\,A_{ij} = \mathrm{tr}((a E_{ij})^\top A)",
+                  lambda: (a * A[0, 1], sp.Trace((a * unit(A.shape, 0, 1)).T * A))),
     "linearity": Rule("linearity", r"\mathrm{tr}(A^\top (\alpha X + \beta Y)) = "
-                      r"\alpha\,\mathrm{tr}(A^\top X) + \beta\,\mathrm{tr}(A^\top Y)"),
+                      r"\alpha\,\mathrm{tr}(A^\top X) + \beta\,\mathrm{tr}(A^\top Y)",
+                      lambda: (sp.Trace(A.T * (u * X + v * Y)), u * sp.Trace(A.T * X) + v * sp.Trace(A.T * Y))),
     "collect": Rule("collect terms", r"\mathrm{tr}(A^\top \mathrm{d}X) + \mathrm{tr}(B^\top \mathrm{d}X) = "
-                    r"\mathrm{tr}((A + B)^\top \mathrm{d}X)"),
+                    r"\mathrm{tr}((A + B)^\top \mathrm{d}X)",
+                    lambda: (sp.Trace(A.T * d(X)) + sp.Trace(B.T * d(X)), sp.Trace((A + B).T * d(X)))),
     "simplify": Rule("Hadamard algebra", r"A \odot B = B \odot A,\ A \odot (B + C) = A \odot B + A \odot C,\ "
-                     r"A \odot A^{\circ -1} = \mathbb{1}"),
+                     r"A \odot A^{\circ -1} = \mathbf{1}",
+                     lambda: (HadamardProduct(A, B + HadamardPower(A, -1)),
+                              HadamardProduct(B, A) + sp.OneMatrix(N, N))),
     "name": Rule("name the adjoint", r"\delta := \frac{\partial f}{\partial Z},\ "
                  r"\mathrm{tr}(G^\top \mathrm{d}Z) = \mathrm{tr}(\delta^\top \mathrm{d}Z)"),
     "read off": Rule("read off", r"\mathrm{d}f = \mathrm{tr}(G^\top \mathrm{d}X) \Rightarrow "
@@ -176,13 +249,30 @@ IDENTITIES = {
 }
 
 
-def rule_for(node, definitions):
-    """The differential rule for node; None for a leaf (or an operator without a rule)."""
-    if node in definitions:
-        return DIFFERENTIALS["definition"]
-    if isinstance(node, sp.log) and isinstance(node.args[0], sp.Determinant):
-        return DIFFERENTIALS["logdet"]
-    for cls in type(node).__mro__:
-        if cls in DIFFERENTIALS:
-            return DIFFERENTIALS[cls]
+def operator(node):
+    """The table's entry for node's class (or its nearest registered base class; node may be the class itself);
+    None for a leaf or an operator without a rule."""
+    for cls in (node if isinstance(node, type) else type(node)).__mro__:
+        if cls in OPERATORS:
+            return OPERATORS[cls]
     return None
+
+
+def transpose(G, t):
+    """(identity rule, G', t') with tr(Gᵀ t) = tr(G'ᵀ t') (or g·t = g'·t' for scalars) and t' one operator closer
+    to the differential; None when t's head operator has no transpose identity."""
+    entry = operator(t)
+    moved = entry.transpose(G, t) if entry and entry.transpose else None
+    return None if moved is None else (IDENTITIES[moved[0]], *moved[1:])
+
+
+def unsupported():
+    """[(operator, why)]: the SymPy operators users meet that the engine cannot differentiate (`derive operators`)."""
+    out = [(cls.__name__, "no differential rule") for cls in (
+        sp.KroneckerProduct, sp.DiagMatrix, sp.DiagonalMatrix, sp.DiagonalOf, sp.Adjoint, sp.Product, sp.Piecewise)
+        if operator(cls) is None]
+    out.append(("Sum", "only a sum that a matrix product writes (Σ_i a_i x_i) is read back as one"))
+    for cls in (sp.floor, sp.ceiling, sp.frac):
+        out.append((cls.__name__, "SymPy has no derivative for it"))
+    out.append(("g(tr X) ⊙ …", "an elementwise body that depends on the variable"))
+    return out

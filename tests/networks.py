@@ -1,5 +1,12 @@
 """The three-way numerical check used by the network tests: derived vs recursion vs finite differences."""
+import derive
 from verify import Spec, central_difference, data, recursion, relative_error
+
+
+def tables():
+    """(hidden activations, {loss: allowed outputs or None}) from derive's registries, for verify.strategies."""
+    hidden = [name for name, act in derive.ACTIVATIONS.items() if act.elementwise]
+    return hidden, {name: entry.outputs for name, entry in derive.LOSSES.items()}
 
 
 def errors(result, rng, width=3, samples=3):

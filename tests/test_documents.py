@@ -49,20 +49,22 @@ def test_notation_options():
 
 
 def test_golden_algorithm_in_the_documents_notation():
-    """The generated code typeset by latexify-py: the math's symbols, ᵀ, ⊙ only between arrays, x = P; x *= R
-    as one line, no bookkeeping (namespace, sizes, del)."""
+    """The generated program typeset from its statements: the derivation's symbols and notation, x = P; x *= R as
+    one statement, no bookkeeping (namespace, sizes, del)."""
     from derive.document import algorithm
     result = EXAMPLES["seed004-two-layer"].derive()
-    lines = [line.strip() for line in algorithm(result.source()).splitlines()]
-    assert r"\State ${Z^{(1)}} \gets {W^{(1)}}^{\top} \, X + {b^{(1)}}$" in lines
-    assert (r"\State ${\delta^{(1)}} \gets {W^{(2)}} \, {\delta^{(2)}} \odot \mathopen{}\left( 1 - {A^{(1)}} "
-            r"\mathclose{}\right) \odot {A^{(1)}}$") in lines
-    assert r"\State $\partial W^{(1)} \gets X \, {\delta^{(1)}}^{\top}$" in lines
-    assert r"\State ${A^{(1)}} \gets \sigma\left({Z^{(1)}}\right)$" in lines
-    text = "\n".join(lines)
+    block = algorithm(result.program())
+    rows = dict(block.rows)
+    assert rows["Z^{(1)}"] == r"{W^{(1)}}^{\top} X + b^{(1)} \mathbf{1}^{\top}"
+    assert rows[r"\delta^{(1)}"] == r"(W^{(2)} \delta^{(2)}) \odot (\mathbf{1} - A^{(1)}) \odot A^{(1)}"
+    assert rows[r"\partial W^{(1)}"] == r"X {\delta^{(1)}}^{\top}"
+    assert rows[r"\partial b^{(1)}"] == r"\delta^{(1)} \mathbf{1}"
+    assert rows["A^{(1)}"] == r"\sigma(Z^{(1)})"
+    assert block.returns == (r"\partial W^{(1)}", r"\partial b^{(1)}", r"\partial W^{(2)}", r"\partial b^{(2)}")
+    text = " ".join(map(" ".join, block.rows))
     assert not any(word in text for word in (".T", "xp", "delta1", "delta2", "del ", "shape", "_dtype"))
-    theta = algorithm(result.source(), notation=Notation(names={"W": r"\Theta"}, transpose="T"))
-    assert r"{\Theta^{(1)}}^{T}" in theta
+    theta = algorithm(result.program(), notation=Notation(names={"W": r"\Theta"}, transpose="T"))
+    assert r"{\Theta^{(1)}}^{T}" in " ".join(map(" ".join, theta.rows))
 
 
 class _Collector(HTMLParser):
@@ -128,10 +130,10 @@ def test_every_document_compiles(name, tmp_path):
     assert pdflatex(copy).stat().st_size > 1000
 
 
-def test_latex_methods_give_standalone_documents():
+def test_latex_documents_are_standalone():
     d = derive.derivation(sp.Trace(A * X * B), X)
-    tex = d.latex()
+    tex = derive.latex_document(d)
     assert tex.startswith(r"\documentclass") and r"\boxed{\frac{\partial f}{\partial X} = A^{\top} B^{\top}}" in tex
     assert r"\mathrm{tr}(A X B)" in tex and r"\text{cyclic trace}" in tex
-    doc = EXAMPLES["seed004-two-layer"].derive().latex()
+    doc = derive.latex_document(EXAMPLES["seed004-two-layer"].derive())
     assert r"\boxed{\frac{\partial L}{\partial W^{(1)}} = X {\delta^{(1)}}^{\top}}" in doc

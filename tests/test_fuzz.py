@@ -506,7 +506,7 @@ def check(ctx, f, f_np, rng_seed, where=(), wrt=None):
     d = derive.derivation(f, X, where=dict(where) if where else None)
     G = d.gradient
     defined = {Z for Z, _ in where}
-    args, _, _ = d.program("value_and_gradient")
+    args, _, _ = d.plan("value_and_gradient")
     free = [S for S in args]
     v = values_for(ctx, rng, free)
 
@@ -731,7 +731,7 @@ def test_printer_corner_cases_against_sympy():
              (sp.Determinant(W) * sp.Trace(sp.MatMul(A, B)), B)]
     for f, X in grads:
         d = derive.derivation(f, X)
-        args = d.program()[0]
+        args = d.plan()[0]
         expected = sympy_value(d.gradient, ctx, {S: v[S] for S in args})
         try:
             got = d.numpy()(**{str(S): v[S] for S in args})

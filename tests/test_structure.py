@@ -37,3 +37,112 @@ def test_import_and_use_leave_sympys_shape_properties_unchanged():
     derive.backprop(derive.mlp([2, 3, 2])).source()
     assert {cls: cls.__dict__["shape"] for cls in (MatMul, MatAdd)} == before
     assert (A * X + X).shape == (n, n)
+
+
+@pytest.fixture
+def registered():
+    """swish and logcosh registered from the public API, removed again after the test."""
+    from derive import registry
+
+    swish = derive.register_activation("swish", lambda x: x * derive.sigmoid(x), latex=r"\operatorname{swish}")
+    logcosh = derive.register_loss("logcosh", lambda a, y: sp.log(sp.cosh(a - y)))
+    yield swish, logcosh
+    registry.ACTIVATIONS.pop("swish")
+    registry.LOSSES.pop("logcosh")
+
+
+def test_a_registered_activation_and_loss_derive_print_compile_and_verify(registered, tmp_path):
+    import numpy as np
+
+    import verify
+
+    net = derive.mlp([3, 2, 2], activation="swish", output="tanh", loss="logcosh", samples=2)
+    result = derive.backprop(net)
+    report = verify.check(result, trials=2, exact_proof=True)
+    assert report.passed, str(report)
+    assert {r.check for r in report.rows} == {"recursion", "finite differences", "exact (SymPy diff)"}
+    assert r"\operatorname{swish}(Z^{(1)})" in derive.latex(result.forward[net.layers[0].A])
+    assert "swish(Z1)" in str(result)
+    source = result.source()
+    assert "swish" not in source.split("def gradients")[1].split('"""')[2]   # computed from its definition
+    # the generated code against central differences of the registered definitions, evaluated by NumPy
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(3, 2)), rng.normal(size=(2, 2))
+    params = {k: rng.normal(size=s) for k, s in (("W1", (2, 3)), ("b1", (2, 1)), ("W2", (2, 2)), ("b2", (2, 1)))}
+
+    def loss(**p):
+        A1 = (p["W1"] @ X + p["b1"]) / (1 + np.exp(-(p["W1"] @ X + p["b1"])))
+        A2 = np.tanh(p["W2"] @ A1 + p["b2"])
+        return np.sum(np.log(np.cosh(A2 - Y))) / 2
+
+    from verify import central_difference
+    grads = result.numpy()(X=X, Y=Y, **params)
+    for name in params:
+        assert np.allclose(grads[name], central_difference(loss, params, name), rtol=1e-6, atol=1e-8), name
+    derive.write(result, tmp_path, pdf=False)
+    assert r"\operatorname{swish}" in (tmp_path / "derivation.tex").read_text()
+
+
+def test_registration_refuses_what_it_cannot_take(registered):
+    with pytest.raises(errors.InvalidArgument, match="already registered"):
+        derive.register_activation("swish", lambda x: x)
+    with pytest.raises(errors.InvalidArgument, match="identifier"):
+        derive.register_activation("my act", lambda x: x)
+    with pytest.raises(errors.InvalidType, match="SymPy scalar"):
+        derive.register_activation("text", lambda x: "x")
+    with pytest.raises(errors.InvalidArgument, match="free symbols"):
+        derive.register_activation("scaled", lambda x: sp.Symbol("c") * x)
+    with pytest.raises(errors.InvalidArgument, match="latex"):
+        derive.register_activation("evil", lambda x: x, latex=r"\input{/etc/passwd}")
+    with pytest.raises(errors.InvalidArgument, match="unknown loss 'nope'"):
+        derive.mlp([2, 2], loss="nope")
+
+
+def test_verify_refuses_an_activation_it_cannot_evaluate():
+    import verify
+
+    spec = {"sizes": [2, 2], "samples": 1, "layers": [{"activation": "mystery", "bias": True}],
+            "loss": {"name": "half_sse"}}
+    with pytest.raises(ValueError, match="mystery"):
+        verify.Spec.of(spec)
+
+
+def _imports(path):
+    """The modules a file imports (absolute names; relative ones resolved against its package)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = ".".join(path.relative_to(ROOT.parent).with_suffix("").parts[:-1])
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            out.add(module)
+            out |= {f"{module}.{a.name}" for a in node.names}
+    return out
+
+
+def test_no_import_cycle_in_derive():
+    modules = {".".join(p.relative_to(ROOT.parent).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in ROOT.rglob("*.py")}
+    graph = {m: {i for i in _imports(p) if i in modules and i != m and not (m == "derive" or i == "derive")}
+             for m, p in modules.items()}
+    state = {}
+
+    def visit(m, path):
+        state[m] = "open"
+        for n in sorted(graph[m]):
+            assert state.get(n) != "open", "import cycle: " + " -> ".join([*path, m, n])
+            if n not in state:
+                visit(n, [*path, m])
+        state[m] = "done"
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [])
+
+
+def test_verify_imports_nothing_from_derive():
+    for path in (ROOT.parent / "verify").rglob("*.py"):
+        assert not any(i == "derive" or i.startswith("derive.") for i in _imports(path)), path

@@ -11,7 +11,9 @@ import derive
 import verify
 from derive.examples import EXAMPLES
 from verify import exact
-from verify.strategies import networks
+from verify.strategies import mlp_specs
+
+from .networks import tables
 
 BUGS = ["missing σ'", "W instead of Wᵀ", "σ'(A) instead of σ'(Z)", "bias averaged instead of summed",
         "missing 1/m", "missing weight decay", "A(l) instead of A(l-1)", "sign flip"]
@@ -128,9 +130,9 @@ def test_check_passes_on_every_seed_example(name):
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(networks(max_depth=3, max_width=3))
-def test_check_passes_on_random_networks(net):
-    report = verify.check(derive.backprop(net), trials=1, samples=2)
+@given(mlp_specs(*tables(), max_depth=3, max_width=3))
+def test_check_passes_on_random_networks(spec):
+    report = verify.check(derive.backprop(derive.mlp(**spec)), trials=1, samples=2)
     assert report.passed, str(report)
 
 

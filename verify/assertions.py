@@ -77,7 +77,8 @@ def _compare(name, got, expected, *, param, spec, m, rtol, atol):
 def assert_gradients_match(fn, net, *, trials=2, rtol=1e-6, atol=1e-9, seed=0, width=3, samples=3,
                            weight_decay=0.1):
     """Check fn(X=..., Y=..., W1=..., b1=..., ...) -> {name: gradient} against the closed-form recursion
-    for the network `net` (a derive.Network) at random inputs; raise AssertionError naming the parameter,
+    for the network `net` (a plain specification, a verify.Spec, or an object with specification() such as a
+    derive.Network) at random inputs; raise AssertionError naming the parameter,
     the worst entry, both values and, where recognisable, the mistake.
 
     Symbolic sizes are set to `width`, the number of samples to `samples`, a symbolic λ to `weight_decay`
@@ -88,7 +89,7 @@ def assert_gradients_match(fn, net, *, trials=2, rtol=1e-6, atol=1e-9, seed=0, w
     spec = Spec.of(net, weight_decay=next(iter(scalars.values()), None))
     rng = np.random.default_rng(seed)
     for trial in range(trials):
-        X, Y, params = data.draw(net, rng, dims, spec=spec)
+        X, Y, params = data.draw(spec, rng, dims, spec=spec)
         try:
             got = fn(X=X.copy(), Y=Y.copy(), **{k: v.copy() for k, v in params.items()}, **scalars)
         except Exception as e:

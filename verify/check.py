@@ -89,19 +89,19 @@ def finite_differences(loss, params, name, G, rng):
     return np.array(derived), np.array(numeric)
 
 
-def exact_rows(result, dims):
-    """The exact proof, one row per parameter: derived formula == SymPy's diff of the loss, entry by entry."""
-    net = result.network
-    sh = data.shapes(net, dims)
-    spec = Spec.of(net, weight_decay=0.0)
+def exact_rows(derived, dims):
+    """The exact proof, one row per parameter: derived formula == SymPy's diff of the loss, entry by entry.
+    `derived` is the plain specification of a derived backprop (its network, forward, deltas and gradients)."""
+    spec = Spec.of(derived, weight_decay=0.0)
+    sh = data.shapes(spec, dims)
     env = {k: exact.symbol_matrix(k.lower() if k in ("X", "Y") else k, *s) for k, s in sh.items()}
     params = {k: env[k] for k in sh if k not in ("X", "Y")}
-    loss = exact.explicit_loss(spec, env["X"], env["Y"], params, weight_decay=net.weight_decay)
+    loss = exact.explicit_loss(spec, env["X"], env["Y"], params, weight_decay=spec.decay)
     values = dict(env)
-    for Z, E in [*result.forward.items(), *result.deltas.items()]:
-        values[Z.name] = exact.explicit(E, values, dims)
+    for name, E in [*derived["forward"], *derived["deltas"]]:
+        values[name] = exact.explicit(E, values, dims)
     rows = []
-    for name, G in result.gradients.items():
+    for name, G in derived["gradients"].items():
         derived = exact.explicit(G, values, dims)
         wrong = next((index for index in np.ndindex(derived.shape)
                       if not exact.is_zero(derived[index] - sp.diff(loss, params[name][index]))), None)
@@ -110,44 +110,48 @@ def exact_rows(result, dims):
     return rows
 
 
-def _units(net, dims):
+def _units(spec, dims):
     """Σ_l n_l × m at the given sizes: what the cost of the exact proof grows with."""
-    m = int(sp.sympify(net.m, strict=True).xreplace(dims))
-    return sum(int(sp.sympify(n, strict=True).xreplace(dims)) for n in net.sizes[1:]) * m
+    m = int(sp.sympify(spec.samples, strict=True).xreplace(dims))
+    return sum(int(sp.sympify(n, strict=True).xreplace(dims)) for n in spec.sizes[1:]) * m
 
 
-def _exact_dimensions(net):
+def _exact_dimensions(spec):
     """Sizes for the exact proof: symbolic widths 2, and 2 samples when that stays small, else 1."""
-    dims = data.dimensions(net, width=2, samples=2)
-    if _units(net, dims) > EXACT_UNITS:
-        dims = data.dimensions(net, width=2, samples=1)
+    dims = data.dimensions(spec, width=2, samples=2)
+    if _units(spec, dims) > EXACT_UNITS:
+        dims = data.dimensions(spec, width=2, samples=1)
     return dims
 
 
 def check(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples=3, exact_proof=None):
     """A Report comparing result.numpy() with the recursion, finite differences and (small sizes) an exact proof.
 
-    For the numeric trials, symbolic sizes are set to `width` and the number of samples to `samples`;
-    the exact proof uses width 2. `exact_proof` forces it on (True) or off (False); by default it runs
-    when the network is small (see EXACT_UNITS) and every activation is a built-in one.
-    A derivation of ∂f/∂X (derive.derivation) is checked by `check_derivation`.
+    `result` is what derive returns, or any object with the same interface: specification() (plain data: the
+    network's specification and the derived expressions by name, or, for ∂f/∂X, f, wrt, where, gradient and
+    arguments) and numpy(what) (the generated function). For the numeric trials, symbolic sizes are set to
+    `width` and the number of samples to `samples`; the exact proof uses width 2. `exact_proof` forces it on
+    (True) or off (False); by default it runs when the network is small (see EXACT_UNITS).
+    A derivation of ∂f/∂X is checked by `check_derivation`.
     """
-    if not hasattr(result, "network"):
+    plain = result.specification()
+    if plain.get("kind") == "expression":
         return check_derivation(result, seed=seed, trials=trials, width=width)
     if trials < 1:
         raise ValueError(f"trials must be at least 1, got {trials}")
-    net, dtype = result.network, np.dtype(dtype)
-    dims = data.dimensions(net, width, samples)
-    scalars = data.scalars(net)
-    spec = Spec.of(net, weight_decay=next(iter(scalars.values()), None))
-    report = Report(repr(net), dtype.name, seed, {str(k): v for k, v in sorted(dims.items(), key=str)})
+    dtype = np.dtype(dtype)
+    dims = data.dimensions(plain, width, samples)
+    scalars = data.scalars(plain)
+    spec = Spec.of(plain, weight_decay=next(iter(scalars.values()), None))
+    report = Report(plain["network"]["title"], dtype.name, seed,
+                    {str(k): v for k, v in sorted(dims.items(), key=str)})
     if any(a in data.KINKED for a in spec.activations):
         report.notes.append(f"inputs drawn with |Z| ≥ {data.MARGIN:g} at every relu-type unit (no kinks)")
     if scalars:
         report.notes.append("symbolic scalars set to " + ", ".join(f"{k} = {v}" for k, v in scalars.items()))
     fn, rng, tol = result.numpy(), np.random.default_rng(seed), TOLERANCE[dtype]
     for trial in range(trials):
-        X, Y, params = data.draw(net, rng, dims, dtype, spec)
+        X, Y, params = data.draw(spec, rng, dims, dtype, spec)
         derived = fn(X=X, Y=Y, **params, **scalars)
         p64 = {k: v.astype(np.float64) for k, v in params.items()}
         X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
@@ -167,18 +171,20 @@ def check(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples=3, exa
             rows.append(Row(name, trial, "finite differences", max_abs, max_rel,
                             max_rel <= tol["finite differences"], how))
             report.rows.extend(rows)
-    exact_dims = _exact_dimensions(net)
-    units = _units(net, exact_dims)
-    custom = any(isinstance(a, recursion.Custom) for a in spec.activations)
+    exact_dims = _exact_dimensions(spec)
+    units = _units(spec, exact_dims)
+    # a function given by the user may swell past what the proof decides quickly ((x³ + x) of (x³ + x): degree 9)
+    custom = any(isinstance(a, recursion.Custom) for a in spec.activations) or not isinstance(spec.loss, str)
     if exact_proof or (exact_proof is None and units <= EXACT_UNITS and not custom):
-        report.rows.extend(exact_rows(result, exact_dims))
+        report.rows.extend(exact_rows(plain, exact_dims))
         report.notes.append("exact proof at sizes " + ", ".join(f"{k} = {v}" for k, v in
                                                               sorted(exact_dims.items(), key=str)) if exact_dims
                             else "exact proof at the network's own sizes")
     else:
-        why = "a custom activation" if custom and units <= EXACT_UNITS else f"{units} unit-samples"
+        why = ("exact_proof=False" if exact_proof is False else "a function given by the user" if custom
+               else f"{units} unit-samples")
         report.notes.append(f"exact proof skipped: {why} (runs by default up to {EXACT_UNITS} unit-samples with "
-                            f"built-in activations; exact_proof=True forces it)")
+                            f"the activations and losses verify writes out; exact_proof=True forces it)")
     return report
 
 
@@ -195,13 +201,14 @@ def check_derivation(d, *, seed=0, trials=3, width=3):
     """
     if trials < 1:
         raise ValueError(f"trials must be at least 1, got {trials}")
-    args, _, _ = d.program()   # the matrices and scalars f depends on; their symbolic sizes set to `width`
+    derived = d.specification()
+    args = derived["arguments"]   # the matrices and scalars f depends on; their symbolic sizes set to `width`
     dims = {s: width for a in args if a.is_Matrix for s in a.shape if s.is_Symbol}
     shapes = {str(a): tuple(int(sp.sympify(k, strict=True).xreplace(dims)) for k in a.shape) if a.is_Matrix else ()
               for a in args}
-    report = Report(str(d).splitlines()[0], "float64", seed, {str(k): v for k, v in sorted(dims.items(), key=str)})
+    report = Report(derived["title"], "float64", seed, {str(k): v for k, v in sorted(dims.items(), key=str)})
     if sum(int(np.prod(s)) for s in shapes.values()) <= EXPLICIT_ENTRIES:
-        value, gradient = _sympy(d, d.f, args, dims), _sympy(d, d.gradient, args, dims)
+        value, gradient = (_sympy(derived["where"], derived[k], args, dims) for k in ("f", "gradient"))
     else:
         value, gradient = d.numpy("value"), None
         report.notes.append(f"more than {EXPLICIT_ENTRIES} input entries: f from the generated value function")
@@ -214,7 +221,7 @@ def check_derivation(d, *, seed=0, trials=3, width=3):
                                 "inputs): nothing checked")
             return report
         G = np.asarray(grad(**point), dtype=np.float64)
-        name = str(d.wrt)
+        name = str(derived["wrt"])
         if gradient is not None:
             expected = np.broadcast_to(gradient(**point), G.shape)
             max_abs, max_rel = _errors(G, expected)
@@ -226,13 +233,13 @@ def check_derivation(d, *, seed=0, trials=3, width=3):
     return report
 
 
-def _sympy(d, e, args, dims):
+def _sympy(where, e, args, dims):
     """e as a NumPy function of keyword arrays, evaluated by SymPy on explicit matrices of the numbers (the `where`
     definitions first): no generated code, and no symbolic entries (which swell: tr(X¹⁶))."""
     def call(**values):
         env = {a.name: sp.ImmutableMatrix(values[str(a)]) for a in args if a.is_Matrix}
         scalars = {a: sp.Float(values[str(a)]) for a in args if not a.is_Matrix}
-        for Z, E in d.where:  # in an order that computes them
+        for Z, E in where:  # in an order that computes them
             env[Z.name] = exact.explicit(E, env, dims).xreplace(scalars)
         out = exact.explicit(e, env, dims).xreplace(scalars)
         return np.array(sp.N(out).tolist() if isinstance(out, sp.MatrixBase) else sp.N(out), dtype=np.float64)

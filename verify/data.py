@@ -9,22 +9,31 @@ MARGIN = 1e-3  # every pre-activation of a relu-type unit is drawn with |z| ≥ 
 
 
 def dimensions(network, width=3, samples=3):
-    """{size symbol: int}: every symbolic layer size set to `width`, the number of samples m to `samples`."""
-    dims = {s: width for n in network.sizes for s in sp.sympify(n, strict=True).free_symbols}
-    dims.update({s: samples for s in sp.sympify(network.m, strict=True).free_symbols})
+    """{size symbol: int}: every symbolic layer size set to `width`, the number of samples m to `samples`
+    (`network`: a Spec, a plain specification, or an object with specification())."""
+    spec = Spec.of(network, weight_decay=0.0)
+    dims = {s: width for n in spec.sizes for s in sp.sympify(n, strict=True).free_symbols}
+    dims.update({s: samples for s in sp.sympify(spec.samples, strict=True).free_symbols})
     return dims
 
 
 def shapes(network, dims):
-    """{"X": shape, "Y": shape, "W1": shape, ...} at the given sizes."""
-    def shape(M):
-        return tuple(int(sp.sympify(k, strict=True).xreplace(dims)) for k in M.shape)
-    return {"X": shape(network.X), "Y": shape(network.Y), **{P.name: shape(P) for P in network.parameters}}
+    """{"X": shape, "Y": shape, "W1": shape, "b1": shape, ...} at the given sizes, in the layout's own shapes."""
+    spec = Spec.of(network, weight_decay=0.0)
+    n = [int(sp.sympify(k, strict=True).xreplace(dims)) for k in spec.sizes]
+    m = int(sp.sympify(spec.samples, strict=True).xreplace(dims))
+    out = {"X": (m, n[0]) if spec.layout == "AW" else (n[0], m), "Y": (m, n[-1]) if spec.layout == "AW" else (n[-1], m)}
+    for l in range(1, len(n)):
+        out[f"W{l}"] = (n[l], n[l - 1]) if spec.layout == "WA" else (n[l - 1], n[l])
+        if spec.has_bias(l):
+            out[f"b{l}"] = (n[l], 1)
+    return out
 
 
 def scalars(network, value=0.1):
     """Values for the symbolic scalars of a network (a symbolic weight decay λ)."""
-    return {str(s): value for s in sp.sympify(network.weight_decay, strict=True).free_symbols}
+    spec = Spec.of(network, weight_decay=0.0)
+    return {str(s): value for s in sp.sympify(spec.decay, strict=True).free_symbols}
 
 
 def targets(spec, shape, rng):

@@ -50,8 +50,11 @@ def explicit_loss(spec, X, Y, params, weight_decay=None):
         data = sum(e ** 2 for e in E) / A.rows
     elif spec.loss == "bce":
         data = -sum(y * sp.log(a) + (1 - y) * sp.log(1 - a) for y, a in zip(Y, A))
-    else:
+    elif spec.loss == "softmax_ce":
         data = -sum(y * sp.log(a) for y, a in zip(Y, A))
+    else:
+        # a loss given by ℓ(a, y): summed over every entry
+        data = sum(spec.loss.function(a, y) for y, a in zip(Y, A)) / (A.rows if spec.loss.per_output else 1)
     if spec.reduction == "mean":
         data = data / A.cols
     decay = sum(sum(w ** 2 for w in params[f"W{l}"]) for l in range(1, L + 1))

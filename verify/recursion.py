@@ -5,7 +5,7 @@ or V = Wᵀ (layouts "WtA" and "AW"; "AW" stores samples as rows, so its X and Y
 Then δ^(L) = ∂L/∂Z^(L) per loss and output, δ^(l) = V^(l+1)ᵀ δ^(l+1) ⊙ σ'(Z^(l)),
 ∂L/∂V^(l) = δ^(l) A^(l−1)ᵀ (+ λ V^(l)), ∂L/∂b^(l) = δ^(l) 1.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -32,14 +32,32 @@ def _softmax(z):
     return e / e.sum(axis=0, keepdims=True)
 
 
+def _lambdified(x, e):
+    """e as a NumPy function of the symbols x; functions NumPy's printer does not know (a class that carries its
+    definition as a rewrite) are rewritten into exp and Max first."""
+    import sympy as sp
+
+    try:
+        f = sp.lambdify(x, e, modules="numpy")
+        f(*[np.full(1, 0.5)] * len(x))
+        return f
+    except (NameError, TypeError, AttributeError):
+        return sp.lambdify(x, e.rewrite(sp.exp).rewrite(sp.Max).doit(), modules="numpy")
+
+
+def _float(z):
+    return np.result_type(z, np.float32)
+
+
 @dataclass(frozen=True)
 class Custom:
-    """An activation given as a SymPy Lambda: σ and σ' evaluated by sympy.lambdify (σ' by SymPy's diff)."""
+    """An activation given as a SymPy Lambda: σ and σ' evaluated by sympy.lambdify (σ' by SymPy's scalar diff)."""
 
     function: object  # sympy.Lambda of one variable
+    name: str = ""
 
     def __str__(self):
-        return str(self.function.expr)
+        return self.name or str(self.function.expr)
 
     def numpy(self):
         """(σ, σ') on arrays."""
@@ -47,16 +65,30 @@ class Custom:
 
         (x,) = self.function.variables
         body = self.function.expr
-        pair = []
-        for e in (body, sp.diff(body, x)):
-            try:
-                f = sp.lambdify(x, e, modules="numpy")
-                f(np.zeros(1))
-            except (NameError, TypeError, AttributeError):
-                # a function NumPy's printer does not know (a class with its definition as a rewrite)
-                f = sp.lambdify(x, e.rewrite(sp.exp).rewrite(sp.Max).doit(), modules="numpy")
-            pair.append(lambda z, f=f: np.broadcast_to(f(z), np.shape(z)).astype(np.result_type(z, np.float32)))
-        return tuple(pair)
+        return tuple((lambda z, f=_lambdified((x,), e): np.broadcast_to(f(z), np.shape(z)).astype(_float(z)))
+                     for e in (body, sp.diff(body, x)))
+
+
+@dataclass(frozen=True)
+class CustomLoss:
+    """A loss given by ℓ(a, y) of one output entry as a SymPy Lambda: ℓ and ∂ℓ/∂a by sympy.lambdify and SymPy's
+    scalar diff; summed over every entry (and divided by the number of outputs when per_output)."""
+
+    function: object  # sympy.Lambda of (a, y)
+    name: str = ""
+    per_output: bool = False
+
+    def __str__(self):
+        return self.name or str(self.function.expr)
+
+    def numpy(self):
+        """(ℓ(A, Y), ∂ℓ/∂a(A, Y)) on arrays, entry by entry."""
+        import sympy as sp
+
+        a, y = self.function.variables
+        body = self.function.expr
+        return tuple((lambda A, Y, f=_lambdified((a, y), e): np.broadcast_to(f(A, Y), np.shape(A)).astype(_float(A)))
+                     for e in (body, sp.diff(body, a)))
 
 
 def activation(act):
@@ -64,32 +96,68 @@ def activation(act):
     return act.numpy() if isinstance(act, Custom) else ACTIVATIONS[act]
 
 
+LOSSES = ("half_sse", "mse", "bce", "softmax_ce")  # the losses this module writes out itself
+
+
 @dataclass(frozen=True)
 class Spec:
-    """An architecture in plain data: one activation name per layer, loss, layout, reduction, λ, biases."""
+    """An architecture in plain data: per layer an activation (a name this module knows, or Custom), the loss (a
+    name or CustomLoss), layout, reduction, λ, biases, and the sizes n0 … nL and samples m (ints or SymPy symbols)."""
 
     activations: tuple
-    loss: str = "half_sse"
+    loss: object = "half_sse"
     layout: str = "WA"
     reduction: str = "mean"
     weight_decay: float = 0.0
     bias: tuple = None  # one bool per layer; None: every layer has a bias
+    sizes: tuple = None
+    samples: object = None
+    decay: object = None  # λ as given (a SymPy number or symbol), for the exact proof
 
     @classmethod
-    def of(cls, network, weight_decay=None):
-        """The Spec of a derive.Network, read off its attributes (duck typing: no import of derive);
-        `weight_decay` gives λ's value when the network's λ is a symbol. An activation given as a SymPy function
-        is read off the layer's definition A = σ(Z) (its Lambda) as a Custom one."""
-        def act(layer):
-            known = layer.activation in ACTIVATIONS or layer.activation == "softmax"
-            return layer.activation if known else Custom(layer.A_def.function)
-
-        return cls(tuple(act(layer) for layer in network.layers), network.loss_name, network.layout,
-                   network.reduction, float(network.weight_decay if weight_decay is None else weight_decay),
-                   tuple(layer.b is not None for layer in network.layers))
+    def of(cls, source, weight_decay=None):
+        """The Spec of a plain specification: a dict with sizes, samples, layout, reduction, weight_decay, layers
+        [{activation, bias, function}] and loss {name, function, per_output}, or an object whose specification()
+        returns one (a derive Network or its backprop). A name this module does not know is taken from its
+        SymPy `function`; `weight_decay` gives λ's value when λ is a symbol."""
+        if isinstance(source, Spec):
+            return source if weight_decay is None else replace(source, weight_decay=float(weight_decay))
+        if hasattr(source, "specification"):
+            source = source.specification()
+        source = source.get("network", source)
+        decay = source.get("weight_decay", 0)
+        value = weight_decay if weight_decay is not None else decay
+        try:
+            value = float(value)
+        except TypeError:
+            raise ValueError(f"verify: weight decay {decay} is symbolic; give its value (weight_decay=…)") from None
+        return cls(tuple(_activation(layer) for layer in source["layers"]), _loss(source["loss"]),
+                   source.get("layout", "WA"), source.get("reduction", "mean"), value,
+                   tuple(layer.get("bias", True) for layer in source["layers"]), tuple(source["sizes"]),
+                   source.get("samples", 1), decay)
 
     def has_bias(self, l):
         return True if self.bias is None else self.bias[l - 1]
+
+
+def _activation(layer):
+    name, function = layer["activation"], layer.get("function")
+    if name in ACTIVATIONS or name == "softmax":
+        return name
+    if function is None:
+        raise ValueError(f"verify: activation {name!r} is not one this module writes out, and no SymPy function "
+                         f"was given for it")
+    return Custom(function, name)
+
+
+def _loss(loss):
+    loss = {"name": loss} if isinstance(loss, str) else loss
+    if loss["name"] in LOSSES:
+        return loss["name"]
+    if loss.get("function") is None:
+        raise ValueError(f"verify: loss {loss['name']!r} is not one this module writes out, and no SymPy function "
+                         f"ℓ(a, y) was given for it")
+    return CustomLoss(loss["function"], loss["name"], loss.get("per_output", False))
 
 
 def _as_columns(spec, M):
@@ -126,7 +194,8 @@ def _per_entry_loss(spec, A, Y):
         return -np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A))
     if spec.loss == "softmax_ce":
         return -np.sum(Y * np.log(A))
-    raise ValueError(f"unknown loss {spec.loss!r}")
+    value, _ = spec.loss.numpy()
+    return np.sum(value(A, Y)) / (A.shape[0] if spec.loss.per_output else 1)
 
 
 def loss(spec, X, Y, params):
@@ -163,8 +232,10 @@ def _output_delta(spec, Z, A, Y):
         g = 2 * (A - Y) / A.shape[0]
     elif spec.loss == "bce":
         g = (A - Y) / (A * (1 - A))
-    else:
+    elif spec.loss == "softmax_ce":
         g = -Y / A
+    else:
+        g = spec.loss.numpy()[1](A, Y) / (A.shape[0] if spec.loss.per_output else 1)
     if out == "softmax":
         # J_softmax(z)ᵀ g = s ⊙ (g − 1ᵀ(s ⊙ g)) per column
         return A * (g - np.sum(A * g, axis=0, keepdims=True))

@@ -15,7 +15,6 @@ def namespace(*arrays):
     return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
 
 
-
 def check_shapes(xp, arrays, expected, sizes, given=()):
     """(sizes, arrays): the named sizes read off the arrays' shapes (or `given` as arguments), and the arrays, those
     of integers made floating; an argument of another rank, shape or type is an error that names it, with the shape
@@ -54,7 +53,6 @@ def check_shapes(xp, arrays, expected, sizes, given=()):
     return tuple(bound[k][0] for k in sizes), arrays
 
 
-
 def _refuse(xp, a, name, shape):
     """True for an array of integers; an error for any other array that is not of real floating type and shape."""
     if type(a).__name__ == "matrix":
@@ -70,7 +68,6 @@ def _refuse(xp, a, name, shape):
     raise TypeError(f"{name}: an array of {a.dtype}; pass real numbers (a floating or integer type)")
 
 
-
 def _scalar(a, name):
     """A real number, or a 0-D array of one."""
     if isinstance(a, (bool, complex, str)) or (hasattr(a, "shape") and tuple(a.shape) != ()) or not (
@@ -79,10 +76,8 @@ def _scalar(a, name):
                         f"{getattr(a, 'shape', '')}".rstrip())
 
 
-
 def _shape(shape):
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-
 
 
 def gradients(X, Y, W1, W2, W3, W4):
@@ -142,7 +137,6 @@ def gradients(X, Y, W1, W2, W3, W4):
     return {'W1': dW1, 'W2': dW2, 'W3': dW3, 'W4': dW4}
 
 
-
 def loss(X, Y, W1, W2, W3, W4):
     """loss of Network(sizes=[n0, n1, n2, n3, n4], activations=[identity, identity, identity, identity], loss='half_sse', layout='WA', reduction='mean', weight_decay=0, samples=1).
     
@@ -179,7 +173,6 @@ def loss(X, Y, W1, W2, W3, W4):
     _t0 = A4 - Y
     del A4
     return (1/2)*xp.sum(_t0 * _t0)
-
 
 
 def loss_and_gradients(X, Y, W1, W2, W3, W4):
@@ -240,7 +233,6 @@ def loss_and_gradients(X, Y, W1, W2, W3, W4):
     del delta2
     dW1 = delta1 @ X.T
     return {'loss': loss, 'W1': dW1, 'W2': dW2, 'W3': dW3, 'W4': dW4}
-
 
 
 def forward(X, Y, W1, W2, W3, W4):

@@ -15,7 +15,6 @@ def namespace(*arrays):
     return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
 
 
-
 def check_shapes(xp, arrays, expected, sizes, given=()):
     """(sizes, arrays): the named sizes read off the arrays' shapes (or `given` as arguments), and the arrays, those
     of integers made floating; an argument of another rank, shape or type is an error that names it, with the shape
@@ -54,7 +53,6 @@ def check_shapes(xp, arrays, expected, sizes, given=()):
     return tuple(bound[k][0] for k in sizes), arrays
 
 
-
 def _refuse(xp, a, name, shape):
     """True for an array of integers; an error for any other array that is not of real floating type and shape."""
     if type(a).__name__ == "matrix":
@@ -70,7 +68,6 @@ def _refuse(xp, a, name, shape):
     raise TypeError(f"{name}: an array of {a.dtype}; pass real numbers (a floating or integer type)")
 
 
-
 def _scalar(a, name):
     """A real number, or a 0-D array of one."""
     if isinstance(a, (bool, complex, str)) or (hasattr(a, "shape") and tuple(a.shape) != ()) or not (
@@ -79,10 +76,8 @@ def _scalar(a, name):
                         f"{getattr(a, 'shape', '')}".rstrip())
 
 
-
 def _shape(shape):
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-
 
 
 def sigmoid(xp, x):
@@ -90,7 +85,6 @@ def sigmoid(xp, x):
     (the tanh form (1 + tanh(x/2)) / 2 loses it below x ≈ −20)."""
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1.0, e) / (1 + e)
-
 
 
 def gradients(X, Y, W1, b1, W2, b2):
@@ -134,7 +128,6 @@ def gradients(X, Y, W1, b1, W2, b2):
     return {'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2}
 
 
-
 def loss(X, Y, W1, b1, W2, b2):
     """loss of Network(sizes=[n0, n1, n2], activations=[sigmoid, sigmoid], loss='bce', layout='WtA', reduction='sum', weight_decay=0, samples=m).
     
@@ -156,7 +149,6 @@ def loss(X, Y, W1, b1, W2, b2):
     del A1
     Z2 += b2
     return (xp.sum(Y * (xp.maximum((-Z2), 0.0) + xp.log1p(xp.exp(-xp.abs((-Z2)))))) + xp.sum((1 - Y) * (xp.maximum(Z2, 0.0) + xp.log1p(xp.exp(-xp.abs(Z2))))))
-
 
 
 def loss_and_gradients(X, Y, W1, b1, W2, b2):
@@ -199,7 +191,6 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2):
     dW1 = X @ delta1.T
     db1 = xp.sum(delta1, axis=1, keepdims=True)
     return {'loss': loss, 'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2}
-
 
 
 def forward(X, Y, W1, b1, W2, b2):

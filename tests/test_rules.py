@@ -1,0 +1,70 @@
+"""Every rule's statement is true: its SymPy form (lhs, rhs) is checked numerically on random matrices — an identity
+by evaluating both sides, a differential rule d(E) = R by a central difference of E along the differentials in R."""
+import numpy as np
+import pytest
+import sympy as sp
+
+from derive import rules
+from derive.expr import Differential, ScalarDifferential
+
+RULES = {**{f"{op.node.__name__}: {op.differential.name}": op.differential for op in rules.OPERATORS.values()},
+         **{f"identity: {rule.name}": rule for rule in rules.IDENTITIES.values() if rule.form is not None}}
+EPS = 1e-6
+
+
+def evaluate(e, env):
+    """The number or array e is at the values `env` {symbol: value}, by SymPy."""
+    out = e.xreplace(env).doit()
+    out = out.as_explicit() if isinstance(out, sp.MatrixExpr) else out
+    return np.array(sp.N(out).tolist() if isinstance(out, sp.MatrixBase) else sp.N(out), dtype=float)
+
+
+def differentials(e):
+    return [n for n in sp.preorder_traversal(e) if isinstance(n, (Differential, ScalarDifferential))]
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_rule_statement_holds_on_random_matrices(name):
+    lhs, rhs = RULES[name].form()
+    rng = np.random.default_rng(0)
+    symbols = (lhs.free_symbols | rhs.free_symbols) - {n for d in differentials(lhs) + differentials(rhs) for n in ()}
+    env = {}
+    for s in sorted(symbols, key=str):
+        if isinstance(s, sp.MatrixSymbol):
+            # well conditioned, positive determinant: inverses and log-determinants are defined
+            value = rng.normal(scale=0.5, size=s.shape) + (3 * np.eye(s.rows) if s.rows == s.cols else 0)
+            env[s] = sp.ImmutableMatrix(value)
+        else:
+            env[s] = sp.Float(rng.uniform(0.5, 1.5))
+    if isinstance(lhs, (Differential, ScalarDifferential)):
+        # d(E) along the directions: (E(v + εD) − E(v − εD)) / 2ε, each variable moved along its differential
+        moved = {n.arg for n in differentials(rhs)}
+        direction = {m: (sp.ImmutableMatrix(rng.normal(size=m.shape)) if m.is_Matrix else sp.Float(rng.normal()))
+                     for m in sorted(moved, key=str)}
+        E = lhs.arg
+        plus = evaluate(E, {**env, **{m: env[m] + EPS * D for m, D in direction.items()}})
+        minus = evaluate(E, {**env, **{m: env[m] - EPS * D for m, D in direction.items()}})
+        expected = (plus - minus) / (2 * EPS)
+        got = evaluate(rhs.xreplace({n: direction[n.arg] for n in differentials(rhs)}), env)
+        assert np.allclose(got, expected, rtol=1e-5, atol=1e-7), (name, got, expected)
+    else:
+        fixed = {n: sp.ImmutableMatrix(rng.normal(size=n.shape)) if n.is_Matrix else sp.Float(rng.normal())
+                 for n in differentials(lhs) + differentials(rhs)}
+        assert np.allclose(evaluate(lhs.xreplace(fixed), env), evaluate(rhs.xreplace(fixed), env), rtol=1e-10), name
+
+
+def test_every_operator_rule_and_identity_has_a_checked_statement():
+    assert all(op.differential.form is not None for op in rules.OPERATORS.values())
+    assert len(RULES) >= 20
+
+
+def test_a_false_statement_is_caught():
+    """The check can fail: tr(AB) = tr(AᵀB) is not an identity."""
+    A, B = rules.A, rules.B
+    with pytest.raises(AssertionError):
+        broken = rules.Rule("broken", "", lambda: (sp.Trace(A * B), sp.Trace(A.T * B)))
+        RULES["broken"] = broken
+        try:
+            test_rule_statement_holds_on_random_matrices("broken")
+        finally:
+            del RULES["broken"]
