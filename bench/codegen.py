@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import derive  # noqa: E402
-from derive.codegen import compile_function  # noqa: E402
+from derive.codegen.program import compile_function  # noqa: E402
 from _timing import race  # noqa: E402
 from verify import Spec, recursion  # noqa: E402
 

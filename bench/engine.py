@@ -12,7 +12,7 @@ import sympy as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import derive  # noqa: E402
-from derive.expr import postorder  # noqa: E402
+from derive.core.expr import postorder  # noqa: E402
 from _timing import timed  # noqa: E402
 
 n = sp.Symbol("n", integer=True, positive=True)

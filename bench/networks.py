@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import derive  # noqa: E402
-from derive.expr import substitute  # noqa: E402
+from derive.core.expr import substitute  # noqa: E402
 from _timing import timed  # noqa: E402
 
 CONFIGS = {

@@ -1,16 +1,23 @@
-"""Symbolic derivation of gradients in matrix form by the matrix-differential method."""
-from .api import Derivation, derivation, gradient, gradients
-from .backprop import Backprop, backprop
-from .codegen import lambdify
-from .document import html_document, latex_document, write
-from .latex import Notation, latex
+"""Symbolic derivation of gradients in matrix form by the matrix-differential method.
+
+The pipeline, one package per stage: core (expressions, functions, the operator table, the registries, the parser)
+-> engine (the reverse sweep; Derivation) -> networks (Network, Backprop) -> printing (text, LaTeX, array code)
+-> codegen (Program) -> documents (LaTeX, HTML, PDF) -> cli.
+"""
 from .errors import (DeriveError, InvalidArgument, InvalidType, ParseError, ShapeError, UnsupportedOperation,
                      UsageError)
-from .functions import Softmax, leaky_relu, relu, sigmoid, softplus
-from .network import ACTIVATIONS, LAYOUTS, LOSSES, REDUCTIONS, Dense, Network, mlp
-from .parser import parse
-from .registry import register_activation, register_loss
+from .core.functions import Softmax, leaky_relu, relu, sigmoid, softplus
+from .core.parser import parse
+from .core.registry import ACTIVATIONS, LOSSES, register_activation, register_loss
+from .engine.derivation import Derivation, derivation, gradient, gradients
+from .networks.network import LAYOUTS, REDUCTIONS, Dense, Network, mlp
+from .networks.backprop import Backprop, backprop
+from .printing.latex import Notation, latex
+from .codegen.program import lambdify
+from .documents import html_document, latex_document, write
 
 __all__ = ["ACTIVATIONS", "LAYOUTS", "LOSSES", "REDUCTIONS", "Backprop", "Dense", "Derivation", "DeriveError",
-           "InvalidArgument", "InvalidType", "Network", "Notation", "ParseError", "ShapeError", "UsageError", "Softmax", "UnsupportedOperation", "backprop", "derivation", "gradient", "gradients",
-           "html_document", "lambdify", "latex", "latex_document", "leaky_relu", "mlp", "parse", "register_activation", "register_loss", "relu", "sigmoid", "softplus", "write"]
+           "InvalidArgument", "InvalidType", "Network", "Notation", "ParseError", "ShapeError", "Softmax",
+           "UnsupportedOperation", "UsageError", "backprop", "derivation", "gradient", "gradients", "html_document",
+           "lambdify", "latex", "latex_document", "leaky_relu", "mlp", "parse", "register_activation", "register_loss",
+           "relu", "sigmoid", "softplus", "write"]

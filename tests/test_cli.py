@@ -4,8 +4,8 @@ import pytest
 import sympy as sp
 
 import derive
-from derive.cli import main
-from derive.parser import ParseError, parse, parse_shape
+from derive.cli.main import main
+from derive.core.parser import ParseError, parse, parse_shape
 from verify import central_difference, relative_error
 
 SHAPES = {"A": ("3", "3"), "B": ("3", "3"), "X": ("3", "3"), "C": ("2", "3"), "t": None}
@@ -92,17 +92,17 @@ def test_random_text_only_ever_raises_parse_error(text):
 
 def test_precedence_and_every_operator():
     A, B, X = (parse(k, SHAPES) for k in "ABX")
-    assert parse("A*B'", SHAPES) == derive.expr.matmul(A, B.T)
-    assert parse("(A*B)'", SHAPES) == derive.expr.tp(derive.expr.matmul(A, B))
-    assert parse("A + B*X", SHAPES) == derive.expr.matadd(A, derive.expr.matmul(B, X))
+    assert parse("A*B'", SHAPES) == derive.core.expr.matmul(A, B.T)
+    assert parse("(A*B)'", SHAPES) == derive.core.expr.tp(derive.core.expr.matmul(A, B))
+    assert parse("A + B*X", SHAPES) == derive.core.expr.matadd(A, derive.core.expr.matmul(B, X))
     assert parse("A .* B", SHAPES) == parse("A ⊙ B", SHAPES) == parse("A o B", SHAPES) == sp.HadamardProduct(A, B)
     assert parse("X.T", SHAPES) == parse("X'", SHAPES) == X.T
     assert parse("X^2", SHAPES) == sp.MatPow(X, 2)
-    assert parse("-A", SHAPES) == derive.expr.matmul(-1, A)
+    assert parse("-A", SHAPES) == derive.core.expr.matmul(-1, A)
     assert parse("tr(X)/2", SHAPES) == sp.Trace(X) / 2
     assert parse("det(X)", SHAPES) == sp.Determinant(X) and parse("inv(X)", SHAPES) == sp.Inverse(X)
     assert parse("logdet(X)", SHAPES) == sp.log(sp.Determinant(X))
-    assert parse("tanh(X)", SHAPES) == derive.functions.apply(sp.tanh, X)
+    assert parse("tanh(X)", SHAPES) == derive.core.functions.apply(sp.tanh, X)
 
 
 import subprocess  # noqa: E402

@@ -303,7 +303,7 @@ def test_log_softplus_and_the_softplus_ratio_against_50_digits(dtype, tol):
     import mpmath
     import sympy as sp
 
-    from derive.functions import log_softplus, softplus_ratio
+    from derive.core.functions import log_softplus, softplus_ratio
     mpmath.mp.dps = 50
     magnitudes = np.logspace(-3, 3, 60)
     z = np.concatenate([-magnitudes[::-1], [0.0], magnitudes]).astype(dtype)

@@ -5,7 +5,7 @@ import sympy as sp
 from sympy.matrices.expressions.hadamard import HadamardProduct as Had
 
 import derive
-from derive.expr import Differential, ScalarDifferential, postorder
+from derive.core.expr import Differential, ScalarDifferential, postorder
 
 N = 2
 X, A, B = (sp.MatrixSymbol(k, N, N) for k in "XAB")

@@ -9,10 +9,13 @@ import sympy as sp
 from latex2mathml.converter import convert
 
 import derive
-from derive import demo
-from derive.document import Equations, backprop_blocks, pdflatex, to_html, write
-from derive.examples import EXAMPLES
-from derive.latex import Notation, latex
+from derive.cli import demo
+from derive.documents import write
+from derive.documents.blocks import Equations, backprop_blocks
+from derive.documents.html import to_html
+from derive.documents.tex import pdflatex
+from derive.cli.examples import EXAMPLES
+from derive.printing.latex import Notation, latex
 
 ROOT = Path(__file__).resolve().parent.parent
 n = sp.Symbol("n", integer=True, positive=True)
@@ -51,7 +54,7 @@ def test_notation_options():
 def test_golden_algorithm_in_the_documents_notation():
     """The generated program typeset from its statements: the derivation's symbols and notation, x = P; x *= R as
     one statement, no bookkeeping (namespace, sizes, del)."""
-    from derive.document import algorithm
+    from derive.documents.blocks import algorithm
     result = EXAMPLES["seed004-two-layer"].derive()
     block = algorithm(result.program())
     rows = dict(block.rows)
@@ -137,3 +140,16 @@ def test_latex_documents_are_standalone():
     assert r"\mathrm{tr}(A X B)" in tex and r"\text{cyclic trace}" in tex
     doc = derive.latex_document(EXAMPLES["seed004-two-layer"].derive())
     assert r"\boxed{\frac{\partial L}{\partial W^{(1)}} = X {\delta^{(1)}}^{\top}}" in doc
+
+
+def test_stable_forms_are_typeset_by_latexify_from_the_helpers_code():
+    """σ and softmax as the code computes them: the formulas come from the helper functions' own source."""
+    from derive.documents.blocks import stable_forms
+    result = derive.backprop(derive.mlp([2, 3, 2], activation="sigmoid", output="softmax", loss="softmax_ce"))
+    rows = {lhs: (rhs, note) for lhs, rhs, note in stable_forms(result.program()).rows}
+    assert set(rows) == {r"\sigma(x)", r"\operatorname{softmax}(z)"}
+    sigma, _ = rows[r"\sigma(x)"]
+    assert sigma.startswith(r"\frac{\mathrm{where}") and r"x \ge 0" in sigma and r"\exp" in sigma
+    softmax, note = rows[r"\operatorname{softmax}(z)"]
+    assert r"z - \mathrm{max}" in softmax and r"\sum" in softmax and "each sample" in note
+    assert not stable_forms(derive.backprop(derive.mlp([2, 2], activation="tanh")).program()).rows

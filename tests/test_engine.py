@@ -5,7 +5,7 @@ import sympy as sp
 from sympy.matrices.expressions.hadamard import HadamardProduct as Had
 
 import derive
-from derive.functions import apply
+from derive.core.functions import apply
 from verify import central_difference, relative_error
 
 n, m = sp.symbols("n m", integer=True, positive=True)
@@ -99,7 +99,7 @@ def test_wrt_must_be_a_symbol():
 
 def test_shared_subexpressions_are_visited_once():
     """A chain where each level uses the previous one twice: 2^k paths, k nodes."""
-    from derive._shapes import memoised
+    from derive.core.shapes import memoised
 
     @memoised   # SymPy's own MatAdd checks shapes recursively: 2^k shape queries without the memo
     def chain(k):

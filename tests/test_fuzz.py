@@ -22,9 +22,9 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 import derive
-from derive.codegen import common_subexpressions
-from derive.functions import LogSoftmax
-from derive.printing import text
+from derive.codegen.program import common_subexpressions
+from derive.core.functions import LogSoftmax
+from derive.printing.text import text
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 # shrinking a failure of these slow examples takes minutes: only with FUZZ_SHRINK=1 (the failure message shows f,

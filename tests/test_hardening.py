@@ -12,7 +12,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
 import derive
 import verify
-from derive.cli import main
+from derive.cli.main import main
 from verify import central_difference, relative_error
 
 n = sp.Symbol("n", integer=True, positive=True)

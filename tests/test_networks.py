@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 import derive
-from derive.examples import EXAMPLES
-from derive.expr import matadd, matmul
-from derive.forms import I
+from derive.cli.examples import EXAMPLES
+from derive.core.expr import matadd, matmul
+from derive.networks.forms import I
 from verify import Spec, central_difference, data, recursion
 from verify.strategies import mlp_specs
 
@@ -135,7 +135,7 @@ def test_diag_hadamard_and_index_forms_are_identical_after_expansion(activation,
         assert explicit == _explicit(diag[key]), key
         for i in range(explicit.rows):
             for j in range(explicit.cols):
-                entry = index[key].subs(I, i).subs(derive.forms.J, j).doit()
+                entry = index[key].subs(I, i).subs(derive.networks.forms.J, j).doit()
                 assert sp.expand(entry - explicit[i, j]) == 0, (key, i, j)
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from derive import rules
-from derive.expr import Differential, ScalarDifferential
+from derive.core import rules
+from derive.core.expr import Differential, ScalarDifferential
 
 RULES = {**{f"{op.node.__name__}: {op.differential.name}": op.differential for op in rules.OPERATORS.values()},
          **{f"identity: {rule.name}": rule for rule in rules.IDENTITIES.values() if rule.form is not None}}

@@ -42,7 +42,7 @@ def test_import_and_use_leave_sympys_shape_properties_unchanged():
 @pytest.fixture
 def registered():
     """swish and logcosh registered from the public API, removed again after the test."""
-    from derive import registry
+    from derive.core import registry
 
     swish = derive.register_activation("swish", lambda x: x * derive.sigmoid(x), latex=r"\operatorname{swish}")
     logcosh = derive.register_loss("logcosh", lambda a, y: sp.log(sp.cosh(a - y)))

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 
 import derive
 import verify
-from derive.examples import EXAMPLES
+from derive.cli.examples import EXAMPLES
 from verify import exact
 from verify.strategies import mlp_specs
 
@@ -141,7 +141,7 @@ def test_check_reports_a_wrong_gradient_in_every_check_and_serialises():
     W1 = result.parameter("W1")
     # tampered: ∂L/∂W1 off by a factor 2
     wrong = type(result)(result.network, result.forward, result.deltas,
-                         {**result.gradients, "W1": derive.expr.matmul(2, result.gradients["W1"])},
+                         {**result.gradients, "W1": derive.core.expr.matmul(2, result.gradients["W1"])},
                          result.steps, result.adjoints)
     report = verify.check(wrong, trials=1)
     assert not report.passed

@@ -12,7 +12,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from .errors import UnsupportedOperation
+from ..errors import UnsupportedOperation
 from .expr import LogDet, ScalarDifferential, d, hadamard, hadamard_power, has_differential, matmul, tp, unit
 from .functions import ELT, Softmax, body_of, derivative, elementwise
 from .hadamard import derivative_matrix
@@ -21,7 +21,7 @@ from .hadamard import derivative_matrix
 N = 3
 X, Y, A, B, G = (sp.MatrixSymbol(k, N, N) for k in "XYABG")
 x, z = sp.MatrixSymbol("x", N, 1), sp.MatrixSymbol("z", N, 1)
-u, v, a, c = sp.symbols("u v a c", real=True)
+u, v, a = sp.symbols("u v a", real=True)
 S = sp.Symbol("s", real=True)
 
 
@@ -260,10 +260,14 @@ def operator(node):
 
 def transpose(G, t):
     """(identity rule, G', t') with tr(Gᵀ t) = tr(G'ᵀ t') (or g·t = g'·t' for scalars) and t' one operator closer
-    to the differential; None when t's head operator has no transpose identity."""
+    to the differential; None when t's head operator has no transpose identity. An operator's transpose names its
+    identity by a key of IDENTITIES or gives the Rule itself."""
     entry = operator(t)
     moved = entry.transpose(G, t) if entry and entry.transpose else None
-    return None if moved is None else (IDENTITIES[moved[0]], *moved[1:])
+    if moved is None:
+        return None
+    rule, G2, t2 = moved
+    return (IDENTITIES[rule] if isinstance(rule, str) else rule), G2, t2
 
 
 def unsupported():

@@ -4,7 +4,8 @@ from functools import lru_cache
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixExpr
-from .errors import InvalidArgument, InvalidType
+
+from ..errors import InvalidArgument, InvalidType
 
 # The bound variable of every elementwise Lambda, fixed so that equal applications are equal nodes.
 ELT = sp.Dummy("x", dummy_index=0)

@@ -4,72 +4,10 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from .errors import UnsupportedOperation
-from .expr import Adjugate, LogDet, matmul, tp
-from .functions import ELT, body_of
-from .printing import SafePrecedence, positive_first
-
-# Helper functions the printed code may call, written into the generated source (no import of derive needed).
-HELPERS = {
-    "sigmoid": '''def sigmoid(xp, x):
-    """1 / (1 + e^(−x)) = e^(min(x, 0)) / (1 + e^(−|x|)): no overflow, full relative precision for every x
-    (the tanh form (1 + tanh(x/2)) / 2 loses it below x ≈ −20)."""
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1.0, e) / (1 + e)
-''',
-    "heaviside": '''def heaviside(xp, x, at_zero):
-    """The step H(x): 0 below 0, 1 above, `at_zero` at 0, in the floating type of x."""
-    x = xp.asarray(x)
-    dtype = x.dtype if xp.isdtype(x.dtype, "real floating") else xp.float64
-    step = xp.astype(x > 0, dtype)
-    return step if at_zero == 0 else step + at_zero * xp.astype(x == 0, dtype)
-''',
-    "unit": '''def unit(xp, rows, cols, i, j, dtype):
-    """E_ij: the rows × cols matrix with a single 1 at (i, j)."""
-    return xp.astype((xp.reshape(xp.arange(rows), (rows, 1)) == i) & (xp.reshape(xp.arange(cols), (1, cols)) == j),
-                     dtype)
-''',
-    "logdet": '''def logdet(xp, x):
-    """log det x from slogdet (no overflow of det): nan where det x < 0, as log|det x| would be another function."""
-    sign, value = xp.linalg.slogdet(x)
-    return xp.where(sign >= 0, value, xp.asarray(float("nan"), dtype=value.dtype))
-''',
-    "adjugate": '''def adjugate(xp, x):
-    """adj(x) = det(x) x⁻¹, finite where x is singular: with x = U diag(s) Vᵀ, adj(x) = det(V) det(Uᵀ) V diag(s̃) Uᵀ,
-    s̃_i the product of the other singular values."""
-    u, s, vt = xp.linalg.svd(x)
-    n = s.shape[0]
-    others = xp.stack([xp.prod(s[:i]) * xp.prod(s[i + 1:]) for i in range(n)])
-    return xp.linalg.det(u) * xp.linalg.det(vt) * (vt.T * others) @ u.T
-''',
-    "log_softplus": '''def log_softplus(xp, x):
-    """log softplus(x) = log log(1 + e^x); below 0 as x + log(log1p(u)/u), u = e^x, which tends to x where
-    softplus(x) underflows."""
-    u = xp.exp(xp.minimum(x, 0.0))
-    ratio = xp.where(u > 0, xp.log1p(u) / xp.where(u > 0, u, 1.0), 1.0)
-    above = xp.log(xp.where(x > 0, x + xp.log1p(xp.exp(-xp.abs(x))), 1.0))
-    return xp.where(x > 0, above, xp.minimum(x, 0.0) + xp.log(ratio))
-''',
-    "softplus_ratio": '''def softplus_ratio(xp, x):
-    """σ(x) / softplus(x), tending to 1 as x → −∞ where both underflow: below 0, with u = e^x,
-    u / ((1 + u) log1p(u))."""
-    u = xp.exp(-xp.abs(x))
-    below = xp.where(u > 0, u / xp.where(u > 0, xp.log1p(u), 1.0), 1.0) / (1 + u)
-    above = 1 / ((1 + u) * (xp.abs(x) + xp.log1p(u)))
-    return xp.where(x > 0, above, below)
-''',
-    "softmax": '''def softmax(xp, z, axis):
-    """exp(z) normalised along axis; the maximum is subtracted first, so exp never overflows."""
-    e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
-    return e / xp.sum(e, axis=axis, keepdims=True)
-''',
-    "log_softmax": '''def log_softmax(xp, z, axis):
-    """log softmax(z) along axis = z − max − log Σ exp(z − max), without overflow."""
-    shifted = z - xp.max(z, axis=axis, keepdims=True)
-    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
-''',
-}
-
+from ..core.expr import Adjugate, LogDet, matmul, tp
+from ..core.functions import ELT, body_of
+from ..errors import UnsupportedOperation
+from .text import SafePrecedence, positive_first
 
 class _NoArrayFunction(Exception):
     """A function that only a scalar library (math, scipy) has."""

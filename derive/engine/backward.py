@@ -6,24 +6,26 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement, MatrixExpr
 
-from ._shapes import memoised
-from .errors import InvalidArgument, InvalidType, ShapeError, UnsupportedOperation
-from .expr import (LEAVES, Differential, LogDet, ScalarDifferential, d, matadd, matmul, postorder, prehash, prepared,
-                   tp)
-from .functions import apply
-from .hadamard import simplify
-from .rules import DEFINITION, IDENTITIES, Rule, operator, transpose
+from ..core.expr import (LEAVES, Differential, LogDet, ScalarDifferential, children, d, matadd, matmul, postorder,
+                         prehash, prepared, tp)
+from ..core.functions import apply
+from ..core.hadamard import simplify
+from ..core.rules import DEFINITION, IDENTITIES, Rule, operator, transpose
+from ..core.shapes import memoised
+from ..errors import InvalidArgument, InvalidType, ShapeError, UnsupportedOperation
 
 
 @dataclass(frozen=True)
 class Step:
     """One rule application: `before` rewritten into `after` by `rule`, while the adjoint of `node` is pushed down
-    (the node whose differential term it rewrites; None for the steps that read results off)."""
+    (None for the steps that read results off); `term` is which term of d node it rewrites (0, 1, … in the order
+    of its differential's terms; None for a step on the whole)."""
 
     rule: Rule
     before: sp.Basic
     after: sp.Basic
     node: object = None
+    term: object = None
 
 
 def form(G, D):
@@ -42,11 +44,7 @@ def normalise(expr, memo=None):
 
 
 def _normal_children(expr):
-    if isinstance(expr, ElementwiseApplyFunction):
-        return (expr.expr,)
-    if isinstance(expr, sp.Sum) or not expr.args or isinstance(expr, (sp.MatrixSymbol, sp.MatrixBase, sp.Lambda)):
-        return ()
-    return expr.args
+    return () if isinstance(expr, sp.Sum) else children(expr)   # a Sum is read back whole
 
 
 def _normal_node(expr, memo):
@@ -165,17 +163,17 @@ def _collect(node, parts, rewrite):
     return S, steps
 
 
-def _pullback(G, t, rewrite, node):
+def _pullback(G, t, rewrite, node, term=None):
     """([(child, adjoint)], steps) with form(G, t) = Σ form(adjoint, d child), by the operators' transpose
-    identities."""
+    identities; the terms of a sum one by one (numbered when they are d node's own)."""
     if isinstance(t, (Differential, ScalarDifferential)):
         return [(t.arg, G)], []
     if t.is_zero or isinstance(t, sp.ZeroMatrix):
         return [], []  # a term that vanishes (H' = 0 almost everywhere)
     if isinstance(t, (sp.MatAdd, sp.Add)):
         pairs, steps = [], []
-        for term in t.args:
-            more, done = _pullback(G, term, rewrite, node)
+        for k, part in enumerate(t.args):
+            more, done = _pullback(G, part, rewrite, node, k if term is None else term)
             pairs += more
             steps += done
         return pairs, steps
@@ -184,14 +182,14 @@ def _pullback(G, t, rewrite, node):
         raise UnsupportedOperation(type(t).__name__, t, "term is not linear in one differential")
     rule, G2, t2 = moved
     before, after = form(G, t), form(G2, t2)
-    steps = [Step(rule, before, after, node)] if before != after else []
+    steps = [Step(rule, before, after, node, term)] if before != after else []
     if rule is IDENTITIES["hadamard"]:
         # the new adjoint is elementwise algebra: simplify it now, e.g. (Y ⊘ A) ⊙ A = Y
         S = simplify(G2, rewrite)
         if S != G2:
-            steps.append(Step(IDENTITIES["simplify"], after, form(S, t2), node))
+            steps.append(Step(IDENTITIES["simplify"], after, form(S, t2), node, term))
             G2 = S
-    pairs, done = _pullback(G2, t2, rewrite, node)
+    pairs, done = _pullback(G2, t2, rewrite, node, term)
     return pairs, steps + done
 
 

@@ -1,16 +1,31 @@
 """Differentials as SymPy objects, and constructors that keep matrix expressions tidy."""
 import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixExpr
-
 
 # Expressions the engine and the printers never look inside.
 LEAVES = (sp.MatrixSymbol, sp.Symbol, sp.Number, sp.NumberSymbol, sp.Identity, sp.OneMatrix, sp.ZeroMatrix,
           sp.MatrixBase, sp.Lambda)
 
 
-class Differential(MatrixExpr):
-    """dA, the differential of a matrix expression A (same shape as A)."""
+def is_leaf(e):
+    """Whether e is a leaf: one of LEAVES, or a node without arguments."""
+    return isinstance(e, LEAVES) or not e.args
+
+
+def children(e):
+    """The sub-expressions of e that the engine, the simplifier and the printers look into: none for a leaf, the
+    argument X of σ(X) (not σ's Lambda), every argument otherwise."""
+    if is_leaf(e):
+        return ()
+    if isinstance(e, ElementwiseApplyFunction):
+        return (e.expr,)
+    return e.args
+
+
+class OneArgument:
+    """A node of one argument, built as given (no evaluation)."""
 
     def __new__(cls, arg):
         return sp.Basic.__new__(cls, arg)
@@ -19,9 +34,11 @@ class Differential(MatrixExpr):
     def arg(self):
         return self.args[0]
 
-    @property
-    def shape(self):
-        return self.args[0].shape
+
+class Differential(OneArgument, MatrixExpr):
+    """dA, the differential of a matrix expression A (same shape as A)."""
+
+    shape = property(lambda self: self.arg.shape)
 
     def _eval_transpose(self):
         return None
@@ -163,35 +180,19 @@ def matadd(*terms):
     return parts[0] if len(parts) == 1 else sp.MatAdd(*parts)
 
 
-class Adjugate(MatrixExpr):
+class Adjugate(OneArgument, MatrixExpr):
     """adj(X) = |X| X⁻¹, the transposed cofactor matrix (defined for a singular X too)."""
 
-    def __new__(cls, arg):
-        return sp.Basic.__new__(cls, arg)
-
-    @property
-    def arg(self):
-        return self.args[0]
-
-    @property
-    def shape(self):
-        return self.arg.shape
+    shape = property(lambda self: self.arg.shape)
 
     def _entry(self, i, j, **kwargs):
         return (sp.Determinant(self.arg) * sp.Inverse(self.arg))[i, j]
 
 
-class LogDet(sp.Expr):
+class LogDet(OneArgument, sp.Expr):
     """log |X|, the logarithm of a determinant, as one node (log det X in code, from slogdet)."""
 
     is_commutative = True
-
-    def __new__(cls, arg):
-        return sp.Basic.__new__(cls, arg)
-
-    @property
-    def arg(self):
-        return self.args[0]
 
     def doit(self, **hints):
         return sp.log(sp.Determinant(self.arg).doit(**hints))
@@ -234,7 +235,7 @@ def substitute(e, mapping, memo=None):
     memo = {} if memo is None else memo
     if e in mapping:
         return mapping[e]
-    if not e.args or isinstance(e, (sp.MatrixSymbol, sp.Lambda)):
+    if is_leaf(e):
         return e
     key = id(e)
     if key not in memo:
@@ -284,7 +285,7 @@ def postorder(root, children):
 def replace_nodes(e, rebuild):
     """e with every node for which rebuild(node) is not None replaced by it (children first, each node once)."""
     mapping, memo = {}, {}  # memo shared: a node's replacements all come before it, so what is memoised stays true
-    for node in postorder(e, lambda n: () if isinstance(n, LEAVES) else n.args):
+    for node in postorder(e, children):
         new = rebuild(substitute(node, mapping, memo) if mapping else node)
         if new is not None:
             mapping[node] = new

@@ -6,9 +6,9 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from .errors import InvalidArgument
-from .printing import MatrixNotation
-from .tex import safe_tex
+from ..core.tex import safe_tex
+from ..errors import InvalidArgument
+from .text import MatrixNotation
 
 _LAYERED = re.compile(r"^(delta|[A-Za-z]+?)(\d+)$")
 _GREEK = {"delta": r"\delta", "lambda": r"\lambda", "theta": r"\theta", "Theta": r"\Theta"}

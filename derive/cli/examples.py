@@ -4,9 +4,9 @@ from typing import Callable
 
 import sympy as sp
 
-from .api import derivation
-from .backprop import backprop
-from .network import mlp
+from ..engine.derivation import derivation
+from ..networks.backprop import backprop
+from ..networks.network import mlp
 
 
 def sizes(names):

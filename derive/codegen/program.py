@@ -12,88 +12,12 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from .errors import InvalidArgument, InvalidType, ShapeError
-from ._shapes import memoised
-from .arrayprinter import HELPERS, MatrixNumPyPrinter, row_or_column
-from .expr import LEAVES, matmul, postorder
-from .functions import body_of, elementwise
-
-# Helper functions the generated code may call, defined in its own source (no import of derive needed).
-NAMESPACE = '''def namespace(*arrays):
-    """The array library of the inputs, as an array API namespace (array_api_compat when installed)."""
-    try:
-        from array_api_compat import array_namespace
-    except ImportError:
-        return arrays[0].__array_namespace__()
-    # arrays of one type are of one library: one look-up (1 µs) instead of one per array (30 µs for 34)
-    return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
-'''
-
-CHECK_SHAPES = '''def check_shapes(xp, arrays, expected, sizes, given=()):
-    """(sizes, arrays): the named sizes read off the arrays' shapes (or `given` as arguments), and the arrays, those
-    of integers made floating; an argument of another rank, shape or type is an error that names it, with the shape
-    expected and the shape given."""
-    bound, floating, integers = dict(given), (xp.float64, xp.float32), False
-    for a, (name, shape) in zip(arrays, expected):
-        if not shape:
-            _scalar(a, name)
-            continue
-        actual = a.shape
-        if len(actual) != len(shape) or type(a).__name__ == "matrix" or not (a.dtype == floating[0] or
-                                                                               a.dtype == floating[1]):
-            integers |= _refuse(xp, a, name, shape)
-        for want, got in zip(shape, actual):
-            if want.__class__ is str:
-                if want not in bound:
-                    if got is None or got != got:
-                        continue  # a size not known yet (a lazy array's)
-                    bound[want] = (got, name)
-                value, source = bound[want]
-            else:
-                value, source = want, name
-            if got != value and got is not None and got == got:
-                where = f" with {want} = {value} from {source}" if source != name else ""
-                raise ValueError(f"{name}: expected shape {_shape(shape)}{where}, got {tuple(actual)}")
-    for want, (value, name) in bound.items():
-        if value < 1:
-            raise ValueError(f"{name}: size {want} = {value}; every size must be at least 1")
-    if len(bound) < len(sizes):
-        missing = [k for k in sizes if k not in bound]
-        raise ValueError(f"the sizes {', '.join(missing)} are unknown (arrays of unknown shape)")
-    if integers:  # integer arrays computed in a floating type: X @ X of int8 overflows
-        dtype = xp.result_type(*(a for a, (_, shape) in zip(arrays, expected) if shape), xp.float32)
-        arrays = tuple(xp.astype(a, dtype) if shape and not xp.isdtype(a.dtype, "real floating") else a
-                       for a, (_, shape) in zip(arrays, expected))
-    return tuple(bound[k][0] for k in sizes), arrays
-
-
-def _refuse(xp, a, name, shape):
-    """True for an array of integers; an error for any other array that is not of real floating type and shape."""
-    if type(a).__name__ == "matrix":
-        raise TypeError(f"{name}: numpy.matrix is not supported (its * is the matrix product); "
-                        f"pass numpy.asarray({name})")
-    if len(a.shape) != len(shape):
-        raise ValueError(f"{name}: expected a {len(shape)}-D array of shape {_shape(shape)}, "
-                         f"got shape {tuple(a.shape)}")
-    if xp.isdtype(a.dtype, "real floating"):
-        return False
-    if xp.isdtype(a.dtype, "integral"):
-        return True
-    raise TypeError(f"{name}: an array of {a.dtype}; pass real numbers (a floating or integer type)")
-
-
-def _scalar(a, name):
-    """A real number, or a 0-D array of one."""
-    if isinstance(a, (bool, complex, str)) or (hasattr(a, "shape") and tuple(a.shape) != ()) or not (
-            hasattr(a, "shape") or isinstance(a, (int, float))):
-        raise TypeError(f"{name}: expected a real number (or a 0-D array), got {type(a).__name__} "
-                        f"{getattr(a, 'shape', '')}".rstrip())
-
-
-def _shape(shape):
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
-'''
-
+from ..core.expr import children, matmul, postorder
+from ..core.functions import body_of, elementwise
+from ..core.shapes import memoised
+from ..errors import InvalidArgument, InvalidType, ShapeError
+from ..printing.arrays import MatrixNumPyPrinter, row_or_column
+from . import helpers
 
 def _fresh_product(e, computed):
     """Whether e prints as a matrix product of arrays, P @ Q @ …, which returns a new array, and reads a computed
@@ -137,14 +61,6 @@ def _dimensions(args):
     return sizes
 
 
-def _children(e):
-    if isinstance(e, LEAVES):
-        return ()
-    if isinstance(e, ElementwiseApplyFunction):
-        return (e.expr,)
-    return e.args
-
-
 def _rebuild(e, args):
     if isinstance(e, ElementwiseApplyFunction):
         return elementwise(body_of(e.function), args[0])
@@ -156,11 +72,11 @@ def common_subexpressions(expr, fresh=None):
     the temporaries' names (names no symbol of expr has)."""
     if fresh is None:
         fresh = Names(avoid={str(s) for s in expr.free_symbols}).fresh
-    order = postorder(expr, _children)
-    uses = Counter(c for e in order for c in set(_children(e)))
+    order = postorder(expr, children)
+    uses = Counter(c for e in order for c in set(children(e)))
     new, temporaries = {}, []
     for e in order:
-        kids = _children(e)
+        kids = children(e)
         rebuilt = e
         if any(new[c] is not c for c in kids):
             args = [new.get(a, a) for a in e.args] if not isinstance(e, ElementwiseApplyFunction) else [new[e.expr]]
@@ -179,10 +95,10 @@ class Names:
     """The identifiers of generated code: each name once, never a keyword, a builtin or a name the code calls
     (xp, namespace, the helpers); internal names are numbered past every name already taken."""
 
-    RESERVED = {"xp", "namespace", "check_shapes", "_refuse", "_scalar", "_shape", "_dtype", *dir(builtins)}
+    RESERVED = {"xp", "_dtype", *dir(builtins)}
 
     def __init__(self, avoid=()):
-        self.taken = self.RESERVED | set(HELPERS)
+        self.taken = self.RESERVED | helpers.NAMES
         self.avoid = set(avoid)  # the names of the symbols: never given to an internal name
 
     def claim(self, name, prefix="_a"):
@@ -285,7 +201,7 @@ class Program:
     dtype: bool                # whether the code needs _dtype, the floating type of the inputs
     statements: tuple
     outputs: tuple             # ((key, identifier), ...); a single key None: one value returned
-    helpers: tuple             # names of HELPERS the code calls
+    helpers: tuple             # names of the helpers.HELPERS the code calls
 
     @property
     def single(self):
@@ -377,9 +293,9 @@ def listing(program):
 def _blocks(programs):
     """The source blocks of the programs: the namespace and shape-check helpers, then per program the helpers not
     written yet and its function."""
-    blocks = [NAMESPACE, CHECK_SHAPES]
+    blocks = [helpers.source(helpers.namespace), helpers.source(*helpers.CHECKS)]
     for p in programs:
-        blocks += [HELPERS[h] for h in p.helpers if HELPERS[h] not in blocks]
+        blocks += [helpers.source(helpers.HELPERS[h]) for h in p.helpers if helpers.source(helpers.HELPERS[h]) not in blocks]
         blocks.append(listing(p))
     return blocks
 

@@ -1,7 +1,7 @@
 """The subset of LaTeX that users may pass (notation, names of registered functions): checked, never raw."""
 import re
 
-from .errors import InvalidArgument
+from ..errors import InvalidArgument
 
 # what a notation may write: letters, digits, sub/superscripts, braces, primes, spaces and these macros
 _MACROS = {"\\" + g for g in (

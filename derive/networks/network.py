@@ -4,11 +4,12 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .errors import InvalidArgument
-from .expr import matadd, matmul, tp
-from .functions import ELT, Softmax, apply, body_of
-from . import registry
-from .registry import ACTIVATIONS, LOSSES, Activation
+from ..core import registry
+from ..core.expr import matadd, matmul, tp
+from ..core.functions import ELT, Softmax, apply, body_of
+from ..core.registry import ACTIVATIONS, Activation
+from ..errors import InvalidArgument
+
 LAYOUTS = ("WA", "WtA", "AW")
 REDUCTIONS = ("mean", "sum")
 SAMPLES = sp.Symbol("m", integer=True, positive=True)
@@ -147,7 +148,6 @@ class Network:
 
     def _layer(self, l, spec, depth, A_in):
         act = _activation(spec.activation, f"layer {l}")
-        name = act.name
         if not act.elementwise and l != depth:
             raise InvalidArgument(f"layer {l}: softmax is only valid on the output layer (layer {depth})")
         n_in, n = self.sizes[l - 1], self.sizes[l]

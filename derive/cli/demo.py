@@ -5,10 +5,10 @@ from pathlib import Path
 import sympy as sp
 from sympy.matrices.expressions.hadamard import HadamardProduct as Had
 
-from .api import derivation
-from .document import write
+from ..documents import write
+from ..engine.derivation import derivation
+from ..printing.text import text
 from .examples import EXAMPLES
-from .printing import text
 
 
 def _identities():

@@ -2,7 +2,7 @@
 import sympy as sp
 from sympy.matrices.expressions.hadamard import HadamardProduct
 
-from .expr import LEAVES, hadamard, matmul, postorder, substitute
+from ..core.expr import children, hadamard, matmul, postorder, substitute
 
 I, J = sp.symbols("i j", integer=True, nonnegative=True)
 
@@ -12,7 +12,7 @@ def diag_form(M, carried=()):
     u ⊙ v = diag(v) u, where u is the factor that carries the error (contains one of `carried`)."""
     carried = tuple(carried)
     mapping = {}
-    for node in postorder(M, lambda n: () if isinstance(n, LEAVES) else n.args):
+    for node in postorder(M, children):
         if isinstance(node, HadamardProduct) and node.cols == 1:
             factors = [mapping.get(a, a) for a in node.args]
             k = next((i for i, f in enumerate(factors) if f.has(*carried)), 0) if carried else 0

@@ -7,7 +7,7 @@ from typing import Callable, Optional
 import sympy as sp
 from sympy.matrices.expressions.hadamard import HadamardPower
 
-from .errors import InvalidArgument, InvalidType, NotElementwise
+from ..errors import InvalidArgument, InvalidType, NotElementwise
 from .expr import matadd, matmul, tp
 from .functions import (ELT, LogSoftmax, ScalarFunctionBase, apply, canonical_body, defined, leaky_relu, log_softplus,
                         relu, sigmoid, softplus, softplus_ratio)

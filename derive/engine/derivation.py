@@ -3,12 +3,11 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .errors import InvalidArgument, InvalidType
-from . import codegen
-from ._shapes import memoised
-from .engine import Step, backward, prepare, zero_like
-from .printing import step_lines, text
-
+from ..codegen import program as codegen
+from ..core.shapes import memoised
+from ..errors import InvalidArgument, InvalidType
+from ..printing.text import step_lines, text
+from .backward import Step, backward, prepare, zero_like
 
 PROGRAMS = ("gradient", "value", "value_and_gradient")
 

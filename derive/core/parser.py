@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .errors import InvalidArgument, ParseError
+from ..errors import InvalidArgument, ParseError
 from .expr import hadamard, matadd, matmul, tp
 from .functions import ELT, canonical_body, elementwise
 from .registry import ACTIVATIONS

@@ -4,8 +4,8 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
-from ._shapes import memoised
-from .functions import ELT, body_of
+from ..core.functions import ELT, body_of
+from ..core.shapes import memoised
 
 
 def safe_precedence(item):
@@ -115,7 +115,7 @@ class TextPrinter(MatrixNotation, StrPrinter):
         return "δ" + expr.name[5:] if expr.name.startswith("delta") else expr.name
 
     def _print_DiagMatrix(self, expr):
-        return f"diag({self._print(expr.arg)})"
+        return f"diag({self._print(expr.args[0])})"
 
     def _print_Heaviside(self, expr):
         # the step function as an Iverson bracket

@@ -4,15 +4,16 @@ import re
 import sys
 from pathlib import Path
 
-from .errors import InvalidArgument, ParseError, UsageError
+from ..codegen.program import listing
+from ..core.parser import parse, parse_shape
+from ..core.registry import ACTIVATIONS, LOSSES
+from ..documents import write
+from ..engine.derivation import derivation
+from ..errors import InvalidArgument, ParseError, UsageError
+from ..networks.backprop import backprop
+from ..networks.network import LAYOUTS, REDUCTIONS, mlp
+from ..printing.latex import Notation, latex
 from . import demo
-from .api import derivation
-from .backprop import backprop
-from .codegen import listing
-from .document import write
-from .latex import Notation, latex
-from .network import ACTIVATIONS, LAYOUTS, LOSSES, REDUCTIONS, mlp
-from .parser import parse, parse_shape
 
 EXAMPLES_HELP = """examples:
   derive examples
@@ -203,13 +204,13 @@ def _expr(args):
 def _operators(args):
     """The operator table: each operator with its differential rule and transpose identity; then what has no rule,
     the registered activations and losses."""
-    from . import rules
-    from .printing import text
+    from ..core import rules
+    from ..printing.text import text
 
     print("operators: the differential rule, and the identities that move the operator onto the adjoint")
     for op in rules.OPERATORS.values():
         lhs, rhs = op.differential.form()
-        moved = ", ".join(rules.IDENTITIES[k].name for k in op.identities)
+        moved = ", ".join((rules.IDENTITIES[k] if isinstance(k, str) else k).name for k in op.identities)
         print(f"  {op.node.__name__:<26} {op.differential.name:<22} {text(lhs)} = {text(rhs)}"
               + (f"   [{moved}]" if moved else ""))
     print("not supported:")

@@ -4,14 +4,14 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.matrices.expressions.hadamard import HadamardProduct
 
-from .errors import InvalidArgument
-from .api import Result
-from ._shapes import memoised
-from .engine import backward, zero_like
-from .expr import hadamard, replace_nodes
+from ..core.expr import hadamard, replace_nodes
+from ..core.functions import ELT, elementwise
+from ..core.shapes import memoised
+from ..engine.backward import backward, zero_like
+from ..engine.derivation import Result
+from ..errors import InvalidArgument
+from ..printing.text import step_lines, text
 from .forms import diag_form, index_form
-from .functions import ELT, elementwise
-from .printing import step_lines, text
 
 FORMS = ("hadamard", "diag", "index")
 PROGRAMS = ("gradients", "loss", "loss_and_gradients", "forward")

@@ -11,7 +11,7 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
-from .errors import NotElementwise
+from ..errors import NotElementwise
 from .expr import hadamard, hadamard_power, matadd, matmul, postorder, substitute
 from .functions import ELT, body_of, derivative, elementwise
 

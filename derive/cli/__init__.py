@@ -1,0 +1,1 @@
+"""The derive command, the seed examples and the demo that writes output/."""

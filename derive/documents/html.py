@@ -1,0 +1,83 @@
+"""Blocks as a self-contained HTML page: every formula MathML (latex2mathml), the flow an SVG diagram."""
+import html
+
+from latex2mathml.converter import convert
+
+from .blocks import Algorithm, Diagram, Equations, Heading, Rules, Text
+
+
+def _math(tex, display=False):
+    return convert(tex, display="block" if display else "inline")
+
+
+def _svg(diagram):
+    nodes = diagram.values
+    width = 130 * (len(nodes) + 1)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="120" viewBox="0 0 {width} 120">',
+           '<defs><marker id="arrow" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto">'
+           '<path d="M0,0 L8,4 L0,8 z"/></marker></defs>']
+    for k, name in enumerate([*nodes, "L"]):
+        x = 20 + 130 * k
+        out.append(f'<rect x="{x}" y="40" width="80" height="40" rx="8" fill="none" stroke="black"/>')
+        out.append(f'<foreignObject x="{x}" y="48" width="80" height="30"><div xmlns="http://www.w3.org/1999/xhtml"'
+                   f' style="text-align:center">{_math(name) if name != "L" else "L"}</div></foreignObject>')
+    for k in range(len(nodes)):
+        x0, x1 = 100 + 130 * k, 20 + 130 * (k + 1)
+        out.append(f'<line x1="{x0}" y1="50" x2="{x1}" y2="50" stroke="black" marker-end="url(#arrow)"/>')
+        if k < len(nodes) - 1:
+            W, delta = diagram.weights[k], diagram.deltas[k]
+            out.append(f'<line x1="{x1}" y1="72" x2="{x0}" y2="72" stroke="black" stroke-dasharray="4" '
+                       f'marker-end="url(#arrow)"/>')
+            for y, label in ((30, W), (98, delta)):
+                out.append(f'<foreignObject x="{x0}" y="{y - 14}" width="{x1 - x0}" height="26"><div '
+                           f'xmlns="http://www.w3.org/1999/xhtml" style="text-align:center">{_math(label)}</div>'
+                           '</foreignObject>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _algorithm_html(b):
+    """The statements as a numbered list of MathML formulas, then the Python source."""
+    items = ["<li>%s</li>" % _math(r"%s \gets %s" % row) for row in b.rows]
+    items.append(f"<li>return {_math(', '.join(b.returns))}</li>")
+    return ("<ol>" + "".join(items) + "</ol><details><summary>Python source</summary><pre>"
+            + html.escape(b.source) + "</pre></details>")
+
+
+def to_html(title, blocks):
+    """A self-contained HTML page; every formula is MathML, so it renders offline with no script."""
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{html.escape(title)}</title>",
+           "<style>body{font-family:serif;max-width:70em;margin:2em auto;padding:0 1em}"
+           "td{padding:.2em .6em;vertical-align:middle}td.note{color:#555;font-style:italic}"
+           "math[display=block]{margin:.5em 0}</style>",
+           "</head><body>", f"<h1>{html.escape(title)}</h1>"]
+    number = 0
+    for b in blocks:
+        if isinstance(b, Heading):
+            out.append(f"<h2>{html.escape(b.text)}</h2>")
+        elif isinstance(b, Text):
+            out.append("<p>" + "".join(html.escape(s) if kind == "text" else _math(s) for kind, s in b.parts)
+                       + "</p>")
+        elif isinstance(b, Equations):
+            out.append("<table>")
+            for lhs, rhs, note in b.rows:
+                number += 1 if b.numbered else 0
+                cells = [_math(lhs), "=" if rhs else "", _math(rhs) if rhs else ""]
+                if note:
+                    cells.append(html.escape(note))
+                elif b.numbered:
+                    cells.append(f"({number})")
+                out.append("<tr>" + "".join(f'<td{" class=note" if i == 3 else ""}>{c}</td>'
+                                            for i, c in enumerate(cells)) + "</tr>")
+            out.append("</table>")
+        elif isinstance(b, Rules):
+            out.append("<table>" + "".join(f"<tr><td>{html.escape(name)}:</td><td>{_math(tex)}</td></tr>"
+                                           for name, tex in b.rows) + "</table>")
+        elif isinstance(b, Algorithm):
+            out.append(_algorithm_html(b))
+        elif isinstance(b, Diagram):
+            out.append(_svg(b))
+            out.append("<p>Solid: forward values A<sup>(l)</sup>; dashed: errors δ<sup>(l)</sup> flowing back; "
+                       "each ∂L/∂W<sup>(l)</sup> combines A<sup>(l−1)</sup> with δ<sup>(l)</sup>.</p>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"

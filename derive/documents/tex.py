@@ -1,0 +1,116 @@
+"""Blocks typeset as a standalone LaTeX article (amsmath, TikZ, algpseudocode), and compiled with pdflatex."""
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .blocks import Algorithm, Diagram, Equations, Heading, Rules, Text
+
+_PREAMBLE = r"""\documentclass[11pt]{article}
+\usepackage[a4paper,margin=1.6cm,landscape]{geometry}
+\usepackage{amsmath,amssymb}
+\usepackage{tikz}
+\usepackage{algpseudocode}
+\allowdisplaybreaks
+\setlength{\parindent}{0pt}
+\begin{document}
+\small
+"""
+
+
+def _tikz(diagram):
+    """Boxes A^(l) left to right, forward arrows labelled W^(l), backward arrows labelled δ^(l)."""
+    nodes = diagram.values
+    lines = [r"\begin{center}\begin{tikzpicture}[box/.style={draw,rounded corners,minimum width=1.6cm,"
+             r"minimum height=0.9cm}]"]
+    for k, name in enumerate(nodes):
+        lines.append(rf"\node[box] (n{k}) at ({3.2 * k:.1f},0) {{${name}$}};")
+    lines.append(rf"\node[box] (loss) at ({3.2 * len(nodes):.1f},0) {{$L$}};")
+    for k, (W, delta) in enumerate(zip(diagram.weights, diagram.deltas), 1):
+        lines.append(rf"\draw[->,thick] (n{k - 1}.north east) -- node[above] {{${W}$}} (n{k}.north west);")
+        lines.append(rf"\draw[->,thick,dashed] (n{k}.south west) -- node[below] {{${delta}$}} (n{k - 1}.south east);")
+    last = len(nodes) - 1
+    lines.append(rf"\draw[->,thick] (n{last}.east) -- (loss.west);")
+    lines.append(r"\end{tikzpicture}\end{center}")
+    lines.append(r"Solid: forward values $A^{(l)}$; dashed: errors $\delta^{(l)}$ flowing back; "
+                 r"each $\partial L/\partial W^{(l)}$ combines $A^{(l-1)}$ with $\delta^{(l)}$.")
+    return "\n".join(lines)
+
+
+def _algorithmic(b):
+    """The algorithmic environment: one \\State per statement, then the values returned."""
+    returned = ", ".join(b.returns)
+    return "\n".join([r"\begin{algorithmic}", r"    \Function{%s}{$%s$}" % (_tex_text(b.name), ", ".join(b.arguments)),
+                      *(r"        \State $%s \gets %s$" % row for row in b.rows),
+                      r"        \State \Return $%s$" % (f"({returned})" if len(b.returns) > 1 else returned),
+                      r"    \EndFunction", r"\end{algorithmic}"])
+
+
+def to_latex(title, blocks):
+    """A standalone LaTeX document (article, amsmath; compiles with pdflatex)."""
+    out = [_PREAMBLE, r"\section*{%s}" % _tex_text(title)]
+    for b in blocks:
+        if isinstance(b, Heading):
+            out.append(r"\subsection*{%s}" % _tex_text(b.text))
+        elif isinstance(b, Text):
+            out.append("".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.parts) + "\n")
+        elif isinstance(b, Equations):
+            env = "align" if b.numbered else "align*"
+            rows = []
+            for lhs, rhs, note in b.rows:
+                row = f"{lhs} &= {rhs}" if rhs else lhs
+                rows.append(row + (r" && \text{%s}" % _tex_text(note) if note else ""))
+            out.append(f"\\begin{{{env}}}\n" + " \\\\\n".join(rows) + f"\n\\end{{{env}}}")
+        elif isinstance(b, Rules):
+            out.append("\\begin{align*}\n" + " \\\\\n".join(r"\text{%s:} & %s" % (_tex_text(name), tex)
+                                                       for name, tex in b.rows) + "\n\\end{align*}")
+        elif isinstance(b, Algorithm):
+            out.append(_algorithmic(b))
+        elif isinstance(b, Diagram):
+            out.append(_tikz(b))
+    out.append(r"\end{document}")
+    return "\n".join(out) + "\n"
+
+
+_SUPERSCRIPT = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾⁻ᴸˡ", "0123456789()-Ll"))
+_SYMBOLS = {"δ": r"\delta", "σ": r"\sigma", "λ": r"\lambda", "Σ": r"\Sigma", "∂": r"\partial", "⊙": r"\odot",
+            "ᵀ": r"^\top", "½": r"\tfrac12", "‖": r"\|", "≈": r"\approx", "→": r"\to", "−": "-", "∘": r"\circ"}
+
+
+# every character TeX reads as a command, in one pass (so the braces of \textbackslash{} stay braces)
+_TEX_SPECIAL = str.maketrans({"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "^": r"\^{}",
+                              "~": r"\~{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "§": r"\S{}"})
+
+
+def _tex_text(s):
+    """Plain text for LaTeX: special characters escaped, Greek letters and superscripts as math."""
+    s = s.translate(_TEX_SPECIAL)
+    out, k = [], 0
+    while k < len(s):
+        if s[k] in _SUPERSCRIPT:
+            j = k
+            while j < len(s) and s[j] in _SUPERSCRIPT:
+                j += 1
+            out.append("$^{%s}$" % "".join(_SUPERSCRIPT[c] for c in s[k:j]))
+            k = j
+            continue
+        c = s[k]
+        out.append(("$-$" if c == "−" else f"${_SYMBOLS[c]}$") if c in _SYMBOLS else c)
+        k += 1
+    return "".join(out)
+
+
+def pdflatex(tex_path):
+    """Compile tex_path next to itself with pdflatex; returns the PDF path, or None when no TeX is installed."""
+    if shutil.which("pdflatex") is None:
+        return None
+    tex_path = Path(tex_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", f"-output-directory={tmp}",
+                              str(tex_path.resolve())], capture_output=True, text=True, timeout=300)
+        pdf = Path(tmp) / (tex_path.stem + ".pdf")
+        if run.returncode != 0 or not pdf.exists():
+            raise RuntimeError(f"pdflatex failed on {tex_path}:\n{run.stdout[-3000:]}")
+        target = tex_path.with_suffix(".pdf")
+        shutil.copyfile(pdf, target)
+    return target

@@ -1,0 +1,1 @@
+"""The reverse sweep of matrix differentials, and its results for expressions (Derivation)."""

@@ -1,0 +1,1 @@
+"""Networks as named definitions, their backpropagation (Backprop), and equivalent forms of its results."""
