@@ -146,3 +146,88 @@ def test_no_import_cycle_in_derive():
 def test_verify_imports_nothing_from_derive():
     for path in (ROOT.parent / "verify").rglob("*.py"):
         assert not any(i == "derive" or i.startswith("derive.") for i in _imports(path)), path
+
+
+# --- found by an adversarial pass over the registries ---------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["cos", "exp", "Abs", "Symbol", "Max", "tr", "softplus_ratio", "LogDet"])
+def test_a_name_that_means_something_already_is_refused(name):
+    """A class named cos was printed as xp.cos while its derivative was x³'s: a silently wrong number."""
+    with pytest.raises(errors.InvalidArgument, match="already the name"):
+        derive.register_activation(name, lambda x: x ** 3)
+
+
+def test_a_declared_symbol_is_not_read_as_a_function():
+    A = sp.MatrixSymbol("sigmoid", 2, 2)
+    assert derive.parse("sigmoid + sigmoid", {"sigmoid": (2, 2)}) == 2 * A
+
+
+@pytest.mark.parametrize("decay", ["2*lam", "lam**2", "lam + 1/2"])
+def test_verify_evaluates_a_symbolic_weight_decay_expression(decay):
+    """verify took the value of λ as the whole decay: 2λ failed a correct derivation."""
+    import verify
+
+    lam = sp.Symbol("lam", positive=True)
+    weight_decay = {"2*lam": 2 * lam, "lam**2": lam ** 2, "lam + 1/2": lam + sp.Rational(1, 2)}[decay]
+    assert verify.check(derive.backprop(derive.mlp([3, 2], activation="tanh", weight_decay=weight_decay))).passed
+
+
+@pytest.mark.parametrize("function", [lambda x: x ** 3 + x, sp.sin, lambda x: x * sp.Heaviside(x)])
+def test_exact_proofs_and_steps_of_registered_functions(function):
+    """x³ + x was rewritten into exp(3 log x) for the proof; x H(x) crashed verify on DiracDelta."""
+    import verify
+
+    from derive.core import registry
+    derive.register_activation("custom_act", function)
+    try:
+        result = derive.backprop(derive.mlp([2, 1, 1], activation="custom_act", samples=1))
+        report = verify.check(result, exact_proof=True, trials=1)
+        assert report.passed, str(report)
+    finally:
+        registry.ACTIVATIONS.pop("custom_act")
+
+
+@pytest.mark.parametrize("name, per_entry", [("l1", lambda a, y: sp.Abs(a - y)),
+                                             ("hinge2", lambda a, y: sp.Max(a - y, 0) ** 2)])
+def test_losses_with_steps_and_maxima(name, per_entry):
+    """|a − y| could not be differentiated elementwise, Max(a − y, 0)² was refused as not entrywise."""
+    import verify
+
+    from derive.core import registry
+    derive.register_loss(name, per_entry)
+    try:
+        assert verify.check(derive.backprop(derive.mlp([3, 2], activation="tanh", loss=name, samples=2))).passed
+    finally:
+        registry.LOSSES.pop(name)
+
+
+def test_irrational_constants_keep_float32():
+    """xp.sqrt(2) is a NumPy float64 scalar: it made float32 gradients float64."""
+    import numpy as np
+
+    x = sp.Symbol("x")
+    result = derive.backprop(derive.mlp([2, 2], activation=sp.Lambda(x, sp.sqrt(2) * x + sp.log(3) * x), samples=2))
+    rng = np.random.default_rng(0)
+    arrays = {k: rng.normal(size=s).astype(np.float32) for k, s in
+              (("X", (2, 2)), ("Y", (2, 2)), ("W1", (2, 2)), ("b1", (2, 1)))}
+    assert {v.dtype for v in result.numpy()(**arrays).values()} == {np.dtype(np.float32)}
+    assert "sqrt" not in result.source().split("def gradients")[1].split("\"\"\"")[2]   # the code, not the docstring
+
+
+@pytest.mark.parametrize("tex", ["}{", "a}b{", r"\bm{x}"])
+def test_latex_names_that_break_the_document_are_refused(tex):
+    with pytest.raises(errors.InvalidArgument):
+        derive.Notation(names={"W": tex})
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s.pop("layers"), "no layers"), (lambda s: s.update(reduction="Mean"), "reduction"),
+    (lambda s: s.update(layout="wa"), "layout"), (lambda s: s.update(weight_decay=-1), "negative"),
+    (lambda s: s.update(sizes=[2, 2, 2]), "3 sizes for 1 layers"), (lambda s: s.update(sizes=["2x"]), "size")])
+def test_plain_specifications_are_checked(change, message):
+    import verify
+
+    spec = derive.mlp([2, 2]).specification()
+    change(spec)
+    with pytest.raises(ValueError, match=message):
+        verify.Spec.of(spec)

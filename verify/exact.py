@@ -152,8 +152,11 @@ def _foreign(x):
 
 def canonical(e):
     """e in primitives both sides share: functions defined outside SymPy rewritten by their own rules
-    (σ and softplus into exp, the rectifiers into Max), H(u) for the steps; SymPy's tanh stays tanh."""
+    (σ and softplus into exp, the rectifiers into Max), H(u) for the steps, whose derivative δ(u) is 0 almost
+    everywhere (relu' = H); SymPy's tanh stays tanh."""
     e = e.replace(_foreign, lambda x: x.rewrite(sp.exp, deep=False).rewrite(sp.Max, deep=False))
+    if e.has(sp.DiracDelta):
+        e = e.replace(sp.DiracDelta, lambda *args: sp.S.Zero)  # a step's derivative: 0 almost everywhere
     return _heaviside(e)
 
 

@@ -45,6 +45,16 @@ def _lambdified(x, e):
         return sp.lambdify(x, e.rewrite(sp.exp).rewrite(sp.Max).doit(), modules="numpy")
 
 
+def _derivative(body, x):
+    """d body/dx by SymPy's scalar diff, x real (|x|' = sign x), the steps' derivatives (DiracDelta) 0 almost
+    everywhere."""
+    import sympy as sp
+
+    real = sp.Symbol(f"{x}_real", real=True)
+    out = sp.diff(body.xreplace({x: real}), real).xreplace({real: x})
+    return out.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
+
+
 def _float(z):
     return np.result_type(z, np.float32)
 
@@ -61,12 +71,10 @@ class Custom:
 
     def numpy(self):
         """(σ, σ') on arrays."""
-        import sympy as sp
-
         (x,) = self.function.variables
         body = self.function.expr
         return tuple((lambda z, f=_lambdified((x,), e): np.broadcast_to(f(z), np.shape(z)).astype(_float(z)))
-                     for e in (body, sp.diff(body, x)))
+                     for e in (body, _derivative(body, x)))
 
 
 @dataclass(frozen=True)
@@ -83,12 +91,10 @@ class CustomLoss:
 
     def numpy(self):
         """(ℓ(A, Y), ∂ℓ/∂a(A, Y)) on arrays, entry by entry."""
-        import sympy as sp
-
         a, y = self.function.variables
         body = self.function.expr
         return tuple((lambda A, Y, f=_lambdified((a, y), e): np.broadcast_to(f(A, Y), np.shape(A)).astype(_float(A)))
-                     for e in (body, sp.diff(body, a)))
+                     for e in (body, _derivative(body, a)))
 
 
 def activation(act):
@@ -119,45 +125,96 @@ class Spec:
         """The Spec of a plain specification: a dict with sizes, samples, layout, reduction, weight_decay, layers
         [{activation, bias, function}] and loss {name, function, per_output}, or an object whose specification()
         returns one (a derive Network or its backprop). A name this module does not know is taken from its
-        SymPy `function`; `weight_decay` gives λ's value when λ is a symbol."""
+        `function` (a SymPy Lambda, or a Python function of SymPy scalars); `weight_decay` is the value of the
+        symbols of a symbolic λ (2λ with λ = 0.1 is 0.2). Anything missing or invalid is a ValueError naming it."""
         if isinstance(source, Spec):
-            return source if weight_decay is None else replace(source, weight_decay=float(weight_decay))
+            return source if weight_decay is None else replace(source, weight_decay=_decay(source.decay,
+                                                                                          weight_decay))
         if hasattr(source, "specification"):
             source = source.specification()
+        if not isinstance(source, dict):
+            raise ValueError(f"verify: a specification is a dict (or has specification()), got {type(source).__name__}")
         source = source.get("network", source)
+        missing = [k for k in ("sizes", "layers", "loss") if k not in source]
+        if missing:
+            raise ValueError(f"verify: the specification has no {', '.join(missing)}")
+        layers, sizes = source["layers"], tuple(_size(n) for n in source["sizes"])
+        if len(sizes) != len(layers) + 1:
+            raise ValueError(f"verify: {len(sizes)} sizes for {len(layers)} layers (n0, n1, …, nL: one more)")
+        layout, reduction = source.get("layout", "WA"), source.get("reduction", "mean")
+        if layout not in ("WA", "WtA", "AW") or reduction not in ("mean", "sum"):
+            raise ValueError(f"verify: layout {layout!r} (WA, WtA, AW) or reduction {reduction!r} (mean, sum) unknown")
         decay = source.get("weight_decay", 0)
-        value = weight_decay if weight_decay is not None else decay
-        try:
-            value = float(value)
-        except TypeError:
-            raise ValueError(f"verify: weight decay {decay} is symbolic; give its value (weight_decay=…)") from None
-        return cls(tuple(_activation(layer) for layer in source["layers"]), _loss(source["loss"]),
-                   source.get("layout", "WA"), source.get("reduction", "mean"), value,
-                   tuple(layer.get("bias", True) for layer in source["layers"]), tuple(source["sizes"]),
-                   source.get("samples", 1), decay)
+        return cls(tuple(_activation(layer, l) for l, layer in enumerate(layers, 1)), _loss(source["loss"]),
+                   layout, reduction, _decay(decay, weight_decay), tuple(layer.get("bias", True) for layer in layers),
+                   sizes, _size(source.get("samples", 1)), decay)
 
     def has_bias(self, l):
         return True if self.bias is None else self.bias[l - 1]
 
 
-def _activation(layer):
+def _size(n):
+    """A size: a positive int, or a SymPy symbol (a name is made one)."""
+    import sympy as sp
+
+    if isinstance(n, str) and n.isidentifier():
+        return sp.Symbol(n, integer=True, positive=True)
+    if isinstance(n, sp.Symbol) or (isinstance(n, (int, sp.Integer)) and not isinstance(n, bool) and n > 0):
+        return n
+    raise ValueError(f"verify: size {n!r} is neither a positive integer nor a name")
+
+
+def _decay(decay, value):
+    """λ as a number: `decay` itself, or with `value` for each of its symbols; a ValueError when it stays symbolic
+    or is negative."""
+    import sympy as sp
+
+    decay = sp.sympify(decay, strict=True)
+    if decay.free_symbols:
+        if value is None:
+            raise ValueError(f"verify: weight decay {decay} is symbolic; give its symbols' value (weight_decay=…)")
+        decay = decay.xreplace({s: sp.Float(value) for s in decay.free_symbols})
+    number = float(decay)
+    if not number >= 0:
+        raise ValueError(f"verify: weight decay {number} is negative (or not a number)")
+    return number
+
+
+def _lambda(function, arity, what):
+    """function as a SymPy Lambda of `arity` real variables (a Python function of SymPy scalars is applied to them)."""
+    import sympy as sp
+
+    if isinstance(function, sp.Lambda):
+        return function
+    if callable(function):
+        xs = sp.symbols("x0:%d" % arity, real=True)
+        return sp.Lambda(xs if arity > 1 else xs[0], function(*xs))
+    raise ValueError(f"verify: {what}: its function must be a SymPy Lambda or a Python function, got {function!r}")
+
+
+def _activation(layer, l):
+    if "activation" not in layer:
+        raise ValueError(f"verify: layer {l} has no activation")
     name, function = layer["activation"], layer.get("function")
     if name in ACTIVATIONS or name == "softmax":
         return name
     if function is None:
         raise ValueError(f"verify: activation {name!r} is not one this module writes out, and no SymPy function "
                          f"was given for it")
-    return Custom(function, name)
+    return Custom(_lambda(function, 1, f"activation {name!r}"), name)
 
 
 def _loss(loss):
     loss = {"name": loss} if isinstance(loss, str) else loss
+    if not isinstance(loss, dict) or "name" not in loss:
+        raise ValueError(f"verify: the loss is a name or a dict with a name, got {loss!r}")
     if loss["name"] in LOSSES:
         return loss["name"]
     if loss.get("function") is None:
         raise ValueError(f"verify: loss {loss['name']!r} is not one this module writes out, and no SymPy function "
                          f"ℓ(a, y) was given for it")
-    return CustomLoss(loss["function"], loss["name"], loss.get("per_output", False))
+    return CustomLoss(_lambda(loss["function"], 2, f"loss {loss['name']!r}"), loss["name"],
+                      loss.get("per_output", False))
 
 
 def _as_columns(spec, M):

@@ -45,10 +45,16 @@ class DefinedBase(ScalarFunctionBase):
         return sp.diff(self.definition(x), x).xreplace({x: self.args[0]})
 
     def _eval_rewrite_as_exp(self, x, **kwargs):
-        return self.definition(x).rewrite(sp.exp)
+        return _own_rewritten(self.definition(x), sp.exp)
 
     def _eval_rewrite_as_Max(self, x, **kwargs):
-        return self.definition(x).rewrite(sp.Max)
+        return _own_rewritten(self.definition(x), sp.Max)
+
+
+def _own_rewritten(e, target):
+    """e with the toolkit's own functions (σ, relu, a registered one) rewritten in SymPy's terms, SymPy's left as
+    they are (x³ stays x³, sin stays sin)."""
+    return e.replace(lambda f: isinstance(f, ScalarFunctionBase), lambda f: f.rewrite(target))
 
 
 def defined(name, definition, latex=None):
@@ -219,8 +225,10 @@ def canonical_body(body):
 
 
 def derivative(body, x):
-    """d body/dx, with the derivative of a step (H' = δ, sign' = 2δ) taken as 0 almost everywhere, as relu' = H."""
-    out = sp.diff(body, x)
+    """d body/dx for a real x (|x|' = sign x), with the derivative of a step (H' = δ, sign' = 2δ) taken as 0 almost
+    everywhere, as relu' = H."""
+    real = sp.Dummy(real=True)
+    out = sp.diff(body.xreplace({x: real}), real).xreplace({real: x})
     return out.replace(sp.DiracDelta, lambda *args: sp.S.Zero) if out.has(sp.DiracDelta) else out
 
 

@@ -106,8 +106,12 @@ class Image:
             return matmul(sp.Mul(*scalars), hadamard(*matrices))
         if e.is_Pow and not (e.exp.free_symbols & atoms):
             return hadamard_power(self.from_scalar(e.base), e.exp)
-        if isinstance(e, sp.Function) and len(e.args) == 1:
-            return elementwise(e.func(ELT), self.from_scalar(e.args[0]))
+        applied = isinstance(e, (sp.Function, sp.Max, sp.Min))
+        varying = [k for k, a in enumerate(e.args) if a.free_symbols & atoms] if applied else []
+        if len(varying) == 1:
+            # f(c1, u, c2) with one argument u that varies: f(c1, ·, c2) applied elementwise to u's preimage
+            k = varying[0]
+            return elementwise(e.func(*e.args[:k], ELT, *e.args[k + 1:]), self.from_scalar(e.args[k]))
         x = e.free_symbols & atoms
         if len(x) == 1:
             (s,) = x

@@ -7,13 +7,10 @@ import sympy as sp
 from ..errors import InvalidArgument, ParseError
 from .expr import hadamard, matadd, matmul, tp
 from .functions import ELT, canonical_body, elementwise
-from .registry import ACTIVATIONS
+from .registry import ACTIVATIONS, MATRIX_FUNCTIONS
 
 TOKEN = re.compile(r"\s*(?:(?P<number>\d+(?:\.\d+)?)|(?P<name>[A-Za-z_][A-Za-z_0-9]*)|"
                    r"(?P<op>\.\*|\.T|⊙|[-+*/'^(),]))")
-MATRIX_FUNCTIONS = ("tr", "det", "logdet", "inv", "sum", "norm2")
-
-
 def elementwise_functions():
     """name -> scalar function: exp, log and every registered elementwise activation (identity aside)."""
     return {"exp": sp.exp, "log": sp.log, **{name: act.function for name, act in ACTIVATIONS.items()
@@ -159,7 +156,7 @@ class Parser:
             return out
         if tok.kind == "name":
             self.take()
-            if tok.value in functions():
+            if tok.value in functions() and self.peek().value == "(":  # a name not called is a symbol
                 self.take("(")
                 arg = self.nested(tok)
                 self.take(")")

@@ -8,6 +8,7 @@ import sympy as sp
 from sympy.matrices.expressions.hadamard import HadamardPower
 
 from ..errors import InvalidArgument, InvalidType, NotElementwise
+from . import expr, functions
 from .expr import matadd, matmul, tp
 from .functions import (ELT, LogSoftmax, ScalarFunctionBase, apply, canonical_body, defined, leaky_relu, log_softplus,
                         relu, sigmoid, softplus, softplus_ratio)
@@ -77,13 +78,24 @@ def _summed(name, per_entry, A, Y):
     try:
         entries = image.back(image.from_scalar(per_entry(image.atom(A), image.atom(Y))))
     except NotElementwise:
-        raise InvalidArgument(f"loss {name}: ℓ(a, y) is not an entrywise function of a and y") from None
+        raise InvalidArgument(f"loss {name}: ℓ(a, y) cannot be written with functions of one matrix expression each "
+                              f"(a function of a and y together that is not one of a − y, a y, …, like a Piecewise "
+                              f"in both); write it with such functions") from None
     # Σ_ij M_ij = tr(1_{cols×rows} M)
     return sp.Trace(matmul(sp.OneMatrix(A.cols, A.rows), entries))
 
 
 ACTIVATIONS = {}
 LOSSES = {}
+# the words the parser reads as functions of a matrix
+MATRIX_FUNCTIONS = ("tr", "det", "logdet", "inv", "sum", "norm2")
+
+
+def _taken(name):
+    """Whether `name` already means something to SymPy, to the toolkit's functions and nodes, or to the parser: a
+    function class of that name would be printed as the other (SymPy's printers dispatch on class names)."""
+    return (hasattr(sp, name) or hasattr(functions, name) or hasattr(expr, name) or name in MATRIX_FUNCTIONS
+            or name in ("exp", "log"))
 
 
 def _name(name, table, what):
@@ -91,6 +103,9 @@ def _name(name, table, what):
         raise InvalidArgument(f"register_{what}: the name {name!r} must be an identifier (letters, digits, _)")
     if name in table:
         raise InvalidArgument(f"register_{what}: {name!r} is already registered")
+    if what == "activation" and _taken(name):
+        raise InvalidArgument(f"register_activation: {name!r} is already the name of a function or class of SymPy "
+                              f"or derive (or a word of the parser); choose another name")
     return name
 
 

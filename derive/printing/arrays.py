@@ -38,6 +38,10 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         raise _NoArrayFunction(fqn)
 
     def _print(self, expr, **kwargs):
+        if _constant(expr):
+            # √2, log 2, 2π as a Python float: a NumPy scalar (xp.sqrt(2)) would make float32 arrays float64
+            value = float(expr)
+            return repr(value) if value >= 0 else f"({value!r})"
         try:
             return super()._print(expr, **kwargs)
         except _NoArrayFunction as e:  # named by the innermost expression that needs it
@@ -247,6 +251,12 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
     def _print_Unit(self, expr):
         self.helpers.add("_dtype")
         return self._helper("unit", *(self._print(a) for a in expr.args), "_dtype")
+
+
+def _constant(expr):
+    """Whether expr is a real, finite constant that is not a plain number (√2, log 2, σ(1/2), 2π)."""
+    return (isinstance(expr, sp.Expr) and not expr.is_Matrix and not expr.is_Rational and not expr.is_Float
+            and expr.is_number and expr.is_finite is True and expr.is_real is True)
 
 
 def adjugates(coeff, mats):
