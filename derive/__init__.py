@@ -1,11 +1,12 @@
 """Symbolic derivation of gradients in matrix form by the matrix-differential method.
 
-The pipeline, one package per stage: core (expressions, functions, the operator table, the registries, the parser)
--> engine (the reverse sweep; Derivation) -> networks (Network, Backprop) -> printing (text, LaTeX, array code)
--> codegen (Program) -> documents (LaTeX, HTML, PDF) -> cli.
+One package per stage, each using only the ones before it (tests/test_structure.py checks the imports):
+core (expressions, functions, the operator table, the registries, the parser) -> printing (text, LaTeX, array
+code) -> codegen (Program) -> engine (the reverse sweep; Derivation, which prints and compiles itself through
+printing and codegen) -> networks (Network, Backprop) -> documents (LaTeX, HTML, PDF) -> cli.
 """
-from .errors import (DeriveError, InvalidArgument, InvalidType, ParseError, ShapeError, UnsupportedOperation,
-                     UsageError)
+from .errors import (DeriveError, DocumentError, InvalidArgument, InvalidType, ParseError, ShapeError,
+                     UnsupportedOperation, UsageError)
 from .core.functions import Softmax, leaky_relu, relu, sigmoid, softplus
 from .core.parser import parse
 from .core.registry import ACTIVATIONS, LOSSES, register_activation, register_loss
@@ -17,6 +18,7 @@ from .codegen.program import lambdify
 from .documents import html_document, latex_document, write
 
 __all__ = ["ACTIVATIONS", "LAYOUTS", "LOSSES", "REDUCTIONS", "Backprop", "Dense", "Derivation", "DeriveError",
+           "DocumentError",
            "InvalidArgument", "InvalidType", "Network", "Notation", "ParseError", "ShapeError", "Softmax",
            "UnsupportedOperation", "UsageError", "backprop", "derivation", "gradient", "gradients", "html_document",
            "lambdify", "latex", "latex_document", "leaky_relu", "mlp", "parse", "register_activation", "register_loss",

@@ -33,6 +33,10 @@ class NotElementwise(DeriveError):
     """A scalar image that has no elementwise matrix preimage (internal to the Hadamard simplifier)."""
 
 
+class DocumentError(DeriveError, RuntimeError):
+    """A document that could not be made (pdflatex failed on it), with the end of TeX's log."""
+
+
 class UnsupportedOperation(DeriveError, NotImplementedError):
     """An operator the engine has no rule for (or no code for), named with the sub-expression."""
 

@@ -68,3 +68,49 @@ def test_a_false_statement_is_caught():
             test_rule_statement_holds_on_random_matrices("broken")
         finally:
             del RULES["broken"]
+
+
+OPERATOR_RULES = {f"{op.node.__name__}: {op.differential.name}": op.differential for op in rules.OPERATORS.values()}
+
+
+@pytest.mark.parametrize("name", OPERATOR_RULES)
+def test_rule_code_computes_its_statement(name):
+    """The rule applied to the statement's own expression gives the statement's right-hand side (numerically): the
+    code and the printed statement cannot drift apart. Each differential dE in the result is E's derivative along
+    the directions (central differences), so rules that leave d of a composite are checked too."""
+    rule = OPERATOR_RULES[name]
+    lhs, rhs = rule.form()
+    rng = np.random.default_rng(1)
+    env = {s: (sp.ImmutableMatrix(rng.normal(scale=0.5, size=s.shape) + (3 * np.eye(s.rows) if s.rows == s.cols else 0))
+               if isinstance(s, sp.MatrixSymbol) else sp.Float(rng.uniform(0.5, 1.5)))
+           for s in sorted(lhs.free_symbols | rhs.free_symbols, key=str)}
+    moved = {n.arg for n in differentials(rhs)}
+    direction = {m: (sp.ImmutableMatrix(rng.normal(size=m.shape)) if m.is_Matrix else sp.Float(rng.normal()))
+                 for m in sorted(moved, key=str)}
+
+    def along(e):
+        """e with each differential dE replaced by E's derivative along the directions."""
+        values = {}
+        for n in differentials(e):
+            plus = evaluate(n.arg, {**env, **{m: env[m] + EPS * D for m, D in direction.items()}})
+            minus = evaluate(n.arg, {**env, **{m: env[m] - EPS * D for m, D in direction.items()}})
+            change = (plus - minus) / (2 * EPS)
+            values[n] = sp.ImmutableMatrix(change) if n.arg.is_Matrix else sp.Float(float(change))
+        return evaluate(e.xreplace(values), env)
+
+    got = rule.apply(lhs.arg, lambda node: bool(node.free_symbols & moved))
+    assert np.allclose(along(got), along(rhs), rtol=1e-5, atol=1e-7), name
+
+
+@pytest.mark.parametrize("name", ["half_sse", "mse", "bce", "softmax_ce"])
+def test_each_built_in_loss_matrix_form_is_the_sum_of_its_per_entry_loss(name):
+    """The trace form documents show and ℓ(a, y) that verify reads are one loss: equal on random entries."""
+    from derive.core.registry import LOSSES
+    entry = LOSSES[name]
+    rng = np.random.default_rng(2)
+    A, Y = (sp.MatrixSymbol(k, 3, 2) for k in "AY")
+    a, y = rng.uniform(0.1, 0.9, size=(3, 2)), rng.uniform(0.1, 0.9, size=(3, 2))
+    from verify import exact
+    matrix = sp.N(exact.explicit(entry.total(A, Y, 3), {"A": sp.ImmutableMatrix(a), "Y": sp.ImmutableMatrix(y)}))
+    summed = sum(float(entry.per_entry(sp.Float(p), sp.Float(q))) for p, q in zip(a.ravel(), y.ravel()))
+    assert np.isclose(float(matrix), summed / (3 if entry.per_output else 1), rtol=1e-12)

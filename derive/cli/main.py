@@ -210,7 +210,7 @@ def _operators(args):
     print("operators: the differential rule, and the identities that move the operator onto the adjoint")
     for op in rules.OPERATORS.values():
         lhs, rhs = op.differential.form()
-        moved = ", ".join((rules.IDENTITIES[k] if isinstance(k, str) else k).name for k in op.identities)
+        moved = ", ".join(rule.name for rule in op.identities)
         print(f"  {op.node.__name__:<26} {op.differential.name:<22} {text(lhs)} = {text(rhs)}"
               + (f"   [{moved}]" if moved else ""))
     print("not supported:")

@@ -212,8 +212,8 @@ class Program:
 def program(args, statements, outputs, name="generated", doc=None):
     """The Program of an array-API function of `args` that runs `statements` [(symbol, expr)] in order and returns
     `outputs` (one expression, or a dict name -> expression). Symbolic sizes are read off the inputs' shapes inside
-    the function; shared sub-expressions are computed once (linear in the DAG); every local is freed after its
-    last use."""
+    the function; within each statement, shared sub-expressions are computed once (linear in the DAG; values used
+    across statements are what the statements name); every local is freed after its last use."""
     args = list(args)
     dims = _dimensions(args)
     single = not isinstance(outputs, dict)
@@ -272,7 +272,7 @@ def listing(program):
     lines.append(f"    {program.check}")
     if program.dtype:
         # the floating type of the inputs: float32 stays float32
-        lines.append(f"    _dtype = xp.result_type({', '.join(arrays)}, xp.float32)")
+        lines.append(f"    _dtype = xp.result_type({', '.join(arrays)}, xp.float32)" if arrays else "    _dtype = xp.float64")
     code = [line for statement in program.statements for line in statement.lines]
     (key, out), = program.outputs[:1] if program.single else ((None, None),)
     for k, line in enumerate(code):

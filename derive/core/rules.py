@@ -50,15 +50,48 @@ class Operator:
     node: type
     differential: Rule
     transpose: Optional[Callable] = None
-    identities: tuple = ()  # the names (keys of IDENTITIES) transpose may use
+    identities: tuple = ()  # the identities (Rules) transpose may use
 
+
+# A named intermediate Z := E: the engine substitutes dZ = dE and visits E.
+DEFINITION = Rule("definition", r"\mathrm{d}Z = \mathrm{d}E \text{ for } Z := E")
+
+# The identities that bring df to Σ tr(Gᵀ dX): the transposes of the operators above, and the bookkeeping.
+IDENTITIES = {
+    "cyclic": Rule("cyclic trace", r"\mathrm{tr}(AB) = \mathrm{tr}(BA)",
+                   lambda: (sp.Trace(A * B), sp.Trace(B * A))),
+    "transpose": Rule("trace of transpose", r"\mathrm{tr}(A^\top) = \mathrm{tr}(A)",
+                      lambda: (sp.Trace(A.T), sp.Trace(A))),
+    "hadamard": Rule("trace of Hadamard", r"\mathrm{tr}(A^\top (B \odot C)) = \mathrm{tr}((A \odot B)^\top C)",
+                     lambda: (sp.Trace(A.T * HadamardProduct(B, X)), sp.Trace(HadamardProduct(A, B).T * X))),
+    "scalar": Rule("scalar as trace", r"a\,\mathrm{tr}(A) = \mathrm{tr}((a I)^\top A)",
+                   lambda: (a * sp.Trace(A), sp.Trace((a * sp.Identity(N)).T * A))),
+    "entry": Rule("entry as trace", r"a\,A_{ij} = \mathrm{tr}((a E_{ij})^\top A)",
+                  lambda: (a * A[0, 1], sp.Trace((a * unit(A.shape, 0, 1)).T * A))),
+    "linearity": Rule("linearity", r"\mathrm{tr}(A^\top (\alpha X + \beta Y)) = "
+                      r"\alpha\,\mathrm{tr}(A^\top X) + \beta\,\mathrm{tr}(A^\top Y)",
+                      lambda: (sp.Trace(A.T * (u * X + v * Y)), u * sp.Trace(A.T * X) + v * sp.Trace(A.T * Y))),
+    "collect": Rule("collect terms", r"\mathrm{tr}(A^\top \mathrm{d}X) + \mathrm{tr}(B^\top \mathrm{d}X) = "
+                    r"\mathrm{tr}((A + B)^\top \mathrm{d}X)",
+                    lambda: (sp.Trace(A.T * d(X)) + sp.Trace(B.T * d(X)), sp.Trace((A + B).T * d(X)))),
+    "simplify": Rule("Hadamard algebra", r"A \odot B = B \odot A,\ A \odot (B + C) = A \odot B + A \odot C,\ "
+                     r"A \odot A^{\circ -1} = \mathbf{1}",
+                     lambda: (HadamardProduct(A, B + HadamardPower(A, -1)),
+                              HadamardProduct(B, A) + sp.OneMatrix(N, N))),
+    "name": Rule("name the adjoint", r"\delta := \frac{\partial f}{\partial Z},\ "
+                 r"\mathrm{tr}(G^\top \mathrm{d}Z) = \mathrm{tr}(\delta^\top \mathrm{d}Z)"),
+    "read off": Rule("read off", r"\mathrm{d}f = \mathrm{tr}(G^\top \mathrm{d}X) \Rightarrow "
+                     r"\frac{\partial f}{\partial X} = G"),
+}
 
 OPERATORS = {}
 
 
 def register(node, differential, transpose=None, identities=()):
-    """Add the operator `node` (a SymPy class) to the table."""
-    OPERATORS[node] = Operator(node, differential, transpose, tuple(identities))
+    """Add the operator `node` (a SymPy class) to the table; `identities` are the Rules (or keys of IDENTITIES)
+    its transpose may return."""
+    OPERATORS[node] = Operator(node, differential, transpose,
+                               tuple(IDENTITIES[k] if isinstance(k, str) else k for k in identities))
 
 
 # ---- families --------------------------------------------------------------------------------------------------
@@ -215,38 +248,6 @@ def _softmax(node):
     k = node.rows if node.axis == 0 else node.cols
     total = sp.MatMul(sp.OneMatrix(k, k), local) if node.axis == 0 else sp.MatMul(local, sp.OneMatrix(k, k))
     return sp.MatAdd(local, sp.MatMul(-1, HadamardProduct(node, total)))
-
-
-# A named intermediate Z := E: the engine substitutes dZ = dE and visits E.
-DEFINITION = Rule("definition", r"\mathrm{d}Z = \mathrm{d}E \text{ for } Z := E")
-
-# The identities that bring df to Σ tr(Gᵀ dX): the transposes of the operators above, and the bookkeeping.
-IDENTITIES = {
-    "cyclic": Rule("cyclic trace", r"\mathrm{tr}(AB) = \mathrm{tr}(BA)",
-                   lambda: (sp.Trace(A * B), sp.Trace(B * A))),
-    "transpose": Rule("trace of transpose", r"\mathrm{tr}(A^\top) = \mathrm{tr}(A)",
-                      lambda: (sp.Trace(A.T), sp.Trace(A))),
-    "hadamard": Rule("trace of Hadamard", r"\mathrm{tr}(A^\top (B \odot C)) = \mathrm{tr}((A \odot B)^\top C)",
-                     lambda: (sp.Trace(A.T * HadamardProduct(B, X)), sp.Trace(HadamardProduct(A, B).T * X))),
-    "scalar": Rule("scalar as trace", r"a\,\mathrm{tr}(A) = \mathrm{tr}((a I)^\top A)",
-                   lambda: (a * sp.Trace(A), sp.Trace((a * sp.Identity(N)).T * A))),
-    "entry": Rule("entry as trace", r"a\,A_{ij} = \mathrm{tr}((a E_{ij})^\top A)",
-                  lambda: (a * A[0, 1], sp.Trace((a * unit(A.shape, 0, 1)).T * A))),
-    "linearity": Rule("linearity", r"\mathrm{tr}(A^\top (\alpha X + \beta Y)) = "
-                      r"\alpha\,\mathrm{tr}(A^\top X) + \beta\,\mathrm{tr}(A^\top Y)",
-                      lambda: (sp.Trace(A.T * (u * X + v * Y)), u * sp.Trace(A.T * X) + v * sp.Trace(A.T * Y))),
-    "collect": Rule("collect terms", r"\mathrm{tr}(A^\top \mathrm{d}X) + \mathrm{tr}(B^\top \mathrm{d}X) = "
-                    r"\mathrm{tr}((A + B)^\top \mathrm{d}X)",
-                    lambda: (sp.Trace(A.T * d(X)) + sp.Trace(B.T * d(X)), sp.Trace((A + B).T * d(X)))),
-    "simplify": Rule("Hadamard algebra", r"A \odot B = B \odot A,\ A \odot (B + C) = A \odot B + A \odot C,\ "
-                     r"A \odot A^{\circ -1} = \mathbf{1}",
-                     lambda: (HadamardProduct(A, B + HadamardPower(A, -1)),
-                              HadamardProduct(B, A) + sp.OneMatrix(N, N))),
-    "name": Rule("name the adjoint", r"\delta := \frac{\partial f}{\partial Z},\ "
-                 r"\mathrm{tr}(G^\top \mathrm{d}Z) = \mathrm{tr}(\delta^\top \mathrm{d}Z)"),
-    "read off": Rule("read off", r"\mathrm{d}f = \mathrm{tr}(G^\top \mathrm{d}X) \Rightarrow "
-                     r"\frac{\partial f}{\partial X} = G"),
-}
 
 
 def operator(node):

@@ -2,6 +2,7 @@
 from dataclasses import dataclass
 
 from ..codegen import helpers
+from ..core.rules import IDENTITIES
 from ..codegen import program as codegen
 from ..printing.latex import LatexPrinter, Notation, latex
 
@@ -90,7 +91,7 @@ def backprop_blocks(result, notation=None):
     segment = []
     for step in result.steps:
         segment.append(step)
-        if step.rule.name == "name the adjoint":
+        if step.rule is IDENTITIES["name"]:
             blocks += [Text((("text", "Down to "), ("math", latex(step.after, n)), ("text", ":"))),
                        _steps(segment, n)]
             segment = []

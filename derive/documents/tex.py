@@ -4,6 +4,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from ..errors import DocumentError
 from .blocks import Algorithm, Diagram, Equations, Heading, Rules, Text
 
 _PREAMBLE = r"""\documentclass[11pt]{article}
@@ -110,7 +111,7 @@ def pdflatex(tex_path):
                               str(tex_path.resolve())], capture_output=True, text=True, timeout=300)
         pdf = Path(tmp) / (tex_path.stem + ".pdf")
         if run.returncode != 0 or not pdf.exists():
-            raise RuntimeError(f"pdflatex failed on {tex_path}:\n{run.stdout[-3000:]}")
+            raise DocumentError(f"pdflatex failed on {tex_path}:\n{run.stdout[-3000:]}")
         target = tex_path.with_suffix(".pdf")
         shutil.copyfile(pdf, target)
     return target

@@ -130,16 +130,25 @@ def _children(node, definitions):
 
 
 def _order(f, wrt, definitions):
-    """The nodes of f children-first, and which depend on a variable; an operator without a rule that contains a
-    variable is an UnsupportedOperation naming it."""
+    """The nodes of f children-first, and which depend on a variable. A node that holds a variable (or a name defined
+    from one) where its rule does not differentiate — an operator without a rule, the exponent of X^∘s, the body
+    of an elementwise function — is an UnsupportedOperation naming it: never a silent 0."""
+    tainted = set(wrt)
+    for Z, E in definitions.items():   # in an order that computes them
+        if E.has(*tainted):
+            tainted.add(Z)
     order, dep = postorder(f, lambda n: _children(n, definitions)), {}
     for node in order:
         kids = _children(node, definitions)
         dep[node] = node in wrt or any(dep[k] for k in kids)
-        if not kids and not dep[node] and not isinstance(node, LEAVES) and node.has(*wrt):
+        if node in definitions or isinstance(node, LEAVES):
+            continue
+        if not kids and node.has(*tainted):
             raise UnsupportedOperation(type(node).__name__, node)
-        if isinstance(node, ElementwiseApplyFunction) and node.function.has(*wrt):
-            raise UnsupportedOperation("ElementwiseApplyFunction", node, "the function depends on the variable")
+        fixed = [a for a in node.args if a not in kids and a.has(*tainted)]
+        if fixed:
+            what = "function" if isinstance(node, ElementwiseApplyFunction) else f"argument {fixed[0]}"
+            raise UnsupportedOperation(type(node).__name__, node, f"the {what} depends on the variable")
     return order, dep
 
 

@@ -77,7 +77,7 @@ class Derivation(Result):
 
     def plan(self, what="gradient"):
         """(arguments, statements, outputs) of one of PROGRAMS: "gradient" (∂f/∂X), "value" (f) or
-        "value_and_gradient" ({"f": f, "<X>": ∂f/∂X}); the `where` intermediates are computed once first.
+        "value_and_gradient" ({"f": f, "<X>": ∂f/∂X}, "∂f/∂f" for a variable named f); the `where` intermediates are computed once first.
         The arguments are the matrices and scalars f depends on, by name; sizes are read off their shapes."""
         if what not in PROGRAMS:
             raise InvalidArgument(f"unknown program {what!r}; valid: {', '.join(PROGRAMS)}")
@@ -86,14 +86,16 @@ class Derivation(Result):
                            *[E.free_symbols for _, E in self.where]) - defined
         sizes = set().union(*[set(M.shape) for M in free if M.is_Matrix])
         args = sorted(free - sizes, key=str)
+        # the gradient's key is the variable's name; a variable named f gets "∂f/∂f", not the value's key
+        key = str(self.wrt) if str(self.wrt) != "f" else "∂f/∂f"
         outputs = {"gradient": self.gradient, "value": self.f,
-                   "value_and_gradient": {"f": self.f, str(self.wrt): self.gradient}}[what]
+                   "value_and_gradient": {"f": self.f, key: self.gradient}}[what]
         return args, list(self.where), outputs
 
     def specification(self):
         """What an independent verification needs, as plain data: f, the variable, the definitions, the gradient
         and the arguments of the generated functions."""
-        return {"kind": "expression", "title": str(self).splitlines()[0], "f": self.f, "wrt": self.wrt,
+        return {"kind": "expression", "title": f"f = {text(self.f)}", "f": self.f, "wrt": self.wrt,
                 "where": list(self.where), "gradient": self.gradient, "arguments": self.plan()[0]}
 
     def _module_head(self):

@@ -45,7 +45,11 @@ class Backprop(Result):
 
     def parameter(self, name):
         """The MatrixSymbol of a parameter, by name."""
-        return next(p for p in self.network.parameters if p.name == name)
+        found = [p for p in self.network.parameters if p.name == name]
+        if not found:
+            raise InvalidArgument(f"no parameter {name!r}; the parameters are "
+                                  f"{', '.join(p.name for p in self.network.parameters)}")
+        return found[0]
 
     def form(self, name="hadamard"):
         """{"delta<l>" or parameter name: expression} in one of FORMS: "hadamard" (as derived),
