@@ -318,3 +318,19 @@ def test_log_softplus_and_the_softplus_ratio_against_50_digits(dtype, tol):
         assert got.dtype == dtype
         expected = np.array(expected)
         assert np.max(np.abs(got.astype(np.float64) - expected) / np.abs(expected)) < tol, f
+
+
+def test_module_has_one_description_and_short_docstrings_and_notes_where_a_form_is_not_obvious():
+    """gradients.py repeated the network's description in every function and carried benchmark remarks."""
+    import ast
+
+    result = derive.backprop(derive.mlp([3, 4, 2], activation="relu", output="sigmoid", loss="bce"))
+    module = result.module()
+    tree = ast.parse(module)
+    assert "Forward pass:" in ast.get_docstring(tree) and module.count("Forward pass:") == 1
+    programs = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name in result.PROGRAMS]
+    assert [f.name for f in programs] == list(result.PROGRAMS)
+    assert all("\n" not in ast.get_docstring(f) for f in programs)
+    assert "µs" not in module
+    loss = result.source("loss")
+    assert "    # −[y log σ(z) + (1 − y) log(1 − σ(z))] = y softplus(−z) + (1 − y) softplus(z)\n    return " in loss

@@ -111,7 +111,7 @@ def test_writing_twice_gives_identical_bytes(tmp_path):
 def test_without_tex_no_pdf_and_no_error(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda _: None)
     written = write(derive.derivation(sp.Trace(A * X * B), X), tmp_path)
-    assert [p.name for p in written] == ["derivation.tex", "derivation.html", "gradients.py"]
+    assert [p.name for p in written] == ["derivation.tex", "derivation.html", "derivation.txt", "gradients.py"]
 
 
 def test_committed_output_is_up_to_date(tmp_path):

@@ -266,6 +266,13 @@ def test_a_variable_where_no_rule_differentiates_is_an_error_not_zero():
         derive.gradient(sp.Trace(A.applyfunc(sp.Lambda(sp.Symbol("u"), sp.Symbol("u") * t))), X, {t: sp.Trace(X)})
 
 
+def test_a_variable_inside_a_coefficient_is_differentiated():
+    """The check above first flagged h in (−1)·h·X: h is inside the coefficient −h, a child of the product rule
+    (found by the fuzzer)."""
+    h, X = sp.Symbol("h", real=True), sp.MatrixSymbol("X", 2, 2)
+    assert derive.gradient(sp.Trace(sp.MatMul(-1, h, X)), h) == -sp.Trace(X)
+
+
 def test_code_without_array_arguments_and_a_variable_named_f():
     import numpy as np
 

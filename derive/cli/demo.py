@@ -52,12 +52,9 @@ def main(out="output", pdf=True):
     for name, example in _progress(EXAMPLES.items(), "deriving the seed examples"):
         result = example.derive()
         if isinstance(result, list):
-            content = "\n\n".join(str(d) for d in result)
             summary = "; ".join(f"∂f/∂{text(d.wrt)} = {text(d.gradient)}" for d in result)
         else:
-            content = result.text()
             summary = "; ".join(f"{text(k)} = {text(v)}" for k, v in list(result.deltas.items())[:2])
-        _write(out / name / "derivation.txt", f"# {example.title} ({example.source})\n\n{content}")
         write(result, out / name, title=f"{example.title} ({example.source})", pdf=pdf)
         rows.append(f"| {name}: [html]({name}/derivation.html), [tex]({name}/derivation.tex), "
                     f"[text]({name}/derivation.txt) | {example.source} | `{summary}` |")

@@ -9,7 +9,7 @@ def namespace(*arrays):
         from array_api_compat import array_namespace
     except ImportError:
         return arrays[0].__array_namespace__()
-    # arrays of one type are of one library: one look-up (1 µs) instead of one per array (30 µs for 34)
+    # arrays of one type are of one library: the namespace is looked up once
     return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
 
 

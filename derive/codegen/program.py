@@ -158,7 +158,7 @@ def _schedule(statements, outputs, assignments):
     """The assignments of the statements, each output's inserted right after the last statement it reads
     (∂L/∂W^(l) right after δ^(l)), so that what it reads can be freed early: the recursion's order."""
     position = {t: k for k, (t, _) in enumerate(statements)}
-    after = [max((position[s] for s in e.free_symbols if s in position), default=-1) for _, e, _ in outputs]
+    after = [max((position[s] for s in e.free_symbols if s in position), default=-1) for _, e, *_ in outputs]
     blocks = [assignments(t, e) for t, e in statements]
     # inserted from the last position back, so the positions of the statements not yet passed stay valid
     for k in sorted(range(len(outputs)), key=lambda k: (after[k], k), reverse=True):
@@ -185,6 +185,7 @@ class Statement:
     expr: sp.Basic
     lines: tuple
     output: object = None
+    comment: str = ""   # why it is computed this way, where that is not obvious (a # line above it)
 
 
 @dataclass(frozen=True)
@@ -209,11 +210,13 @@ class Program:
 
 
 @memoised
-def program(args, statements, outputs, name="generated", doc=None):
+def program(args, statements, outputs, name="generated", doc=None, notes=None):
     """The Program of an array-API function of `args` that runs `statements` [(symbol, expr)] in order and returns
     `outputs` (one expression, or a dict name -> expression). Symbolic sizes are read off the inputs' shapes inside
     the function; within each statement, shared sub-expressions are computed once (linear in the DAG; values used
-    across statements are what the statements name); every local is freed after its last use."""
+    across statements are what the statements name); every local is freed after its last use. `notes` {output key
+    (None for a single output) or statement symbol: text} become comments above the lines that compute them."""
+    notes = dict(notes or {})
     args = list(args)
     dims = _dimensions(args)
     single = not isinstance(outputs, dict)
@@ -241,20 +244,21 @@ def program(args, statements, outputs, name="generated", doc=None):
     def reads(e):
         return {ident.get(s, str(s)) for s in e.free_symbols}
 
-    def assignments(target, expr, output=None):
+    def assignments(target, expr, output=None, is_output=False):
         """[(Statement, [names read per line])] for `target = expr`, shared sub-expressions first."""
         symbol, target = target, ident.get(target, target)
         temporaries, result = common_subexpressions(expr, names.fresh)
         out = [(Statement(t, e, (Line(str(t), "=", printer.doprint(e)),)), [reads(e)]) for t, e in temporaries]
         split = _in_place(result, computed)
+        comment = notes.get(output if is_output else symbol, "")
         if split:
             product, operator, rest = split
             lines = (Line(target, "=", printer.doprint(product)), Line(target, operator, printer.doprint(rest)))
-            return out + [(Statement(symbol, result, lines, output), [reads(product), reads(rest)])]
-        return out + [(Statement(symbol, result, (Line(target, "=", printer.doprint(result)),), output),
+            return out + [(Statement(symbol, result, lines, output, comment), [reads(product), reads(rest)])]
+        return out + [(Statement(symbol, result, (Line(target, "=", printer.doprint(result)),), output, comment),
                        [reads(result)])]
 
-    computed_outputs = [(out, e, key) for out, (key, e) in zip(outs, results.items()) if e not in ident]
+    computed_outputs = [(out, e, key, True) for out, (key, e) in zip(outs, results.items()) if e not in ident]
     body = _with_deletions(_schedule(statements, computed_outputs, assignments),
                            keep={*(ident[a] for a in args), *outs, *(ident[d] for d in dims)})
     return Program(name, doc, tuple((ident[a], a) for a in args), tuple((ident[d], d) for d in dims),
@@ -265,7 +269,9 @@ def program(args, statements, outputs, name="generated", doc=None):
 def listing(program):
     """The Python source of the program's function alone (no helpers)."""
     lines = [f"def {program.name}({', '.join(i for i, _ in program.arguments)}):"]
-    if program.doc:
+    if program.doc and "\n" not in program.doc:
+        lines.append(f'    """{program.doc}"""')
+    elif program.doc:
         lines.append('    """' + program.doc.replace("\n", "\n    ") + '\n    """')
     arrays = [i for i, a in program.arguments if a.is_Matrix]
     lines.append(f"    xp = namespace({', '.join(arrays)})" if arrays else "    import numpy as xp")
@@ -273,10 +279,12 @@ def listing(program):
     if program.dtype:
         # the floating type of the inputs: float32 stays float32
         lines.append(f"    _dtype = xp.result_type({', '.join(arrays)}, xp.float32)" if arrays else "    _dtype = xp.float64")
-    code = [line for statement in program.statements for line in statement.lines]
+    code = [(line, s.comment if line is s.lines[0] else "") for s in program.statements for line in s.lines]
     (key, out), = program.outputs[:1] if program.single else ((None, None),)
-    for k, line in enumerate(code):
+    for k, (line, comment) in enumerate(code):
         last = k == len(code) - 1
+        if comment:
+            lines.append(f"    # {comment}")
         if program.single and last and line.target == out and line.op == "=":
             lines.append(f"    return {line.code}")   # one result: returned as computed
             return "\n".join(lines) + "\n"

@@ -47,6 +47,15 @@ class Activation:
 
 
 @dataclass(frozen=True)
+class Logits:
+    """A loss written with the logits Z of its output layer, for code: form(Z, Y, σ(Z)) is the summed loss; `note`
+    says why the form is the same loss and better computed (a comment in the generated code)."""
+
+    form: Callable
+    note: str
+
+
+@dataclass(frozen=True)
 class Loss:
     """A loss: ℓ(a, y) of one output entry, summed over outputs and samples (then divided by m for reduction "mean")."""
 
@@ -56,7 +65,7 @@ class Loss:
     why: str = ""                     # why only those
     per_output: bool = False          # divided by the number of outputs n_L as well (mse)
     matrix: Optional[Callable] = None  # (A, Y) -> Σ ℓ(A_ij, Y_ij) in trace form; None: tr(1 ℓ(A, Y)) from per_entry
-    logits: dict = field(default_factory=dict)  # output activation -> (Z, Y, σ(Z)) -> the sum from the logits Z
+    logits: dict = field(default_factory=dict)  # output activation -> Logits
 
     def total(self, A, Y, outputs):
         """Σ_ij ℓ(A_ij, Y_ij) as a matrix expression (trace form), divided by the number of outputs when per_output."""
@@ -198,7 +207,6 @@ def _bce(A, Y):
 
 
 def _bce_logits(Z, Y, A):
-    # −[y log σ(z) + (1 − y) log(1 − σ(z))] = y softplus(−z) + (1 − y) softplus(z)
     J = sp.OneMatrix(*Z.shape)
     return sp.Trace(matadd(matmul(tp(Y), apply(softplus, matmul(-1, Z))),
                            matmul(tp(matadd(J, matmul(-1, Y))), apply(softplus, Z))))
@@ -213,15 +221,17 @@ for _entry in (
              matrix=lambda A, Y: sp.Trace(matmul(tp(_error(A, Y)), _error(A, Y)))),
         Loss("bce", lambda a, y: -(y * sp.log(a) + (1 - y) * sp.log(1 - a)), outputs=("sigmoid",),
              why="binary cross-entropy is for independent sigmoid outputs; with softmax use softmax_ce",
-             matrix=_bce, logits={"sigmoid": _bce_logits}),
+             matrix=_bce, logits={"sigmoid": Logits(_bce_logits, "−[y log σ(z) + (1 − y) log(1 − σ(z))] = "
+                                                                  "y softplus(−z) + (1 − y) softplus(z)")}),
         # −Σ y log a; with softmax, δ = a (1ᵀy) − y for any targets (a − y for targets that sum to 1)
         Loss("softmax_ce", lambda a, y: -y * sp.log(a), outputs=("softmax", "sigmoid", "softplus"),
              why="log A needs A > 0", matrix=lambda A, Y: -sp.Trace(matmul(tp(Y), _log(A))),
              logits={
-                 # −Σ y log softmax(z), with log softmax computed directly
-                 "softmax": lambda Z, Y, A: -sp.Trace(matmul(tp(Y), LogSoftmax(Z, A.axis))),
-                 # −y log σ(z) = y softplus(−z)
-                 "sigmoid": lambda Z, Y, A: sp.Trace(matmul(tp(Y), apply(softplus, matmul(-1, Z)))),
-                 # −y log softplus(z), with log softplus(z) ≈ z below −700 where softplus(z) underflows
-                 "softplus": lambda Z, Y, A: -sp.Trace(matmul(tp(Y), apply(log_softplus, Z)))})):
+                 "softmax": Logits(lambda Z, Y, A: -sp.Trace(matmul(tp(Y), LogSoftmax(Z, A.axis))),
+                                   "−Σ y log softmax(z), with log softmax(z) = z − max z − log Σ exp(z − max z)"),
+                 "sigmoid": Logits(lambda Z, Y, A: sp.Trace(matmul(tp(Y), apply(softplus, matmul(-1, Z)))),
+                                   "−y log σ(z) = y softplus(−z): no log of a σ that rounds to 0"),
+                 "softplus": Logits(lambda Z, Y, A: -sp.Trace(matmul(tp(Y), apply(log_softplus, Z))),
+                                    "−y log softplus(z), log softplus(z) → z below −700 where softplus(z) "
+                                    "underflows")})):
     LOSSES[_entry.name] = _entry

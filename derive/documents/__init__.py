@@ -26,15 +26,18 @@ def html_document(result, notation=None, title=None):
 
 
 def write(result, folder, title=None, notation=None, pdf=True):
-    """Write derivation.tex, derivation.html, gradients.py (and derivation.pdf when pdflatex exists) into
-    `folder`.
+    """Write derivation.tex, derivation.html, derivation.txt, gradients.py (and derivation.pdf when pdflatex exists)
+    into `folder`.
 
     `result` is a Backprop, a Derivation, or a list of Derivations (documents only). Returns the paths written.
     """
     folder = Path(folder)
     title, blocks = _blocks(result, title, notation)
     # every file made before the first is written: an error leaves no half-written folder
-    contents = {"derivation.tex": to_latex(title, blocks), "derivation.html": to_html(title, blocks)}
+    plain = "\n\n".join(map(str, result)) if isinstance(result, list) else (
+        result.text() if hasattr(result, "text") else str(result))
+    contents = {"derivation.tex": to_latex(title, blocks), "derivation.html": to_html(title, blocks),
+                "derivation.txt": f"# {title}\n\n{plain}\n"}
     if hasattr(result, "module"):
         contents["gradients.py"] = result.module()
     folder.mkdir(parents=True, exist_ok=True)

@@ -145,7 +145,8 @@ def _order(f, wrt, definitions):
             continue
         if not kids and node.has(*tainted):
             raise UnsupportedOperation(type(node).__name__, node)
-        fixed = [a for a in node.args if a not in kids and a.has(*tainted)]
+        # an argument that holds a variable but is no child (nor inside one: c in the coefficient −c of c X)
+        fixed = [a for a in node.args if a.has(*tainted) and not any(k == a or k.has(a) for k in kids)]
         if fixed:
             what = "function" if isinstance(node, ElementwiseApplyFunction) else f"argument {fixed[0]}"
             raise UnsupportedOperation(type(node).__name__, node, f"the {what} depends on the variable")

@@ -190,8 +190,13 @@ class Network:
         """The loss written with the logits Z^(L) where log A would overflow or lose precision (the registry's
         `logits` forms; for code: equal to `loss`, not a derivation)."""
         out = self.output
-        form = self.loss_entry.logits.get(out.activation.name)
-        return self.loss if form is None else self._total(form(out.Z, self.Y, out.A_def))
+        logits = self.loss_entry.logits.get(out.activation.name)
+        return self.loss if logits is None else self._total(logits.form(out.Z, self.Y, out.A_def))
+
+    def loss_note(self):
+        """Why the code's loss is written as it is (from the logits), or None."""
+        logits = self.loss_entry.logits.get(self.output.activation.name)
+        return logits.note if logits else None
 
     def specification(self):
         """The network as plain data, for a verification written apart from derive (verify.Spec.of reads it):
