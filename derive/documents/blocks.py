@@ -23,7 +23,7 @@ class Text:
 class Equations:
     """Aligned rows lhs = rhs, each with an optional note (the rule it applies); numbered or not."""
 
-    rows: tuple  # (lhs, rhs, note)
+    rows: tuple  # (lhs, rhs, note) or (lhs, rhs, note, relation): lhs = rhs, or lhs ⇒ rhs
     numbered: bool = False
 
 
@@ -59,8 +59,14 @@ def _rules(rules):
     return Rules(tuple((r.name, r.latex) for r in rules))
 
 
-def _steps(steps, notation):
-    return Equations(tuple((latex(s.before, notation), latex(s.after, notation), s.rule.name) for s in steps))
+def _steps(steps, notation, function="f"):
+    """The steps as equations before = after; a gradient read off as before ⇒ ∂f/∂X = G (not a scalar = a matrix)."""
+    def row(s):
+        if s.rule is IDENTITIES["read off"]:
+            gradient = r"\frac{\partial %s}{\partial %s} = %s" % (function, latex(s.node, notation), latex(s.after, notation))
+            return latex(s.before, notation), gradient, s.rule.name, r"\Rightarrow"
+        return latex(s.before, notation), latex(s.after, notation), s.rule.name
+    return Equations(tuple(row(s) for s in steps))
 
 
 def derivation_blocks(d, notation=None):
@@ -93,10 +99,10 @@ def backprop_blocks(result, notation=None):
         segment.append(step)
         if step.rule is IDENTITIES["name"]:
             blocks += [Text((("text", "Down to "), ("math", latex(step.after, n)), ("text", ":"))),
-                       _steps(segment, n)]
+                       _steps(segment, n, "L")]
             segment = []
     if segment:
-        blocks += [Text((("text", "Reading off the parameters:"),)), _steps(segment, n)]
+        blocks += [Text((("text", "Reading off the parameters:"),)), _steps(segment, n, "L")]
     blocks += [Heading("The δ recursion"),
                Equations(tuple((latex(dl, n), latex(E, n), "") for dl, E in result.deltas.items()))]
     grads = tuple((r"\boxed{\frac{\partial L}{\partial %s} = %s}" % (n.symbol(k), latex(G, n)), "", "")

@@ -1,13 +1,26 @@
 """Blocks as a self-contained HTML page: every formula MathML (latex2mathml), the flow an SVG diagram."""
 import html
+import re
 
 from latex2mathml.converter import convert
 
 from .blocks import Algorithm, Diagram, Equations, Heading, Rules, Text
 
 
-def _math(tex, display=False):
-    return convert(tex, display="block" if display else "inline")
+# Mathematical bold letters and digits: browsers (MathML Core) draw mathvariant="bold" only on <mi>, so **1** was lost
+_BOLD = {**{chr(ord("0") + k): chr(0x1D7CE + k) for k in range(10)},
+         **{chr(ord("A") + k): chr(0x1D400 + k) for k in range(26)},
+         **{chr(ord("a") + k): chr(0x1D41A + k) for k in range(26)}}
+_BOLD_TOKEN = re.compile(r'<(mi|mn) mathvariant="bold">([0-9A-Za-z]+)</\1>')
+
+
+def _math(tex, display=False, displaystyle=False):
+    """MathML of tex: bold as the Unicode bold characters, := as one operator ≔, fractions full size in display
+    style (equations) where asked."""
+    out = convert(tex, display="block" if display else "inline")
+    out = _BOLD_TOKEN.sub(lambda m: f"<{m.group(1)}>{''.join(_BOLD[c] for c in m.group(2))}</{m.group(1)}>", out)
+    out = out.replace("<mi>:</mi><mo>&#x0003D;</mo>", "<mo>&#x02254;</mo>")
+    return out.replace('display="inline">', 'display="inline" displaystyle="true">', 1) if displaystyle else out
 
 
 def _svg(diagram):
@@ -38,7 +51,7 @@ def _svg(diagram):
 
 def _algorithm_html(b):
     """The statements as a numbered list of MathML formulas, then the Python source."""
-    items = ["<li>%s</li>" % _math(r"%s \gets %s" % row) for row in b.rows]
+    items = ["<li>%s</li>" % _math(r"%s \gets %s" % row, displaystyle=True) for row in b.rows]
     items.append(f"<li>return {_math(', '.join(b.returns))}</li>")
     return ("<ol>" + "".join(items) + "</ol><details><summary>Python source</summary><pre>"
             + html.escape(b.source) + "</pre></details>")
@@ -48,7 +61,7 @@ def to_html(title, blocks):
     """A self-contained HTML page; every formula is MathML, so it renders offline with no script."""
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{html.escape(title)}</title>",
            "<style>body{font-family:serif;max-width:70em;margin:2em auto;padding:0 1em}"
-           "td{padding:.2em .6em;vertical-align:middle}td.note{color:#555;font-style:italic}"
+           "td{padding:.2em .6em;vertical-align:middle}td.note{color:#555;font-style:italic;white-space:nowrap}"
            "math[display=block]{margin:.5em 0}</style>",
            "</head><body>", f"<h1>{html.escape(title)}</h1>"]
     number = 0
@@ -60,9 +73,10 @@ def to_html(title, blocks):
                        + "</p>")
         elif isinstance(b, Equations):
             out.append("<table>")
-            for lhs, rhs, note in b.rows:
+            for lhs, rhs, note, *relation in b.rows:
                 number += 1 if b.numbered else 0
-                cells = [_math(lhs), "=" if rhs else "", _math(rhs) if rhs else ""]
+                cells = [_math(lhs, displaystyle=True), (_math(relation[0]) if relation else "=") if rhs else "",
+                         _math(rhs, displaystyle=True) if rhs else ""]
                 if note:
                     cells.append(html.escape(note))
                 elif b.numbered:
@@ -71,7 +85,7 @@ def to_html(title, blocks):
                                             for i, c in enumerate(cells)) + "</tr>")
             out.append("</table>")
         elif isinstance(b, Rules):
-            out.append("<table>" + "".join(f"<tr><td>{html.escape(name)}:</td><td>{_math(tex)}</td></tr>"
+            out.append("<table>" + "".join(f"<tr><td class=note>{html.escape(name)}:</td><td>{_math(tex)}</td></tr>"
                                            for name, tex in b.rows) + "</table>")
         elif isinstance(b, Algorithm):
             out.append(_algorithm_html(b))

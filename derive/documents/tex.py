@@ -58,8 +58,8 @@ def to_latex(title, blocks):
         elif isinstance(b, Equations):
             env = "align" if b.numbered else "align*"
             rows = []
-            for lhs, rhs, note in b.rows:
-                row = f"{lhs} &= {rhs}" if rhs else lhs
+            for lhs, rhs, note, *relation in b.rows:
+                row = f"{lhs} &{relation[0] if relation else '='} {rhs}" if rhs else lhs
                 rows.append(row + (r" && \text{%s}" % _tex_text(note) if note else ""))
             out.append(f"\\begin{{{env}}}\n" + " \\\\\n".join(rows) + f"\n\\end{{{env}}}")
         elif isinstance(b, Rules):

@@ -118,7 +118,8 @@ def backward(f, wrt, definitions=None, names=None):
         steps += done
         for child, Gc in pairs:
             pending[child].append(Gc)
-    steps += [Step(IDENTITIES["read off"], form(adjoints[X], d(X)), adjoints[X]) for X in wrt if X in adjoints]
+    # df = tr(Gᵀ dX) ⇒ ∂f/∂X = G: the step's node is X
+    steps += [Step(IDENTITIES["read off"], form(adjoints[X], d(X)), adjoints[X], X) for X in wrt if X in adjoints]
     return adjoints, steps
 
 

@@ -135,7 +135,7 @@ class Backprop(Result):
     def text(self):
         """The summary, then every step of the derivation with the rule it applies."""
         return "\n".join([str(self), "", "Derivation (one reverse sweep, output layer first):",
-                          *step_lines(self.steps)])
+                          *step_lines(self.steps, function="L")])
 
     def __str__(self):
         lines = [f"L = {text(self.loss)}"]

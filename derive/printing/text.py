@@ -5,6 +5,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
 from ..core.functions import ELT, body_of
+from ..core.rules import IDENTITIES
 from ..core.shapes import memoised
 
 
@@ -137,8 +138,11 @@ def text(expr):
     return TextPrinter().doprint(expr)
 
 
-def step_lines(steps, indent="  ", limit=100):
-    """One line per step, `before  =  after  [rule]`, the rule names aligned."""
-    rows = [(f"{text(step.before)}  =  {text(step.after)}", step.rule.name) for step in steps]
+def step_lines(steps, indent="  ", limit=100, function="f"):
+    """One line per step, `before  =  after  [rule]` (`before  ⇒  ∂f/∂X = G` for a gradient read off), the rule
+    names aligned."""
+    rows = [(f"{text(step.before)}  ⇒  ∂{function}/∂{text(step.node)} = {text(step.after)}"
+             if step.rule is IDENTITIES["read off"] else f"{text(step.before)}  =  {text(step.after)}", step.rule.name)
+            for step in steps]
     width = min(max((len(lhs) for lhs, _ in rows), default=0), limit)
     return [f"{indent}{lhs:<{width}}  [{name}]" for lhs, name in rows]
