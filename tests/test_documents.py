@@ -161,3 +161,15 @@ def test_html_math_keeps_bold_one_colon_equals_and_full_size_fractions(tmp_path)
     assert 'mathvariant="bold"' not in page and "<mn>\U0001D7CF</mn>" in page
     assert "<mi>:</mi>" not in page and "&#x02254;" in page
     assert 'displaystyle="true"' in page
+
+
+def test_golden_symbol_table_gives_every_symbol_its_shape():
+    """Z, A, δ and 1 were never given shapes (issue 14): the document now opens with every symbol and its shape."""
+    from derive.documents.blocks import symbols
+    net = EXAMPLES["seed004-two-layer"].build()
+    rows = {tex: (shape, meaning) for tex, shape, meaning in symbols(net, Notation()).rows}
+    assert rows["Z^{(1)}"][0] == r"\mathbb{R}^{n_{1} \times m}" and rows["W^{(1)}"][0] == r"\mathbb{R}^{n_{0} \times n_{1}}"
+    assert rows[r"\delta^{(2)}"] == (r"\mathbb{R}^{n_{2} \times m}",
+                                     "the error of layer 2: the gradient of L with respect to its pre-activations")
+    assert rows[r"\mathbf{1}"][0] == r"\mathbb{R}^{m \times 1}"
+    assert len(rows) == 2 + 5 * 2 + 1

@@ -1,5 +1,8 @@
-"""Derivation documents as data: blocks (headings, text, equations, rules, algorithm, diagram) built from a result."""
+"""Derivation documents as data: blocks (headings, text, equations, rules, symbols, algorithm, diagram) built from a
+result."""
 from dataclasses import dataclass
+
+import sympy as sp
 
 from ..codegen import helpers
 from ..core.rules import IDENTITIES
@@ -30,6 +33,13 @@ class Equations:
 @dataclass(frozen=True)
 class Rules:
     """The rules a derivation uses: (name, statement in LaTeX)."""
+
+    rows: tuple
+
+
+@dataclass(frozen=True)
+class Symbols:
+    """The symbols of a network with their shapes and meanings: (LaTeX, shape in LaTeX, meaning)."""
 
     rows: tuple
 
@@ -89,7 +99,9 @@ def backprop_blocks(result, notation=None):
                        for M in (net.X, net.Y, *net.parameters))
     blocks = [Heading("Network"),
               Text((("text", f"Layout {net.layout}, {net.L} layers, loss {net.loss_name}, reduction "
-                              f"{net.reduction}; "), ("math", shapes), ("text", ". Forward pass:"))),
+                              f"{net.reduction}; "), ("math", shapes), ("text", "."))),
+              Heading("Symbols"), symbols(net, n),
+              Text((("text", "Forward pass:"),)),
               Equations(tuple((latex(Z, n), latex(E, n), "") for Z, E in result.forward.items()), numbered=True),
               Heading("Loss"), Equations((("L", latex(net.loss, n), ""),), numbered=True)]
     blocks += [Heading("Rules used"), _rules(result.rules())]
@@ -124,6 +136,30 @@ def backprop_blocks(result, notation=None):
                        tuple(latex(layer.W, n) for layer in net.layers),
                        tuple(latex(layer.delta, n) for layer in net.layers))]
     return blocks
+
+
+def symbols(net, n):
+    """Every symbol of the network with its shape: X, Y, and per layer W, b, Z, A, δ; then 𝟏, the all-ones vector
+    of the samples."""
+    def shape(M):
+        return r"\mathbb{R}^{%s \times %s}" % (latex(M.rows), latex(M.cols))
+
+    by = "row" if net.layout == "AW" else "column"
+    rows = [(latex(net.X, n), shape(net.X), f"the inputs, one sample per {by}"),
+            (latex(net.Y, n), shape(net.Y), f"the targets, one sample per {by}")]
+    for layer in net.layers:
+        l = layer.index
+        rows.append((latex(layer.W, n), shape(layer.W), f"the weights of layer {l}"))
+        if layer.b is not None:
+            rows.append((latex(layer.b, n), shape(layer.b), f"the bias of layer {l}, one entry per unit"))
+        rows += [(latex(layer.Z, n), shape(layer.Z), f"the pre-activations of layer {l}"),
+                 (latex(layer.A, n), shape(layer.A), f"the activations of layer {l}"),
+                 (latex(layer.delta, n), shape(layer.delta),
+                  f"the error of layer {l}: the gradient of L with respect to its pre-activations")]
+    repeat = "b 1ᵀ" if net.layout != "AW" else "1 bᵀ"
+    rows.append((r"\mathbf{1}", shape(sp.OneMatrix(net.m, 1)),
+                 f"the all-ones vector, one entry per sample ({repeat} repeats a bias b for every sample)"))
+    return Symbols(tuple(rows))
 
 
 def _form_lhs(key, form, result, n):

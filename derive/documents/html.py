@@ -4,7 +4,7 @@ import re
 
 from latex2mathml.converter import convert
 
-from .blocks import Algorithm, Diagram, Equations, Heading, Rules, Text
+from .blocks import Algorithm, Diagram, Equations, Heading, Rules, Symbols, Text
 
 
 # Mathematical bold letters and digits: browsers (MathML Core) draw mathvariant="bold" only on <mi>, so **1** was lost
@@ -84,6 +84,10 @@ def to_html(title, blocks):
                 out.append("<tr>" + "".join(f'<td{" class=note" if i == 3 else ""}>{c}</td>'
                                             for i, c in enumerate(cells)) + "</tr>")
             out.append("</table>")
+        elif isinstance(b, Symbols):
+            out.append("<table>" + "".join("<tr><td>%s</td><td>%s</td><td class=note>%s</td></tr>"
+                                           % (_math(tex), _math(r"\in " + shape), html.escape(meaning))
+                                           for tex, shape, meaning in b.rows) + "</table>")
         elif isinstance(b, Rules):
             out.append("<table>" + "".join(f"<tr><td class=note>{html.escape(name)}:</td><td>{_math(tex)}</td></tr>"
                                            for name, tex in b.rows) + "</table>")

@@ -5,7 +5,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import DocumentError
-from .blocks import Algorithm, Diagram, Equations, Heading, Rules, Text
+from .blocks import Algorithm, Diagram, Equations, Heading, Rules, Symbols, Text
 
 _PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[a4paper,margin=1.6cm,landscape]{geometry}
@@ -62,6 +62,10 @@ def to_latex(title, blocks):
                 row = f"{lhs} &{relation[0] if relation else '='} {rhs}" if rhs else lhs
                 rows.append(row + (r" && \text{%s}" % _tex_text(note) if note else ""))
             out.append(f"\\begin{{{env}}}\n" + " \\\\\n".join(rows) + f"\n\\end{{{env}}}")
+        elif isinstance(b, Symbols):
+            out.append("\\begin{tabular}{lll}\n" + " \\\\\n".join(r"$%s$ & $\in %s$ & %s" % (tex, shape, _tex_text(meaning))
+                                                           for tex, shape, meaning in b.rows)
+                       + "\n\\end{tabular}\n\n\\medskip\n")
         elif isinstance(b, Rules):
             out.append("\\begin{align*}\n" + " \\\\\n".join(r"\text{%s:} & %s" % (_tex_text(name), tex)
                                                        for name, tex in b.rows) + "\n\\end{align*}")
