@@ -173,3 +173,9 @@ def test_golden_symbol_table_gives_every_symbol_its_shape():
                                      "the error of layer 2: the gradient of L with respect to its pre-activations")
     assert rows[r"\mathbf{1}"][0] == r"\mathbb{R}^{m \times 1}"
     assert len(rows) == 2 + 5 * 2 + 1
+
+
+def test_titles_describe_the_network_in_words_not_a_python_repr():
+    net = derive.mlp([784, 128, 10], activation="relu", output="softmax", loss="softmax_ce", layout="AW")
+    assert net.describe() == "784 → 128 → 10 network: relu hidden, softmax output, loss softmax_ce (mean over m samples)"
+    assert "Network(" not in derive.backprop(derive.mlp([2, 2])).module().split('"""')[1]

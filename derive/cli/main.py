@@ -78,7 +78,7 @@ def _mlp(args):
     except ValueError as e:
         raise UsageError(str(e)) from None
     result = backprop(net)
-    written = write(result, folder, title=f"{args.name}: {net!r}", notation=getattr(args, "notation", None),
+    written = write(result, folder, title=f"{args.name}: {net.describe()}", notation=getattr(args, "notation", None),
                     pdf=not args.no_pdf)
     report = verify.check(result, trials=trials)
     (folder / "verification.txt").write_text(str(report) + "\n", encoding="utf-8")

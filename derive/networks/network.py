@@ -198,6 +198,15 @@ class Network:
         logits = self.loss_entry.logits.get(self.output.activation.name)
         return logits.note if logits else None
 
+    def describe(self):
+        """The network in words, for titles: "n0 → n1 → n2 network: tanh hidden, softmax output, loss softmax_ce
+        (mean over m samples)"."""
+        acts = [layer.activation.name for layer in self.layers]
+        hidden = f"{', '.join(dict.fromkeys(acts[:-1]))} hidden, " if len(acts) > 1 else ""
+        decay = f", weight decay {self.weight_decay}" if self.weight_decay != 0 else ""
+        return (f"{' → '.join(map(str, self.sizes))} network: {hidden}{acts[-1]} output, loss {self.loss_name} "
+                f"({self.reduction} over {self.m} sample{'s' if self.m != 1 else ''}{decay})")
+
     def specification(self):
         """The network as plain data, for a verification written apart from derive (verify.Spec.of reads it):
         sizes, samples, layout, reduction, λ, and per layer its activation by name with σ as a SymPy Lambda
