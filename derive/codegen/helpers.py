@@ -1,5 +1,6 @@
 """The functions generated code calls, defined here as code (tested, linted) and copied into every generated
 source by their text: a generated module imports nothing from derive."""
+import functools
 import inspect
 
 
@@ -150,6 +151,7 @@ HELPERS = {f.__name__: f for f in (sigmoid, heaviside, unit, logdet, adjugate, l
 NAMES = {"namespace", *(f.__name__ for f in CHECKS), *HELPERS}  # every name the helpers take in generated code
 
 
+@functools.cache
 def source(*functions):
     """The source text of the functions, each followed by two blank lines but the last."""
     return "\n\n".join(inspect.getsource(f) for f in functions)

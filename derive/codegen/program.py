@@ -280,7 +280,7 @@ def listing(program):
         # the floating type of the inputs: float32 stays float32
         lines.append(f"    _dtype = xp.result_type({', '.join(arrays)}, xp.float32)" if arrays else "    _dtype = xp.float64")
     code = [(line, s.comment if line is s.lines[0] else "") for s in program.statements for line in s.lines]
-    (key, out), = program.outputs[:1] if program.single else ((None, None),)
+    out = program.outputs[0][1] if program.single else None
     for k, (line, comment) in enumerate(code):
         last = k == len(code) - 1
         if comment:
@@ -292,7 +292,7 @@ def listing(program):
         if line.frees:
             lines.append(f"    del {', '.join(line.frees)}")
     if program.single:
-        lines.append(f"    return {program.outputs[0][1]}")
+        lines.append(f"    return {out}")
     else:
         lines.append("    return {" + ", ".join(f"{key!r}: {out}" for key, out in program.outputs) + "}")
     return "\n".join(lines) + "\n"
@@ -301,9 +301,10 @@ def listing(program):
 def _blocks(programs):
     """The source blocks of the programs: the namespace and shape-check helpers, then per program the helpers not
     written yet and its function."""
-    blocks = [helpers.source(helpers.namespace), helpers.source(*helpers.CHECKS)]
+    blocks, written = [helpers.source(helpers.namespace), helpers.source(*helpers.CHECKS)], set()
     for p in programs:
-        blocks += [helpers.source(helpers.HELPERS[h]) for h in p.helpers if helpers.source(helpers.HELPERS[h]) not in blocks]
+        blocks += [helpers.source(helpers.HELPERS[h]) for h in p.helpers if h not in written]
+        written.update(p.helpers)
         blocks.append(listing(p))
     return blocks
 

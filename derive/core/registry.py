@@ -10,8 +10,8 @@ from sympy.matrices.expressions.hadamard import HadamardPower
 from ..errors import InvalidArgument, InvalidType, NotElementwise
 from . import expr, functions
 from .expr import matadd, matmul, tp
-from .functions import (ELT, LogSoftmax, ScalarFunctionBase, apply, canonical_body, defined, leaky_relu, log_softplus,
-                        relu, sigmoid, softplus, softplus_ratio)
+from .functions import (ELT, DefinedBase, LogSoftmax, apply, canonical_body, defined, leaky_relu, log_softplus, relu,
+                        sigmoid, softplus, softplus_ratio)
 from .hadamard import Image
 from .tex import safe_tex
 
@@ -38,7 +38,7 @@ class Activation:
         """σ as a SymPy Lambda of one real variable, for a verification that evaluates it on its own."""
         x = sp.Symbol("x", real=True)
         body = self.body
-        if isinstance(body, ScalarFunctionBase) and hasattr(type(body), "definition"):
+        if isinstance(body, DefinedBase):
             body = type(body).definition(ELT)   # a registered activation: its definition, not its name
         return sp.Lambda(x, body.xreplace({ELT: x}))
 
@@ -103,8 +103,7 @@ MATRIX_FUNCTIONS = ("tr", "det", "logdet", "inv", "sum", "norm2")
 def _taken(name):
     """Whether `name` already means something to SymPy, to the toolkit's functions and nodes, or to the parser: a
     function class of that name would be printed as the other (SymPy's printers dispatch on class names)."""
-    return (hasattr(sp, name) or hasattr(functions, name) or hasattr(expr, name) or name in MATRIX_FUNCTIONS
-            or name in ("exp", "log"))
+    return hasattr(sp, name) or hasattr(functions, name) or hasattr(expr, name) or name in MATRIX_FUNCTIONS
 
 
 def _name(name, table, what):
