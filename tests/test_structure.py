@@ -286,3 +286,24 @@ def test_code_without_array_arguments_and_a_variable_named_f():
 def test_asking_for_a_parameter_that_is_not_there_names_the_parameters():
     with pytest.raises(errors.InvalidArgument, match="W1, b1"):
         derive.backprop(derive.mlp([2, 2])).parameter("x")
+
+
+def test_two_names_for_the_variable_itself_are_not_rewritten_into_the_adjoint():
+    """where {Z1: X, Z2: X} rewrote X into Z2 inside Max(…, softmax(X + Z2)), and SymPy's Max rebuilt the softmax of
+    a scalar 2·Z2 (found by the fuzzer): a bare name is not a simplification."""
+    import numpy as np
+
+    X, Z1, Z2, D = (sp.MatrixSymbol(k, 2, 2) for k in ("X", "Z1", "Z2", "D"))
+    t = sp.Trace(derive.Softmax(X + Z2, 1) * D.T)
+    d = derive.derivation(sp.Max(sp.Float(0.25), t, -t), X, {Z1: X, Z2: X})
+    rng = np.random.default_rng(0)
+    x, dd = rng.normal(size=(2, 2)), rng.normal(size=(2, 2))
+
+    def f(X):
+        e = np.exp(2 * X - (2 * X).max(axis=1, keepdims=True))
+        s = np.sum(e / e.sum(axis=1, keepdims=True) * dd)
+        return max(0.25, s, -s)
+
+    from verify import central_difference
+    numeric = central_difference(lambda X: f(X), {"X": x}, "X")
+    assert np.allclose(d.numpy()(X=x, D=dd), numeric, rtol=1e-6, atol=1e-8)

@@ -6,8 +6,8 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement, MatrixExpr
 
-from ..core.expr import (LEAVES, Differential, LogDet, ScalarDifferential, children, d, matadd, matmul, postorder,
-                         prehash, prepared, tp)
+from ..core.expr import (LEAVES, Differential, LogDet, ScalarDifferential, children, d, is_leaf, matadd, matmul,
+                         postorder, prehash, prepared, tp)
 from ..core.functions import apply
 from ..core.hadamard import simplify
 from ..core.rules import DEFINITION, IDENTITIES, Rule, operator, transpose
@@ -96,7 +96,8 @@ def backward(f, wrt, definitions=None, names=None):
     each Z pass its adjoint on as the symbol δ once it is known (δ^(l) of a network)."""
     f, definitions = prepare(f, definitions)
     wrt, names = tuple(wrt), dict(names or {})
-    rewrite = {E: Z for Z, E in definitions.items()}
+    # E written as Z where it reappears in an adjoint; a name for a bare symbol (Z := X) renames, it does not simplify
+    rewrite = {E: Z for Z, E in definitions.items() if not is_leaf(E)}
     order, dep = _order(f, wrt, definitions)
     steps, adjoints, pending = [], {}, defaultdict(list)
     pending[f].append(sp.Identity(1) if f.is_Matrix else sp.S.One)
@@ -146,8 +147,9 @@ def _order(f, wrt, definitions):
             continue
         if not kids and node.has(*tainted):
             raise UnsupportedOperation(type(node).__name__, node)
-        # an argument that holds a variable but is no child (nor inside one: c in the coefficient −c of c X)
-        fixed = [a for a in node.args if a.has(*tainted) and not any(k == a or k.has(a) for k in kids)]
+        # an argument that holds a variable but is no child (nor inside one: c in the coefficient −c of c X); the
+        # subtree searches run only for such an argument, which is rare and small
+        fixed = [a for a in node.args if a not in kids and a.has(*tainted) and not any(k.has(a) for k in kids)]
         if fixed:
             what = "function" if isinstance(node, ElementwiseApplyFunction) else f"argument {fixed[0]}"
             raise UnsupportedOperation(type(node).__name__, node, f"the {what} depends on the variable")
