@@ -90,8 +90,8 @@ def test_trace_derivation_reads_like_the_method():
     d = derive.derivation(sp.Trace(A * X * B), X)
     assert [r.name for r in d.rules()] == ["trace rule", "product rule", "cyclic trace", "read off"]
     text = str(d)
-    assert text.splitlines()[0] == "f = tr(A*X*B)"
-    assert text.splitlines()[-1] == "∂f/∂X = Aᵀ*Bᵀ"
+    assert text.splitlines()[0] == "f = tr(A X B)"
+    assert text.splitlines()[-1] == "∂f/∂X = Aᵀ Bᵀ"
     assert all(step.rule.latex for step in d.steps)
 
 

@@ -114,3 +114,92 @@ def test_each_built_in_loss_matrix_form_is_the_sum_of_its_per_entry_loss(name):
     matrix = sp.N(exact.explicit(entry.total(A, Y, 3), {"A": sp.ImmutableMatrix(a), "Y": sp.ImmutableMatrix(y)}))
     summed = sum(float(entry.per_entry(sp.Float(p), sp.Float(q))) for p, q in zip(a.ravel(), y.ravel()))
     assert np.isclose(float(matrix), summed / (3 if entry.per_output else 1), rtol=1e-12)
+
+
+# ---- every cited rule fits its step ------------------------------------------------------------------------------
+
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction  # noqa: E402
+from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct  # noqa: E402
+from sympy.matrices.expressions.matexpr import MatrixElement  # noqa: E402
+
+from derive.cli.examples import EXAMPLES  # noqa: E402
+from derive.core.expr import LogDet  # noqa: E402
+from derive.core.functions import Softmax  # noqa: E402
+
+
+def _scalars(node):
+    return [f for f in node.args if not f.is_Matrix]
+
+
+def _trace_factors(e):
+    """The matrix factors under tr of c·tr(P Q …), or None."""
+    traces = [n for n in sp.preorder_traversal(e) if isinstance(n, sp.Trace)]
+    if len(traces) != 1:
+        return None
+    arg = traces[0].arg
+    return list(arg.as_coeff_matrices()[1]) if isinstance(arg, sp.MatMul) else [arg]
+
+
+def _rotation(a, b):
+    return a is not None and b is not None and a != b and len(a) == len(b) and any(a[k:] + a[:k] == b
+                                                                                   for k in range(len(a)))
+
+
+def _adjoints(e):
+    """e with its differentials as plain symbols: what a simplification of the adjoint may have touched."""
+    return e.xreplace({D: sp.Symbol(f"_d{k}") for k, D in enumerate(differentials(e))})
+
+
+HADAMARD_OPS = (HadamardProduct, HadamardPower, ElementwiseApplyFunction)
+
+# what the node a differential rule expands must be (the step's node), and what an identity's rewrite must show
+DIFFERENTIAL = {
+    "sum rule": (sp.MatAdd, sp.Add), "trace rule": sp.Trace, "transpose rule": sp.Transpose,
+    "elementwise rule": ElementwiseApplyFunction, "softmax rule": Softmax, "Hadamard product rule": HadamardProduct,
+    "Hadamard power rule": HadamardPower, "inverse rule": sp.Inverse, "determinant rule": sp.Determinant,
+    "log-determinant rule": LogDet, "entry rule": MatrixElement, "scalar power rule": sp.Pow,
+    "power rule": sp.MatPow, "definition": (sp.MatrixSymbol, sp.Symbol),
+}
+IDENTITY = {
+    "cyclic trace": lambda s: _rotation(_trace_factors(s.before), _trace_factors(s.after)),
+    "trace of transpose": lambda s: s.before.has(sp.Transpose) and _trace_factors(s.before) is not None,
+    "trace of Hadamard": lambda s: s.before.has(HadamardProduct),
+    "Hadamard algebra": lambda s: _adjoints(s.before).has(*HADAMARD_OPS) or _adjoints(s.after).has(*HADAMARD_OPS),
+    "algebra": lambda s: not (_adjoints(s.before).has(*HADAMARD_OPS) or _adjoints(s.after).has(*HADAMARD_OPS)),
+    "collect terms": lambda s: isinstance(s.before, sp.Add) and len(s.before.args) >= 2,
+    "name the adjoint": lambda s: any(str(a).startswith("delta") for a in s.after.free_symbols),
+    "trace is linear": lambda s: isinstance(s.before, sp.Mul) and isinstance(s.after, sp.Trace),
+    "read off": lambda s: not s.after.has(Differential, ScalarDifferential),
+    "linearity": lambda s: True, "entry as trace": lambda s: s.before.has(MatrixElement),
+}
+
+
+def _fits(step):
+    name, node = step.rule.name, step.node
+    if name in DIFFERENTIAL:
+        return isinstance(node, DIFFERENTIAL[name])
+    if name == "constant factor":
+        # c·X with a scalar c: one matrix factor (or one varying scalar factor), never a product of two varying ones
+        return isinstance(node, (sp.Mul, sp.MatMul)) and len(differentials(step.after)) == 1
+    if name in ("product rule", "scalar product rule"):
+        return isinstance(node, (sp.MatMul, sp.Mul)) and len([f for f in node.args if f.is_Matrix or f.free_symbols]) >= 2
+    return IDENTITY[name](step)
+
+
+@pytest.mark.parametrize("name", list(EXAMPLES))
+def test_every_step_of_every_example_cites_a_rule_that_fits_it(name):
+    """d(−f) = −df is a constant factor, not a product rule; −tr X = tr(−X) is the trace being linear; a rewrite
+    without ⊙ is plain algebra: each step's rule is checked against the node it expands or the rewrite it makes."""
+    result = EXAMPLES[name].derive()
+    for r in (result if isinstance(result, list) else [result]):
+        for step in r.steps:
+            assert _fits(step), f"{name}: [{step.rule.name}] {step.before} = {step.after} (node {step.node})"
+
+
+def test_a_misplaced_label_is_caught():
+    from derive.engine.backward import Step
+    result = EXAMPLES["seed004-two-layer"].derive()
+    first = result.steps[0]   # d(−tr(…)) = −d tr(…): a constant factor
+    assert first.rule.name == "constant factor" and _fits(first)
+    assert not _fits(Step(rules.IDENTITIES["cyclic"], first.before, first.after, first.node))
+    assert not _fits(Step(rules.OPERATORS[sp.MatMul].differential, first.before, first.after, sp.Trace(rules.X)))

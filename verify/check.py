@@ -1,4 +1,5 @@
 """verify.check: a derived backprop against the recursion, finite differences and an exact SymPy proof."""
+import html
 import json
 from dataclasses import asdict, dataclass, field
 
@@ -52,6 +53,16 @@ class Report:
     def to_json(self):
         """The report as JSON text (deterministic: sorted keys)."""
         return json.dumps({**asdict(self), "passed": self.passed}, indent=2, sort_keys=True, default=str)
+
+    def _repr_html_(self):
+        """The report as an HTML table, for a notebook."""
+        cells = "".join(f"<tr><td>{html.escape(r.parameter)}</td><td>{html.escape(str(r.trial))}</td>"
+                        f"<td>{html.escape(r.check)}</td><td>{r.max_abs:.2e}</td><td>{r.max_rel:.2e}</td>"
+                        f"<td>{'ok' if r.passed else '<b>FAIL</b>'}</td></tr>" for r in self.rows)
+        verdict = "PASSED: every check agrees" if self.passed else f"FAILED: {len(self.failures())} check(s)"
+        return (f"<div class=verify><p>verify.check: {html.escape(self.network)} ({html.escape(self.dtype)})</p>"
+                "<table><tr><th>parameter</th><th>trial</th><th>check</th><th>max abs err</th><th>max rel err</th>"
+                f"<th>verdict</th></tr>{cells}</table><p><b>{verdict}</b></p></div>")
 
     def __str__(self):
         head = f"{'parameter':<10} {'trial':>5}  {'check':<18} {'max abs err':>12} {'max rel err':>12}  verdict"

@@ -43,7 +43,7 @@ def _write(path, content):
     path.write_text(content + "\n", encoding="utf-8")
 
 
-def main(out="output", pdf=True):
+def main(out="output", pdf=True, detail="textbook", paper="a4"):
     """Write output/<example>/derivation.{txt,tex,html} (and .pdf with TeX) for every seed example,
     output/identities/, and an index."""
     out = Path(out)
@@ -55,7 +55,8 @@ def main(out="output", pdf=True):
             summary = "; ".join(f"∂f/∂{text(d.wrt)} = {text(d.gradient)}" for d in result)
         else:
             summary = "; ".join(f"{text(k)} = {text(v)}" for k, v in list(result.deltas.items())[:2])
-        write(result, out / name, title=f"{example.title} ({example.source})", pdf=pdf)
+        write(result, out / name, title=f"{example.title} ({example.source})", pdf=pdf, detail=detail, paper=paper,
+              extra=example.appendix() if example.appendix else ())
         rows.append(f"| {name}: [html]({name}/derivation.html), [tex]({name}/derivation.tex), "
                     f"[text]({name}/derivation.txt) | {example.source} | `{summary}` |")
         print(f"{name:32s} {summary}")

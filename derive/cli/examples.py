@@ -1,9 +1,10 @@
 """The seed derivations (../shared/SEEDS.md) as named examples that `derive` reproduces."""
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import sympy as sp
 
+from ..documents.blocks import Equations, Heading, Text
 from ..engine.derivation import derivation
 from ..networks.backprop import backprop
 from ..networks.network import mlp
@@ -22,6 +23,7 @@ class Example:
     title: str
     source: str
     build: Callable  # () -> Network, or () -> [(f, X, where)] for plain expressions
+    appendix: Optional[Callable] = None  # () -> document blocks in the seed's own notation
 
     def derive(self):
         """The Backprop of the network, or the list of Derivations of the expressions."""
@@ -40,32 +42,61 @@ def _linear_map():
     return [(f, W, {D: sp.MatMul(W, X)}), (f, X, {D: sp.MatMul(W, X)})]
 
 
+TO = r"\;\leftrightarrow\;"   # this document's form, his form
+
+
+def _andrew_ng():
+    """Seed 000 §8: the derivation in Andrew Ng's notation (layers counted from the input, Θ, a, g′, Δ)."""
+    mapping = Equations((
+        ("X", "a^{(1)} = x", "the input is his layer 1", TO),
+        (r"W^{(l)}, b^{(l)}", r"\Theta^{(l)} = [\,b^{(l)}\ W^{(l)}\,]", "his bias unit a₀ = 1 meets the column b", TO),
+        (r"Z^{(l)},\ A^{(l)}", r"z^{(l+1)},\ a^{(l+1)}", "one layer later in his count", TO),
+        (r"\delta^{(l)}", r"\delta^{(l+1)}", "", TO),
+        (r"A^{(l)} \odot (\mathbf{1} - A^{(l)})", r"g'(z^{(l+1)}) = a^{(l+1)} .\!* (1 - a^{(l+1)})", "", TO)))
+    forms = Equations((
+        (r"\delta^{(3)} = A^{(3)} - Y", r"\delta^{(4)} = a^{(4)} - y", "output layer", TO),
+        (r"\delta^{(l)} = ({W^{(l+1)}}^{\top} \delta^{(l+1)}) \odot \sigma'(Z^{(l)})",
+         r"\delta^{(l+1)} = (\Theta^{(l+1)})^{\top} \delta^{(l+2)} .\!* g'(z^{(l+1)})", "recursion", TO),
+        (r"= \operatorname{diag}(\sigma'(Z^{(l)}))\, {W^{(l+1)}}^{\top} \delta^{(l+1)}", "",
+         "the diagonal-matrix form"),
+        (r"\frac{\partial L}{\partial W^{(l)}} = \delta^{(l)} {A^{(l-1)}}^{\top}",
+         r"\frac{\partial J}{\partial \Theta^{(l)}_{ij}} = a^{(l)}_j \delta^{(l+1)}_i", "one entry", TO),
+        ("", r"\Delta^{(l)} := \Delta^{(l)} + \delta^{(l+1)} (a^{(l)})^{\top}", "summed over the samples", TO),
+    ))
+    return [Heading("In Andrew Ng's notation"),
+            Text((("text", "The same network with his names: layers are counted from the input, so each index "
+                           "moves up by one; left, this document; right, his notes."),)), mapping,
+            Text((("text", "The three forms of the result agree: the Hadamard form above, the diagonal-matrix form, "
+                           "and his entry-wise rule with its accumulator over the samples:"),)), forms]
+
+
 _EXAMPLES = [
-    Example("seed000-4-layer-linear", "4-layer network without activation, ½‖a − y‖², one sample", "seed 000 §4",
+    Example("seed000-4-layer-linear", "A four-layer linear network with half the squared error, one sample", "seed 000 §4",
             lambda: mlp(sizes("n0:5"), activation="identity", bias=False, samples=1)),
-    Example("seed000-L-layer-linear", "L-layer network without activation (L = 6 shown)", "seed 000 §5",
+    Example("seed000-L-layer-linear", "A deep linear network (six layers shown) with half the squared error, one sample", "seed 000 §5",
             lambda: mlp(sizes("n0:7"), activation="identity", bias=False, samples=1)),
-    Example("seed000-4-layer-sigmoid", "4-layer network with sigmoid activations, ½‖a − y‖², one sample",
+    Example("seed000-4-layer-sigmoid", "A four-layer sigmoid network with half the squared error, one sample",
             "seed 000 §6", lambda: mlp(sizes("n0:5"), activation="sigmoid", bias=False, samples=1)),
-    Example("seed000-L-layer-sigmoid", "L-layer network with sigmoid activations (L = 6 shown)", "seed 000 §7",
+    Example("seed000-L-layer-sigmoid", "A deep sigmoid network (six layers shown) with half the squared error, one sample", "seed 000 §7",
             lambda: mlp(sizes("n0:7"), activation="sigmoid", bias=False, samples=1)),
-    Example("seed000-andrew-ng", "Andrew Ng's 4-layer network: sigmoid units, cross-entropy, δ⁽⁴⁾ = a⁽⁴⁾ − y",
-            "seed 000 §8", lambda: mlp(sizes("s1:5"), activation="sigmoid", loss="bce", reduction="sum", samples=1)),
-    Example("seed001-weight-decay", "K samples, biases, ½‖h(x) − y‖² averaged, weight decay λ/2 Σ‖W‖²",
+    Example("seed000-andrew-ng", "Andrew Ng's four-layer network (three weight layers): sigmoid units and "
+            "cross-entropy", "seed 000 §8",
+            lambda: mlp(sizes("s1:5"), activation="sigmoid", loss="bce", reduction="sum", samples=1), _andrew_ng),
+    Example("seed001-weight-decay", "A sigmoid network over K samples: mean half squared error and weight decay",
             "seed 001", lambda: mlp(sizes("n1:5"), activation="sigmoid", loss="half_sse", reduction="mean",
                                     weight_decay=sp.Symbol("lambda", positive=True),
                                     samples=sp.Symbol("K", integer=True, positive=True))),
-    Example("seed002-logistic-units", "logistic units, E = ½(t − y)², no bias, per-neuron chain rule", "seed 002",
+    Example("seed002-logistic-units", "Logistic units without bias and half the squared error", "seed 002",
             lambda: mlp(sizes("n_i n_j n_k"), activation="sigmoid", bias=False, samples=1)),
-    Example("seed003-1-1-1", "the 1-1-1 network, C = (a⁽ᴸ⁾ − y)², including ∂C/∂a⁽ᴸ⁻¹⁾", "seed 003",
+    Example("seed003-1-1-1", "The 1-1-1 network by the scalar chain rule, including ∂C/∂a⁽¹⁾", "seed 003",
             lambda: mlp([1, 1, 1], activation="sigmoid", loss="mse", samples=1)),
-    Example("seed003-general", "general network, C = (1/N_L) Σ_j (a_j − y_j)², one sample", "seed 003",
+    Example("seed003-general", "A sigmoid network with the mean squared error over its outputs, one sample", "seed 003",
             lambda: mlp(sizes("N0:3"), activation="sigmoid", loss="mse", samples=1)),
-    Example("seed004-logistic-regression", "logistic regression with BCE: dz = a − y, dw = (1/m) Σ x (a − y)",
+    Example("seed004-logistic-regression", "Logistic regression with binary cross-entropy averaged over m samples",
             "seed 004", lambda: mlp([*sizes("n"), 1], activation="sigmoid", loss="bce", layout="WtA")),
-    Example("seed004-two-layer", "two-layer sigmoid batch network Z = WᵀX + b1ᵀ, BCE summed: ∂L/∂Z2 = A2 − Y",
+    Example("seed004-two-layer", "A two-layer sigmoid network with binary cross-entropy summed over the batch",
             "seed 004", lambda: mlp(sizes("n0:3"), activation="sigmoid", loss="bce", layout="WtA", reduction="sum")),
-    Example("seed004-linear-map", "D = W X: ∂L/∂W = (∂L/∂D) Xᵀ, ∂L/∂X = Wᵀ (∂L/∂D)", "seed 004", _linear_map),
+    Example("seed004-linear-map", "A linear map D = W X: ∂L/∂W and ∂L/∂X from ∂L/∂D", "seed 004", _linear_map),
 ]
 
 EXAMPLES = {example.name: example for example in _EXAMPLES}

@@ -8,10 +8,12 @@ from ..codegen.program import listing
 from ..core.parser import parse, parse_shape
 from ..core.registry import ACTIVATIONS, LOSSES
 from ..documents import write
+from ..documents.tex import PAPERS
 from ..engine.derivation import derivation
 from ..errors import InvalidArgument, ParseError, UsageError
 from ..networks.backprop import backprop
 from ..networks.network import LAYOUTS, REDUCTIONS, mlp
+from ..networks.textbook import DETAILS
 from ..printing.latex import Notation, latex
 from . import demo
 
@@ -55,7 +57,7 @@ def _trials(n):
 
 
 def _examples(args):
-    demo.main(_folder(args.out), pdf=not args.no_pdf)
+    demo.main(_folder(args.out), pdf=not args.no_pdf, detail=args.detail, paper=args.paper)
     return 0
 
 
@@ -65,6 +67,12 @@ def _size(s):
             raise InvalidArgument(f"size {s[:20]}{'…' if len(s) > 20 else ''}: must be between 1 and {MAX_SIZE}")
         return int(s)
     return s
+
+
+def _document_options(p):
+    p.add_argument("--detail", default="textbook", choices=DETAILS,
+                   help="textbook: one chain per layer (default); full: every rule applied")
+    p.add_argument("--paper", default="a4", choices=PAPERS)
 
 
 def _mlp(args):
@@ -79,7 +87,7 @@ def _mlp(args):
         raise UsageError(str(e)) from None
     result = backprop(net)
     written = write(result, folder, title=f"{args.name}: {net.describe()}", notation=getattr(args, "notation", None),
-                    pdf=not args.no_pdf)
+                    pdf=not args.no_pdf, detail=args.detail, paper=args.paper)
     report = verify.check(result, trials=trials)
     (folder / "verification.txt").write_text(str(report) + "\n", encoding="utf-8")
     (folder / "verification.json").write_text(report.to_json() + "\n", encoding="utf-8")
@@ -150,6 +158,7 @@ def _run(args):
         argv.append("--no-bias")
     if args.no_pdf:
         argv.append("--no-pdf")
+    argv += ["--detail", args.detail, "--paper", args.paper]
     mlp_args = parser().parse_args(argv)
     mlp_args.activation = spec.get("activation", "sigmoid")
     try:
@@ -196,7 +205,8 @@ def _expr(args):
             print(f"numeric check against {row.check}: relative error {row.max_rel:.2e} "
                   f"({'PASSED' if row.passed else 'FAILED'})")
     if args.out:
-        written = write(d, _folder(args.out), title=f"d/d{args.wrt} of {args.expression}", pdf=not args.no_pdf)
+        written = write(d, _folder(args.out), title=f"d/d{args.wrt} of {args.expression}", pdf=not args.no_pdf,
+                        detail=args.detail, paper=args.paper)
         print(f"wrote {', '.join(map(str, written))}")
     return 0 if passed else 1
 
@@ -229,6 +239,7 @@ def parser():
     ex = sub.add_parser("examples", help="every seed example into output/", epilog="example: derive examples",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     ex.add_argument("--out", default="output")
+    _document_options(ex)
     ex.add_argument("--no-pdf", action="store_true", help="do not run pdflatex")
     ex.set_defaults(run=_examples)
     m = sub.add_parser("mlp", help="derive, write and verify the backprop of an MLP",
@@ -247,12 +258,14 @@ def parser():
     m.add_argument("--trials", type=int, default=2)
     m.add_argument("--name", default="network")
     m.add_argument("--out", default="output")
+    _document_options(m)
     m.add_argument("--no-pdf", action="store_true")
     m.set_defaults(run=_mlp)
     r = sub.add_parser("run", help="the same as mlp, from a TOML spec file",
                        epilog="example: derive run spec.toml   (keys: " + ", ".join(SPEC_KEYS) + ")")
     r.add_argument("spec")
     r.add_argument("--out", default="output")
+    _document_options(r)
     r.add_argument("--no-pdf", action="store_true")
     r.set_defaults(run=_run)
     o = sub.add_parser("operators", help="the operators the engine differentiates, with their rules, and those it "
@@ -264,6 +277,7 @@ def parser():
     e.add_argument("--wrt", required=True)
     e.add_argument("--shape", action="append", default=[], help="NAME=ROWSxCOLS (n×n for symbolic sizes)")
     e.add_argument("--out", default=None, help="folder for derivation.tex/.html")
+    _document_options(e)
     e.add_argument("--no-pdf", action="store_true")
     e.set_defaults(run=_expr)
     return top

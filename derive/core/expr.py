@@ -44,7 +44,11 @@ class Differential(OneArgument, MatrixExpr):
         return None
 
     def _sympystr(self, printer):
-        return "d" + printer.parenthesize(self.arg, 1000)
+        if getattr(printer, "prints_differentials", False):
+            return printer._print_Differential(self)   # the toolkit's printers: d log(A) as well
+        # dX for a symbol, d(X + Y) otherwise
+        named = isinstance(self.arg, (sp.Symbol, sp.MatrixSymbol))
+        return "d" + (printer._print(self.arg) if named else f"({printer._print(self.arg)})")
 
 
 class ScalarDifferential(sp.Function):
@@ -57,7 +61,11 @@ class ScalarDifferential(sp.Function):
         return self.args[0]
 
     def _sympystr(self, printer):
-        return "d" + printer.parenthesize(self.arg, 1000)
+        if getattr(printer, "prints_differentials", False):
+            return printer._print_Differential(self)   # the toolkit's printers: d log(A) as well
+        # dX for a symbol, d(X + Y) otherwise
+        named = isinstance(self.arg, (sp.Symbol, sp.MatrixSymbol))
+        return "d" + (printer._print(self.arg) if named else f"({printer._print(self.arg)})")
 
 
 def d(node):

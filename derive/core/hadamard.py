@@ -175,3 +175,28 @@ def simplify(M, rewrite=None):
 def _size(M):
     """The number of distinct nodes in M."""
     return len(postorder(M, lambda node: node.args))
+
+
+def textbook_form(M, rewrite=None):
+    """M as a textbook writes it: a quotient over one common denominator, both factored, each factor (c − a) with
+    its constant first ((A − Y) ⊘ (A ⊙ (1 − A)), not (A∘2 − A)^∘−1 ⊙ (Y − A)); M itself when it is no quotient."""
+    if not M.is_Matrix:
+        return M
+    image = Image(M.shape)
+    e = image.to_scalar(M)
+    numerator, denominator = sp.fraction(sp.factor(sp.together(e)))
+    if denominator.free_symbols.isdisjoint(image.atom_of) or e.is_Atom:
+        return M
+    flipped = []
+    for f in sp.Mul.make_args(denominator):
+        base, power = f.as_base_exp()
+        # (a − c) = −(c − a): the sign moves to the numerator, once per odd power
+        if base.is_Add and base.as_coeff_Add()[0].is_negative:
+            base = -base
+            numerator = numerator * (-1) ** power
+        flipped.append(base ** power)
+    numerator = sp.factor(numerator)
+    try:
+        return image.back(image.from_scalar(sp.Mul(numerator, *[1 / f for f in flipped], evaluate=False)))
+    except NotElementwise:
+        return M

@@ -64,8 +64,8 @@ IDENTITIES = {
                       lambda: (sp.Trace(A.T), sp.Trace(A))),
     "hadamard": Rule("trace of Hadamard", r"\mathrm{tr}(A^\top (B \odot C)) = \mathrm{tr}((A \odot B)^\top C)",
                      lambda: (sp.Trace(A.T * HadamardProduct(B, X)), sp.Trace(HadamardProduct(A, B).T * X))),
-    "scalar": Rule("scalar as trace", r"a\,\mathrm{tr}(A) = \mathrm{tr}((a I)^\top A)",
-                   lambda: (a * sp.Trace(A), sp.Trace((a * sp.Identity(N)).T * A))),
+    "scalar": Rule("trace is linear", r"a\,\mathrm{tr}(A) = \mathrm{tr}(aA)",
+                   lambda: (a * sp.Trace(A), sp.Trace(a * A))),
     "entry": Rule("entry as trace", r"a\,A_{ij} = \mathrm{tr}((a E_{ij})^\top A)",
                   lambda: (a * A[0, 1], sp.Trace((a * unit(A.shape, 0, 1)).T * A))),
     "linearity": Rule("linearity", r"\mathrm{tr}(A^\top (\alpha X + \beta Y)) = "
@@ -74,6 +74,10 @@ IDENTITIES = {
     "collect": Rule("collect terms", r"\mathrm{tr}(A^\top \mathrm{d}X) + \mathrm{tr}(B^\top \mathrm{d}X) = "
                     r"\mathrm{tr}((A + B)^\top \mathrm{d}X)",
                     lambda: (sp.Trace(A.T * d(X)) + sp.Trace(B.T * d(X)), sp.Trace((A + B).T * d(X)))),
+    "constant": Rule("constant factor", r"\mathrm{d}(cX) = c\,\mathrm{d}X \text{ for a constant } c",
+                     lambda: (d(a * X), a * d(X))),
+    "algebra": Rule("algebra", r"-(A - B) = B - A,\ aA + bA = (a + b)A",
+                    lambda: (-(A - B) + u * A + v * A, B - A + (u + v) * A)),
     "simplify": Rule("Hadamard algebra", r"A \odot B = B \odot A,\ A \odot (B + C) = A \odot B + A \odot C,\ "
                      r"A \odot A^{\circ -1} = \mathbf{1}",
                      lambda: (HadamardProduct(A, B + HadamardPower(A, -1)),
@@ -257,6 +261,17 @@ def operator(node):
         if cls in OPERATORS:
             return OPERATORS[cls]
     return None
+
+
+def cite(node, dep):
+    """The rule that d node applies, for the log: the operator's differential rule, or "constant factor" for
+    c X with only X varying (d(−f) = −df is no product rule)."""
+    rule = operator(node).differential
+    if isinstance(node, (sp.Mul, sp.MatMul)):
+        varying = [f for f in node.args if dep(f)]
+        if len(varying) == 1 and all(not f.is_Matrix for f in node.args if f is not varying[0]):
+            return IDENTITIES["constant"]
+    return rule
 
 
 def transpose(G, t):

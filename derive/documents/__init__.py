@@ -2,41 +2,78 @@
 from pathlib import Path
 
 from ..engine.derivation import Derivation
-from .blocks import backprop_blocks, derivation_blocks
+from ..networks.backprop import Backprop
+from ..networks.network import Network
+from ..printing.latex import Notation, latex
+from .blocks import Equations, Text, backprop_blocks, derivation_blocks, network_words, symbols
 from .html import to_html
-from .tex import pdflatex, to_latex
+from ..errors import InvalidArgument
+from ..networks.textbook import DETAILS
+from .tex import PAPERS, pdflatex, to_latex
 
 
-def _blocks(result, title, notation):
+def _blocks(result, title, notation, detail="textbook", extra=()):
     """(title, blocks) of a Backprop, a Derivation or a list of Derivations."""
+    check_detail(detail)
     if isinstance(result, (list, Derivation)):
         return title or "Derivation", [b for d in ([result] if isinstance(result, Derivation) else result)
-                                       for b in derivation_blocks(d, notation)]
-    return title or f"Backpropagation of {result.network.L}-layer network", backprop_blocks(result, notation)
+                                       for b in derivation_blocks(d, notation, detail)]
+    return (title or f"Backpropagation in a {result.network.describe()}",
+            backprop_blocks(result, notation, detail, extra))
 
 
-def latex_document(result, notation=None, title=None):
-    """A standalone LaTeX document of a Backprop, a Derivation or a list of Derivations (compiles with pdflatex)."""
-    return to_latex(*_blocks(result, title, notation))
+def check_detail(detail):
+    if detail not in DETAILS:
+        raise InvalidArgument(f"unknown detail {detail!r}; valid: {', '.join(DETAILS)}")
 
 
-def html_document(result, notation=None, title=None):
+def _paper(paper):
+    if paper not in PAPERS:
+        raise InvalidArgument(f"unknown paper {paper!r}; valid: {', '.join(PAPERS)}")
+    return paper
+
+
+def latex_document(result, notation=None, title=None, detail="textbook", paper="a4"):
+    """A standalone LaTeX document of a Backprop, a Derivation or a list of Derivations (compiles with pdflatex);
+    `detail` "textbook" (one chain per layer) or "full" (every step), `paper` "a4" or "letter"."""
+    return to_latex(*_blocks(result, title, notation, detail), paper=_paper(paper))
+
+
+def html_document(result, notation=None, title=None, detail="textbook"):
     """A self-contained HTML page of a Backprop, a Derivation or a list of Derivations (MathML, no script)."""
-    return to_html(*_blocks(result, title, notation))
+    return to_html(*_blocks(result, title, notation, detail))
 
 
-def write(result, folder, title=None, notation=None, pdf=True):
+def _repr_html_(result):
+    """What a notebook shows for a Backprop or a Derivation: the document's HTML, textbook detail."""
+    return to_html(*_blocks(result, None, None), fragment=True)
+
+
+def _network_html(net):
+    """What a notebook shows for a Network: its description, symbols with shapes, forward pass and loss."""
+    n = Notation()
+    blocks = [Text(network_words(net, n)), symbols(net, n),
+              Equations((*((latex(Z, n), latex(E, n), "") for Z, E in net.forward.items()), ("L", latex(net.loss, n), "")))]
+    return to_html(net.describe(), blocks, fragment=True)
+
+
+# rich display in Jupyter: registered here, the stage that prints documents (the results know nothing of HTML)
+Backprop._repr_html_ = Derivation._repr_html_ = _repr_html_
+Network._repr_html_ = _network_html
+
+
+def write(result, folder, title=None, notation=None, pdf=True, detail="textbook", paper="a4", extra=()):
     """Write derivation.tex, derivation.html, derivation.txt, gradients.py (and derivation.pdf when pdflatex exists)
-    into `folder`.
+    into `folder`, in textbook or full `detail`; `extra` blocks follow a network's summary (a seed's own notation).
 
     `result` is a Backprop, a Derivation, or a list of Derivations (documents only). Returns the paths written.
     """
     folder = Path(folder)
-    title, blocks = _blocks(result, title, notation)
+    title, blocks = _blocks(result, title, notation, detail, extra)
+    _paper(paper)
     # every file made before the first is written: an error leaves no half-written folder
-    plain = "\n\n".join(map(str, result)) if isinstance(result, list) else (
-        result.text() if hasattr(result, "text") else str(result))
-    contents = {"derivation.tex": to_latex(title, blocks), "derivation.html": to_html(title, blocks),
+    plain = "\n\n".join(d.text(detail) for d in result) if isinstance(result, list) else result.text(detail)
+    contents = {"derivation.tex": to_latex(title, blocks, paper), "derivation.html": to_html(title, blocks),
                 "derivation.txt": f"# {title}\n\n{plain}\n"}
     if hasattr(result, "module"):
         contents["gradients.py"] = result.module()

@@ -1,5 +1,6 @@
 """Derivation documents as data: blocks (headings, text, equations, rules, symbols, algorithm, diagram) built from a
 result."""
+import re
 from dataclasses import dataclass
 
 import sympy as sp
@@ -57,6 +58,32 @@ class Algorithm:
 
 
 @dataclass(frozen=True)
+class ChainBlock:
+    """One chain lhs = row 1 = row 2 = …: each row the LaTeX of its terms and the rules it cites; then the results
+    read off it (lhs, rhs in LaTeX)."""
+
+    title: tuple     # parts as in Text
+    lhs: str
+    rows: tuple      # (lines: LaTeX of the terms, one line or a term per line when too wide, rules: str)
+    results: tuple   # (lhs, rhs)
+    note: tuple = ()  # parts as in Text, after the title
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The boxed summary: the δ recursion and every gradient, (lhs, rhs, note) in LaTeX."""
+
+    rows: tuple
+
+
+@dataclass(frozen=True)
+class Trace:
+    """The full step log, one paragraph per step: (rule, before, relation, after) in LaTeX."""
+
+    rows: tuple
+
+
+@dataclass(frozen=True)
 class Diagram:
     """The network's forward and backward flow: values X, A^(1)…A^(L); W^(l) and δ^(l) between them."""
 
@@ -66,64 +93,166 @@ class Diagram:
 
 
 def _rules(rules):
-    return Rules(tuple((r.name, r.latex) for r in rules))
+    """The rules' statements, each name once (the sum rule of matrices and of scalars is one rule)."""
+    named = {}
+    for r in rules:
+        named.setdefault(r.name, (r.name, r.latex))
+    return Rules(tuple(named.values()))
 
 
-def _steps(steps, notation, function="f"):
-    """The steps as equations before = after; a gradient read off as before ⇒ ∂f/∂X = G (not a scalar = a matrix)."""
-    def row(s):
-        if s.rule is IDENTITIES["read off"]:
-            gradient = r"\frac{\partial %s}{\partial %s} = %s" % (function, latex(s.node, notation), latex(s.after, notation))
-            return latex(s.before, notation), gradient, s.rule.name, r"\Rightarrow"
-        return latex(s.before, notation), latex(s.after, notation), s.rule.name
-    return Equations(tuple(row(s) for s in steps))
-
-
-def derivation_blocks(d, notation=None):
-    """Blocks for a derive.derivation result: f, the definitions, the rules, every step, the boxed gradient."""
+def derivation_blocks(d, notation=None, detail="textbook"):
+    """Blocks for a derive.derivation result: f, the definitions, the rules, the steps (bookkeeping folded in for
+    "textbook", every one for "full"), the boxed gradient."""
     n = notation or Notation()
     blocks = [Heading("Function"), Equations((("f", latex(d.f, n), ""),
                                               *[(latex(Z, n), latex(E, n), "definition") for Z, E in d.where]))]
-    blocks += [Heading("Rules used"), _rules(d.rules())]
-    blocks += [Heading("Derivation"), _steps(d.steps, n)]
+    steps = d.steps if detail == "full" else d.folded()
+    blocks += [Heading("Rules used"), _rules(s.rule for s in steps)]
+    blocks += [Heading("Derivation"), _trace(steps, n)]
     grad = r"\boxed{\frac{\partial f}{\partial %s} = %s}" % (latex(d.wrt, n), latex(d.gradient, n))
     blocks += [Heading("Result"), Equations(((grad, "", ""),))]
     return blocks
 
 
-def backprop_blocks(result, notation=None):
-    """Blocks for a Backprop: forward pass, loss, rules, the sweep layer by layer, δ recursion, gradients, forms."""
+LOSS_WORDS = {"bce": "binary cross-entropy", "half_sse": "half the squared error", "mse": "mean squared error",
+              "softmax_ce": "cross-entropy", "sse": "squared error"}
+
+
+def network_words(net, n):
+    """The network in a sentence (Text parts): sizes, activations, loss and reduction in words."""
+    acts = [layer.activation.name for layer in net.layers]
+    kinds = ", ".join(dict.fromkeys(acts[:-1]))
+    hidden = (f"{kinds} hidden layer{'s' if len(acts) > 2 else ''}, " if len(acts) > 1 else "")
+    loss = LOSS_WORDS.get(net.loss_name, net.loss_name)
+    how = "summed over" if net.reduction == "sum" else "averaged over"
+    samples = (("text", "the one sample"),) if net.m == 1 else (("text", "the "), ("math", latex(net.m, n)),
+                                                                  ("text", " samples"))
+    sizes = r" \to ".join(latex(k, n) for k in net.sizes)
+    by = "row" if net.layout == "AW" else "column"
+    parts = [("text", "A "), ("math", sizes), ("text", f" network with {hidden}a {acts[-1]} output layer and {loss} "
+                                                       f"{how} "), *samples]
+    if net.weight_decay != 0:
+        parts += [("text", ", plus weight decay "),
+                  ("math", r"\tfrac{%s}{2} \sum_l \|W^{(l)}\|_F^2" % latex(net.weight_decay, n))]
+    return tuple(parts + [("text", f"; one sample per {by} of "), ("math", "X"), ("text", ".")])
+
+
+# a row of a chain longer than this (in characters of its LaTeX, commands counted short) puts one term per line
+WIDE = 70
+
+
+def _width(tex):
+    """About how many characters wide tex prints: commands and braces count little."""
+    tex = re.sub(r"\\(mathrm|mathbf|operatorname|left|right|top|circ)\b", "", tex)
+    tex = re.sub(r"\\[a-zA-Z]+", "x", tex)
+    tex = re.sub(r"[{}^_]", "", tex)
+    return len(tex.replace(" ", ""))
+
+
+def split_terms(terms):
+    """A chain row's terms joined by +, one per line (aligned after the =) when they are too wide together."""
+    def join(ts):
+        out = ts[0]
+        for t in ts[1:]:
+            out += f" - {t[1:].lstrip()}" if t.startswith("-") else f" + {t}"
+        return out
+    if _width(join(terms)) <= WIDE or len(terms) == 1:
+        return [join(terms)]
+    lines = [terms[0]]
+    for t in terms[1:]:
+        lines.append((r"\quad - " + t[1:].lstrip()) if t.startswith("-") else r"\quad + " + t)
+    return lines
+
+
+def _chain_block(chain, n, function="L"):
+    """A textbook Chain as a ChainBlock: its lines' terms and cited rules, its results read off."""
+    rows, before = [], ()
+    for line in chain.lines:
+        rows.append((tuple(split_terms(carried(line.terms, before, lambda t: latex(t, n), r"\cdots"))),
+                     ", ".join(r.name for r in line.rules)))
+        before = line.terms
+    results = []
+    for symbol, E, kind in chain.results:
+        lhs = latex(symbol, n) if kind == "delta" else r"\frac{\partial %s}{\partial %s}" % (function,
+                                                                                            latex(symbol, n))
+        results.append((lhs, latex(E, n)))
+    title = tuple(("math", latex(p, n)) if isinstance(p, sp.Basic) else ("text", p) for p in chain.title)
+    note = (("text", chain.note),) if chain.note else ()
+    return ChainBlock(title, latex(chain.lhs, n), tuple(rows), tuple(results), note)
+
+
+# a chain line wider than this leaves its rule names no room beside it: its carried terms are written ⋯
+CARRIED = 50
+
+
+def carried(terms, before, show, ellipsis):
+    """The terms of a chain line as shown: where the line is too wide, the leading terms it carries unchanged
+    from the line before (the parameters' terms, already read off) written once as ⋯."""
+    shown = [show(t) for t in terms]
+    kept = 0
+    while kept < len(terms) - 1 and kept < len(before) and terms[kept] == before[kept]:
+        kept += 1
+    if kept == 0 or _width(" + ".join(shown)) <= CARRIED:
+        return shown
+    return [ellipsis] + shown[kept:]
+
+
+def _slopes(slopes, n):
+    """σ′ of each activation written out: σ′(z) = … = …."""
+    rows = []
+    for slope in slopes:
+        name = latex(slope.function, n).replace("(z)", "", 1)
+        if slope.definition is not None:
+            rows.append((latex(slope.function, n), latex(slope.definition, n), slope.name))
+        forms = " = ".join(latex(e, n) for e in slope.steps)
+        rows.append((r"%s'(z)" % name, forms, "" if slope.definition is not None else slope.name))
+    return Equations(tuple(rows))
+
+
+def backprop_blocks(result, notation=None, detail="textbook", extra=()):
+    """Blocks for a Backprop: the network, its symbols, forward pass and loss, the rules, the derivation (one chain
+    per layer, or every step for detail "full"), the boxed summary, the index form and the generated code."""
+    from ..networks.textbook import is_scalar, scalar_chain, textbook
     n = notation or Notation()
     net = result.network
-    shapes = ", ".join(f"{latex(M, n)} \\in \\mathbb{{R}}^{{{latex(M.rows)} \\times {latex(M.cols)}}}"
-                       for M in (net.X, net.Y, *net.parameters))
-    blocks = [Heading("Network"),
-              Text((("text", f"Layout {net.layout}, {net.L} layers, loss {net.loss_name}, reduction "
-                              f"{net.reduction}; "), ("math", shapes), ("text", "."))),
+    blocks = [Heading("Network"), Text(network_words(net, n)),
               Heading("Symbols"), symbols(net, n),
-              Text((("text", "Forward pass:"),)),
-              Equations(tuple((latex(Z, n), latex(E, n), "") for Z, E in result.forward.items()), numbered=True),
-              Heading("Loss"), Equations((("L", latex(net.loss, n), ""),), numbered=True)]
-    blocks += [Heading("Rules used"), _rules(result.rules())]
-    blocks.append(Heading("Derivation, from the loss back to the first layer"))
-    segment = []
-    for step in result.steps:
-        segment.append(step)
-        if step.rule is IDENTITIES["name"]:
-            blocks += [Text((("text", "Down to "), ("math", latex(step.after, n)), ("text", ":"))),
-                       _steps(segment, n, "L")]
-            segment = []
-    if segment:
-        blocks += [Text((("text", "Reading off the parameters:"),)), _steps(segment, n, "L")]
-    blocks += [Heading("The δ recursion"),
-               Equations(tuple((latex(dl, n), latex(E, n), "") for dl, E in result.deltas.items()))]
-    grads = tuple((r"\boxed{\frac{\partial L}{\partial %s} = %s}" % (n.symbol(k), latex(G, n)), "", "")
-                  for k, G in result.gradients.items())
-    blocks += [Heading("Gradients"), Equations(grads)]
-    forms = ["index"] + (["diag"] if net.m == 1 and net.layout != "AW" else [])
+              Heading("Forward pass and loss"),
+              Equations((*((latex(Z, n), latex(E, n), "") for Z, E in result.forward.items()),
+                         ("L", latex(net.loss, n), "")), numbered=True)]
+    slopes, chains = textbook(result)
+    if slopes:
+        blocks += [Heading("Derivatives of the activations"), _slopes(slopes, n)]
+    if is_scalar(net) and detail != "full":
+        # every quantity a number (seed 003): the scalar chain rule, no traces or transposes of 1 × 1 matrices
+        C, rows = scalar_chain(net)
+        blocks += [Heading("Derivation by the scalar chain rule (every quantity is a number)"),
+                   Text((("text", "Each derivative of "), ("math", latex(C, n)),
+                         ("text", " is the product of the local derivatives along the path to it, output first "),
+                         ("math", r"(a^{(0)} = x"), ("text", ", the input):"))),
+                   _scalar_rows(C, rows, n)]
+        gradients = [r for r in rows if r.target.name[0] in "wb"]
+        blocks += [Heading("Summary"), Summary(tuple((_partial(C, r.target, n), _chain_value(C, r, n), "")
+                                                     for r in gradients))]
+    elif detail == "full":
+        blocks += [Heading("Rules used"), _rules(result.rules()),
+                   Heading("Every step, from the loss back to the inputs"), _trace(result.steps, n, "L")]
+    else:
+        cited = dict.fromkeys(r for c in chains for line in c.lines for r in line.rules)
+        blocks += [Heading("Rules used"), _rules(cited),
+                   Heading("Derivation, from the loss back to the inputs"),
+                   Text((("text", "Each chain starts from what the one before left: dL written as tr(Gᵀ dZ), "
+                                  "and ends where the next error δ is read off."),)),
+                   *(_chain_block(c, n) for c in chains)]
+    if not is_scalar(net) or detail == "full":
+        blocks += [Heading("Summary"), Summary(_summary(chains, n))]
+    blocks += list(extra)
+    forms = [] if is_scalar(net) else ["index"] + (["diag"] if net.m == 1 and net.layout != "AW" else [])
     for form in forms:
-        title = {"index": "Index form (entry i, j)", "diag": "Diagonal-matrix form (single sample)"}[form]
-        rows = tuple((_form_lhs(k, form, result, n), latex(E, n), "") for k, E in result.form(form).items())
+        title = {"index": "Index form (entry i, j; sums over k)",
+                 "diag": "Diagonal-matrix form (single sample)"}[form]
+        rows = tuple((_form_lhs(k, form, result, n), latex(one_based(E) if form == "index" else E, n), "")
+                     for k, E in result.form(form).items())
         blocks += [Heading(title), Equations(rows)]
     program = result.program()
     blocks += [Heading("Generated code (one pass: forward, δ recursion, gradients)"), algorithm(program, n)]
@@ -136,6 +265,56 @@ def backprop_blocks(result, notation=None):
                        tuple(latex(layer.W, n) for layer in net.layers),
                        tuple(latex(layer.delta, n) for layer in net.layers))]
     return blocks
+
+
+def _partial(f, x, n):
+    return r"\frac{\partial %s}{\partial %s}" % (latex(f, n), latex(x, n))
+
+
+def _chain_value(C, row, n):
+    """The local derivatives' values times ∂C/∂(what closes the chain), or the value itself at the top."""
+    if row.known is None:
+        return latex(row.value, n)
+    values = [f"({latex(v, n)})" if v.is_Add else latex(v, n) for v in row.values if v != 1]
+    return " ".join(values + [_partial(C, row.known, n)])
+
+
+def _scalar_rows(C, rows, n):
+    """∂C/∂v = Π ∂num/∂den · ∂C/∂known = the values, one row per variable."""
+    out = []
+    for row in rows:
+        if row.known is None:
+            out.append((_partial(C, row.target, n), latex(row.value, n), "derivative of the cost"))
+            continue
+        chain = " ".join([_partial(num, den, n) for num, den in row.factors] + [_partial(C, row.known, n)])
+        out.append((_partial(C, row.target, n), f"{chain} = {_chain_value(C, row, n)}", "chain rule"))
+    return Equations(tuple(out))
+
+
+def _summary(chains, n, function="L"):
+    """The δ recursion and every gradient, as the chains read them off (a generic layer's for every l)."""
+    deltas, gradients = [], []
+    for chain in chains:
+        for symbol, E, kind in chain.results:
+            if kind == "delta":
+                deltas.append((latex(symbol, n), latex(E, n), chain.note))
+            else:
+                gradients.append((r"\frac{\partial %s}{\partial %s}" % (function, latex(symbol, n)), latex(E, n),
+                                  chain.note))
+    return tuple(deltas + gradients)
+
+
+def _trace(steps, notation, function="f"):
+    """Every step as (rule, before, relation, after): a gradient read off as before ⇒ ∂f/∂X = G."""
+    rows = []
+    for s in steps:
+        if s.rule is IDENTITIES["read off"]:
+            after = r"\frac{\partial %s}{\partial %s} = %s" % (function, latex(s.node, notation),
+                                                                latex(s.after, notation))
+            rows.append((s.rule.name, latex(s.before, notation), r"\Rightarrow", after))
+        else:
+            rows.append((s.rule.name, latex(s.before, notation), "=", latex(s.after, notation)))
+    return Trace(tuple(rows))
 
 
 def symbols(net, n):
@@ -157,9 +336,21 @@ def symbols(net, n):
                  (latex(layer.delta, n), shape(layer.delta),
                   f"the error of layer {l}: the gradient of L with respect to its pre-activations")]
     repeat = "b 1ᵀ" if net.layout != "AW" else "1 bᵀ"
-    rows.append((r"\mathbf{1}", shape(sp.OneMatrix(net.m, 1)),
+    rows.append((r"\mathbf{1}_{%s}" % latex(net.m, n), shape(sp.OneMatrix(net.m, 1)),
                  f"the all-ones vector, one entry per sample ({repeat} repeats a bias b for every sample)"))
     return Symbols(tuple(rows))
+
+
+def one_based(E):
+    """An index form with its sums written over 1, …, n with the dummies k, p, q, … (entries numbered from 1)."""
+    names = iter("kpqrstuv")
+    mapping = {}
+    for node in sp.preorder_traversal(E):
+        if isinstance(node, sp.Sum) and node not in mapping:
+            (dummy, lo, hi), = node.limits
+            k = sp.Symbol(next(names), integer=True)
+            mapping[node] = sp.Sum(node.function.xreplace({dummy: k}), (k, lo + 1, hi + 1))
+    return E.xreplace(mapping) if mapping else E
 
 
 def _form_lhs(key, form, result, n):

@@ -4,7 +4,7 @@ import re
 
 from latex2mathml.converter import convert
 
-from .blocks import Algorithm, Diagram, Equations, Heading, Rules, Symbols, Text
+from .blocks import Algorithm, ChainBlock, Diagram, Equations, Heading, Rules, Summary, Symbols, Text, Trace
 
 
 # Mathematical bold letters and digits: browsers (MathML Core) draw mathvariant="bold" only on <mi>, so **1** was lost
@@ -57,25 +57,60 @@ def _algorithm_html(b):
             + html.escape(b.source) + "</pre></details>")
 
 
-def to_html(title, blocks):
-    """A self-contained HTML page; every formula is MathML, so it renders offline with no script."""
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{html.escape(title)}</title>",
-           "<style>body{font-family:serif;max-width:70em;margin:2em auto;padding:0 1em}"
+def _parts(parts):
+    return "".join(html.escape(s) if kind == "text" else _math(s) for kind, s in parts)
+
+
+def _chain_html(b):
+    """A chain as a table aligned at =: lhs, =, the terms, the rules cited; then ⇒ each result."""
+    rows = []
+    for k, (lines, rules) in enumerate(b.rows):
+        for j, line in enumerate(lines):
+            rows.append((_math(b.lhs, displaystyle=True) if k == 0 and j == 0 else "", "=" if j == 0 else "",
+                         _math(line, displaystyle=True), html.escape(rules) if j == len(lines) - 1 else ""))
+    for lhs, rhs in b.results:
+        rows.append(("", "⇒", _math(f"{lhs} = {rhs}", displaystyle=True), ""))
+    note = f" ({_parts(b.note)})" if b.note else ""
+    return (f"<h3>{_parts(b.title)}{note}</h3><table class=chain>"
+            + "".join("<tr><td class=lhs>%s</td><td>%s</td><td>%s</td><td class=note>%s</td></tr>" % r for r in rows)
+            + "</table>")
+
+
+STYLE = ("<style>body{font-family:serif;max-width:70em;margin:2em auto;padding:0 1em}"
            "td{padding:.2em .6em;vertical-align:middle}td.note{color:#555;font-style:italic;white-space:nowrap}"
-           "math[display=block]{margin:.5em 0}</style>",
-           "</head><body>", f"<h1>{html.escape(title)}</h1>"]
+           "math[display=block]{margin:.5em 0}td.lhs{text-align:right}.note{color:#555;font-style:italic}"
+           "table.summary{border:1px solid black;padding:.4em;margin:1em auto}</style>")
+
+
+def to_html(title, blocks, fragment=False):
+    """A self-contained HTML page; every formula is MathML, so it renders offline with no script. `fragment`: the
+    body alone, in a <div> (what a notebook displays)."""
+    head = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{html.escape(title)}</title>",
+            STYLE, "</head><body>"]
+    out = (["<div class=derive>", STYLE] if fragment else head) + [f"<h1>{html.escape(title)}</h1>"]
     number = 0
     for b in blocks:
         if isinstance(b, Heading):
             out.append(f"<h2>{html.escape(b.text)}</h2>")
         elif isinstance(b, Text):
-            out.append("<p>" + "".join(html.escape(s) if kind == "text" else _math(s) for kind, s in b.parts)
-                       + "</p>")
+            out.append("<p>" + _parts(b.parts) + "</p>")
+        elif isinstance(b, ChainBlock):
+            out.append(_chain_html(b))
+        elif isinstance(b, Summary):
+            out.append("<table class=summary>" + "".join(
+                "<tr><td class=lhs>%s</td><td>=</td><td>%s</td><td class=note>%s</td></tr>"
+                % (_math(lhs, displaystyle=True), _math(rhs, displaystyle=True), html.escape(note))
+                for lhs, rhs, note in b.rows) + "</table>")
+        elif isinstance(b, Trace):
+            out.append("".join("<p><span class=note>%s:</span> %s</p>"
+                               % (html.escape(rule), _math(f"{before} {rel} {after}"))
+                               for rule, before, rel, after in b.rows))
         elif isinstance(b, Equations):
             out.append("<table>")
             for lhs, rhs, note, *relation in b.rows:
                 number += 1 if b.numbered else 0
-                cells = [_math(lhs, displaystyle=True), (_math(relation[0]) if relation else "=") if rhs else "",
+                cells = [_math(lhs, displaystyle=True) if lhs else "",
+                         (_math(relation[0]) if relation else "=") if rhs and lhs else "",
                          _math(rhs, displaystyle=True) if rhs else ""]
                 if note:
                     cells.append(html.escape(note))
@@ -97,5 +132,5 @@ def to_html(title, blocks):
             out.append(_svg(b))
             out.append("<p>Solid: forward values A<sup>(l)</sup>; dashed: errors δ<sup>(l)</sup> flowing back; "
                        "each ∂L/∂W<sup>(l)</sup> combines A<sup>(l−1)</sup> with δ<sup>(l)</sup>.</p>")
-    out.append("</body></html>")
+    out.append("</div>" if fragment else "</body></html>")
     return "\n".join(out) + "\n"

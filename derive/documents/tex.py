@@ -5,28 +5,47 @@ import tempfile
 from pathlib import Path
 
 from ..errors import DocumentError
-from .blocks import Algorithm, Diagram, Equations, Heading, Rules, Symbols, Text
+from .blocks import Algorithm, ChainBlock, Diagram, Equations, Heading, Rules, Summary, Symbols, Text, Trace
+
+PAPERS = ("a4", "letter")
 
 _PREAMBLE = r"""\documentclass[11pt]{article}
-\usepackage[a4paper,margin=1.6cm,landscape]{geometry}
+\usepackage[%spaper,margin=2cm]{geometry}
 \usepackage{amsmath,amssymb}
 \usepackage{tikz}
 \usepackage{algpseudocode}
-\allowdisplaybreaks
+\allowdisplaybreaks[1]
 \setlength{\parindent}{0pt}
+\setlength{\emergencystretch}{3em}
+\newcommand{\rulename}[1]{\text{\footnotesize\itshape #1}}
 \begin{document}
-\small
 """
+
+def _chain(b):
+    """A chain as one align*: lhs = row 1 (rules at the right) = row 2 …; then ⇒ each result."""
+    rows = []
+    for k, (lines, rules) in enumerate(b.rows):
+        tag = r" \tag*{$\rulename{%s}$}" % _tex_text(rules) if rules else ""
+        rows.append(f"{b.lhs if k == 0 else ''} &= {lines[0]}" + (tag if len(lines) == 1 else ""))
+        for j, line in enumerate(lines[1:], 1):
+            rows.append(rf"&\phantom{{=}} {line}" + (tag if j == len(lines) - 1 else ""))
+    for lhs, rhs in b.results:
+        rows.append(r"&\Rightarrow\ %s = %s" % (lhs, rhs))
+    title = "".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.title)
+    note = "".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.note)
+    return (r"\paragraph{%s}%s" % (title, f" ({note})" if note else "") + "\n\\begin{align*}\n"
+            + " \\\\\n".join(rows) + "\n\\end{align*}")
 
 
 def _tikz(diagram):
     """Boxes A^(l) left to right, forward arrows labelled W^(l), backward arrows labelled δ^(l)."""
     nodes = diagram.values
-    lines = [r"\begin{center}\begin{tikzpicture}[box/.style={draw,rounded corners,minimum width=1.6cm,"
-             r"minimum height=0.9cm}]"]
+    step = min(3.2, 15.0 / len(nodes))   # the boxes and the loss fit the text width (17 cm)
+    lines = [r"\begin{center}\begin{tikzpicture}[box/.style={draw,rounded corners,minimum width=%.1fcm,"
+             r"minimum height=0.9cm}]" % min(1.6, step / 2)]
     for k, name in enumerate(nodes):
-        lines.append(rf"\node[box] (n{k}) at ({3.2 * k:.1f},0) {{${name}$}};")
-    lines.append(rf"\node[box] (loss) at ({3.2 * len(nodes):.1f},0) {{$L$}};")
+        lines.append(rf"\node[box] (n{k}) at ({step * k:.2f},0) {{${name}$}};")
+    lines.append(rf"\node[box] (loss) at ({step * len(nodes):.2f},0) {{$L$}};")
     for k, (W, delta) in enumerate(zip(diagram.weights, diagram.deltas), 1):
         lines.append(rf"\draw[->,thick] (n{k - 1}.north east) -- node[above] {{${W}$}} (n{k}.north west);")
         lines.append(rf"\draw[->,thick,dashed] (n{k}.south west) -- node[below] {{${delta}$}} (n{k - 1}.south east);")
@@ -47,28 +66,38 @@ def _algorithmic(b):
                       r"    \EndFunction", r"\end{algorithmic}"])
 
 
-def to_latex(title, blocks):
-    """A standalone LaTeX document (article, amsmath; compiles with pdflatex)."""
-    out = [_PREAMBLE, r"\section*{%s}" % _tex_text(title)]
+def to_latex(title, blocks, paper="a4"):
+    """A standalone LaTeX document (article, amsmath, portrait A4 or letter; compiles with pdflatex)."""
+    out = [_PREAMBLE % paper, r"\section*{%s}" % _tex_text(title)]
     for b in blocks:
         if isinstance(b, Heading):
             out.append(r"\subsection*{%s}" % _tex_text(b.text))
+        elif isinstance(b, ChainBlock):
+            out.append(_chain(b))
+        elif isinstance(b, Summary):
+            rows = " \\\\\n".join(f"{lhs} &= {rhs}" + (r" &&\rulename{%s}" % _tex_text(note) if note else "")
+                                   for lhs, rhs, note in b.rows)
+            out.append("\\begin{center}\\fbox{$\\displaystyle\\begin{aligned}\n" + rows
+                       + "\n\\end{aligned}$}\\end{center}")
+        elif isinstance(b, Trace):
+            out.append("\n\n".join(r"\rulename{%s}: $%s %s %s$" % (_tex_text(rule), before, rel, after)
+                                     for rule, before, rel, after in b.rows) + "\n")
         elif isinstance(b, Text):
             out.append("".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.parts) + "\n")
         elif isinstance(b, Equations):
             env = "align" if b.numbered else "align*"
             rows = []
             for lhs, rhs, note, *relation in b.rows:
-                row = f"{lhs} &{relation[0] if relation else '='} {rhs}" if rhs else lhs
+                row = f"{lhs} &{relation[0] if relation else '='} {rhs}" if rhs else f"& {lhs}"
                 rows.append(row + (r" && \text{%s}" % _tex_text(note) if note else ""))
             out.append(f"\\begin{{{env}}}\n" + " \\\\\n".join(rows) + f"\n\\end{{{env}}}")
         elif isinstance(b, Symbols):
-            out.append("\\begin{tabular}{lll}\n" + " \\\\\n".join(r"$%s$ & $\in %s$ & %s" % (tex, shape, _tex_text(meaning))
+            out.append("\\begin{tabular}{@{}l@{\\ }l@{\\quad}p{0.62\\linewidth}@{}}\n" + " \\\\\n".join(r"$%s$ & $\in %s$ & %s" % (tex, shape, _tex_text(meaning))
                                                            for tex, shape, meaning in b.rows)
                        + "\n\\end{tabular}\n\n\\medskip\n")
         elif isinstance(b, Rules):
-            out.append("\\begin{align*}\n" + " \\\\\n".join(r"\text{%s:} & %s" % (_tex_text(name), tex)
-                                                       for name, tex in b.rows) + "\n\\end{align*}")
+            out.append("\\begin{tabular}{@{}l@{\\quad}l@{}}\n" + " \\\\\n".join(
+                r"%s: & $%s$" % (_tex_text(name), tex) for name, tex in b.rows) + "\n\\end{tabular}\n")
         elif isinstance(b, Algorithm):
             out.append(_algorithmic(b))
         elif isinstance(b, Diagram):
@@ -79,7 +108,7 @@ def to_latex(title, blocks):
 
 _SUPERSCRIPT = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾⁻ᴸˡ", "0123456789()-Ll"))
 _SYMBOLS = {"δ": r"\delta", "σ": r"\sigma", "λ": r"\lambda", "Σ": r"\Sigma", "∂": r"\partial", "⊙": r"\odot",
-            "ᵀ": r"^\top", "½": r"\tfrac12", "‖": r"\|", "≈": r"\approx", "→": r"\to", "−": "-", "∘": r"\circ"}
+            **{chr(0x2080 + k): "_{%d}" % k for k in range(10)}, "ᵀ": r"^\top", "½": r"\tfrac12", "⊘": r"\oslash", "…": r"\ldots", "‖": r"\|", "≈": r"\approx", "→": r"\to", "−": "-", "∘": r"\circ"}
 
 
 # every character TeX reads as a command, in one pass (so the braces of \textbackslash{} stay braces)

@@ -4,13 +4,14 @@ from dataclasses import dataclass
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement, MatrixExpr
 
 from ..core.expr import (LEAVES, Differential, LogDet, ScalarDifferential, children, d, is_leaf, matadd, matmul,
                          postorder, prehash, prepared, tp)
 from ..core.functions import apply
 from ..core.hadamard import simplify
-from ..core.rules import DEFINITION, IDENTITIES, Rule, operator, transpose
+from ..core.rules import DEFINITION, IDENTITIES, Rule, cite, operator, transpose
 from ..core.shapes import memoised
 from ..errors import InvalidArgument, InvalidType, ShapeError, UnsupportedOperation
 
@@ -115,7 +116,7 @@ def backward(f, wrt, definitions=None, names=None):
             continue
         rule, dN = _differential(node, definitions, dep)
         steps.append(Step(rule, form(G, d(node)), form(G, dN), node))
-        pairs, done = _pullback(G, dN, rewrite, node)
+        pairs, done = pullback(G, dN, rewrite, node)
         steps += done
         for child, Gc in pairs:
             pending[child].append(Gc)
@@ -160,8 +161,7 @@ def _differential(node, definitions, dep):
     """(rule, d node): dZ = dE for a named intermediate, else the operator's differential rule."""
     if node in definitions:
         return DEFINITION, d(definitions[node])
-    rule = operator(node).differential
-    return rule, rule.apply(node, dep.__getitem__)
+    return cite(node, lambda n: dep.get(n, False)), operator(node).differential.apply(node, dep.__getitem__)
 
 
 def _collect(node, parts, rewrite):
@@ -169,14 +169,22 @@ def _collect(node, parts, rewrite):
     steps, G = [], parts[0]
     if len(parts) > 1:
         G = (matadd if node.is_Matrix else sp.Add)(*parts)
-        steps.append(Step(IDENTITIES["collect"], sp.Add(*[form(P, d(node)) for P in parts]), form(G, d(node)), node))
+        # the terms as they came (unevaluated: tr(G dX) + tr(G dX) is not 2 tr(G dX) before the rule is applied)
+        before = sp.Add(*[form(P, d(node)) for P in parts], evaluate=False)
+        steps.append(Step(IDENTITIES["collect"], before, form(G, d(node)), node))
     S = simplify(G, rewrite)
     if S != G:
-        steps.append(Step(IDENTITIES["simplify"], form(G, d(node)), form(S, d(node)), node))
+        steps.append(Step(algebra(G, S), form(G, d(node)), form(S, d(node)), node))
     return S, steps
 
 
-def _pullback(G, t, rewrite, node, term=None):
+def algebra(before, after):
+    """The rule a simplification cites: Hadamard algebra where ⊙ or ∘ is involved, plain algebra otherwise."""
+    hadamard_ops = (HadamardProduct, HadamardPower, ElementwiseApplyFunction)
+    return IDENTITIES["simplify"] if before.has(*hadamard_ops) or after.has(*hadamard_ops) else IDENTITIES["algebra"]
+
+
+def pullback(G, t, rewrite, node, term=None):
     """([(child, adjoint)], steps) with form(G, t) = Σ form(adjoint, d child), by the operators' transpose
     identities; the terms of a sum one by one (numbered when they are d node's own)."""
     if isinstance(t, (Differential, ScalarDifferential)):
@@ -186,7 +194,7 @@ def _pullback(G, t, rewrite, node, term=None):
     if isinstance(t, (sp.MatAdd, sp.Add)):
         pairs, steps = [], []
         for k, part in enumerate(t.args):
-            more, done = _pullback(G, part, rewrite, node, k if term is None else term)
+            more, done = pullback(G, part, rewrite, node, k if term is None else term)
             pairs += more
             steps += done
         return pairs, steps
@@ -200,9 +208,9 @@ def _pullback(G, t, rewrite, node, term=None):
         # the new adjoint is elementwise algebra: simplify it now, e.g. (Y ⊘ A) ⊙ A = Y
         S = simplify(G2, rewrite)
         if S != G2:
-            steps.append(Step(IDENTITIES["simplify"], after, form(S, t2), node, term))
+            steps.append(Step(algebra(G2, S), after, form(S, t2), node, term))
             G2 = S
-    pairs, done = _pullback(G2, t2, rewrite, node, term)
+    pairs, done = pullback(G2, t2, rewrite, node, term)
     return pairs, steps + done
 
 

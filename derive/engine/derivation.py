@@ -6,6 +6,7 @@ import sympy as sp
 from ..codegen import program as codegen
 from ..core.shapes import memoised
 from ..errors import InvalidArgument, InvalidType
+from ..core.rules import IDENTITIES
 from ..printing.text import step_lines, text
 from .backward import Step, backward, prepare, zero_like
 
@@ -118,12 +119,40 @@ class Derivation(Result):
         # the gradient's key is the variable's name; a variable named f gets "∂f/∂f", not the value's key
         return str(self.wrt) if str(self.wrt) != "f" else "∂f/∂f"
 
-    def __str__(self):
+    def text(self, detail="textbook"):
+        """f, its definitions, the steps (bookkeeping folded into the step before for "textbook", every one for
+        "full") and the gradient, in lines of at most 100 columns."""
         lines = [f"f = {text(self.f)}"]
         lines += [f"  where {text(Z)} = {text(E)}" for Z, E in self.where]
-        lines += step_lines(self.steps)
+        lines += step_lines(self.steps if detail == "full" else self.folded())
         lines.append(f"∂f/∂{text(self.wrt)} = {text(self.gradient)}")
         return "\n".join(lines)
+
+    def folded(self):
+        """The steps with the bookkeeping ones (sign moves, scalar as trace) folded into the step before."""
+        return [Step(rules[0], before, after, step.node, step.term) for rules, before, after, step in fold(self.steps)]
+
+    def __str__(self):
+        return self.text("full")
+
+    def __repr__(self):
+        return f"<Derivation of ∂f/∂{text(self.wrt)}, f = {text(self.f)}>"
+
+
+# identities that only move signs and scalars about: folded into the step before, not cited on their own
+BOOKKEEPING = {IDENTITIES[k] for k in ("scalar", "linearity", "name", "entry")}
+
+
+def fold(steps):
+    """The steps with the bookkeeping ones folded into the step before: [(rules, before, after, last step)]."""
+    rows = []
+    for s in steps:
+        if s.rule in BOOKKEEPING and rows and rows[-1][2] == s.before:
+            rules, before, _, _ = rows[-1]
+            rows[-1] = (rules, before, s.after, s)
+        else:
+            rows.append(((s.rule,), s.before, s.after, s))
+    return rows
 
 
 @memoised

@@ -10,7 +10,7 @@ from ..core.shapes import memoised
 from ..engine.backward import backward, zero_like
 from ..engine.derivation import Result
 from ..errors import InvalidArgument
-from ..printing.text import step_lines, text
+from ..printing.text import step_lines, text, wrap_lines
 from .forms import diag_form, index_form
 
 FORMS = ("hadamard", "diag", "index")
@@ -132,10 +132,20 @@ class Backprop(Result):
                 "loss_and_gradients": "{'loss': L, parameter: ∂L/∂parameter}, from one forward and one backward pass.",
                 "forward": "{'Z1': Z⁽¹⁾, 'A1': A⁽¹⁾, …}: every value of the forward pass."}[what]
 
-    def text(self):
-        """The summary, then every step of the derivation with the rule it applies."""
-        return "\n".join([str(self), "", "Derivation (one reverse sweep, output layer first):",
-                          *step_lines(self.steps, function="L")])
+    def text(self, detail="textbook"):
+        """The summary, then the derivation: one chain per layer ("textbook") or every step with its rule
+        ("full"), in lines of at most 100 columns."""
+        from .textbook import DETAILS, chain_lines, textbook
+        if detail not in DETAILS:
+            raise InvalidArgument(f"unknown detail {detail!r}; valid: {', '.join(DETAILS)}")
+        if detail == "full":
+            body = ["Derivation (one reverse sweep, output layer first):", *step_lines(self.steps, function="L")]
+        else:
+            body = [line for chain in textbook(self)[1] for line in ["", *chain_lines(chain)]]
+        return "\n".join([*wrap_lines(str(self).split("\n")), "", *body])
+
+    def __repr__(self):
+        return f"<Backprop of the {self.network.describe()}>"
 
     def __str__(self):
         lines = [f"L = {text(self.loss)}"]

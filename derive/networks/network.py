@@ -27,6 +27,18 @@ class Dense:
     bias: bool = True
 
 
+def pre_activation(layout, W, A_in, b, m):
+    """Z = W A + b 1ᵀ (WA), Wᵀ A + b 1ᵀ (WtA) or A W + 1 bᵀ (AW); without the bias term when b is None."""
+    one = sp.OneMatrix
+    if layout == "WA":
+        terms = matmul(W, A_in), (matmul(b, one(1, m)) if b is not None else None)
+    elif layout == "WtA":
+        terms = matmul(tp(W), A_in), (matmul(b, one(1, m)) if b is not None else None)
+    else:
+        terms = matmul(A_in, W), (matmul(one(m, 1), tp(b)) if b is not None else None)
+    return matadd(*[t for t in terms if t is not None])
+
+
 @dataclass(frozen=True)
 class Layer:
     """Layer l of a built network: its symbols and the definitions of Z^(l) and A^(l)."""
@@ -155,17 +167,7 @@ class Network:
             raise InvalidArgument(f"layer {l}: softmax over a single unit is the constant 1; use sigmoid")
         W = sp.MatrixSymbol(f"W{l}", n, n_in) if self.layout == "WA" else sp.MatrixSymbol(f"W{l}", n_in, n)
         b = sp.MatrixSymbol(f"b{l}", n, 1) if spec.bias else None
-        one = sp.OneMatrix
-        if self.layout == "WA":
-            # Z = W A + b 1ᵀ
-            Z_def = matmul(W, A_in), (matmul(b, one(1, self.m)) if b is not None else None)
-        elif self.layout == "WtA":
-            # Z = Wᵀ A + b 1ᵀ
-            Z_def = matmul(tp(W), A_in), (matmul(b, one(1, self.m)) if b is not None else None)
-        else:
-            # Z = A W + 1 bᵀ
-            Z_def = matmul(A_in, W), (matmul(one(self.m, 1), tp(b)) if b is not None else None)
-        Z_def = matadd(*[t for t in Z_def if t is not None])
+        Z_def = pre_activation(self.layout, W, A_in, b, self.m)
         Z, A, delta = (self._matrix(f"{k}{l}", n) for k in ("Z", "A", "delta"))
         A_def = Softmax(Z, 1 if self.layout == "AW" else 0) if not act.elementwise else apply(
             sp.Lambda(ELT, act.body), Z)
@@ -179,10 +181,16 @@ class Network:
                                   f"{', '.join(entry.outputs)} ({entry.why}), got {act.name!r}")
         return self._total(entry.total(self.output.A, self.Y, self.sizes[-1]))
 
-    def _total(self, data):
+    def data_loss(self):
+        """The loss without its weight-decay term."""
+        return self._total(self.loss_entry.total(self.output.A, self.Y, self.sizes[-1]), decay=False)
+
+    def _total(self, data, decay=True):
         """The data term summed over samples, divided by m for reduction "mean", plus (λ/2) Σ ‖W‖²_F."""
         if self.reduction == "mean":
             data = data / self.m
+        if not decay:
+            return data
         decay = sum((sp.Trace(matmul(tp(layer.W), layer.W)) for layer in self.layers), sp.S.Zero)
         return data + self.weight_decay / 2 * decay if self.weight_decay != 0 else data
 
@@ -224,6 +232,24 @@ class Network:
         return (f"Network(sizes={list(self.sizes)}, activations=[{acts}], loss={self.loss_name!r}, "
                 f"layout={self.layout!r}, reduction={self.reduction!r}, weight_decay={self.weight_decay}, "
                 f"samples={self.m})")
+
+
+def generic_layer(net):
+    """The symbols of a generic layer l of `net` (symbolic l, sizes n_l): W(l+1), b(l+1), A(l), Z(l), δ(l),
+    δ(l+1), Z(l+1) with its definition, and A(l) = σ(Z(l)) with the hidden activation."""
+    n, n_next = sp.Symbol("n_l", integer=True, positive=True), sp.Symbol("n_{l+1}", integer=True, positive=True)
+    m, AW = net.m, net.layout == "AW"
+
+    def matrix(name, k):
+        return sp.MatrixSymbol(name, m, k) if AW else sp.MatrixSymbol(name, k, m)
+
+    W = sp.MatrixSymbol("W(l+1)", n_next, n) if net.layout == "WA" else sp.MatrixSymbol("W(l+1)", n, n_next)
+    b = sp.MatrixSymbol("b(l+1)", n_next, 1) if net.layers[0].b is not None else None
+    A, Z, delta = matrix("A(l)", n), matrix("Z(l)", n), matrix("delta(l)", n)
+    Z_next, delta_next = matrix("Z(l+1)", n_next), matrix("delta(l+1)", n_next)
+    act = net.layers[0].activation
+    return {"W": W, "b": b, "A": A, "Z": Z, "delta": delta, "Z_next": Z_next, "delta_next": delta_next,
+            "Z_next_def": pre_activation(net.layout, W, A, b, m), "A_def": apply(sp.Lambda(ELT, act.body), Z)}
 
 
 def mlp(sizes, activation="sigmoid", output=None, loss="half_sse", bias=True, layout="WA", reduction="mean",

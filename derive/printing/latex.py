@@ -8,9 +8,9 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..core.tex import safe_tex
 from ..errors import InvalidArgument
-from .text import MatrixNotation
+from .text import MatrixNotation, _applied
 
-_LAYERED = re.compile(r"^(delta|[A-Za-z]+?)(\d+)$")
+_LAYERED = re.compile(r"^(delta|[A-Za-z]+?)(\d+|\((?:l(?:[+-]1)?|\d+)\))$")   # W2; W(l+1) of a generic layer; a(2)
 _GREEK = {"delta": r"\delta", "lambda": r"\lambda", "theta": r"\theta", "Theta": r"\Theta"}
 
 
@@ -53,6 +53,7 @@ class Notation:
             tex = r"\mathbf{%s}" % tex
         if index is None:
             return tex
+        index = index.strip("()")
         return f"{tex}^{{({index})}}" if self.layer == "superscript" else f"{tex}_{{{index}}}"
 
 
@@ -74,6 +75,10 @@ class LatexPrinter(MatrixNotation, SympyLatexPrinter):
             return expr.name
         if expr.name in _GREEK or expr.name in self.notation.names:
             return self.notation.symbol(expr.name)
+        if re.fullmatch(r"[A-Za-z]+\((l(?:[+-]1)?|\d+)\)", expr.name):
+            return self.notation.symbol(expr.name)   # a layer's quantity: a(2) as a^{(2)}
+        if re.fullmatch(r"n_\{l[+-]1\}", expr.name):
+            return expr.name   # the size of a generic layer's neighbour
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)?", expr.name):
             return _upright(expr.name)  # never raw TeX from a name
         return super()._print_Symbol(expr)
@@ -88,10 +93,16 @@ class LatexPrinter(MatrixNotation, SympyLatexPrinter):
         base = self.parenthesize(expr.arg, PRECEDENCE["Pow"])
         return f"{{{base}}}^{{-1}}" if "^" in base else f"{base}^{{-1}}"
 
-    def _print_HadamardProduct(self, expr):
-        return f" {self.notation.hadamard} ".join(self.parenthesize(a, PRECEDENCE["Mul"]) for a in expr.args)
+    divide_symbol = r"\oslash"
 
-    def _print_HadamardPower(self, expr):
+    @property
+    def hadamard_symbol(self):
+        return self.notation.hadamard
+
+    def one(self):
+        return r"\mathbf{1}"
+
+    def _hadamard_power(self, expr):
         base = self.parenthesize(expr.base, PRECEDENCE["Pow"])
         base = f"{{{base}}}" if "^" in base else base
         return f"{base}^{{\\circ {self._print(expr.exp)}}}"
@@ -102,8 +113,10 @@ class LatexPrinter(MatrixNotation, SympyLatexPrinter):
         # \frac{1}{m} needs no parentheses; a sum does
         return f"({self._print(c)})" if isinstance(c, sp.Add) else self._print(c)
 
-    def _print_Trace(self, expr):
-        return r"\mathrm{tr}(%s)" % self._print(expr.arg)
+    scale_symbol = r"\,"
+
+    def _trace(self, arg):
+        return r"\mathrm{tr}(%s)" % self._print(arg)
 
     def _print_LogDet(self, expr, exp=None):
         tex = r"\log|%s|" % self._print(expr.arg)
@@ -113,7 +126,26 @@ class LatexPrinter(MatrixNotation, SympyLatexPrinter):
         return r"|%s|" % self._print(expr.arg)
 
     def _print_OneMatrix(self, expr):
+        # 1 in elementwise algebra (1 − A); 1ᵀ for a row
         return r"\mathbf{1}^{%s}" % self.notation.transpose if expr.rows == 1 and expr.cols != 1 else r"\mathbf{1}"
+
+    def _ones(self, k):
+        return r"\mathbf{1}_{%s}" % self._print(k)
+
+    def ones_factor(self, M):
+        # in a product, the all-ones vector with its size: b 1_mᵀ, δ 1_m, and 1_k 1_kᵀ for the k × k all-ones matrix
+        if M.rows != 1 and M.cols != 1:
+            return r"%s %s^{%s}" % (self._ones(M.rows), self._ones(M.cols), self.notation.transpose)
+        if M.rows == 1 and M.cols != 1:
+            return r"%s^{%s}" % (self._ones(M.cols), self.notation.transpose)
+        return self._ones(M.rows) if M.rows != 1 else r"\mathbf{1}"
+
+    def _print_MatrixElement(self, expr):
+        # an entry of a column vector has one index: b_i, not b_{i,0}
+        parent = self.parenthesize(expr.parent, PRECEDENCE["Atom"], strict=True)
+        index = self._print(expr.i) if expr.parent.cols == 1 and expr.j == 0 else \
+            f"{self._print(expr.i)}{self._print(expr.j)}"
+        return f"{{{parent}}}_{{{index}}}"
 
     def _print_ZeroMatrix(self, expr):
         return r"\mathbf{0}"
@@ -139,8 +171,11 @@ class LatexPrinter(MatrixNotation, SympyLatexPrinter):
         return _power(r"%s_{%s}(%s)" % (expr.latex_name, self._print(expr.args[1]), self._print(expr.args[0])), exp)
 
     def _print_Differential(self, expr):
+        # dX, d log(A) for a function's value, d(X + Y) otherwise
         inner = self._print(expr.arg)
-        return r"\mathrm{d}" + (inner if isinstance(expr.arg, (sp.MatrixSymbol, sp.Symbol)) else f"({inner})")
+        if isinstance(expr.arg, (sp.MatrixSymbol, sp.Symbol)):
+            return r"\mathrm{d}" + inner
+        return r"\mathrm{d}\," + inner if _applied(expr.arg) else r"\mathrm{d}(%s)" % inner
 
     _print_ScalarDifferential = _print_Differential
 

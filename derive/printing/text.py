@@ -1,6 +1,7 @@
 """Plain-text printing of matrix expressions and derivations, in the seeds' notation."""
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
@@ -35,6 +36,19 @@ class SafePrecedence:
         return self._print(item)
 
 
+def _applied(E):
+    """Whether E prints as f(…): a function applied (log A, σ(Z)), no operator between operands."""
+    if isinstance(E, ElementwiseApplyFunction):
+        body = body_of(E.function)
+        return isinstance(body, sp.Function) and body.args[:1] == (ELT,)
+    return isinstance(E, sp.Function) and not isinstance(E, sp.Max)
+
+
+def _reciprocal(M):
+    """Whether M is B^∘−k, a denominator."""
+    return isinstance(M, HadamardPower) and M.exp.is_number and M.exp.is_negative
+
+
 def positive_first(terms):
     """The terms of a sum with the negated ones last: 1 - A rather than -A + 1."""
     return sorted(terms, key=lambda t: isinstance(t, sp.MatMul) and t.as_coeff_matrices()[0].is_negative is True)
@@ -45,6 +59,8 @@ class MatrixNotation(SafePrecedence):
     terms first (1 − A, not −A + 1), products with the sign in front, σ(X) as its body with X in place of x."""
 
     product_symbol = "*"  # between the factors of a matrix product
+    hadamard_symbol, divide_symbol, scale_symbol = "⊙", "⊘", " "
+    prints_differentials = True   # Differential._sympystr hands dX to _print_Differential
 
     def __init__(self, settings=None):
         super().__init__(settings)
@@ -58,7 +74,8 @@ class MatrixNotation(SafePrecedence):
         sign = "-" if coeff.is_Number and coeff.is_negative else ""
         coeff = -coeff if sign else coeff
         factors = ([] if coeff == 1 else [self._coefficient(coeff)])
-        factors += [self.parenthesize(m, PRECEDENCE["Mul"]) for m in mats]
+        factors += [self.ones_factor(m) if isinstance(m, sp.OneMatrix) else self.parenthesize(m, PRECEDENCE["Mul"])
+                    for m in mats]
         return sign + self.product_symbol.join(factors)
 
     def _print_ElementwiseApplyFunction(self, expr):
@@ -69,6 +86,39 @@ class MatrixNotation(SafePrecedence):
             arg = self.parenthesize(expr.expr, PRECEDENCE["Atom"] - 1)
         self.printed.add(sp.Symbol(arg))
         return self._print(body.xreplace({ELT: sp.Symbol(arg)}))
+
+    def _print_HadamardProduct(self, expr):
+        # A ⊙ B^∘−1 is written A ⊘ B: the numerator's factors, then the denominator's; (A ⊙ B) ⊙ C as A ⊙ B ⊙ C
+        args = [f for a in expr.args for f in (a.args if isinstance(a, HadamardProduct) else (a,))]
+        expr = HadamardProduct(*args, evaluate=False) if len(args) != len(expr.args) else expr
+        top = [a for a in expr.args if not _reciprocal(a)]
+        bottom = [a.base if a.exp == -1 else HadamardPower(a.base, -a.exp) for a in expr.args if _reciprocal(a)]
+        if not bottom:
+            return f" {self.hadamard_symbol} ".join(self.parenthesize(a, PRECEDENCE["Mul"]) for a in expr.args)
+        numerator = self._print(top[0] if len(top) == 1 else HadamardProduct(*top)) if top else self.one()
+        denominator = bottom[0] if len(bottom) == 1 else HadamardProduct(*bottom)
+        if len(top) == 1:
+            numerator = self.parenthesize(top[0], PRECEDENCE["Mul"])
+        elif top:
+            numerator = f"({numerator})"
+        return f"{numerator} {self.divide_symbol} {self.parenthesize(denominator, PRECEDENCE['Mul'])}"
+
+    def _print_HadamardPower(self, expr):
+        if _reciprocal(expr):
+            return self._print_HadamardProduct(HadamardProduct(expr, evaluate=False))
+        return self._hadamard_power(expr)
+
+    def _print_Trace(self, expr):
+        # tr(c M) written c tr(M)
+        arg = expr.arg
+        if isinstance(arg, sp.MatMul):
+            coeff, mats = arg.as_coeff_matrices()
+            if coeff != 1:
+                sign = "-" if coeff.is_Number and coeff.is_negative else ""
+                coeff = -coeff if sign else coeff
+                scale = "" if coeff == 1 else self._coefficient(coeff) + self.scale_symbol
+                return sign + scale + self._trace(sp.MatMul(*mats) if len(mats) > 1 else mats[0])
+        return self._trace(arg)
 
     def _print_MatAdd(self, expr):
         terms = positive_first(expr.args)
@@ -82,11 +132,26 @@ class MatrixNotation(SafePrecedence):
 class TextPrinter(MatrixNotation, StrPrinter):
     """Prints tr, ᵀ, ⁻¹, ⊙, |X| and σ(X) the way a derivation on paper does."""
 
-    def _print_Trace(self, expr):
-        return f"tr({self._print(expr.arg)})"
+    product_symbol = " "
+
+    def _trace(self, arg):
+        return f"tr({self._print(arg)})"
+
+    def one(self):
+        return "1"
 
     def _print_Transpose(self, expr):
         return self.parenthesize(expr.arg, PRECEDENCE["Pow"]) + "ᵀ"
+
+    def _print_Differential(self, expr):
+        # dX, d log(A) for a function's value, d(X + Y) otherwise
+        if isinstance(expr.arg, (sp.MatrixSymbol, sp.Symbol)):
+            return "d" + self._print(expr.arg)
+        if _applied(expr.arg):
+            return "d " + self._print(expr.arg)
+        return f"d({self._print(expr.arg)})"
+
+    _print_ScalarDifferential = _print_Differential
 
     def _print_Inverse(self, expr):
         return self.parenthesize(expr.arg, PRECEDENCE["Pow"]) + "⁻¹"
@@ -97,13 +162,13 @@ class TextPrinter(MatrixNotation, StrPrinter):
     def _print_Determinant(self, expr):
         return f"|{self._print(expr.arg)}|"
 
-    def _print_HadamardProduct(self, expr):
-        return " ⊙ ".join(self.parenthesize(a, PRECEDENCE["Mul"]) for a in expr.args)
-
-    def _print_HadamardPower(self, expr):
+    def _hadamard_power(self, expr):
         exp = self._print(expr.exp)
         exp = exp if expr.exp.is_Integer and expr.exp >= 0 else f"({exp})"
         return self.parenthesize(expr.base, PRECEDENCE["Pow"]) + "^∘" + exp
+
+    def ones_factor(self, M):
+        return "(1 1ᵀ)" if M.rows != 1 and M.cols != 1 else self._print(M)
 
     def _print_OneMatrix(self, expr):
         return "1ᵀ" if expr.rows == 1 and expr.cols != 1 else "1"
@@ -112,7 +177,7 @@ class TextPrinter(MatrixNotation, StrPrinter):
         return "I"
 
     def _print_MatrixSymbol(self, expr):
-        # δ^(l) is named delta<l> so that generated code can use the name
+        # δ^(l) is named delta<l> so that generated code can use the name; a generic layer's as delta(l)
         return "δ" + expr.name[5:] if expr.name.startswith("delta") else expr.name
 
     def _print_DiagMatrix(self, expr):
@@ -138,11 +203,30 @@ def text(expr):
     return TextPrinter().doprint(expr)
 
 
+def wrap_lines(lines, width=100, indent=6):
+    """Each line broken at spaces to fit `width` columns, continuations indented."""
+    out = []
+    for line in lines:
+        while len(line) > width:
+            cut = line.rfind(" ", indent + 1, width)
+            if cut <= indent:
+                break
+            out.append(line[:cut].rstrip())
+            line = " " * indent + line[cut:].lstrip()
+        out.append(line)
+    return out
+
+
 def step_lines(steps, indent="  ", limit=100, function="f"):
-    """One line per step, `before  =  after  [rule]` (`before  ⇒  ∂f/∂X = G` for a gradient read off), the rule
-    names aligned."""
-    rows = [(f"{text(step.before)}  ⇒  ∂{function}/∂{text(step.node)} = {text(step.after)}"
-             if step.rule is IDENTITIES["read off"] else f"{text(step.before)}  =  {text(step.after)}", step.rule.name)
-            for step in steps]
-    width = min(max((len(lhs) for lhs, _ in rows), default=0), limit)
-    return [f"{indent}{lhs:<{width}}  [{name}]" for lhs, name in rows]
+    """Each step as `[rule]` then `before = after` (`before ⇒ ∂f/∂X = G` for a gradient read off), in lines of
+    at most `limit` columns."""
+    out = []
+    for step in steps:
+        if step.rule is IDENTITIES["read off"]:
+            rewrite = f"{text(step.before)}  ⇒  ∂{function}/∂{text(step.node)} = {text(step.after)}"
+        else:
+            rewrite = f"{text(step.before)}  =  {text(step.after)}"
+        line = f"{indent}{rewrite}   [{step.rule.name}]"
+        out += wrap_lines([line] if len(line) <= limit else [f"{indent}[{step.rule.name}]", f"{indent}  {rewrite}"],
+                          limit, len(indent) + 4)
+    return out

@@ -5,25 +5,25 @@ and returns arrays of the same library and floating type.
 
 Inputs: X n0×1, Y n4×1, W1 n1×n0, W2 n2×n1, W3 n3×n2, W4 n4×n3.
 Forward pass:
-    Z1 = W1*X
+    Z1 = W1 X
     A1 = Z1
-    Z2 = W2*A1
+    Z2 = W2 A1
     A2 = Z2
-    Z3 = W3*A2
+    Z3 = W3 A2
     A3 = Z3
-    Z4 = W4*A3
+    Z4 = W4 A3
     A4 = Z4
 Loss:
-    L = tr((A4 - Y)ᵀ*(A4 - Y))/2
+    L = tr((A4 - Y)ᵀ (A4 - Y))/2
 Backward pass:
     δ4 = A4 - Y
-    δ3 = W4ᵀ*δ4
-    δ2 = W3ᵀ*δ3
-    δ1 = W2ᵀ*δ2
-    ∂L/∂W1 = δ1*Xᵀ
-    ∂L/∂W2 = δ2*A1ᵀ
-    ∂L/∂W3 = δ3*A2ᵀ
-    ∂L/∂W4 = δ4*A3ᵀ
+    δ3 = W4ᵀ δ4
+    δ2 = W3ᵀ δ3
+    δ1 = W2ᵀ δ2
+    ∂L/∂W1 = δ1 Xᵀ
+    ∂L/∂W2 = δ2 A1ᵀ
+    ∂L/∂W3 = δ3 A2ᵀ
+    ∂L/∂W4 = δ4 A3ᵀ
 """
 
 

@@ -5,23 +5,23 @@ and returns arrays of the same library and floating type.
 
 Inputs: X s1×1, Y s4×1, W1 s2×s1, b1 s2×1, W2 s3×s2, b2 s3×1, W3 s4×s3, b3 s4×1.
 Forward pass:
-    Z1 = W1*X + b1
+    Z1 = W1 X + b1
     A1 = σ(Z1)
-    Z2 = W2*A1 + b2
+    Z2 = W2 A1 + b2
     A2 = σ(Z2)
-    Z3 = W3*A2 + b3
+    Z3 = W3 A2 + b3
     A3 = σ(Z3)
 Loss:
-    L = -tr(Yᵀ*log(A3) + (1 - Y)ᵀ*log(1 - A3))
+    L = -tr(Yᵀ log(A3) + (1 - Y)ᵀ log(1 - A3))
 Backward pass:
     δ3 = A3 - Y
-    δ2 = (W3ᵀ*δ3) ⊙ (1 - A2) ⊙ A2
-    δ1 = (W2ᵀ*δ2) ⊙ (1 - A1) ⊙ A1
-    ∂L/∂W1 = δ1*Xᵀ
+    δ2 = (W3ᵀ δ3) ⊙ (1 - A2) ⊙ A2
+    δ1 = (W2ᵀ δ2) ⊙ (1 - A1) ⊙ A1
+    ∂L/∂W1 = δ1 Xᵀ
     ∂L/∂b1 = δ1
-    ∂L/∂W2 = δ2*A1ᵀ
+    ∂L/∂W2 = δ2 A1ᵀ
     ∂L/∂b2 = δ2
-    ∂L/∂W3 = δ3*A2ᵀ
+    ∂L/∂W3 = δ3 A2ᵀ
     ∂L/∂b3 = δ3
 """
 

@@ -5,24 +5,24 @@ and returns arrays of the same library and floating type.
 
 Inputs: X n1×K, Y n4×K, W1 n2×n1, b1 n2×1, W2 n3×n2, b2 n3×1, W3 n4×n3, b3 n4×1.
 Forward pass:
-    Z1 = W1*X + b1*1ᵀ
+    Z1 = W1 X + b1 1ᵀ
     A1 = σ(Z1)
-    Z2 = W2*A1 + b2*1ᵀ
+    Z2 = W2 A1 + b2 1ᵀ
     A2 = σ(Z2)
-    Z3 = W3*A2 + b3*1ᵀ
+    Z3 = W3 A2 + b3 1ᵀ
     A3 = σ(Z3)
 Loss:
-    L = lambda*(tr(W1ᵀ*W1) + tr(W2ᵀ*W2) + tr(W3ᵀ*W3))/2 + tr((A3 - Y)ᵀ*(A3 - Y))/(2*K)
+    L = lambda*(tr(W1ᵀ W1) + tr(W2ᵀ W2) + tr(W3ᵀ W3))/2 + tr((A3 - Y)ᵀ (A3 - Y))/(2*K)
 Backward pass:
-    δ3 = 1/K*((A3 - Y) ⊙ (1 - A3) ⊙ A3)
-    δ2 = (W3ᵀ*δ3) ⊙ (1 - A2) ⊙ A2
-    δ1 = (W2ᵀ*δ2) ⊙ (1 - A1) ⊙ A1
-    ∂L/∂W1 = δ1*Xᵀ + lambda*W1
-    ∂L/∂b1 = δ1*1
-    ∂L/∂W2 = δ2*A1ᵀ + lambda*W2
-    ∂L/∂b2 = δ2*1
-    ∂L/∂W3 = δ3*A2ᵀ + lambda*W3
-    ∂L/∂b3 = δ3*1
+    δ3 = 1/K ((A3 - Y) ⊙ (1 - A3) ⊙ A3)
+    δ2 = (W3ᵀ δ3) ⊙ (1 - A2) ⊙ A2
+    δ1 = (W2ᵀ δ2) ⊙ (1 - A1) ⊙ A1
+    ∂L/∂W1 = δ1 Xᵀ + lambda W1
+    ∂L/∂b1 = δ1 1
+    ∂L/∂W2 = δ2 A1ᵀ + lambda W2
+    ∂L/∂b2 = δ2 1
+    ∂L/∂W3 = δ3 A2ᵀ + lambda W3
+    ∂L/∂b3 = δ3 1
 """
 
 

@@ -5,17 +5,17 @@ and returns arrays of the same library and floating type.
 
 Inputs: X n_i×1, Y n_k×1, W1 n_j×n_i, W2 n_k×n_j.
 Forward pass:
-    Z1 = W1*X
+    Z1 = W1 X
     A1 = σ(Z1)
-    Z2 = W2*A1
+    Z2 = W2 A1
     A2 = σ(Z2)
 Loss:
-    L = tr((A2 - Y)ᵀ*(A2 - Y))/2
+    L = tr((A2 - Y)ᵀ (A2 - Y))/2
 Backward pass:
     δ2 = (A2 - Y) ⊙ (1 - A2) ⊙ A2
-    δ1 = (W2ᵀ*δ2) ⊙ (1 - A1) ⊙ A1
-    ∂L/∂W1 = δ1*Xᵀ
-    ∂L/∂W2 = δ2*A1ᵀ
+    δ1 = (W2ᵀ δ2) ⊙ (1 - A1) ⊙ A1
+    ∂L/∂W1 = δ1 Xᵀ
+    ∂L/∂W2 = δ2 A1ᵀ
 """
 
 

@@ -5,18 +5,18 @@ and returns arrays of the same library and floating type.
 
 Inputs: X 1×1, Y 1×1, W1 1×1, b1 1×1, W2 1×1, b2 1×1.
 Forward pass:
-    Z1 = W1*X + b1
+    Z1 = W1 X + b1
     A1 = σ(Z1)
-    Z2 = W2*A1 + b2
+    Z2 = W2 A1 + b2
     A2 = σ(Z2)
 Loss:
-    L = tr((A2 - Y)ᵀ*(A2 - Y))
+    L = tr((A2 - Y)ᵀ (A2 - Y))
 Backward pass:
-    δ2 = 2*((A2 - Y) ⊙ (1 - A2) ⊙ A2)
-    δ1 = (W2ᵀ*δ2) ⊙ (1 - A1) ⊙ A1
-    ∂L/∂W1 = δ1*Xᵀ
+    δ2 = 2 ((A2 - Y) ⊙ (1 - A2) ⊙ A2)
+    δ1 = (W2ᵀ δ2) ⊙ (1 - A1) ⊙ A1
+    ∂L/∂W1 = δ1 Xᵀ
     ∂L/∂b1 = δ1
-    ∂L/∂W2 = δ2*A1ᵀ
+    ∂L/∂W2 = δ2 A1ᵀ
     ∂L/∂b2 = δ2
 """
 

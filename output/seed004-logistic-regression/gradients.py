@@ -5,14 +5,14 @@ and returns arrays of the same library and floating type.
 
 Inputs: X n×m, Y 1×m, W1 n×1, b1 1×1.
 Forward pass:
-    Z1 = W1ᵀ*X + b1*1ᵀ
+    Z1 = W1ᵀ X + b1 1ᵀ
     A1 = σ(Z1)
 Loss:
-    L = -tr(Yᵀ*log(A1) + (1ᵀ - Y)ᵀ*log(1ᵀ - A1))/m
+    L = -tr(Yᵀ log(A1) + (1ᵀ - Y)ᵀ log(1ᵀ - A1))/m
 Backward pass:
-    δ1 = 1/m*(A1 - Y)
-    ∂L/∂W1 = X*δ1ᵀ
-    ∂L/∂b1 = δ1*1
+    δ1 = 1/m (A1 - Y)
+    ∂L/∂W1 = X δ1ᵀ
+    ∂L/∂b1 = δ1 1
 """
 
 

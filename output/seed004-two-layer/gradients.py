@@ -5,19 +5,19 @@ and returns arrays of the same library and floating type.
 
 Inputs: X n0×m, Y n2×m, W1 n0×n1, b1 n1×1, W2 n1×n2, b2 n2×1.
 Forward pass:
-    Z1 = W1ᵀ*X + b1*1ᵀ
+    Z1 = W1ᵀ X + b1 1ᵀ
     A1 = σ(Z1)
-    Z2 = W2ᵀ*A1 + b2*1ᵀ
+    Z2 = W2ᵀ A1 + b2 1ᵀ
     A2 = σ(Z2)
 Loss:
-    L = -tr(Yᵀ*log(A2) + (1 - Y)ᵀ*log(1 - A2))
+    L = -tr(Yᵀ log(A2) + (1 - Y)ᵀ log(1 - A2))
 Backward pass:
     δ2 = A2 - Y
-    δ1 = (W2*δ2) ⊙ (1 - A1) ⊙ A1
-    ∂L/∂W1 = X*δ1ᵀ
-    ∂L/∂b1 = δ1*1
-    ∂L/∂W2 = A1*δ2ᵀ
-    ∂L/∂b2 = δ2*1
+    δ1 = (W2 δ2) ⊙ (1 - A1) ⊙ A1
+    ∂L/∂W1 = X δ1ᵀ
+    ∂L/∂b1 = δ1 1
+    ∂L/∂W2 = A1 δ2ᵀ
+    ∂L/∂b2 = δ2 1
 """
 
 

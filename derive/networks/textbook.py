@@ -1,0 +1,349 @@
+"""The textbook view of a backprop: per layer one chain dL = … = tr(δᵀ dZ) of a few lines, each line an expression
+equal to the one before that cites the rules leading to it (the engine's step log is the full view)."""
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.hadamard import HadamardPower
+
+from ..core.expr import Differential, ScalarDifferential, children, d, matadd, postorder, substitute
+from ..core.functions import ELT, derivative
+from ..core.hadamard import simplify, textbook_form
+from ..core.rules import DEFINITION, IDENTITIES, cite, operator
+from ..core.shapes import memoised
+from ..engine.backward import algebra, form, pullback
+from ..engine.derivation import BOOKKEEPING
+from ..errors import UnsupportedOperation
+from ..printing.text import text
+from .network import generic_layer
+
+DETAILS = ("textbook", "full")
+
+
+
+@dataclass(frozen=True)
+class Line:
+    """= t1 + t2 + …: the terms of one line of a chain, and the rules that lead to it from the line before."""
+
+    terms: tuple
+    rules: tuple
+
+
+@dataclass(frozen=True)
+class Chain:
+    """lhs = line 1 = line 2 = …, then what is read off the last line: (symbol, expression, kind), kind "delta"
+    (δ := G) or "gradient" (∂L/∂P = G)."""
+
+    title: tuple   # text and SymPy expressions
+    lhs: sp.Basic
+    lines: tuple
+    results: tuple
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Slope:
+    """σ′ of an activation written out: σ′(z) = the derivative of its definition = the form in σ itself."""
+
+    name: str
+    function: sp.Basic   # σ(z)
+    definition: object   # σ(z) in exponentials, or None
+    steps: tuple         # σ′(z) = … = …
+
+
+class _Builder:
+    """A chain under construction: its current terms (whose sum is the chain's left side) and its lines."""
+
+    def __init__(self, terms, rewrite):
+        self.terms, self.lines, self.rewrite = list(terms), [], rewrite
+
+    def push(self, rules):
+        # c (t1 + t2) written c t1 + c t2: one term per trace
+        self.terms = [u for t in self.terms for u in sp.Add.make_args(
+            sp.expand(t, deep=False) if t.is_Mul and any(f.is_Add for f in t.args) else t)]
+        terms = tuple(self.terms)
+        if self.lines and self.lines[-1].terms == terms:
+            return
+        cited = tuple(dict.fromkeys(r for r in rules if r not in BOOKKEEPING))
+        self.lines.append(Line(terms, cited))
+
+    def expand(self, nodes, stop, definition=None):
+        """Replace each d node by its differential down to d(stop) (the definition's, for a name), names for
+        what has one (σ(Z) written A)."""
+        rules = [DEFINITION] if definition is not None else []
+        mapping = {d(N): differential(definition if definition is not None else N, stop, rules) for N in nodes}
+        self.terms = [substitute(t.xreplace(mapping), self.rewrite) if self.rewrite else t.xreplace(mapping)
+                      for t in self.terms]
+        self.push(rules)
+
+    def gather(self, order, only=None):
+        """Bring the terms that hold d X (X in `only`, default all) to Σ_X tr(G_Xᵀ dX), in `order`, each G_X
+        in textbook form."""
+        rules, adjoint, rest = [], {}, []
+        for t in self.terms:
+            if only is not None and not any(t.has(d(X)) for X in only):
+                rest.append(t)
+                continue
+            pairs, steps = pullback(sp.S.One, t, self.rewrite, None)
+            rules += [s.rule for s in steps]
+            for X, G in pairs:
+                adjoint.setdefault(X, []).append(G)
+        if any(len(Gs) > 1 for Gs in adjoint.values()):
+            rules.append(IDENTITIES["collect"])
+        gathered = []
+        for X in sorted(adjoint, key=order.index):
+            G = matadd(*adjoint[X]) if X.is_Matrix else sp.Add(*adjoint[X])
+            tidy = textbook_form(simplify(G, self.rewrite), self.rewrite)
+            if tidy != G:
+                rules.append(algebra(G, tidy))
+            gathered.append((X, tidy))
+        self.terms = rest + [form(G, d(X)) for X, G in gathered]
+        self.push(rules)
+        return dict(gathered)
+
+
+def _naming(E, A):
+    """{σ(Z): A}: once A is named, σ(Z) is written A (nothing for A := Z, a linear layer)."""
+    return {} if E.is_Symbol or isinstance(E, sp.MatrixSymbol) else {E: A}
+
+
+def differential(E, stop, rules):
+    """dE by the rule table down to the differentials of the nodes in `stop` (each rule applied appended to
+    `rules`); a sub-expression without any of them is constant."""
+    if E in stop:
+        return d(E)
+    entry = operator(E)
+    if entry is None:
+        raise UnsupportedOperation(type(E).__name__, E)
+
+    def dep(node):
+        return any(node == s or node.has(s) for s in stop)
+
+    rules.append(cite(E, dep))
+    t = entry.differential.apply(E, dep)
+    inner = {D: differential(D.arg, stop, rules) for D in _differentials(t) if D.arg not in stop}
+    return t.xreplace(inner) if inner else t
+
+
+def _differentials(t):
+    return [n for n in postorder(t, children) if isinstance(n, (Differential, ScalarDifferential))]
+
+
+def _function_nodes(E, A):
+    """The nodes of E that apply a function to an expression of A (log A, log(1 − A)): where d stops first."""
+    return [n for n in postorder(E, children)
+            if isinstance(n, (ElementwiseApplyFunction, sp.Function, HadamardPower)) and n.has(A)
+            and not isinstance(n, (Differential, ScalarDifferential))]
+
+
+def output_chain(layer, delta, loss, title):
+    """dL = … = tr(δ^(L)ᵀ dZ^(L)) for the data term of the loss: d moved in to the functions of A, their rules,
+    the adjoint of A in textbook form, dA = σ′(Z) ⊙ dZ (or the softmax rule), and δ read off."""
+    A, Z = layer.A, layer.Z
+    rewrite = _naming(layer.A_def, A)
+    b = _Builder([d(loss)], rewrite)
+    functions = _function_nodes(loss, A)
+    rules = []
+    first = differential(loss, {A, *functions}, rules)
+    b.terms = [first]
+    b.push(rules)
+    if functions:
+        b.expand(functions, {A})
+    b.gather([A])
+    b.expand([A], {Z}, layer.A_def)
+    G = b.gather([Z])[Z]
+    return Chain(title, d(sp.Symbol("L")), tuple(b.lines), ((delta, G, "delta"),))
+
+
+def hidden_chain(delta_next, Z_next, Z_def, W, bias, A, A_def, Z, delta, title, decay=None, note=""):
+    """tr(δ^(l+1)ᵀ dZ^(l+1)) = … = tr(δ^(l)ᵀ dZ^(l)) + the parameter terms: the definition of Z^(l+1), the
+    product rule, each term on its differential, dA^(l) = σ′(Z^(l)) ⊙ dZ^(l), and δ^(l) read off (A = None: the
+    inputs, constant: only the parameters are read off)."""
+    rewrite = _naming(A_def, A) if A is not None else {}
+    stop = [P for P in (W, bias, A) if P is not None]
+    b = _Builder([form(delta_next, d(Z_next))], rewrite)
+    b.expand([Z_next], set(stop), Z_def)
+    adjoint = b.gather(stop)
+    results = []
+    if A is not None:
+        b.expand([A], {Z}, A_def)
+        adjoint.update(b.gather([*stop[:-1], Z], only=[Z]))
+        results.append((delta, adjoint[Z], "delta"))
+    for P in (W, bias):
+        if P is not None:
+            G = adjoint[P] if decay is None or P is not W else matadd(adjoint[P], decay)
+            results.append((P, G, "gradient"))
+    return Chain(title, form(delta_next, d(Z_next)), tuple(b.lines), tuple(results), note)
+
+
+def decay_chain(weights, weight_decay):
+    """d(λ/2 Σ tr(W⁽ˡ⁾ᵀ W⁽ˡ⁾)) = λ Σ tr(W⁽ˡ⁾ᵀ dW⁽ˡ⁾): what weight decay adds to each ∂L/∂W⁽ˡ⁾."""
+    R = weight_decay / 2 * sp.Add(*[sp.Trace(W.T * W) for W in weights])
+    rules = []
+    b = _Builder([differential(R, set(weights), rules)], {})
+    b.push(rules)
+    adjoint = b.gather(list(weights))
+    return Chain(("The weight-decay term ", sp.Symbol("R"), " of L"), d(sp.Symbol("R")), tuple(b.lines), ()), adjoint
+
+
+def slope(activation):
+    """σ′ written out once, as seed 004 derives it: σ's definition in exponentials (1/(1 + e^{−z})), its derivative
+    (e^{−z}/(1 + e^{−z})²), then the same in σ itself (σ(1 − σ)); a derivative in exponentials too long to help
+    (tanh's) is left out: tanh′ = 1 − tanh²."""
+    x = sp.Symbol("z", real=True)
+    body = activation.body.xreplace({ELT: x})
+    definition = activation.definition()(x).rewrite(sp.exp)
+    raw = sp.diff(definition, x) if definition != body else None
+    if raw is not None and sp.count_ops(raw) > 12:
+        definition, raw = body, None
+    own = derivative(body, x)
+    steps = tuple(s for s in (raw, own) if s is not None and s != body)
+    return Slope(activation.name, body, definition if definition != body else None, tuple(dict.fromkeys(steps)))
+
+
+@memoised
+def textbook(result):
+    """(slopes, chains) of a Backprop: σ′ of each activation, and the chains from the output layer down (one for
+    a generic layer l where the hidden layers are alike), the weight-decay term's after the output layer's."""
+    net = result.network
+    layers = net.layers
+    data = net.data_loss()
+    decay, chains = {}, []
+    if net.weight_decay != 0:
+        chain, decay = decay_chain([layer.W for layer in layers], net.weight_decay)
+        chains.append(chain)
+    out = layers[-1]
+    chains.insert(0, output_chain(out, out.delta, data, ("The output layer: from L to ", out.delta)))
+    general = _general(net)
+    if general is not None:
+        chains.append(general(decay))
+    else:
+        for below, above in zip(reversed(layers[:-1]), reversed(layers[1:])):
+            chains.append(hidden_chain(above.delta, above.Z, above.Z_def, above.W, above.b, below.A, below.A_def,
+                                       below.Z, below.delta, (f"Layer {above.index}: from ", above.delta, " to ",
+                                                              below.delta), decay.get(above.W)))
+    first = layers[0]
+    chains.append(hidden_chain(first.delta, first.Z, first.Z_def, first.W, first.b, None, None, None, None,
+                               ("Layer 1: from ", first.delta, " to its parameters"), decay.get(first.W)))
+    slopes = tuple(slope(a) for a in dict.fromkeys(layer.activation for layer in layers)
+                   if a.elementwise and a.body != ELT)   # a linear layer has none
+    return slopes, tuple(chains)
+
+
+def _counting_down(k):
+    return ", ".join(map(str, range(k, 0, -1))) if k <= 3 else f"{k}, {k - 1}, …, 1"
+
+
+def _general(net):
+    """For three layers or more whose hidden layers are alike, the chain of a generic layer l (symbolic l), as a
+    function of the weight-decay adjoints; None otherwise."""
+    layers = net.layers
+    hidden = layers[:-1]
+    if len(layers) < 3 or len({(h.activation, h.b is None) for h in hidden}) != 1 or \
+            len({(h.b is None) for h in layers}) != 1:
+        return None
+    g = generic_layer(net)
+
+    def build(decay):
+        extra = None
+        if decay:
+            extra = net.weight_decay * g["W"]
+        return hidden_chain(g["delta_next"], g["Z_next"], g["Z_next_def"], g["W"], g["b"], g["A"], g["A_def"],
+                            g["Z"], g["delta"], ("A generic layer: from ", g["delta_next"], " to ", g["delta"]),
+                            extra, note=f"for l = {_counting_down(len(layers) - 1)}")
+    return build
+
+
+def _wrap(first, parts, indent, width):
+    """first + parts joined, broken before a part that would pass `width` (continuations at `indent`)."""
+    lines, line = [], first
+    for part in parts:
+        if len(line) + len(part) > width and line.strip():
+            lines.append(line.rstrip())
+            line = " " * indent + part.lstrip()
+        else:
+            line += part
+    lines.append(line.rstrip())
+    return lines
+
+
+def chain_lines(chain, width=100, function="L"):
+    """A chain in plain text: `lhs = terms   [rules]`, aligned at =, lines broken to fit `width` columns."""
+    lhs = text(chain.lhs)
+    title = "".join(text(p) if isinstance(p, sp.Basic) else p for p in chain.title)
+    out = [title + (f" ({chain.note})" if chain.note else "") + ":"]
+    pad, before = len(lhs) + 2, ()
+    for k, line in enumerate(chain.lines):
+        terms = [text(t) for t in line.terms]
+        kept = 0
+        while kept < len(terms) - 1 and kept < len(before) and line.terms[kept] == before[kept]:
+            kept += 1
+        if kept and pad + 5 + sum(map(len, terms)) + 3 * len(terms) > width:
+            terms = ["…"] + terms[kept:]   # the terms carried unchanged (already read off), once as …
+        before = line.terms
+        parts = [terms[0]] + [f" - {t[1:]}" if t.startswith("-") else f" + {t}" for t in terms[1:]]
+        rules = f"   [{', '.join(r.name for r in line.rules)}]" if line.rules else ""
+        head = f"  {lhs if k == 0 else ' ' * len(lhs)} = "
+        body = _wrap(head, parts, pad + 5, width)
+        if len(body[-1]) + len(rules) <= width:
+            body[-1] += rules
+        elif rules:
+            body.append(" " * (pad + 5) + rules.strip())
+        out += body
+    for symbol, E, kind in chain.results:
+        name = text(symbol) if kind == "delta" else f"∂{function}/∂{text(symbol)}"
+        out += _wrap(f"  {' ' * len(lhs)} ⇒ {name} = ", [text(E)], pad + 5, width)
+    return out
+
+
+@dataclass(frozen=True)
+class ScalarRule:
+    """One line of the scalar chain rule: ∂C/∂target = Π ∂num/∂den · ∂C/∂last = value (every quantity a number)."""
+
+    target: sp.Symbol
+    factors: tuple     # ((num, den), …): the local derivatives, then the derivative of C already known
+    values: tuple      # the value of each local derivative
+    known: sp.Symbol   # the variable whose ∂C/∂known closes the chain (None for ∂C/∂a^(L) itself)
+    value: sp.Basic    # ∂C/∂target in full, in a, w, b, y
+
+
+def _leading_positive(e):
+    """−c (y − a) written c (a − y): the sign moved into the one sum of a product."""
+    if e.is_Mul and e.could_extract_minus_sign():
+        sums = [f for f in e.args if f.is_Add]
+        if len(sums) == 1:
+            return sp.Mul(-e / sums[0], -sums[0], evaluate=False)
+    return e
+
+
+def is_scalar(net):
+    """Whether every quantity of `net` is a number: one unit per layer, one sample."""
+    return net.m == 1 and all(n == 1 for n in net.sizes)
+
+
+def scalar_chain(net, loss_symbol="C"):
+    """The scalar chain rule down a network of single units (seed 003): ∂C/∂a^(L), then per layer ∂C/∂z, ∂C/∂w,
+    ∂C/∂b and ∂C/∂a^(l−1), each the product of local derivatives, by SymPy's scalar calculus."""
+    L, C = net.L, sp.Symbol(loss_symbol)
+    a = {l: sp.Symbol(f"a({l})", real=True) for l in range(L + 1)}
+    z = {l: sp.Symbol(f"z({l})", real=True) for l in range(1, L + 1)}
+    w = {l: sp.Symbol(f"w({l})", real=True) for l in range(1, L + 1)}
+    b = {l: sp.Symbol(f"b({l})", real=True) for l in range(1, L + 1)}
+    y = sp.Symbol("y", real=True)
+    cost = net.loss_entry.per_entry(a[L], y)
+    rows = [ScalarRule(a[L], (), (), None, _leading_positive(sp.factor(sp.expand(sp.diff(cost, a[L])))))]
+    known = {a[L]: rows[0].value}
+    for l in range(L, 0, -1):
+        layer = net.layers[l - 1]
+        x = sp.Symbol("x", real=True)
+        slope = derivative(layer.activation.body.xreplace({ELT: x}), x)
+        # σ′ written with the activation's own value where it can be: σ(z)(1 − σ(z)) = a(1 − a)
+        slope = slope.xreplace({layer.activation.body.xreplace({ELT: x}): a[l]}).xreplace({x: z[l]})
+        rows.append(ScalarRule(z[l], ((a[l], z[l]),), (slope,), a[l], slope * known[a[l]]))
+        known[z[l]] = rows[-1].value
+        inputs = [(w[l], a[l - 1])] + ([(b[l], sp.S.One)] if layer.b is not None else [])
+        inputs += [(a[l - 1], w[l])] if l > 1 else []
+        for var, local in inputs:
+            rows.append(ScalarRule(var, ((z[l], var),), (local,), z[l], local * known[z[l]]))
+            known[var] = rows[-1].value
+    return C, tuple(rows)
