@@ -1,5 +1,6 @@
 """LaTeX and HTML documents: golden LaTeX, notation options, HTML with MathML only, determinism,
 the committed output/ up to date, and (with TeX installed) every document compiles."""
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -59,10 +60,10 @@ def test_golden_algorithm_in_the_documents_notation():
     rows = dict(block.rows)
     assert rows["Z^{(1)}"] == r"{W^{(1)}}^{\top} X + b^{(1)} \mathbf{1}_{m}^{\top}"
     assert rows[r"\delta^{(1)}"] == r"(W^{(2)} \delta^{(2)}) \odot (\mathbf{1} - A^{(1)}) \odot A^{(1)}"
-    assert rows[r"\partial W^{(1)}"] == r"X {\delta^{(1)}}^{\top}"
-    assert rows[r"\partial b^{(1)}"] == r"\delta^{(1)} \mathbf{1}_{m}"
+    assert rows[r"\partial L / \partial W^{(1)}"] == r"X {\delta^{(1)}}^{\top}"
+    assert rows[r"\partial L / \partial b^{(1)}"] == r"\delta^{(1)} \mathbf{1}_{m}"
     assert rows["A^{(1)}"] == r"\sigma(Z^{(1)})"
-    assert block.returns == (r"\partial W^{(1)}", r"\partial b^{(1)}", r"\partial W^{(2)}", r"\partial b^{(2)}")
+    assert block.returns == (r"\partial L / \partial W^{(1)}", r"\partial L / \partial b^{(1)}", r"\partial L / \partial W^{(2)}", r"\partial L / \partial b^{(2)}")
     text = " ".join(map(" ".join, block.rows))
     assert not any(word in text for word in (".T", "xp", "delta1", "delta2", "del ", "shape", "_dtype"))
     theta = algorithm(result.program(), notation=Notation(names={"W": r"\Theta"}, transpose="T"))
@@ -125,11 +126,40 @@ def test_committed_output_is_up_to_date(tmp_path):
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no TeX engine installed (CI installs one)")
 @pytest.mark.parametrize("name", list(EXAMPLES))
-def test_every_document_compiles(name, tmp_path):
+def test_every_document_compiles_with_nothing_past_the_margin(name, tmp_path):
     tex = ROOT / "output" / name / "derivation.tex"
     copy = tmp_path / "derivation.tex"
     copy.write_bytes(tex.read_bytes())
-    assert pdflatex(copy).stat().st_size > 1000
+    warnings = []
+    assert pdflatex(copy, warnings).stat().st_size > 1000
+    assert warnings == [], warnings
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None or shutil.which("pdfinfo") is None, reason="no TeX or poppler")
+def test_seed004_fits_four_portrait_pages(tmp_path):
+    import subprocess
+    copy = tmp_path / "derivation.tex"
+    copy.write_bytes((ROOT / "output" / "seed004-two-layer" / "derivation.tex").read_bytes())
+    info = subprocess.run(["pdfinfo", str(pdflatex(copy))], capture_output=True, text=True).stdout
+    pages, size = re.search(r"Pages:\s+(\d+)", info).group(1), re.search(r"Page size:\s+([\d.]+) x ([\d.]+)", info)
+    assert int(pages) <= 4
+    assert float(size.group(1)) < float(size.group(2))   # portrait
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no TeX engine installed (CI installs one)")
+@pytest.mark.parametrize("argv", [["784", "128", "10", "--activation", "relu", "--output", "softmax", "--loss",
+                                   "softmax_ce", "--layout", "AW"],
+                                  ["n0", "n1", "n2", "n3", "n4", "n5", "--activation", "tanh", "--output", "sigmoid",
+                                   "--loss", "bce"]])
+def test_the_issues_cli_networks_fit_the_page(argv, tmp_path):
+    from derive.cli.main import main
+    from derive.documents.tex import pdflatex as compile_
+    assert main(["mlp", *argv, "--name", "net", "--out", str(tmp_path), "--no-pdf", "--trials", "1"]) == 0
+    warnings = []
+    compile_(tmp_path / "net" / "derivation.tex", warnings)
+    assert warnings == [], warnings
+    text = (tmp_path / "net" / "derivation.txt").read_text(encoding="utf-8")
+    assert max(map(len, text.splitlines())) <= 100
 
 
 def test_latex_documents_are_standalone():

@@ -175,7 +175,8 @@ The output layer: from L to δ2:
          [constant factor, trace rule, sum rule, product rule]
      = -tr(Yᵀ (dA2 ⊘ A2) + (1 - Y)ᵀ ((-dA2) ⊘ (1 - A2)))
          [elementwise rule, sum rule, constant factor]
-     = tr(((A2 - Y) ⊘ (A2 ⊙ (1 - A2)))ᵀ dA2)   [trace of Hadamard, Hadamard algebra, collect terms]
+     = tr(((A2 - Y) ⊘ (A2 ⊙ (1 - A2)))ᵀ dA2)
+         [trace of Hadamard, Hadamard algebra, collect terms, common denominator]
      = tr(((A2 - Y) ⊘ (A2 ⊙ (1 - A2)))ᵀ ((1 - A2) ⊙ A2 ⊙ dZ2))   [definition, elementwise rule]
      = tr((A2 - Y)ᵀ dZ2)   [trace of Hadamard, Hadamard algebra]
      ⇒ δ2 = A2 - Y"""
@@ -225,3 +226,41 @@ def test_each_written_out_slope_is_the_derivative_of_the_definition(name):
         for value in (-1.3, 0.4, 2.0):
             assert np.isclose(float(form.subs(z, value).rewrite(sp.exp).evalf()),
                               float(truth.subs(z, value).evalf())), (name, form)
+
+
+N = sp.Symbol("n", integer=True, positive=True)
+
+
+@pytest.mark.parametrize("f, expected", [
+    # Cookbook eq. 81 for the affine argument x = X b + c: (D + Dᵀ)(X b + c) bᵀ, the two uses of X collected
+    (lambda X, A, B, C, D, b, c: (X * b + c).T * D * (X * b + c), "(Dᵀ + D) (X b + c) bᵀ"),
+    # Cookbook eq. 119: the two halves of 2 Aᵀ(A X B + C)Bᵀ collected
+    (lambda X, A, B, C, D, b, c: sp.Trace((A * X * B + C) * (A * X * B + C).T), "2 Aᵀ (A X B + C) Bᵀ"),
+    # Cookbook eq. 108: (B + Bᵀ) X
+    (lambda X, A, B, C, D, b, c: sp.Trace(X.T * B * X), "(Bᵀ + B) X"),
+], ids=["cookbook-eq81-affine", "cookbook-eq119", "cookbook-eq108"])
+def test_results_are_collected_as_a_textbook_writes_them(f, expected):
+    from derive.printing.text import text
+    X, A, B, C, D = (sp.MatrixSymbol(k, N, N) for k in "XABCD")
+    b, c = (sp.MatrixSymbol(k, N, 1) for k in "bc")
+    function = f(X, A, B, C, D, b, c)
+    G = derive.derivation(function, X).gradient
+    assert text(G) == expected
+    # and the collected form is the gradient: central differences at n = 3
+    rng = np.random.default_rng(0)
+    values = {M: sp.ImmutableMatrix(rng.normal(size=(3, M.cols if M.cols == 1 else 3)).tolist())
+              for M in (X, A, B, C, D, b, c)}
+    sized = {N: 3}
+    V = sp.ImmutableMatrix(rng.normal(size=(3, 3)).tolist())
+    h = 1e-6
+
+    def at(t):
+        out = function.xreplace(sized).xreplace({**{k.xreplace(sized): v for k, v in values.items()},
+                                                 X.xreplace(sized): values[X] + t * V})
+        out = out.doit()
+        return float(sp.N(out[0, 0] if getattr(out, "is_Matrix", False) else out))
+
+    numeric = (at(h) - at(-h)) / (2 * h)
+    G_value = np.array(sp.N(G.xreplace(sized).xreplace({k.xreplace(sized): v for k, v in values.items()}).doit()),
+                       dtype=float)
+    assert np.isclose(np.sum(G_value * np.array(V, dtype=float)), numeric, rtol=1e-5)

@@ -55,7 +55,7 @@ def main(out="output", pdf=True, detail="textbook", paper="a4"):
             summary = "; ".join(f"∂f/∂{text(d.wrt)} = {text(d.gradient)}" for d in result)
         else:
             summary = "; ".join(f"{text(k)} = {text(v)}" for k, v in list(result.deltas.items())[:2])
-        write(result, out / name, title=f"{example.title} ({example.source})", pdf=pdf, detail=detail, paper=paper,
+        write(result, out / name, title=example.title, pdf=pdf, detail=detail, paper=paper,
               extra=example.appendix() if example.appendix else ())
         rows.append(f"| {name}: [html]({name}/derivation.html), [tex]({name}/derivation.tex), "
                     f"[text]({name}/derivation.txt) | {example.source} | `{summary}` |")

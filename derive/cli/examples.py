@@ -49,7 +49,7 @@ def _andrew_ng():
     """Seed 000 §8: the derivation in Andrew Ng's notation (layers counted from the input, Θ, a, g′, Δ)."""
     mapping = Equations((
         ("X", "a^{(1)} = x", "the input is his layer 1", TO),
-        (r"W^{(l)}, b^{(l)}", r"\Theta^{(l)} = [\,b^{(l)}\ W^{(l)}\,]", "his bias unit a₀ = 1 meets the column b", TO),
+        (r"W^{(l)}, b^{(l)}", r"\Theta^{(l)} = [\,b^{(l)}\ W^{(l)}\,]", "his bias unit, 1, meets the column b", TO),
         (r"Z^{(l)},\ A^{(l)}", r"z^{(l+1)},\ a^{(l+1)}", "one layer later in his count", TO),
         (r"\delta^{(l)}", r"\delta^{(l+1)}", "", TO),
         (r"A^{(l)} \odot (\mathbf{1} - A^{(l)})", r"g'(z^{(l+1)}) = a^{(l+1)} .\!* (1 - a^{(l+1)})", "", TO)))
@@ -57,17 +57,20 @@ def _andrew_ng():
         (r"\delta^{(3)} = A^{(3)} - Y", r"\delta^{(4)} = a^{(4)} - y", "output layer", TO),
         (r"\delta^{(l)} = ({W^{(l+1)}}^{\top} \delta^{(l+1)}) \odot \sigma'(Z^{(l)})",
          r"\delta^{(l+1)} = (\Theta^{(l+1)})^{\top} \delta^{(l+2)} .\!* g'(z^{(l+1)})", "recursion", TO),
-        (r"= \operatorname{diag}(\sigma'(Z^{(l)}))\, {W^{(l+1)}}^{\top} \delta^{(l+1)}", "",
-         "the diagonal-matrix form"),
+        (r"\delta^{(l)} = \operatorname{diag}(\sigma'(Z^{(l)}))\, {W^{(l+1)}}^{\top} \delta^{(l+1)}", "",
+         "our diagonal-matrix form"),
         (r"\frac{\partial L}{\partial W^{(l)}} = \delta^{(l)} {A^{(l-1)}}^{\top}",
          r"\frac{\partial J}{\partial \Theta^{(l)}_{ij}} = a^{(l)}_j \delta^{(l+1)}_i", "one entry", TO),
         ("", r"\Delta^{(l)} := \Delta^{(l)} + \delta^{(l+1)} (a^{(l)})^{\top}", "summed over the samples", TO),
     ))
     return [Heading("In Andrew Ng's notation"),
-            Text((("text", "The same network with his names: layers are counted from the input, so each index "
-                           "moves up by one; left, this document; right, his notes."),)), mapping,
+            Text((("text", "The same network with his names: he counts layers from the input, so the activations, "
+                           "pre-activations and errors move up by one while the weights keep their index; left, "
+                           "this document; right, his notes."),)), mapping,
             Text((("text", "The three forms of the result agree: the Hadamard form above, the diagonal-matrix form, "
-                           "and his entry-wise rule with its accumulator over the samples:"),)), forms]
+                           "and his entry-wise rule with its accumulator over the samples. His Θ carries the bias "
+                           "column, so his recursion drops the bias unit's error δ₀; his gradient is D = Δ/m + λΘ, "
+                           "which is ours for one sample (m = 1) and no weight decay (λ = 0):"),)), forms]
 
 
 _EXAMPLES = [

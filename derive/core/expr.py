@@ -298,3 +298,33 @@ def replace_nodes(e, rebuild):
         if new is not None:
             mapping[node] = new
     return substitute(e, mapping, memo) if mapping else e
+
+
+def _factors(t):
+    """(coefficient, [matrix factors]) of a term of a sum; a transposed sum (Bᵀ Xᵀ + Cᵀ)ᵀ as the sum X B + C."""
+    coeff, mats = t.as_coeff_matrices() if isinstance(t, sp.MatMul) else (sp.S.One, [t])
+    return coeff, [matadd(*[tp(u) for u in M.arg.args]) if isinstance(M, sp.Transpose) and isinstance(M.arg, sp.MatAdd)
+                   else M for M in mats]
+
+
+def collect_factors(M):
+    """A sum of products with common outer factors written with them once: A (X b + c) bᵀ + B (bᵀ Xᵀ + cᵀ)ᵀ bᵀ =
+    (A + B)(X b + c) bᵀ (the transpose of a sum is the sum of the transposes); M itself when nothing is shared."""
+    if not isinstance(M, sp.MatAdd):
+        return M
+    terms = [_factors(t) for t in M.args]
+    lists = [mats for _, mats in terms]
+    shortest = min(map(len, lists))
+    suffix = 0
+    while suffix < shortest - 1 and len({tuple(m[len(m) - suffix - 1:]) for m in lists}) == 1:
+        suffix += 1
+    prefix = 0
+    while prefix < shortest - 1 and len({tuple(m[:prefix + 1]) for m in lists}) == 1:
+        prefix += 1
+    if suffix == 0 and prefix == 0:
+        return M
+    if suffix >= prefix:
+        inner = matadd(*[matmul(c, *m[:len(m) - suffix]) for c, m in terms])
+        return matmul(collect_factors(inner), *lists[0][len(lists[0]) - suffix:])
+    inner = matadd(*[matmul(c, *m[prefix:]) for c, m in terms])
+    return matmul(*lists[0][:prefix], collect_factors(inner))

@@ -60,6 +60,12 @@ DEFINITION = Rule("definition", r"\mathrm{d}Z = \mathrm{d}E \text{ for } Z := E"
 IDENTITIES = {
     "cyclic": Rule("cyclic trace", r"\mathrm{tr}(AB) = \mathrm{tr}(BA)",
                    lambda: (sp.Trace(A * B), sp.Trace(B * A))),
+    "product transpose": Rule("transpose of a product", r"(AB)^\top = B^\top A^\top",
+                              lambda: ((A * B).T, B.T * A.T)),
+    "quotients": Rule("common denominator", r"A \oslash B + C \oslash D = (A \odot D + C \odot B) \oslash (B \odot D)",
+                      lambda: (HadamardProduct(A, HadamardPower(B, -1)) + HadamardProduct(X, HadamardPower(Y, -1)),
+                               HadamardProduct(HadamardProduct(A, Y) + HadamardProduct(X, B),
+                                               HadamardPower(HadamardProduct(B, Y), -1)))),
     "transpose": Rule("trace of transpose", r"\mathrm{tr}(A^\top) = \mathrm{tr}(A)",
                       lambda: (sp.Trace(A.T), sp.Trace(A))),
     "hadamard": Rule("trace of Hadamard", r"\mathrm{tr}(A^\top (B \odot C)) = \mathrm{tr}((A \odot B)^\top C)",
@@ -76,8 +82,8 @@ IDENTITIES = {
                     lambda: (sp.Trace(A.T * d(X)) + sp.Trace(B.T * d(X)), sp.Trace((A + B).T * d(X)))),
     "constant": Rule("constant factor", r"\mathrm{d}(cX) = c\,\mathrm{d}X \text{ for a constant } c",
                      lambda: (d(a * X), a * d(X))),
-    "algebra": Rule("algebra", r"-(A - B) = B - A,\ aA + bA = (a + b)A",
-                    lambda: (-(A - B) + u * A + v * A, B - A + (u + v) * A)),
+    "algebra": Rule("algebra", r"-(A - B) = B - A,\ AX + BX = (A + B)X,\ (A + B)^\top = A^\top + B^\top",
+                    lambda: (-(A - B) + A * X + B * X + (A + B).T, B - A + (A + B) * X + A.T + B.T)),
     "simplify": Rule("Hadamard algebra", r"A \odot B = B \odot A,\ A \odot (B + C) = A \odot B + A \odot C,\ "
                      r"A \odot A^{\circ -1} = \mathbf{1}",
                      lambda: (HadamardProduct(A, B + HadamardPower(A, -1)),
@@ -226,7 +232,8 @@ register(HadamardPower,
                    lambda: (d(HadamardPower(X, 3)), 3 * HadamardProduct(hadamard_power(X, 2), d(X))),
                    lambda node: (sp.Lambda(S, S ** node.exp), node.base), lambda node: node.base))
 register(ElementwiseApplyFunction,
-         entrywise("elementwise rule", r"\mathrm{d}\sigma(X) = \sigma'(X) \odot \mathrm{d}X",
+         entrywise("elementwise rule", r"\mathrm{d}f(X) = f'(X) \odot \mathrm{d}X \text{ for } f \text{ entrywise "
+                   r"(} \sigma, \log, \ldots)",
                    lambda: (d(elementwise(sp.tanh(ELT), X)),
                             HadamardProduct(elementwise(1 - sp.tanh(ELT) ** 2, X), d(X))),
                    lambda node: (node.function, node.expr), lambda node: node.expr))

@@ -5,6 +5,7 @@ from ..engine.derivation import Derivation
 from ..networks.backprop import Backprop
 from ..networks.network import Network
 from ..printing.latex import Notation, latex
+from ..printing.text import wrap_lines
 from .blocks import Equations, Text, backprop_blocks, derivation_blocks, network_words, symbols
 from .html import to_html
 from ..errors import InvalidArgument
@@ -74,7 +75,7 @@ def write(result, folder, title=None, notation=None, pdf=True, detail="textbook"
     # every file made before the first is written: an error leaves no half-written folder
     plain = "\n\n".join(d.text(detail) for d in result) if isinstance(result, list) else result.text(detail)
     contents = {"derivation.tex": to_latex(title, blocks, paper), "derivation.html": to_html(title, blocks),
-                "derivation.txt": f"# {title}\n\n{plain}\n"}
+                "derivation.txt": "\n".join(wrap_lines([f"# {title}"], indent=2)) + f"\n\n{plain}\n"}
     if hasattr(result, "module"):
         contents["gradients.py"] = result.module()
     folder.mkdir(parents=True, exist_ok=True)

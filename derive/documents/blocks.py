@@ -122,26 +122,38 @@ def network_words(net, n):
     """The network in a sentence (Text parts): sizes, activations, loss and reduction in words."""
     acts = [layer.activation.name for layer in net.layers]
     kinds = ", ".join(dict.fromkeys(acts[:-1]))
-    hidden = (f"{kinds} hidden layer{'s' if len(acts) > 2 else ''}, " if len(acts) > 1 else "")
+    hidden = (f"{kinds} hidden layers, " if len(acts) > 2 else f"a {kinds} hidden layer, " if len(acts) > 1 else "")
     loss = LOSS_WORDS.get(net.loss_name, net.loss_name)
     how = "summed over" if net.reduction == "sum" else "averaged over"
-    samples = (("text", "the one sample"),) if net.m == 1 else (("text", "the "), ("math", latex(net.m, n)),
+    samples = (("text", "for one sample"),) if net.m == 1 else (("text", f"{how} the "), ("math", latex(net.m, n)),
                                                                   ("text", " samples"))
     sizes = r" \to ".join(latex(k, n) for k in net.sizes)
     by = "row" if net.layout == "AW" else "column"
-    parts = [("text", "A "), ("math", sizes), ("text", f" network with {hidden}a {acts[-1]} output layer and {loss} "
-                                                       f"{how} "), *samples]
+    parts = [("text", "A "), ("math", sizes), ("text", f" network with {hidden}a {acts[-1]} output layer and {loss} "),
+             *samples]
     if net.weight_decay != 0:
         parts += [("text", ", plus weight decay "),
                   ("math", r"\tfrac{%s}{2} \sum_l \|W^{(l)}\|_F^2" % latex(net.weight_decay, n))]
-    return tuple(parts + [("text", f"; one sample per {by} of "), ("math", "X"), ("text", ".")])
+    parts += [("text", f"; one sample per {by} of "), ("math", "X")]
+    if net.layout == "WtA":
+        # seed 004's convention: W holds one column per unit
+        parts += [("text", ", and "), ("math", "W^{(l)}"), ("text", " holds one column per unit (so "),
+                  ("math", r"Z^{(l)} = {W^{(l)}}^{\top} A^{(l-1)} + \dots"), ("text", ")")]
+    return tuple(parts + [("text", ".")])
+
+
+NOTATION = Text((("math", r"\odot"), ("text", " and "), ("math", r"\oslash"),
+                 ("text", " are the entrywise product and quotient, "), ("math", r"X^{\circ 2}"),
+                 ("text", " the entrywise square; σ, log and the other functions apply entry by entry; "),
+                 ("math", r"\mathbf{1}"), ("text", " alone (as in "), ("math", r"\mathbf{1} - Y"),
+                 ("text", ") is the all-ones matrix of the shape around it.")))
 
 
 # a row of a chain longer than this (in characters of its LaTeX, commands counted short) puts one term per line
 WIDE = 70
 
 
-def _width(tex):
+def width(tex):
     """About how many characters wide tex prints: commands and braces count little."""
     tex = re.sub(r"\\(mathrm|mathbf|operatorname|left|right|top|circ)\b", "", tex)
     tex = re.sub(r"\\[a-zA-Z]+", "x", tex)
@@ -156,7 +168,7 @@ def split_terms(terms):
         for t in ts[1:]:
             out += f" - {t[1:].lstrip()}" if t.startswith("-") else f" + {t}"
         return out
-    if _width(join(terms)) <= WIDE or len(terms) == 1:
+    if width(join(terms)) <= WIDE or len(terms) == 1:
         return [join(terms)]
     lines = [terms[0]]
     for t in terms[1:]:
@@ -177,7 +189,7 @@ def _chain_block(chain, n, function="L"):
                                                                                             latex(symbol, n))
         results.append((lhs, latex(E, n)))
     title = tuple(("math", latex(p, n)) if isinstance(p, sp.Basic) else ("text", p) for p in chain.title)
-    note = (("text", chain.note),) if chain.note else ()
+    note = (("text", "; ".join(s for s in (chain.where, chain.note) if s)),) if chain.where or chain.note else ()
     return ChainBlock(title, latex(chain.lhs, n), tuple(rows), tuple(results), note)
 
 
@@ -192,7 +204,7 @@ def carried(terms, before, show, ellipsis):
     kept = 0
     while kept < len(terms) - 1 and kept < len(before) and terms[kept] == before[kept]:
         kept += 1
-    if kept == 0 or _width(" + ".join(shown)) <= CARRIED:
+    if kept == 0 or width(" + ".join(shown)) <= CARRIED:
         return shown
     return [ellipsis] + shown[kept:]
 
@@ -212,11 +224,12 @@ def _slopes(slopes, n):
 def backprop_blocks(result, notation=None, detail="textbook", extra=()):
     """Blocks for a Backprop: the network, its symbols, forward pass and loss, the rules, the derivation (one chain
     per layer, or every step for detail "full"), the boxed summary, the index form and the generated code."""
+    from ..networks.forms import diag_form, index_form
     from ..networks.textbook import is_scalar, scalar_chain, textbook
     n = notation or Notation()
     net = result.network
     blocks = [Heading("Network"), Text(network_words(net, n)),
-              Heading("Symbols"), symbols(net, n),
+              Heading("Symbols"), symbols(net, n), NOTATION,
               Heading("Forward pass and loss"),
               Equations((*((latex(Z, n), latex(E, n), "") for Z, E in result.forward.items()),
                          ("L", latex(net.loss, n), "")), numbered=True)]
@@ -226,40 +239,53 @@ def backprop_blocks(result, notation=None, detail="textbook", extra=()):
     if is_scalar(net) and detail != "full":
         # every quantity a number (seed 003): the scalar chain rule, no traces or transposes of 1 × 1 matrices
         C, rows = scalar_chain(net)
+        L = net.L
+        cost = net.loss_entry.per_entry(sp.Symbol(f"a({L})"), sp.Symbol("y"))
         blocks += [Heading("Derivation by the scalar chain rule (every quantity is a number)"),
-                   Text((("text", "Each derivative of "), ("math", latex(C, n)),
-                         ("text", " is the product of the local derivatives along the path to it, output first "),
-                         ("math", r"(a^{(0)} = x"), ("text", ", the input):"))),
+                   Text((("text", "Every matrix above is a single number here, written in lower case: "),
+                         ("math", r"a^{(l)} = A^{(l)},\ z^{(l)} = Z^{(l)},\ w^{(l)} = W^{(l)},\ y = Y"),
+                         ("text", " and "), ("math", r"a^{(0)} = x = X"), ("text", "; the cost is "),
+                         ("math", f"{latex(C, n)} = {latex(cost, n)}"), ("text", " (the loss L above), and "),
+                         ("math", r"\delta^{(l)} = \partial %s / \partial z^{(l)}" % latex(C, n)),
+                         ("text", ". Each derivative is the product of the local derivatives along the path to it, "
+                                  "from the output back:"))),
                    _scalar_rows(C, rows, n)]
         gradients = [r for r in rows if r.target.name[0] in "wb"]
-        blocks += [Heading("Summary"), Summary(tuple((_partial(C, r.target, n), _chain_value(C, r, n), "")
+        blocks += [Heading("Summary"), Summary(tuple((_partial(C, r.target, n), latex(r.value, n), "")
                                                      for r in gradients))]
     elif detail == "full":
         blocks += [Heading("Rules used"), _rules(result.rules()),
-                   Heading("Every step, from the loss back to the inputs"), _trace(result.steps, n, "L")]
+                   Heading("Every step, from the loss back to the first layer"), _trace(result.steps, n, "L")]
     else:
         cited = dict.fromkeys(r for c in chains for line in c.lines for r in line.rules)
         blocks += [Heading("Rules used"), _rules(cited),
-                   Heading("Derivation, from the loss back to the inputs"),
-                   Text((("text", "Each chain starts from what the one before left: dL written as tr(Gᵀ dZ), "
-                                  "and ends where the next error δ is read off."),)),
+                   Heading("Derivation, from the loss back to the first layer"),
+                   Text((("text", "Each chain takes up the term "), ("math", r"\mathrm{tr}({\delta^{(l)}}^{\top} "
+                                                                             r"\mathrm{d}Z^{(l)})"),
+                         ("text", " that the one before left in dL, and brings every term to the form "),
+                         ("math", r"\mathrm{tr}(G^{\top} \mathrm{d}X)"), ("text", ", which reads off "),
+                         ("math", r"\partial L / \partial X = G"), ("text", "; ⋯ stands for the terms already read off."))),
                    *(_chain_block(c, n) for c in chains)]
     if not is_scalar(net) or detail == "full":
         blocks += [Heading("Summary"), Summary(_summary(chains, n))]
     blocks += list(extra)
     forms = [] if is_scalar(net) else ["index"] + (["diag"] if net.m == 1 and net.layout != "AW" else [])
+    results = [(symbol, E, kind, chain.where) for chain in chains for symbol, E, kind in chain.results]
+    results.sort(key=lambda r: r[2] != "delta")   # the δ recursion, then the gradients, as in the summary
+    carried = (net.Y, *[symbol for symbol, _, kind, _ in results if kind == "delta"])
     for form in forms:
         title = {"index": "Index form (entry i, j; sums over k)",
                  "diag": "Diagonal-matrix form (single sample)"}[form]
-        rows = tuple((_form_lhs(k, form, result, n), latex(one_based(E) if form == "index" else E, n), "")
-                     for k, E in result.form(form).items())
+        shown = {"index": lambda E: one_based(index_form(E)), "diag": lambda E: diag_form(E, carried)}[form]
+        rows = tuple((_form_lhs(symbol, kind, form, n), latex(shown(E), n), where)
+                     for symbol, E, kind, where in results)
         blocks += [Heading(title), Equations(rows)]
     program = result.program()
-    blocks += [Heading("Generated code (one pass: forward, δ recursion, gradients)"), algorithm(program, n)]
+    blocks += [Heading("The algorithm: one pass forward, the δ recursion, every gradient"), algorithm(program, n)]
     forms = stable_forms(program)
     if forms.rows:
-        blocks += [Text((("text", "The functions it calls, in the numerically stable form the code computes "
-                                  "(typeset by latexify-py from the code itself):"),)), forms]
+        blocks += [Text((("text", "The functions it calls, in the numerically stable form the code computes:"),)),
+                   forms]
     blocks += [Heading("Forward and backward flow"),
                Diagram(tuple(latex(M, n) for M in (net.X, *[layer.A for layer in net.layers])),
                        tuple(latex(layer.W, n) for layer in net.layers),
@@ -295,12 +321,13 @@ def _summary(chains, n, function="L"):
     """The δ recursion and every gradient, as the chains read them off (a generic layer's for every l)."""
     deltas, gradients = [], []
     for chain in chains:
+        note = chain.where
         for symbol, E, kind in chain.results:
             if kind == "delta":
-                deltas.append((latex(symbol, n), latex(E, n), chain.note))
+                deltas.append((latex(symbol, n), latex(E, n), note))
             else:
                 gradients.append((r"\frac{\partial %s}{\partial %s}" % (function, latex(symbol, n)), latex(E, n),
-                                  chain.note))
+                                  note))
     return tuple(deltas + gradients)
 
 
@@ -335,9 +362,9 @@ def symbols(net, n):
                  (latex(layer.A, n), shape(layer.A), f"the activations of layer {l}"),
                  (latex(layer.delta, n), shape(layer.delta),
                   f"the error of layer {l}: the gradient of L with respect to its pre-activations")]
-    repeat = "b 1ᵀ" if net.layout != "AW" else "1 bᵀ"
-    rows.append((r"\mathbf{1}_{%s}" % latex(net.m, n), shape(sp.OneMatrix(net.m, 1)),
-                 f"the all-ones vector, one entry per sample ({repeat} repeats a bias b for every sample)"))
+    if net.m != 1:
+        rows.append((r"\mathbf{1}_{%s}" % latex(net.m, n), shape(sp.OneMatrix(net.m, 1)),
+                     "the all-ones vector, one entry per sample: it repeats a bias for every sample"))
     return Symbols(tuple(rows))
 
 
@@ -353,14 +380,12 @@ def one_based(E):
     return E.xreplace(mapping) if mapping else E
 
 
-def _form_lhs(key, form, result, n):
+def _form_lhs(symbol, kind, form, n):
     """δ^(l), ∂L/∂W^(l) — with entry indices in the index form."""
-    if key in result.gradients:
-        P = result.parameter(key)
-        index = ("_{i}" if P.cols == 1 else "_{ij}") if form == "index" else ""
-        return r"\frac{\partial L}{\partial {%s}%s}" % (n.symbol(key), index)
-    delta = next(d for d in result.deltas if d.name == key)
-    return n.symbol(key) + (("_{i}" if delta.cols == 1 else "_{ij}") if form == "index" else "")
+    index = ("_{i}" if symbol.cols == 1 else "_{ij}") if form == "index" else ""
+    if kind == "gradient":
+        return r"\frac{\partial L}{\partial {%s}%s}" % (latex(symbol, n), index)
+    return latex(symbol, n) + index
 
 
 # helper -> (its value as mathematics, a note), for the helpers whose code reads as a formula
@@ -394,7 +419,7 @@ def algorithm(program, notation=None):
 
     def lhs(statement):
         if statement.output is not None:
-            return r"\partial " + n.symbol(str(statement.output))
+            return r"\partial L / \partial " + n.symbol(str(statement.output))
         return printer.doprint(statement.symbol)
 
     rows = tuple((lhs(s), printer.doprint(s.expr)) for s in program.statements)

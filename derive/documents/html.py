@@ -4,6 +4,7 @@ import re
 
 from latex2mathml.converter import convert
 
+from .blocks import width as tex_width
 from .blocks import Algorithm, ChainBlock, Diagram, Equations, Heading, Rules, Summary, Symbols, Text, Trace
 
 
@@ -61,24 +62,34 @@ def _parts(parts):
     return "".join(html.escape(s) if kind == "text" else _math(s) for kind, s in parts)
 
 
+HTML_WIDE = 90   # characters of a chain line and its rule names side by side in a 1280-pixel page
+
+
 def _chain_html(b):
     """A chain as a table aligned at =: lhs, =, the terms, the rules cited; then ⇒ each result."""
     rows = []
     for k, (lines, rules) in enumerate(b.rows):
         for j, line in enumerate(lines):
+            last = j == len(lines) - 1
+            # a wide line puts its rules on a row of their own, as LaTeX moves a tag below
+            beside = last and tex_width(line) + len(rules) <= HTML_WIDE
+            # the rule names share the formula's cell: each row is as wide as its own line and names
+            note = f"<span class=note>{html.escape(rules)}</span>" if beside and rules else ""
             rows.append((_math(b.lhs, displaystyle=True) if k == 0 and j == 0 else "", "=" if j == 0 else "",
-                         _math(line, displaystyle=True), html.escape(rules) if j == len(lines) - 1 else ""))
+                         _math(line, displaystyle=True) + note))
+            if last and not beside and rules:
+                rows.append(("", "", f"<span class=note>{html.escape(rules)}</span>"))
     for lhs, rhs in b.results:
-        rows.append(("", "⇒", _math(f"{lhs} = {rhs}", displaystyle=True), ""))
+        rows.append(("", "⇒", _math(f"{lhs} = {rhs}", displaystyle=True)))
     note = f" ({_parts(b.note)})" if b.note else ""
     return (f"<h3>{_parts(b.title)}{note}</h3><table class=chain>"
-            + "".join("<tr><td class=lhs>%s</td><td>%s</td><td>%s</td><td class=note>%s</td></tr>" % r for r in rows)
-            + "</table>")
+            + "".join("<tr><td class=lhs>%s</td><td>%s</td><td>%s</td></tr>" % r for r in rows) + "</table>")
 
 
 STYLE = ("<style>body{font-family:serif;max-width:70em;margin:2em auto;padding:0 1em}"
            "td{padding:.2em .6em;vertical-align:middle}td.note{color:#555;font-style:italic;white-space:nowrap}"
            "math[display=block]{margin:.5em 0}td.lhs{text-align:right}.note{color:#555;font-style:italic}"
+         "table.chain span.note{margin-left:2em;white-space:nowrap;font-size:.9em}"
            "table.summary{border:1px solid black;padding:.4em;margin:1em auto}</style>")
 
 

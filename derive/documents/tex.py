@@ -59,11 +59,14 @@ def _tikz(diagram):
 
 def _algorithmic(b):
     """The algorithmic environment: one \\State per statement, then the values returned."""
-    returned = ", ".join(b.returns)
-    return "\n".join([r"\begin{algorithmic}", r"    \Function{%s}{$%s$}" % (_tex_text(b.name), ", ".join(b.arguments)),
-                      *(r"        \State $%s \gets %s$" % row for row in b.rows),
-                      r"        \State \Return $%s$" % (f"({returned})" if len(b.returns) > 1 else returned),
-                      r"    \EndFunction", r"\end{algorithmic}"])
+    returned = r", \allowbreak ".join(b.returns)   # a long tuple may break after a comma
+    lines = [r"\begin{algorithmic}", r"    \Function{%s}{$%s$}" % (_tex_text(b.name), ", ".join(b.arguments)),
+             *(r"        \State $%s \gets %s$" % row for row in b.rows),
+             r"        \State \Return $%s$" % (f"({returned})" if len(b.returns) > 1 else returned),
+             r"    \EndFunction", r"\end{algorithmic}"]
+    if len(b.rows) <= 40:   # on one page, unless it is longer than one
+        lines = [r"\noindent\begin{minipage}{\linewidth}", *lines, r"\end{minipage}"]
+    return "\n".join(lines)
 
 
 def to_latex(title, blocks, paper="a4"):
@@ -107,8 +110,10 @@ def to_latex(title, blocks, paper="a4"):
 
 
 _SUPERSCRIPT = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾⁻ᴸˡ", "0123456789()-Ll"))
-_SYMBOLS = {"δ": r"\delta", "σ": r"\sigma", "λ": r"\lambda", "Σ": r"\Sigma", "∂": r"\partial", "⊙": r"\odot",
-            **{chr(0x2080 + k): "_{%d}" % k for k in range(10)}, "ᵀ": r"^\top", "½": r"\tfrac12", "⊘": r"\oslash", "…": r"\ldots", "‖": r"\|", "≈": r"\approx", "→": r"\to", "−": "-", "∘": r"\circ"}
+_SYMBOLS = {"δ": r"\delta", "σ": r"\sigma", "λ": r"\lambda", "Σ": r"\Sigma", "Θ": r"\Theta", "Δ": r"\Delta",
+            "∂": r"\partial", "⊙": r"\odot", "⊘": r"\oslash", "ᵀ": r"^\top", "½": r"\tfrac12", "…": r"\ldots",
+            "⋯": r"\cdots", "‖": r"\|", "≈": r"\approx", "→": r"\to", "−": "-", "∘": r"\circ",
+            **{chr(0x2080 + k): "_{%d}" % k for k in range(10)}}
 
 
 # every character TeX reads as a command, in one pass (so the braces of \textbackslash{} stay braces)
@@ -134,8 +139,9 @@ def _tex_text(s):
     return "".join(out)
 
 
-def pdflatex(tex_path):
-    """Compile tex_path next to itself with pdflatex; returns the PDF path, or None when no TeX is installed."""
+def pdflatex(tex_path, warnings=None):
+    """Compile tex_path next to itself with pdflatex; returns the PDF path, or None when no TeX is installed.
+    `warnings`, a list, receives what the log reports about the layout: overfull boxes and missing characters."""
     if shutil.which("pdflatex") is None:
         return None
     tex_path = Path(tex_path)
@@ -145,6 +151,10 @@ def pdflatex(tex_path):
         pdf = Path(tmp) / (tex_path.stem + ".pdf")
         if run.returncode != 0 or not pdf.exists():
             raise DocumentError(f"pdflatex failed on {tex_path}:\n{run.stdout[-3000:]}")
+        if warnings is not None:
+            log = (Path(tmp) / (tex_path.stem + ".log")).read_text(encoding="latin-1")
+            warnings += [line for line in log.splitlines() if line.startswith("Overfull \\hbox")
+                         or "Missing character" in line]
         target = tex_path.with_suffix(".pdf")
         shutil.copyfile(pdf, target)
     return target

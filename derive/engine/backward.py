@@ -7,8 +7,8 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement, MatrixExpr
 
-from ..core.expr import (LEAVES, Differential, LogDet, ScalarDifferential, children, d, is_leaf, matadd, matmul,
-                         postorder, prehash, prepared, tp)
+from ..core.expr import (LEAVES, Differential, LogDet, ScalarDifferential, children, collect_factors, d, is_leaf,
+                         matadd, matmul, postorder, prehash, prepared, tp)
 from ..core.functions import apply
 from ..core.hadamard import simplify
 from ..core.rules import DEFINITION, IDENTITIES, Rule, cite, operator, transpose
@@ -175,7 +175,11 @@ def _collect(node, parts, rewrite):
     S = simplify(G, rewrite)
     if S != G:
         steps.append(Step(algebra(G, S), form(G, d(node)), form(S, d(node)), node))
-    return S, steps
+    # A X + B X = (A + B) X: the common outer factors of a collected sum written once
+    F = collect_factors(S) if len(parts) > 1 else S
+    if F != S:
+        steps.append(Step(IDENTITIES["algebra"], form(S, d(node)), form(F, d(node)), node))
+    return F, steps
 
 
 def algebra(before, after):

@@ -22,7 +22,22 @@ def diag_form(M, carried=()):
 
 
 def index_form(M, i=I, j=J):
-    """The (i, j) entry of M as a scalar expression: sums over the inner index of every product."""
+    """The (i, j) entry of M as a scalar expression: sums over the inner index of every product, kept as sums
+    (Σ_k over 10 terms, not the 10 terms written out) for numeric sizes too."""
     if not M.is_Matrix:
         return M
-    return M._entry(i, j if M.cols != 1 else 0)
+    # numeric sizes stand in as symbols while the entry is formed (SymPy unrolls a sum of known length)
+    sizes = {}
+
+    def size(k):
+        if k.is_Integer and k > 1:
+            return sizes.setdefault(k, sp.Dummy(f"n{k}", integer=True, positive=True))
+        return k
+
+    leaves = [n for n in postorder(M, children) if isinstance(n, (sp.MatrixSymbol, sp.OneMatrix, sp.Identity))]
+    symbolic = {n: n.func(*([n.name] if isinstance(n, sp.MatrixSymbol) else []), *map(size, n.shape))
+                if not isinstance(n, sp.Identity) else sp.Identity(size(n.rows)) for n in leaves}
+    entry = M.xreplace(symbolic)._entry(i, j if M.cols != 1 else 0)
+    back = {s: k for k, s in sizes.items()}
+    named = {v: k for k, v in symbolic.items()}
+    return entry.xreplace({**back, **named})

@@ -14,7 +14,7 @@ from ..core.shapes import memoised
 from ..engine.backward import algebra, form, pullback
 from ..engine.derivation import BOOKKEEPING
 from ..errors import UnsupportedOperation
-from ..printing.text import text
+from ..printing.text import text, wrap_lines
 from .network import generic_layer
 
 DETAILS = ("textbook", "full")
@@ -39,6 +39,7 @@ class Chain:
     lines: tuple
     results: tuple
     note: str = ""
+    where: str = ""   # the layers a generic chain stands for: "for l = 2, 1"
 
 
 @dataclass(frozen=True)
@@ -79,15 +80,17 @@ class _Builder:
     def gather(self, order, only=None):
         """Bring the terms that hold d X (X in `only`, default all) to Σ_X tr(G_Xᵀ dX), in `order`, each G_X
         in textbook form."""
-        rules, adjoint, rest = [], {}, []
+        rules, adjoint, rest, sources = [], {}, [], {}
         for t in self.terms:
             if only is not None and not any(t.has(d(X)) for X in only):
                 rest.append(t)
                 continue
             pairs, steps = pullback(sp.S.One, t, self.rewrite, None)
-            rules += [s.rule for s in steps]
+            # tr((W δ)ᵀ T) is already tr(Gᵀ T): moving nothing is no cyclic step
+            rules += [s.rule for s in steps if not (s.rule is IDENTITIES["cyclic"] and _transposed_first(s.before))]
             for X, G in pairs:
                 adjoint.setdefault(X, []).append(G)
+                sources.setdefault(X, []).append(t)
         if any(len(Gs) > 1 for Gs in adjoint.values()):
             rules.append(IDENTITIES["collect"])
         gathered = []
@@ -95,11 +98,39 @@ class _Builder:
             G = matadd(*adjoint[X]) if X.is_Matrix else sp.Add(*adjoint[X])
             tidy = textbook_form(simplify(G, self.rewrite), self.rewrite)
             if tidy != G:
-                rules.append(algebra(G, tidy))
+                over = len(adjoint[X]) > 1 and _quotient(tidy)
+                rules.append(IDENTITIES["quotients"] if over else algebra(G, tidy))
+            if _regrouped(tidy, sources[X]):
+                rules.append(IDENTITIES["product transpose"])   # tr(δᵀ Wᵀ dA) written tr((W δ)ᵀ dA)
             gathered.append((X, tidy))
-        self.terms = rest + [form(G, d(X)) for X, G in gathered]
+        self.terms = rest + [readable(G, X) for X, G in gathered]
         self.push(rules)
         return dict(gathered)
+
+
+def _transposed_first(t):
+    """Whether t is tr(Gᵀ T) with Gᵀ written as a transpose: the form a gradient is read off."""
+    return isinstance(t, sp.Trace) and isinstance(t.arg, sp.MatMul) and isinstance(t.arg.args[0], sp.Transpose)
+
+
+def _regrouped(G, terms):
+    """Whether G has a product W δ whose factors the terms it came from hold transposed (δᵀ Wᵀ): (AB)ᵀ = BᵀAᵀ."""
+    products = [n for n in sp.preorder_traversal(G) if isinstance(n, sp.MatMul) and len(n.as_coeff_matrices()[1]) > 1]
+    return any(t.has(sp.Transpose(f)) for n in products for f in n.as_coeff_matrices()[1] for t in terms
+               if not isinstance(f, sp.Transpose))
+
+
+def _quotient(M):
+    return any(isinstance(n, HadamardPower) and n.exp.is_negative for n in sp.preorder_traversal(M))
+
+
+def readable(G, X):
+    """tr(Gᵀ dX) with Gᵀ left as it is written, so that G reads off the line: tr((A δᵀ)ᵀ dW), not tr(δ Aᵀ dW)."""
+    if not X.is_Matrix:
+        return G * d(X)
+    if isinstance(G, sp.MatMul) and len(G.as_coeff_matrices()[1]) > 1:
+        return sp.Trace(sp.MatMul(sp.Transpose(G), d(X)))
+    return form(G, d(X))
 
 
 def _naming(E, A):
@@ -155,7 +186,7 @@ def output_chain(layer, delta, loss, title):
     return Chain(title, d(sp.Symbol("L")), tuple(b.lines), ((delta, G, "delta"),))
 
 
-def hidden_chain(delta_next, Z_next, Z_def, W, bias, A, A_def, Z, delta, title, decay=None, note=""):
+def hidden_chain(delta_next, Z_next, Z_def, W, bias, A, A_def, Z, delta, title, decay=None, note="", where=""):
     """tr(δ^(l+1)ᵀ dZ^(l+1)) = … = tr(δ^(l)ᵀ dZ^(l)) + the parameter terms: the definition of Z^(l+1), the
     product rule, each term on its differential, dA^(l) = σ′(Z^(l)) ⊙ dZ^(l), and δ^(l) read off (A = None: the
     inputs, constant: only the parameters are read off)."""
@@ -173,7 +204,9 @@ def hidden_chain(delta_next, Z_next, Z_def, W, bias, A, A_def, Z, delta, title, 
         if P is not None:
             G = adjoint[P] if decay is None or P is not W else matadd(adjoint[P], decay)
             results.append((P, G, "gradient"))
-    return Chain(title, form(delta_next, d(Z_next)), tuple(b.lines), tuple(results), note)
+    if decay is not None:
+        note = (note + "; " if note else "") + "the weights' gradient adds λW from dR"
+    return Chain(title, form(delta_next, d(Z_next)), tuple(b.lines), tuple(results), note, where)
 
 
 def decay_chain(weights, weight_decay):
@@ -183,7 +216,8 @@ def decay_chain(weights, weight_decay):
     b = _Builder([differential(R, set(weights), rules)], {})
     b.push(rules)
     adjoint = b.gather(list(weights))
-    return Chain(("The weight-decay term ", sp.Symbol("R"), " of L"), d(sp.Symbol("R")), tuple(b.lines), ()), adjoint
+    title = ("The weight-decay term of L, R = (λ/2) Σ ‖W⁽ˡ⁾‖² = (λ/2) Σ tr(W⁽ˡ⁾ᵀ W⁽ˡ⁾)",)
+    return Chain(title, d(sp.Symbol("R")), tuple(b.lines), ()), adjoint
 
 
 def slope(activation):
@@ -250,7 +284,7 @@ def _general(net):
             extra = net.weight_decay * g["W"]
         return hidden_chain(g["delta_next"], g["Z_next"], g["Z_next_def"], g["W"], g["b"], g["A"], g["A_def"],
                             g["Z"], g["delta"], ("A generic layer: from ", g["delta_next"], " to ", g["delta"]),
-                            extra, note=f"for l = {_counting_down(len(layers) - 1)}")
+                            extra, note="with A⁽⁰⁾ = X", where=f"for l = {_counting_down(len(layers) - 1)}")
     return build
 
 
@@ -271,7 +305,8 @@ def chain_lines(chain, width=100, function="L"):
     """A chain in plain text: `lhs = terms   [rules]`, aligned at =, lines broken to fit `width` columns."""
     lhs = text(chain.lhs)
     title = "".join(text(p) if isinstance(p, sp.Basic) else p for p in chain.title)
-    out = [title + (f" ({chain.note})" if chain.note else "") + ":"]
+    remarks = "; ".join(s for s in (chain.where, chain.note) if s)
+    out = wrap_lines([title + (f" ({remarks})" if remarks else "") + ":"], width, 2)
     pad, before = len(lhs) + 2, ()
     for k, line in enumerate(chain.lines):
         terms = [text(t) for t in line.terms]
@@ -307,13 +342,19 @@ class ScalarRule:
     value: sp.Basic    # ∂C/∂target in full, in a, w, b, y
 
 
-def _leading_positive(e):
-    """−c (y − a) written c (a − y): the sign moved into the one sum of a product."""
-    if e.is_Mul and e.could_extract_minus_sign():
-        sums = [f for f in e.args if f.is_Add]
-        if len(sums) == 1:
-            return sp.Mul(-e / sums[0], -sums[0], evaluate=False)
-    return e
+def _leading_positive(e, y):
+    """A product as seed 003 writes it: each factor (a − 1) as (1 − a) and (y − a) as (a − y), the signs collected
+    in front: 2 a⁽¹⁾ a⁽²⁾ (1 − a⁽²⁾)(a⁽²⁾ − y)."""
+    sign, factors = 1, []
+    for f in sp.Mul.make_args(sp.factor(e)):
+        base, power = f.as_base_exp()
+        constant, rest = base.as_coeff_Add() if base.is_Add else (0, base)
+        flip = base.is_Add and (constant.is_negative or (constant == 0 and (base.coeff(y) or 0) > 0))
+        if flip:
+            base, sign = -base, sign * (-1) ** power
+        factors.append(base ** power)
+    coeff = sp.Mul(*[f for f in factors if f.is_number]) * sign
+    return sp.Mul(coeff, *[f for f in factors if not f.is_number], evaluate=False)
 
 
 def is_scalar(net):
@@ -331,7 +372,7 @@ def scalar_chain(net, loss_symbol="C"):
     b = {l: sp.Symbol(f"b({l})", real=True) for l in range(1, L + 1)}
     y = sp.Symbol("y", real=True)
     cost = net.loss_entry.per_entry(a[L], y)
-    rows = [ScalarRule(a[L], (), (), None, _leading_positive(sp.factor(sp.expand(sp.diff(cost, a[L])))))]
+    rows = [ScalarRule(a[L], (), (), None, _leading_positive(sp.diff(cost, a[L]), y))]
     known = {a[L]: rows[0].value}
     for l in range(L, 0, -1):
         layer = net.layers[l - 1]
@@ -339,11 +380,11 @@ def scalar_chain(net, loss_symbol="C"):
         slope = derivative(layer.activation.body.xreplace({ELT: x}), x)
         # σ′ written with the activation's own value where it can be: σ(z)(1 − σ(z)) = a(1 − a)
         slope = slope.xreplace({layer.activation.body.xreplace({ELT: x}): a[l]}).xreplace({x: z[l]})
-        rows.append(ScalarRule(z[l], ((a[l], z[l]),), (slope,), a[l], slope * known[a[l]]))
+        rows.append(ScalarRule(z[l], ((a[l], z[l]),), (slope,), a[l], _leading_positive(slope * known[a[l]], y)))
         known[z[l]] = rows[-1].value
         inputs = [(w[l], a[l - 1])] + ([(b[l], sp.S.One)] if layer.b is not None else [])
         inputs += [(a[l - 1], w[l])] if l > 1 else []
         for var, local in inputs:
-            rows.append(ScalarRule(var, ((z[l], var),), (local,), z[l], local * known[z[l]]))
+            rows.append(ScalarRule(var, ((z[l], var),), (local,), z[l], _leading_positive(local * known[z[l]], y)))
             known[var] = rows[-1].value
     return C, tuple(rows)

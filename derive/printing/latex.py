@@ -126,8 +126,8 @@ class LatexPrinter(MatrixNotation, SympyLatexPrinter):
         return r"|%s|" % self._print(expr.arg)
 
     def _print_OneMatrix(self, expr):
-        # 1 in elementwise algebra (1 − A); 1ᵀ for a row
-        return r"\mathbf{1}^{%s}" % self.notation.transpose if expr.rows == 1 and expr.cols != 1 else r"\mathbf{1}"
+        # 1 in elementwise algebra (1 − A, of any shape); in a product, ones_factor writes 1ₘ, 1ₘᵀ
+        return r"\mathbf{1}"
 
     def _ones(self, k):
         return r"\mathbf{1}_{%s}" % self._print(k)

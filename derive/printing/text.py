@@ -168,10 +168,13 @@ class TextPrinter(MatrixNotation, StrPrinter):
         return self.parenthesize(expr.base, PRECEDENCE["Pow"]) + "^∘" + exp
 
     def ones_factor(self, M):
-        return "(1 1ᵀ)" if M.rows != 1 and M.cols != 1 else self._print(M)
+        if M.rows != 1 and M.cols != 1:
+            return "(1 1ᵀ)"
+        return "1ᵀ" if M.rows == 1 and M.cols != 1 else "1"
 
     def _print_OneMatrix(self, expr):
-        return "1ᵀ" if expr.rows == 1 and expr.cols != 1 else "1"
+        # 1 in elementwise algebra (1 − A, of any shape); in a product, ones_factor writes 1ᵀ for a row
+        return "1"
 
     def _print_Identity(self, expr):
         return "I"

@@ -8,7 +8,7 @@ Forward pass:
     Z1 = W1ᵀ X + b1 1ᵀ
     A1 = σ(Z1)
 Loss:
-    L = -tr(Yᵀ log(A1) + (1ᵀ - Y)ᵀ log(1ᵀ - A1))/m
+    L = -tr(Yᵀ log(A1) + (1 - Y)ᵀ log(1 - A1))/m
 Backward pass:
     δ1 = 1/m (A1 - Y)
     ∂L/∂W1 = X δ1ᵀ
