@@ -67,6 +67,7 @@ class ChainBlock:
     rows: tuple      # (lines: LaTeX of the terms, one line or a term per line when too wide, rules: str)
     results: tuple   # (lhs, rhs)
     note: tuple = ()  # parts as in Text, after the title
+    remark: tuple = ()  # parts as in Text, after the results
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,8 @@ def _chain_block(chain, n, function="L"):
         results.append((lhs, latex(E, n)))
     title = tuple(("math", latex(p, n)) if isinstance(p, sp.Basic) else ("text", p) for p in chain.title)
     note = (("text", "; ".join(s for s in (chain.where, chain.note) if s)),) if chain.where or chain.note else ()
-    return ChainBlock(title, latex(chain.lhs, n), tuple(rows), tuple(results), note)
+    remark = (("text", chain.remark),) if chain.remark else ()
+    return ChainBlock(title, latex(chain.lhs, n), tuple(rows), tuple(results), note, remark)
 
 
 # a chain line wider than this leaves its rule names no room beside it: its carried terms are written ⋯

@@ -83,7 +83,8 @@ def _chain_html(b):
         rows.append(("", "⇒", _math(f"{lhs} = {rhs}", displaystyle=True)))
     note = f" ({_parts(b.note)})" if b.note else ""
     return (f"<h3>{_parts(b.title)}{note}</h3><table class=chain>"
-            + "".join("<tr><td class=lhs>%s</td><td>%s</td><td>%s</td></tr>" % r for r in rows) + "</table>")
+            + "".join("<tr><td class=lhs>%s</td><td>%s</td><td>%s</td></tr>" % r for r in rows) + "</table>"
+            + (f"<p>{_parts(b.remark)}</p>" if b.remark else ""))
 
 
 STYLE = ("<style>body{font-family:serif;max-width:70em;margin:2em auto;padding:0 1em}"

@@ -33,8 +33,9 @@ def _chain(b):
         rows.append(r"&\Rightarrow\ %s = %s" % (lhs, rhs))
     title = "".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.title)
     note = "".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.note)
+    remark = "".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.remark)
     return (r"\paragraph{%s}%s" % (title, f" ({note})" if note else "") + "\n\\begin{align*}\n"
-            + " \\\\\n".join(rows) + "\n\\end{align*}")
+            + " \\\\\n".join(rows) + "\n\\end{align*}" + (f"\n{remark}\n" if remark else ""))
 
 
 def _tikz(diagram):

@@ -7,7 +7,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower
 
 from ..core.expr import Differential, ScalarDifferential, children, d, matadd, postorder, substitute
-from ..core.functions import ELT, derivative
+from ..core.functions import ELT, Softmax, derivative
 from ..core.hadamard import simplify, textbook_form
 from ..core.rules import DEFINITION, IDENTITIES, cite, operator
 from ..core.shapes import memoised
@@ -40,6 +40,7 @@ class Chain:
     results: tuple
     note: str = ""
     where: str = ""   # the layers a generic chain stands for: "for l = 2, 1"
+    remark: str = ""  # said after the results
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,11 @@ class _Builder:
                       for t in self.terms]
         self.push(rules)
 
-    def gather(self, order, only=None):
+    def gather(self, order, only=None, collect=True):
         """Bring the terms that hold d X (X in `only`, default all) to Σ_X tr(G_Xᵀ dX), in `order`, each G_X
-        in textbook form."""
+        in textbook form; collect=False keeps each term's own tr(Gᵀ dX), for a step between."""
+        if not collect:
+            return _separate(self, order)
         rules, adjoint, rest, sources = [], {}, [], {}
         for t in self.terms:
             if only is not None and not any(t.has(d(X)) for X in only):
@@ -108,6 +111,21 @@ class _Builder:
         return dict(gathered)
 
 
+def _separate(builder, order):
+    """Each term brought to its own tr(Gᵀ dX), nothing collected."""
+    rules, terms = [], []
+    for t in builder.terms:
+        pairs, steps = pullback(sp.S.One, t, builder.rewrite, None)
+        rules += [s.rule for s in steps if not (s.rule is IDENTITIES["cyclic"] and _transposed_first(s.before))]
+        for X, G in sorted(pairs, key=lambda p: order.index(p[0])):
+            tidy = textbook_form(simplify(G, builder.rewrite), builder.rewrite)
+            if tidy != G:
+                rules.append(algebra(G, tidy))
+            terms.append(readable(tidy, X))
+    builder.terms = terms
+    builder.push(rules)
+
+
 def _transposed_first(t):
     """Whether t is tr(Gᵀ T) with Gᵀ written as a transpose: the form a gradient is read off."""
     return isinstance(t, sp.Trace) and isinstance(t.arg, sp.MatMul) and isinstance(t.arg.args[0], sp.Transpose)
@@ -116,8 +134,8 @@ def _transposed_first(t):
 def _regrouped(G, terms):
     """Whether G has a product W δ whose factors the terms it came from hold transposed (δᵀ Wᵀ): (AB)ᵀ = BᵀAᵀ."""
     products = [n for n in sp.preorder_traversal(G) if isinstance(n, sp.MatMul) and len(n.as_coeff_matrices()[1]) > 1]
-    return any(t.has(sp.Transpose(f)) for n in products for f in n.as_coeff_matrices()[1] for t in terms
-               if not isinstance(f, sp.Transpose))
+    return any(sum(any(t.has(sp.Transpose(f)) for t in terms) for f in n.as_coeff_matrices()[1]
+                   if not isinstance(f, sp.Transpose)) >= 2 for n in products)
 
 
 def _quotient(M):
@@ -182,8 +200,14 @@ def output_chain(layer, delta, loss, title):
         b.expand(functions, {A})
     b.gather([A])
     b.expand([A], {Z}, layer.A_def)
+    remark = ""
+    if isinstance(layer.A_def, Softmax):
+        # the softmax rule leaves two terms: each brought to tr(Gᵀ dZ) before they are collected
+        b.gather([Z], collect=False)
+        remark = ("When each sample's targets sum to 1 (one-hot targets), the all-ones product with Y is all ones, "
+                  "and the error is the familiar A − Y (over m for the mean).")
     G = b.gather([Z])[Z]
-    return Chain(title, d(sp.Symbol("L")), tuple(b.lines), ((delta, G, "delta"),))
+    return Chain(title, d(sp.Symbol("L")), tuple(b.lines), ((delta, G, "delta"),), remark=remark)
 
 
 def hidden_chain(delta_next, Z_next, Z_def, W, bias, A, A_def, Z, delta, title, decay=None, note="", where=""):
@@ -328,7 +352,7 @@ def chain_lines(chain, width=100, function="L"):
     for symbol, E, kind in chain.results:
         name = text(symbol) if kind == "delta" else f"∂{function}/∂{text(symbol)}"
         out += _wrap(f"  {' ' * len(lhs)} ⇒ {name} = ", [text(E)], pad + 5, width)
-    return out
+    return out + (wrap_lines([chain.remark], width, 0) if chain.remark else [])
 
 
 @dataclass(frozen=True)
