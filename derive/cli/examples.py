@@ -52,12 +52,12 @@ def _andrew_ng():
         (r"W^{(l)}, b^{(l)}", r"\Theta^{(l)} = [\,b^{(l)}\ W^{(l)}\,]", "his bias unit, 1, meets the column b", TO),
         (r"Z^{(l)},\ A^{(l)}", r"z^{(l+1)},\ a^{(l+1)}", "one layer later in his count", TO),
         (r"\delta^{(l)}", r"\delta^{(l+1)}", "", TO),
-        (r"A^{(l)} \odot (\mathbf{1} - A^{(l)})", r"g'(z^{(l+1)}) = a^{(l+1)} .\!* (1 - a^{(l+1)})", "", TO)))
+        (r"A^{(l)} \odot (\mathbf{1} - A^{(l)})", r"g^{\prime}(z^{(l+1)}) = a^{(l+1)} .\!* (1 - a^{(l+1)})", "", TO)))
     forms = Equations((
         (r"\delta^{(3)} = A^{(3)} - Y", r"\delta^{(4)} = a^{(4)} - y", "output layer", TO),
-        (r"\delta^{(l)} = ({W^{(l+1)}}^{\top} \delta^{(l+1)}) \odot \sigma'(Z^{(l)})",
-         r"\delta^{(l+1)} = (\Theta^{(l+1)})^{\top} \delta^{(l+2)} .\!* g'(z^{(l+1)})", "recursion", TO),
-        (r"\delta^{(l)} = \operatorname{diag}(\sigma'(Z^{(l)}))\, {W^{(l+1)}}^{\top} \delta^{(l+1)}", "",
+        (r"\delta^{(l)} = ({W^{(l+1)}}^{\top} \delta^{(l+1)}) \odot \sigma^{\prime}(Z^{(l)})",
+         r"\delta^{(l+1)} = (\Theta^{(l+1)})^{\top} \delta^{(l+2)} .\!* g^{\prime}(z^{(l+1)})", "recursion", TO),
+        (r"\delta^{(l)} = \operatorname{diag}(\sigma^{\prime}(Z^{(l)}))\, {W^{(l+1)}}^{\top} \delta^{(l+1)}", "",
          "our diagonal-matrix form"),
         (r"\frac{\partial L}{\partial W^{(l)}} = \delta^{(l)} {A^{(l-1)}}^{\top}",
          r"\frac{\partial J}{\partial \Theta^{(l)}_{ij}} = a^{(l)}_j \delta^{(l+1)}_i", "one entry", TO),
@@ -68,9 +68,13 @@ def _andrew_ng():
                            "pre-activations and errors move up by one while the weights keep their index; left, "
                            "this document; right, his notes."),)), mapping,
             Text((("text", "The three forms of the result agree: the Hadamard form above, the diagonal-matrix form, "
-                           "and his entry-wise rule with its accumulator over the samples. His Θ carries the bias "
-                           "column, so his recursion drops the bias unit's error δ₀; his gradient is D = Δ/m + λΘ, "
-                           "which is ours for one sample (m = 1) and no weight decay (λ = 0):"),)), forms]
+                           "and his entry-wise rule with its accumulator over the samples. His "),
+                  ("math", r"\Theta"), ("text", " carries the bias column, so his recursion drops the bias unit's "
+                                                 "error "), ("math", r"\delta_0"),
+                  ("text", "; his gradient is "), ("math", r"D^{(l)} = \Delta^{(l)}/m + \lambda \Theta^{(l)}"),
+                  ("text", " (the bias column "), ("math", "j = 0"), ("text", " not regularised), which is ours for "
+                                                                     "one sample, "), ("math", "m = 1"),
+                  ("text", ", and no weight decay, "), ("math", r"\lambda = 0"), ("text", ":"))), forms]
 
 
 _EXAMPLES = [

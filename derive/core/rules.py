@@ -85,7 +85,7 @@ IDENTITIES = {
     "algebra": Rule("algebra", r"-(A - B) = B - A,\ AX + BX = (A + B)X,\ (A + B)^\top = A^\top + B^\top",
                     lambda: (-(A - B) + A * X + B * X + (A + B).T, B - A + (A + B) * X + A.T + B.T)),
     "simplify": Rule("Hadamard algebra", r"A \odot B = B \odot A,\ A \odot (B + C) = A \odot B + A \odot C,\ "
-                     r"A \odot A^{\circ -1} = \mathbf{1}",
+                     r"A \oslash A = \mathbf{1}",
                      lambda: (HadamardProduct(A, B + HadamardPower(A, -1)),
                               HadamardProduct(B, A) + sp.OneMatrix(N, N))),
     "name": Rule("name the adjoint", r"\delta := \frac{\partial f}{\partial Z},\ "
@@ -232,7 +232,7 @@ register(HadamardPower,
                    lambda: (d(HadamardPower(X, 3)), 3 * HadamardProduct(hadamard_power(X, 2), d(X))),
                    lambda node: (sp.Lambda(S, S ** node.exp), node.base), lambda node: node.base))
 register(ElementwiseApplyFunction,
-         entrywise("elementwise rule", r"\mathrm{d}f(X) = f'(X) \odot \mathrm{d}X \text{ for } f \text{ entrywise "
+         entrywise("elementwise rule", r"\mathrm{d}f(X) = f^{\prime}(X) \odot \mathrm{d}X \text{ for } f \text{ entrywise "
                    r"(} \sigma, \log, \ldots)",
                    lambda: (d(elementwise(sp.tanh(ELT), X)),
                             HadamardProduct(elementwise(1 - sp.tanh(ELT) ** 2, X), d(X))),

@@ -139,7 +139,8 @@ def network_words(net, n):
     if net.layout == "WtA":
         # seed 004's convention: W holds one column per unit
         parts += [("text", ", and "), ("math", "W^{(l)}"), ("text", " holds one column per unit (so "),
-                  ("math", r"Z^{(l)} = {W^{(l)}}^{\top} A^{(l-1)} + \dots"), ("text", ")")]
+                  ("math", r"Z^{(l)} = {W^{(l)}}^{\top} A^{(l-1)} + \dots"), ("text", ", with "),
+                  ("math", r"A^{(0)} = X"), ("text", ")")]
     return tuple(parts + [("text", ".")])
 
 
@@ -219,7 +220,7 @@ def _slopes(slopes, n):
         if slope.definition is not None:
             rows.append((latex(slope.function, n), latex(slope.definition, n), slope.name))
         forms = " = ".join(latex(e, n) for e in slope.steps)
-        rows.append((r"%s'(z)" % name, forms, "" if slope.definition is not None else slope.name))
+        rows.append((r"%s^{\prime}(z)" % name, forms, "" if slope.definition is not None else slope.name))
     return Equations(tuple(rows))
 
 
@@ -231,7 +232,7 @@ def backprop_blocks(result, notation=None, detail="textbook", extra=()):
     n = notation or Notation()
     net = result.network
     blocks = [Heading("Network"), Text(network_words(net, n)),
-              Heading("Symbols"), symbols(net, n), NOTATION,
+              Heading("Symbols"), symbols(net, n), *([] if is_scalar(net) else [NOTATION]),
               Heading("Forward pass and loss"),
               Equations((*((latex(Z, n), latex(E, n), "") for Z, E in result.forward.items()),
                          ("L", latex(net.loss, n), "")), numbered=True)]
@@ -253,8 +254,9 @@ def backprop_blocks(result, notation=None, detail="textbook", extra=()):
                                   "from the output back:"))),
                    _scalar_rows(C, rows, n)]
         gradients = [r for r in rows if r.target.name[0] in "wb"]
+        carried = [r for r in rows if r.target.name[0] == "a" and r.known is not None]   # ∂C/∂a⁽ˡ⁻¹⁾ (seed 003)
         blocks += [Heading("Summary"), Summary(tuple((_partial(C, r.target, n), latex(r.value, n), "")
-                                                     for r in gradients))]
+                                                     for r in gradients + carried))]
     elif detail == "full":
         blocks += [Heading("Rules used"), _rules(result.rules()),
                    Heading("Every step, from the loss back to the first layer"), _trace(result.steps, n, "L")]

@@ -18,6 +18,8 @@ _BOLD_TOKEN = re.compile(r'<(mi|mn) mathvariant="bold">([0-9A-Za-z]+)</\1>')
 def _math(tex, display=False, displaystyle=False):
     """MathML of tex: bold as the Unicode bold characters, := as one operator ≔, fractions full size in display
     style (equations) where asked."""
+    # latexify's spacing hints \mathopen{} \mathclose{} are empty groups latex2mathml turns into stray elements
+    tex = tex.replace(r"\mathopen{}", "").replace(r"\mathclose{}", "")
     out = convert(tex, display="block" if display else "inline")
     out = _BOLD_TOKEN.sub(lambda m: f"<{m.group(1)}>{''.join(_BOLD[c] for c in m.group(2))}</{m.group(1)}>", out)
     out = out.replace("<mi>:</mi><mo>&#x0003D;</mo>", "<mo>&#x02254;</mo>")

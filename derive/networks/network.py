@@ -1,5 +1,6 @@
 """Networks of dense layers as symbolic matrices: the forward pass as named definitions, and the loss."""
 import math
+import re
 from dataclasses import dataclass
 
 import sympy as sp
@@ -237,7 +238,15 @@ class Network:
 def generic_layer(net):
     """The symbols of a generic layer l of `net` (symbolic l, sizes n_l): W(l+1), b(l+1), A(l), Z(l), δ(l),
     δ(l+1), Z(l+1) with its definition, and A(l) = σ(Z(l)) with the hidden activation."""
-    n, n_next = sp.Symbol("n_l", integer=True, positive=True), sp.Symbol("n_{l+1}", integer=True, positive=True)
+    # sizes named as the network names its own: n0, n1, … give n_l; n1, n2, … (seed 001) give n_{l+1}; s1, … s_{l+1}
+    named = re.fullmatch(r"([A-Za-z]+)_?(\d+)", str(net.sizes[0]))
+    prefix, offset = (named.group(1), int(named.group(2))) if named else ("n", 0)
+
+    def size(k):
+        index = "l" if k + offset == 0 else f"{{l{k + offset:+d}}}"
+        return sp.Symbol(f"{prefix}_{index}", integer=True, positive=True)
+
+    n, n_next = size(0), size(1)
     m, AW = net.m, net.layout == "AW"
 
     def matrix(name, k):

@@ -6,7 +6,7 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower
 
-from ..core.expr import Differential, ScalarDifferential, children, d, matadd, postorder, substitute
+from ..core.expr import Differential, ScalarDifferential, children, d, matadd, matmul, postorder, substitute, tp
 from ..core.functions import ELT, Softmax, derivative
 from ..core.hadamard import simplify, textbook_form
 from ..core.rules import DEFINITION, IDENTITIES, cite, operator
@@ -18,6 +18,7 @@ from ..printing.text import text, wrap_lines
 from .network import generic_layer
 
 DETAILS = ("textbook", "full")
+LOSS = sp.Symbol("L")
 
 
 
@@ -89,8 +90,7 @@ class _Builder:
                 rest.append(t)
                 continue
             pairs, steps = pullback(sp.S.One, t, self.rewrite, None)
-            # tr((W δ)ᵀ T) is already tr(Gᵀ T): moving nothing is no cyclic step
-            rules += [s.rule for s in steps if not (s.rule is IDENTITIES["cyclic"] and _transposed_first(s.before))]
+            rules += _moving(steps)
             for X, G in pairs:
                 adjoint.setdefault(X, []).append(G)
                 sources.setdefault(X, []).append(t)
@@ -116,7 +116,7 @@ def _separate(builder, order):
     rules, terms = [], []
     for t in builder.terms:
         pairs, steps = pullback(sp.S.One, t, builder.rewrite, None)
-        rules += [s.rule for s in steps if not (s.rule is IDENTITIES["cyclic"] and _transposed_first(s.before))]
+        rules += _moving(steps)
         for X, G in sorted(pairs, key=lambda p: order.index(p[0])):
             tidy = textbook_form(simplify(G, builder.rewrite), builder.rewrite)
             if tidy != G:
@@ -126,9 +126,16 @@ def _separate(builder, order):
     builder.push(rules)
 
 
-def _transposed_first(t):
-    """Whether t is tr(Gᵀ T) with Gᵀ written as a transpose: the form a gradient is read off."""
-    return isinstance(t, sp.Trace) and isinstance(t.arg, sp.MatMul) and isinstance(t.arg.args[0], sp.Transpose)
+def _moving(steps):
+    """The rules of the steps that change what is printed: tr((W δ)ᵀ T) is already tr(Gᵀ T), and a cyclic step
+    that writes it again moves nothing."""
+    return [s.rule for s in steps if text(_plain(s.before)) != text(_plain(s.after))]
+
+
+def _plain(e):
+    """e with every transposed product written out, (W δ)ᵀ as δᵀ Wᵀ: the same expression, printed one way."""
+    e = e.replace(lambda n: isinstance(n, sp.Transpose) and isinstance(n.arg, sp.MatMul), lambda n: tp(n.arg))
+    return e.replace(lambda n: isinstance(n, sp.MatMul), lambda n: matmul(*n.args))   # (δᵀ Wᵀ) T as δᵀ Wᵀ T
 
 
 def _regrouped(G, terms):
@@ -198,6 +205,7 @@ def output_chain(layer, delta, loss, title):
     b.push(rules)
     if functions:
         b.expand(functions, {A})
+    b.gather([A], collect=False)   # each term on its own first: tr(−(Y ⊘ A)ᵀ dA) + tr(((1 − Y) ⊘ (1 − A))ᵀ dA)
     b.gather([A])
     b.expand([A], {Z}, layer.A_def)
     remark = ""
@@ -207,7 +215,7 @@ def output_chain(layer, delta, loss, title):
         remark = ("When each sample's targets sum to 1 (one-hot targets), the all-ones product with Y is all ones, "
                   "and the error is the familiar A − Y (over m for the mean).")
     G = b.gather([Z])[Z]
-    return Chain(title, d(sp.Symbol("L")), tuple(b.lines), ((delta, G, "delta"),), remark=remark)
+    return Chain(title, d(LOSS), tuple(b.lines), ((delta, G, "delta"),), remark=remark)
 
 
 def hidden_chain(delta_next, Z_next, Z_def, W, bias, A, A_def, Z, delta, title, decay=None, note="", where=""):
@@ -240,7 +248,7 @@ def decay_chain(weights, weight_decay):
     b = _Builder([differential(R, set(weights), rules)], {})
     b.push(rules)
     adjoint = b.gather(list(weights))
-    title = ("The weight-decay term of L, R = (λ/2) Σ ‖W⁽ˡ⁾‖² = (λ/2) Σ tr(W⁽ˡ⁾ᵀ W⁽ˡ⁾)",)
+    title = ("The weight-decay term of ", LOSS, ", ", sp.Symbol("R"), " = ", R)
     return Chain(title, d(sp.Symbol("R")), tuple(b.lines), ()), adjoint
 
 
@@ -271,7 +279,7 @@ def textbook(result):
         chain, decay = decay_chain([layer.W for layer in layers], net.weight_decay)
         chains.append(chain)
     out = layers[-1]
-    chains.insert(0, output_chain(out, out.delta, data, ("The output layer: from L to ", out.delta)))
+    chains.insert(0, output_chain(out, out.delta, data, ("The output layer: from ", LOSS, " to ", out.delta)))
     general = _general(net)
     if general is not None:
         chains.append(general(decay))

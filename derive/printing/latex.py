@@ -77,7 +77,7 @@ class LatexPrinter(MatrixNotation, SympyLatexPrinter):
             return self.notation.symbol(expr.name)
         if re.fullmatch(r"[A-Za-z]+\((l(?:[+-]1)?|\d+)\)", expr.name):
             return self.notation.symbol(expr.name)   # a layer's quantity: a(2) as a^{(2)}
-        if re.fullmatch(r"n_\{l[+-]1\}", expr.name):
+        if re.fullmatch(r"[A-Za-z]+_\{l[+-]\d\}", expr.name):
             return expr.name   # the size of a generic layer's neighbour
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)?", expr.name):
             return _upright(expr.name)  # never raw TeX from a name
@@ -143,8 +143,12 @@ class LatexPrinter(MatrixNotation, SympyLatexPrinter):
     def _print_MatrixElement(self, expr):
         # an entry of a column vector has one index: b_i, not b_{i,0}
         parent = self.parenthesize(expr.parent, PRECEDENCE["Atom"], strict=True)
-        index = self._print(expr.i) if expr.parent.cols == 1 and expr.j == 0 else \
-            f"{self._print(expr.i)}{self._print(expr.j)}"
+        if expr.parent.cols == 1 and expr.j == 0:
+            index = self._print(expr.i)      # b_i of a column
+        elif expr.parent.rows == 1 and expr.i == 0:
+            index = self._print(expr.j)      # δ_k of a row
+        else:
+            index = f"{self._print(expr.i)}{self._print(expr.j)}"
         return f"{{{parent}}}_{{{index}}}"
 
     def _print_ZeroMatrix(self, expr):
