@@ -266,7 +266,8 @@ def backprop_blocks(result, notation=None, detail="textbook", extra=()):
                    Heading("Derivation, from the loss back to the first layer"),
                    Text((("text", "Each chain takes up the term "), ("math", r"\mathrm{tr}({\delta^{(l)}}^{\top} "
                                                                              r"\mathrm{d}Z^{(l)})"),
-                         ("text", " that the one before left in dL, and brings every term to the form "),
+                         ("text", " that the one before left in "), ("math", r"\mathrm{d}L"),
+                         ("text", ", and brings every term to the form "),
                          ("math", r"\mathrm{tr}(G^{\top} \mathrm{d}X)"), ("text", ", which reads off "),
                          ("math", r"\partial L / \partial X = G"), ("text", "; ⋯ stands for the terms already read off."))),
                    *(_chain_block(c, n) for c in chains)]
