@@ -139,3 +139,14 @@ def test_lambdify_reads_symbolic_sizes_off_its_inputs_and_checks_arity():
         f(a)
     with pytest.raises(ValueError, match="B"):
         derive.lambdify([X], A * B)
+
+
+def test_a_scalar_variable_split_over_a_products_arguments_is_differentiated():
+    """−1 · s/2 · D, as SymPy builds it from a subtraction: s/2 is a factor of the coefficient −s/2 (found by the
+    fuzzer: it was refused as an argument the product rule does not differentiate)."""
+    s = sp.Symbol("s", real=True)
+    D = sp.MatrixSymbol("D", 2, 2)
+    f = sp.Trace(sp.MatMul(-1, s / 2, D, evaluate=False))
+    G = derive.derivation(f, s).gradient
+    values = {D: sp.ImmutableMatrix([[1.0, 2.0], [3.0, 4.5]])}
+    assert sp.simplify(sp.sympify(G).xreplace(values).doit() - (-5.5 / 2)) == 0

@@ -228,12 +228,14 @@ def backprop_blocks(result, notation=None, detail="textbook", extra=()):
     """Blocks for a Backprop: the network, its symbols, forward pass and loss, the rules, the derivation (one chain
     per layer, or every step for detail "full"), the boxed summary, the index form and the generated code."""
     from ..networks.forms import diag_form, index_form
-    from ..networks.textbook import is_scalar, scalar_chain, textbook
+    from ..networks.textbook import is_generic, is_scalar, scalar_chain, textbook
     n = notation or Notation()
     net = result.network
+    generic = is_generic(net)
     blocks = [Heading("Network"), Text(network_words(net, n)),
-              Heading("Symbols"), symbols(net, n), *([] if is_scalar(net) else [NOTATION]),
-              Heading("Forward pass and loss"),
+              Heading("Symbols"), *(generic_symbols_blocks(net, n) if generic else [symbols(net, n)]),
+              *([] if is_scalar(net) else [NOTATION]),
+              Heading("Forward pass and loss"), generic_forward(net, n) if generic else
               Equations((*((latex(Z, n), latex(E, n), "") for Z, E in result.forward.items()),
                          ("L", latex(net.loss, n), "")), numbered=True)]
     slopes, chains = textbook(result)
@@ -347,6 +349,59 @@ def _trace(steps, notation, function="f"):
         else:
             rows.append((s.rule.name, latex(s.before, notation), "=", latex(s.after, notation)))
     return Trace(tuple(rows))
+
+
+def _for_every_layer(net):
+    L = net.L
+    return f"for l = 1, …, {L}" if L > 3 else "for l = " + ", ".join(map(str, range(1, L + 1)))
+
+
+def generic_symbols_blocks(net, n):
+    """The symbols of a deep network once, for a generic layer l (as its derivation is), and the widths."""
+    from ..networks.network import generic_size, generic_symbols
+
+    def shape(M):
+        return r"\mathbb{R}^{%s \times %s}" % (latex(M.rows, n), latex(M.cols, n))
+
+    g = generic_symbols(net, 0)
+    by = "row" if net.layout == "AW" else "column"
+    rows = [(latex(net.X, n), shape(net.X), f"the inputs, one sample per {by}; A⁽⁰⁾ = X"),
+            (latex(net.Y, n), shape(net.Y), f"the targets, one sample per {by}"),
+            (latex(g["W"], n), shape(g["W"]), "the weights of layer l")]
+    if g["b"] is not None:
+        rows.append((latex(g["b"], n), shape(g["b"]), "the bias of layer l, one entry per unit"))
+    rows += [(latex(g["Z"], n), shape(g["Z"]), "the pre-activations of layer l"),
+             (latex(g["A"], n), shape(g["A"]), "the activations of layer l"),
+             (latex(g["delta"], n), shape(g["delta"]), "the error of layer l: ∂L/∂Z⁽ˡ⁾")]
+    if net.m != 1:
+        rows.append((r"\mathbf{1}_{%s}" % latex(net.m, n), shape(sp.OneMatrix(net.m, 1)),
+                     "the all-ones vector, one entry per sample: it repeats a bias for every sample"))
+    widths = ", ".join(f"{latex(generic_size(net, 0), n).replace('l', str(k), 1)} = {latex(s, n)}"
+                       for k, s in enumerate(net.sizes)) if not any(s.is_Symbol for s in net.sizes) else \
+        ", ".join(latex(s, n) for s in net.sizes)
+    return [Symbols(tuple(rows)),
+            Text((("text", f"{_for_every_layer(net).capitalize()}; the widths are "), ("math", widths),
+                  ("text", ".")))]
+
+
+def generic_forward(net, n):
+    """The forward pass once for a generic layer l, the output layer's activation, and the loss."""
+    from ..networks.network import generic_symbols
+    g = generic_symbols(net, 0)
+    out = net.output
+    hidden = net.L - 1
+    rows = [(latex(g["Z"], n), latex(g["Z_def"], n), _for_every_layer(net) + ", with A⁽⁰⁾ = X"),
+            (latex(g["A"], n), latex(net.forward[net.layers[0].A].xreplace({net.layers[0].Z: g["Z"]}), n),
+             f"for l = 1, …, {hidden}" if hidden > 2 else "for l = " + ", ".join(map(str, range(1, hidden + 1)))),
+            (latex(out.A, n), latex(out.A_def, n), "the output layer")]
+    if net.weight_decay != 0:
+        # the weight-decay term once for every layer, as R
+        rows += [("L", latex(net.data_loss(), n) + " + R", ""),
+                 ("R", r"\frac{%s}{2} \sum_{l} \mathrm{tr}({W^{(l)}}^{\top} W^{(l)})" % latex(net.weight_decay, n),
+                  "weight decay")]
+    else:
+        rows.append(("L", latex(net.loss, n), ""))
+    return Equations(tuple(rows), numbered=True)
 
 
 def symbols(net, n):

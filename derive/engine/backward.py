@@ -150,7 +150,9 @@ def _order(f, wrt, definitions):
             raise UnsupportedOperation(type(node).__name__, node)
         # an argument that holds a variable but is no child (nor inside one: c in the coefficient −c of c X); the
         # subtree searches run only for such an argument, which is rare and small
-        fixed = [a for a in node.args if a not in kids and a.has(*tainted) and not any(k.has(a) for k in kids)]
+        # (a scalar argument of a matrix product is a factor of its coefficient, which is a child: −1 · s/2 · M)
+        fixed = [a for a in node.args if a not in kids and a.has(*tainted) and not any(k.has(a) for k in kids)
+                 and not (isinstance(node, sp.MatMul) and not a.is_Matrix)]
         if fixed:
             what = "function" if isinstance(node, ElementwiseApplyFunction) else f"argument {fixed[0]}"
             raise UnsupportedOperation(type(node).__name__, node, f"the {what} depends on the variable")

@@ -235,30 +235,41 @@ class Network:
                 f"samples={self.m})")
 
 
-def generic_layer(net):
-    """The symbols of a generic layer l of `net` (symbolic l, sizes n_l): W(l+1), b(l+1), A(l), Z(l), δ(l),
-    δ(l+1), Z(l+1) with its definition, and A(l) = σ(Z(l)) with the hidden activation."""
-    # sizes named as the network names its own: n0, n1, … give n_l; n1, n2, … (seed 001) give n_{l+1}; s1, … s_{l+1}
+def generic_size(net, k):
+    """The width of layer l + k for symbolic l, named as the network names its sizes: n0, n1, … give n_l;
+    n1, n2, … (seed 001) give n_{l+1}; s1, … (Ng) give s_{l+1}; numeric sizes give n_l."""
     named = re.fullmatch(r"([A-Za-z]+)_?(\d+)", str(net.sizes[0]))
     prefix, offset = (named.group(1), int(named.group(2))) if named else ("n", 0)
+    index = "l" if k + offset == 0 else f"{{l{k + offset:+d}}}"
+    return sp.Symbol(f"{prefix}_{index}", integer=True, positive=True)
 
-    def size(k):
-        index = "l" if k + offset == 0 else f"{{l{k + offset:+d}}}"
-        return sp.Symbol(f"{prefix}_{index}", integer=True, positive=True)
 
-    n, n_next = size(0), size(1)
+def generic_symbols(net, k=0):
+    """The symbols of layer l + k for symbolic l (k = 0 or 1), with the activations A(l + k − 1) they take in:
+    W, b, Z, A, δ, the input A, and Z's definition."""
     m, AW = net.m, net.layout == "AW"
+    tag = "l" if k == 0 else f"l{k:+d}"
+    below = "l-1" if k == 0 else ("l" if k == 1 else f"l{k - 1:+d}")
+    n, n_in = generic_size(net, k), generic_size(net, k - 1)
 
-    def matrix(name, k):
-        return sp.MatrixSymbol(name, m, k) if AW else sp.MatrixSymbol(name, k, m)
+    def matrix(name, rows):
+        return sp.MatrixSymbol(name, m, rows) if AW else sp.MatrixSymbol(name, rows, m)
 
-    W = sp.MatrixSymbol("W(l+1)", n_next, n) if net.layout == "WA" else sp.MatrixSymbol("W(l+1)", n, n_next)
-    b = sp.MatrixSymbol("b(l+1)", n_next, 1) if net.layers[0].b is not None else None
-    A, Z, delta = matrix("A(l)", n), matrix("Z(l)", n), matrix("delta(l)", n)
-    Z_next, delta_next = matrix("Z(l+1)", n_next), matrix("delta(l+1)", n_next)
+    W = sp.MatrixSymbol(f"W({tag})", n, n_in) if net.layout == "WA" else sp.MatrixSymbol(f"W({tag})", n_in, n)
+    b = sp.MatrixSymbol(f"b({tag})", n, 1) if net.layers[0].b is not None else None
+    A_in = matrix(f"A({below})", n_in)
+    return {"W": W, "b": b, "Z": matrix(f"Z({tag})", n), "A": matrix(f"A({tag})", n),
+            "delta": matrix(f"delta({tag})", n), "A_in": A_in, "Z_def": pre_activation(net.layout, W, A_in, b, m)}
+
+
+def generic_layer(net):
+    """The symbols of a generic layer l of `net` and the one above it: W(l+1), b(l+1), A(l), Z(l), δ(l), δ(l+1),
+    Z(l+1) with its definition, and A(l) = σ(Z(l)) with the hidden activation."""
+    here, above = generic_symbols(net, 0), generic_symbols(net, 1)
     act = net.layers[0].activation
-    return {"W": W, "b": b, "A": A, "Z": Z, "delta": delta, "Z_next": Z_next, "delta_next": delta_next,
-            "Z_next_def": pre_activation(net.layout, W, A, b, m), "A_def": apply(sp.Lambda(ELT, act.body), Z)}
+    return {"W": above["W"], "b": above["b"], "A": here["A"], "Z": here["Z"], "delta": here["delta"],
+            "Z_next": above["Z"], "delta_next": above["delta"], "Z_next_def": above["Z_def"],
+            "A_def": apply(sp.Lambda(ELT, act.body), here["Z"])}
 
 
 def mlp(sizes, activation="sigmoid", output=None, loss="half_sse", bias=True, layout="WA", reduction="mean",

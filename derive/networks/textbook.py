@@ -248,7 +248,7 @@ def decay_chain(weights, weight_decay):
     b = _Builder([differential(R, set(weights), rules)], {})
     b.push(rules)
     adjoint = b.gather(list(weights))
-    title = ("The weight-decay term of ", LOSS, ", ", sp.Symbol("R"), " = ", R)
+    title = ("The weight-decay term ", sp.Symbol("R"), " = (λ/2) Σ tr(W⁽ˡ⁾ᵀ W⁽ˡ⁾) of ", LOSS)
     return Chain(title, d(sp.Symbol("R")), tuple(b.lines), ()), adjoint
 
 
@@ -294,6 +294,11 @@ def textbook(result):
     slopes = tuple(slope(a) for a in dict.fromkeys(layer.activation for layer in layers)
                    if a.elementwise and a.body != ELT)   # a linear layer has none
     return slopes, tuple(chains)
+
+
+def is_generic(net):
+    """Whether the textbook view derives a generic layer l of `net` (three layers or more, hidden layers alike)."""
+    return _general(net) is not None
 
 
 def _counting_down(k):
