@@ -191,7 +191,12 @@ def _chain_block(chain, n, function="L"):
                                                                                             latex(symbol, n))
         results.append((lhs, latex(E, n)))
     title = tuple(("math", latex(p, n)) if isinstance(p, sp.Basic) else ("text", p) for p in chain.title)
-    note = (("text", "; ".join(s for s in (chain.where, chain.note) if s)),) if chain.where or chain.note else ()
+    note = ()
+    if chain.where:   # "for l = 5, 4, …, 1": the values of l as mathematics
+        note += (("text", "for "), ("math", chain.where.removeprefix("for ").replace("…", r"\ldots")))
+    if chain.note:
+        note += (("text", "; "),) if note else ()
+        note += tuple(("math", latex(p, n)) if isinstance(p, sp.Basic) else ("text", p) for p in chain.note)
     remark = (("text", chain.remark),) if chain.remark else ()
     return ChainBlock(title, latex(chain.lhs, n), tuple(rows), tuple(results), note, remark)
 

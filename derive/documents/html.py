@@ -126,9 +126,9 @@ def to_html(title, blocks, fragment=False):
                 cells = [_math(lhs, displaystyle=True) if lhs else "",
                          (_math(relation[0]) if relation else "=") if rhs and lhs else "",
                          _math(rhs, displaystyle=True) if rhs else ""]
-                if note:
-                    cells.append(html.escape(note))
-                elif b.numbered:
+                if note or b.numbered:
+                    cells.append(html.escape(note))   # the note column, empty where a row has none
+                if b.numbered:
                     cells.append(f"({number})")
                 out.append("<tr>" + "".join(f'<td{" class=note" if i == 3 else ""}>{c}</td>'
                                             for i, c in enumerate(cells)) + "</tr>")

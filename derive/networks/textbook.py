@@ -39,7 +39,7 @@ class Chain:
     lhs: sp.Basic
     lines: tuple
     results: tuple
-    note: str = ""
+    note: tuple = ()  # text and SymPy expressions, said after the title
     where: str = ""   # the layers a generic chain stands for: "for l = 2, 1"
     remark: str = ""  # said after the results
 
@@ -218,7 +218,7 @@ def output_chain(layer, delta, loss, title):
     return Chain(title, d(LOSS), tuple(b.lines), ((delta, G, "delta"),), remark=remark)
 
 
-def hidden_chain(delta_next, Z_next, Z_def, W, bias, A, A_def, Z, delta, title, decay=None, note="", where=""):
+def hidden_chain(delta_next, Z_next, Z_def, W, bias, A, A_def, Z, delta, title, decay=None, note=(), where=""):
     """tr(δ^(l+1)ᵀ dZ^(l+1)) = … = tr(δ^(l)ᵀ dZ^(l)) + the parameter terms: the definition of Z^(l+1), the
     product rule, each term on its differential, dA^(l) = σ′(Z^(l)) ⊙ dZ^(l), and δ^(l) read off (A = None: the
     inputs, constant: only the parameters are read off)."""
@@ -237,7 +237,7 @@ def hidden_chain(delta_next, Z_next, Z_def, W, bias, A, A_def, Z, delta, title, 
             G = adjoint[P] if decay is None or P is not W else matadd(adjoint[P], decay)
             results.append((P, G, "gradient"))
     if decay is not None:
-        note = (note + "; " if note else "") + "the weights' gradient adds λW from dR"
+        note = (*note, "; " if note else "", "the weights' gradient adds λW from dR")
     return Chain(title, form(delta_next, d(Z_next)), tuple(b.lines), tuple(results), note, where)
 
 
@@ -321,7 +321,8 @@ def _general(net):
             extra = net.weight_decay * g["W"]
         return hidden_chain(g["delta_next"], g["Z_next"], g["Z_next_def"], g["W"], g["b"], g["A"], g["A_def"],
                             g["Z"], g["delta"], ("A generic layer: from ", g["delta_next"], " to ", g["delta"]),
-                            extra, note="with A⁽⁰⁾ = X", where=f"for l = {_counting_down(len(layers) - 1)}")
+                            extra, note=("with ", sp.MatrixSymbol("A0", *net.X.shape), " = ", net.X),
+                            where=f"for l = {_counting_down(len(layers) - 1)}")
     return build
 
 
@@ -342,7 +343,8 @@ def chain_lines(chain, width=100, function="L"):
     """A chain in plain text: `lhs = terms   [rules]`, aligned at =, lines broken to fit `width` columns."""
     lhs = text(chain.lhs)
     title = "".join(text(p) if isinstance(p, sp.Basic) else p for p in chain.title)
-    remarks = "; ".join(s for s in (chain.where, chain.note) if s)
+    note = "".join(text(p) if isinstance(p, sp.Basic) else p for p in chain.note)
+    remarks = "; ".join(s for s in (chain.where, note) if s)
     out = wrap_lines([title + (f" ({remarks})" if remarks else "") + ":"], width, 2)
     pad, before = len(lhs) + 2, ()
     for k, line in enumerate(chain.lines):
