@@ -131,8 +131,39 @@ def test_every_document_compiles_with_nothing_past_the_margin(name, tmp_path):
     copy = tmp_path / "derivation.tex"
     copy.write_bytes(tex.read_bytes())
     warnings = []
-    assert pdflatex(copy, warnings).stat().st_size > 1000
+    pdf = pdflatex(copy, warnings)
+    assert pdf.stat().st_size > 1000
     assert warnings == [], warnings
+    if shutil.which("pdftotext"):
+        assert orphaned_headings(pdf, copy.read_text(encoding="utf-8")) == []
+
+
+def orphaned_headings(pdf, tex):
+    """The pages (but the last) whose last line, above the page number, is a heading of the document."""
+    import subprocess
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True).stdout
+
+    def key(s):
+        return re.sub(r"[^A-Za-z]", "", s)[:12]
+
+    headings = {key(m.group(1)) for m in re.finditer(r"\\(?:subsection\*|paragraph)\{([^}]*)", tex)} - {""}
+    found = []
+    for number, page in enumerate(text.split("\f")[:-1], 1):
+        lines = [line.strip() for line in page.splitlines() if line.strip()]
+        if len(lines) >= 2:
+            last = lines[-2] if lines[-1].isdigit() else lines[-1]
+            if key(last) in headings:
+                found.append((number, last))
+    return found
+
+
+def test_an_orphaned_heading_is_caught(tmp_path):
+    if not (shutil.which("pdflatex") and shutil.which("pdftotext")):
+        pytest.skip("no TeX or poppler")
+    tex = tmp_path / "orphan.tex"
+    tex.write_text("\\documentclass{article}\\usepackage[a4paper]{geometry}\\begin{document}\\vspace*{20.5cm}\n"
+                   "\\subsection*{Lonely heading}\n\\newpage Text.\n\\end{document}\n", encoding="utf-8")
+    assert [line for _, line in orphaned_headings(pdflatex(tex), tex.read_text(encoding="utf-8"))] == ["Lonely heading"]
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None or shutil.which("pdfinfo") is None, reason="no TeX or poppler")

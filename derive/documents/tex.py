@@ -18,6 +18,11 @@ _PREAMBLE = r"""\documentclass[11pt]{article}
 \setlength{\parindent}{0pt}
 \setlength{\emergencystretch}{3em}
 \newcommand{\rulename}[1]{\text{\footnotesize\itshape #1}}
+%% a heading starts a new page unless #1 of space is left under it (needspace's test, without the package)
+\makeatletter
+\newcommand{\needspace}[1]{\par\penalty-100\begingroup\setlength{\dimen@}{#1}\dimen@ii\pagegoal
+  \advance\dimen@ii-\pagetotal\ifdim\dimen@>\dimen@ii\ifdim\dimen@ii>\z@\vfil\fi\break\fi\endgroup}
+\makeatother
 \begin{document}
 """
 
@@ -34,7 +39,8 @@ def _chain(b):
     title = "".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.title)
     note = "".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.note)
     remark = "".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.remark)
-    return (r"\paragraph{%s}%s" % (title, f" ({note})" if note else "") + "\n\\begin{align*}\n"
+    return (r"\needspace{6\baselineskip}\paragraph{%s}%s" % (title, f" ({note})" if note else "")
+            + "\n\\begin{align*}\n"
             + " \\\\\n".join(rows) + "\n\\end{align*}" + (f"\n{remark}\n" if remark else ""))
 
 
@@ -75,7 +81,7 @@ def to_latex(title, blocks, paper="a4"):
     out = [_PREAMBLE % paper, r"\section*{%s}" % _tex_text(title)]
     for b in blocks:
         if isinstance(b, Heading):
-            out.append(r"\subsection*{%s}" % _tex_text(b.text))
+            out.append(r"\needspace{8\baselineskip}\subsection*{%s}" % _tex_text(b.text))
         elif isinstance(b, ChainBlock):
             out.append(_chain(b))
         elif isinstance(b, Summary):
