@@ -210,6 +210,9 @@ def test_detail_is_checked_and_full_shows_every_step(tmp_path):
     with pytest.raises(derive.InvalidArgument, match="detail"):
         result.text("short")
     assert "[name the adjoint]" in result.text("full") and "[name the adjoint]" not in result.text()
+    derivation = EXAMPLES["seed004-linear-map"].derive()[0]
+    with pytest.raises(derive.InvalidArgument, match="detail"):
+        derivation.text("short")   # a Derivation's text checks it too (it printed the textbook view)
     with pytest.raises(derive.InvalidArgument, match="paper"):
         derive.write(result, tmp_path, paper="a5", pdf=False)
 

@@ -9,11 +9,10 @@ from ..core.parser import parse, parse_shape
 from ..core.registry import ACTIVATIONS, LOSSES
 from ..documents import write
 from ..documents.tex import PAPERS
-from ..engine.derivation import derivation
+from ..engine.derivation import DETAILS, derivation
 from ..errors import InvalidArgument, ParseError, UsageError
 from ..networks.backprop import backprop
 from ..networks.network import LAYOUTS, REDUCTIONS, mlp
-from ..networks.textbook import DETAILS
 from ..printing.latex import Notation, latex
 from . import demo
 

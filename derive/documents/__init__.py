@@ -1,7 +1,7 @@
 """Derivation documents: blocks built from results (blocks), typeset to LaTeX and PDF (tex) and HTML (html)."""
 from pathlib import Path
 
-from ..engine.derivation import Derivation
+from ..engine.derivation import Derivation, check_detail
 from ..networks.backprop import Backprop
 from ..networks.network import Network
 from ..printing.latex import Notation, latex
@@ -9,7 +9,6 @@ from ..printing.text import wrap_lines
 from .blocks import Equations, Text, backprop_blocks, derivation_blocks, network_words, symbols
 from .html import to_html
 from ..errors import InvalidArgument
-from ..networks.textbook import DETAILS
 from .tex import PAPERS, pdflatex, to_latex
 
 
@@ -21,11 +20,6 @@ def _blocks(result, title, notation, detail="textbook", extra=()):
                                        for b in derivation_blocks(d, notation, detail)]
     return (title or f"Backpropagation in a {result.network.describe()}",
             backprop_blocks(result, notation, detail, extra))
-
-
-def check_detail(detail):
-    if detail not in DETAILS:
-        raise InvalidArgument(f"unknown detail {detail!r}; valid: {', '.join(DETAILS)}")
 
 
 def _paper(paper):

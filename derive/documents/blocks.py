@@ -8,6 +8,9 @@ import sympy as sp
 from ..codegen import helpers
 from ..core.rules import IDENTITIES
 from ..codegen import program as codegen
+from ..networks.forms import diag_form, index_form
+from ..networks.network import generic_size, generic_symbols
+from ..networks.textbook import carried, is_generic, is_scalar, layer_range, scalar_chain, textbook
 from ..printing.latex import LatexPrinter, Notation, latex
 
 
@@ -182,8 +185,7 @@ def _chain_block(chain, n, function="L"):
     """A textbook Chain as a ChainBlock: its lines' terms and cited rules, its results read off."""
     rows, before = [], ()
     for line in chain.lines:
-        rows.append((tuple(split_terms(carried(line.terms, before, lambda t: latex(t, n), r"\cdots"))),
-                     ", ".join(r.name for r in line.rules)))
+        rows.append((tuple(split_terms(_shown(line.terms, before, n))), ", ".join(r.name for r in line.rules)))
         before = line.terms
     results = []
     for symbol, E, kind in chain.results:
@@ -205,16 +207,14 @@ def _chain_block(chain, n, function="L"):
 CARRIED = 50
 
 
-def carried(terms, before, show, ellipsis):
-    """The terms of a chain line as shown: where the line is too wide, the leading terms it carries unchanged
-    from the line before (the parameters' terms, already read off) written once as ⋯."""
-    shown = [show(t) for t in terms]
-    kept = 0
-    while kept < len(terms) - 1 and kept < len(before) and terms[kept] == before[kept]:
-        kept += 1
+def _shown(terms, before, n):
+    """The LaTeX of a chain line's terms: where the line is too wide, the terms it carries unchanged from the line
+    before written once as ⋯."""
+    shown = [latex(t, n) for t in terms]
+    kept = carried(terms, before)
     if kept == 0 or width(" + ".join(shown)) <= CARRIED:
         return shown
-    return [ellipsis] + shown[kept:]
+    return [r"\cdots"] + shown[kept:]
 
 
 def _slopes(slopes, n):
@@ -232,8 +232,6 @@ def _slopes(slopes, n):
 def backprop_blocks(result, notation=None, detail="textbook", extra=()):
     """Blocks for a Backprop: the network, its symbols, forward pass and loss, the rules, the derivation (one chain
     per layer, or every step for detail "full"), the boxed summary, the index form and the generated code."""
-    from ..networks.forms import diag_form, index_form
-    from ..networks.textbook import is_generic, is_scalar, scalar_chain, textbook
     n = notation or Notation()
     net = result.network
     generic = is_generic(net)
@@ -356,48 +354,23 @@ def _trace(steps, notation, function="f"):
     return Trace(tuple(rows))
 
 
-def _for_every_layer(net):
-    L = net.L
-    return f"for l = 1, …, {L}" if L > 3 else "for l = " + ", ".join(map(str, range(1, L + 1)))
-
-
 def generic_symbols_blocks(net, n):
     """The symbols of a deep network once, for a generic layer l (as its derivation is), and the widths."""
-    from ..networks.network import generic_size, generic_symbols
-
-    def shape(M):
-        return r"\mathbb{R}^{%s \times %s}" % (latex(M.rows, n), latex(M.cols, n))
-
-    g = generic_symbols(net, 0)
-    by = "row" if net.layout == "AW" else "column"
-    rows = [(latex(net.X, n), shape(net.X), f"the inputs, one sample per {by}; A⁽⁰⁾ = X"),
-            (latex(net.Y, n), shape(net.Y), f"the targets, one sample per {by}"),
-            (latex(g["W"], n), shape(g["W"]), "the weights of layer l")]
-    if g["b"] is not None:
-        rows.append((latex(g["b"], n), shape(g["b"]), "the bias of layer l, one entry per unit"))
-    rows += [(latex(g["Z"], n), shape(g["Z"]), "the pre-activations of layer l"),
-             (latex(g["A"], n), shape(g["A"]), "the activations of layer l"),
-             (latex(g["delta"], n), shape(g["delta"]), "the error of layer l: ∂L/∂Z⁽ˡ⁾")]
-    if net.m != 1:
-        rows.append((r"\mathbf{1}_{%s}" % latex(net.m, n), shape(sp.OneMatrix(net.m, 1)),
-                     "the all-ones vector, one entry per sample: it repeats a bias for every sample"))
     widths = ", ".join(f"{latex(generic_size(net, 0), n).replace('l', str(k), 1)} = {latex(s, n)}"
                        for k, s in enumerate(net.sizes)) if not any(s.is_Symbol for s in net.sizes) else \
         ", ".join(latex(s, n) for s in net.sizes)
-    return [Symbols(tuple(rows)),
-            Text((("text", f"{_for_every_layer(net).capitalize()}; the widths are "), ("math", widths),
+    return [symbols(net, n, generic=True),
+            Text((("text", f"For l = {layer_range(net.L)}; the widths are "), ("math", widths),
                   ("text", ".")))]
 
 
 def generic_forward(net, n):
     """The forward pass once for a generic layer l, the output layer's activation, and the loss."""
-    from ..networks.network import generic_symbols
     g = generic_symbols(net, 0)
     out = net.output
-    hidden = net.L - 1
-    rows = [(latex(g["Z"], n), latex(g["Z_def"], n), _for_every_layer(net) + ", with A⁽⁰⁾ = X"),
+    rows = [(latex(g["Z"], n), latex(g["Z_def"], n), f"for l = {layer_range(net.L)}, with A⁽⁰⁾ = X"),
             (latex(g["A"], n), latex(net.forward[net.layers[0].A].xreplace({net.layers[0].Z: g["Z"]}), n),
-             f"for l = 1, …, {hidden}" if hidden > 2 else "for l = " + ", ".join(map(str, range(1, hidden + 1)))),
+             f"for l = {layer_range(net.L - 1)}"),
             (latex(out.A, n), latex(out.A_def, n), "the output layer")]
     if net.weight_decay != 0:
         # the weight-decay term once for every layer, as R
@@ -409,23 +382,25 @@ def generic_forward(net, n):
     return Equations(tuple(rows), numbered=True)
 
 
-def symbols(net, n):
-    """Every symbol of the network with its shape: X, Y, and per layer W, b, Z, A, δ; then 𝟏, the all-ones vector
-    of the samples."""
+def symbols(net, n, generic=False):
+    """Every symbol of the network with its shape: X, Y, and W, b, Z, A, δ of each layer (or once for a generic
+    layer l, as a deep network's derivation is); then 𝟏, the all-ones vector of the samples."""
     def shape(M):
-        return r"\mathbb{R}^{%s \times %s}" % (latex(M.rows), latex(M.cols))
+        return r"\mathbb{R}^{%s \times %s}" % (latex(M.rows, n), latex(M.cols, n))
 
     by = "row" if net.layout == "AW" else "column"
-    rows = [(latex(net.X, n), shape(net.X), f"the inputs, one sample per {by}"),
+    rows = [(latex(net.X, n), shape(net.X), f"the inputs, one sample per {by}" + ("; A⁽⁰⁾ = X" if generic else "")),
             (latex(net.Y, n), shape(net.Y), f"the targets, one sample per {by}")]
-    for layer in net.layers:
-        l = layer.index
-        rows.append((latex(layer.W, n), shape(layer.W), f"the weights of layer {l}"))
-        if layer.b is not None:
-            rows.append((latex(layer.b, n), shape(layer.b), f"the bias of layer {l}, one entry per unit"))
-        rows += [(latex(layer.Z, n), shape(layer.Z), f"the pre-activations of layer {l}"),
-                 (latex(layer.A, n), shape(layer.A), f"the activations of layer {l}"),
-                 (latex(layer.delta, n), shape(layer.delta),
+    layers = [("l", generic_symbols(net, 0))] if generic else [
+        (layer.index, {"W": layer.W, "b": layer.b, "Z": layer.Z, "A": layer.A, "delta": layer.delta})
+        for layer in net.layers]
+    for l, s in layers:
+        rows.append((latex(s["W"], n), shape(s["W"]), f"the weights of layer {l}"))
+        if s["b"] is not None:
+            rows.append((latex(s["b"], n), shape(s["b"]), f"the bias of layer {l}, one entry per unit"))
+        rows += [(latex(s["Z"], n), shape(s["Z"]), f"the pre-activations of layer {l}"),
+                 (latex(s["A"], n), shape(s["A"]), f"the activations of layer {l}"),
+                 (latex(s["delta"], n), shape(s["delta"]),
                   f"the error of layer {l}: the gradient of L with respect to its pre-activations")]
     if net.m != 1:
         rows.append((r"\mathbf{1}_{%s}" % latex(net.m, n), shape(sp.OneMatrix(net.m, 1)),

@@ -124,7 +124,7 @@ class Derivation(Result):
         "full") and the gradient, in lines of at most 100 columns."""
         lines = [f"f = {text(self.f)}"]
         lines += [f"  where {text(Z)} = {text(E)}" for Z, E in self.where]
-        lines += step_lines(self.steps if detail == "full" else self.folded())
+        lines += step_lines(self.steps if check_detail(detail) == "full" else self.folded())
         lines.append(f"∂f/∂{text(self.wrt)} = {text(self.gradient)}")
         return "\n".join(lines)
 
@@ -137,6 +137,16 @@ class Derivation(Result):
 
     def __repr__(self):
         return f"<Derivation of ∂f/∂{text(self.wrt)}, f = {text(self.f)}>"
+
+
+DETAILS = ("textbook", "full")
+
+
+def check_detail(detail):
+    """detail itself, one of DETAILS; anything else is an InvalidArgument naming the valid ones."""
+    if detail not in DETAILS:
+        raise InvalidArgument(f"unknown detail {detail!r}; valid: {', '.join(DETAILS)}")
+    return detail
 
 
 # identities that only move signs and scalars about: folded into the step before, not cited on their own

@@ -8,10 +8,11 @@ from ..core.expr import hadamard, replace_nodes
 from ..core.functions import ELT, elementwise
 from ..core.shapes import memoised
 from ..engine.backward import backward, zero_like
-from ..engine.derivation import Result
+from ..engine.derivation import Result, check_detail
 from ..errors import InvalidArgument
 from ..printing.text import step_lines, text, wrap_lines
 from .forms import diag_form, index_form
+from .textbook import chain_lines, textbook
 
 FORMS = ("hadamard", "diag", "index")
 PROGRAMS = ("gradients", "loss", "loss_and_gradients", "forward")
@@ -135,10 +136,7 @@ class Backprop(Result):
     def text(self, detail="textbook"):
         """The summary, then the derivation: one chain per layer ("textbook") or every step with its rule
         ("full"), in lines of at most 100 columns."""
-        from .textbook import DETAILS, chain_lines, textbook
-        if detail not in DETAILS:
-            raise InvalidArgument(f"unknown detail {detail!r}; valid: {', '.join(DETAILS)}")
-        if detail == "full":
+        if check_detail(detail) == "full":
             body = ["Derivation (one reverse sweep, output layer first):", *step_lines(self.steps, function="L")]
         else:
             body = [line for chain in textbook(self)[1] for line in ["", *chain_lines(chain)]]

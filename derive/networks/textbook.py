@@ -17,7 +17,6 @@ from ..errors import UnsupportedOperation
 from ..printing.text import text, wrap_lines
 from .network import generic_layer
 
-DETAILS = ("textbook", "full")
 LOSS = sp.Symbol("L")
 
 
@@ -82,16 +81,21 @@ class _Builder:
     def gather(self, order, only=None, collect=True):
         """Bring the terms that hold d X (X in `only`, default all) to Σ_X tr(G_Xᵀ dX), in `order`, each G_X
         in textbook form; collect=False keeps each term's own tr(Gᵀ dX), for a step between."""
+        rules = []
         if not collect:
-            return _separate(self, order)
-        rules, adjoint, rest, sources = [], {}, [], {}
+            terms = []
+            for t in self.terms:
+                for X, G in sorted(self._pull(t, rules), key=lambda p: order.index(p[0])):
+                    terms.append(readable(self._tidy(G, rules), X))
+            self.terms = terms
+            self.push(rules)
+            return None
+        adjoint, rest, sources = {}, [], {}
         for t in self.terms:
             if only is not None and not any(t.has(d(X)) for X in only):
                 rest.append(t)
                 continue
-            pairs, steps = pullback(sp.S.One, t, self.rewrite, None)
-            rules += _moving(steps)
-            for X, G in pairs:
+            for X, G in self._pull(t, rules):
                 adjoint.setdefault(X, []).append(G)
                 sources.setdefault(X, []).append(t)
         if any(len(Gs) > 1 for Gs in adjoint.values()):
@@ -99,10 +103,9 @@ class _Builder:
         gathered = []
         for X in sorted(adjoint, key=order.index):
             G = matadd(*adjoint[X]) if X.is_Matrix else sp.Add(*adjoint[X])
-            tidy = textbook_form(simplify(G, self.rewrite), self.rewrite)
-            if tidy != G:
-                over = len(adjoint[X]) > 1 and _quotient(tidy)
-                rules.append(IDENTITIES["quotients"] if over else algebra(G, tidy))
+            # several terms over one denominator cite the common denominator, the rest plain or Hadamard algebra
+            over = len(adjoint[X]) > 1
+            tidy = self._tidy(G, rules, IDENTITIES["quotients"] if over else None)
             if _regrouped(tidy, sources[X]):
                 rules.append(IDENTITIES["product transpose"])   # tr(δᵀ Wᵀ dA) written tr((W δ)ᵀ dA)
             gathered.append((X, tidy))
@@ -110,20 +113,19 @@ class _Builder:
         self.push(rules)
         return dict(gathered)
 
-
-def _separate(builder, order):
-    """Each term brought to its own tr(Gᵀ dX), nothing collected."""
-    rules, terms = [], []
-    for t in builder.terms:
-        pairs, steps = pullback(sp.S.One, t, builder.rewrite, None)
+    def _pull(self, t, rules):
+        """[(X, G)] with t = Σ tr(Gᵀ dX), the rules of the steps that show appended to `rules`."""
+        pairs, steps = pullback(sp.S.One, t, self.rewrite, None)
         rules += _moving(steps)
-        for X, G in sorted(pairs, key=lambda p: order.index(p[0])):
-            tidy = textbook_form(simplify(G, builder.rewrite), builder.rewrite)
-            if tidy != G:
-                rules.append(algebra(G, tidy))
-            terms.append(readable(tidy, X))
-    builder.terms = terms
-    builder.push(rules)
+        return pairs
+
+    def _tidy(self, G, rules, quotients=None):
+        """G in textbook form, the rule that made it so appended to `rules` (`quotients` where it came to a
+        quotient)."""
+        tidy = textbook_form(simplify(G, self.rewrite), self.rewrite)
+        if tidy != G:
+            rules.append(quotients if quotients is not None and _quotient(tidy) else algebra(G, tidy))
+        return tidy
 
 
 def _moving(steps):
@@ -280,9 +282,8 @@ def textbook(result):
         chains.append(chain)
     out = layers[-1]
     chains.insert(0, output_chain(out, out.delta, data, ("The output layer: from ", LOSS, " to ", out.delta)))
-    general = _general(net)
-    if general is not None:
-        chains.append(general(decay))
+    if is_generic(net):
+        chains.append(generic_chain(net, decay))
     else:
         for below, above in zip(reversed(layers[:-1]), reversed(layers[1:])):
             chains.append(hidden_chain(above.delta, above.Z, above.Z_def, above.W, above.b, below.A, below.A_def,
@@ -297,33 +298,38 @@ def textbook(result):
 
 
 def is_generic(net):
-    """Whether the textbook view derives a generic layer l of `net` (three layers or more, hidden layers alike)."""
-    return _general(net) is not None
-
-
-def _counting_down(k):
-    return ", ".join(map(str, range(k, 0, -1))) if k <= 3 else f"{k}, {k - 1}, …, 1"
-
-
-def _general(net):
-    """For three layers or more whose hidden layers are alike, the chain of a generic layer l (symbolic l), as a
-    function of the weight-decay adjoints; None otherwise."""
+    """Whether the textbook view derives a generic layer l of `net`: three layers or more, the hidden layers alike
+    (activation and bias) and every layer with a bias or none."""
     layers = net.layers
-    hidden = layers[:-1]
-    if len(layers) < 3 or len({(h.activation, h.b is None) for h in hidden}) != 1 or \
-            len({(h.b is None) for h in layers}) != 1:
-        return None
-    g = generic_layer(net)
+    return (len(layers) >= 3 and len({(h.activation, h.b is None) for h in layers[:-1]}) == 1
+            and len({h.b is None for h in layers}) == 1)
 
-    def build(decay):
-        extra = None
-        if decay:
-            extra = net.weight_decay * g["W"]
-        return hidden_chain(g["delta_next"], g["Z_next"], g["Z_next_def"], g["W"], g["b"], g["A"], g["A_def"],
-                            g["Z"], g["delta"], ("A generic layer: from ", g["delta_next"], " to ", g["delta"]),
-                            extra, note=("with ", sp.MatrixSymbol("A0", *net.X.shape), " = ", net.X),
-                            where=f"for l = {_counting_down(len(layers) - 1)}")
-    return build
+
+def layer_range(k, down=False):
+    """l = 1, …, k as a document writes it ("1, 2, 3" when short), or k, …, 1 counting down."""
+    if k <= 3:
+        return ", ".join(map(str, range(k, 0, -1) if down else range(1, k + 1)))
+    return f"{k}, {k - 1}, …, 1" if down else f"1, …, {k}"
+
+
+def generic_chain(net, decay):
+    """The chain of a generic layer l (symbolic l) of a network for which is_generic holds; `decay` are the
+    weight-decay adjoints (empty without weight decay)."""
+    g = generic_layer(net)
+    return hidden_chain(g["delta_next"], g["Z_next"], g["Z_next_def"], g["W"], g["b"], g["A"], g["A_def"],
+                        g["Z"], g["delta"], ("A generic layer: from ", g["delta_next"], " to ", g["delta"]),
+                        net.weight_decay * g["W"] if decay else None,
+                        note=("with ", sp.MatrixSymbol("A0", *net.X.shape), " = ", net.X),
+                        where=f"for l = {layer_range(net.L - 1, down=True)}")
+
+
+def carried(terms, before):
+    """How many leading terms of a chain line are carried unchanged from the line before (the parameters' terms,
+    already read off), leaving at least the last."""
+    kept = 0
+    while kept < len(terms) - 1 and kept < len(before) and terms[kept] == before[kept]:
+        kept += 1
+    return kept
 
 
 def _wrap(first, parts, indent, width):
@@ -349,9 +355,7 @@ def chain_lines(chain, width=100, function="L"):
     pad, before = len(lhs) + 2, ()
     for k, line in enumerate(chain.lines):
         terms = [text(t) for t in line.terms]
-        kept = 0
-        while kept < len(terms) - 1 and kept < len(before) and line.terms[kept] == before[kept]:
-            kept += 1
+        kept = carried(line.terms, before)
         if kept and pad + 5 + sum(map(len, terms)) + 3 * len(terms) > width:
             terms = ["…"] + terms[kept:]   # the terms carried unchanged (already read off), once as …
         before = line.terms
