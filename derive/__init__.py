@@ -11,13 +11,15 @@ from .core.functions import Softmax, leaky_relu, relu, sigmoid, softplus
 from .core.parser import parse
 from .core.registry import ACTIVATIONS, LOSSES, register_activation, register_loss
 from .engine.derivation import Derivation, derivation, gradient, gradients
-from .networks.network import LAYOUTS, REDUCTIONS, Dense, Network, mlp
+from .networks.blocks import Conv1D, Dense, LayerNorm, Recurrent, Residual, SelfAttention
+from .networks.network import LAYOUTS, REDUCTIONS, Network, mlp
 from .networks.backprop import Backprop, backprop
 from .printing.latex import Notation, latex
 from .codegen.program import lambdify
 from .documents import html_document, latex_document, write
 
-__all__ = ["ACTIVATIONS", "LAYOUTS", "LOSSES", "REDUCTIONS", "Backprop", "Dense", "Derivation", "DeriveError",
+__all__ = ["ACTIVATIONS", "LAYOUTS", "LOSSES", "REDUCTIONS", "Backprop", "Conv1D", "Dense", "LayerNorm", "Recurrent",
+           "Residual", "SelfAttention", "Derivation", "DeriveError",
            "DocumentError",
            "InvalidArgument", "InvalidType", "Network", "Notation", "ParseError", "ShapeError", "Softmax",
            "UnsupportedOperation", "UsageError", "backprop", "derivation", "gradient", "gradients", "html_document",

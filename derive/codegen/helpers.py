@@ -133,21 +133,64 @@ def softplus_ratio(xp, x):
     return xp.where(x > 0, above, below)
 
 
-def softmax(xp, z, axis):
-    """exp(z) normalised along axis; the maximum is subtracted first, so exp never overflows."""
+def softmax(xp, z, axis, causal=False):
+    """exp(z) normalised along axis; the maximum is subtracted first, so exp never overflows; causal: the entries
+    past the diagonal are 0 and left out of the sum."""
+    if causal:   # row i > column j masked per column (axis 0), column j > row i per row (axis 1)
+        i = xp.arange(z.shape[0])
+        z = xp.where((i[:, None] > i[None, :]) if axis == 0 else (i[:, None] < i[None, :]), -xp.inf, z)
     e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
-def log_softmax(xp, z, axis):
-    """log softmax(z) along axis = z − max − log Σ exp(z − max), without overflow."""
+def log_softmax(xp, z, axis, causal=False):
+    """log softmax(z) along axis = z − max − log Σ exp(z − max), without overflow (causal: −inf past the diagonal)."""
+    if causal:
+        i = xp.arange(z.shape[0])
+        z = xp.where((i[:, None] > i[None, :]) if axis == 0 else (i[:, None] < i[None, :]), -xp.inf, z)
     shifted = z - xp.max(z, axis=axis, keepdims=True)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
 
+def take(xp, m, axis, start, count, stride):
+    """Rows (axis 0) or columns (axis 1) start, start + stride, … (count of them) of m, zero outside m: padding."""
+    m = m if axis == 0 else m.T
+    n = m.shape[0]
+    index = [start + i * stride for i in range(count)]
+    inside = [i for i in index if 0 <= i < n]
+    lead = sum(1 for i in index if i < 0)
+    parts = [xp.zeros((lead, m.shape[1]), dtype=m.dtype)] if lead else []
+    if inside:
+        parts.append(m[inside[0]:inside[-1] + 1:stride])
+    trail = count - lead - len(inside)
+    if trail:
+        parts.append(xp.zeros((trail, m.shape[1]), dtype=m.dtype))
+    out = xp.concat(parts, axis=0) if len(parts) > 1 else parts[0]
+    return out if axis == 0 else out.T
+
+
+def put(xp, m, axis, n, start, stride):
+    """m's rows (axis 0) or columns (axis 1) at start, start + stride, … of n, zeros elsewhere (those outside 0 … n − 1
+    dropped): the transpose of take."""
+    m = m if axis == 0 else m.T
+    index = [start + i * stride for i in range(m.shape[0])]
+    keep = [k for k, i in enumerate(index) if 0 <= i < n]
+    out = xp.zeros((n, m.shape[1]), dtype=m.dtype)
+    if keep:
+        first, last = index[keep[0]], index[keep[-1]]
+        out[first:last + 1:stride] = m[keep[0]:keep[-1] + 1]
+    return out if axis == 0 else out.T
+
+
+def selection(xp, n, start, count, stride, dtype):
+    """The count × n selection matrix itself (where no neighbouring factor takes it as a slice)."""
+    rows = xp.arange(count)[:, None] * stride + start
+    return xp.astype(rows == xp.arange(n)[None, :], dtype)
+
+
 CHECKS = (check_shapes, _refuse, _scalar, _shape)
 HELPERS = {f.__name__: f for f in (sigmoid, heaviside, unit, logdet, adjugate, log_softplus, softplus_ratio, softmax,
-                                   log_softmax)}
+                                   log_softmax, take, put, selection)}
 NAMES = {"namespace", *(f.__name__ for f in CHECKS), *HELPERS}  # every name the helpers take in generated code
 
 

@@ -6,7 +6,7 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 
 # Expressions the engine and the printers never look inside.
 LEAVES = (sp.MatrixSymbol, sp.Symbol, sp.Number, sp.NumberSymbol, sp.Identity, sp.OneMatrix, sp.ZeroMatrix,
-          sp.MatrixBase, sp.Lambda)
+          sp.MatrixBase, sp.Lambda)  # and Select, added below where it is defined
 
 
 def is_leaf(e):
@@ -228,6 +228,47 @@ class Unit(MatrixExpr):
         return sp.KroneckerDelta(p, i) * sp.KroneckerDelta(q, j)
 
 
+class Select(MatrixExpr):
+    """The count × n selection matrix S with S_ik = 1 where k = start + i·stride and 0 ≤ k < n: S M takes rows start,
+    start + stride, … of M (a row outside M is zero: padding), M Sᵀ its columns; `name` is how documents write it
+    (E_1, S_0). A constant: code slices instead of forming it."""
+
+    def __new__(cls, name, n, start, count, stride=1):
+        name = name if isinstance(name, sp.Symbol) else sp.Symbol(name)
+        return sp.Basic.__new__(cls, name, *(sp.Integer(a) for a in (n, start, count, stride)))
+
+    @property
+    def name(self):
+        return self.args[0].name
+
+    @property
+    def free_symbols(self):
+        return set()   # a constant: its name is a label
+
+    @property
+    def n(self):
+        return int(self.args[1])
+
+    @property
+    def start(self):
+        return int(self.args[2])
+
+    @property
+    def stride(self):
+        return int(self.args[4])
+
+    @property
+    def shape(self):
+        return self.args[3], self.args[1]
+
+    def _entry(self, i, k, **kwargs):
+        # 1 where k = start + i·stride (inside 0 … n − 1)
+        target = self.start + i * self.stride
+        if target.is_Integer and not 0 <= target < self.n:
+            return sp.S.Zero
+        return sp.KroneckerDelta(k, target)
+
+
 def unit(shape, i, j):
     """E_ij: the matrix of the given shape with a single 1 at (i, j)."""
     rows, cols = shape
@@ -328,3 +369,6 @@ def collect_factors(M):
         return matmul(collect_factors(inner), *lists[0][len(lists[0]) - suffix:])
     inner = matadd(*[matmul(c, *m[prefix:]) for c, m in terms])
     return matmul(*lists[0][:prefix], collect_factors(inner))
+
+
+LEAVES = (*LEAVES, Select)

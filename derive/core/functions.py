@@ -161,14 +161,21 @@ class softplus_ratio(ScalarFunctionBase):
 
 
 class _AlongAxis(MatrixExpr):
-    """A function of a matrix applied per column (axis 0) or per row (axis 1)."""
+    """A function of a matrix applied per column (axis 0) or per row (axis 1); `causal`: over the entries up to the
+    diagonal only (column j over rows i ≤ j, row i over columns j ≤ i), the others 0: a causal attention mask."""
 
-    def __new__(cls, arg, axis=0):
+    def __new__(cls, arg, axis=0, causal=False):
         if not getattr(arg, "is_Matrix", False):
             raise InvalidType(f"{cls.__name__} needs a matrix, got {arg!r}")
         if axis not in (0, 1):
             raise InvalidArgument(f"softmax axis must be 0 (columns) or 1 (rows), got {axis}")
-        return sp.Basic.__new__(cls, arg, sp.Integer(axis))
+        if causal and arg.rows != arg.cols:
+            raise InvalidArgument(f"a causal {cls.__name__} needs a square matrix, got shape {arg.shape}")
+        return sp.Basic.__new__(cls, arg, sp.Integer(axis), *([sp.true] if causal else []))
+
+    @property
+    def causal(self):
+        return len(self.args) > 2
 
     @property
     def arg(self):
@@ -190,20 +197,27 @@ class Softmax(_AlongAxis):
     """softmax(Z) along an axis: exp(Z) normalised so that each column (axis 0) or each row (axis 1) sums to 1."""
 
     def _entry(self, i, j, **kwargs):
-        # softmax(Z)_ij = e^{Z_ij} / Σ_k e^{Z_kj} (axis 0) or e^{Z_ij} / Σ_k e^{Z_ik} (axis 1)
+        # softmax(Z)_ij = e^{Z_ij} / Σ_k e^{Z_kj} (axis 0) or e^{Z_ij} / Σ_k e^{Z_ik} (axis 1); causal: k ≤ j (axis 0),
+        # k ≤ i (axis 1), and 0 past the diagonal
         k = sp.Dummy("k")
         if self.axis == 0:
-            total = sp.Sum(sp.exp(self.arg[k, j]), (k, 0, self.rows - 1))
+            last = j if self.causal else self.rows - 1
+            total = sp.Sum(sp.exp(self.arg[k, j]), (k, 0, last))
         else:
-            total = sp.Sum(sp.exp(self.arg[i, k]), (k, 0, self.cols - 1))
-        return sp.exp(self.arg[i, j]) / total
+            last = i if self.causal else self.cols - 1
+            total = sp.Sum(sp.exp(self.arg[i, k]), (k, 0, last))
+        value = sp.exp(self.arg[i, j]) / total
+        if self.causal:
+            past = (i > j) if self.axis == 0 else (j > i)
+            return sp.Piecewise((0, past), (value, True))
+        return value
 
 
 class LogSoftmax(_AlongAxis):
     """log softmax(Z) along an axis, for computing cross-entropy from the logits (code only: no rule)."""
 
     def _entry(self, i, j, **kwargs):
-        return sp.log(Softmax(self.arg, self.axis)._entry(i, j))
+        return sp.log(Softmax(self.arg, self.axis, self.causal)._entry(i, j))
 
 
 _w = sp.Wild("w")

@@ -6,85 +6,21 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..core import registry
-from ..core.expr import matadd, matmul, tp
-from ..core.functions import ELT, Softmax, apply, body_of
-from ..core.registry import ACTIVATIONS, Activation
+from ..core.expr import matmul, tp
+from ..core.functions import ELT, apply
+from ..core.registry import ACTIVATIONS
 from ..errors import InvalidArgument
+from .blocks import Builder, Dense, Layer, flatten, pre_activation, size as _size  # noqa: F401 (Dense, Layer: API)
 
 LAYOUTS = ("WA", "WtA", "AW")
 REDUCTIONS = ("mean", "sum")
 SAMPLES = sp.Symbol("m", integer=True, positive=True)
 
 
-@dataclass(frozen=True)
-class Dense:
-    """A dense layer: `units` outputs (a positive int or a SymPy symbol), an activation, a bias or not.
-
-    `activation` is a registered name (derive.ACTIVATIONS), or any differentiable SymPy function class or Lambda.
-    """
-
-    units: object
-    activation: object = "sigmoid"
-    bias: bool = True
-
-
-def pre_activation(layout, W, A_in, b, m):
-    """Z = W A + b 1ᵀ (WA), Wᵀ A + b 1ᵀ (WtA) or A W + 1 bᵀ (AW); without the bias term when b is None."""
-    one = sp.OneMatrix
-    if layout == "WA":
-        terms = matmul(W, A_in), (matmul(b, one(1, m)) if b is not None else None)
-    elif layout == "WtA":
-        terms = matmul(tp(W), A_in), (matmul(b, one(1, m)) if b is not None else None)
-    else:
-        terms = matmul(A_in, W), (matmul(one(m, 1), tp(b)) if b is not None else None)
-    return matadd(*[t for t in terms if t is not None])
-
-
-@dataclass(frozen=True)
-class Layer:
-    """Layer l of a built network: its symbols and the definitions of Z^(l) and A^(l)."""
-
-    index: int
-    activation: Activation
-    W: sp.MatrixSymbol
-    b: object  # MatrixSymbol, or None without bias
-    Z: sp.MatrixSymbol
-    A: sp.MatrixSymbol
-    delta: sp.MatrixSymbol
-    Z_def: sp.Basic
-    A_def: sp.Basic
-
-
-def _size(n, where):
-    """n as a SymPy size: a positive integer or a symbol; anything else is a ValueError naming `where`."""
-    if isinstance(n, str) and n.isidentifier():
-        return sp.Symbol(n, integer=True, positive=True)
-    if isinstance(n, sp.Symbol) and n.is_positive is not False:
-        return n
-    if isinstance(n, (int, sp.Integer)) and not isinstance(n, bool) and n > 0:
-        return sp.Integer(n)
-    raise InvalidArgument(f"{where}: size must be a positive integer or a SymPy symbol, got {n!r}")
-
-
 def _choice(value, valid, what, where):
     if value not in valid:
         raise InvalidArgument(f"{where}: unknown {what} {value!r}; valid: {', '.join(valid)}")
     return value
-
-
-def _activation(spec, where):
-    """The Activation given by a registered name, a SymPy function class or a Lambda (unregistered, named by its
-    body)."""
-    if isinstance(spec, str):
-        try:
-            return registry.activation(spec)
-        except InvalidArgument as e:
-            raise InvalidArgument(f"{where}: {e}") from None
-    if isinstance(spec, sp.Lambda) or (isinstance(spec, type) and issubclass(spec, sp.Function)):
-        body = body_of(spec)
-        return Activation(str(body.xreplace({ELT: sp.Symbol("x")})), sp.Lambda(ELT, body))
-    raise InvalidArgument(f"{where}: activation must be a name ({', '.join(ACTIVATIONS)}) or a SymPy function, "
-                          f"got {spec!r}")
 
 
 def _weight_decay(value):
@@ -125,24 +61,28 @@ class Network:
         layers = list(layers)
         if not layers:
             raise InvalidArgument("network: needs at least one layer")
-        self.sizes = (_size(inputs, "input layer 0"),
-                      *[_size(layer.units, f"layer {l}") for l, layer in enumerate(layers, 1)])
-        names = {"X", "Y", *(f"{k}{l}" for l in range(1, len(layers) + 1) for k in ("W", "b", "Z", "A", "delta"))}
-        clash = [str(n) for n in (*self.sizes, self.m) if str(n) in names]
+        n0 = _size(inputs, "input layer 0")
+        build = Builder(self.layout, self.m, n0, True)
+        X = build.matrix("X", n0)
+        self.blocks, output = build.build(layers, X, True)
+        self.inputs = build.inputs or (X,)
+        self.X = self.inputs[0]
+        flat = list(flatten(self.blocks))
+        self.layers = tuple(b.layer for b in flat if b.layer is not None)
+        self.is_mlp = all(b.kind == "dense" and b.note == "" for b in flat)
+        self.sizes = (n0, *[(b.output.rows if self.layout != "AW" else b.output.cols) for b in flat
+                            if b.kind != "residual"])
+        self.samples_out = build.m
+        clash = [str(n) for n in (*self.sizes, self.m) if str(n) in build.parameters or
+                 any(str(n) == Z.name for b in flat for Z, _ in b.definitions) or str(n) in ("X", "Y")]
         if clash:
             raise InvalidArgument(f"network: size {clash[0]!r} has the name of one of the network's matrices "
-                             f"(X, Y, W<l>, b<l>, Z<l>, A<l>, delta<l>); name sizes n0, n1, …")
-        self.X = self._matrix("X", self.sizes[0])
-        self.Y = self._matrix("Y", self.sizes[-1])
-        built = []
-        for l, spec in enumerate(layers, 1):
-            built.append(self._layer(l, spec, len(layers), built[-1].A if built else self.X))
-        self.layers = tuple(built)
-        self.forward = {}
-        for layer in self.layers:
-            self.forward[layer.Z] = layer.Z_def
-            self.forward[layer.A] = layer.A_def
-        self.parameters = tuple(p for layer in self.layers for p in (layer.W, layer.b) if p is not None)
+                                  f"(X, Y, W<l>, b<l>, Z<l>, A<l>, delta<l>); name sizes n0, n1, …")
+        self.Y = build.matrix("Y", self.sizes[-1], build.m)
+        self.result = output
+        self.forward = {Z: E for b in flat for Z, E in b.definitions}
+        self.deltas = {Z: delta for b in flat for Z, delta in b.deltas}
+        self.parameters = tuple(build.parameters.values())
         self.loss = self._loss()
 
     @property
@@ -152,59 +92,49 @@ class Network:
 
     @property
     def output(self):
-        """The last layer."""
-        return self.layers[-1]
+        """The last layer, if the network ends with a dense one (else None)."""
+        last = self.blocks[-1]
+        return last.layer
 
-    def _matrix(self, name, n):
-        """A layer-sized matrix: n × m with samples as columns, m × n in layout AW."""
-        return sp.MatrixSymbol(name, self.m, n) if self.layout == "AW" else sp.MatrixSymbol(name, n, self.m)
-
-    def _layer(self, l, spec, depth, A_in):
-        act = _activation(spec.activation, f"layer {l}")
-        if not act.elementwise and l != depth:
-            raise InvalidArgument(f"layer {l}: softmax is only valid on the output layer (layer {depth})")
-        n_in, n = self.sizes[l - 1], self.sizes[l]
-        if not act.elementwise and n == 1:
-            raise InvalidArgument(f"layer {l}: softmax over a single unit is the constant 1; use sigmoid")
-        W = sp.MatrixSymbol(f"W{l}", n, n_in) if self.layout == "WA" else sp.MatrixSymbol(f"W{l}", n_in, n)
-        b = sp.MatrixSymbol(f"b{l}", n, 1) if spec.bias else None
-        Z_def = pre_activation(self.layout, W, A_in, b, self.m)
-        Z, A, delta = (self._matrix(f"{k}{l}", n) for k in ("Z", "A", "delta"))
-        A_def = Softmax(Z, 1 if self.layout == "AW" else 0) if not act.elementwise else apply(
-            sp.Lambda(ELT, act.body), Z)
-        return Layer(l, act, W, b, Z, A, delta, Z_def, A_def)
+    @property
+    def weights(self):
+        """The weights that weight decay penalises: every parameter but biases, γ and β."""
+        return tuple(P for P in self.parameters if not P.name.startswith(("b", "gamma", "beta")))
 
     def _loss(self):
         """The loss in terms of A^(L) and Y (the registry's trace form), reduced, plus weight decay."""
-        entry, act = self.loss_entry, self.output.activation
-        if entry.outputs is not None and act.name in ACTIVATIONS and act.name not in entry.outputs:
-            raise InvalidArgument(f"layer {self.L}: loss {entry.name!r} needs an output activation in "
-                                  f"{', '.join(entry.outputs)} ({entry.why}), got {act.name!r}")
-        return self._total(entry.total(self.output.A, self.Y, self.sizes[-1]))
+        entry = self.loss_entry
+        act = self.output.activation.name if self.output is not None else "identity"
+        if entry.outputs is not None and act in ACTIVATIONS and act not in entry.outputs:
+            last = self.blocks[-1]
+            raise InvalidArgument(f"{last.title.split(':')[0].lower()}: loss {entry.name!r} needs an output "
+                                  f"activation in {', '.join(entry.outputs)} ({entry.why}), got {act!r}")
+        return self._total(entry.total(self.result, self.Y, self.sizes[-1]))
 
     def data_loss(self):
         """The loss without its weight-decay term."""
-        return self._total(self.loss_entry.total(self.output.A, self.Y, self.sizes[-1]), decay=False)
+        return self._total(self.loss_entry.total(self.result, self.Y, self.sizes[-1]), decay=False)
 
     def _total(self, data, decay=True):
         """The data term summed over samples, divided by m for reduction "mean", plus (λ/2) Σ ‖W‖²_F."""
         if self.reduction == "mean":
-            data = data / self.m
+            data = data / self.samples_out
         if not decay:
             return data
-        decay = sum((sp.Trace(matmul(tp(layer.W), layer.W)) for layer in self.layers), sp.S.Zero)
+        decay = sum((sp.Trace(matmul(tp(W), W)) for W in self.weights), sp.S.Zero)
         return data + self.weight_decay / 2 * decay if self.weight_decay != 0 else data
 
     def loss_from_logits(self):
         """The loss written with the logits Z^(L) where log A would overflow or lose precision (the registry's
         `logits` forms; for code: equal to `loss`, not a derivation)."""
         out = self.output
-        logits = self.loss_entry.logits.get(out.activation.name)
+        logits = self.loss_entry.logits.get(out.activation.name) if out is not None else None
         return self.loss if logits is None else self._total(logits.form(out.Z, self.Y, out.A_def))
 
     def loss_note(self):
         """Why the code's loss is written as it is (from the logits), or None."""
-        logits = self.loss_entry.logits.get(self.output.activation.name)
+        out = self.output
+        logits = self.loss_entry.logits.get(out.activation.name) if out is not None else None
         return logits.note if logits else None
 
     def describe(self):

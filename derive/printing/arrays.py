@@ -4,7 +4,9 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from ..core.expr import Adjugate, LogDet, matmul, tp
+import re
+
+from ..core.expr import Adjugate, LogDet, Select, matmul, tp
 from ..core.functions import ELT, body_of
 from ..errors import UnsupportedOperation
 from .text import SafePrecedence, positive_first
@@ -49,7 +51,10 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
                                        action="generate code for") from None
 
     def _product(self, mats):
-        """M1 @ M2 @ …, with each all-ones factor turned into a sum: 1ᵀM = Σ over rows, M 1 = Σ over columns."""
+        """M1 @ M2 @ …, with each all-ones factor turned into a sum: 1ᵀM = Σ over rows, M 1 = Σ over columns, and
+        each selection into a slice."""
+        if any(_selection(m) for m in mats):
+            return self._selected(mats)
         if len(mats) > 1 and isinstance(mats[0], sp.OneMatrix):
             # 1_{p×q} M = broadcast of the column sums of M
             rest = self._product(mats[1:])
@@ -70,6 +75,75 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
             transposed = tp(matmul(*mats[:-1]))
             return f"xp.linalg.solve({self._print(tp(mats[-1].arg))}, {self._print(transposed)}).T"
         return " @ ".join(self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in mats)
+
+    def _selected(self, mats):
+        """The product with S M = rows of M and M Sᵀ = columns of M as slices, then Sᵀ M and M S (what is left) as M
+        put into zeros at those rows or columns: no selection matrix formed."""
+        items = [_selection(m) or self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in mats]
+        changed = True
+        while changed:
+            changed = False
+            for k, item in enumerate(items):
+                if not isinstance(item, tuple):
+                    continue
+                S, transposed = item
+                if not transposed and k + 1 < len(items) and isinstance(items[k + 1], str):
+                    items[k:k + 2] = [self._take(items[k + 1], 0, S)]   # S M: rows of M
+                elif transposed and k > 0 and isinstance(items[k - 1], str):
+                    items[k - 1:k + 1] = [self._take(items[k - 1], 1, S)]   # M Sᵀ: columns of M
+                else:
+                    continue
+                changed = True
+                break
+        if isinstance(items[0], tuple) and items[0][1] and len(items) > 1 and all(isinstance(i, str) for i in items[1:]):
+            S = items[0][0]   # Sᵀ M: M put at rows start, start + stride, … of n
+            return self._helper("put", " @ ".join(items[1:]), "0", str(S.n), str(S.start), str(S.stride))
+        if isinstance(items[-1], tuple) and not items[-1][1] and len(items) > 1 and all(
+                isinstance(i, str) for i in items[:-1]):
+            S = items[-1][0]   # M S: M put at columns start, start + stride, … of n
+            return self._helper("put", " @ ".join(items[:-1]), "1", str(S.n), str(S.start), str(S.stride))
+        if any(isinstance(i, tuple) for i in items):
+            raise UnsupportedOperation("Select", matmul(*mats), "a selection matrix that neither takes from nor puts "
+                                       "into a neighbouring factor", action="generate code for")
+        return " @ ".join(items)
+
+    def _take(self, M, axis, S):
+        """Rows (axis 0) or columns (axis 1) start, start + stride, … of M: a slice, or zeros past the edges."""
+        count, n, start, stride = int(S.rows), S.n, S.start, S.stride
+        last = start + (count - 1) * stride
+        if start < 0 or last >= n:
+            return self._helper("take", M, str(axis), str(start), str(count), str(stride))
+        M = M if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", M) else f"({M})"
+        step = f":{stride}" if stride != 1 else ""
+        index = f"{start}:{last + 1}{step}"
+        return f"{M}[{index}]" if axis == 0 else f"{M}[:, {index}]"
+
+    def _tiled(self, terms):
+        """xp.concat of the blocks for a sum Σ_k S_kᵀ M_k (or Σ_k M_k S_k) whose selections tile the rows (columns)
+        one after another: the blocks of a matrix, put side by side; None for any other sum."""
+        blocks = []
+        for t in terms:
+            coeff, mats = t.as_coeff_matrices() if isinstance(t, sp.MatMul) else (sp.S.One, [t])
+            first, last = _selection(mats[0]), _selection(mats[-1])
+            if len(mats) > 1 and first and first[1] and first[0].stride == 1:
+                blocks.append((0, first[0], matmul(coeff, *mats[1:])))
+            elif len(mats) > 1 and last and not last[1] and last[0].stride == 1:
+                blocks.append((1, last[0], matmul(coeff, *mats[:-1])))
+            else:
+                return None
+        blocks.sort(key=lambda b: b[1].start)
+        axis, n, edge = blocks[0][0], blocks[0][1].n, 0
+        for a, S, _ in blocks:
+            if a != axis or S.n != n or S.start != edge:
+                return None
+            edge += int(S.rows)
+        if edge != n:
+            return None
+        return f"xp.concat([{', '.join(self._print(M) for _, _, M in blocks)}], axis={axis})"
+
+    def _print_Select(self, expr):
+        self.helpers.add("_dtype")
+        return self._helper("selection", str(expr.n), str(expr.start), str(int(expr.rows)), str(expr.stride), "_dtype")
 
     def _print_log(self, expr):
         if isinstance(expr.args[0], sp.Determinant):
@@ -95,6 +169,9 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         return f"{self.parenthesize(coeff, PRECEDENCE['Mul'])} * {f'({product})' if ' @ ' in product else product}"
 
     def _print_MatAdd(self, expr):
+        tiled = self._tiled(expr.args)
+        if tiled is not None:
+            return tiled
         terms = positive_first(expr.args)
         # b 1ᵀ + M = b + M and 1 + M: the array API broadcasts a column, a row or a number against the other
         # terms, so long as they make up the full shape: a full term, or a column and a row (b 1ᵀ + 1 cᵀ = b + cᵀ)
@@ -111,7 +188,7 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
                 # C − (A + B): a subtracted sum in parentheses
                 out.append(f"- {self.parenthesize(matmul(-coeff, *mats), PRECEDENCE['Add'], strict=False)}")
             elif reduced[k] == "number":
-                out.append(("+ " if out else "") + "1")
+                out.append(("+ " if out else "") + self._print(coeff))
             else:
                 out.append(("+ " if out else "") + self.parenthesize(t, PRECEDENCE["Add"], strict=True))
         return " ".join(out)
@@ -211,10 +288,10 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         return self._helper("softplus_ratio", self._print(expr.args[0]))
 
     def _print_Softmax(self, expr):
-        return self._helper("softmax", self._print(expr.arg), str(expr.axis))
+        return self._helper("softmax", self._print(expr.arg), str(expr.axis), *(["True"] if expr.causal else []))
 
     def _print_LogSoftmax(self, expr):
-        return self._helper("log_softmax", self._print(expr.arg), str(expr.axis))
+        return self._helper("log_softmax", self._print(expr.arg), str(expr.axis), *(["True"] if expr.causal else []))
 
     def _print_leaky_relu(self, expr):
         x, alpha = (self._print(a) for a in expr.args)
@@ -259,6 +336,15 @@ def _constant(expr):
             and expr.is_number and expr.is_finite is True and expr.is_real is True)
 
 
+def _selection(M):
+    """(S, transposed) for a selection matrix S or Sᵀ, None for any other factor."""
+    if isinstance(M, Select):
+        return M, False
+    if isinstance(M, sp.Transpose) and isinstance(M.arg, Select):
+        return M.arg, True
+    return None
+
+
 def adjugates(coeff, mats):
     """(coeff, mats) with |M| M⁻¹ written adj(M) and |M| M⁻ᵀ written adj(M)ᵀ: finite where M is singular."""
     dets = [f for f in sp.Mul.make_args(coeff) if isinstance(f, sp.Determinant)]
@@ -291,8 +377,9 @@ def unbroadcast(M):
 def _broadcast_shape(term):
     """How a term of a matrix sum can print: "number" (the all-ones matrix, as 1), "column" (b 1ᵀ, as b),
     "row" (1 bᵀ, as bᵀ) or "full"."""
-    if isinstance(term, sp.OneMatrix):
-        return "number"
+    if isinstance(term, sp.OneMatrix) or (isinstance(term, sp.MatMul) and term.args[-1] == sp.OneMatrix(*term.shape)
+                                          and all(not a.is_Matrix for a in term.args[:-1])):
+        return "number"   # 1, c 1
     reduced = row_or_column(term)
     if reduced is None or reduced.shape == term.shape:
         return "full"

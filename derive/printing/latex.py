@@ -161,7 +161,13 @@ class LatexPrinter(MatrixNotation, SympyLatexPrinter):
         return r"\operatorname{diag}(%s)" % self._print(expr.args[0])
 
     def _print_Softmax(self, expr):
-        return r"\operatorname{softmax}(%s)" % self._print(expr.arg)
+        causal = r"_{\mathrm{causal}}" if expr.causal else ""
+        return r"\operatorname{softmax}%s(%s)" % (causal, self._print(expr.arg))
+
+    def _print_Select(self, expr):
+        # a selection matrix E_1, S_0: its letter, its subscript
+        base, _, sub = expr.name.partition("_")
+        return f"{base}_{{{sub}}}" if sub else base
 
     def _print_Heaviside(self, expr, exp=None):
         return _power(r"[%s > 0]" % self._print(expr.args[0]), exp)

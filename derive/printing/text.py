@@ -191,7 +191,10 @@ class TextPrinter(MatrixNotation, StrPrinter):
         return f"[{self._print(expr.args[0])} > 0]"
 
     def _print_Softmax(self, expr):
-        return f"softmax({self._print(expr.arg)})"
+        return f"{'causal ' if expr.causal else ''}softmax({self._print(expr.arg)})"
+
+    def _print_Select(self, expr):
+        return expr.name
 
     def _print_LogSoftmax(self, expr):
         return f"log softmax({self._print(expr.arg)})"
