@@ -3,7 +3,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import data, recursion
+from . import blocks, data, recursion
 from .recursion import Spec
 
 
@@ -84,6 +84,10 @@ def assert_gradients_match(fn, net, *, trials=2, rtol=1e-6, atol=1e-9, seed=0, w
     Symbolic sizes are set to `width`, the number of samples to `samples`, a symbolic λ to `weight_decay`
     (passed to fn by its name).
     """
+    plain = net.specification() if hasattr(net, "specification") else net
+    if isinstance(plain, Mapping) and plain.get("kind") == "blocks":
+        return _assert_blocks_match(fn, plain, trials=trials, rtol=rtol, atol=atol, seed=seed, width=width,
+                                    samples=samples)
     dims = data.dimensions(net, width, samples)
     scalars = data.scalars(net, weight_decay)
     spec = Spec.of(net, weight_decay=next(iter(scalars.values()), None))
@@ -108,3 +112,40 @@ def assert_gradients_match(fn, net, *, trials=2, rtol=1e-6, atol=1e-9, seed=0, w
                 _compare(name, got[name], E, param=params.get(name), spec=spec, m=m, rtol=rtol, atol=atol)
             except AssertionError as e:
                 raise AssertionError(f"{e} [trial {trial}, seed {seed}]") from None
+
+
+def _assert_blocks_match(fn, spec, *, trials, rtol, atol, seed, width, samples):
+    """assert_gradients_match for a network of blocks: against verify's block reference; a mismatch that one of the
+    blocks' classic mistakes explains names it."""
+    from .check import _block_dimensions
+
+    shapes = blocks.shapes(spec, _block_dimensions(spec, width, samples))
+    rng = np.random.default_rng(seed)
+    for trial in range(trials):
+        arrays = blocks.draw(spec, shapes, rng)
+        try:
+            got = fn(**{k: v.copy() for k, v in arrays.items()})
+        except Exception as e:
+            raise AssertionError(f"the gradient function raised {type(e).__name__}: {e}") from e
+        if not isinstance(got, Mapping):
+            raise AssertionError(f"the gradient function must return a dict {{name: gradient}}, "
+                                 f"got {type(got).__name__}")
+        _, expected = blocks.loss_and_gradients(spec, arrays)
+        missing, extra = [k for k in expected if k not in got], sorted(set(got) - set(expected), key=str)
+        if missing or extra:
+            raise AssertionError("gradient keys differ from the network's parameters "
+                                 f"({', '.join(expected)}): missing {missing}, unexpected {extra}")
+        for name, E in expected.items():
+            G = _as_array(name, got[name])
+            if G.shape == E.shape and _close(G, E, rtol, atol):
+                continue
+            why = next((mistake for mistake, wrong in blocks.mistaken(spec, arrays).items()
+                        if G.shape == wrong[name].shape and _close(G, wrong[name], rtol, atol)
+                        and not _close(wrong[name], E, rtol, atol)), None)
+            why = why or hint(G, E, rtol=rtol, atol=atol)
+            err = np.abs(G - E) if G.shape == E.shape else None
+            where = "" if err is None else (f", worst at entry {np.unravel_index(np.argmax(err), err.shape)} "
+                                            f"(max abs err {err.max():.3g})")
+            shape = "" if G.shape == E.shape else f": shape {G.shape}, expected {E.shape}"
+            raise AssertionError(f"{name}: gradient mismatch{shape}{where}" + (f"; hint: {why}" if why else "")
+                                 + f" [trial {trial}, seed {seed}]")

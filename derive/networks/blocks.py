@@ -2,7 +2,7 @@
 layer norm, self-attention, 1-D convolution and recurrent (Elman) layers. Every block reads the matrix before it and
 defines its output; its parameters are named by role and by its position l among the parameterised layers."""
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sympy as sp
 
@@ -111,6 +111,29 @@ class Built:
     inner: tuple = ()      # the blocks of a residual
     layer: object = None   # the Layer of a dense block
     note: str = ""
+    spec: object = None    # the block as given
+
+    def plain(self):
+        """The block as plain data, for a verification written apart from derive: its kind, its position l, what it
+        was given (activations by name, with σ as a SymPy Lambda)."""
+        s = self.spec
+        out = {"kind": self.kind, "index": self.index}
+        if self.kind == "residual":
+            return {**out, "layers": [b.plain() for b in self.inner]}
+        if self.kind == "dense":
+            out.update(units=s.units, bias=s.bias, tie=s.tie)
+        elif self.kind == "layer norm":
+            out.update(eps=float(s.eps))
+        elif self.kind == "self-attention":
+            out.update(d_k=int(s.d_k), heads=int(s.heads), causal=bool(s.causal))
+        elif self.kind == "convolution":
+            out.update(channels=int(s.channels), width=int(s.width), stride=int(s.stride), padding=int(s.padding))
+        elif self.kind == "recurrent":
+            out.update(hidden=s.hidden if not isinstance(s.hidden, int) else int(s.hidden), steps=int(s.steps))
+        if hasattr(s, "activation"):
+            act = activation_of(s.activation, self.title)
+            out.update(activation=act.name, function=act.definition() if act.elementwise else None)
+        return out
 
 
 def size(n, where):
@@ -201,6 +224,7 @@ class Builder:
                 raise InvalidArgument(f"layer {self.l + 1}: {spec!r} is not a block; blocks are "
                                       f"{', '.join(b.__name__ for b in BLOCKS)}")
             block = getattr(self, type(spec).__name__.lower())(spec, A, last and k == len(specs) - 1)
+            block = replace(block, spec=spec)
             self.first = False
             built.append(block)
             A = block.output

@@ -139,7 +139,11 @@ class Network:
 
     def describe(self):
         """The network in words, for titles: "n0 → n1 → n2 network: tanh hidden, softmax output, loss softmax_ce
-        (mean over m samples)"."""
+        (mean over m samples)"; a network of other blocks lists them: "network of layer norm, self-attention, …"."""
+        if not self.is_mlp:
+            decay = f", weight decay {self.weight_decay}" if self.weight_decay != 0 else ""
+            return (f"network of {', '.join(_kinds(self.blocks))} on {self.sizes[0]} inputs, loss {self.loss_name} "
+                    f"({self.reduction} over {self.samples_out} sample{'s' if self.samples_out != 1 else ''}{decay})")
         acts = [layer.activation.name for layer in self.layers]
         hidden = f"{', '.join(dict.fromkeys(acts[:-1]))} hidden, " if len(acts) > 1 else ""
         decay = f", weight decay {self.weight_decay}" if self.weight_decay != 0 else ""
@@ -151,6 +155,10 @@ class Network:
         sizes, samples, layout, reduction, λ, and per layer its activation by name with σ as a SymPy Lambda
         (None for softmax), and the loss by name with ℓ(a, y) as a SymPy Lambda."""
         entry = self.loss_entry
+        if not self.is_mlp:
+            return {"title": repr(self), "kind": "blocks", "inputs": self.sizes[0], "samples": self.m,
+                    "layout": self.layout, "reduction": self.reduction, "weight_decay": self.weight_decay,
+                    "loss": entry.name, "blocks": [b.plain() for b in self.blocks]}
         return {"title": repr(self), "sizes": list(self.sizes), "samples": self.m, "layout": self.layout,
                 "reduction": self.reduction, "weight_decay": self.weight_decay,
                 "layers": [{"activation": layer.activation.name, "bias": layer.b is not None,
@@ -159,10 +167,19 @@ class Network:
                 "loss": {"name": entry.name, "function": entry.definition(), "per_output": entry.per_output}}
 
     def __repr__(self):
+        if not self.is_mlp:
+            return (f"Network(inputs={self.sizes[0]}, blocks=[{', '.join(_kinds(self.blocks))}], "
+                    f"loss={self.loss_name!r}, layout={self.layout!r}, reduction={self.reduction!r}, "
+                    f"weight_decay={self.weight_decay}, samples={self.m})")
         acts = ", ".join(layer.activation.name for layer in self.layers)
         return (f"Network(sizes={list(self.sizes)}, activations=[{acts}], loss={self.loss_name!r}, "
                 f"layout={self.layout!r}, reduction={self.reduction!r}, weight_decay={self.weight_decay}, "
                 f"samples={self.m})")
+
+
+def _kinds(blocks):
+    """The blocks in words: "layer norm, residual(self-attention), dense"."""
+    return [f"residual({', '.join(_kinds(b.inner))})" if b.kind == "residual" else b.kind for b in blocks]
 
 
 def generic_size(net, k):

@@ -1,0 +1,329 @@
+"""An independent NumPy reference for networks of blocks (dense, residual, layer norm, self-attention, 1-D
+convolution, recurrent), forward and backward written by hand from the textbook formulas; nothing from `derive`.
+
+Rows are samples (tokens, time steps) inside this module: layouts WA and WtA are transposed on the way in and out
+(and WA's weights, which map columns, too). Each block's backward pass can make a classic mistake on request
+(MISTAKES), so that verify can say which one a user's code makes.
+"""
+import numpy as np
+
+from .recursion import ACTIVATIONS, Custom, _lambda
+
+LOSSES = ("half_sse", "sse", "mse", "bce", "softmax_ce")
+WEIGHTS = ("W", "Wq", "Wk", "Wv", "Wo", "Wx", "Wh", "K")   # the roles weight decay penalises
+# the classic mistakes, by block: what a hand-written backward pass leaves out
+MISTAKES = {"layer norm": "layer norm without the mean and variance terms (dx = γ ⊙ dy / σ only)",
+            "self-attention": "attention without the softmax Jacobian's row-sum term (dS = P ⊙ dP only)",
+            "recurrent": "backpropagation through time truncated to one step (only the last step's terms)",
+            "convolution": "the kernel flipped in ∂L/∂K (taps in reverse order: a convolution where the forward pass "
+                           "is a correlation)"}
+
+
+def _role(name):
+    return name.rstrip("0123456789")
+
+
+def _act(block):
+    name, function = block["activation"], block.get("function")
+    if name in ACTIVATIONS or name == "softmax":
+        return name
+    if function is None:
+        raise ValueError(f"verify: activation {name!r} is not one this module writes out, and no SymPy function "
+                         f"was given for it")
+    return Custom(_lambda(function, 1, f"activation {name!r}"), name)
+
+
+def _f(act):
+    return act.numpy() if isinstance(act, Custom) else ACTIVATIONS[act]
+
+
+def _softmax_rows(z, causal=False):
+    if causal:   # token i attends to tokens j ≤ i
+        z = np.where(np.triu(np.ones(z.shape, dtype=bool), 1), -np.inf, z)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class Reference:
+    """forward(inputs, params) and backward() for one plain block specification (a list of block dicts), rows as
+    samples."""
+
+    def __init__(self, spec):
+        self.spec, self.layout = spec, spec["layout"]
+
+    # --- orientation: rows are samples here; WA and WtA store them as columns, and WA's weights map columns
+    def oriented(self, name, value):
+        """The array as this module holds it, or back (the same transpose both ways)."""
+        flip = (self.layout != "AW" and (name == "Y" or _role(name) == "X")) or (
+            self.layout == "WA" and _role(name) in WEIGHTS)
+        return value.T if flip else value
+
+    # --- the network
+    def run(self, arrays, mistake=None):
+        """(loss, {parameter: gradient}) for the layout's arrays; `mistake`: a block kind whose classic mistake the
+        backward pass makes."""
+        a = {k: self.oriented(k, np.asarray(v, dtype=np.float64)) for k, v in arrays.items()}
+        self.mistake, self.grads = mistake, {}
+        sequence = [a[k] for k in sorted((k for k in a if _role(k) == "X" and k != "X"), key=lambda k: int(k[1:]))]
+        inputs = sequence or a["X"]   # X1 … XT for a recurrent first layer
+        out, tape = self._forward(self.spec["blocks"], inputs, a)
+        loss, dout = self._loss(out, a["Y"])
+        decay = self.spec["weight_decay"]
+        for k, v in a.items():
+            if _role(k) in WEIGHTS:
+                loss += decay / 2 * float(np.sum(v * v))
+                self.grads[k] = decay * v
+        self._backward(tape, dout, a)
+        return loss, {k: self.oriented(k, g) for k, g in self.grads.items() if k in arrays}
+
+    def _add(self, name, g):
+        self.grads[name] = self.grads.get(name, 0.0) + g
+
+    def _forward(self, blocks, x, a):
+        tape = []
+        for block in blocks:
+            x, saved = getattr(self, "_f_" + block["kind"].replace(" ", "_").replace("-", "_"))(block, x, a)
+            tape.append((block, saved))
+        return x, tape
+
+    def _backward(self, tape, d, a):
+        for block, saved in reversed(tape):
+            d = getattr(self, "_b_" + block["kind"].replace(" ", "_").replace("-", "_"))(block, saved, d, a)
+        return d
+
+    def _loss(self, A, Y):
+        """(L, ∂L/∂A) for the output A (rows are samples)."""
+        name, m = self.spec["loss"], A.shape[0]
+        scale = 1 / m if self.spec["reduction"] == "mean" else 1.0
+        if name in ("half_sse", "sse", "mse"):
+            c = {"half_sse": 0.5, "sse": 1.0, "mse": 1.0 / A.shape[1]}[name]
+            return scale * c * float(np.sum((A - Y) ** 2)), scale * 2 * c * (A - Y)
+        if name == "bce":
+            return (scale * float(-np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A))),
+                    scale * ((A - Y) / (A * (1 - A))))
+        if name == "softmax_ce":
+            return scale * float(-np.sum(Y * np.log(A))), -scale * Y / A
+        raise ValueError(f"verify: the block reference writes out the losses {', '.join(LOSSES)}, not {name!r}")
+
+    # --- dense: Z = A W + 1 bᵀ, A' = f(Z)
+    def _weight(self, block, a):
+        return a[block["tie"]].T if block.get("tie") else a[f"W{block['index']}"]
+
+    def _f_dense(self, block, x, a):
+        l, act = block["index"], _act(block)
+        z = x @ self._weight(block, a) + (a[f"b{l}"].T if block["bias"] else 0.0)
+        y = _softmax_rows(z) if act == "softmax" else _f(act)[0](z)
+        return y, (x, z, y)
+
+    def _b_dense(self, block, saved, d, a):
+        x, z, y = saved
+        l, act = block["index"], _act(block)
+        dz = y * (d - np.sum(d * y, axis=1, keepdims=True)) if act == "softmax" else d * _f(act)[1](z)
+        dW = x.T @ dz
+        if block.get("tie"):
+            self._add(block["tie"], dW.T)    # the shared weight: both uses add up
+        else:
+            self._add(f"W{l}", dW)
+        if block["bias"]:
+            self._add(f"b{l}", dz.sum(axis=0)[:, None])
+        return dz @ self._weight(block, a).T
+
+    # --- residual: y = x + F(x)
+    def _f_residual(self, block, x, a):
+        out, tape = self._forward(block["layers"], x, a)
+        return x + out, tape
+
+    def _b_residual(self, block, tape, d, a):
+        return d + self._backward(tape, d, a)
+
+    # --- layer norm: x̂ = (x − μ)/√(σ² + ε), y = γ ⊙ x̂ + β per row
+    def _f_layer_norm(self, block, x, a):
+        l = block["index"]
+        mu, var = x.mean(axis=1, keepdims=True), x.var(axis=1, keepdims=True)
+        inv = 1 / np.sqrt(var + block["eps"])
+        xhat = (x - mu) * inv
+        return xhat * a[f"gamma{l}"].T + a[f"beta{l}"].T, (xhat, inv)
+
+    def _b_layer_norm(self, block, saved, d, a):
+        xhat, inv = saved
+        l, n = block["index"], xhat.shape[1]
+        self._add(f"gamma{l}", (d * xhat).sum(axis=0)[:, None])
+        self._add(f"beta{l}", d.sum(axis=0)[:, None])
+        dxhat = d * a[f"gamma{l}"].T
+        if self.mistake == "layer norm":
+            return dxhat * inv
+        # dx = (1/σ)(dx̂ − mean(dx̂) − x̂ mean(dx̂ ⊙ x̂))
+        return inv * (dxhat - dxhat.sum(axis=1, keepdims=True) / n - xhat * (dxhat * xhat).sum(axis=1, keepdims=True) / n)
+
+    # --- self-attention: per head P = softmax(Q_h K_hᵀ/√d), output concat(P V_h) W_o
+    def _f_self_attention(self, block, x, a):
+        l, dk, heads = block["index"], block["d_k"], block["heads"]
+        Q, K, V = (x @ a[f"W{k}{l}"] for k in "qkv")
+        Ps, O = [], np.zeros_like(Q)
+        for h in range(heads):
+            s = slice(h * dk, (h + 1) * dk)
+            P = _softmax_rows(Q[:, s] @ K[:, s].T / np.sqrt(dk), block["causal"])
+            O[:, s] = P @ V[:, s]
+            Ps.append(P)
+        return O @ a[f"Wo{l}"], (x, Q, K, V, Ps, O)
+
+    def _b_self_attention(self, block, saved, d, a):
+        x, Q, K, V, Ps, O = saved
+        l, dk = block["index"], block["d_k"]
+        self._add(f"Wo{l}", O.T @ d)
+        dO = d @ a[f"Wo{l}"].T
+        dQ, dK, dV = np.zeros_like(Q), np.zeros_like(K), np.zeros_like(V)
+        for h, P in enumerate(Ps):
+            s = slice(h * dk, (h + 1) * dk)
+            dP = dO[:, s] @ V[:, s].T
+            dV[:, s] = P.T @ dO[:, s]
+            dS = P * dP if self.mistake == "self-attention" else P * (dP - np.sum(dP * P, axis=1, keepdims=True))
+            dQ[:, s] = dS @ K[:, s] / np.sqrt(dk)
+            dK[:, s] = dS.T @ Q[:, s] / np.sqrt(dk)
+        for k, g in zip("qkv", (dQ, dK, dV)):
+            self._add(f"W{k}{l}", x.T @ g)
+        return dQ @ a[f"Wq{l}"].T + dK @ a[f"Wk{l}"].T + dV @ a[f"Wv{l}"].T
+
+    # --- 1-D convolution as im2col: row t of the patches is x[t·s + j − p] for j = 0 … w − 1, side by side
+    def _f_convolution(self, block, x, a):
+        l, w, s, p = block["index"], block["width"], block["stride"], block["padding"]
+        padded = np.concatenate([np.zeros((p, x.shape[1])), x, np.zeros((p, x.shape[1]))])
+        T_out = (padded.shape[0] - w) // s + 1
+        patches = np.stack([padded[t * s:t * s + w].reshape(-1) for t in range(T_out)])
+        z = patches @ a[f"K{l}"] + a[f"b{l}"].T
+        act = _act(block)
+        return _f(act)[0](z), (x.shape, patches, z)
+
+    def _b_convolution(self, block, saved, d, a):
+        shape, patches, z = saved
+        l, w, s, p = block["index"], block["width"], block["stride"], block["padding"]
+        dz = d * _f(_act(block))[1](z)
+        dK = patches.T @ dz
+        if self.mistake == "convolution":
+            c = shape[1]
+            dK = np.concatenate([dK[j * c:(j + 1) * c] for j in reversed(range(w))])
+        self._add(f"K{l}", dK)
+        self._add(f"b{l}", dz.sum(axis=0)[:, None])
+        dpatches = dz @ a[f"K{l}"].T
+        dpadded = np.zeros((shape[0] + 2 * p, shape[1]))
+        for t in range(dz.shape[0]):
+            dpadded[t * s:t * s + w] += dpatches[t].reshape(w, shape[1])
+        return dpadded[p:p + shape[0]]
+
+    # --- recurrent (Elman): H_t = f(H_{t−1} W_h + X_t W_x + 1 bᵀ), H_0 = 0; backpropagation through time
+    def _f_recurrent(self, block, xs, a):
+        l, act = block["index"], _act(block)
+        H, Hs, Zs = np.zeros((xs[0].shape[0], a[f"Wh{l}"].shape[0])), [], []
+        for x in xs:
+            z = H @ a[f"Wh{l}"] + x @ a[f"Wx{l}"] + a[f"b{l}"].T
+            H = _f(act)[0](z)
+            Zs.append(z)
+            Hs.append(H)
+        return H, (xs, Hs, Zs)
+
+    def _b_recurrent(self, block, saved, d, a):
+        xs, Hs, Zs = saved
+        l, act = block["index"], _act(block)
+        dH = d
+        for t in reversed(range(len(xs))):
+            dz = dH * _f(act)[1](Zs[t])
+            self._add(f"Wx{l}", xs[t].T @ dz)
+            self._add(f"b{l}", dz.sum(axis=0)[:, None])
+            if t > 0:
+                self._add(f"Wh{l}", Hs[t - 1].T @ dz)
+            if self.mistake == "recurrent":
+                break
+            dH = dz @ a[f"Wh{l}"].T
+        self.grads.setdefault(f"Wh{l}", np.zeros_like(a[f"Wh{l}"]))
+        return None
+
+
+def loss_and_gradients(spec, arrays, mistake=None):
+    """(L, {parameter: ∂L/∂parameter}) of a plain block specification at the layout's arrays (X or X1 … XT, Y and
+    the parameters by name)."""
+    return Reference(spec).run(arrays, mistake)
+
+
+def mistaken(spec, arrays):
+    """{mistake: gradients as that classic mistake gives them}, for the mistakes the network's blocks can make."""
+    kinds = set()
+
+    def walk(blocks):
+        for b in blocks:
+            kinds.add(b["kind"])
+            walk(b.get("layers", ()))
+    walk(spec["blocks"])
+    return {MISTAKES[k]: loss_and_gradients(spec, arrays, k)[1] for k in MISTAKES if k in kinds}
+
+
+def shapes(spec, dims):
+    """{name: shape} of the inputs (X or X1 … XT), Y and every parameter, in the layout's own shapes, at the sizes
+    `dims` ({size name: int})."""
+    def size(k):
+        return int(dims.get(str(k), k))
+
+    out, state = {}, {"n": size(spec["inputs"]), "m": size(spec["samples"])}
+    WA = spec["layout"] == "WA"
+
+    def weight(name, n_in, n_out):
+        out[name] = (n_out, n_in) if WA else (n_in, n_out)
+
+    def walk(blocks):
+        for b in blocks:
+            kind, l, n = b["kind"], b.get("index"), state["n"]
+            if kind == "dense":
+                units = size(b["units"])
+                if not b.get("tie"):
+                    weight(f"W{l}", n, units)
+                if b["bias"]:
+                    out[f"b{l}"] = (units, 1)
+                state["n"] = units
+            elif kind == "residual":
+                walk(b["layers"])
+            elif kind == "layer norm":
+                out[f"gamma{l}"] = out[f"beta{l}"] = (n, 1)
+            elif kind == "self-attention":
+                width = b["d_k"] * b["heads"]
+                for k in "qkv":
+                    weight(f"W{k}{l}", n, width)
+                weight(f"Wo{l}", width, n)
+            elif kind == "convolution":
+                weight(f"K{l}", b["width"] * n, b["channels"])
+                out[f"b{l}"] = (b["channels"], 1)
+                state["m"] = (state["m"] + 2 * b["padding"] - b["width"]) // b["stride"] + 1
+                state["n"] = b["channels"]
+            elif kind == "recurrent":
+                hidden = size(b["hidden"])
+                weight(f"Wx{l}", n, hidden)
+                weight(f"Wh{l}", hidden, hidden)
+                out[f"b{l}"] = (hidden, 1)
+                state["inputs"] = b["steps"]
+                state["n"] = hidden
+
+    walk(spec["blocks"])
+    n0, m0 = size(spec["inputs"]), size(spec["samples"])
+    sample = (lambda n, m: (m, n)) if spec["layout"] == "AW" else (lambda n, m: (n, m))
+    inputs = {f"X{t}": sample(n0, m0) for t in range(1, state["inputs"] + 1)} if "inputs" in state else \
+        {"X": sample(n0, m0)}
+    return {**inputs, "Y": sample(state["n"], state["m"]), **out}
+
+
+def draw(spec, shapes, rng):
+    """Random arrays: inputs and parameters normal (weights scaled by 1/√fan-in, γ near 1), Y valid for the loss."""
+    arrays = {}
+    for name, shape in shapes.items():
+        role = _role(name)
+        if name == "Y":
+            continue
+        if role == "gamma":
+            arrays[name] = 1 + 0.3 * rng.normal(size=shape)
+        elif role in WEIGHTS:
+            arrays[name] = rng.normal(scale=1 / np.sqrt(max(shape)), size=shape) * 1.5
+        else:
+            arrays[name] = rng.normal(size=shape)
+    Y = rng.uniform(0.05, 0.95, size=shapes["Y"])
+    if spec["loss"] == "softmax_ce":
+        axis = 1 if spec["layout"] == "AW" else 0
+        Y = Y / Y.sum(axis=axis, keepdims=True)
+    arrays["Y"] = Y
+    return arrays
