@@ -68,16 +68,16 @@ class Reference:
         inputs = sequence or a["X"]   # X1 … XT for a recurrent first layer
         out, tape = self._forward(self.spec["blocks"], inputs, a)
         loss, dout = self._loss(out, a["Y"])
-        decay = self.spec["weight_decay"]
+        decay = float(self.spec["weight_decay"])
         for k, v in a.items():
-            if _role(k) in WEIGHTS:
+            if _role(k) in WEIGHTS and decay:
                 loss += decay / 2 * float(np.sum(v * v))
                 self.grads[k] = decay * v
         self._backward(tape, dout, a)
         return loss, {k: self.oriented(k, g) for k, g in self.grads.items() if k in arrays}
 
     def _add(self, name, g):
-        self.grads[name] = self.grads.get(name, 0.0) + g
+        self.grads[name] = self.grads[name] + g if name in self.grads else g
 
     def _forward(self, blocks, x, a):
         tape = []

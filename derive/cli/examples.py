@@ -7,7 +7,8 @@ import sympy as sp
 from ..documents.blocks import Equations, Heading, Text
 from ..engine.derivation import derivation
 from ..networks.backprop import backprop
-from ..networks.network import mlp
+from ..networks.blocks import Conv1D, Dense, LayerNorm, Recurrent, Residual, SelfAttention
+from ..networks.network import Network, mlp
 
 
 def sizes(names):
@@ -104,6 +105,18 @@ _EXAMPLES = [
     Example("seed004-two-layer", "A two-layer sigmoid network with binary cross-entropy summed over the batch",
             "seed 004", lambda: mlp(sizes("n0:3"), activation="sigmoid", loss="bce", layout="WtA", reduction="sum")),
     Example("seed004-linear-map", "A linear map D = W X: ∂L/∂W and ∂L/∂X from ∂L/∂D", "seed 004", _linear_map),
+    Example("block-transformer", "A transformer block: layer norm, two-head self-attention and a residual, layer norm, "
+            "an MLP and a residual, then a softmax output", "blocks",
+            lambda: Network("d", [Residual([LayerNorm(), SelfAttention(4, heads=2)]),
+                                  Residual([LayerNorm(), Dense("h", "relu"), Dense("d", "identity")]),
+                                  Dense("c", "softmax")], loss="softmax_ce", layout="AW")),
+    Example("block-conv1d", "Two 1-D convolutions over time (stride 2 and padding 1, then width 2) and a linear "
+            "readout", "blocks",
+            lambda: Network(2, [Conv1D(3, 3, stride=2, padding=1, activation="tanh"), Conv1D(2, 2, activation="tanh"),
+                                Dense(1, "identity")], layout="AW", samples=8)),
+    Example("block-recurrent", "A recurrent (Elman) layer over three time steps and a sigmoid output: "
+            "backpropagation through time", "blocks",
+            lambda: Network("n", [Recurrent("h", 3), Dense(1, "sigmoid")], loss="bce", layout="WA")),
 ]
 
 EXAMPLES = {example.name: example for example in _EXAMPLES}

@@ -133,21 +133,23 @@ def softplus_ratio(xp, x):
     return xp.where(x > 0, above, below)
 
 
-def softmax(xp, z, axis, causal=False):
-    """exp(z) normalised along axis; the maximum is subtracted first, so exp never overflows; causal: the entries
-    past the diagonal are 0 and left out of the sum."""
-    if causal:   # row i > column j masked per column (axis 0), column j > row i per row (axis 1)
-        i = xp.arange(z.shape[0])
-        z = xp.where((i[:, None] > i[None, :]) if axis == 0 else (i[:, None] < i[None, :]), -xp.inf, z)
+def softmax(xp, z, axis):
+    """exp(z) normalised along axis; the maximum is subtracted first, so exp never overflows."""
     e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
-def log_softmax(xp, z, axis, causal=False):
-    """log softmax(z) along axis = z − max − log Σ exp(z − max), without overflow (causal: −inf past the diagonal)."""
-    if causal:
-        i = xp.arange(z.shape[0])
-        z = xp.where((i[:, None] > i[None, :]) if axis == 0 else (i[:, None] < i[None, :]), -xp.inf, z)
+def causal_softmax(xp, z, axis):
+    """softmax along axis over the entries up to the diagonal (a causal mask), the others 0: row i > column j is
+    masked per column (axis 0), column j > row i per row (axis 1)."""
+    i = xp.arange(z.shape[0])
+    masked = xp.where((i[:, None] > i[None, :]) if axis == 0 else (i[:, None] < i[None, :]), -xp.inf, z)
+    e = xp.exp(masked - xp.max(masked, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(xp, z, axis):
+    """log softmax(z) along axis = z − max − log Σ exp(z − max), without overflow."""
     shifted = z - xp.max(z, axis=axis, keepdims=True)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
@@ -190,7 +192,7 @@ def selection(xp, n, start, count, stride, dtype):
 
 CHECKS = (check_shapes, _refuse, _scalar, _shape)
 HELPERS = {f.__name__: f for f in (sigmoid, heaviside, unit, logdet, adjugate, log_softplus, softplus_ratio, softmax,
-                                   log_softmax, take, put, selection)}
+                                   causal_softmax, log_softmax, take, put, selection)}
 NAMES = {"namespace", *(f.__name__ for f in CHECKS), *HELPERS}  # every name the helpers take in generated code
 
 

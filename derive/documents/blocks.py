@@ -10,7 +10,9 @@ from ..core.rules import IDENTITIES
 from ..codegen import program as codegen
 from ..networks.forms import diag_form, index_form
 from ..networks.network import generic_size, generic_symbols
-from ..networks.textbook import carried, is_generic, is_scalar, layer_range, scalar_chain, textbook
+from ..core.expr import Select
+from ..networks.blocks import flatten
+from ..networks.textbook import block_chains, carried, is_generic, is_scalar, layer_range, scalar_chain, textbook
 from ..printing.latex import LatexPrinter, Notation, latex
 
 
@@ -234,6 +236,8 @@ def backprop_blocks(result, notation=None, detail="textbook", extra=()):
     per layer, or every step for detail "full"), the boxed summary, the index form and the generated code."""
     n = notation or Notation()
     net = result.network
+    if not net.is_mlp:
+        return network_of_blocks(result, n, detail, extra)
     generic = is_generic(net)
     blocks = [Heading("Network"), Text(network_words(net, n)),
               Heading("Symbols"), *(generic_symbols_blocks(net, n) if generic else [symbols(net, n)]),
@@ -468,3 +472,105 @@ def algorithm(program, notation=None):
                     for _, out in program.outputs)
     return Algorithm(program.name, tuple(printer.doprint(a) for _, a in program.arguments), rows, returns,
                      codegen.python_source(program))
+
+
+# what each named intermediate of a block is, by the letters of its name
+MEANINGS = {"Z": "the pre-activations of layer {l}", "A": "the output of layer {l}", "H": "the hidden state of layer {l}",
+            "mu": "the mean of each sample's features (layer {l})", "C": "the centred features (layer {l})",
+            "v": "the variance of each sample's features (layer {l})",
+            "s": "one over the standard deviation, per sample (layer {l})", "N": "the normalised features (layer {l})",
+            "Q": "the queries of layer {l}, the heads side by side", "K": "the keys of layer {l}",
+            "V": "the values of layer {l}", "S": "the attention scores of layer {l}",
+            "P": "the attention weights of layer {l}: each query's weights sum to 1",
+            "O": "the heads' outputs side by side (layer {l})", "R": "the residual sum x + F(x) ({l})"}
+ROLES = {"W": "the weights of layer {l}", "b": "the bias of layer {l}", "gamma": "the scale of layer {l}",
+         "beta": "the shift of layer {l}", "Wq": "the query weights of layer {l}", "Wk": "the key weights of layer {l}",
+         "Wv": "the value weights of layer {l}", "Wo": "the output weights of layer {l}",
+         "Wx": "the input weights of layer {l}", "Wh": "the recurrent weights of layer {l}",
+         "K": "the kernel of layer {l}, one block of rows per tap"}
+
+
+def _meaning(name, table):
+    match = re.fullmatch(r"([A-Za-z]+?)(\d+)(?:_(\d+))?", name)
+    if not match or match.group(1) not in table:
+        return ""
+    words = table[match.group(1)].format(l=match.group(2))
+    if match.group(3):
+        words += (f", step {match.group(3)}" if match.group(1) in ("Z", "H") else f", head {match.group(3)}")
+    return words
+
+
+def _selections(net):
+    """The selection matrices the definitions use, once each, by name."""
+    found = {}
+    for E in net.forward.values():
+        for S in E.atoms(Select):
+            found.setdefault(S.name, S)
+    return [found[k] for k in sorted(found)]
+
+
+def block_symbols(net, n):
+    """Every matrix of a network of blocks with its shape and meaning: the inputs, the targets, the parameters, the
+    named intermediates and their δ, the selection matrices, the constants, 𝟏."""
+    def shape(M):
+        return r"\mathbb{R}^{%s \times %s}" % (latex(M.rows, n), latex(M.cols, n))
+
+    by = "row" if net.layout == "AW" else "column"
+    rows = [(latex(X, n), shape(X), f"the inputs{' at step ' + X.name[1:] if len(net.inputs) > 1 else ''}, "
+                                    f"one sample per {by}") for X in net.inputs]
+    rows.append((latex(net.Y, n), shape(net.Y), f"the targets, one sample per {by}"))
+    rows += [(latex(P, n), shape(P), _meaning(P.name, ROLES)) for P in net.parameters]
+    for Z in net.forward:
+        rows.append((latex(Z, n), shape(Z), _meaning(Z.name, MEANINGS)))
+    for S in _selections(net):
+        what = ("columns {a}–{b} of the heads' side-by-side matrices (head {h})" if S.name.startswith("E") else
+                "rows {a}–{b} of the kernel (tap {h})" if S.name.startswith("T") else
+                "the time steps t·{s} + {j} of the input for output step t (zero rows past the ends: padding)")
+        h = S.name.rsplit("_", 1)[1]
+        rows.append((latex(S, n), shape(S), "a selection matrix: " + what.format(
+            a=S.start + 1, b=S.start + int(S.rows), h=h, s=S.stride, j=S.start)))
+    for eps, value in net.constants.items():
+        rows.append((latex(eps, n), r"\mathbb{R}", f"a small constant, {float(value):g}, that keeps the square root from 0"))
+    return Symbols(tuple(rows))
+
+
+def network_of_blocks(result, n, detail="textbook", extra=()):
+    """Blocks for the Backprop of a network of blocks: the network, its symbols, the forward pass, the rules, one
+    chain per named intermediate under its block's heading (every step for detail "full"), the boxed summary of
+    every δ and gradient, and the generated code."""
+    net = result.network
+    flat = [b for b in flatten(net.blocks)]
+    words = [("text", f"A {net.describe()}, layout {net.layout}. Its blocks, in order: ")]
+    words += [("text", "; ".join(b.title for b in flat) + ".")]
+    notes = [b.note for b in flat if b.note]
+    if notes:
+        words += [("text", " In layer " + "; ".join(notes) + ".")]
+    blocks = [Heading("Network"), Text(tuple(words)), Heading("Symbols"), block_symbols(net, n),
+              Text((("text", "Each δ is the gradient of L with respect to the matrix it is named after: "),
+                    ("math", r"\delta_{C} = \partial L / \partial C"), ("text", "."))), NOTATION,
+              Heading("Forward pass and loss"),
+              Equations((*((latex(Z, n), latex(E, n), "") for Z, E in result.forward.items()),
+                         ("L", latex(net.loss, n), "")), numbered=True)]
+    if detail == "full":
+        blocks += [Heading("Rules used"), _rules(result.rules()),
+                   Heading("Every step, from the loss back to the first layer"), _trace(result.steps, n, "L")]
+    else:
+        chains = block_chains(result)
+        cited = dict.fromkeys(r for c in chains for line in c.lines for r in line.rules)
+        blocks += [Heading("Rules used"), _rules(cited),
+                   Heading("Derivation, from the loss back to the first layer"),
+                   Text((("text", "Each chain takes up a term "), ("math", r"\mathrm{tr}(\delta_{C}^{\top} "
+                                                                             r"\mathrm{d}C)"),
+                         ("text", " that a chain before it left, writes C by its definition, and brings every term "
+                                  "to the form "), ("math", r"\mathrm{tr}(G^{\top} \mathrm{d}X)"),
+                         ("text", ", which reads off the δ of X (or "), ("math", r"\partial L / \partial X"),
+                         ("text", " for a parameter). Where X is used more than once, its δ is the sum of the "
+                                  "terms of every chain that reaches it: the summary gives it whole."))),
+                   *(_chain_block(c, n) for c in chains)]
+    rows = [(latex(delta, n), latex(E, n), "") for delta, E in result.deltas.items()]
+    rows += [(r"\frac{\partial L}{\partial %s}" % latex(result.parameter(k), n), latex(G, n), "")
+             for k, G in result.gradients.items()]
+    blocks += [Heading("Summary"), Summary(tuple(rows)), *extra]
+    program = result.program()
+    blocks += [Heading("The algorithm: one pass forward, every δ once, every gradient"), algorithm(program, n)]
+    return blocks

@@ -80,15 +80,17 @@ class Backprop(Result):
         loss = net.loss_from_logits()
         scalars = sorted(set().union(*[e.free_symbols for e in (*self.gradients.values(), loss)])
                          - set(net.sizes) - {net.m}, key=str)
-        scalars = [s for s in scalars if not s.is_Matrix and not any(s in p.shape for p in net.parameters)]
+        scalars = [s for s in scalars if not s.is_Matrix and not any(s in p.shape for p in net.parameters)
+                   and s not in net.constants]
         args = [*net.inputs, net.Y, *net.parameters, *scalars]
         forward = list(self.forward.items())
+        forward = [(Z, E.xreplace(net.constants)) for Z, E in forward]   # ε of a layer norm as its value
         if what == "forward":
             return args, forward, {str(Z): Z for Z in self.forward}
         if what == "loss":
             return args, forward, loss
         outputs = dict(self.gradients) if what == "gradients" else {"loss": loss, **self.gradients}
-        masks = self._masks()
+        masks = {**self._masks(), **net.constants}
         return args, [*forward, *((d, self._stable(E.xreplace(masks))) for d, E in self.deltas.items())], outputs
 
     def _stable(self, E):

@@ -203,6 +203,7 @@ class Builder:
         self.layout, self.m, self.n = layout, samples, inputs
         self.l, self.residuals, self.blocks, self.first = 0, 0, [], True
         self.parameters = {}   # name -> MatrixSymbol
+        self.constants = {}    # a block's constant as a symbol (ε of a layer norm) -> its value, for code
         self.loss_output = loss_output   # whether softmax is allowed (the block is the network's last)
         self.inputs = None
 
@@ -284,7 +285,8 @@ class Builder:
 
     def layernorm(self, spec, A, last):
         l, where = self._next("layer norm")
-        eps = _epsilon(spec.eps, where)
+        eps = sp.Symbol(f"epsilon{l}", positive=True)
+        self.constants[eps] = _epsilon(spec.eps, where)
         n, m, AW = self.n, self.m, self.layout == "AW"
         one = sp.OneMatrix
         per_sample = (lambda M: matmul(M, one(n, 1))) if AW else (lambda M: matmul(one(1, n), M))
@@ -370,7 +372,8 @@ class Builder:
             definitions = ((A_out, definitions[0][1]),)
         title = f"Layer {l}: convolution, {channels} channels, width {width}" + (
             f", stride {stride}" if stride > 1 else "") + (f", padding {padding}" if padding else "")
-        return Built("convolution", l, title, A, A_out, definitions, (K, b), _deltas(definitions[:1]))
+        delta = self.matrix(f"delta{l}", channels) if len(definitions) > 1 else self.matrix(f"delta_A{l}", channels)
+        return Built("convolution", l, title, A, A_out, definitions, (K, b), ((definitions[0][0], delta),))
 
     def recurrent(self, spec, A, last):
         l, where = self._next("recurrent")

@@ -83,6 +83,7 @@ class Network:
         self.forward = {Z: E for b in flat for Z, E in b.definitions}
         self.deltas = {Z: delta for b in flat for Z, delta in b.deltas}
         self.parameters = tuple(build.parameters.values())
+        self.constants = dict(build.constants)   # ε of each layer norm: a symbol in the derivation, a number in code
         self.loss = self._loss()
 
     @property

@@ -274,6 +274,8 @@ def textbook(result):
     """(slopes, chains) of a Backprop: σ′ of each activation, and the chains from the output layer down (one for
     a generic layer l where the hidden layers are alike), the weight-decay term's after the output layer's."""
     net = result.network
+    if not net.is_mlp:
+        return (), block_chains(result)
     layers = net.layers
     data = net.data_loss()
     decay, chains = {}, []
@@ -431,3 +433,84 @@ def scalar_chain(net, loss_symbol="C"):
             rows.append(ScalarRule(var, ((z[l], var),), (local,), z[l], _leading_positive(local * known[z[l]], y)))
             known[var] = rows[-1].value
     return C, tuple(rows)
+
+
+def _uses(net):
+    """{X: how many definitions (and the loss) use X}: a name used more than once gathers its δ over the chains."""
+    counts = {}
+    for E in (*net.forward.values(), net.loss):
+        for X in E.atoms(sp.MatrixSymbol):
+            counts[X] = counts.get(X, 0) + 1
+    return counts
+
+
+def definition_chain(net, N, delta, title):
+    """tr(δ_Nᵀ dN) = … = Σ tr(G_Xᵀ dX) for a named intermediate N of a network of blocks: N's definition, its rules,
+    each term brought to the names it reads (an intermediate without a δ of its own, A = σ(Z), expanded in turn);
+    what is read off where this chain is the only use, the terms left where X has other uses."""
+    named, forward = set(net.deltas), net.forward
+    leaves = set(net.parameters) | set(net.inputs) | named
+
+    def stops(E):
+        return sorted((X for X in E.atoms(sp.MatrixSymbol) if X in leaves or X in forward), key=str)
+
+    order = sorted(set(forward) | leaves, key=str)
+    b = _Builder([form(delta, d(N))], {})
+    b.expand([N], set(stops(forward[N])), forward[N])
+    adjoint = dict(b.gather(order))
+    while True:
+        inner = [X for X in adjoint if X in forward and X not in named]
+        if not inner:
+            break
+        X = inner[0]
+        rewrite = _naming(forward[X], X)
+        b.rewrite = rewrite
+        b.expand([X], set(stops(forward[X])), forward[X])
+        del adjoint[X]
+        adjoint.update(b.gather(order, only=stops(forward[X])))
+    uses = _uses(net)
+    results = []
+    for X, G in adjoint.items():
+        if uses.get(X, 0) == 1 and X in named:
+            results.append((net.deltas[X], G, "delta"))
+        elif uses.get(X, 0) == 1 and X in net.parameters and net.weight_decay == 0:
+            results.append((X, G, "gradient"))
+    shared = [X for X in adjoint if uses.get(X, 0) > 1 and X not in net.inputs]
+    remark = ("Used elsewhere as well: " + ", ".join(text(X) for X in shared)
+              + " (its gradient sums the terms of every chain that reaches it; see the summary)") if shared else ""
+    return Chain(title, form(delta, d(N)), tuple(b.lines), tuple(results), remark=remark)
+
+
+def loss_chain(net, R, delta):
+    """dL = … = tr(δ_Rᵀ dR) for a network whose last block is not a dense layer: the loss's rules down to R."""
+    rules = []
+    b = _Builder([differential(net.data_loss(), {R}, rules)], {})
+    b.push(rules)
+    G = b.gather([R])[R]
+    return Chain(("The loss: from ", LOSS, " to ", delta), d(LOSS), tuple(b.lines), ((delta, G, "delta"),))
+
+
+@memoised
+def block_chains(result):
+    """The chains of a network of blocks: the loss's, then one per named intermediate from the output down (each
+    block's steps under its title)."""
+    net = result.network
+    chains = []
+    out = net.output
+    if out is not None:
+        chains.append(output_chain(out, out.delta, net.data_loss(), ("The output layer: from ", LOSS, " to ",
+                                                                      out.delta)))
+        done = {out.Z}
+    else:
+        chains.append(loss_chain(net, net.result, net.deltas[net.result]))
+        done = set()
+    if net.weight_decay != 0:
+        chains.append(decay_chain(list(net.weights), net.weight_decay)[0])
+    from .blocks import flatten
+    owner = {Z: block for block in flatten(net.blocks) for Z, _ in block.definitions}
+    for N in reversed(list(net.forward)):
+        if N in done or N not in net.deltas:
+            continue
+        delta = net.deltas[N]
+        chains.append(definition_chain(net, N, delta, (owner[N].title + ": from ", delta, " back")))
+    return tuple(chains)

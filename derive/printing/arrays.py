@@ -288,10 +288,12 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         return self._helper("softplus_ratio", self._print(expr.args[0]))
 
     def _print_Softmax(self, expr):
-        return self._helper("softmax", self._print(expr.arg), str(expr.axis), *(["True"] if expr.causal else []))
+        return self._helper("causal_softmax" if expr.causal else "softmax", self._print(expr.arg), str(expr.axis))
 
     def _print_LogSoftmax(self, expr):
-        return self._helper("log_softmax", self._print(expr.arg), str(expr.axis), *(["True"] if expr.causal else []))
+        if expr.causal:
+            raise UnsupportedOperation("LogSoftmax", expr, "a causal log-softmax", action="generate code for")
+        return self._helper("log_softmax", self._print(expr.arg), str(expr.axis))
 
     def _print_leaky_relu(self, expr):
         x, alpha = (self._print(a) for a in expr.args)

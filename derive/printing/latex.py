@@ -10,8 +10,9 @@ from ..core.tex import safe_tex
 from ..errors import InvalidArgument
 from .text import MatrixNotation, _applied
 
-_LAYERED = re.compile(r"^(delta|[A-Za-z]+?)(\d+|\((?:l(?:[+-]1)?|\d+)\))$")   # W2; W(l+1) of a generic layer; a(2)
-_GREEK = {"delta": r"\delta", "lambda": r"\lambda", "theta": r"\theta", "Theta": r"\Theta"}
+_LAYERED = re.compile(r"^(delta(?:_[A-Za-z]+)?|[A-Za-z]+?)(\d+|\((?:l(?:[+-]1)?|\d+)\))(?:_(\d+))?$")   # W2; W(l+1) of a generic layer; a(2)
+_GREEK = {"delta": r"\delta", "lambda": r"\lambda", "theta": r"\theta", "Theta": r"\Theta", "mu": r"\mu",
+          "epsilon": r"\varepsilon", "gamma": r"\gamma", "beta": r"\beta"}
 
 
 # the characters TeX reads as commands, escaped for math mode, in one pass
@@ -47,8 +48,17 @@ class Notation:
     def symbol(self, name):
         """The LaTeX for a symbol name such as W2, delta1, X, lambda."""
         match = _LAYERED.match(name)
-        base, index = (match.group(1), match.group(2)) if match else (name, None)
+        base, index, step = (match.group(1), match.group(2), match.group(3)) if match else (name, None, None)
+        if base == "X" and index and index.isdigit() and step is None:
+            return f"X_{{{index}}}"   # X1 … XT: the inputs of a sequence, by time step
+        sub = ""
+        if base.startswith("delta_"):   # δ_C of a named intermediate C
+            base, sub = "delta", self.symbol(base[len("delta_"):])
         tex = self.names.get(base, _GREEK.get(base, base if re.fullmatch(r"[A-Za-z]+", base) else _upright(base)))
+        if re.fullmatch(r"W[qkvoxh]", base) and base not in self.names:
+            tex = f"W_{{{base[1]}}}"   # W_q, W_h: a weight by its role
+        if sub or step:
+            tex = f"{tex}_{{{sub}{',' if sub and step else ''}{step or ''}}}"
         if self.bold and tex.isalpha() and len(tex) == 1:
             tex = r"\mathbf{%s}" % tex
         if index is None:
@@ -165,9 +175,8 @@ class LatexPrinter(MatrixNotation, SympyLatexPrinter):
         return r"\operatorname{softmax}%s(%s)" % (causal, self._print(expr.arg))
 
     def _print_Select(self, expr):
-        # a selection matrix E_1, S_0: its letter, its subscript
-        base, _, sub = expr.name.partition("_")
-        return f"{base}_{{{sub}}}" if sub else base
+        # a selection matrix E2_1: its letter, its layer, its head or tap
+        return self.notation.symbol(expr.name)
 
     def _print_Heaviside(self, expr, exp=None):
         return _power(r"[%s > 0]" % self._print(expr.args[0]), exp)
