@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(PY) bench/verify.py
 	$(PY) bench/codegen.py
 	$(PY) bench/dask_scaling.py
+	$(PY) bench/blocks.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

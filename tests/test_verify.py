@@ -126,7 +126,9 @@ NETWORK_EXAMPLES = [name for name, ex in EXAMPLES.items() if not isinstance(ex.b
 def test_check_passes_on_every_seed_example(name):
     report = verify.check(EXAMPLES[name].derive(), trials=2)
     assert report.passed, str(report)
-    assert {row.check for row in report.rows} >= {"recursion", "finite differences"}
+    # an MLP against the closed-form recursion, a network of blocks against verify's block reference
+    assert {row.check for row in report.rows} >= {"finite differences"}
+    assert {row.check for row in report.rows} & {"recursion", "reference"}
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])

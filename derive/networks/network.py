@@ -74,6 +74,7 @@ class Network:
                             if b.kind != "residual"])
         self.samples_out = build.m
         clash = [str(n) for n in (*self.sizes, self.m) if str(n) in build.parameters or
+                 any(str(n) in (Z.name, delta.name) for b in flat for Z, delta in b.deltas) or
                  any(str(n) == Z.name for b in flat for Z, _ in b.definitions) or str(n) in ("X", "Y")]
         if clash:
             raise InvalidArgument(f"network: size {clash[0]!r} has the name of one of the network's matrices "
