@@ -14,6 +14,7 @@ EPS = 1e-6       # central-difference step (float64)
 FULL_FD = 64     # parameters with at most this many entries get a full finite-difference gradient
 DIRECTIONS = 3   # random directions for larger parameters, as jax.test_util.check_grads does
 EXACT_UNITS = 10  # the exact proof runs by default when layers × units × samples is at most this (width 2)
+EXACT_SECONDS = 20  # and is abandoned (said in a note, no row) when SymPy has not decided it by then
 TOLERANCE = {np.dtype(np.float64): {"recursion": 1e-8, "finite differences": 1e-5},
              np.dtype(np.float32): {"recursion": 1e-4, "finite differences": 1e-3}}
 
@@ -190,7 +191,12 @@ def check(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples=3, exa
     # a function given by the user may swell past what the proof decides quickly ((x³ + x) of (x³ + x): degree 9)
     custom = any(isinstance(a, recursion.Custom) for a in spec.activations) or not isinstance(spec.loss, str)
     if exact_proof or (exact_proof is None and units <= EXACT_UNITS and not custom):
-        report.rows.extend(exact_rows(plain, exact_dims))
+        rows = _within(EXACT_SECONDS if exact_proof is None else None, exact_rows, plain, exact_dims)
+        if rows is None:
+            report.notes.append(f"exact proof abandoned: not decided within {EXACT_SECONDS} s (a default run; "
+                                f"exact_proof=True waits for it)")
+            return report
+        report.rows.extend(rows)
         report.notes.append("exact proof at sizes " + ", ".join(f"{k} = {v}" for k, v in
                                                               sorted(exact_dims.items(), key=str)) if exact_dims
                             else "exact proof at the network's own sizes")
@@ -252,6 +258,31 @@ def check_blocks(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples
         report.notes.append("exact proof: not available for networks of blocks (reference and finite differences "
                             "only)")
     return report
+
+
+def _within(seconds, function, *args):
+    """function(*args), or None when it takes longer than `seconds` (None: no limit; off the main thread, where
+    no alarm can be set, no limit either)."""
+    import signal
+    import threading
+
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        return function(*args)
+
+    class Late(Exception):
+        pass
+
+    def alarm(*_):
+        raise Late
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        return function(*args)
+    except Late:
+        return None
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 EXPLICIT_ENTRIES = 100  # f and ∂f/∂X are evaluated by SymPy when the inputs have at most this many entries

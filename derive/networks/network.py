@@ -1,8 +1,6 @@
 """Networks of dense layers as symbolic matrices: the forward pass as named definitions, and the loss."""
 import math
 import re
-from dataclasses import dataclass
-
 import sympy as sp
 
 from ..core import registry
