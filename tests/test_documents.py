@@ -125,8 +125,9 @@ def test_committed_output_is_up_to_date(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no TeX engine installed (CI installs one)")
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="known gap: long definitions and summary rows of block documents are not yet broken across lines")) if n in ("block-transformer", "block-conv1d") else n
-                                  for n in EXAMPLES])
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=(
+    "known gap: one chain line of the convolution, ⋯ + tr(((S₀ᵀ δ K₀ᵀ + S₁ᵀ δ K₁ᵀ) ⊙ (1 − A∘2))ᵀ dZ), is 3.8 pt too "
+    "wide"))) if n == "block-conv1d" else n for n in EXAMPLES])
 def test_every_document_compiles_with_nothing_past_the_margin(name, tmp_path):
     tex = ROOT / "output" / name / "derivation.tex"
     copy = tmp_path / "derivation.tex"

@@ -31,7 +31,7 @@ def render(page, tmp_path):
     return dict(zip(("width", "viewport", "maths", "blank", "errors"), map(int, found.groups())))
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="known gap: long definitions and summary rows of block documents are not yet broken across lines")) if n == "block-transformer" else n for n in EXAMPLES])
+@pytest.mark.parametrize("name", list(EXAMPLES))
 def test_example_page_fits_the_viewport_and_draws_every_formula(name, tmp_path):
     example = EXAMPLES[name]
     seen = render(html_document(example.derive(), title=example.title), tmp_path)

@@ -193,7 +193,7 @@ def _chain_block(chain, n, function="L"):
     for symbol, E, kind in chain.results:
         lhs = latex(symbol, n) if kind == "delta" else r"\frac{\partial %s}{\partial %s}" % (function,
                                                                                             latex(symbol, n))
-        results.append((lhs, latex(E, n)))
+        results.append((lhs, _wide_result(E, n)))
     title = tuple(("math", latex(p, n)) if isinstance(p, sp.Basic) else ("text", p) for p in chain.title)
     note = ()
     if chain.where:   # "for l = 5, 4, …, 1": the values of l as mathematics
@@ -207,6 +207,15 @@ def _chain_block(chain, n, function="L"):
 
 # a chain line wider than this leaves its rule names no room beside it: its carried terms are written ⋯
 CARRIED = 50
+
+
+def _wide_result(E, n):
+    """A result's LaTeX, or for a wide Hadamard product its lines: all factors but the last, then ⊙ the last."""
+    tex = latex(E, n)
+    if width(tex) <= WIDE or not isinstance(E, sp.HadamardProduct):
+        return tex
+    *rest, last = E.args
+    return (latex(sp.HadamardProduct(*rest) if len(rest) > 1 else rest[0], n), r"\odot " + latex(last, n))
 
 
 def _shown(terms, before, n):
@@ -474,15 +483,6 @@ def algorithm(program, notation=None):
                      codegen.python_source(program))
 
 
-# what each named intermediate of a block is, by the letters of its name
-MEANINGS = {"Z": "the pre-activations of layer {l}", "A": "the output of layer {l}", "H": "the hidden state of layer {l}",
-            "mu": "the mean of each sample's features (layer {l})", "C": "the centred features (layer {l})",
-            "v": "the variance of each sample's features (layer {l})",
-            "s": "one over the standard deviation, per sample (layer {l})", "N": "the normalised features (layer {l})",
-            "Q": "the queries of layer {l}, the heads side by side", "K": "the keys of layer {l}",
-            "V": "the values of layer {l}", "S": "the attention scores of layer {l}",
-            "P": "the attention weights of layer {l}: each query's weights sum to 1",
-            "O": "the heads' outputs side by side (layer {l})", "R": "the residual sum x + F(x) ({l})"}
 ROLES = {"W": "the weights of layer {l}", "b": "the bias of layer {l}", "gamma": "the scale of layer {l}",
          "beta": "the shift of layer {l}", "Wq": "the query weights of layer {l}", "Wk": "the key weights of layer {l}",
          "Wv": "the value weights of layer {l}", "Wo": "the output weights of layer {l}",
@@ -491,13 +491,8 @@ ROLES = {"W": "the weights of layer {l}", "b": "the bias of layer {l}", "gamma":
 
 
 def _meaning(name, table):
-    match = re.fullmatch(r"([A-Za-z]+?)(\d+)(?:_(\d+))?", name)
-    if not match or match.group(1) not in table:
-        return ""
-    words = table[match.group(1)].format(l=match.group(2))
-    if match.group(3):
-        words += (f", step {match.group(3)}" if match.group(1) in ("Z", "H") else f", head {match.group(3)}")
-    return words
+    match = re.fullmatch(r"([A-Za-z]+?)(\d+)", name)
+    return table[match.group(1)].format(l=match.group(2)) if match and match.group(1) in table else ""
 
 
 def _selections(net):
@@ -520,15 +515,10 @@ def block_symbols(net, n):
                                     f"one sample per {by}") for X in net.inputs]
     rows.append((latex(net.Y, n), shape(net.Y), f"the targets, one sample per {by}"))
     rows += [(latex(P, n), shape(P), _meaning(P.name, ROLES)) for P in net.parameters]
+    meanings = dict(m for b in flatten(net.blocks) for m in b.meanings)
     for Z in net.forward:
-        rows.append((latex(Z, n), shape(Z), _meaning(Z.name, MEANINGS)))
-    for S in _selections(net):
-        what = ("columns {a}–{b} of the heads' side-by-side matrices (head {h})" if S.name.startswith("E") else
-                "rows {a}–{b} of the kernel (tap {h})" if S.name.startswith("T") else
-                "the time steps t·{s} + {j} of the input for output step t (zero rows past the ends: padding)")
-        h = S.name.rsplit("_", 1)[1]
-        rows.append((latex(S, n), shape(S), "a selection matrix: " + what.format(
-            a=S.start + 1, b=S.start + int(S.rows), h=h, s=S.stride, j=S.start)))
+        rows.append((latex(Z, n), shape(Z), meanings.get(Z, "")))
+    rows += [(latex(S, n), shape(S), "a constant: " + meanings.get(S, "")) for S in _selections(net)]
     for eps, value in net.constants.items():
         rows.append((latex(eps, n), r"\mathbb{R}", f"a small constant, {float(value):g}, that keeps the square root from 0"))
     return Symbols(tuple(rows))

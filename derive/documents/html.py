@@ -55,7 +55,8 @@ def _svg(diagram):
 def _algorithm_html(b):
     """The statements as a numbered list of MathML formulas, then the Python source."""
     items = ["<li>%s</li>" % _math(r"%s \gets %s" % row, displaystyle=True) for row in b.rows]
-    items.append(f"<li>return {_math(', '.join(b.returns))}</li>")
+    # each value its own formula, so that a long tuple wraps after a comma
+    items.append(f"<li>return {', '.join(_math(r) for r in b.returns)}</li>")
     return ("<ol>" + "".join(items) + "</ol><details><summary>Python source</summary><pre>"
             + html.escape(b.source) + "</pre></details>")
 
@@ -82,7 +83,7 @@ def _chain_html(b):
             if last and not beside and rules:
                 rows.append(("", "", f"<span class=note>{html.escape(rules)}</span>"))
     for lhs, rhs in b.results:
-        rows.append(("", "⇒", _math(f"{lhs} = {rhs}", displaystyle=True)))
+        rows.append(("", "⇒", _math(f"{lhs} = {rhs if isinstance(rhs, str) else ' '.join(rhs)}", displaystyle=True)))
     note = f" ({_parts(b.note)})" if b.note else ""
     return (f"<h3>{_parts(b.title)}{note}</h3><table class=chain>"
             + "".join("<tr><td class=lhs>%s</td><td>%s</td><td>%s</td></tr>" % r for r in rows) + "</table>"

@@ -35,7 +35,9 @@ def _chain(b):
         for j, line in enumerate(lines[1:], 1):
             rows.append(rf"&\phantom{{=}} {line}" + (tag if j == len(lines) - 1 else ""))
     for lhs, rhs in b.results:
-        rows.append(r"&\Rightarrow\ %s = %s" % (lhs, rhs))
+        first, *more = (rhs,) if isinstance(rhs, str) else rhs   # a wide result: its factors on lines of their own
+        rows.append(r"&\Rightarrow\ %s = %s" % (lhs, first))
+        rows += [r"&\phantom{\Rightarrow\ %s =} %s" % (lhs, line) for line in more]
     title = "".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.title)
     note = "".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.note)
     remark = "".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.remark)
@@ -67,7 +69,7 @@ def _tikz(diagram):
 def _algorithmic(b):
     """The algorithmic environment: one \\State per statement, then the values returned."""
     returned = r", \allowbreak ".join(b.returns)   # a long tuple may break after a comma
-    lines = [r"\begin{algorithmic}", r"    \Function{%s}{$%s$}" % (_tex_text(b.name), ", ".join(b.arguments)),
+    lines = [r"\begin{algorithmic}", r"    \Function{%s}{$%s$}" % (_tex_text(b.name), r", \allowbreak ".join(b.arguments)),
              *(r"        \State $%s \gets %s$" % row for row in b.rows),
              r"        \State \Return $%s$" % (f"({returned})" if len(b.returns) > 1 else returned),
              r"    \EndFunction", r"\end{algorithmic}"]

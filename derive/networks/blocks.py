@@ -112,6 +112,7 @@ class Built:
     layer: object = None   # the Layer of a dense block
     note: str = ""
     spec: object = None    # the block as given
+    meanings: tuple = ()   # (Z, what it is in words) for the intermediates it names
 
     def plain(self):
         """The block as plain data, for a verification written apart from derive: its kind, its position l, what it
@@ -256,7 +257,8 @@ class Builder:
         note = f"the weight is {spec.tie}ᵀ, shared with {spec.tie}: its gradient sums both uses" if spec.tie else ""
         params = tuple(P for P in (W if spec.tie is None else None, b) if P is not None)
         return Built("dense", l, f"Layer {l}: dense, {act.name}", A, A_out, ((Z, Z_def), (A_out, A_def)), params,
-                     ((Z, delta),), layer=layer, note=note)
+                     ((Z, delta),), layer=layer, note=note,
+                     meanings=((Z, f"the pre-activations of layer {l}"), (A_out, f"the activations of layer {l}")))
 
     def _tied(self, name, shape, where):
         if not isinstance(name, str) or name not in self.parameters or not name.startswith("W"):
@@ -280,8 +282,10 @@ class Builder:
             raise InvalidArgument(f"{where}: x + F(x) needs F(x) of the shape of x: x has width {n} and {m} "
                                   f"samples, F(x) width {self.n} and {self.m} samples")
         R, delta = self.matrix(f"R{k}", n), self.matrix(f"delta_R{k}", n)
-        return Built("residual", k, f"Residual {k}: x + F(x) over layers {first}–{self.l}", A, R,
-                     ((R, matadd(A, F)),), (), ((R, delta),), inner=tuple(inner))
+        span = f"layers {first}–{self.l}" if self.l > first else f"layer {first}"
+        return Built("residual", k, f"Residual {k}: x + F(x) over {span}", A, R,
+                     ((R, matadd(A, F)),), (), ((R, delta),), inner=tuple(inner),
+                     meanings=((R, f"the residual sum x + F(x) over {span}"),))
 
     def layernorm(self, spec, A, last):
         l, where = self._next("layer norm")
@@ -301,8 +305,11 @@ class Builder:
                        (s, hadamard_power(matadd(v, eps * one(*v.shape)), sp.Rational(-1, 2))),
                        (N, hadamard(C, spread(s))),
                        (A_out, matadd(hadamard(N, bias(self.layout, gamma, m)), bias(self.layout, beta, m))))
+        meanings = ((mu, "the mean of each sample's features"), (C, "the centred features"),
+                    (v, "the variance of each sample's features"), (s, "one over the standard deviation, per sample"),
+                    (N, "the normalised features"), (A_out, f"the output of layer {l}"))
         return Built("layer norm", l, f"Layer {l}: layer norm", A, A_out, definitions, (gamma, beta),
-                     _deltas(definitions))
+                     _deltas(definitions), meanings=meanings)
 
     def selfattention(self, spec, A, last):
         l, where = self._next("self-attention")
@@ -317,24 +324,39 @@ class Builder:
                                                                     ("O", width), ("A", n)))
         definitions = [(Q, linear(self.layout, Wq, A)), (K, linear(self.layout, Wk, A)),
                        (V, linear(self.layout, Wv, A))]
+        meanings = {Q: f"the queries of layer {l}, the heads side by side", K: f"the keys of layer {l}",
+                    V: f"the values of layer {l}", O: f"the heads' outputs side by side (layer {l})",
+                    A_out: f"the output of layer {l}"}
         parts = []
         for h in range(1, heads + 1):
-            E = Select(f"E{l}_{h}", width, (h - 1) * dk, dk) if heads > 1 else None
-            # head h: Q_h = Q E_hᵀ (its columns), S_h = Q_h K_hᵀ/√d_k, P_h = softmax per query, P_h V_h into O
             tag = f"{l}_{h}" if heads > 1 else f"{l}"
             S, P = sp.MatrixSymbol(f"S{tag}", m, m), sp.MatrixSymbol(f"P{tag}", m, m)
-            if AW:
-                Qh, Kh, Vh = (matmul(M, tp(E)) if E is not None else M for M in (Q, K, V))
-                scores, head = matmul(Qh, tp(Kh)), matmul(P, Vh, *([E] if E is not None else []))
+            head = f", head {h}" if heads > 1 else ""
+            if heads > 1:
+                # head h: the columns h·d_k … of Q, K, V, taken by E_h: Q_h = Q E_hᵀ (rows E_h Q with samples as
+                # columns); its output put back in place: P_h V_h E_h
+                E = Select(f"E{l}_{h}", width, (h - 1) * dk, dk)
+                meanings[E] = (f"selects columns {(h - 1) * dk + 1}–{h * dk}: head {h}'s block of Q, K, V "
+                               f"(rows with samples as columns)")
+                Qh, Kh, Vh = (self.matrix(f"{k}{tag}", dk) for k in "QKV")
+                definitions += [(Mh, matmul(M, tp(E)) if AW else matmul(E, M)) for Mh, M in ((Qh, Q), (Kh, K), (Vh, V))]
+                meanings.update({Qh: f"the queries of head {h} (layer {l})", Kh: f"the keys of head {h}",
+                                 Vh: f"the values of head {h}"})
             else:
-                Qh, Kh, Vh = (matmul(E, M) if E is not None else M for M in (Q, K, V))
-                scores, head = matmul(tp(Kh), Qh), matmul(*([tp(E)] if E is not None else []), Vh, P)
+                E, Qh, Kh, Vh = None, Q, K, V
+            # S = Q_h K_hᵀ/√d_k (Kᵀ_h Q_h with samples as columns), P = softmax per query, P V_h
+            scores = matmul(Qh, tp(Kh)) if AW else matmul(tp(Kh), Qh)
+            out = matmul(P, Vh) if AW else matmul(Vh, P)
+            if E is not None:
+                out = matmul(out, E) if AW else matmul(tp(E), out)
             definitions += [(S, scores / sp.sqrt(dk)), (P, Softmax(S, 1 if AW else 0, spec.causal))]
-            parts.append(head)
+            meanings.update({S: f"the attention scores of layer {l}{head}",
+                             P: f"the attention weights of layer {l}{head}: each query's weights sum to 1"})
+            parts.append(out)
         definitions += [(O, matadd(*parts)), (A_out, linear(self.layout, Wo, O))]
         title = f"Layer {l}: {'causal ' if spec.causal else ''}self-attention, {heads} head{'s' * (heads > 1)}"
         return Built("self-attention", l, title, A, A_out, tuple(definitions), (Wq, Wk, Wv, Wo),
-                     _deltas(definitions))
+                     _deltas(definitions), meanings=tuple(meanings.items()))
 
     def conv1d(self, spec, A, last):
         l, where = self._next("convolution")
@@ -354,26 +376,40 @@ class Builder:
         if T_out < 1:
             raise InvalidArgument(f"{where}: width {width} is longer than the {T} time steps plus padding "
                                   f"{padding} on each side")
-        AW = self.layout == "AW"
-        K = self.parameter(f"K{l}", (width * c_in, channels) if self.layout != "WA" else (channels, width * c_in))
+        AW, WA = self.layout == "AW", self.layout == "WA"
+        K = self.parameter(f"K{l}", (width * c_in, channels) if not WA else (channels, width * c_in))
         b = self.parameter(f"b{l}", (channels, 1))
-        terms = []
+        definitions, terms, meanings = [], [], {}
         for j in range(width):
-            # tap j: S_j selects rows t·stride + j − padding (time), E_j rows j·c_in … of K
-            S, E = Select(f"S{l}_{j}", T, j - padding, T_out, stride), Select(f"T{l}_{j}", width * c_in, j * c_in, c_in)
-            if AW:
-                terms.append(matmul(S, A, E, K))
-            else:
-                terms.append(matmul(K, tp(E), A, tp(S)) if self.layout == "WA" else matmul(tp(K), tp(E), A, tp(S)))
+            # tap j: K_j = E_j K, rows j·c_in … of K (columns in WA); S_j selects the time steps t·stride + j − padding
+            S, E = Select(f"S{l}_{j}", T, j - padding, T_out, stride), Select(f"E{l}_{j}", width * c_in, j * c_in, c_in)
+            Kj = sp.MatrixSymbol(f"K{l}_{j}", c_in, channels) if not WA else sp.MatrixSymbol(f"K{l}_{j}", channels, c_in)
+            definitions.append((Kj, matmul(K, tp(E)) if WA else matmul(E, K)))
+            meanings[Kj] = f"tap {j} of the kernel of layer {l}"
+            meanings[E] = f"selects rows {j * c_in + 1}–{(j + 1) * c_in} of the kernel: tap {j}"
+            meanings[S] = (f"selects the time steps t·{stride} + {j - padding} of the input for output step t "
+                           f"(a zero row past either end: padding)" if stride > 1 else
+                           f"selects the time steps t + {j - padding} of the input for output step t"
+                           + (" (a zero row past either end: padding)" if padding else ""))
+            terms.append(matmul(S, A, Kj) if AW else matmul(Kj, A, tp(S)) if WA else matmul(tp(Kj), A, tp(S)))
         self.m, self.n = sp.Integer(T_out), sp.Integer(channels)
         Z, A_out = self.matrix(f"Z{l}", channels), self.matrix(f"A{l}", channels)
-        definitions = ((Z, matadd(*terms, bias(self.layout, b, self.m))), (A_out, activate(act, Z, self.layout)))
+        z_def = matadd(*terms, bias(self.layout, b, self.m))
         if act.body == ELT:
-            definitions = ((A_out, definitions[0][1]),)
+            definitions.append((A_out, z_def))
+            delta = self.matrix(f"delta_A{l}", channels)
+            meanings[A_out] = f"the output of layer {l}: Z = Σ_j S_j X K_j + 1 bᵀ"
+            named = A_out
+        else:
+            definitions += [(Z, z_def), (A_out, activate(act, Z, self.layout))]
+            delta = self.matrix(f"delta{l}", channels)
+            meanings.update({Z: f"the pre-activations of layer {l}", A_out: f"the output of layer {l}"})
+            named = Z
         title = f"Layer {l}: convolution, {channels} channels, width {width}" + (
             f", stride {stride}" if stride > 1 else "") + (f", padding {padding}" if padding else "")
-        delta = self.matrix(f"delta{l}", channels) if len(definitions) > 1 else self.matrix(f"delta_A{l}", channels)
-        return Built("convolution", l, title, A, A_out, definitions, (K, b), ((definitions[0][0], delta),))
+        deltas = (*_deltas(definitions[:width]), (named, delta))
+        return Built("convolution", l, title, A, A_out, tuple(definitions), (K, b), deltas,
+                     meanings=tuple(meanings.items()))
 
     def recurrent(self, spec, A, last):
         l, where = self._next("recurrent")
@@ -389,7 +425,7 @@ class Builder:
         Wh = self.parameter(f"Wh{l}", weight_shape(self.layout, n, n))
         b = self.parameter(f"b{l}", (n, 1))
         self.inputs = tuple(self.matrix(f"X{t}", n_in) for t in range(1, steps + 1))
-        definitions, deltas, H = [], [], None
+        definitions, deltas, meanings, H = [], [], [], None
         for t, X in enumerate(self.inputs, 1):
             # Z_t = W_h H_{t−1} + W_x X_t + b 1ᵀ (H_0 = 0), H_t = f(Z_t)
             Z, H_t = self.matrix(f"Z{l}_{t}", n), self.matrix(f"H{l}_{t}", n)
@@ -397,10 +433,12 @@ class Builder:
                                                                                 bias(self.layout, b, self.m)]
             definitions += [(Z, matadd(*terms)), (H_t, activate(act, Z, self.layout))]
             deltas.append((Z, self.matrix(f"delta{l}_{t}", n)))
+            meanings += [(Z, f"the pre-activations of layer {l} at step {t}"),
+                         (H_t, f"the hidden state of layer {l} after step {t}")]
             H = H_t
         self.n = n
         return Built("recurrent", l, f"Layer {l}: recurrent ({act.name}), {steps} steps", self.inputs[0], H,
-                     tuple(definitions), (Wx, Wh, b), tuple(deltas))
+                     tuple(definitions), (Wx, Wh, b), tuple(deltas), meanings=tuple(meanings))
 
 
 def _deltas(definitions):

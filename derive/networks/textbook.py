@@ -329,7 +329,7 @@ def carried(terms, before):
     """How many leading terms of a chain line are carried unchanged from the line before (the parameters' terms,
     already read off), leaving at least the last."""
     kept = 0
-    while kept < len(terms) - 1 and kept < len(before) and terms[kept] == before[kept]:
+    while kept < len(terms) - 1 and terms[kept] in before:
         kept += 1
     return kept
 
@@ -447,15 +447,19 @@ def _uses(net):
 def definition_chain(net, N, delta, title):
     """tr(δ_Nᵀ dN) = … = Σ tr(G_Xᵀ dX) for a named intermediate N of a network of blocks: N's definition, its rules,
     each term brought to the names it reads (an intermediate without a δ of its own, A = σ(Z), expanded in turn);
-    what is read off where this chain is the only use, the terms left where X has other uses."""
+    what is read off where this chain is the only use, the terms left where X has other uses; None where N reads
+    only the inputs."""
     named, forward = set(net.deltas), net.forward
-    leaves = set(net.parameters) | set(net.inputs) | named
+    leaves = set(net.parameters) | named   # the inputs are constants: no term for dX
 
     def stops(E):
         return sorted((X for X in E.atoms(sp.MatrixSymbol) if X in leaves or X in forward), key=str)
 
+    if not stops(forward[N]):
+        return None   # N reads only the inputs (μ of a first layer norm): nothing passes back through it
     order = sorted(set(forward) | leaves, key=str)
-    b = _Builder([form(delta, d(N))], {})
+    # each definition's expression written by its name where it reappears (softmax(S) as P)
+    b = _Builder([form(delta, d(N))], {E: Z for Z, E in forward.items() if not isinstance(E, sp.MatrixSymbol)})
     b.expand([N], set(stops(forward[N])), forward[N])
     adjoint = dict(b.gather(order))
     while True:
@@ -463,8 +467,6 @@ def definition_chain(net, N, delta, title):
         if not inner:
             break
         X = inner[0]
-        rewrite = _naming(forward[X], X)
-        b.rewrite = rewrite
         b.expand([X], set(stops(forward[X])), forward[X])
         del adjoint[X]
         adjoint.update(b.gather(order, only=stops(forward[X])))
@@ -513,4 +515,4 @@ def block_chains(result):
             continue
         delta = net.deltas[N]
         chains.append(definition_chain(net, N, delta, (owner[N].title + ": from ", delta, " back")))
-    return tuple(chains)
+    return tuple(c for c in chains if c is not None)

@@ -5,9 +5,14 @@ and returns arrays of the same library and floating type.
 
 Inputs: X 8×2, Y 3×1, K1 6×3, b1 3×1, K2 6×2, b2 2×1, W3 2×1, b3 1×1.
 Forward pass:
-    Z1 = S1_0 X T1_0 K1 + S1_1 X T1_1 K1 + S1_2 X T1_2 K1 + 1 b1ᵀ
+    K1_0 = E1_0 K1
+    K1_1 = E1_1 K1
+    K1_2 = E1_2 K1
+    Z1 = S1_0 X K1_0 + S1_1 X K1_1 + S1_2 X K1_2 + 1 b1ᵀ
     A1 = tanh(Z1)
-    Z2 = S2_0 A1 T2_0 K2 + S2_1 A1 T2_1 K2 + 1 b2ᵀ
+    K2_0 = E2_0 K2
+    K2_1 = E2_1 K2
+    Z2 = S2_0 A1 K2_0 + S2_1 A1 K2_1 + 1 b2ᵀ
     A2 = tanh(Z2)
     Z3 = A2 W3 + 1 b3ᵀ
     A3 = Z3
@@ -16,10 +21,15 @@ Loss:
 Backward pass:
     δ3 = (1/3) (A3 - Y)
     δ2 = (δ3 W3ᵀ) ⊙ (1 - A2^∘2)
-    δ1 = (S2_1ᵀ δ2 K2ᵀ T2_1ᵀ + S2_0ᵀ δ2 K2ᵀ T2_0ᵀ) ⊙ (1 - A1^∘2)
-    ∂L/∂K1 = (T1_2ᵀ Xᵀ S1_2ᵀ + T1_1ᵀ Xᵀ S1_1ᵀ + T1_0ᵀ Xᵀ S1_0ᵀ) δ1
+    δ_K2_1 = A1ᵀ S2_1ᵀ δ2
+    δ_K2_0 = A1ᵀ S2_0ᵀ δ2
+    δ1 = (S2_1ᵀ δ2 K2_1ᵀ + S2_0ᵀ δ2 K2_0ᵀ) ⊙ (1 - A1^∘2)
+    δ_K1_2 = Xᵀ S1_2ᵀ δ1
+    δ_K1_1 = Xᵀ S1_1ᵀ δ1
+    δ_K1_0 = Xᵀ S1_0ᵀ δ1
+    ∂L/∂K1 = E1_2ᵀ δ_K1_2 + E1_1ᵀ δ_K1_1 + E1_0ᵀ δ_K1_0
     ∂L/∂b1 = δ1ᵀ 1
-    ∂L/∂K2 = (T2_1ᵀ A1ᵀ S2_1ᵀ + T2_0ᵀ A1ᵀ S2_0ᵀ) δ2
+    ∂L/∂K2 = E2_1ᵀ δ_K2_1 + E2_0ᵀ δ_K2_0
     ∂L/∂b2 = δ2ᵀ 1
     ∂L/∂W3 = A2ᵀ δ3
     ∂L/∂b3 = δ3ᵀ 1
@@ -135,11 +145,19 @@ def gradients(X, Y, K1, b1, K2, b2, W3, b3):
     """{parameter: ∂L/∂parameter}: the forward pass, the δ recursion and every gradient, once."""
     xp = namespace(X, Y, K1, b1, K2, b2, W3, b3)
     (), (X, Y, K1, b1, K2, b2, W3, b3) = check_shapes(xp, (X, Y, K1, b1, K2, b2, W3, b3), (('X', (8, 2)), ('Y', (3, 1)), ('K1', (6, 3)), ('b1', (3, 1)), ('K2', (6, 2)), ('b2', (2, 1)), ('W3', (2, 1)), ('b3', (1, 1))), ())
-    Z1 = take(xp, X, 0, -1, 4, 2) @ K1[0:2] + X[0:7:2] @ K1[2:4] + X[1:8:2] @ K1[4:6] + b1.T
+    K1_0 = K1[0:2]
+    K1_1 = K1[2:4]
+    K1_2 = K1[4:6]
+    Z1 = take(xp, X, 0, -1, 4, 2) @ K1_0
+    del K1_0
+    Z1 += X[0:7:2] @ K1_1 + X[1:8:2] @ K1_2 + b1.T
+    del K1_1, K1_2
     A1 = xp.tanh(Z1)
     del Z1
-    Z2 = A1[0:3] @ K2[0:3]
-    Z2 += A1[1:4] @ K2[3:6] + b2.T
+    K2_0 = K2[0:3]
+    K2_1 = K2[3:6]
+    Z2 = A1[0:3] @ K2_0
+    Z2 += A1[1:4] @ K2_1 + b2.T
     A2 = xp.tanh(Z2)
     del Z2
     Z3 = A2 @ W3
@@ -154,12 +172,23 @@ def gradients(X, Y, K1, b1, K2, b2, W3, b3):
     del delta3
     delta2 *= 1 - A2 ** 2
     del A2
-    dK2 = (xp.concat([A1.T[:, 0:3], A1.T[:, 1:4]], axis=0)) @ delta2
     db2 = xp.sum(delta2.T, axis=1, keepdims=True)
-    delta1 = (put(xp, delta2 @ K2.T[:, 3:6], 0, 4, 1, 1) + put(xp, delta2 @ K2.T[:, 0:3], 0, 4, 0, 1)) * (1 - A1 ** 2)
-    del A1, delta2
-    dK1 = (xp.concat([take(xp, X.T, 1, -1, 4, 2), X.T[:, 0:7:2], X.T[:, 1:8:2]], axis=0)) @ delta1
+    delta_K2_1 = A1.T[:, 1:4] @ delta2
+    delta_K2_0 = A1.T[:, 0:3] @ delta2
+    dK2 = put(xp, delta_K2_1, 0, 6, 3, 1)
+    del delta_K2_1
+    dK2 += put(xp, delta_K2_0, 0, 6, 0, 1)
+    del delta_K2_0
+    delta1 = (put(xp, delta2 @ K2_1.T, 0, 4, 1, 1) + put(xp, delta2 @ K2_0.T, 0, 4, 0, 1)) * (1 - A1 ** 2)
+    del A1, K2_0, K2_1, delta2
     db1 = xp.sum(delta1.T, axis=1, keepdims=True)
+    delta_K1_2 = X.T[:, 1:8:2] @ delta1
+    delta_K1_1 = X.T[:, 0:7:2] @ delta1
+    delta_K1_0 = take(xp, X.T, 1, -1, 4, 2) @ delta1
+    del delta1
+    dK1 = put(xp, delta_K1_2, 0, 6, 4, 1)
+    del delta_K1_2
+    dK1 += put(xp, delta_K1_1, 0, 6, 2, 1) + put(xp, delta_K1_0, 0, 6, 0, 1)
     return {'K1': dK1, 'b1': db1, 'K2': dK2, 'b2': db2, 'W3': dW3, 'b3': db3}
 
 
@@ -167,12 +196,21 @@ def loss(X, Y, K1, b1, K2, b2, W3, b3):
     """The loss L (from the logits where that is more accurate)."""
     xp = namespace(X, Y, K1, b1, K2, b2, W3, b3)
     (), (X, Y, K1, b1, K2, b2, W3, b3) = check_shapes(xp, (X, Y, K1, b1, K2, b2, W3, b3), (('X', (8, 2)), ('Y', (3, 1)), ('K1', (6, 3)), ('b1', (3, 1)), ('K2', (6, 2)), ('b2', (2, 1)), ('W3', (2, 1)), ('b3', (1, 1))), ())
-    Z1 = take(xp, X, 0, -1, 4, 2) @ K1[0:2] + X[0:7:2] @ K1[2:4] + X[1:8:2] @ K1[4:6] + b1.T
+    K1_0 = K1[0:2]
+    K1_1 = K1[2:4]
+    K1_2 = K1[4:6]
+    Z1 = take(xp, X, 0, -1, 4, 2) @ K1_0
+    del K1_0
+    Z1 += X[0:7:2] @ K1_1 + X[1:8:2] @ K1_2 + b1.T
+    del K1_1, K1_2
     A1 = xp.tanh(Z1)
     del Z1
-    Z2 = A1[0:3] @ K2[0:3]
-    Z2 += A1[1:4] @ K2[3:6] + b2.T
-    del A1
+    K2_0 = K2[0:3]
+    K2_1 = K2[3:6]
+    Z2 = A1[0:3] @ K2_0
+    del K2_0
+    Z2 += A1[1:4] @ K2_1 + b2.T
+    del A1, K2_1
     A2 = xp.tanh(Z2)
     del Z2
     Z3 = A2 @ W3
@@ -189,11 +227,19 @@ def loss_and_gradients(X, Y, K1, b1, K2, b2, W3, b3):
     """{'loss': L, parameter: ∂L/∂parameter}, from one forward and one backward pass."""
     xp = namespace(X, Y, K1, b1, K2, b2, W3, b3)
     (), (X, Y, K1, b1, K2, b2, W3, b3) = check_shapes(xp, (X, Y, K1, b1, K2, b2, W3, b3), (('X', (8, 2)), ('Y', (3, 1)), ('K1', (6, 3)), ('b1', (3, 1)), ('K2', (6, 2)), ('b2', (2, 1)), ('W3', (2, 1)), ('b3', (1, 1))), ())
-    Z1 = take(xp, X, 0, -1, 4, 2) @ K1[0:2] + X[0:7:2] @ K1[2:4] + X[1:8:2] @ K1[4:6] + b1.T
+    K1_0 = K1[0:2]
+    K1_1 = K1[2:4]
+    K1_2 = K1[4:6]
+    Z1 = take(xp, X, 0, -1, 4, 2) @ K1_0
+    del K1_0
+    Z1 += X[0:7:2] @ K1_1 + X[1:8:2] @ K1_2 + b1.T
+    del K1_1, K1_2
     A1 = xp.tanh(Z1)
     del Z1
-    Z2 = A1[0:3] @ K2[0:3]
-    Z2 += A1[1:4] @ K2[3:6] + b2.T
+    K2_0 = K2[0:3]
+    K2_1 = K2[3:6]
+    Z2 = A1[0:3] @ K2_0
+    Z2 += A1[1:4] @ K2_1 + b2.T
     A2 = xp.tanh(Z2)
     del Z2
     Z3 = A2 @ W3
@@ -211,12 +257,23 @@ def loss_and_gradients(X, Y, K1, b1, K2, b2, W3, b3):
     del delta3
     delta2 *= 1 - A2 ** 2
     del A2
-    dK2 = (xp.concat([A1.T[:, 0:3], A1.T[:, 1:4]], axis=0)) @ delta2
     db2 = xp.sum(delta2.T, axis=1, keepdims=True)
-    delta1 = (put(xp, delta2 @ K2.T[:, 3:6], 0, 4, 1, 1) + put(xp, delta2 @ K2.T[:, 0:3], 0, 4, 0, 1)) * (1 - A1 ** 2)
-    del A1, delta2
-    dK1 = (xp.concat([take(xp, X.T, 1, -1, 4, 2), X.T[:, 0:7:2], X.T[:, 1:8:2]], axis=0)) @ delta1
+    delta_K2_1 = A1.T[:, 1:4] @ delta2
+    delta_K2_0 = A1.T[:, 0:3] @ delta2
+    dK2 = put(xp, delta_K2_1, 0, 6, 3, 1)
+    del delta_K2_1
+    dK2 += put(xp, delta_K2_0, 0, 6, 0, 1)
+    del delta_K2_0
+    delta1 = (put(xp, delta2 @ K2_1.T, 0, 4, 1, 1) + put(xp, delta2 @ K2_0.T, 0, 4, 0, 1)) * (1 - A1 ** 2)
+    del A1, K2_0, K2_1, delta2
     db1 = xp.sum(delta1.T, axis=1, keepdims=True)
+    delta_K1_2 = X.T[:, 1:8:2] @ delta1
+    delta_K1_1 = X.T[:, 0:7:2] @ delta1
+    delta_K1_0 = take(xp, X.T, 1, -1, 4, 2) @ delta1
+    del delta1
+    dK1 = put(xp, delta_K1_2, 0, 6, 4, 1)
+    del delta_K1_2
+    dK1 += put(xp, delta_K1_1, 0, 6, 2, 1) + put(xp, delta_K1_0, 0, 6, 0, 1)
     return {'loss': loss, 'K1': dK1, 'b1': db1, 'K2': dK2, 'b2': db2, 'W3': dW3, 'b3': db3}
 
 
@@ -224,12 +281,18 @@ def forward(X, Y, K1, b1, K2, b2, W3, b3):
     """{'Z1': Z⁽¹⁾, 'A1': A⁽¹⁾, …}: every value of the forward pass."""
     xp = namespace(X, Y, K1, b1, K2, b2, W3, b3)
     (), (X, Y, K1, b1, K2, b2, W3, b3) = check_shapes(xp, (X, Y, K1, b1, K2, b2, W3, b3), (('X', (8, 2)), ('Y', (3, 1)), ('K1', (6, 3)), ('b1', (3, 1)), ('K2', (6, 2)), ('b2', (2, 1)), ('W3', (2, 1)), ('b3', (1, 1))), ())
-    Z1 = take(xp, X, 0, -1, 4, 2) @ K1[0:2] + X[0:7:2] @ K1[2:4] + X[1:8:2] @ K1[4:6] + b1.T
+    K1_0 = K1[0:2]
+    K1_1 = K1[2:4]
+    K1_2 = K1[4:6]
+    Z1 = take(xp, X, 0, -1, 4, 2) @ K1_0
+    Z1 += X[0:7:2] @ K1_1 + X[1:8:2] @ K1_2 + b1.T
     A1 = xp.tanh(Z1)
-    Z2 = A1[0:3] @ K2[0:3]
-    Z2 += A1[1:4] @ K2[3:6] + b2.T
+    K2_0 = K2[0:3]
+    K2_1 = K2[3:6]
+    Z2 = A1[0:3] @ K2_0
+    Z2 += A1[1:4] @ K2_1 + b2.T
     A2 = xp.tanh(Z2)
     Z3 = A2 @ W3
     Z3 += b3.T
     A3 = Z3
-    return {'Z1': Z1, 'A1': A1, 'Z2': Z2, 'A2': A2, 'Z3': Z3, 'A3': A3}
+    return {'K1_0': K1_0, 'K1_1': K1_1, 'K1_2': K1_2, 'Z1': Z1, 'A1': A1, 'K2_0': K2_0, 'K2_1': K2_1, 'Z2': Z2, 'A2': A2, 'Z3': Z3, 'A3': A3}

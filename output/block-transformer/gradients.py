@@ -14,11 +14,17 @@ Forward pass:
     Q2 = A1 Wq2
     K2 = A1 Wk2
     V2 = A1 Wv2
-    S2_1 = (1/2) Q2 E2_1ᵀ E2_1 K2ᵀ
+    Q2_1 = Q2 E2_1ᵀ
+    K2_1 = K2 E2_1ᵀ
+    V2_1 = V2 E2_1ᵀ
+    S2_1 = (1/2) Q2_1 K2_1ᵀ
     P2_1 = softmax(S2_1)
-    S2_2 = (1/2) Q2 E2_2ᵀ E2_2 K2ᵀ
+    Q2_2 = Q2 E2_2ᵀ
+    K2_2 = K2 E2_2ᵀ
+    V2_2 = V2 E2_2ᵀ
+    S2_2 = (1/2) Q2_2 K2_2ᵀ
     P2_2 = softmax(S2_2)
-    O2 = P2_1 V2 E2_1ᵀ E2_1 + P2_2 V2 E2_2ᵀ E2_2
+    O2 = P2_1 V2_1 E2_1 + P2_2 V2_2 E2_2
     A2 = O2 Wo2
     R1 = X + A2
     mu3 = 1/d R1 1
@@ -50,13 +56,19 @@ Backward pass:
     δ_R1 = δ_R2 + δ_C3 + 1/d δ_mu3 1ᵀ
     δ_A2 = δ_R1
     δ_O2 = δ_A2 Wo2ᵀ
-    δ_P2_2 = δ_O2 E2_2ᵀ E2_2 V2ᵀ
+    δ_P2_2 = δ_O2 E2_2ᵀ V2_2ᵀ
     δ_S2_2 = P2_2 ⊙ (δ_P2_2 - (δ_P2_2 ⊙ P2_2) (1 1ᵀ))
-    δ_P2_1 = δ_O2 E2_1ᵀ E2_1 V2ᵀ
+    δ_V2_2 = P2_2ᵀ δ_O2 E2_2ᵀ
+    δ_K2_2 = (1/2) δ_S2_2ᵀ Q2_2
+    δ_Q2_2 = (1/2) δ_S2_2 K2_2
+    δ_P2_1 = δ_O2 E2_1ᵀ V2_1ᵀ
     δ_S2_1 = P2_1 ⊙ (δ_P2_1 - (δ_P2_1 ⊙ P2_1) (1 1ᵀ))
-    δ_V2 = P2_2ᵀ δ_O2 E2_2ᵀ E2_2 + P2_1ᵀ δ_O2 E2_1ᵀ E2_1
-    δ_K2 = (1/2) (E2_2ᵀ E2_2 Q2ᵀ δ_S2_2 + E2_1ᵀ E2_1 Q2ᵀ δ_S2_1)ᵀ
-    δ_Q2 = (1/2) (δ_S2_2 K2 E2_2ᵀ E2_2 + δ_S2_1 K2 E2_1ᵀ E2_1)
+    δ_V2_1 = P2_1ᵀ δ_O2 E2_1ᵀ
+    δ_K2_1 = (1/2) δ_S2_1ᵀ Q2_1
+    δ_Q2_1 = (1/2) δ_S2_1 K2_1
+    δ_V2 = δ_V2_2 E2_2 + δ_V2_1 E2_1
+    δ_K2 = δ_K2_2 E2_2 + δ_K2_1 E2_1
+    δ_Q2 = δ_Q2_2 E2_2 + δ_Q2_1 E2_1
     δ_A1 = δ_V2 Wv2ᵀ + δ_K2 Wk2ᵀ + δ_Q2 Wq2ᵀ
     ∂L/∂gamma1 = (δ_A1 ⊙ N1)ᵀ 1
     ∂L/∂beta1 = δ_A1ᵀ 1
@@ -185,14 +197,23 @@ def gradients(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5
     Q2 = A1 @ Wq2
     K2 = A1 @ Wk2
     V2 = A1 @ Wv2
-    S2_1 = (1/2) * (Q2[:, 0:4] @ K2.T[0:4])
+    Q2_1 = Q2[:, 0:4]
+    K2_1 = K2[:, 0:4]
+    V2_1 = V2[:, 0:4]
+    S2_1 = (1/2) * (Q2_1 @ K2_1.T)
     P2_1 = softmax(xp, S2_1, 1)
     del S2_1
-    S2_2 = (1/2) * (Q2[:, 4:8] @ K2.T[4:8])
+    Q2_2 = Q2[:, 4:8]
+    del Q2
+    K2_2 = K2[:, 4:8]
+    del K2
+    V2_2 = V2[:, 4:8]
+    del V2
+    S2_2 = (1/2) * (Q2_2 @ K2_2.T)
     P2_2 = softmax(xp, S2_2, 1)
     del S2_2
-    O2 = put(xp, P2_1 @ V2[:, 0:4], 1, 8, 0, 1)
-    O2 += put(xp, P2_2 @ V2[:, 4:8], 1, 8, 4, 1)
+    O2 = put(xp, P2_1 @ V2_1, 1, 8, 0, 1)
+    O2 += put(xp, P2_2 @ V2_2, 1, 8, 4, 1)
     A2 = O2 @ Wo2
     R1 = X + A2
     del A2
@@ -255,23 +276,40 @@ def gradients(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5
     del O2
     delta_O2 = delta_A2 @ Wo2.T
     del delta_A2
-    delta_P2_2 = delta_O2[:, 4:8] @ V2.T[4:8]
+    delta_P2_2 = delta_O2[:, 4:8] @ V2_2.T
+    del V2_2
     delta_S2_2 = P2_2 * (delta_P2_2 - xp.broadcast_to(xp.sum((delta_P2_2 * P2_2), axis=1, keepdims=True), (m, m)))
     del delta_P2_2
-    delta_P2_1 = delta_O2[:, 0:4] @ V2.T[0:4]
-    del V2
+    delta_V2_2 = P2_2.T @ delta_O2[:, 4:8]
+    del P2_2
+    delta_K2_2 = (1/2) * (delta_S2_2.T @ Q2_2)
+    del Q2_2
+    delta_Q2_2 = (1/2) * (delta_S2_2 @ K2_2)
+    del K2_2, delta_S2_2
+    delta_P2_1 = delta_O2[:, 0:4] @ V2_1.T
+    del V2_1
     delta_S2_1 = P2_1 * (delta_P2_1 - xp.broadcast_to(xp.sum((delta_P2_1 * P2_1), axis=1, keepdims=True), (m, m)))
     del delta_P2_1
-    delta_V2 = put(xp, P2_2.T @ delta_O2[:, 4:8], 1, 8, 4, 1)
-    del P2_2
-    delta_V2 += put(xp, P2_1.T @ delta_O2[:, 0:4], 1, 8, 0, 1)
+    delta_V2_1 = P2_1.T @ delta_O2[:, 0:4]
     del P2_1, delta_O2
+    delta_K2_1 = (1/2) * (delta_S2_1.T @ Q2_1)
+    del Q2_1
+    delta_Q2_1 = (1/2) * (delta_S2_1 @ K2_1)
+    del K2_1, delta_S2_1
+    delta_V2 = put(xp, delta_V2_2, 1, 8, 4, 1)
+    del delta_V2_2
+    delta_V2 += put(xp, delta_V2_1, 1, 8, 0, 1)
+    del delta_V2_1
     dWv2 = A1.T @ delta_V2
-    delta_K2 = (1/2) * ((xp.concat([Q2.T[0:4] @ delta_S2_1, Q2.T[4:8] @ delta_S2_2], axis=0)).T)
-    del Q2
+    delta_K2 = put(xp, delta_K2_2, 1, 8, 4, 1)
+    del delta_K2_2
+    delta_K2 += put(xp, delta_K2_1, 1, 8, 0, 1)
+    del delta_K2_1
     dWk2 = A1.T @ delta_K2
-    delta_Q2 = (1/2) * ((xp.concat([delta_S2_1 @ K2[:, 0:4], delta_S2_2 @ K2[:, 4:8]], axis=1)))
-    del K2, delta_S2_1, delta_S2_2
+    delta_Q2 = put(xp, delta_Q2_2, 1, 8, 4, 1)
+    del delta_Q2_2
+    delta_Q2 += put(xp, delta_Q2_1, 1, 8, 0, 1)
+    del delta_Q2_1
     dWq2 = A1.T @ delta_Q2
     del A1
     delta_A1 = delta_V2 @ Wv2.T
@@ -308,17 +346,27 @@ def loss(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5,
     K2 = A1 @ Wk2
     V2 = A1 @ Wv2
     del A1
-    S2_1 = (1/2) * (Q2[:, 0:4] @ K2.T[0:4])
+    Q2_1 = Q2[:, 0:4]
+    K2_1 = K2[:, 0:4]
+    V2_1 = V2[:, 0:4]
+    S2_1 = (1/2) * (Q2_1 @ K2_1.T)
+    del K2_1, Q2_1
     P2_1 = softmax(xp, S2_1, 1)
     del S2_1
-    S2_2 = (1/2) * (Q2[:, 4:8] @ K2.T[4:8])
-    del K2, Q2
+    Q2_2 = Q2[:, 4:8]
+    del Q2
+    K2_2 = K2[:, 4:8]
+    del K2
+    V2_2 = V2[:, 4:8]
+    del V2
+    S2_2 = (1/2) * (Q2_2 @ K2_2.T)
+    del K2_2, Q2_2
     P2_2 = softmax(xp, S2_2, 1)
     del S2_2
-    O2 = put(xp, P2_1 @ V2[:, 0:4], 1, 8, 0, 1)
-    del P2_1
-    O2 += put(xp, P2_2 @ V2[:, 4:8], 1, 8, 4, 1)
-    del P2_2, V2
+    O2 = put(xp, P2_1 @ V2_1, 1, 8, 0, 1)
+    del P2_1, V2_1
+    O2 += put(xp, P2_2 @ V2_2, 1, 8, 4, 1)
+    del P2_2, V2_2
     A2 = O2 @ Wo2
     del O2
     R1 = X + A2
@@ -368,14 +416,23 @@ def loss_and_gradients(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W
     Q2 = A1 @ Wq2
     K2 = A1 @ Wk2
     V2 = A1 @ Wv2
-    S2_1 = (1/2) * (Q2[:, 0:4] @ K2.T[0:4])
+    Q2_1 = Q2[:, 0:4]
+    K2_1 = K2[:, 0:4]
+    V2_1 = V2[:, 0:4]
+    S2_1 = (1/2) * (Q2_1 @ K2_1.T)
     P2_1 = softmax(xp, S2_1, 1)
     del S2_1
-    S2_2 = (1/2) * (Q2[:, 4:8] @ K2.T[4:8])
+    Q2_2 = Q2[:, 4:8]
+    del Q2
+    K2_2 = K2[:, 4:8]
+    del K2
+    V2_2 = V2[:, 4:8]
+    del V2
+    S2_2 = (1/2) * (Q2_2 @ K2_2.T)
     P2_2 = softmax(xp, S2_2, 1)
     del S2_2
-    O2 = put(xp, P2_1 @ V2[:, 0:4], 1, 8, 0, 1)
-    O2 += put(xp, P2_2 @ V2[:, 4:8], 1, 8, 4, 1)
+    O2 = put(xp, P2_1 @ V2_1, 1, 8, 0, 1)
+    O2 += put(xp, P2_2 @ V2_2, 1, 8, 4, 1)
     A2 = O2 @ Wo2
     R1 = X + A2
     del A2
@@ -440,23 +497,40 @@ def loss_and_gradients(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W
     del O2
     delta_O2 = delta_A2 @ Wo2.T
     del delta_A2
-    delta_P2_2 = delta_O2[:, 4:8] @ V2.T[4:8]
+    delta_P2_2 = delta_O2[:, 4:8] @ V2_2.T
+    del V2_2
     delta_S2_2 = P2_2 * (delta_P2_2 - xp.broadcast_to(xp.sum((delta_P2_2 * P2_2), axis=1, keepdims=True), (m, m)))
     del delta_P2_2
-    delta_P2_1 = delta_O2[:, 0:4] @ V2.T[0:4]
-    del V2
+    delta_V2_2 = P2_2.T @ delta_O2[:, 4:8]
+    del P2_2
+    delta_K2_2 = (1/2) * (delta_S2_2.T @ Q2_2)
+    del Q2_2
+    delta_Q2_2 = (1/2) * (delta_S2_2 @ K2_2)
+    del K2_2, delta_S2_2
+    delta_P2_1 = delta_O2[:, 0:4] @ V2_1.T
+    del V2_1
     delta_S2_1 = P2_1 * (delta_P2_1 - xp.broadcast_to(xp.sum((delta_P2_1 * P2_1), axis=1, keepdims=True), (m, m)))
     del delta_P2_1
-    delta_V2 = put(xp, P2_2.T @ delta_O2[:, 4:8], 1, 8, 4, 1)
-    del P2_2
-    delta_V2 += put(xp, P2_1.T @ delta_O2[:, 0:4], 1, 8, 0, 1)
+    delta_V2_1 = P2_1.T @ delta_O2[:, 0:4]
     del P2_1, delta_O2
+    delta_K2_1 = (1/2) * (delta_S2_1.T @ Q2_1)
+    del Q2_1
+    delta_Q2_1 = (1/2) * (delta_S2_1 @ K2_1)
+    del K2_1, delta_S2_1
+    delta_V2 = put(xp, delta_V2_2, 1, 8, 4, 1)
+    del delta_V2_2
+    delta_V2 += put(xp, delta_V2_1, 1, 8, 0, 1)
+    del delta_V2_1
     dWv2 = A1.T @ delta_V2
-    delta_K2 = (1/2) * ((xp.concat([Q2.T[0:4] @ delta_S2_1, Q2.T[4:8] @ delta_S2_2], axis=0)).T)
-    del Q2
+    delta_K2 = put(xp, delta_K2_2, 1, 8, 4, 1)
+    del delta_K2_2
+    delta_K2 += put(xp, delta_K2_1, 1, 8, 0, 1)
+    del delta_K2_1
     dWk2 = A1.T @ delta_K2
-    delta_Q2 = (1/2) * ((xp.concat([delta_S2_1 @ K2[:, 0:4], delta_S2_2 @ K2[:, 4:8]], axis=1)))
-    del K2, delta_S2_1, delta_S2_2
+    delta_Q2 = put(xp, delta_Q2_2, 1, 8, 4, 1)
+    del delta_Q2_2
+    delta_Q2 += put(xp, delta_Q2_1, 1, 8, 0, 1)
+    del delta_Q2_1
     dWq2 = A1.T @ delta_Q2
     del A1
     delta_A1 = delta_V2 @ Wv2.T
@@ -482,12 +556,18 @@ def forward(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, 
     Q2 = A1 @ Wq2
     K2 = A1 @ Wk2
     V2 = A1 @ Wv2
-    S2_1 = (1/2) * (Q2[:, 0:4] @ K2.T[0:4])
+    Q2_1 = Q2[:, 0:4]
+    K2_1 = K2[:, 0:4]
+    V2_1 = V2[:, 0:4]
+    S2_1 = (1/2) * (Q2_1 @ K2_1.T)
     P2_1 = softmax(xp, S2_1, 1)
-    S2_2 = (1/2) * (Q2[:, 4:8] @ K2.T[4:8])
+    Q2_2 = Q2[:, 4:8]
+    K2_2 = K2[:, 4:8]
+    V2_2 = V2[:, 4:8]
+    S2_2 = (1/2) * (Q2_2 @ K2_2.T)
     P2_2 = softmax(xp, S2_2, 1)
-    O2 = put(xp, P2_1 @ V2[:, 0:4], 1, 8, 0, 1)
-    O2 += put(xp, P2_2 @ V2[:, 4:8], 1, 8, 4, 1)
+    O2 = put(xp, P2_1 @ V2_1, 1, 8, 0, 1)
+    O2 += put(xp, P2_2 @ V2_2, 1, 8, 4, 1)
     A2 = O2 @ Wo2
     R1 = X + A2
     mu3 = (1 / d) * xp.sum(R1, axis=1, keepdims=True)
@@ -506,4 +586,4 @@ def forward(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, 
     Z6 = R2 @ W6
     Z6 += b6.T
     A6 = softmax(xp, Z6, 1)
-    return {'mu1': mu1, 'C1': C1, 'v1': v1, 's1': s1, 'N1': N1, 'A1': A1, 'Q2': Q2, 'K2': K2, 'V2': V2, 'S2_1': S2_1, 'P2_1': P2_1, 'S2_2': S2_2, 'P2_2': P2_2, 'O2': O2, 'A2': A2, 'R1': R1, 'mu3': mu3, 'C3': C3, 'v3': v3, 's3': s3, 'N3': N3, 'A3': A3, 'Z4': Z4, 'A4': A4, 'Z5': Z5, 'A5': A5, 'R2': R2, 'Z6': Z6, 'A6': A6}
+    return {'mu1': mu1, 'C1': C1, 'v1': v1, 's1': s1, 'N1': N1, 'A1': A1, 'Q2': Q2, 'K2': K2, 'V2': V2, 'Q2_1': Q2_1, 'K2_1': K2_1, 'V2_1': V2_1, 'S2_1': S2_1, 'P2_1': P2_1, 'Q2_2': Q2_2, 'K2_2': K2_2, 'V2_2': V2_2, 'S2_2': S2_2, 'P2_2': P2_2, 'O2': O2, 'A2': A2, 'R1': R1, 'mu3': mu3, 'C3': C3, 'v3': v3, 's3': s3, 'N3': N3, 'A3': A3, 'Z4': Z4, 'A4': A4, 'Z5': Z5, 'A5': A5, 'R2': R2, 'Z6': Z6, 'A6': A6}
