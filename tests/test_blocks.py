@@ -200,3 +200,58 @@ def test_classic_mistakes_in_hand_written_code_are_caught_with_a_hint(block):
 def test_bad_blocks_are_refused_naming_the_layer(layers, kwargs, message):
     with pytest.raises(InvalidArgument, match=message):
         derive.Network(4, layers, **kwargs)
+
+
+# --- derive run spec.toml with [[layers]]
+SPEC = '''name = "tiny"
+inputs = 4
+samples = 5
+layout = "AW"
+loss = "softmax_ce"
+
+[[layers]]
+kind = "residual"
+  [[layers.layers]]
+  kind = "layer_norm"
+  [[layers.layers]]
+  kind = "self_attention"
+  d_k = 2
+  heads = 2
+  causal = true
+
+[[layers]]
+kind = "dense"
+units = 3
+activation = "softmax"
+'''
+
+
+def test_run_spec_with_blocks_writes_and_verifies(capsys, tmp_path):
+    from derive.cli.main import main
+
+    spec = tmp_path / "net.toml"
+    spec.write_text(SPEC)
+    assert main(["run", str(spec), "--out", str(tmp_path / "out"), "--no-pdf"]) == 0
+    out = capsys.readouterr().out
+    assert "verification: PASSED" in out and "reference, finite differences" in out
+    assert "causal softmax" in (tmp_path / "out" / "tiny" / "derivation.txt").read_text()
+
+
+@pytest.mark.parametrize("layers, message", [
+    ('[[layers]]\nkind = "conv1d"\nchannels = 2\n', "spec: layers[0] (kind 'conv1d') needs width"),
+    ('[[layers]]\nkind = "residual"\n[[layers.layers]]\nkind = "dense"\nunits = 3\ncolor = 1\n',
+     "spec: unknown key layers[0].layers[0].color for kind 'dense'; valid keys: units, activation, bias, tie"),
+    ('[[layers]]\nkind = "attention"\n', "spec: layers[0].kind = 'attention' is not valid; choices: dense, residual"),
+    ('[[layers]]\nkind = "self_attention"\nd_k = "2"\n', "spec: layers[0].d_k = '2' has the wrong type"),
+    ('[[layers]]\nkind = "dense"\nunits = "../x"\n', "layers[0].units = '../x' is neither a positive integer"),
+    ('[[layers]]\nkind = "recurrent"\nhidden = 3\nsteps = 0\n', "layer 1 (recurrent): steps must be an integer ≥ 1"),
+])
+def test_run_spec_with_bad_layers_names_the_key_path(capsys, tmp_path, layers, message):
+    from derive.cli.main import main
+
+    spec = tmp_path / "net.toml"
+    spec.write_text(f'inputs = 4\nsamples = 5\n{layers}')
+    assert main(["run", str(spec), "--out", str(tmp_path / "out"), "--no-pdf"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists()

@@ -12,7 +12,8 @@ from ..documents.tex import PAPERS
 from ..engine.derivation import DETAILS, derivation
 from ..errors import InvalidArgument, ParseError, UsageError
 from ..networks.backprop import backprop
-from ..networks.network import LAYOUTS, REDUCTIONS, mlp
+from ..networks.blocks import Conv1D, Dense, LayerNorm, Recurrent, Residual, SelfAttention
+from ..networks.network import LAYOUTS, REDUCTIONS, Network, mlp
 from ..printing.latex import Notation, latex
 from . import demo
 
@@ -75,15 +76,20 @@ def _document_options(p):
 
 
 def _mlp(args):
-    import verify
-
-    folder, trials = _folder(args.out, args.name), _trials(args.trials)
     try:
         net = mlp([_size(str(s)) for s in args.sizes], activation=args.activation, output=args.output, loss=args.loss,
                   bias=not args.no_bias, layout=args.layout, reduction=args.reduction,
                   weight_decay=float(args.weight_decay), samples=_size(args.samples))
     except ValueError as e:
         raise UsageError(str(e)) from None
+    return _network_job(args, net)
+
+
+def _network_job(args, net):
+    """Derive, write and verify a network into the folder args.out/args.name."""
+    import verify
+
+    folder, trials = _folder(args.out, args.name), _trials(args.trials)
     result = backprop(net)
     written = write(result, folder, title=f"{args.name}: {net.describe()}", notation=getattr(args, "notation", None),
                     pdf=not args.no_pdf, detail=args.detail, paper=args.paper)
@@ -92,7 +98,7 @@ def _mlp(args):
     (folder / "verification.json").write_text(report.to_json() + "\n", encoding="utf-8")
     print(result)
     print(f"verification: {'PASSED' if report.passed else 'FAILED'} "
-          f"({len(report.rows)} checks: recursion, finite differences"
+          f"({len(report.rows)} checks: {'recursion' if net.is_mlp else 'reference'}, finite differences"
           f"{', exact proof' if any(r.check.startswith('exact') for r in report.rows) else ''})")
     print(f"wrote {', '.join(str(p) for p in [*written, folder / 'verification.txt', folder / 'verification.json'])}")
     return 0 if report.passed else 1
@@ -101,8 +107,52 @@ def _mlp(args):
 SPEC_KEYS = {
     "name": str, "sizes": list, "activation": (str, list), "output": str, "loss": str, "layout": str,
     "reduction": str, "weight_decay": (int, float), "bias": bool, "samples": (int, str), "trials": int,
-    "notation": dict,
+    "notation": dict, "inputs": (int, str), "layers": list,
 }
+SIZE = (int, str)
+# [[layers]] kind -> (block, {key: type}, the keys it needs)
+LAYER_KINDS = {
+    "dense": (Dense, {"units": SIZE, "activation": str, "bias": bool, "tie": str}, ("units",)),
+    "residual": (Residual, {"layers": list}, ("layers",)),
+    "layer_norm": (LayerNorm, {"eps": (int, float)}, ()),
+    "self_attention": (SelfAttention, {"d_k": int, "heads": int, "causal": bool}, ("d_k",)),
+    "conv1d": (Conv1D, {"channels": int, "width": int, "stride": int, "padding": int, "activation": str},
+               ("channels", "width")),
+    "recurrent": (Recurrent, {"hidden": SIZE, "steps": int, "activation": str}, ("hidden", "steps")),
+}
+
+
+def _layers(tables, path="layers"):
+    """The blocks of a spec's [[layers]] tables; a UsageError naming the key path for anything wrong."""
+    blocks = []
+    for k, table in enumerate(tables):
+        where = f"{path}[{k}]"
+        if not isinstance(table, dict):
+            raise UsageError(f"spec: {where} must be a table ([[{path}]]), got {table!r}")
+        kind = table.get("kind")
+        if kind not in LAYER_KINDS:
+            raise UsageError(f"spec: {where}.kind = {kind!r} is not valid; choices: {', '.join(LAYER_KINDS)}")
+        block, keys, needed = LAYER_KINDS[kind]
+        for key, value in table.items():
+            if key == "kind":
+                continue
+            if key not in keys:
+                raise UsageError(f"spec: unknown key {where}.{key} for kind {kind!r}; valid keys: {', '.join(keys)}")
+            if not isinstance(value, keys[key]) or isinstance(value, bool) and keys[key] is not bool:
+                raise UsageError(f"spec: {where}.{key} = {value!r} has the wrong type")
+            if keys[key] is SIZE and not (isinstance(value, int) or value.isidentifier()):
+                raise UsageError(f"spec: {where}.{key} = {value!r} is neither a positive integer nor a name")
+        missing = [key for key in needed if key not in table]
+        if missing:
+            raise UsageError(f"spec: {where} (kind {kind!r}) needs {', '.join(missing)}")
+        options = {key: value for key, value in table.items() if key != "kind"}
+        if kind == "residual":
+            options["layers"] = _layers(options["layers"], f"{where}.layers")
+        for key in ("units", "hidden"):
+            if key in options:
+                options[key] = _size(str(options[key]))
+        blocks.append(block(**options))
+    return blocks
 NOTATION_KEYS = {"hadamard": str, "transpose": str, "layer": ("superscript", "subscript"), "bold": bool, "names": dict}
 
 
@@ -132,6 +182,15 @@ def _check_spec(spec):
             raise UsageError(f"spec: notation.{key} = {value!r} is not valid; choices: {', '.join(kind)}")
         if not isinstance(kind, tuple) and not isinstance(value, kind):
             raise UsageError(f"spec: notation.{key} = {value!r} has the wrong type")
+    if "layers" in spec:
+        extra = [k for k in ("sizes", "activation", "output", "bias") if k in spec]
+        if extra:
+            raise UsageError(f"spec: {', '.join(extra)} describe an MLP; with [[layers]] give inputs and each layer")
+        if "inputs" not in spec:
+            raise UsageError("spec: missing key 'inputs' (the width of the input) for [[layers]]")
+        return
+    if "inputs" in spec:
+        raise UsageError("spec: inputs goes with [[layers]]; an MLP is given by sizes")
     if "sizes" not in spec:
         raise UsageError("spec: missing key 'sizes' (layer sizes n0, n1, …, nL)")
     for key in ("sizes", "samples"):
@@ -149,6 +208,8 @@ def _run(args):
         raise UsageError(f"cannot read {args.spec}: {e}") from None
     _check_spec(spec)
     notation = spec.pop("notation", {})
+    if "layers" in spec:
+        return _blocks_run(args, spec, notation)
     argv = ["mlp", *map(str, spec["sizes"]), "--name", spec.get("name", Path(args.spec).stem), "--out", args.out]
     for key in ("output", "loss", "layout", "reduction", "weight_decay", "samples", "trials"):
         if key in spec:
@@ -165,6 +226,26 @@ def _run(args):
     except ValueError as e:
         raise UsageError(f"spec: {e}") from None
     return _mlp(mlp_args)
+
+
+def _blocks_run(args, spec, notation):
+    """derive run for a spec with [[layers]]: the network of blocks, derived, written and verified."""
+    for key in ("inputs", "samples"):
+        value = spec.get(key, "m")
+        if not (isinstance(value, int) and not isinstance(value, bool) or isinstance(value, str) and
+                value.isidentifier()):
+            raise UsageError(f"spec: {key} = {value!r} is neither a positive integer nor a name")
+    layers = _layers(spec["layers"])
+    try:
+        net = Network(_size(str(spec["inputs"])), layers, loss=spec.get("loss", "half_sse"),
+                      layout=spec.get("layout", "WA"), reduction=spec.get("reduction", "mean"),
+                      weight_decay=float(spec.get("weight_decay", 0)), samples=_size(str(spec.get("samples", "m"))))
+        notation = Notation(**notation)
+    except ValueError as e:
+        raise UsageError(f"spec: {e}") from None
+    job = argparse.Namespace(out=args.out, name=spec.get("name", Path(args.spec).stem), trials=spec.get("trials", 2),
+                             notation=notation, no_pdf=args.no_pdf, detail=args.detail, paper=args.paper)
+    return _network_job(job, net)
 
 
 def _expr(args):

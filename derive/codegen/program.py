@@ -16,7 +16,7 @@ from ..core.expr import children, matmul, postorder
 from ..core.functions import body_of, elementwise
 from ..core.shapes import memoised
 from ..errors import InvalidArgument, InvalidType, ShapeError
-from ..printing.arrays import MatrixNumPyPrinter, row_or_column
+from ..printing.arrays import MatrixNumPyPrinter, row_or_column, tiling
 from . import helpers
 
 def _fresh_product(e, computed):
@@ -30,8 +30,8 @@ def _fresh_product(e, computed):
 def _in_place(expr, computed):
     """(P, operator, R) for target = P ⊙ R or P + R where P is a product of matrices (a new array): the code
     then writes target = P; target *= R (or +=, -=), with no temporary for the result. None otherwise."""
-    if not isinstance(expr, (sp.HadamardProduct, sp.MatAdd)):
-        return None
+    if not isinstance(expr, (sp.HadamardProduct, sp.MatAdd)) or (isinstance(expr, sp.MatAdd) and tiling(expr.args)):
+        return None   # (the blocks of a matrix are concatenated at once)
     k = next((k for k, a in enumerate(expr.args) if _fresh_product(a, computed)), None)
     if k is None:
         return None

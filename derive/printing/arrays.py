@@ -119,27 +119,12 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         return f"{M}[{index}]" if axis == 0 else f"{M}[:, {index}]"
 
     def _tiled(self, terms):
-        """xp.concat of the blocks for a sum Σ_k S_kᵀ M_k (or Σ_k M_k S_k) whose selections tile the rows (columns)
-        one after another: the blocks of a matrix, put side by side; None for any other sum."""
-        blocks = []
-        for t in terms:
-            coeff, mats = t.as_coeff_matrices() if isinstance(t, sp.MatMul) else (sp.S.One, [t])
-            first, last = _selection(mats[0]), _selection(mats[-1])
-            if len(mats) > 1 and first and first[1] and first[0].stride == 1:
-                blocks.append((0, first[0], matmul(coeff, *mats[1:])))
-            elif len(mats) > 1 and last and not last[1] and last[0].stride == 1:
-                blocks.append((1, last[0], matmul(coeff, *mats[:-1])))
-            else:
-                return None
-        blocks.sort(key=lambda b: b[1].start)
-        axis, n, edge = blocks[0][0], blocks[0][1].n, 0
-        for a, S, _ in blocks:
-            if a != axis or S.n != n or S.start != edge:
-                return None
-            edge += int(S.rows)
-        if edge != n:
+        """xp.concat of the blocks of a sum that tiles a matrix (see `tiling`); None for any other sum."""
+        found = tiling(terms)
+        if found is None:
             return None
-        return f"xp.concat([{', '.join(self._print(M) for _, _, M in blocks)}], axis={axis})"
+        axis, blocks = found
+        return f"xp.concat([{', '.join(self._print(M) for M in blocks)}], axis={axis})"
 
     def _print_Select(self, expr):
         self.helpers.add("_dtype")
@@ -336,6 +321,28 @@ def _constant(expr):
     """Whether expr is a real, finite constant that is not a plain number (√2, log 2, σ(1/2), 2π)."""
     return (isinstance(expr, sp.Expr) and not expr.is_Matrix and not expr.is_Rational and not expr.is_Float
             and expr.is_number and expr.is_finite is True and expr.is_real is True)
+
+
+def tiling(terms):
+    """(axis, blocks) for a sum Σ_k S_kᵀ M_k (axis 0) or Σ_k M_k S_k (axis 1) whose selections take the rows
+    (columns) one after another: the blocks M_k of one matrix side by side; None for any other sum."""
+    blocks = []
+    for t in terms:
+        coeff, mats = t.as_coeff_matrices() if isinstance(t, sp.MatMul) else (sp.S.One, [t])
+        first, last = _selection(mats[0]), _selection(mats[-1])
+        if len(mats) > 1 and first and first[1] and first[0].stride == 1:
+            blocks.append((0, first[0], matmul(coeff, *mats[1:])))
+        elif len(mats) > 1 and last and not last[1] and last[0].stride == 1:
+            blocks.append((1, last[0], matmul(coeff, *mats[:-1])))
+        else:
+            return None
+    blocks.sort(key=lambda b: b[1].start)
+    axis, n, edge = blocks[0][0], blocks[0][1].n, 0
+    for a, S, _ in blocks:
+        if a != axis or S.n != n or S.start != edge:
+            return None
+        edge += int(S.rows)
+    return (axis, [M for _, _, M in blocks]) if edge == n else None
 
 
 def _selection(M):

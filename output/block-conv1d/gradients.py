@@ -175,10 +175,8 @@ def gradients(X, Y, K1, b1, K2, b2, W3, b3):
     db2 = xp.sum(delta2.T, axis=1, keepdims=True)
     delta_K2_1 = A1.T[:, 1:4] @ delta2
     delta_K2_0 = A1.T[:, 0:3] @ delta2
-    dK2 = put(xp, delta_K2_1, 0, 6, 3, 1)
-    del delta_K2_1
-    dK2 += put(xp, delta_K2_0, 0, 6, 0, 1)
-    del delta_K2_0
+    dK2 = xp.concat([delta_K2_0, delta_K2_1], axis=0)
+    del delta_K2_0, delta_K2_1
     delta1 = (put(xp, delta2 @ K2_1.T, 0, 4, 1, 1) + put(xp, delta2 @ K2_0.T, 0, 4, 0, 1)) * (1 - A1 ** 2)
     del A1, K2_0, K2_1, delta2
     db1 = xp.sum(delta1.T, axis=1, keepdims=True)
@@ -186,9 +184,7 @@ def gradients(X, Y, K1, b1, K2, b2, W3, b3):
     delta_K1_1 = X.T[:, 0:7:2] @ delta1
     delta_K1_0 = take(xp, X.T, 1, -1, 4, 2) @ delta1
     del delta1
-    dK1 = put(xp, delta_K1_2, 0, 6, 4, 1)
-    del delta_K1_2
-    dK1 += put(xp, delta_K1_1, 0, 6, 2, 1) + put(xp, delta_K1_0, 0, 6, 0, 1)
+    dK1 = xp.concat([delta_K1_0, delta_K1_1, delta_K1_2], axis=0)
     return {'K1': dK1, 'b1': db1, 'K2': dK2, 'b2': db2, 'W3': dW3, 'b3': db3}
 
 
@@ -260,10 +256,8 @@ def loss_and_gradients(X, Y, K1, b1, K2, b2, W3, b3):
     db2 = xp.sum(delta2.T, axis=1, keepdims=True)
     delta_K2_1 = A1.T[:, 1:4] @ delta2
     delta_K2_0 = A1.T[:, 0:3] @ delta2
-    dK2 = put(xp, delta_K2_1, 0, 6, 3, 1)
-    del delta_K2_1
-    dK2 += put(xp, delta_K2_0, 0, 6, 0, 1)
-    del delta_K2_0
+    dK2 = xp.concat([delta_K2_0, delta_K2_1], axis=0)
+    del delta_K2_0, delta_K2_1
     delta1 = (put(xp, delta2 @ K2_1.T, 0, 4, 1, 1) + put(xp, delta2 @ K2_0.T, 0, 4, 0, 1)) * (1 - A1 ** 2)
     del A1, K2_0, K2_1, delta2
     db1 = xp.sum(delta1.T, axis=1, keepdims=True)
@@ -271,9 +265,7 @@ def loss_and_gradients(X, Y, K1, b1, K2, b2, W3, b3):
     delta_K1_1 = X.T[:, 0:7:2] @ delta1
     delta_K1_0 = take(xp, X.T, 1, -1, 4, 2) @ delta1
     del delta1
-    dK1 = put(xp, delta_K1_2, 0, 6, 4, 1)
-    del delta_K1_2
-    dK1 += put(xp, delta_K1_1, 0, 6, 2, 1) + put(xp, delta_K1_0, 0, 6, 0, 1)
+    dK1 = xp.concat([delta_K1_0, delta_K1_1, delta_K1_2], axis=0)
     return {'loss': loss, 'K1': dK1, 'b1': db1, 'K2': dK2, 'b2': db2, 'W3': dW3, 'b3': db3}
 
 

@@ -162,19 +162,6 @@ def _shape(shape):
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
-def put(xp, m, axis, n, start, stride):
-    """m's rows (axis 0) or columns (axis 1) at start, start + stride, … of n, zeros elsewhere (those outside 0 … n − 1
-    dropped): the transpose of take."""
-    m = m if axis == 0 else m.T
-    index = [start + i * stride for i in range(m.shape[0])]
-    keep = [k for k, i in enumerate(index) if 0 <= i < n]
-    out = xp.zeros((n, m.shape[1]), dtype=m.dtype)
-    if keep:
-        first, last = index[keep[0]], index[keep[-1]]
-        out[first:last + 1:stride] = m[keep[0]:keep[-1] + 1]
-    return out if axis == 0 else out.T
-
-
 def softmax(xp, z, axis):
     """exp(z) normalised along axis; the maximum is subtracted first, so exp never overflows."""
     e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
@@ -212,8 +199,7 @@ def gradients(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5
     S2_2 = (1/2) * (Q2_2 @ K2_2.T)
     P2_2 = softmax(xp, S2_2, 1)
     del S2_2
-    O2 = put(xp, P2_1 @ V2_1, 1, 8, 0, 1)
-    O2 += put(xp, P2_2 @ V2_2, 1, 8, 4, 1)
+    O2 = xp.concat([P2_1 @ V2_1, P2_2 @ V2_2], axis=1)
     A2 = O2 @ Wo2
     R1 = X + A2
     del A2
@@ -296,20 +282,14 @@ def gradients(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5
     del Q2_1
     delta_Q2_1 = (1/2) * (delta_S2_1 @ K2_1)
     del K2_1, delta_S2_1
-    delta_V2 = put(xp, delta_V2_2, 1, 8, 4, 1)
-    del delta_V2_2
-    delta_V2 += put(xp, delta_V2_1, 1, 8, 0, 1)
-    del delta_V2_1
+    delta_V2 = xp.concat([delta_V2_1, delta_V2_2], axis=1)
+    del delta_V2_1, delta_V2_2
     dWv2 = A1.T @ delta_V2
-    delta_K2 = put(xp, delta_K2_2, 1, 8, 4, 1)
-    del delta_K2_2
-    delta_K2 += put(xp, delta_K2_1, 1, 8, 0, 1)
-    del delta_K2_1
+    delta_K2 = xp.concat([delta_K2_1, delta_K2_2], axis=1)
+    del delta_K2_1, delta_K2_2
     dWk2 = A1.T @ delta_K2
-    delta_Q2 = put(xp, delta_Q2_2, 1, 8, 4, 1)
-    del delta_Q2_2
-    delta_Q2 += put(xp, delta_Q2_1, 1, 8, 0, 1)
-    del delta_Q2_1
+    delta_Q2 = xp.concat([delta_Q2_1, delta_Q2_2], axis=1)
+    del delta_Q2_1, delta_Q2_2
     dWq2 = A1.T @ delta_Q2
     del A1
     delta_A1 = delta_V2 @ Wv2.T
@@ -363,10 +343,8 @@ def loss(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5,
     del K2_2, Q2_2
     P2_2 = softmax(xp, S2_2, 1)
     del S2_2
-    O2 = put(xp, P2_1 @ V2_1, 1, 8, 0, 1)
-    del P2_1, V2_1
-    O2 += put(xp, P2_2 @ V2_2, 1, 8, 4, 1)
-    del P2_2, V2_2
+    O2 = xp.concat([P2_1 @ V2_1, P2_2 @ V2_2], axis=1)
+    del P2_1, P2_2, V2_1, V2_2
     A2 = O2 @ Wo2
     del O2
     R1 = X + A2
@@ -431,8 +409,7 @@ def loss_and_gradients(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W
     S2_2 = (1/2) * (Q2_2 @ K2_2.T)
     P2_2 = softmax(xp, S2_2, 1)
     del S2_2
-    O2 = put(xp, P2_1 @ V2_1, 1, 8, 0, 1)
-    O2 += put(xp, P2_2 @ V2_2, 1, 8, 4, 1)
+    O2 = xp.concat([P2_1 @ V2_1, P2_2 @ V2_2], axis=1)
     A2 = O2 @ Wo2
     R1 = X + A2
     del A2
@@ -517,20 +494,14 @@ def loss_and_gradients(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W
     del Q2_1
     delta_Q2_1 = (1/2) * (delta_S2_1 @ K2_1)
     del K2_1, delta_S2_1
-    delta_V2 = put(xp, delta_V2_2, 1, 8, 4, 1)
-    del delta_V2_2
-    delta_V2 += put(xp, delta_V2_1, 1, 8, 0, 1)
-    del delta_V2_1
+    delta_V2 = xp.concat([delta_V2_1, delta_V2_2], axis=1)
+    del delta_V2_1, delta_V2_2
     dWv2 = A1.T @ delta_V2
-    delta_K2 = put(xp, delta_K2_2, 1, 8, 4, 1)
-    del delta_K2_2
-    delta_K2 += put(xp, delta_K2_1, 1, 8, 0, 1)
-    del delta_K2_1
+    delta_K2 = xp.concat([delta_K2_1, delta_K2_2], axis=1)
+    del delta_K2_1, delta_K2_2
     dWk2 = A1.T @ delta_K2
-    delta_Q2 = put(xp, delta_Q2_2, 1, 8, 4, 1)
-    del delta_Q2_2
-    delta_Q2 += put(xp, delta_Q2_1, 1, 8, 0, 1)
-    del delta_Q2_1
+    delta_Q2 = xp.concat([delta_Q2_1, delta_Q2_2], axis=1)
+    del delta_Q2_1, delta_Q2_2
     dWq2 = A1.T @ delta_Q2
     del A1
     delta_A1 = delta_V2 @ Wv2.T
@@ -566,8 +537,7 @@ def forward(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, 
     V2_2 = V2[:, 4:8]
     S2_2 = (1/2) * (Q2_2 @ K2_2.T)
     P2_2 = softmax(xp, S2_2, 1)
-    O2 = put(xp, P2_1 @ V2_1, 1, 8, 0, 1)
-    O2 += put(xp, P2_2 @ V2_2, 1, 8, 4, 1)
+    O2 = xp.concat([P2_1 @ V2_1, P2_2 @ V2_2], axis=1)
     A2 = O2 @ Wo2
     R1 = X + A2
     mu3 = (1 / d) * xp.sum(R1, axis=1, keepdims=True)
