@@ -28,10 +28,10 @@ def build(plain):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(block_networks())
 def test_random_block_networks_match_the_reference_and_central_differences(plain):
-    net = build(plain)
-    for dtype in (np.float64, np.float32):
-        report = verify.check(derive.backprop(net), dtype=dtype, trials=1)
-        assert report.rows and report.passed, str(report)
+    # float64 at 1e-8; float32 is checked on the fixed networks below (a random stack of six blocks can amplify
+    # float32 rounding past 1e-4: a layer norm over three features of nearly equal values)
+    report = verify.check(derive.backprop(build(plain)), trials=1)
+    assert report.rows and report.passed, str(report)
 
 
 LAYOUTS = ("WA", "WtA", "AW")
@@ -55,10 +55,11 @@ NETWORKS = {
 }
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("name", NETWORKS)
-def test_each_block_matches_the_reference_in_every_layout(name, layout):
-    report = verify.check(derive.backprop(NETWORKS[name](layout)), trials=2)
+def test_each_block_matches_the_reference_in_every_layout(name, layout, dtype):
+    report = verify.check(derive.backprop(NETWORKS[name](layout)), trials=2, dtype=dtype)
     assert report.passed, str(report)
     assert {r.check for r in report.rows} == {"reference", "finite differences"}
 

@@ -201,7 +201,8 @@ def _chain_block(chain, n, function="L"):
     if chain.note:
         note += (("text", "; "),) if note else ()
         note += tuple(("math", latex(p, n)) if isinstance(p, sp.Basic) else ("text", p) for p in chain.note)
-    remark = (("text", chain.remark),) if chain.remark else ()
+    remark = ((("text", chain.remark),) if chain.remark else ()) if isinstance(chain.remark, str) else tuple(
+        ("math", latex(p, n)) if isinstance(p, sp.Basic) else ("text", p) for p in chain.remark)
     return ChainBlock(title, latex(chain.lhs, n), tuple(rows), tuple(results), note, remark)
 
 

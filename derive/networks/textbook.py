@@ -40,7 +40,7 @@ class Chain:
     results: tuple
     note: tuple = ()  # text and SymPy expressions, said after the title
     where: str = ""   # the layers a generic chain stands for: "for l = 2, 1"
-    remark: str = ""  # said after the results
+    remark: object = ""  # said after the results: text, or a tuple of text and SymPy expressions
 
 
 @dataclass(frozen=True)
@@ -373,7 +373,9 @@ def chain_lines(chain, width=100, function="L"):
     for symbol, E, kind in chain.results:
         name = text(symbol) if kind == "delta" else f"∂{function}/∂{text(symbol)}"
         out += _wrap(f"  {' ' * len(lhs)} ⇒ {name} = ", [text(E)], pad + 5, width)
-    return out + (wrap_lines([chain.remark], width, 0) if chain.remark else [])
+    remark = chain.remark if isinstance(chain.remark, str) else "".join(
+        p if isinstance(p, str) else text(p) for p in chain.remark)
+    return out + (wrap_lines([remark], width, 0) if remark else [])
 
 
 @dataclass(frozen=True)
@@ -478,8 +480,8 @@ def definition_chain(net, N, delta, title):
         elif uses.get(X, 0) == 1 and X in net.parameters and net.weight_decay == 0:
             results.append((X, G, "gradient"))
     shared = [X for X in adjoint if uses.get(X, 0) > 1 and X not in net.inputs]
-    remark = ("Used elsewhere as well: " + ", ".join(text(X) for X in shared)
-              + " (its gradient sums the terms of every chain that reaches it; see the summary)") if shared else ""
+    remark = ("Used elsewhere as well: ", *[p for k, X in enumerate(shared) for p in ((", ", X) if k else (X,))],
+              " (the gradient of each sums the terms of every chain that reaches it; see the summary)") if shared else ""
     return Chain(title, form(delta, d(N)), tuple(b.lines), tuple(results), remark=remark)
 
 
