@@ -103,7 +103,7 @@ def main():
         torch_step = torch_function(plain, arrays)
         if torch_step is not None:
             functions["torch"] = torch_step
-        times = {k: statistics.median(v) * 1e3 for k, v in race(functions, rounds=5, calls=5).items()}
+        times = {k: statistics.median(v) * 1e3 for k, v in race(functions, rounds=9, calls=10).items()}
         torch_ms = times.get("torch")
         print(f"{label:<58} {times['derive']:>10.2f} {times['numpy']:>9.2f} "
               f"{torch_ms if torch_ms else float('nan'):>9.2f} {times['derive'] / times['numpy']:>7.2f} "
