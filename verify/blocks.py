@@ -7,7 +7,7 @@ Rows are samples (tokens, time steps) inside this module: layouts WA and WtA are
 """
 import numpy as np
 
-from .recursion import ACTIVATIONS, Custom, _lambda
+from .recursion import ACTIVATIONS, Custom, _activation
 
 LOSSES = ("half_sse", "sse", "mse", "bce", "softmax_ce")
 WEIGHTS = ("W", "Wq", "Wk", "Wv", "Wo", "Wx", "Wh", "K")   # the roles weight decay penalises
@@ -24,13 +24,8 @@ def _role(name):
 
 
 def _act(block):
-    name, function = block["activation"], block.get("function")
-    if name in ACTIVATIONS or name == "softmax":
-        return name
-    if function is None:
-        raise ValueError(f"verify: activation {name!r} is not one this module writes out, and no SymPy function "
-                         f"was given for it")
-    return Custom(_lambda(function, 1, f"activation {name!r}"), name)
+    """The block's activation: a name this module writes out, or a Custom from its SymPy function."""
+    return _activation(block, block["index"])
 
 
 def _f(act):
