@@ -64,6 +64,41 @@ def test_each_block_matches_the_reference_in_every_layout(name, layout, dtype):
     assert {r.check for r in report.rows} == {"reference", "finite differences"}
 
 
+EXACT = {
+    "layer norm": lambda: derive.Network(2, [derive.Dense(2, "tanh"), derive.LayerNorm(), derive.Dense(2, "identity")],
+                                         layout="AW", samples=2),
+    "attention, 2 causal heads": lambda: derive.Network(2, [derive.SelfAttention(1, heads=2, causal=True),
+                                                            derive.Dense(2, "identity")], layout="WA", samples=2),
+    "residual": lambda: derive.Network(2, [derive.Residual([derive.Dense(2, "tanh"), derive.Dense(2, "identity")]),
+                                           derive.Dense(2, "sigmoid")], loss="bce", layout="WtA", samples=2,
+                                       weight_decay=0.5),
+    "convolution": lambda: derive.Network(2, [derive.Conv1D(2, 2, stride=2, padding=1, activation="tanh")],
+                                          layout="AW", samples=3),
+    "recurrent": lambda: derive.Network(2, [derive.Recurrent(2, 2), derive.Dense(2, "identity")], layout="WA",
+                                        samples=2),
+    "tied": lambda: derive.Network(2, [derive.Dense(2, "sigmoid"), derive.Dense(2, "identity", tie="W1")],
+                                   layout="AW", samples=2),
+}
+
+
+@pytest.mark.parametrize("name", EXACT)
+def test_exact_proof_at_width_2_for_every_block(name):
+    """The derived formulas, written out entry by entry, equal SymPy's diff of verify's own explicit loss."""
+    report = verify.check(derive.backprop(EXACT[name]()), trials=1, exact_proof=True)
+    exact = [r for r in report.rows if r.check == "exact (SymPy diff)"]
+    assert report.passed and exact and all(r.detail == "equal as expressions" for r in exact), str(report)
+
+
+def test_exact_proof_catches_a_wrong_block_gradient():
+    result = derive.backprop(EXACT["tied"]())
+    wrong = type(result)(result.network, result.forward, result.deltas,
+                         {**result.gradients, "W1": derive.core.expr.matmul(2, result.gradients["W1"])},
+                         result.steps, result.adjoints)
+    report = verify.check(wrong, trials=1, exact_proof=True)
+    assert {(r.parameter, r.check) for r in report.failures()} == {
+        ("W1", "reference"), ("W1", "finite differences"), ("W1", "exact (SymPy diff)")}
+
+
 def test_a_tied_weight_sums_both_uses():
     net = NETWORKS["tied autoencoder"]("WA")
     assert [p.name for p in net.parameters] == ["W1", "b1", "b2"]

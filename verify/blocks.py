@@ -322,3 +322,87 @@ def draw(spec, shapes, rng):
         Y = Y / Y.sum(axis=axis, keepdims=True)
     arrays["Y"] = Y
     return arrays
+
+
+def _scalar(block):
+    """σ of a block as a function of SymPy scalars."""
+    from .exact import SCALAR
+
+    act = _act(block)
+    return SCALAR[act] if isinstance(act, str) else act.function
+
+
+def _softmax_rows_exact(Z, causal=False):
+    """softmax of each row of an explicit SymPy matrix (causal: over the entries j ≤ i, the others 0)."""
+    import sympy as sp
+
+    def entry(i, j):
+        keep = range(i + 1) if causal else range(Z.cols)
+        return sp.exp(Z[i, j]) / sum(sp.exp(Z[i, k]) for k in keep) if j in keep else sp.S.Zero
+    return sp.ImmutableMatrix(Z.rows, Z.cols, entry)
+
+
+def explicit_loss(spec, env):
+    """The loss of a plain block specification as one SymPy expression in the entries of `env` (explicit matrices
+    by name, in the layout's shapes): every block's forward pass written out entry by entry, rows as samples."""
+    import sympy as sp
+
+    ref = Reference(spec)
+    a = {k: ref.oriented(k, v) for k, v in env.items()}
+
+    def ones(rows):
+        return sp.ones(rows, 1)
+
+    def run(blocks, x):
+        for b in blocks:
+            kind, l = b["kind"], b.get("index")
+            if kind == "residual":
+                x = x + run(b["layers"], x)
+            elif kind == "dense":
+                W = a[b["tie"]].T if b.get("tie") else a[f"W{l}"]
+                z = x * W + (ones(x.rows) * a[f"b{l}"].T if b["bias"] else sp.zeros(x.rows, W.cols))
+                x = _softmax_rows_exact(z) if b["activation"] == "softmax" else z.applyfunc(_scalar(b))
+            elif kind == "layer norm":
+                eps, n = sp.nsimplify(b["eps"], rational=True), x.cols
+                rows = []
+                for i in range(x.rows):   # (x − μ)/√(σ² + ε) per row, then γ and β
+                    mu = sum(x.row(i)) / n
+                    var = sum((v - mu) ** 2 for v in x.row(i)) / n
+                    rows.append([(x[i, j] - mu) / sp.sqrt(var + eps) * a[f"gamma{l}"][j] + a[f"beta{l}"][j]
+                                 for j in range(n)])
+                x = sp.ImmutableMatrix(rows)
+            elif kind == "self-attention":
+                dk = b["d_k"]
+                Q, K, V = (x * a[f"W{k}{l}"] for k in "qkv")
+                O = sp.zeros(Q.rows, Q.cols)
+                for h in range(b["heads"]):
+                    c = slice(h * dk, (h + 1) * dk)
+                    P = _softmax_rows_exact(Q[:, c] * K[:, c].T / sp.sqrt(dk), b["causal"])
+                    O[:, c] = P * V[:, c]
+                x = O * a[f"Wo{l}"]
+            elif kind == "convolution":
+                w, s, p = b["width"], b["stride"], b["padding"]
+                padded = sp.Matrix.vstack(sp.zeros(p, x.cols), x, sp.zeros(p, x.cols)) if p else x
+                T_out = (padded.rows - w) // s + 1
+                patches = sp.Matrix([[padded[t * s + j, c] for j in range(w) for c in range(x.cols)]
+                                     for t in range(T_out)])
+                x = (patches * a[f"K{l}"] + ones(T_out) * a[f"b{l}"].T).applyfunc(_scalar(b))
+            elif kind == "recurrent":
+                xs = [a[f"X{t}"] for t in range(1, b["steps"] + 1)]
+                H = sp.zeros(xs[0].rows, a[f"Wh{l}"].rows)
+                for X in xs:
+                    H = (H * a[f"Wh{l}"] + X * a[f"Wx{l}"] + ones(X.rows) * a[f"b{l}"].T).applyfunc(_scalar(b))
+                x = H
+        return x
+
+    out = run(spec["blocks"], a.get("X"))
+    Y, name = a["Y"], spec["loss"]
+    E = out - Y
+    data = {"half_sse": lambda: sp.Rational(1, 2) * sum(e ** 2 for e in E), "sse": lambda: sum(e ** 2 for e in E),
+            "mse": lambda: sum(e ** 2 for e in E) / out.cols,
+            "bce": lambda: -sum(y * sp.log(v) + (1 - y) * sp.log(1 - v) for y, v in zip(Y, out)),
+            "softmax_ce": lambda: -sum(y * sp.log(v) for y, v in zip(Y, out))}[name]()
+    if spec["reduction"] == "mean":
+        data = data / out.rows
+    decay = sp.nsimplify(spec["weight_decay"], rational=True)
+    return data + decay / 2 * sum(v ** 2 for k, M in env.items() if _role(k) in WEIGHTS for v in M)
