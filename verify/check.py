@@ -101,6 +101,37 @@ def finite_differences(loss, params, name, G, rng):
     return np.array(derived), np.array(numeric)
 
 
+def _trial_rows(name, trial, truth, derived, expected, loss, params, rng, dtype):
+    """Two rows for one parameter in one trial: the derived gradient against the independent `truth` (its values
+    `expected`, in the dtype asked for), and against central differences of `loss` at the float64 `params`."""
+    tol = TOLERANCE[dtype]
+    dtype_ok = np.asarray(derived).dtype == dtype
+    max_abs, max_rel = _errors(derived, expected)
+    rows = [Row(name, trial, truth, max_abs, max_rel, max_rel <= tol["recursion"] and dtype_ok,
+                "" if dtype_ok else f"returned {np.asarray(derived).dtype}, not {dtype}")]
+    mine, numeric = finite_differences(loss, params, name, derived, rng)
+    max_abs, max_rel = _errors(mine, numeric)
+    how = "full" if params[name].size <= FULL_FD else f"{DIRECTIONS} random directions"
+    rows.append(Row(name, trial, "finite differences", max_abs, max_rel, max_rel <= tol["finite differences"], how))
+    return rows
+
+
+def _proof_rows(derived, env, loss, dims, constants=lambda E: E):
+    """One row per parameter: the derived formula (after `constants`), written out entry by entry over the explicit
+    matrices `env`, against SymPy's diff of the explicit `loss`."""
+    values = dict(env)
+    for name, E in [*derived["forward"], *derived["deltas"]]:
+        values[name] = exact.explicit(constants(E), values, dims)
+    rows = []
+    for name, G in derived["gradients"].items():
+        G = exact.explicit(constants(G), values, dims)
+        wrong = next((index for index in np.ndindex(G.shape)
+                      if not exact.is_zero(G[index] - sp.diff(loss, env[name][index]))), None)
+        detail = "equal as expressions" if wrong is None else f"entry {wrong} differs"
+        rows.append(Row(name, "-", "exact (SymPy diff)", 0.0, 0.0, wrong is None, detail))
+    return rows
+
+
 def exact_rows(derived, dims):
     """The exact proof, one row per parameter: derived formula == SymPy's diff of the loss, entry by entry.
     `derived` is the plain specification of a derived backprop (its network, forward, deltas and gradients)."""
@@ -109,17 +140,7 @@ def exact_rows(derived, dims):
     env = {k: exact.symbol_matrix(k.lower() if k in ("X", "Y") else k, *s) for k, s in sh.items()}
     params = {k: env[k] for k in sh if k not in ("X", "Y")}
     loss = exact.explicit_loss(spec, env["X"], env["Y"], params, weight_decay=spec.decay)
-    values = dict(env)
-    for name, E in [*derived["forward"], *derived["deltas"]]:
-        values[name] = exact.explicit(E, values, dims)
-    rows = []
-    for name, G in derived["gradients"].items():
-        derived = exact.explicit(G, values, dims)
-        wrong = next((index for index in np.ndindex(derived.shape)
-                      if not exact.is_zero(derived[index] - sp.diff(loss, params[name][index]))), None)
-        detail = "equal as expressions" if wrong is None else f"entry {wrong} differs"
-        rows.append(Row(name, "-", "exact (SymPy diff)", 0.0, 0.0, wrong is None, detail))
-    return rows
+    return _proof_rows(derived, env, loss, dims)
 
 
 def _units(spec, dims):
@@ -164,7 +185,7 @@ def check(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples=3, exa
         report.notes.append(f"inputs drawn with |Z| ≥ {data.MARGIN:g} at every relu-type unit (no kinks)")
     if scalars:
         report.notes.append("symbolic scalars set to " + ", ".join(f"{k} = {v}" for k, v in scalars.items()))
-    fn, rng, tol = result.numpy(), np.random.default_rng(seed), TOLERANCE[dtype]
+    fn, rng = result.numpy(), np.random.default_rng(seed)
     for trial in range(trials):
         X, Y, params = data.draw(spec, rng, dims, dtype, spec)
         derived = fn(X=X, Y=Y, **params, **scalars)
@@ -176,16 +197,7 @@ def check(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples=3, exa
             return recursion.loss(spec, X64, Y64, p)
 
         for name, G in reference.items():
-            dtype_ok = np.asarray(derived[name]).dtype == dtype
-            max_abs, max_rel = _errors(derived[name], G)
-            rows = [Row(name, trial, "recursion", max_abs, max_rel, max_rel <= tol["recursion"] and dtype_ok,
-                        "" if dtype_ok else f"returned {np.asarray(derived[name]).dtype}, not {dtype}")]
-            mine, numeric = finite_differences(loss, p64, name, derived[name], rng)
-            max_abs, max_rel = _errors(mine, numeric)
-            how = "full" if params[name].size <= FULL_FD else f"{DIRECTIONS} random directions"
-            rows.append(Row(name, trial, "finite differences", max_abs, max_rel,
-                            max_rel <= tol["finite differences"], how))
-            report.rows.extend(rows)
+            report.rows.extend(_trial_rows(name, trial, "recursion", derived[name], G, loss, p64, rng, dtype))
     exact_dims = _exact_dimensions(spec)
     units = _units(spec, exact_dims)
     # a function given by the user may swell past what the proof decides quickly ((x³ + x) of (x³ + x): degree 9)
@@ -233,7 +245,7 @@ def check_blocks(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples
     report = Report(spec["title"], dtype.name, seed, dims)
     if scalars:
         report.notes.append("symbolic scalars set to " + ", ".join(f"{k} = {v}" for k, v in scalars.items()))
-    fn, rng, tol = result.numpy(), np.random.default_rng(seed), TOLERANCE[dtype]
+    fn, rng = result.numpy(), np.random.default_rng(seed)
     for trial in range(trials):
         arrays = blocks.draw(spec, shapes, rng)
         derived = fn(**{k: v.astype(dtype) for k, v in arrays.items()}, **scalars)
@@ -245,15 +257,7 @@ def check_blocks(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples
             return blocks.loss_and_gradients(spec, {**cast, **p})[0]
 
         for name, G in reference.items():
-            dtype_ok = np.asarray(derived[name]).dtype == dtype
-            max_abs, max_rel = _errors(derived[name], G)
-            report.rows.append(Row(name, trial, "reference", max_abs, max_rel, max_rel <= tol["recursion"] and dtype_ok,
-                                   "" if dtype_ok else f"returned {np.asarray(derived[name]).dtype}, not {dtype}"))
-            mine, numeric = finite_differences(loss, params, name, derived[name], rng)
-            max_abs, max_rel = _errors(mine, numeric)
-            how = "full" if params[name].size <= FULL_FD else f"{DIRECTIONS} random directions"
-            report.rows.append(Row(name, trial, "finite differences", max_abs, max_rel,
-                                   max_rel <= tol["finite differences"], how))
+            report.rows.extend(_trial_rows(name, trial, "reference", derived[name], G, loss, params, rng, dtype))
     if exact_proof:
         exact_dims = {k: 2 for k in dims}
         report.rows.extend(exact_block_rows(plain, exact_dims))
@@ -284,17 +288,7 @@ def exact_block_rows(plain, dims):
     def constants(E):   # derive writes each layer norm's ε as a symbol epsilon<l>
         return E.xreplace({s: eps[s.name] for s in E.free_symbols if s.name in eps})
 
-    values = dict(env)
-    for name, E in [*plain["forward"], *plain["deltas"]]:
-        values[name] = exact.explicit(constants(E), values, dims)
-    rows = []
-    for name, G in plain["gradients"].items():
-        derived = exact.explicit(constants(G), values, dims)
-        wrong = next((index for index in np.ndindex(derived.shape)
-                      if not exact.is_zero(derived[index] - sp.diff(loss, env[name][index]))), None)
-        rows.append(Row(name, "-", "exact (SymPy diff)", 0.0, 0.0, wrong is None,
-                        "equal as expressions" if wrong is None else f"entry {wrong} differs"))
-    return rows
+    return _proof_rows(plain, env, loss, dims, constants)
 
 
 def _within(seconds, function, *args):

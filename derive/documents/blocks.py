@@ -530,7 +530,7 @@ def network_of_blocks(result, n, detail="textbook", extra=()):
     chain per named intermediate under its block's heading (every step for detail "full"), the boxed summary of
     every δ and gradient, and the generated code."""
     net = result.network
-    flat = [b for b in flatten(net.blocks)]
+    flat = list(flatten(net.blocks))
     words = [("text", f"A {net.describe()}, layout {net.layout}. Its blocks, in order: ")]
     words += [("text", "; ".join(b.title for b in flat) + ".")]
     notes = [b.note for b in flat if b.note]

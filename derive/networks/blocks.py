@@ -130,7 +130,7 @@ class Built:
         elif self.kind == "convolution":
             out.update(channels=int(s.channels), width=int(s.width), stride=int(s.stride), padding=int(s.padding))
         elif self.kind == "recurrent":
-            out.update(hidden=s.hidden if not isinstance(s.hidden, int) else int(s.hidden), steps=int(s.steps))
+            out.update(hidden=s.hidden, steps=int(s.steps))
         if hasattr(s, "activation"):
             act = activation_of(s.activation, self.title)
             out.update(activation=act.name, function=act.definition() if act.elementwise else None)
@@ -200,12 +200,11 @@ def activate(act, Z, layout):
 class Builder:
     """Builds blocks one after another: the current matrix, its width and number of samples, and the counters."""
 
-    def __init__(self, layout, samples, inputs, loss_output):
+    def __init__(self, layout, samples, inputs):
         self.layout, self.m, self.n = layout, samples, inputs
         self.l, self.residuals, self.blocks, self.first = 0, 0, [], True
         self.parameters = {}   # name -> MatrixSymbol
         self.constants = {}    # a block's constant as a symbol (ε of a layer norm) -> its value, for code
-        self.loss_output = loss_output   # whether softmax is allowed (the block is the network's last)
         self.inputs = None
 
     def matrix(self, name, features, samples=None):

@@ -8,7 +8,7 @@ from ..core.expr import matmul, tp
 from ..core.functions import ELT, apply
 from ..core.registry import ACTIVATIONS
 from ..errors import InvalidArgument
-from .blocks import Builder, Dense, Layer, flatten, pre_activation, size as _size  # noqa: F401 (Dense, Layer: API)
+from .blocks import Builder, Dense, Layer, flatten, pre_activation, size as _size, weight_shape  # noqa: F401 (API)
 
 LAYOUTS = ("WA", "WtA", "AW")
 REDUCTIONS = ("mean", "sum")
@@ -60,7 +60,7 @@ class Network:
         if not layers:
             raise InvalidArgument("network: needs at least one layer")
         n0 = _size(inputs, "input layer 0")
-        build = Builder(self.layout, self.m, n0, True)
+        build = Builder(self.layout, self.m, n0)
         X = build.matrix("X", n0)
         self.blocks, output = build.build(layers, X, True)
         self.inputs = build.inputs or (X,)
@@ -202,7 +202,7 @@ def generic_symbols(net, k=0):
     def matrix(name, rows):
         return sp.MatrixSymbol(name, m, rows) if AW else sp.MatrixSymbol(name, rows, m)
 
-    W = sp.MatrixSymbol(f"W({tag})", n, n_in) if net.layout == "WA" else sp.MatrixSymbol(f"W({tag})", n_in, n)
+    W = sp.MatrixSymbol(f"W({tag})", *weight_shape(net.layout, n_in, n))
     b = sp.MatrixSymbol(f"b({tag})", n, 1) if net.layers[0].b is not None else None
     A_in = matrix(f"A({below})", n_in)
     return {"W": W, "b": b, "Z": matrix(f"Z({tag})", n), "A": matrix(f"A({tag})", n),

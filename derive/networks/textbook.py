@@ -15,6 +15,7 @@ from ..engine.backward import algebra, form, pullback
 from ..engine.derivation import BOOKKEEPING
 from ..errors import UnsupportedOperation
 from ..printing.text import text, wrap_lines
+from .blocks import flatten
 from .network import generic_layer
 
 LOSS = sp.Symbol("L")
@@ -510,7 +511,6 @@ def block_chains(result):
         done = set()
     if net.weight_decay != 0:
         chains.append(decay_chain(list(net.weights), net.weight_decay)[0])
-    from .blocks import flatten
     owner = {Z: block for block in flatten(net.blocks) for Z, _ in block.definitions}
     for N in reversed(list(net.forward)):
         if N in done or N not in net.deltas:

@@ -1,10 +1,10 @@
 """The array printer: SymPy's NumPyPrinter subclassed to write the engine's expressions as array API code
 (`xp`, the namespace of the inputs: NumPy, array_api_strict, Dask, CuPy, PyTorch, JAX)."""
+import re
+
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
-
-import re
 
 from ..core.expr import Adjugate, LogDet, Select, matmul, tp
 from ..core.functions import ELT, body_of
