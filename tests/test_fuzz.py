@@ -426,7 +426,9 @@ def scalar_f(ctx, draw, depth):
 def values_for(ctx, rng, symbols):
     v = {}
     for S in symbols:
-        if isinstance(S, sp.MatrixSymbol):
+        if S in ctx.sizes:   # a size that is an argument (read off no shape): its value
+            v[S] = ctx.sizes[S]
+        elif isinstance(S, sp.MatrixSymbol):
             v[S] = 0.5 * rng.normal(size=ctx.shape_value(S.shape))
         else:
             v[S] = float(rng.uniform(0.5, 1.5) * rng.choice([-1, 1]))

@@ -194,6 +194,14 @@ def test_integer_inputs_are_computed_in_floating_point_and_scalars_are_numbers()
             g(a=bad, X=np.eye(2))
     with pytest.raises(ValueError, match=r"X: expected shape \(n, n\) with n = 5 from the argument n"):
         derive.lambdify([X, n], n * X)(np.ones((2, 2)), 5)
+    # a size that is an argument and sizes an array the code builds: a whole number, or an error naming it (a
+    # fraction reached xp.ones as a shape)
+    m = sp.Symbol("m", integer=True, positive=True)
+    ones = derive.lambdify([X, m], X * sp.OneMatrix(n, m))
+    assert _close(ones(np.eye(2), np.int64(3)), np.ones((2, 3)))
+    for bad in (0.92, 3.0, True, "3"):
+        with pytest.raises(TypeError, match="the argument m: the size m must be an integer"):
+            ones(np.eye(2), bad)
 
 
 def test_symbolic_sizes_are_bound_consistently_and_must_be_positive():

@@ -61,6 +61,20 @@ def _dimensions(args):
     return sizes
 
 
+def _shape_symbols(exprs):
+    """The symbols in the shapes of the matrices of exprs (each shared node visited once)."""
+    out, seen, stack = set(), set(), list(exprs)
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        if getattr(e, "is_Matrix", False):
+            out.update(s for size in e.shape for s in getattr(size, "free_symbols", ()))
+        stack.extend(a for a in e.args if isinstance(a, sp.Basic))
+    return out
+
+
 def _rebuild(e, args):
     if isinstance(e, ElementwiseApplyFunction):
         return elementwise(body_of(e.function), args[0])
@@ -228,6 +242,9 @@ def program(args, statements, outputs, name="generated", doc=None, notes=None):
     if missing:
         raise InvalidArgument(f"expression has free symbols that are not arguments: {sorted(map(str, missing))}")
     statements = _pruned(statements, results.values())
+    # a scalar argument that sizes a matrix the code builds (1_{n×m} with m an argument) is a size: checked an integer
+    shaped = _shape_symbols([*(e for _, e in statements), *results.values()])
+    dims += [a for a in args if isinstance(a, sp.Symbol) and a in shaped and a not in dims]
     # every name in the code is claimed once: arguments keep theirs where they can (a matrix `xp`, `_t0` or `n`
     # beside a size n is renamed), then the computed values, the sizes, the outputs; temporaries come after
     names = Names(avoid={str(s) for s in used | defined | set(dims)})

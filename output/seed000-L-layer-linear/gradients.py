@@ -50,6 +50,9 @@ def check_shapes(xp, arrays, expected, sizes, given=()):
     of integers made floating; an argument of another rank, shape or type is an error that names it, with the shape
     expected and the shape given."""
     bound, floating, integers = dict(given), (xp.float64, xp.float32), False
+    for want, (value, source) in bound.items():
+        if isinstance(value, bool) or not hasattr(value, "__index__"):
+            raise TypeError(f"{source}: the size {want} must be an integer, got {type(value).__name__} {value!r}")
     for a, (name, shape) in zip(arrays, expected):
         if not shape:
             _scalar(a, name)
