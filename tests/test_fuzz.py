@@ -557,8 +557,9 @@ def check(ctx, f, f_np, rng_seed, where=(), wrt=None):
     assert_close(both["f"], value, "value_and_gradient['f']", report, scale)
     assert_close(both[str(X)], fd, "value_and_gradient gradient", report, scale)
     if not where:
-        lam_args = sorted((set(G.free_symbols) | {X}) - set(ctx.sizes), key=str)
-        lam_args = [S for S in lam_args if S not in defined]
+        lam_args = sorted(set(G.free_symbols) | {X}, key=str)
+        read = set().union(*[a.shape for a in lam_args if a.is_Matrix])   # sizes read off the arrays' shapes
+        lam_args = [S for S in lam_args if S not in defined and S not in read]
         got = derive.lambdify(lam_args, G)(*[v[S] for S in lam_args])
         assert_close(np.broadcast_to(got, np.shape(fd)), fd, "derive.lambdify(G) vs finite differences", report, scale)
 
