@@ -11,6 +11,8 @@ from .core.functions import Softmax, leaky_relu, relu, sigmoid, softplus
 from .core.parser import parse
 from .core.registry import ACTIVATIONS, LOSSES, register_activation, register_loss
 from .engine.derivation import Derivation, derivation, gradient, gradients
+from .engine.second import (SecondDerivation, hessian, hessian_derivation, hvp, hvp_derivation, jacobian,
+                            symmetric_gradient, vjp)
 from .networks.blocks import Conv1D, Dense, LayerNorm, Recurrent, Residual, SelfAttention
 from .networks.network import LAYOUTS, REDUCTIONS, Network, mlp
 from .networks.backprop import Backprop, backprop
@@ -19,9 +21,10 @@ from .codegen.program import lambdify
 from .documents import html_document, latex_document, write
 
 __all__ = ["ACTIVATIONS", "LAYOUTS", "LOSSES", "REDUCTIONS", "Backprop", "Conv1D", "Dense", "LayerNorm", "Recurrent",
-           "Residual", "SelfAttention", "Derivation", "DeriveError",
+           "Residual", "SecondDerivation", "SelfAttention", "Derivation", "DeriveError",
            "DocumentError",
            "InvalidArgument", "InvalidType", "Network", "Notation", "ParseError", "ShapeError", "Softmax",
-           "UnsupportedOperation", "UsageError", "backprop", "derivation", "gradient", "gradients", "html_document",
+           "UnsupportedOperation", "UsageError", "backprop", "derivation", "gradient", "gradients", "hessian",
+           "hessian_derivation", "html_document", "hvp", "hvp_derivation", "jacobian", "symmetric_gradient", "vjp",
            "lambdify", "latex", "latex_document", "leaky_relu", "mlp", "parse", "register_activation", "register_loss",
            "relu", "sigmoid", "softplus", "write"]

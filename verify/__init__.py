@@ -4,6 +4,7 @@ from .assertions import assert_gradients_match
 from .check import Report, check
 from .numeric import central_difference, relative_error
 from .recursion import Spec
+from .second import assert_hvp_match, check_products, check_second
 
-__all__ = ["Report", "Spec", "assert_gradients_match", "central_difference", "check", "data", "recursion",
-           "relative_error"]
+__all__ = ["Report", "Spec", "assert_gradients_match", "assert_hvp_match", "central_difference", "check",
+           "check_products", "check_second", "data", "recursion", "relative_error"]

@@ -170,6 +170,9 @@ def check(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples=3, exa
     plain = result.specification()
     if plain.get("kind") == "expression":
         return check_derivation(result, seed=seed, trials=trials, width=width)
+    if plain.get("kind") in ("hessian", "hvp"):
+        from .second import check_second   # second order builds on this module
+        return check_second(result, seed=seed, trials=trials, width=width, exact_proof=exact_proof)
     if trials < 1:
         raise ValueError(f"trials must be at least 1, got {trials}")
     if plain["network"].get("kind") == "blocks":

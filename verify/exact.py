@@ -172,10 +172,12 @@ def is_zero(e):
         c, v = a.args[0].as_content_primitive()
         if v.could_extract_minus_sign():
             c, v = -c, sp.Mul(-1, v)
-        t = symbol.setdefault(v, sp.Dummy(f"t{len(symbol)}"))
+        t = symbol.setdefault(sp.expand(v), sp.Dummy(f"t{len(symbol)}"))
         values[a] = t ** c
+    generators = {}
     for a in sorted(e.atoms(sp.tanh), key=sp.default_sort_key):
-        values[a] = sp.Dummy(f"h{len(values)}")  # tanh(u): one more generator
+        # tanh(u): one more generator, one per u multiplied out (u may come factored one way and expanded another)
+        values[a] = generators.setdefault(sp.expand(a.args[0]), sp.Dummy(f"h{len(generators)}"))
     e = e.xreplace(values)
     numerator, _ = sp.fraction(sp.together(e))
     return sp.expand(numerator, power_exp=False, log=False) == 0

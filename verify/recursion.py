@@ -301,16 +301,32 @@ def _output_delta(spec, Z, A, Y):
 
 def gradients(spec, X, Y, params):
     """{"W1": ∂L/∂W1, "b1": ∂L/∂b1, ...} in the layout's own shapes, by the closed-form recursion."""
-    Yc, (V, _) = _as_columns(spec, Y), _weights(spec, params)
     Zs, As = forward(spec, X, params)
-    m, L = Yc.shape[1], len(spec.activations)
-    scale = 1.0 / m if spec.reduction == "mean" else 1.0
-    delta = scale * _output_delta(spec, Zs[-1], As[-1], Yc)
+    grads = backward(spec, Zs, As, params, output_delta(spec, Zs[-1], Y))
+    for l in range(1, len(spec.activations) + 1):
+        grads[f"W{l}"] = grads[f"W{l}"] + spec.weight_decay * params[f"W{l}"]
+    return grads
+
+
+def output_delta(spec, Z, Y):
+    """δ^(L) = ∂L/∂Z^(L) (reduced, without the weight decay) as a function of the output Z^(L)."""
+    Yc = _as_columns(spec, Y)
+    out = spec.activations[-1]
+    A = _softmax(Z) if out == "softmax" else activation(out)[0](Z)
+    scale = 1.0 / Yc.shape[1] if spec.reduction == "mean" else 1.0
+    return scale * _output_delta(spec, Z, A, Yc)
+
+
+def backward(spec, Zs, As, params, delta):
+    """{"W1": …, "b1": …}: the δ recursion from δ^(L) = delta down, without the weight decay (Jᵀ delta, J the
+    Jacobian of Z^(L) by the parameters)."""
+    V, _ = _weights(spec, params)
+    L = len(spec.activations)
     grads = {}
     for l in range(L, 0, -1):
         dV = delta @ As[l - 1].T
         # W = V in layout WA; W = Vᵀ otherwise
-        grads[f"W{l}"] = (dV if spec.layout == "WA" else dV.T) + spec.weight_decay * params[f"W{l}"]
+        grads[f"W{l}"] = dV if spec.layout == "WA" else dV.T
         if spec.has_bias(l):
             grads[f"b{l}"] = delta.sum(axis=1, keepdims=True)
         if l > 1:

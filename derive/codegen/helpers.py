@@ -193,9 +193,27 @@ def selection(xp, n, start, count, stride, dtype):
     return xp.astype(rows == xp.arange(n)[None, :], dtype)
 
 
+def kron(xp, a, b):
+    """a ⊗ b: block (i, j) is a_ij b."""
+    (p, q), (r, s) = a.shape, b.shape
+    return xp.reshape(a[:, None, :, None] * b[None, :, None, :], (p * r, q * s))
+
+
+def commutation(xp, rows, cols, dtype):
+    """K: the (rows·cols)² permutation matrix with K vec(a) = vec(aᵀ) for a rows × cols, column-major vec (row
+    i·cols + j of K is row j·rows + i of the identity)."""
+    eye = xp.eye(rows * cols, dtype=dtype)
+    return xp.reshape(xp.permute_dims(xp.reshape(eye, (cols, rows, rows * cols)), (1, 0, 2)), (rows * cols, rows * cols))
+
+
+def diag(xp, v):
+    """diag(v) for a column v."""
+    return xp.eye(v.shape[0], dtype=v.dtype) * v.T
+
+
 CHECKS = (check_shapes, _refuse, _scalar, _shape)
 HELPERS = {f.__name__: f for f in (sigmoid, heaviside, unit, logdet, adjugate, log_softplus, softplus_ratio, softmax,
-                                   causal_softmax, log_softmax, take, put, selection)}
+                                   causal_softmax, log_softmax, take, put, selection, kron, commutation, diag)}
 NAMES = {"namespace", *(f.__name__ for f in CHECKS), *HELPERS}  # every name the helpers take in generated code
 
 

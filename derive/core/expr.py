@@ -269,6 +269,83 @@ class Select(MatrixExpr):
         return sp.KroneckerDelta(k, target)
 
 
+class Vec(OneArgument, MatrixExpr):
+    """vec A: the columns of A stacked into one column (column-major), rc × 1 for A r × c."""
+
+    shape = property(lambda self: (self.arg.rows * self.arg.cols, sp.S.One))
+
+    def _entry(self, k, _, **kwargs):
+        # entry k of vec A is A_{k mod r, k div r}
+        return self.arg[k % self.arg.rows, k // self.arg.rows]
+
+
+class Commutation(MatrixExpr):
+    """K_{r,c}: the rc × rc permutation matrix with K vec A = vec Aᵀ for every r × c matrix A. A constant: code
+    transposes instead of forming it where it multiplies a vec."""
+
+    def __new__(cls, rows, cols):
+        return sp.Basic.__new__(cls, sp.sympify(rows, strict=True), sp.sympify(cols, strict=True))
+
+    @property
+    def shape(self):
+        size = self.args[0] * self.args[1]
+        return size, size
+
+    def _entry(self, p, q, **kwargs):
+        # row i c + j of K holds entry (i, j) of Aᵀ, which is entry j r + i of vec A
+        r, c = self.args
+        return sp.KroneckerDelta(q, (p % c) * r + p // c)
+
+
+def vec(A):
+    """vec A; A itself for a column."""
+    return A if A.cols == 1 else Vec(A)
+
+
+def _as_vec(v, rows, cols):
+    """V with vec V = v, for V of shape rows × cols; None when v is not known to be such a vec."""
+    if isinstance(v, Vec) and v.arg.shape == (rows, cols):
+        return v.arg
+    return v if v.cols == 1 and cols == 1 and v.rows == rows else None
+
+
+def applied_to_vec(mats):
+    """The factors of a product with each operator applied to the vec on its right, right to left, so that a Hessian
+    applied to a vector is never formed: (B ⊗ A) vec V = vec(A V Bᵀ), K vec V = vec Vᵀ, diag(vec H) vec V =
+    vec(H ⊙ V)."""
+    mats = list(mats)
+    k = len(mats) - 2
+    while k >= 0:
+        M, v, new = mats[k], mats[k + 1], None
+        if isinstance(M, sp.KroneckerProduct) and len(M.args) == 2:
+            B, A = M.args
+            V = _as_vec(v, A.cols, B.cols)
+            new = None if V is None else vec(matmul(A, V, tp(B)))
+        elif isinstance(M, Commutation):
+            V = _as_vec(v, *M.args)
+            new = None if V is None else vec(tp(V))
+        elif isinstance(M, sp.DiagMatrix):
+            w = M.args[0]
+            H = w.arg if isinstance(w, Vec) else w
+            V = _as_vec(v, *H.shape)
+            new = None if V is None else vec(hadamard(H, V))
+        if new is not None:
+            mats[k:k + 2] = [new]
+        k -= 1
+    return mats
+
+
+def kron(A, B):
+    """A ⊗ B, with I_1 ⊗ B = B and A ⊗ I_1 = A."""
+    if A.shape == (1, 1) and isinstance(A, sp.Identity):
+        return B
+    if B.shape == (1, 1) and isinstance(B, sp.Identity):
+        return A
+    if isinstance(A, sp.ZeroMatrix) or isinstance(B, sp.ZeroMatrix):
+        return sp.ZeroMatrix(A.rows * B.rows, A.cols * B.cols)
+    return sp.KroneckerProduct(A, B)
+
+
 def unit(shape, i, j):
     """E_ij: the matrix of the given shape with a single 1 at (i, j)."""
     rows, cols = shape
@@ -371,4 +448,4 @@ def collect_factors(M):
     return matmul(*lists[0][:prefix], collect_factors(inner))
 
 
-LEAVES = (*LEAVES, Select)
+LEAVES = (*LEAVES, Select, Commutation)

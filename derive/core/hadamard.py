@@ -12,7 +12,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 
 from ..errors import NotElementwise
-from .expr import hadamard, hadamard_power, matadd, matmul, postorder, substitute
+from .expr import hadamard, hadamard_power, matadd, matmul, postorder, substitute, tp
 from .functions import ELT, body_of, derivative, elementwise
 
 
@@ -61,6 +61,9 @@ class Image:
             return sp.Mul(*[self.to_scalar(t) for t in M.args])
         if isinstance(M, HadamardPower):
             return sp.Pow(self.to_scalar(M.base), M.exp)
+        if isinstance(M, sp.Transpose) and isinstance(M.arg, sp.MatAdd):
+            # (A + B)ᵀ = Aᵀ + Bᵀ: (1 − yᵀ)ᵀ is 1 − y
+            return sp.Add(*[self.to_scalar(tp(t)) for t in M.arg.args])
         if isinstance(M, sp.MatMul):
             coeff, mats = M.as_coeff_matrices()
             if len(mats) == 1:

@@ -5,12 +5,14 @@ import sympy as sp
 
 from ..codegen import program as codegen
 from ..core.shapes import memoised
-from ..errors import InvalidArgument, InvalidType
+from ..errors import InvalidArgument, InvalidType, ShapeError
+from ..core.expr import hadamard, matadd, matmul, tp
 from ..core.rules import IDENTITIES
 from ..printing.text import step_lines, text
 from .backward import Step, backward, prepare, zero_like
 
 PROGRAMS = ("gradient", "value", "value_and_gradient")
+SYMMETRIC = (False, True, "entries")
 
 
 def _check_wrt(wrt):
@@ -19,17 +21,40 @@ def _check_wrt(wrt):
             raise InvalidType(f"can only differentiate with respect to a MatrixSymbol or Symbol, got {X!r}")
 
 
-def gradients(f, wrt, where=None):
-    """{X: ∂f/∂X} for every X in wrt, from one reverse sweep; `where` names intermediates {Z: E}."""
+def gradients(f, wrt, where=None, symmetric=False):
+    """{X: ∂f/∂X} for every X in wrt, from one reverse sweep; `where` names intermediates {Z: E}; `symmetric` (see
+    symmetric_gradient) restricts every variable to symmetric matrices."""
     wrt = tuple(wrt)
     _check_wrt(wrt)
     adjoints, _ = backward(f, wrt, where)
-    return {X: adjoints.get(X, zero_like(X)) for X in wrt}
+    return {X: symmetric_gradient(adjoints.get(X, zero_like(X)), symmetric) for X in wrt}
 
 
-def gradient(f, X, where=None):
-    """∂f/∂X: the matrix G of X's shape with df = tr(Gᵀ dX)."""
-    return gradients(f, [X], where)[X]
+def gradient(f, X, where=None, symmetric=False):
+    """∂f/∂X: the matrix G of X's shape with df = tr(Gᵀ dX); symmetric=True for a symmetric X (see
+    symmetric_gradient)."""
+    return gradients(f, [X], where, symmetric)[X]
+
+
+def sym(G):
+    """(G + Gᵀ)/2."""
+    return matmul(sp.Rational(1, 2), matadd(G, tp(G)))
+
+
+def symmetric_gradient(G, how=True):
+    """G restricted to symmetric matrices S = Sᵀ: sym(G) = (G + Gᵀ)/2 for how=True, the gradient in the space of
+    symmetric matrices (with the trace inner product: df = tr(sym(G)ᵀ dS) for every symmetric dS); G + Gᵀ − G ⊙ I
+    for how="entries", the derivative by the n(n+1)/2 independent entries (each off-diagonal entry stands for two,
+    so it is not a gradient for the trace inner product and a step along it is not steepest descent)."""
+    if how not in SYMMETRIC:
+        raise InvalidArgument(f"symmetric must be one of {SYMMETRIC}, got {how!r}")
+    if not how:
+        return G
+    if not G.is_Matrix or G.rows != G.cols:
+        raise ShapeError(f"symmetric={how!r} needs a square variable, got shape {getattr(G, 'shape', 'scalar')}")
+    if how == "entries":
+        return matadd(G, tp(G), matmul(-1, hadamard(G, sp.Identity(G.rows))))
+    return sym(G)
 
 
 class Result:

@@ -9,6 +9,7 @@ from ..core.functions import ELT, elementwise
 from ..core.shapes import memoised
 from ..engine.backward import backward, zero_like
 from ..engine.derivation import Result, check_detail
+from ..engine.forward import tangent
 from ..errors import InvalidArgument
 from ..printing.text import step_lines, text, wrap_lines
 from .forms import diag_form, index_form
@@ -16,6 +17,7 @@ from .textbook import chain_lines, textbook
 
 FORMS = ("hadamard", "diag", "index")
 PROGRAMS = ("gradients", "loss", "loss_and_gradients", "forward")
+SECOND = ("hvp", "gauss_newton")  # compiled on request, not written into the module
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,12 @@ class Backprop(Result):
         """(arguments, statements, outputs) of one of PROGRAMS: "gradients" (the forward pass, the δ recursion and
         every gradient, in order), "loss" (from the logits where that is stabler), "loss_and_gradients",
         "forward" (every Z^(l), A^(l))."""
-        if what not in PROGRAMS:
-            raise InvalidArgument(f"unknown program {what!r}; valid: {', '.join(PROGRAMS)}")
+        if what not in PROGRAMS + SECOND:
+            raise InvalidArgument(f"unknown program {what!r}; valid: {', '.join(PROGRAMS + SECOND)}")
+        if what in SECOND:
+            args, statements, _ = self.plan("gradients")
+            r_statements, outputs = r_pass(self, what)
+            return [*args, *self.directions().values()], [*statements, *r_statements], outputs
         net = self.network
         loss = net.loss_from_logits()
         scalars = sorted(set().union(*[e.free_symbols for e in (*self.gradients.values(), loss)])
@@ -92,6 +98,10 @@ class Backprop(Result):
         outputs = dict(self.gradients) if what == "gradients" else {"loss": loss, **self.gradients}
         masks = {**self._masks(), **net.constants}
         return args, [*forward, *((d, self._stable(E.xreplace(masks))) for d, E in self.deltas.items())], outputs
+
+    def directions(self):
+        """{parameter: V_<name>}: the direction of a Hessian-vector or Gauss–Newton product, one per parameter."""
+        return {P: sp.MatrixSymbol(f"V_{P.name}", *P.shape) for P in self.network.parameters}
 
     def _stable(self, E):
         """E with each activation's code forms in place: a product of Hadamard factors that code computes as one
@@ -133,7 +143,11 @@ class Backprop(Result):
         return {"gradients": "{parameter: ∂L/∂parameter}: the forward pass, the δ recursion and every gradient, once.",
                 "loss": "The loss L (from the logits where that is more accurate).",
                 "loss_and_gradients": "{'loss': L, parameter: ∂L/∂parameter}, from one forward and one backward pass.",
-                "forward": "{'Z1': Z⁽¹⁾, 'A1': A⁽¹⁾, …}: every value of the forward pass."}[what]
+                "forward": "{'Z1': Z⁽¹⁾, 'A1': A⁽¹⁾, …}: every value of the forward pass.",
+                "hvp": "{parameter: (H v) for that parameter}: the Hessian of L times the direction V_<parameter>, from "
+                       "one forward, one backward and one R pass (R{Z}, R{A} forward, R{δ} backward).",
+                "gauss_newton": "{parameter: (G v) for that parameter}: the Gauss–Newton matrix Jᵀ H_L J (J of the "
+                                "output Z⁽ᴸ⁾) times the direction V_<parameter>."}[what]
 
     def text(self, detail="textbook"):
         """The summary, then the derivation: one chain per layer ("textbook") or every step with its rule
@@ -153,6 +167,45 @@ class Backprop(Result):
         lines += [f"{text(delta)} = {text(E)}" for delta, E in self.deltas.items()]
         lines += [f"∂L/∂{name} = {text(G)}" for name, G in self.gradients.items()]
         return "\n".join(lines)
+
+
+def r_pass(bp, kind="hvp"):
+    """([(R{S}, its definition)], {parameter name: product}): Pearlmutter's R-operator in matrix form, R{S} the
+    forward differential of every value S of the backprop along dP = V_P: a forward tangent pass (R{Z}, R{A}) and a
+    second backward pass (R{δ}), then R{∂L/∂P} = H v. kind="gauss_newton" gives G v = Jᵀ H_L J v instead, with J the
+    Jacobian of the network's output Z^(L) and H_L = ∂²L/∂Z^(L)²: the output δ differentiated through the forward
+    values only, every other δ and gradient through the δ (and the weight decay's P) only."""
+    cache = bp.__dict__.setdefault("_r_pass", {})   # the backprop is frozen; its R pass is computed once
+    if kind not in cache:
+        cache[kind] = _r_pass(bp, kind)
+    return cache[kind]
+
+
+@memoised
+def _r_pass(bp, kind):
+    net = bp.network
+    masks = {**bp._masks(), **net.constants}
+    forward = [(Z, E.xreplace(net.constants)) for Z, E in bp.forward.items()]
+    backward = [(delta, E.xreplace(masks)) for delta, E in bp.deltas.items()]
+    R = dict(bp.directions())
+    parameters, deltas, values = set(net.parameters), set(bp.deltas), set(bp.forward)
+    output = next(iter(bp.deltas))
+
+    names = {E: Z for Z, E in forward if not isinstance(E, sp.MatrixSymbol)}   # σ(Z) written A where it reappears
+
+    def seeds(allowed):
+        return R if kind == "hvp" else {k: v for k, v in R.items() if k in allowed}
+
+    statements = []
+    for S, E in forward + backward:
+        allowed = values | parameters if S not in deltas else values if S == output else deltas
+        T, _ = tangent(E, seeds(allowed), names=names)
+        if isinstance(T, sp.ZeroMatrix):
+            continue
+        R[S] = sp.MatrixSymbol(f"R_{S.name}", *S.shape)
+        statements.append((R[S], T))
+    outputs = {name: tangent(G.xreplace(masks), seeds(deltas | parameters), names=names)[0] for name, G in bp.gradients.items()}
+    return statements, outputs
 
 
 @memoised

@@ -6,7 +6,7 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from ..core.expr import Adjugate, LogDet, Select, matmul, tp
+from ..core.expr import Adjugate, LogDet, Select, applied_to_vec, matmul, tp
 from ..core.functions import ELT, body_of
 from ..errors import UnsupportedOperation
 from .text import SafePrecedence, positive_first
@@ -53,8 +53,18 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
     def _product(self, mats):
         """M1 @ M2 @ …, with each all-ones factor turned into a sum: 1ᵀM = Σ over rows, M 1 = Σ over columns, and
         each selection into a slice."""
+        mats = applied_to_vec(mats)
         if any(_selection(m) for m in mats):
             return self._selected(mats)
+        k = next((i for i, m in enumerate(mats) if isinstance(m, sp.DiagMatrix)), None)
+        if k is not None and len(mats) > 1:
+            # diag(v) B = v * B (rows scaled), A diag(v) = A * vᵀ (columns scaled): no diagonal matrix formed
+            v = self.parenthesize(mats[k].args[0], PRECEDENCE["Mul"], strict=False)
+            if k + 1 < len(mats):
+                right = f"{v} * {self._group(self._product(mats[k + 1:]))}"
+                return " @ ".join([*(self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in mats[:k]),
+                                   f"({right})"]) if k else right
+            return f"{self._group(self._product(mats[:k]))} * {v}.T"
         if len(mats) > 1 and isinstance(mats[0], sp.OneMatrix):
             # 1_{p×q} M = broadcast of the column sums of M
             rest = self._product(mats[1:])
@@ -125,6 +135,28 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
             return None
         axis, blocks = found
         return f"xp.concat([{', '.join(self._print(M) for M in blocks)}], axis={axis})"
+
+    @staticmethod
+    def _group(code):
+        return f"({code})" if " " in code else code
+
+    def _print_KroneckerProduct(self, expr):
+        first, *rest = expr.args
+        out = self._print(first)
+        for B in rest:
+            out = self._helper("kron", out, self._print(B))
+        return out
+
+    def _print_Commutation(self, expr):
+        self.helpers.add("_dtype")
+        return self._helper("commutation", self._print(expr.args[0]), self._print(expr.args[1]), "_dtype")
+
+    def _print_Vec(self, expr):
+        # vec A: the columns stacked, column-major
+        return f"xp.reshape({self.parenthesize(expr.arg, PRECEDENCE['Atom'], strict=True)}.T, (-1, 1))"
+
+    def _print_DiagMatrix(self, expr):
+        return self._helper("diag", self._print(expr.args[0]))
 
     def _print_Select(self, expr):
         self.helpers.add("_dtype")

@@ -1,0 +1,211 @@
+"""Second order: Hessians, Hessian-vector and Gauss–Newton products against central differences of gradients (the
+recursion's, for networks), their symmetry, and an exact SymPy proof (second derivatives entry by entry)."""
+from collections.abc import Mapping
+
+import numpy as np
+import sympy as sp
+
+from . import blocks, data, exact, recursion
+from .check import Report, Row, _errors, _in_domain
+from .recursion import Spec
+
+EPS = 1e-5         # central-difference step of a gradient (float64): error ~ ε² f''' + 1e-16/ε
+TOLERANCE = 1e-6   # relative, as the issue asks of second order
+PRODUCTS = ("hvp", "gauss_newton")
+
+
+def along(gradient, values, directions, eps=EPS):
+    """{name: (g(x + εv) − g(x − εv)) / 2ε}: the derivative of the dict-valued gradient g along `directions` (the
+    entries of `values` without a direction held fixed)."""
+    plus = gradient({k: x + eps * directions[k] if k in directions else x for k, x in values.items()})
+    minus = gradient({k: x - eps * directions[k] if k in directions else x for k, x in values.items()})
+    return {k: (np.asarray(plus[k]) - np.asarray(minus[k])) / (2 * eps) for k in plus}
+
+
+def network_product(spec, X, Y, params, V, kind="hvp"):
+    """{parameter: H v} (central differences of the recursion's gradient along V) or {parameter: G v} with G = Jᵀ H_L J
+    the Gauss–Newton matrix: J v by central differences of the recursion's output Z^(L), H_L (J v) by central
+    differences of its output δ, Jᵀ by its δ recursion, plus λ V for the weight decay."""
+    if kind == "hvp":
+        return along(lambda p: recursion.gradients(spec, X, Y, p), params, V)
+    Zs, As = recursion.forward(spec, X, params)
+    Jv = along(lambda p: {"Z": recursion.forward(spec, X, p)[0][-1]}, params, V)["Z"]
+    HJv = along(lambda z: {"d": recursion.output_delta(spec, z["Z"], Y)}, {"Z": Zs[-1]}, {"Z": Jv})["d"]
+    out = recursion.backward(spec, Zs, As, params, HJv)
+    return {k: g + spec.weight_decay * V[k] if k.startswith("W") else g for k, g in out.items()}
+
+
+def block_product(spec, arrays, V):
+    """{parameter: H v} for a network of blocks: central differences of verify.blocks' gradient along V."""
+    return along(lambda a: blocks.loss_and_gradients(spec, a)[1], arrays, V)
+
+
+def _directions(params, rng):
+    return {k: rng.normal(size=np.shape(p)) for k, p in params.items()}
+
+
+def assert_hvp_match(fn, net, *, kind="hvp", trials=2, rtol=TOLERANCE, atol=1e-8, seed=0, width=3, samples=3,
+                     weight_decay=0.1):
+    """Check fn(X=..., Y=..., W1=..., b1=..., ..., V_W1=..., V_b1=..., ...) -> {parameter: product} against the
+    product of the network's Hessian (kind="hvp") or Gauss–Newton matrix (kind="gauss_newton") with the directions
+    V_<parameter>, from verify's own recursion, at random inputs; raise AssertionError naming the parameter, the worst
+    entry and both values. Sizes as in assert_gradients_match."""
+    if kind not in PRODUCTS:
+        raise ValueError(f"kind must be one of {PRODUCTS}, got {kind!r}")
+    plain = net.specification() if hasattr(net, "specification") else net
+    rng = np.random.default_rng(seed)
+    for trial in range(trials):
+        inputs, params, expected = _draw_product(plain, kind, rng, width, samples, weight_decay)
+        directions = _directions(params, rng)
+        expected = expected(directions)
+        try:
+            got = fn(**{k: np.array(v, copy=True) for k, v in inputs.items()},
+                     **{f"V_{k}": v.copy() for k, v in directions.items()})
+        except Exception as e:
+            raise AssertionError(f"the {kind} function raised {type(e).__name__}: {e}") from e
+        if not isinstance(got, Mapping) or set(got) != set(expected):
+            raise AssertionError(f"the {kind} function must return {{parameter: product}} with the keys "
+                                 f"{', '.join(expected)}; got {sorted(got) if isinstance(got, Mapping) else type(got)}")
+        for name, E in expected.items():
+            G = np.asarray(got[name], dtype=np.float64)
+            if G.shape != E.shape:
+                raise AssertionError(f"{name}: {kind} has shape {G.shape}, expected {E.shape} [trial {trial}]")
+            err = np.abs(G - E)
+            if np.any(err > atol + rtol * max(1.0, float(np.max(np.abs(E))))):
+                at = np.unravel_index(np.argmax(err), err.shape)
+                raise AssertionError(f"{name}: {kind} mismatch, worst at entry {at}: got {G[at]:.6g}, expected "
+                                     f"{E[at]:.6g} [trial {trial}, seed {seed}]")
+
+
+def _draw_product(plain, kind, rng, width, samples, weight_decay):
+    """(inputs by name, parameters by name, directions -> expected product) for a network specification."""
+    if isinstance(plain, Mapping) and plain.get("kind") == "blocks":
+        if kind != "hvp":
+            raise ValueError("the Gauss–Newton product is checked for MLPs; a network of blocks has kind='hvp'")
+        from .check import _block_dimensions
+        arrays = blocks.draw(plain, blocks.shapes(plain, _block_dimensions(plain, width, samples)), rng)
+        params = {k: v for k, v in arrays.items() if k in blocks.loss_and_gradients(plain, arrays)[1]}
+        return arrays, params, lambda V: block_product(plain, arrays, V)
+    dims, scalars = data.dimensions(plain, width, samples), data.scalars(plain, weight_decay)
+    spec = Spec.of(plain, weight_decay=next(iter(scalars.values()), None))
+    X, Y, params = data.draw(spec, rng, dims, spec=spec)
+    return {"X": X, "Y": Y, **params, **scalars}, params, lambda V: network_product(spec, X, Y, params, V, kind)
+
+
+def check_products(result, kind="hvp", *, seed=0, trials=3, width=3, samples=3):
+    """A Report comparing result.numpy(kind) (a derived backprop's Hessian-vector or Gauss–Newton product) with
+    verify's own products, for every parameter."""
+    plain = result.specification()
+    fn = result.numpy(kind)
+    report = Report(f"{kind}: {plain['network']['title']}", "float64", seed, {"width": width, "samples": samples})
+    rng = np.random.default_rng(seed)
+    for trial in range(trials):
+        inputs, params, expected = _draw_product(plain["network"] if plain["network"].get("kind") == "blocks"
+                                                 else plain, kind, rng, width, samples, 0.1)
+        directions = _directions(params, rng)
+        got = fn(**inputs, **{f"V_{k}": v for k, v in directions.items()})
+        for name, E in expected(directions).items():
+            max_abs, max_rel = _errors(got[name], E)
+            report.rows.append(Row(name, trial, "central differences", max_abs, max_rel, max_rel <= TOLERANCE,
+                                   "of the recursion's gradient" if kind == "hvp" else "J v, H_L J v; Jᵀ by recursion"))
+    return report
+
+
+def check_second(d, *, seed=0, trials=3, width=3, exact_proof=None):
+    """A Report for a derive.SecondDerivation: the generated Hessian (or H v) against central differences of the
+    generated gradient (itself checked against f by verify.check), the Hessian's symmetry, and an exact proof at
+    width 2 (SymPy's second derivatives of f written out entry by entry) when the inputs are few or exact_proof."""
+    spec = d.specification()
+    kind, args, X = spec["kind"], spec["arguments"], spec["wrt"]
+    dims = {s: width for a in args if a.is_Matrix for s in a.shape if s.is_Symbol}
+    shapes = {str(a): _shape(a, dims) for a in args}
+    report = Report(f"{kind}: {spec['title']}", "float64", seed, {str(k): v for k, v in sorted(dims.items(), key=str)})
+    both = d.numpy(f"gradient_and_{kind}")
+    name, V = str(X), spec["direction"]
+    rng = np.random.default_rng(seed)
+    # restricted to symmetric matrices: P H P with P = (I + K)/2, the derivative of sym(G) along sym(direction)
+    project = (lambda M: (M + M.T) / 2) if spec["symmetric"] else (lambda M: M)
+
+    def gradient(point):
+        return {name: np.asarray(both(**point)["gradient"], dtype=np.float64)}
+
+    for trial in range(trials):
+        point = _in_domain(lambda **p: both(**p)["gradient"], lambda **p: both(**p)[kind], shapes, rng)
+        if point is None:
+            report.notes.append("no point found where the gradient and the result are finite: nothing checked")
+            return report
+        got = np.asarray(both(**point)[kind], dtype=np.float64)
+        if kind == "hvp":
+            expected = along(gradient, point, {name: project(point[str(V)])})[name]
+            max_abs, max_rel = _errors(got, np.broadcast_to(expected, got.shape))
+            report.rows.append(Row(name, trial, "central differences", max_abs, max_rel, max_rel <= TOLERANCE,
+                                   "of the gradient along V"))
+            continue
+        expected = np.column_stack([_vec(along(gradient, point, {name: project(_unit(point[name], k))})[name])
+                                    for k in range(np.size(point[name]))]) if shapes[name] else \
+            along(gradient, point, {name: 1.0})[name]
+        max_abs, max_rel = _errors(got, np.reshape(expected, np.shape(got)))
+        report.rows.append(Row(name, trial, "central differences", max_abs, max_rel, max_rel <= TOLERANCE,
+                               "of the gradient, column by column"))
+        max_abs, max_rel = _errors(got, np.transpose(got))
+        report.rows.append(Row(name, trial, "symmetry", max_abs, max_rel, max_rel <= 1e-10, "H = Hᵀ"))
+    exact_dims = {s: 2 for s in dims}
+    entries = sum(int(np.prod(_shape(a, exact_dims))) for a in args if a.is_Matrix)
+    if exact_proof or (exact_proof is None and entries <= 24):
+        report.rows.append(_exact_second(spec, exact_dims, rng))
+        report.notes.append("exact proof at sizes " + ", ".join(f"{k} = 2" for k in sorted(map(str, exact_dims))))
+    return report
+
+
+def _exact_second(spec, dims, rng):
+    """One row: the derived result written out entry by entry at `dims`, with the variable as symbols and the other
+    inputs as random rationals, against SymPy's second derivatives of f written out the same way."""
+    X, V = spec["wrt"], spec["direction"]
+    env, values = {}, {}
+    for a in spec["arguments"]:
+        if a == X:
+            env[a.name] = exact.symbol_matrix(a.name.lower() + "_", *_shape(a, dims)) if a.is_Matrix else a
+        elif a.is_Matrix:
+            shape = _shape(a, dims)
+            sample = rng.integers(-4, 5, size=shape) / 4 + (3 * np.eye(shape[0]) if shape[0] == shape[1] else 0)
+            env[a.name] = sp.ImmutableMatrix(sp.Matrix(shape[0], shape[1], lambda i, j: sp.Rational(sample[i, j])))
+        else:
+            values[a] = sp.Rational(int(rng.integers(1, 5)), 4)
+    for Z, E in spec["where"]:
+        env[Z.name] = exact.explicit(E, env, dims).xreplace(values)
+    f = exact.explicit(spec["f"], env, dims).xreplace(values)
+    f = f[0, 0] if isinstance(f, sp.MatrixBase) else f
+    result = exact.explicit(spec["result"], env, dims).xreplace(values)
+    x = env[X.name] if X.is_Matrix else sp.Matrix([[X]])
+    flat = [x[i, j] for j in range(x.cols) for i in range(x.rows)]   # column-major vec
+    H = sp.Matrix(len(flat), len(flat), lambda p, q: sp.diff(f, flat[p], flat[q]))
+    if spec["symmetric"]:
+        # P H P, P = (I + K)/2 the projection onto vec of symmetric matrices
+        r = x.rows
+        P = sp.Matrix(r * r, r * r, lambda p, q: (sp.KroneckerDelta(p, q) + sp.KroneckerDelta(q, (p % r) * r + p // r)) / 2)
+        H = P * H * P
+    if spec["kind"] == "hvp":
+        v = env[V.name] if V.is_Matrix else sp.Matrix([[values.get(V, V)]])
+        expected = H * sp.Matrix([v[i, j] for j in range(v.cols) for i in range(v.rows)])
+        result = sp.Matrix([result[i, j] for j in range(result.cols) for i in range(result.rows)]) \
+            if isinstance(result, sp.MatrixBase) else sp.Matrix([[result]])
+    else:
+        expected, result = H, result if isinstance(result, sp.MatrixBase) else sp.Matrix([[result]])
+    wrong = next((k for k in np.ndindex(expected.shape) if not exact.is_zero(result[k] - expected[k])), None)
+    detail = "equal as expressions" if wrong is None else f"entry {wrong} differs"
+    return Row(str(X), "-", "exact (SymPy diff²)", 0.0, 0.0, wrong is None, detail)
+
+
+def _shape(a, dims):
+    return tuple(int(sp.sympify(k, strict=True).xreplace(dims)) for k in a.shape) if a.is_Matrix else ()
+
+
+def _vec(M):
+    return np.reshape(np.transpose(np.atleast_2d(M)), (-1,)) if np.ndim(M) else np.atleast_1d(M)
+
+
+def _unit(x, k):
+    """The k-th unit direction of x's shape in column-major order."""
+    e = np.zeros(np.size(x))
+    e[k] = 1.0
+    return np.reshape(e, np.shape(x)[::-1]).T if np.ndim(x) == 2 else np.reshape(e, np.shape(x))
