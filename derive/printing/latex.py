@@ -174,6 +174,21 @@ class LatexPrinter(MatrixNotation, SympyLatexPrinter):
         causal = r"_{\mathrm{causal}}" if expr.causal else ""
         return r"\operatorname{softmax}%s(%s)" % (causal, self._print(expr.arg))
 
+    def _print_KroneckerProduct(self, expr):
+        return r" \otimes ".join(self._kron_factor(a) for a in expr.args)
+
+    def _kron_factor(self, M):
+        # I_p ⊗ A: the identity with its size, which the product does not tell
+        if isinstance(M, sp.Identity):
+            return r"I_{%s}" % self._print(M.rows)
+        return self.parenthesize(M, PRECEDENCE["Mul"], strict=True)
+
+    def _print_Commutation(self, expr):
+        return r"K_{%s,%s}" % (self._print(expr.args[0]), self._print(expr.args[1]))
+
+    def _print_Vec(self, expr):
+        return r"\operatorname{vec}(%s)" % self._print(expr.arg)
+
     def _print_Select(self, expr):
         # a selection matrix E2_1: its letter, its layer, its head or tap
         return self.notation.symbol(expr.name)

@@ -120,6 +120,9 @@ class MatrixNotation(SafePrecedence):
                 return sign + scale + self._trace(sp.MatMul(*mats) if len(mats) > 1 else mats[0])
         return self._trace(arg)
 
+    def _print_KroneckerProduct(self, expr):
+        return " ⊗ ".join(self.parenthesize(a, PRECEDENCE["Mul"], strict=True) for a in expr.args)
+
     def _print_MatAdd(self, expr):
         terms = positive_first(expr.args)
         out = self.parenthesize(terms[0], PRECEDENCE["Add"], strict=True)
@@ -195,6 +198,12 @@ class TextPrinter(MatrixNotation, StrPrinter):
 
     def _print_Select(self, expr):
         return expr.name
+
+    def _print_Commutation(self, expr):
+        return "K"
+
+    def _print_Vec(self, expr):
+        return f"vec({self._print(expr.arg)})"
 
     def _print_LogSoftmax(self, expr):
         return f"log softmax({self._print(expr.arg)})"
