@@ -811,3 +811,39 @@ def test_code_checks_and_names():
         derive.lambdify([Nmat], sp.MatMul(s, Nmat))
     # one argument, not a list
     np.testing.assert_allclose(derive.lambdify(Nmat, sp.Transpose(Nmat))(a), a.T)
+
+
+@settings(max_examples=max(10, EXAMPLES // 5), **SETTINGS)
+@given(ctx=contexts(), data=st.data(), seed=st.integers(0, 2 ** 32 - 1))
+def test_random_functions_hvp_matches_differences_of_the_gradient(ctx, data, seed):
+    """derive.hvp(f, X, V), derived forward from the gradient (no Hessian formed), against central differences of
+    the gradient along V (the generated gradient, which the main property checks against f): every operator."""
+    f, f_np = scalar_f(ctx, data.draw, data.draw(st.integers(1, 2)))
+    assume(ctx.X in f.free_symbols)
+    V = sp.MatrixSymbol("V_direction", *ctx.X.shape)
+    h = derive.hvp_derivation(f, ctx.X, V)
+    d = derive.derivation(f, ctx.X)
+    rng = np.random.default_rng(seed)
+    args, _, _ = h.plan()
+    v = values_for(ctx, rng, [a for a in args if a != V])
+    direction = rng.normal(size=ctx.shape_value(ctx.X.shape))
+    step = 1e-5 * direction
+    try:   # f smooth on the segment X ± εV (a kink more than 1e-3 away), finite, and moderate
+        with np.errstate(all="raise"):
+            values = [float(np.squeeze(f_np({**v, ctx.X: v[ctx.X] + s * step}))) for s in (-1, 0, 1)]
+    except (Kink, FloatingPointError):
+        assume(False)
+    assume(all(np.isfinite(values)) and max(map(abs, values)) < 1e6)
+    grad = d.numpy("gradient")
+    kw = {str(a): val for a, val in v.items() if a in set(d.plan()[0])}
+    plus = grad(**{**kw, str(ctx.X): v[ctx.X] + step})
+    minus = grad(**{**kw, str(ctx.X): v[ctx.X] - step})
+    expected = (np.asarray(plus) - np.asarray(minus)) / 2e-5
+    assume(np.all(np.isfinite(expected)) and np.max(np.abs(expected)) < 1e6)
+    got = h.numpy()(**_kwargs(v), V_direction=direction)
+
+    def report():
+        return f"f = {f}\nH V = {h.result}\n--- hvp source:\n" + h.source().split("def hvp")[-1]
+
+    assert_close(np.broadcast_to(got, expected.shape), expected, "hvp vs differences of the gradient", report,
+                 max(1.0, abs(values[1])))
