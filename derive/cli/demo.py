@@ -53,6 +53,8 @@ def main(out="output", pdf=True, detail="textbook", paper="a4"):
         result = example.derive()
         if isinstance(result, list):
             summary = "; ".join(f"∂f/∂{text(d.wrt)} = {text(d.gradient)}" for d in result)
+        elif not hasattr(result, "deltas"):   # a Hessian
+            summary = f"H = {text(result.result)}"
         else:
             summary = "; ".join(f"{text(k)} = {text(v)}" for k, v in list(result.deltas.items())[:2])
         write(result, out / name, title=example.title, pdf=pdf, detail=detail, paper=paper,

@@ -4,8 +4,11 @@ from typing import Callable, Optional
 
 import sympy as sp
 
+from ..core.functions import sigmoid
 from ..documents.blocks import Equations, Heading, Text
+from ..documents.second import r_blocks
 from ..engine.derivation import derivation
+from ..engine.second import hessian_derivation
 from ..networks.backprop import backprop
 from ..networks.blocks import Conv1D, Dense, LayerNorm, Recurrent, Residual, SelfAttention
 from ..networks.network import Network, mlp
@@ -23,12 +26,14 @@ class Example:
     name: str
     title: str
     source: str
-    build: Callable  # () -> Network, or () -> [(f, X, where)] for plain expressions
+    build: Callable  # () -> Network, or () -> [(f, X, where)] for plain expressions, or (f, X, where) for a Hessian
     appendix: Optional[Callable] = None  # () -> document blocks in the seed's own notation
 
     def derive(self):
-        """The Backprop of the network, or the list of Derivations of the expressions."""
+        """The Backprop of the network, the list of Derivations of the expressions, or a Hessian's derivation."""
         built = self.build()
+        if isinstance(built, tuple):
+            return hessian_derivation(*built)
         if isinstance(built, list):
             return [derivation(f, X, where) for f, X, where in built]
         return backprop(built)
@@ -41,6 +46,20 @@ def _linear_map():
     D = sp.MatrixSymbol("D", n, m)
     f = sp.Trace(sp.MatMul(G.T, D))
     return [(f, W, {D: sp.MatMul(W, X)}), (f, X, {D: sp.MatMul(W, X)})]
+
+
+def _logistic_hessian():
+    # L2-regularised logistic regression: f = −(1/m)[yᵀ log a + (1 − y)ᵀ log(1 − a)] + (λ/2) wᵀw, a = σ(X w)
+    m, n = sizes("m n")
+    X, w, y, a = (sp.MatrixSymbol(k, *s) for k, s in (("X", (m, n)), ("w", (n, 1)), ("y", (m, 1)), ("a", (m, 1))))
+    lam, one = sp.Symbol("lambda", positive=True), sp.OneMatrix(m, 1)
+    f = -sp.Trace(y.T * a.applyfunc(sp.log) + (one - y).T * (one - a).applyfunc(sp.log)) / m \
+        + lam / 2 * sp.Trace(w.T * w)
+    return f, w, {a: (X * w).applyfunc(sigmoid)}
+
+
+def _r_network():
+    return mlp(sizes("n0:3"), activation="tanh", output="softmax", loss="softmax_ce")
 
 
 TO = r"\;\leftrightarrow\;"   # this document's form, his form
@@ -105,6 +124,11 @@ _EXAMPLES = [
     Example("seed004-two-layer", "A two-layer sigmoid network with binary cross-entropy summed over the batch",
             "seed 004", lambda: mlp(sizes("n0:3"), activation="sigmoid", loss="bce", layout="WtA", reduction="sum")),
     Example("seed004-linear-map", "A linear map D = W X: ∂L/∂W and ∂L/∂X from ∂L/∂D", "seed 004", _linear_map),
+    Example("second-logistic-hessian", "The Hessian of L2-regularised logistic regression, from the second "
+            "differential", "second order", _logistic_hessian),
+    Example("second-mlp-r-recursion", "A two-layer tanh network with a softmax output: the δ recursion, then the "
+            "R-recursion for Hessian-vector and Gauss–Newton products", "second order", _r_network,
+            lambda: r_blocks(backprop(_r_network()))),
     Example("block-transformer", "A transformer block: layer norm, two-head self-attention and a residual, layer norm, "
             "an MLP and a residual, then a softmax output", "blocks",
             lambda: Network("d", [Residual([LayerNorm(), SelfAttention(4, heads=2)]),

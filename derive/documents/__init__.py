@@ -2,19 +2,24 @@
 from pathlib import Path
 
 from ..engine.derivation import Derivation, check_detail
+from ..engine.second import SecondDerivation
 from ..networks.backprop import Backprop
 from ..networks.network import Network
 from ..printing.latex import Notation, latex
 from ..printing.text import wrap_lines
 from .blocks import Equations, Text, backprop_blocks, derivation_blocks, network_words, symbols
 from .html import to_html
+from .second import second_blocks
 from ..errors import InvalidArgument
 from .tex import PAPERS, pdflatex, to_latex
 
 
 def _blocks(result, title, notation, detail="textbook", extra=()):
-    """(title, blocks) of a Backprop, a Derivation or a list of Derivations."""
+    """(title, blocks) of a Backprop, a Derivation, a list of Derivations or a SecondDerivation."""
     check_detail(detail)
+    if isinstance(result, SecondDerivation):
+        what = "Hessian" if result.kind == "hessian" else "Hessian-vector product"
+        return title or f"The {what} of f", second_blocks(result, notation, detail)
     if isinstance(result, (list, Derivation)):
         return title or "Derivation", [b for d in ([result] if isinstance(result, Derivation) else result)
                                        for b in derivation_blocks(d, notation, detail)]
@@ -53,7 +58,7 @@ def _network_html(net):
 
 
 # rich display in Jupyter: registered here, the stage that prints documents (the results know nothing of HTML)
-Backprop._repr_html_ = Derivation._repr_html_ = _repr_html_
+Backprop._repr_html_ = Derivation._repr_html_ = SecondDerivation._repr_html_ = _repr_html_
 Network._repr_html_ = _network_html
 
 

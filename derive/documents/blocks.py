@@ -458,7 +458,7 @@ def stable_forms(program):
     return Equations(rows)
 
 
-def algorithm(program, notation=None):
+def algorithm(program, notation=None, label=lambda P: r"\partial L / \partial " + P):
     """The Algorithm block of a codegen.Program, in the document's notation: values by their symbols, the shared
     sub-expressions as t_k, each computed gradient as ∂P; what the code does only for itself (the namespace, the
     shape checks, del) is left out, and x = P; x *= R is one statement."""
@@ -473,7 +473,7 @@ def algorithm(program, notation=None):
 
     def lhs(statement):
         if statement.output is not None:
-            return r"\partial L / \partial " + n.symbol(str(statement.output))
+            return label(n.symbol(str(statement.output)))
         return printer.doprint(statement.symbol)
 
     rows = tuple((lhs(s), printer.doprint(s.expr)) for s in program.statements)

@@ -47,6 +47,10 @@ class Notation:
 
     def symbol(self, name):
         """The LaTeX for a symbol name such as W2, delta1, X, lambda."""
+        if name[:2] in ("R_", "V_") and _LAYERED.match(name[2:]):
+            # R{Z^(l)}: Pearlmutter's R-operator of a value; V_{W^(l)}: the direction of a parameter
+            inner = self.symbol(name[2:])
+            return r"\mathcal{R}\{%s\}" % inner if name[0] == "R" else r"V_{%s}" % inner
         match = _LAYERED.match(name)
         base, index, step = (match.group(1), match.group(2), match.group(3)) if match else (name, None, None)
         if base == "X" and index and index.isdigit() and step is None:
