@@ -16,7 +16,7 @@ from verify.strategies import mlp_specs
 
 from .networks import errors, tables
 
-NETWORK_EXAMPLES = [name for name, ex in EXAMPLES.items() if not isinstance(ex.build(), list)]
+NETWORK_EXAMPLES = [name for name, ex in EXAMPLES.items() if not isinstance(ex.build(), (list, tuple))]
 
 
 def same(a, b):

@@ -172,6 +172,9 @@ IDENTITY = {
     "trace is linear": lambda s: isinstance(s.before, sp.Mul) and isinstance(s.after, sp.Trace),
     "read off": lambda s: not s.after.has(Differential, ScalarDifferential),
     "linearity": lambda s: True, "entry as trace": lambda s: s.before.has(MatrixElement),
+    # second order: d²f = tr(dGᵀ dX) starts it, and H is read off a dG with no differential left in H
+    "second differential": lambda s: s.after.has(sp.Trace) and s.after.has(Differential),
+    "identify the Hessian": lambda s: s.before.has(Differential) and not s.after.has(Differential),
 }
 
 
@@ -193,7 +196,7 @@ def test_every_step_of_every_example_cites_a_rule_that_fits_it(name):
     without ⊙ is plain algebra: each step's rule is checked against the node it expands or the rewrite it makes."""
     result = EXAMPLES[name].derive()
     for r in (result if isinstance(result, list) else [result]):
-        for step in r.steps:
+        for step in (*getattr(r, "first", ()), *r.steps):   # a Hessian: the gradient's steps, then dG's
             assert _fits(step), f"{name}: [{step.rule.name}] {step.before} = {step.after} (node {step.node})"
 
 

@@ -187,7 +187,8 @@ def test_golden_seed004_output_chain():
     assert "\n".join(chain_lines(chain)) == GOLDEN_SEED004
 
 
-@pytest.mark.parametrize("name", [n for n, e in EXAMPLES.items() if not isinstance(e.build(), list)])
+@pytest.mark.parametrize("name", [n for n, e in EXAMPLES.items()
+                                  if not isinstance(e.build(), (list, tuple))])   # networks
 def test_text_fits_100_columns_and_names_sigma_once(name):
     result = EXAMPLES[name].derive()
     text = result.text()
