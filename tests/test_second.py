@@ -253,8 +253,8 @@ def test_vjp_is_the_backward_pass_of_a_matrix_function():
 
 def test_kronecker_commutation_diag_and_vec_print_as_array_code():
     v = rng.normal(size=(n, 1))
-    col = sp.MatrixSymbol("c", n, 1)
-    Vv = rng.normal(size=(n, p))
+    col, col2, b11 = sp.MatrixSymbol("c", n, 1), sp.MatrixSymbol("h", n, 1), sp.MatrixSymbol("b", 1, 1)
+    Vv, v2 = rng.normal(size=(n, p)), rng.normal(size=(n, 1))
     cases = [
         (sp.KroneckerProduct(B, A), [A, B], [A_, B_], np.kron(B_, A_)),
         (Commutation(n, p), [X], [X0], commutation(n, p)),
@@ -269,11 +269,14 @@ def test_kronecker_commutation_diag_and_vec_print_as_array_code():
         (sp.DiagMatrix(Vec(X)) * Vec(V), [X, V], [X0, Vv], np.diag(vec(X0).ravel()) @ vec(Vv)),
         (sp.KroneckerProduct(B, A) * Commutation(p, n) * Vec(V.T), [A, B, V], [A_, B_, Vv],
          np.kron(B_, A_) @ commutation(p, n) @ vec(Vv.T)),
+        # a column is its own vec: (b ⊗ A) c = A c bᵀ for a 1 × 1 b, diag(h) c = h ⊙ c
+        (sp.KroneckerProduct(b11, A) * col, [A, b11, col], [A_, np.array([[2.5]]), v], 2.5 * A_ @ v),
+        (sp.DiagMatrix(col2) * col, [col, col2], [v, v2], v2 * v),
     ]
     for expr, args, values, expected in cases:
         f = derive.lambdify(args, expr)
         assert np.allclose(f(*values), expected), (expr, f.source)
-        if expr.has(Vec) and expr.shape[1] == 1 and isinstance(expr, sp.MatMul):
+        if expr.shape[1] == 1 and isinstance(expr, sp.MatMul):
             assert "kron(" not in f.source and "commutation(" not in f.source and "diag(" not in f.source, f.source
 
 
@@ -292,6 +295,23 @@ def test_random_networks_hvp_and_gauss_newton_match_the_recursion(spec, kind, se
 def test_random_block_networks_hvp_matches_the_reference(plain):
     net = build(plain)
     verify.assert_hvp_match(derive.backprop(net).numpy("hvp"), net, trials=1)
+
+
+@pytest.mark.parametrize("spec", [
+    dict(sizes=[2, 2, 2], activation="tanh", output="softmax", loss="softmax_ce"),
+    dict(sizes=[2, 2, 1], activation="relu", output="sigmoid", loss="bce", layout="WtA", weight_decay=0.25),
+], ids=["tanh-softmax", "relu-bce-WtA-decay"])
+def test_network_hvp_is_proved_exactly_at_width_2(spec):
+    report = verify.check_products(derive.backprop(derive.mlp(**spec)), trials=1, exact_proof=True)
+    assert report.passed and sum(r.check.startswith("exact") for r in report.rows) == 4, str(report)
+
+
+def test_the_exact_proof_fails_a_gauss_newton_product_given_as_the_hessian(monkeypatch):
+    bp = derive.backprop(derive.mlp([2, 2, 1], activation="relu", output="sigmoid", loss="bce"))
+    gauss_newton = bp.r_statements("gauss_newton")
+    monkeypatch.setattr(type(bp), "r_statements", lambda self, kind="hvp": gauss_newton)
+    rows = verify.second.exact_product_rows(bp)
+    assert not all(r.passed for r in rows)
 
 
 def test_assert_hvp_match_catches_an_r_pass_without_the_second_order_term():

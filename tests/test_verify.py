@@ -119,7 +119,8 @@ def test_bad_user_output_gets_a_clear_assertion(broken, message):
         verify.assert_gradients_match(broken, net)
 
 
-NETWORK_EXAMPLES = [name for name, ex in EXAMPLES.items() if not isinstance(ex.build(), list)]
+NETWORK_EXAMPLES = [name for name, ex in EXAMPLES.items() if not isinstance(ex.build(), (list, tuple))]
+HESSIAN_EXAMPLES = [name for name, ex in EXAMPLES.items() if isinstance(ex.build(), tuple)]
 
 
 @pytest.mark.parametrize("name", NETWORK_EXAMPLES)
@@ -129,6 +130,13 @@ def test_check_passes_on_every_seed_example(name):
     # an MLP against the closed-form recursion, a network of blocks against verify's block reference
     assert {row.check for row in report.rows} >= {"finite differences"}
     assert {row.check for row in report.rows} & {"recursion", "reference"}
+
+
+@pytest.mark.parametrize("name", HESSIAN_EXAMPLES)
+def test_check_passes_on_every_hessian_example(name):
+    report = verify.check(EXAMPLES[name].derive(), trials=2)
+    assert report.passed, str(report)
+    assert {row.check for row in report.rows} >= {"central differences", "symmetry", "exact (SymPy diff²)"}
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])

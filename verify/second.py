@@ -93,9 +93,10 @@ def _draw_product(plain, kind, rng, width, samples, weight_decay):
     return {"X": X, "Y": Y, **params, **scalars}, params, lambda V: network_product(spec, X, Y, params, V, kind)
 
 
-def check_products(result, kind="hvp", *, seed=0, trials=3, width=3, samples=3):
+def check_products(result, kind="hvp", *, seed=0, trials=3, width=3, samples=3, exact_proof=False):
     """A Report comparing result.numpy(kind) (a derived backprop's Hessian-vector or Gauss–Newton product) with
-    verify's own products, for every parameter."""
+    verify's own products, for every parameter; exact_proof=True adds the exact proof of an MLP's Hessian-vector
+    product at width 2 and one sample (seconds to a minute: see exact_product_rows)."""
     plain = result.specification()
     fn = result.numpy(kind)
     report = Report(f"{kind}: {plain['network']['title']}", "float64", seed, {"width": width, "samples": samples})
@@ -109,6 +110,11 @@ def check_products(result, kind="hvp", *, seed=0, trials=3, width=3, samples=3):
             max_abs, max_rel = _errors(got[name], E)
             report.rows.append(Row(name, trial, "central differences", max_abs, max_rel, max_rel <= TOLERANCE,
                                    "of the recursion's gradient" if kind == "hvp" else "J v, H_L J v; Jᵀ by recursion"))
+    if exact_proof:
+        if kind != "hvp" or plain["network"].get("kind") == "blocks":
+            raise ValueError("the exact proof is of an MLP's Hessian-vector product (kind='hvp')")
+        report.rows.extend(exact_product_rows(result, seed))
+        report.notes.append("exact proof at width 2, one sample")
     return report
 
 
@@ -209,3 +215,39 @@ def _unit(x, k):
     e = np.zeros(np.size(x))
     e[k] = 1.0
     return np.reshape(e, np.shape(x)[::-1]).T if np.ndim(x) == 2 else np.reshape(e, np.shape(x))
+
+
+def exact_product_rows(result, seed=0):
+    """One row per parameter: the derived Hessian-vector product (the backprop's forward and δ lines and its R
+    pass, written out entry by entry at width 2) against SymPy's ∂/∂θ_i of ∇L · v, v random rationals, with
+    L verify's own explicit loss."""
+    from . import exact
+
+    plain = result.specification()
+    spec = Spec.of(plain, weight_decay=0.0)
+    dims = data.dimensions(spec, width=2, samples=1)   # one sample: second derivatives of the loss swell fast
+    shapes = data.shapes(spec, dims)
+    env = {k: exact.symbol_matrix(k.lower() if k in ("X", "Y") else k, *s) for k, s in shapes.items()}
+    params = {k: env[k] for k in shapes if k not in ("X", "Y")}
+    loss = exact.explicit_loss(spec, env["X"], env["Y"], params, weight_decay=spec.decay)
+    rng = np.random.default_rng(seed)
+    V = {k: sp.ImmutableMatrix(*P.shape, [sp.Rational(int(rng.integers(-3, 4)), 2) for _ in range(len(P))])
+         for k, P in params.items()}
+    values = {**env, **{f"V_{k}": v for k, v in V.items()}}
+    for name, E in [*plain["forward"], *plain["deltas"]]:
+        values[name] = exact.explicit(E, values, dims)
+    statements, outputs = result.r_statements("hvp")
+    # the code reads a relu's mask off A (H(A) = H(Z) in floating point); written out, H(max(0, z)) is H(0) = 1/2 at
+    # z < 0, so the proof reads it off Z, as the derivation does
+    unmask = {A: Z for Z, A in result._masks().items()}
+    for R, E in statements:
+        values[R.name] = exact.explicit(E.xreplace(unmask), values, dims)
+    gv = sum(sp.diff(loss, P[idx]) * V[k][idx] for k, P in params.items() for idx in np.ndindex(P.shape))
+    rows = []
+    for name, E in outputs.items():
+        got = exact.explicit(E.xreplace(unmask), values, dims)
+        wrong = next((idx for idx in np.ndindex(got.shape)
+                      if not exact.is_zero(got[idx] - sp.diff(gv, params[name][idx]))), None)
+        rows.append(Row(name, "-", "exact (SymPy diff²)", 0.0, 0.0, wrong is None,
+                        "equal as expressions" if wrong is None else f"entry {wrong} differs"))
+    return rows

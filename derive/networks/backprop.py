@@ -103,6 +103,10 @@ class Backprop(Result):
         """{parameter: V_<name>}: the direction of a Hessian-vector or Gauss–Newton product, one per parameter."""
         return {P: sp.MatrixSymbol(f"V_{P.name}", *P.shape) for P in self.network.parameters}
 
+    def r_statements(self, kind="hvp"):
+        """([(R{S}, its definition)], {parameter: product}): the R pass of `kind` ("hvp" or "gauss_newton")."""
+        return r_pass(self, kind)
+
     def _stable(self, E):
         """E with each activation's code forms in place: a product of Hadamard factors that code computes as one
         function (softplus: A^∘(−1) ⊙ σ(Z) as σ(Z)/softplus(Z), finite where both factors underflow)."""
