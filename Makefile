@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(PY) bench/codegen.py
 	$(PY) bench/dask_scaling.py
 	$(PY) bench/blocks.py
+	$(PY) bench/second.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

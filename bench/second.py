@@ -7,13 +7,13 @@
      R pass (backprop(net).numpy("hvp")) against jax.jvp(jax.grad(·)) (jit) and torch.func.jvp(torch.func.grad(·)).
 
 Prints the median time per call (interleaved rounds after warm-up), the ratios derive/torch (target ≤ 1.0) and
-derive/jax (target ≤ 1.1), and the peak memory of each, measured in a fresh process (the rise of its peak resident
-set over what the inputs alone take). Libraries that are not installed are skipped.
+derive/jax (target ≤ 1.1), the rise of each one's resident set in a fresh process (first call, then steady), and
+what derive's call allocates at most (tracemalloc). Libraries that are not installed are skipped.
 """
 import json
-import resource
 import statistics
 import subprocess
+import tracemalloc
 import sys
 from pathlib import Path
 
@@ -181,20 +181,41 @@ def check(task, functions):
 
 
 def peak_memory(task, library):
-    """MiB: the peak resident set of a fresh process that builds `library`'s function and runs it 3 times, less that
-    of one that only builds it (imports, inputs; JAX compiles on the first call, so its compilation is counted)."""
-    def run(calls):
-        out = subprocess.run([sys.executable, __file__, "--memory", task, library, str(calls)], capture_output=True,
-                             text=True, check=True)
-        return json.loads(out.stdout.strip().splitlines()[-1])
-    return max(0.0, run(3) - run(0))
+    """(first, steady) MiB: in a fresh process, how far the resident set rises above its level after building
+    `library`'s function during its first call (JAX compiles then) and during 3 more calls (Linux's peak counter
+    VmHWM reset before each)."""
+    out = subprocess.run([sys.executable, __file__, "--memory", task, library], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _memory_child(task, library, calls):
+def _status(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key + ":")) / 1024
+
+
+def _rise(calls):
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")   # resets VmHWM to the current resident set
+    before = _status("VmRSS")
+    for call in calls:
+        call()
+    return _status("VmHWM") - before
+
+
+def _memory_child(task, library):
     fn = TASKS[task][library]()
-    for _ in range(int(calls)):
-        fn()
-    print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    print(json.dumps([_rise([fn]), _rise([fn] * 3)]))
+
+
+def traced_peak(fn):
+    """MiB: the peak of what one call allocates through Python's allocator (NumPy arrays included), after a warm-up."""
+    fn()
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2 ** 20
 
 
 def main(rounds=7, calls=5):
@@ -206,9 +227,10 @@ def main(rounds=7, calls=5):
         medians = {k: statistics.median(v) for k, v in times.items()}
         best = {k: min(v) for k, v in times.items()}
         for name in functions:
-            memory = peak_memory(task, name)
+            first, steady = peak_memory(task, name)
             print(f"  {name:7s} median {medians[name] * 1e3:9.2f} ms   best {best[name] * 1e3:9.2f} ms   "
-                  f"peak memory +{memory:7.1f} MiB")
+                  f"resident set +{first:6.1f} MiB on the first call, +{steady:6.1f} MiB after")
+        print(f"  derive allocates at most {traced_peak(functions['derive']):.1f} MiB per call (tracemalloc)")
         for other in ("torch", "jax"):
             if other in functions:
                 print(f"  derive / {other}: {medians['derive'] / medians[other]:.2f}× (median), "
@@ -217,6 +239,6 @@ def main(rounds=7, calls=5):
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--memory"]:
-        _memory_child(*sys.argv[2:5])
+        _memory_child(*sys.argv[2:4])
     else:
         main()
