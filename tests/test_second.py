@@ -325,6 +325,35 @@ def test_assert_hvp_match_catches_an_r_pass_without_the_second_order_term():
         verify.assert_hvp_match(bp.numpy("hvp"), net, kind="gauss_newton")
 
 
+def _products(bp, arrays, rng):
+    """(v, H v, G v) at random directions for a network of blocks."""
+    V = {k: rng.normal(size=np.shape(arrays[k])) for k in (P.name for P in bp.network.parameters)}
+    directions = {f"V_{k}": v for k, v in V.items()}
+    return V, bp.numpy("hvp")(**arrays, **directions), bp.numpy("gauss_newton")(**arrays, **directions)
+
+
+def test_gauss_newton_of_blocks_is_the_hessian_where_the_output_is_linear_and_semidefinite_where_the_loss_is_convex():
+    # one linear convolution with half the squared error: the output is linear in K and b, so G = H exactly
+    linear = derive.Network(2, [derive.Conv1D(3, 2, stride=2, padding=1)], layout="AW", samples=6)
+    plain = linear.specification()
+    arrays = verify.blocks.draw(plain, verify.blocks.shapes(plain, {}), rng)
+    V, Hv, Gv = _products(derive.backprop(linear), arrays, rng)
+    for k in V:
+        assert np.allclose(Gv[k], Hv[k], rtol=1e-10, atol=1e-12), k
+    # layer norm, two heads and a softmax output with cross-entropy: vᵀ G v ≥ 0, while vᵀ H v takes both signs
+    block = derive.Network(4, [derive.LayerNorm(), derive.SelfAttention(2, heads=2), derive.Dense(3, "softmax")],
+                           loss="softmax_ce", layout="AW", samples=5)
+    plain = block.specification()
+    bp = derive.backprop(block)
+    signs = set()
+    for trial in range(6):
+        arrays = verify.blocks.draw(plain, verify.blocks.shapes(plain, {}), rng)
+        V, Hv, Gv = _products(bp, arrays, rng)
+        assert sum(np.sum(V[k] * Gv[k]) for k in V) >= -1e-12
+        signs.add(np.sign(sum(np.sum(V[k] * Hv[k]) for k in V)))
+    assert signs == {-1.0, 1.0}
+
+
 def test_gauss_newton_is_positive_semidefinite_for_a_convex_loss():
     net = derive.mlp([2, 3, 2], activation="tanh", output="softmax", loss="softmax_ce", samples=4)
     gn = derive.backprop(net).numpy("gauss_newton")

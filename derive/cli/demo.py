@@ -58,7 +58,7 @@ def main(out="output", pdf=True, detail="textbook", paper="a4"):
         else:
             summary = "; ".join(f"{text(k)} = {text(v)}" for k, v in list(result.deltas.items())[:2])
         write(result, out / name, title=example.title, pdf=pdf, detail=detail, paper=paper,
-              extra=example.appendix() if example.appendix else ())
+              extra=example.appendix() if example.appendix else (), end=example.end() if example.end else ())
         rows.append(f"| {name}: [html]({name}/derivation.html), [tex]({name}/derivation.tex), "
                     f"[text]({name}/derivation.txt) | {example.source} | `{summary}` |")
         print(f"{name:32s} {summary}")

@@ -28,6 +28,7 @@ class Example:
     source: str
     build: Callable  # () -> Network, or () -> [(f, X, where)] for plain expressions, or (f, X, where) for a Hessian
     appendix: Optional[Callable] = None  # () -> document blocks in the seed's own notation
+    end: Optional[Callable] = None       # () -> document blocks that close it (a second-order part)
 
     def derive(self):
         """The Backprop of the network, the list of Derivations of the expressions, or a Hessian's derivation."""
@@ -128,7 +129,7 @@ _EXAMPLES = [
             "differential", "second order", _logistic_hessian),
     Example("second-mlp-r-recursion", "A two-layer tanh network with a softmax output: the δ recursion, then the "
             "R-recursion for Hessian-vector and Gauss–Newton products", "second order", _r_network,
-            lambda: r_blocks(backprop(_r_network()))),
+            end=lambda: r_blocks(backprop(_r_network()))),
     Example("block-transformer", "A transformer block: layer norm, two-head self-attention and a residual, layer norm, "
             "an MLP and a residual, then a softmax output", "blocks",
             lambda: Network("d", [Residual([LayerNorm(), SelfAttention(4, heads=2)]),

@@ -62,14 +62,16 @@ Backprop._repr_html_ = Derivation._repr_html_ = SecondDerivation._repr_html_ = _
 Network._repr_html_ = _network_html
 
 
-def write(result, folder, title=None, notation=None, pdf=True, detail="textbook", paper="a4", extra=()):
+def write(result, folder, title=None, notation=None, pdf=True, detail="textbook", paper="a4", extra=(), end=()):
     """Write derivation.tex, derivation.html, derivation.txt, gradients.py (and derivation.pdf when pdflatex exists)
-    into `folder`, in textbook or full `detail`; `extra` blocks follow a network's summary (a seed's own notation).
+    into `folder`, in textbook or full `detail`; `extra` blocks follow a network's summary (a seed's own notation),
+    `end` blocks close the document (a second-order part).
 
     `result` is a Backprop, a Derivation, or a list of Derivations (documents only). Returns the paths written.
     """
     folder = Path(folder)
     title, blocks = _blocks(result, title, notation, detail, extra)
+    blocks = [*blocks, *end]
     _paper(paper)
     # every file made before the first is written: an error leaves no half-written folder
     plain = "\n\n".join(d.text(detail) for d in result) if isinstance(result, list) else result.text(detail)

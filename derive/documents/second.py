@@ -30,7 +30,8 @@ def second_blocks(d, notation=None, detail="textbook"):
     X = latex(d.wrt, n)
     dX = Differential(d.wrt) if d.wrt.is_Matrix else ScalarDifferential(d.wrt)
     blocks = [Heading("Function"), Equations((("f", latex(d.f, n), ""),
-                                              *[(latex(Z, n), latex(E, n), "definition") for Z, E in d.where]))]
+                                              *[(latex(Z, n), latex(E, n), "definition") for Z, E in d.where])),
+              _shapes(d, n)]
     if d.kind == "hessian":
         blocks.append(Text(((TEXT, "The Hessian is read off the second differential. The gradient "),
                             (MATH, "G"), (TEXT, " comes first, from "), (MATH, r"\mathrm{d}f = \mathrm{tr}(G^{\top}"
@@ -68,14 +69,21 @@ def second_blocks(d, notation=None, detail="textbook"):
         blocks += [Heading("Rules used"), _rules([*(s.rule for s in d.steps[:len(forward) + 1]), *_vec_rules(d, dX),
                                                   *(s.rule for s in d.steps[len(forward) + 1:])])]
         blocks += [Heading("The gradient"),
-                   Text(((TEXT, "By the first-order method (one reverse sweep from "), (MATH, r"\mathrm{d}f"),
-                         (TEXT, "; every step is in the full-detail document):"),))]
+                   Text(((TEXT, "By the first-order method: one reverse sweep brings "), (MATH, r"\mathrm{d}f"),
+                         (TEXT, " to the form "), (MATH, r"\mathrm{tr}(G^{\top} \mathrm{d}%s)" % X),
+                         (TEXT, ", which reads off"),))]
     blocks += [Equations(((r"\boxed{G = \frac{\partial f}{\partial %s} = %s}" % (X, latex(d.gradient, n)), "", ""),))]
     blocks += [Heading("The differential of the gradient" if d.kind == "hessian" else "The product, forward"),
                Text(((TEXT, "Each node of "), (MATH, "G"), (TEXT, ", from the variable up, by its rule:"),)),
-               _forward_rows(forward, n)]
+               _forward_rows(forward, n, d)]
     if d.kind == "hessian" and d.wrt.is_Matrix:
-        blocks += [Heading("Reading off the Hessian"), _identification(d, dX, n)]
+        blocks += [Heading("Reading off the Hessian")]
+        if d.wrt.cols == 1:
+            blocks.append(Text(((MATH, r"\mathrm{d}%s" % X), (TEXT, " is a column, so "),
+                                (MATH, r"\mathrm{vec}(\mathrm{d}%s) = \mathrm{d}%s" % (X, X)),
+                                (TEXT, ", and a Hadamard product with it is a product with a diagonal matrix: "),
+                                (MATH, r"h \odot u = \operatorname{diag}(h)\, u"), (TEXT, "."))))
+        blocks.append(_identification(d, dX, n))
         result = r"\boxed{H = %s}" % latex(d.result, n)
     elif d.kind == "hessian":
         result = r"\boxed{\frac{\partial^2 f}{\partial %s^2} = %s}" % (X, latex(d.result, n))
@@ -85,7 +93,9 @@ def second_blocks(d, notation=None, detail="textbook"):
     if d.kind == "hessian" and d.wrt.is_Matrix and d.wrt.cols == 1:
         blocks.append(Text(((TEXT, "A Newton step solves "), (MATH, r"H \Delta = G"), (TEXT, " and moves "),
                             (MATH, r"%s \leftarrow %s - \Delta" % (X, X)),
-                            (TEXT, "; the code solves the system rather than forming "), (MATH, r"H^{-1}"),
+                            (TEXT, "; solve the system (by Cholesky where "), (MATH, "H"),
+                            (TEXT, " is positive definite) rather than forming "), (MATH, r"H^{-1}"),
+                            (TEXT, ". The function below returns "), (MATH, "G"), (TEXT, " and "), (MATH, "H"),
                             (TEXT, "."))))
     program = d.program(f"gradient_and_{d.kind}")
     names = {"gradient": "G", "hessian": "H", "hvp": "H v"}
@@ -102,9 +112,24 @@ def _vec_rules(d, dX):
     return [_vec_rule(t, dX) for t in terms]
 
 
-def _forward_rows(steps, n):
-    """The forward steps d(node) = rule(d children), each with its rule."""
-    return Equations(tuple((latex(s.before, n), latex(s.after, n), s.rule.name) for s in steps))
+def _forward_rows(steps, n, d):
+    """The forward steps d(node) = rule(d children), each with its rule, then dG with every step substituted."""
+    lhs = r"\mathrm{d}G" if d.kind == "hessian" else r"H v = \mathrm{d}G"
+    return Equations((*((latex(s.before, n), latex(s.after, n), s.rule.name) for s in steps),
+                      (lhs, latex(d.differential, n), "substituted")))
+
+
+def _shapes(d, n):
+    """The arguments with their shapes, in a sentence."""
+    parts = [(TEXT, "Here ")]
+    args = [a for a in d.plan()[0]]
+    for k, a in enumerate(args):
+        shape = r" \in \mathbb{R}^{%s \times %s}" % (latex(a.rows, n), latex(a.cols, n)) if a.is_Matrix else \
+            r" \in \mathbb{R}"
+        parts += [(MATH, latex(a, n) + shape), (TEXT, ", " if k < len(args) - 2 else " and " if k == len(args) - 2
+                                                 else "; ")]
+    return Text((*parts, (MATH, r"\mathbf{1}"), (TEXT, " is the all-ones matrix of the shape around it, and the "
+                                                      "functions apply entry by entry.")))
 
 
 def _identification(d, dX, n):
@@ -145,22 +170,34 @@ def r_blocks(bp, notation=None):
     blocks += [Heading("Hessian-vector product"),
                Text(((TEXT, "The forward (tangent) pass, with "), (MATH, latex(net.X, n)),
                      (TEXT, " and "), (MATH, latex(net.Y, n)), (TEXT, " fixed:"))), Equations(forward, numbered=True),
-               Text(((TEXT, "The second backward pass:"),)), Equations(backward, numbered=True),
-               Text(((TEXT, "The products, one per parameter:"),)), Equations(products, numbered=True)]
-    _, backward, products = _r_rows(bp, "gauss_newton", n)
-    output = latex(net.layers[-1].Z, n) if net.is_mlp else "Z"
-    blocks += [Heading("Gauss–Newton product"),
-               Text(((TEXT, "The Gauss–Newton matrix "), (MATH, r"G = J^{\top} H_L J"),
-                     (TEXT, " keeps only the curvature of the loss in the network's output "), (MATH, output),
-                     (TEXT, " ("), (MATH, "J"), (TEXT, " its Jacobian by the parameters, "),
-                     (MATH, r"H_L = \partial^2 L / \partial {%s}^2" % output),
-                     (TEXT, "). In the recursion, the output δ is differentiated through the forward values, and "
-                            "every other line through the δ only (the weights and activations held fixed), which "
-                            "drops the terms in "), (MATH, r"V_{W}"), (TEXT, " and "), (MATH, r"\sigma''"),
-                     (TEXT, "; for a convex loss, "), (MATH, "G"),
-                     (TEXT, " is positive semi-definite. The forward pass is the one above; the backward pass and "
-                            "the products:"))),
+               Text(((TEXT, "The second backward pass, then the products, one per parameter:"),)),
                Equations(backward + products, numbered=True)]
+    shown = {row[:2] for row in backward}
+    _, gn_backward, gn_products = _r_rows(bp, "gauss_newton", n)
+    same = [row[0] for row in gn_backward if row[:2] in shown]   # the output's R{δ}: as in the Hessian's pass
+    output = latex(net.layers[-1].Z, n) if net.is_mlp else "Z"
+    theta = r"\theta = (%s)" % ", ".join(latex(P, n) for P in net.parameters)
+    blocks += [Heading("Gauss–Newton product"),
+               Text(((TEXT, "With "), (MATH, theta), (TEXT, ", "), (MATH, r"H = \nabla^2_\theta L"),
+                     (TEXT, " is the Hessian above. The Gauss–Newton matrix "),
+                     (MATH, r"G_{\mathrm{GN}} = J^{\top} H_L J"),
+                     (TEXT, " keeps only the curvature of the loss in the network's output, with "),
+                     (MATH, r"J = \partial\, \mathrm{vec}\, %s / \partial \theta" % output),
+                     (TEXT, " and "), (MATH, r"H_L = \partial^2 L / \partial (\mathrm{vec}\, %s)^2" % output),
+                     (TEXT, ". In the recursion, the output's "), (MATH, r"\delta"),
+                     (TEXT, " is differentiated through the forward values as before, and every other line through "
+                            "the δ alone, the weights and activations held fixed: this drops exactly the terms "
+                            "that multiply a δ by a direction ("), (MATH, r"V_W"), (TEXT, " or "),
+                     (MATH, r"\mathcal{R}\{A\}"),
+                     (TEXT, ") or by a second derivative of an activation, so "), (MATH, r"H - G_{\mathrm{GN}}"),
+                     (TEXT, " vanishes where the residuals do. When L is convex in "), (MATH, output),
+                     (TEXT, " (cross-entropy, squared error), "), (MATH, r"H_L \succeq 0"), (TEXT, " and so "),
+                     (MATH, r"G_{\mathrm{GN}} \succeq 0"), (TEXT, " at every "), (MATH, r"\theta"),
+                     (TEXT, ", while "), (MATH, "H"), (TEXT, " may be indefinite. The forward pass is "
+                                                             "the one above"),
+                     *(((TEXT, ", and so is the line for "), (MATH, ",\\ ".join(same))) if same else ()),
+                     (TEXT, "; the rest of the backward pass and the products:"))),
+               Equations(tuple(row for row in gn_backward if row[:2] not in shown) + gn_products, numbered=True)]
     program = bp.program("hvp")
     blocks += [Heading("The algorithm: gradient pass, then the R pass"),
                algorithm(program, n, label=lambda P: r"(H v)_{%s}" % P)]

@@ -74,14 +74,17 @@ def _algorithmic(b):
              r"        \State \Return $%s$" % (f"({returned})" if len(b.returns) > 1 else returned),
              r"    \EndFunction", r"\end{algorithmic}"]
     if len(b.rows) <= 40:   # on one page, unless it is longer than one
-        lines = [r"\noindent\begin{minipage}{\linewidth}", *lines, r"\end{minipage}"]
+        lines = [r"\noindent\begin{minipage}{\linewidth}", *lines, r"\end{minipage}\par\medskip"]
     return "\n".join(lines)
 
 
 def to_latex(title, blocks, paper="a4"):
     """A standalone LaTeX document (article, amsmath, portrait A4 or letter; compiles with pdflatex)."""
     out = [_PREAMBLE % paper, r"\section*{%s}" % _tex_text(title)]
-    for b in blocks:
+    for k, b in enumerate(blocks):
+        if isinstance(b, Text) and k + 1 < len(blocks) and isinstance(blocks[k + 1], Equations):
+            # a sentence that introduces a display stays with it (and with its first rows, up to six)
+            out.append(r"\needspace{%d\baselineskip}" % (2 + 2 * min(len(blocks[k + 1].rows), 6)))
         if isinstance(b, Heading):
             out.append(r"\needspace{8\baselineskip}\subsection*{%s}" % _tex_text(b.text))
         elif isinstance(b, ChainBlock):

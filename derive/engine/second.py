@@ -25,8 +25,8 @@ VEC = {
                    r"\mathrm{tr}(\mathrm{d}G^\top \mathrm{d}X) \text{ since } \mathrm{d}(\mathrm{d}X) = 0"),
     "product": Rule("vec of A dX B", r"\mathrm{vec}(A\,\mathrm{d}X\,B) = (B^\top \otimes A)\,\mathrm{vec}\,\mathrm{d}X"),
     "transpose": Rule("vec of dXᵀ", r"\mathrm{vec}(\mathrm{d}X^\top) = K\,\mathrm{vec}\,\mathrm{d}X"),
-    "hadamard": Rule("vec of H ⊙ dX",
-                     r"\mathrm{vec}(H \odot \mathrm{d}X) = \mathrm{diag}(\mathrm{vec}\,H)\,\mathrm{vec}\,\mathrm{d}X"),
+    "hadamard": Rule("vec of M ⊙ dX",
+                     r"\mathrm{vec}(M \odot \mathrm{d}X) = \mathrm{diag}(\mathrm{vec}\,M)\,\mathrm{vec}\,\mathrm{d}X"),
     "trace": Rule("trace as a vec product", r"\mathrm{tr}(A^\top \mathrm{d}X) = (\mathrm{vec}\,A)^\top "
                   r"\mathrm{vec}\,\mathrm{d}X"),
     "identify": Rule("identify the Hessian", r"\mathrm{d}\,\mathrm{vec}\,G = H\,\mathrm{vec}\,\mathrm{d}X "

@@ -10,7 +10,7 @@ from ..core.shapes import memoised
 from ..engine.backward import backward, zero_like
 from ..engine.derivation import Result, check_detail
 from ..engine.forward import tangent
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, UnsupportedOperation
 from ..printing.text import step_lines, text, wrap_lines
 from .forms import diag_form, index_form
 from .textbook import chain_lines, textbook
@@ -194,6 +194,12 @@ def _r_pass(bp, kind):
     R = dict(bp.directions())
     parameters, deltas, values = set(net.parameters), set(bp.deltas), set(bp.forward)
     output = next(iter(bp.deltas))
+    reads = bp.deltas[output].free_symbols
+    if kind == "gauss_newton" and reads & (parameters | deltas):
+        # G = Jᵀ H_L J needs δ of the output to be ∂L/∂(output), a function of the output and Y alone
+        raise UnsupportedOperation("Gauss–Newton", bp.deltas[output], f"the output's δ {output} reads "
+                                   f"{sorted(map(str, reads & (parameters | deltas)))}, not only forward values",
+                                   action="form")
 
     names = {E: Z for Z, E in forward if not isinstance(E, sp.MatrixSymbol)}   # σ(Z) written A where it reappears
 
