@@ -81,12 +81,19 @@ def _algorithmic(b):
 def to_latex(title, blocks, paper="a4"):
     """A standalone LaTeX document (article, amsmath, portrait A4 or letter; compiles with pdflatex)."""
     out = [_PREAMBLE % paper, r"\section*{%s}" % _tex_text(title)]
+    def introduces(k):
+        """The lines a sentence at k needs with the display it introduces (its first six rows), or 0."""
+        if k < len(blocks) - 1 and isinstance(blocks[k], Text) and isinstance(blocks[k + 1], Equations):
+            return 2 + 2 * min(len(blocks[k + 1].rows), 6)
+        return 0
+
     for k, b in enumerate(blocks):
-        if isinstance(b, Text) and k + 1 < len(blocks) and isinstance(blocks[k + 1], Equations):
-            # a sentence that introduces a display stays with it (and with its first rows, up to six)
-            out.append(r"\needspace{%d\baselineskip}" % (2 + 2 * min(len(blocks[k + 1].rows), 6)))
+        if introduces(k) and not (k and isinstance(blocks[k - 1], Heading)):
+            out.append(r"\needspace{%d\baselineskip}" % introduces(k))   # the sentence stays with its display
         if isinstance(b, Heading):
-            out.append(r"\needspace{8\baselineskip}\subsection*{%s}" % _tex_text(b.text))
+            # a heading stays with what follows it: 8 lines, or a sentence and the display it introduces
+            out.append(r"\needspace{%d\baselineskip}\subsection*{%s}" % (max(8, 2 + introduces(k + 1)),
+                                                                          _tex_text(b.text)))
         elif isinstance(b, ChainBlock):
             out.append(_chain(b))
         elif isinstance(b, Summary):
