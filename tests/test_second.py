@@ -383,3 +383,49 @@ def test_bad_input_names_what_is_wrong():
     bp = derive.backprop(derive.mlp([2, 2, 1]))
     with pytest.raises(InvalidArgument, match="unknown program 'hessian'"):
         bp.numpy("hessian")
+
+
+# ---- found by an adversarial pass ----------------------------------------------------------------------------------
+
+def test_diag_of_a_row_vector_scales_rows_in_every_position():
+    r, u, M = sp.MatrixSymbol("r", 1, n), sp.MatrixSymbol("u", n, 1), sp.MatrixSymbol("M", p, n)
+    r0, u0, M0 = rng.normal(size=(1, n)), rng.normal(size=(n, 1)), rng.normal(size=(p, n))
+    D = np.diag(r0.ravel())
+    for expr, args, values, expected in [(sp.DiagMatrix(r), [r], [r0], D), (sp.DiagMatrix(r) * u, [r, u], [r0, u0], D @ u0),
+                                         (M * sp.DiagMatrix(r), [M, r], [M0, r0], M0 @ D),
+                                         (sp.DiagMatrix(r) * M.T, [M, r], [M0, r0], D @ M0.T)]:
+        assert np.allclose(derive.lambdify(args, expr)(*values), expected), expr
+    f = sp.Trace(X.T * sp.DiagMatrix(r) * X)   # its gradient, Hessian and HVP: 2 D X, I ⊗ 2D, 2 D V
+    v = rng.normal(size=(n, p))
+    assert np.allclose(derive.derivation(f, X).numpy()(r=r0, X=X0), 2 * D @ X0)
+    assert np.allclose(derive.hessian_derivation(f, X).numpy()(r=r0, X=X0), np.kron(np.eye(p), 2 * D))
+    assert np.allclose(derive.hvp_derivation(f, X, V).numpy()(r=r0, X=X0, V=v), 2 * D @ v)
+
+
+def test_a_determinant_scaled_inverse_of_a_singular_matrix_is_refused_by_name():
+    # the Hessian of det(XᵀX) is |XᵀX| times terms in (XᵀX)⁻¹: finite in the limit, not computable at rank 1
+    Xr = sp.MatrixSymbol("X", 1, 2)
+    d = derive.hessian_derivation(sp.Determinant(Xr.T * Xr), Xr)
+    with pytest.raises(ValueError, match=r"Xᵀ X is singular to working precision"):
+        d.numpy()(X=np.array([[0.3, -1.7]]))
+    # and where it is regular, the Hessian of det is the derivative of |S| S⁻ᵀ
+    S0 = Xs0
+    H = derive.hessian_derivation(sp.Determinant(Xs), Xs).numpy()(X=S0)
+    assert np.allclose(H, fd_hessian(lambda s: np.linalg.det(s) * np.linalg.inv(s).T, S0), rtol=1e-6, atol=1e-7)
+
+
+def test_second_derivative_by_a_scalar_inside_matrices():
+    t, b = sp.Symbol("t"), sp.MatrixSymbol("b", n, 1)
+    f = sp.Trace(b.T * (A * A.T + t * sp.Identity(n)).I * b)
+    b0 = rng.normal(size=(n, 1))
+
+    def value(t_):
+        return (b0.T @ np.linalg.inv(A_ @ A_.T + t_ * np.eye(n)) @ b0).item()
+    got = derive.hessian_derivation(f, t).numpy()(A=A_, b=b0, t=0.7)
+    assert np.isclose(got, (value(0.7 + 1e-4) - 2 * value(0.7) + value(0.7 - 1e-4)) / 1e-8, rtol=1e-5)
+
+
+def test_two_arguments_of_one_name_are_refused_before_any_call():
+    t, T = sp.Symbol("t"), sp.MatrixSymbol("t", 2, 2)
+    with pytest.raises(InvalidArgument, match="two arguments are named t"):
+        derive.derivation(t * sp.Trace(T) + sp.Trace(X.T * X), X).numpy()

@@ -193,6 +193,18 @@ def selection(xp, n, start, count, stride, dtype):
     return xp.astype(rows == xp.arange(n)[None, :], dtype)
 
 
+def nonsingular_solve(xp, m, b, name):
+    """m⁻¹ b by a solve (m⁻¹ itself for b None), refusing by name an m singular to working precision (its smallest
+    singular value below the largest times 10⁴ ε of its type): the result scales m⁻¹ by det m, finite in the limit
+    but not computable this way."""
+    s = xp.linalg.svdvals(m)
+    if not bool(s[-1] > s[0] * 1e4 * xp.finfo(m.dtype).eps):
+        raise ValueError(f"{name} is singular to working precision (singular values {float(s[0]):.3g} … "
+                         f"{float(s[-1]):.3g}): the result is written with its inverse scaled by its determinant, "
+                         f"which this code cannot evaluate there")
+    return xp.linalg.inv(m) if b is None else xp.linalg.solve(m, b)
+
+
 def kron(xp, a, b):
     """a ⊗ b: block (i, j) is a_ij b."""
     (p, q), (r, s) = a.shape, b.shape
@@ -207,13 +219,14 @@ def commutation(xp, rows, cols, dtype):
 
 
 def diag(xp, v):
-    """diag(v) for a column v."""
+    """diag(v) for a column v (the printer passes a row transposed)."""
     return xp.eye(v.shape[0], dtype=v.dtype) * v.T
 
 
 CHECKS = (check_shapes, _refuse, _scalar, _shape)
 HELPERS = {f.__name__: f for f in (sigmoid, heaviside, unit, logdet, adjugate, log_softplus, softplus_ratio, softmax,
-                                   causal_softmax, log_softmax, take, put, selection, kron, commutation, diag)}
+                                   causal_softmax, log_softmax, take, put, selection, kron, commutation, diag,
+                                   nonsingular_solve)}
 NAMES = {"namespace", *(f.__name__ for f in CHECKS), *HELPERS}  # every name the helpers take in generated code
 
 

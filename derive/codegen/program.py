@@ -12,7 +12,7 @@ import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from ..core.expr import children, matmul, postorder
+from ..core.expr import children, matmul, postorder, tp
 from ..core.functions import body_of, elementwise
 from ..core.shapes import memoised
 from ..errors import InvalidArgument, InvalidType, ShapeError
@@ -61,18 +61,30 @@ def _dimensions(args):
     return sizes
 
 
-def _shape_symbols(exprs):
-    """The symbols in the shapes of the matrices of exprs (each shared node visited once)."""
-    out, seen, stack = set(), set(), list(exprs)
+def _nodes(exprs):
+    """Every node of exprs, each shared node once."""
+    seen, stack = set(), list(exprs)
     while stack:
         e = stack.pop()
         if e in seen:
             continue
         seen.add(e)
-        if getattr(e, "is_Matrix", False):
-            out.update(s for size in e.shape for s in getattr(size, "free_symbols", ()))
         stack.extend(a for a in e.args if isinstance(a, sp.Basic))
-    return out
+    return seen
+
+
+def _shape_symbols(nodes):
+    """The symbols in the shapes of the matrices among nodes."""
+    return {s for e in nodes if getattr(e, "is_Matrix", False) for size in e.shape
+            for s in getattr(size, "free_symbols", ())}
+
+
+def _det_scaled(nodes):
+    """The matrices M with both det M and M⁻¹ (or of Mᵀ) among nodes: |M| M⁻¹ has a finite limit where M is
+    singular, but M⁻¹ alone does not, so the code checks M before inverting it."""
+    dets = {n.arg for n in nodes if isinstance(n, sp.Determinant)}
+    dets |= {tp(M) for M in dets}
+    return {n.arg for n in nodes if isinstance(n, sp.Inverse) and n.arg in dets}
 
 
 def _rebuild(e, args):
@@ -232,6 +244,11 @@ def program(args, statements, outputs, name="generated", doc=None, notes=None):
     (None for a single output) or statement symbol: text} become comments above the lines that compute them."""
     notes = dict(notes or {})
     args = list(args)
+    clash = next((a for k, a in enumerate(args) if str(a) in map(str, args[:k])), None)
+    if clash is not None:
+        # the function is called with keywords named after the arguments: two of one name cannot both be passed
+        twins = [a for a in args if str(a) == str(clash)]
+        raise InvalidArgument(f"two arguments are named {clash}: {', '.join(map(repr, twins))}; rename one")
     dims = _dimensions(args)
     single = not isinstance(outputs, dict)
     results = {None: outputs} if single else dict(outputs)
@@ -243,7 +260,8 @@ def program(args, statements, outputs, name="generated", doc=None, notes=None):
         raise InvalidArgument(f"expression has free symbols that are not arguments: {sorted(map(str, missing))}")
     statements = _pruned(statements, results.values())
     # a scalar argument that sizes a matrix the code builds (1_{n×m} with m an argument) is a size: checked an integer
-    shaped = _shape_symbols([*(e for _, e in statements), *results.values()])
+    nodes = _nodes([*(e for _, e in statements), *results.values()])
+    shaped = _shape_symbols(nodes)
     dims += [a for a in args if isinstance(a, sp.Symbol) and a in shaped and a not in dims]
     # every name in the code is claimed once: arguments keep theirs where they can (a matrix `xp`, `_t0` or `n`
     # beside a size n is renamed), then the computed values, the sizes, the outputs; temporaries come after
@@ -256,6 +274,7 @@ def program(args, statements, outputs, name="generated", doc=None, notes=None):
             for key, e in results.items()]
     printer = MatrixNumPyPrinter({"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": False})
     printer.renames = {s: nm for s, nm in ident.items() if nm != str(s)}
+    printer.guarded = _det_scaled(nodes)
     computed = {t for t, _ in statements}
 
     def reads(e):
@@ -265,6 +284,7 @@ def program(args, statements, outputs, name="generated", doc=None, notes=None):
         """[(Statement, [names read per line])] for `target = expr`, shared sub-expressions first."""
         symbol, target = target, ident.get(target, target)
         temporaries, result = common_subexpressions(expr, names.fresh)
+        printer.temporaries.update(temporaries)
         out = [(Statement(t, e, (Line(str(t), "=", printer.doprint(e)),)), [reads(e)]) for t, e in temporaries]
         split = _in_place(result, computed)
         comment = notes.get(output if is_output else symbol, "")

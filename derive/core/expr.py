@@ -326,7 +326,7 @@ def applied_to_vec(mats):
             new = None if V is None else vec(tp(V))
         elif isinstance(M, sp.DiagMatrix):
             w = M.args[0]
-            H = w.arg if isinstance(w, Vec) else w
+            H = w.arg if isinstance(w, Vec) else w if w.cols == 1 else tp(w)   # diag of a row is diag of its column
             V = _as_vec(v, *H.shape)
             new = None if V is None else vec(hadamard(H, V))
         if new is not None:

@@ -185,10 +185,11 @@ def hessian_derivation(f, X, where=None, symmetric=False):
         raise InvalidArgument("symmetric='entries' is for gradients; a Hessian is restricted with symmetric=True")
     f, definitions, G, first = _first(f, X, where, symmetric)
     dX = d(X) if X.is_Matrix else ScalarDifferential(X)
-    dG, steps = tangent(G, {X: dX}, definitions)
+    # a scalar x moves by 1: its tangent is the second derivative itself
+    dG, steps = tangent(G, {X: dX if X.is_Matrix else sp.S.One}, definitions)
     steps = [Step(VEC["second"], d(f) if not f.is_Matrix else Differential(f), _form(G, dX), X), *steps]
     if not X.is_Matrix:
-        H = sp.expand(dG / dX) if dG != 0 else sp.S.Zero
+        H = dG
     else:
         H = linear_map(dG, dX)
         if symmetric:

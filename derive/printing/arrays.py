@@ -9,7 +9,7 @@ from sympy.printing.precedence import PRECEDENCE
 from ..core.expr import Adjugate, LogDet, Select, applied_to_vec, matmul, tp
 from ..core.functions import ELT, body_of
 from ..errors import UnsupportedOperation
-from .text import SafePrecedence, positive_first
+from .text import SafePrecedence, positive_first, text
 
 class _NoArrayFunction(Exception):
     """A function that only a scalar library (math, scipy) has."""
@@ -23,6 +23,8 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         self.helpers = set()  # names from HELPERS the printed code calls
         self.renames = {}     # symbol -> its identifier in the code, where that is not its name
         self.arrays = set()   # the symbols that stand for an array in an elementwise body
+        self.guarded = set()  # matrices whose inverse is taken where their determinant scales it (checked)
+        self.temporaries = {}  # a shared sub-expression's symbol -> what it stands for (to recognise a guarded one)
 
     def _print_Symbol(self, expr):
         return self.renames.get(expr) or super()._print_Symbol(expr)
@@ -59,7 +61,7 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         k = next((i for i, m in enumerate(mats) if isinstance(m, sp.DiagMatrix)), None)
         if k is not None and len(mats) > 1:
             # diag(v) B = v * B (rows scaled), A diag(v) = A * vᵀ (columns scaled): no diagonal matrix formed
-            v = self.parenthesize(mats[k].args[0], PRECEDENCE["Mul"], strict=False)
+            v = self.parenthesize(_column(mats[k].args[0]), PRECEDENCE["Mul"], strict=False)
             if k + 1 < len(mats):
                 right = f"{v} * {self._group(self._product(mats[k + 1:]))}"
                 return " @ ".join([*(self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in mats[:k]),
@@ -78,12 +80,12 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         k = next((i for i, m in enumerate(mats[:-1]) if isinstance(m, sp.Inverse)), None)
         if k is not None:
             # M⁻¹ B = solve(M, B): no inverse formed
-            solved = f"xp.linalg.solve({self._print(mats[k].arg)}, {self._product(mats[k + 1:])})"
+            solved = self._solve(mats[k].arg, self._product(mats[k + 1:]))
             return " @ ".join([*(self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in mats[:k]), solved])
         if len(mats) > 1 and isinstance(mats[-1], sp.Inverse):
             # P M⁻¹ = (M⁻ᵀ Pᵀ)ᵀ = solve(Mᵀ, Pᵀ)ᵀ: no inverse formed
             transposed = tp(matmul(*mats[:-1]))
-            return f"xp.linalg.solve({self._print(tp(mats[-1].arg))}, {self._print(transposed)}).T"
+            return f"{self._solve(tp(mats[-1].arg), self._print(transposed))}.T"
         return " @ ".join(self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in mats)
 
     def _selected(self, mats):
@@ -156,7 +158,7 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         return f"xp.reshape({self.parenthesize(expr.arg, PRECEDENCE['Atom'], strict=True)}.T, (-1, 1))"
 
     def _print_DiagMatrix(self, expr):
-        return self._helper("diag", self._print(expr.args[0]))
+        return self._helper("diag", self._print(_column(expr.args[0])))
 
     def _print_Select(self, expr):
         self.helpers.add("_dtype")
@@ -235,7 +237,31 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
     def _print_Transpose(self, expr):
         return f"{self.parenthesize(expr.arg, PRECEDENCE['Atom'], strict=True)}.T"
 
+    def _nonsingular(self, M):
+        """M as written by the user if it is one of the guarded matrices (or a transpose of one; a temporary read as
+        what it stands for), else None."""
+        if not self.guarded:
+            return None
+        for _ in range(len(self.temporaries) + 1):
+            if M in self.guarded or tp(M) in self.guarded:
+                return M
+            expanded = M.xreplace(self.temporaries)
+            if expanded == M:
+                return None
+            M = expanded
+        return None
+
+    def _solve(self, M, B):
+        """M⁻¹ B as a solve; for a guarded M, a solve that refuses a singular M by name."""
+        guarded = self._nonsingular(M)
+        if guarded is not None:
+            return self._helper("nonsingular_solve", self._print(M), B, repr(text(guarded)))
+        return f"xp.linalg.solve({self._print(M)}, {B})"
+
     def _print_Inverse(self, expr):
+        guarded = self._nonsingular(expr.arg)
+        if guarded is not None:
+            return self._helper("nonsingular_solve", self._print(expr.arg), "None", repr(text(guarded)))
         return f"{self._module_format('numpy.linalg.inv')}({self._print(expr.arg)})"
 
     def _print_Determinant(self, expr):
@@ -384,6 +410,11 @@ def _selection(M):
     if isinstance(M, sp.Transpose) and isinstance(M.arg, Select):
         return M.arg, True
     return None
+
+
+def _column(v):
+    """The vector v of diag(v) as a column (SymPy's DiagMatrix takes a row as well)."""
+    return v if v.cols == 1 else tp(v)
 
 
 def adjugates(coeff, mats):
