@@ -847,3 +847,30 @@ def test_random_functions_hvp_matches_differences_of_the_gradient(ctx, data, see
 
     assert_close(np.broadcast_to(got, expected.shape), expected, "hvp vs differences of the gradient", report,
                  max(1.0, abs(values[1])))
+
+
+@settings(max_examples=max(10, EXAMPLES // 10), **SETTINGS)
+@given(ctx=contexts(), data=st.data(), seed=st.integers(0, 2 ** 32 - 1))
+def test_random_functions_hessian_times_vec_V_is_the_hvp(ctx, data, seed):
+    """derive.hessian(f, X) (Kronecker form, read off dG) times vec V equals derive.hvp(f, X, V) (derived forward),
+    the latter checked against differences of the gradient above: every operator, through the vec identities."""
+    f, _ = scalar_f(ctx, data.draw, data.draw(st.integers(1, 2)))
+    assume(ctx.X in f.free_symbols)
+    V = sp.MatrixSymbol("V_direction", *ctx.X.shape)
+    H = derive.hessian_derivation(f, ctx.X)
+    h = derive.hvp_derivation(f, ctx.X, V)
+    rng = np.random.default_rng(seed)
+    args = sorted(set(H.plan()[0]) | set(h.plan()[0]), key=str)
+    v = values_for(ctx, rng, [a for a in args if a != V])
+    direction = rng.normal(size=ctx.shape_value(ctx.X.shape))
+    with np.errstate(all="ignore"):
+        product = h.numpy()(**{str(a): val for a, val in v.items() if a in set(h.plan()[0])}, V_direction=direction)
+        matrix = H.numpy()(**{str(a): val for a, val in v.items() if a in set(H.plan()[0])})
+    assume(np.all(np.isfinite(product)) and np.all(np.isfinite(matrix)) and np.max(np.abs(matrix)) < 1e6)
+    got = np.asarray(matrix) @ np.reshape(np.transpose(direction), (-1, 1))
+    expected = np.reshape(np.transpose(np.broadcast_to(product, direction.shape)), (-1, 1))
+
+    def report():
+        return f"f = {f}\nH = {H.result}\nH V = {h.result}"
+
+    assert_close(got, expected, "H vec(V) vs the hvp", report)
