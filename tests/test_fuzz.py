@@ -486,12 +486,12 @@ def central(f_np, v, wrt):
     return grad
 
 
-def assert_close(got, expected, what, report, scale=1.0):
+def assert_close(got, expected, what, report, scale=1.0, rtol=RTOL):
     got = np.asarray(got, dtype=float)
     expected = np.asarray(expected, dtype=float)
     assert got.shape == expected.shape, f"{what}: shape {got.shape} != {expected.shape}\n{report()}"
     err = float(np.max(np.abs(got - expected), initial=0.0))
-    tol = RTOL * max(1.0, float(np.max(np.abs(expected), initial=0.0))) + 1e-9 * scale
+    tol = rtol * max(1.0, float(np.max(np.abs(expected), initial=0.0))) + 1e-9 * scale
     assert np.all(np.isfinite(got)) and err <= tol, (
         f"{what}: max error {err:.3e} > {tol:.1e}\n got {got.tolist()}\n expected {expected.tolist()}\n{report()}")
 
@@ -846,7 +846,7 @@ def test_random_functions_hvp_matches_differences_of_the_gradient(ctx, data, see
         return f"f = {f}\nH V = {h.result}\n--- hvp source:\n" + h.source().split("def hvp")[-1]
 
     assert_close(np.broadcast_to(got, expected.shape), expected, "hvp vs differences of the gradient", report,
-                 max(1.0, abs(values[1])))
+                 max(1.0, abs(values[1])), rtol=1e-6)   # the bar for second order
 
 
 @settings(max_examples=max(10, EXAMPLES // 10), **SETTINGS)
@@ -873,4 +873,4 @@ def test_random_functions_hessian_times_vec_V_is_the_hvp(ctx, data, seed):
     def report():
         return f"f = {f}\nH = {H.result}\nH V = {h.result}"
 
-    assert_close(got, expected, "H vec(V) vs the hvp", report)
+    assert_close(got, expected, "H vec(V) vs the hvp", report, rtol=1e-9)   # two exact forms of one product
