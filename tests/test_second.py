@@ -290,11 +290,11 @@ def test_random_networks_hvp_and_gauss_newton_match_the_recursion(spec, kind, se
     verify.assert_hvp_match(derive.backprop(net).numpy(kind), net, kind=kind, trials=1, seed=seed)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(block_networks(max_blocks=2))
-def test_random_block_networks_hvp_matches_the_reference(plain):
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(block_networks(max_blocks=2), st.sampled_from(["hvp", "gauss_newton"]))
+def test_random_block_networks_hvp_and_gauss_newton_match_the_reference(plain, kind):
     net = build(plain)
-    verify.assert_hvp_match(derive.backprop(net).numpy("hvp"), net, trials=1)
+    verify.assert_hvp_match(derive.backprop(net).numpy(kind), net, kind=kind, trials=1)
 
 
 @pytest.mark.parametrize("spec", [
@@ -429,3 +429,12 @@ def test_two_arguments_of_one_name_are_refused_before_any_call():
     t, T = sp.Symbol("t"), sp.MatrixSymbol("t", 2, 2)
     with pytest.raises(InvalidArgument, match="two arguments are named t"):
         derive.derivation(t * sp.Trace(T) + sp.Trace(X.T * X), X).numpy()
+
+
+@pytest.mark.parametrize("name", ["block-transformer", "block-conv1d", "block-recurrent", "second-mlp-r-recursion"])
+def test_the_examples_products_match_verify(name):
+    from derive.cli.examples import EXAMPLES
+    bp = EXAMPLES[name].derive()
+    for kind in ("hvp", "gauss_newton"):
+        report = verify.check_products(bp, kind, trials=1)
+        assert report.passed and report.rows, str(report)

@@ -233,6 +233,42 @@ class Reference:
         return None
 
 
+def gauss_newton_product(spec, arrays, V, eps=1e-5):
+    """{parameter: G v} with G = Jᵀ H_L J split at the last dense block's pre-activation Z: J v by central differences
+    of Z, H_L (J v) by central differences of ∂L/∂Z (the loss of that block's activation of Z), Jᵀ by the reference's
+    backward pass from Z with the activation taken off; plus λ V for the weight decay."""
+    last = spec["blocks"][-1]
+    if last["kind"] != "dense":
+        raise ValueError("verify: the Gauss–Newton product of blocks is split at a last dense block's "
+                         f"pre-activation; this network ends with {last['kind']}")
+    linear = {**spec, "blocks": [*spec["blocks"][:-1], {**last, "activation": "identity"}]}
+    ref = Reference(linear)
+
+    def output(values):
+        a = {k: ref.oriented(k, np.asarray(v, dtype=np.float64)) for k, v in values.items()}
+        sequence = [a[k] for k in sorted((k for k in a if _role(k) == "X" and k != "X"), key=lambda k: int(k[1:]))]
+        z, tape = ref._forward(linear["blocks"], sequence or a["X"], a)
+        return z, tape, a
+
+    def delta(z, Y):
+        # ∂L/∂Z through the last block's own activation
+        act = _act(last)
+        y = _softmax_rows(z) if act == "softmax" else _f(act)[0](z)
+        d = Reference(spec)._loss(y, Y)[1]
+        return y * (d - np.sum(d * y, axis=1, keepdims=True)) if act == "softmax" else d * _f(act)[1](z)
+
+    plus = output({k: v + eps * V[k] if k in V else v for k, v in arrays.items()})[0]
+    minus = output({k: v - eps * V[k] if k in V else v for k, v in arrays.items()})[0]
+    Jv = (plus - minus) / (2 * eps)
+    z, tape, a = output(arrays)
+    u = (delta(z + eps * Jv, a["Y"]) - delta(z - eps * Jv, a["Y"])) / (2 * eps)
+    ref.mistake, ref.grads = None, {}
+    ref._backward(tape, u, a)
+    decay = float(spec["weight_decay"])
+    out = {k: ref.oriented(k, g) for k, g in ref.grads.items() if k in V}
+    return {k: g + decay * V[k] if _role(k) in WEIGHTS and decay else g for k, g in out.items()}
+
+
 def loss_and_gradients(spec, arrays, mistake=None):
     """(L, {parameter: ∂L/∂parameter}) of a plain block specification at the layout's arrays (X or X1 … XT, Y and
     the parameters by name)."""

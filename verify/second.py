@@ -81,11 +81,11 @@ def assert_hvp_match(fn, net, *, kind="hvp", trials=2, rtol=TOLERANCE, atol=1e-8
 def _draw_product(plain, kind, rng, width, samples, weight_decay):
     """(inputs by name, parameters by name, directions -> expected product) for a network specification."""
     if isinstance(plain, Mapping) and plain.get("kind") == "blocks":
-        if kind != "hvp":
-            raise ValueError("the Gauss–Newton product is checked for MLPs; a network of blocks has kind='hvp'")
         from .check import _block_dimensions
         arrays = blocks.draw(plain, blocks.shapes(plain, _block_dimensions(plain, width, samples)), rng)
         params = {k: v for k, v in arrays.items() if k in blocks.loss_and_gradients(plain, arrays)[1]}
+        if kind == "gauss_newton":
+            return arrays, params, lambda V: blocks.gauss_newton_product(plain, arrays, V)
         return arrays, params, lambda V: block_product(plain, arrays, V)
     dims, scalars = data.dimensions(plain, width, samples), data.scalars(plain, weight_decay)
     spec = Spec.of(plain, weight_decay=next(iter(scalars.values()), None))
