@@ -9,7 +9,6 @@ with user names that look like the generated code's own; for each, three indepen
 
 FUZZ_EXAMPLES sets the number of examples of the main property (default 150; the others take a share of it).
 """
-import math
 import os
 
 import numpy as np
