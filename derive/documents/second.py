@@ -3,7 +3,7 @@ R-recursion (Pearlmutter's R-operator in matrix form) for Hessian-vector and Gau
 import sympy as sp
 from sympy.matrices.expressions.hadamard import HadamardProduct
 
-from ..core.expr import Differential, ScalarDifferential
+from ..core.expr import d as differential
 from ..engine.second import VEC, linear_map
 from ..networks.backprop import r_pass
 from ..printing.latex import Notation, latex
@@ -28,7 +28,7 @@ def second_blocks(d, notation=None, detail="textbook"):
     product), the boxed result and the generated code."""
     n = notation or Notation()
     X = latex(d.wrt, n)
-    dX = Differential(d.wrt) if d.wrt.is_Matrix else ScalarDifferential(d.wrt)
+    dX = differential(d.wrt)
     blocks = [Heading("Function"), Equations((("f", latex(d.f, n), ""),
                                               *[(latex(Z, n), latex(E, n), "definition") for Z, E in d.where])),
               _shapes(d, n)]
@@ -108,7 +108,7 @@ def _vec_rules(d, dX):
     """The vec identities the Hessian is read off with, one per term of dG."""
     if d.kind != "hessian" or not d.wrt.is_Matrix:
         return []
-    terms = d.differential.args if isinstance(d.differential, sp.MatAdd) else (d.differential,)
+    terms = sp.MatAdd.make_args(d.differential)
     return [_vec_rule(t, dX) for t in terms]
 
 
@@ -134,7 +134,7 @@ def _shapes(d, n):
 
 def _identification(d, dX, n):
     """dG term by term: vec(term) = M vec dX with the vec identity it uses, then H."""
-    terms = d.differential.args if isinstance(d.differential, sp.MatAdd) else (d.differential,)
+    terms = sp.MatAdd.make_args(d.differential)
     rows = [(r"\mathrm{d}G", latex(d.differential, n), "")]  # each term, then the sum
     for t in terms:
         rows.append((r"\mathrm{vec}(%s)" % latex(t, n), r"%s\,\mathrm{vec}(%s)" % (

@@ -57,6 +57,15 @@ def symmetric_gradient(G, how=True):
     return sym(G)
 
 
+def arguments(exprs, where):
+    """The matrices and scalars that exprs and the `where` definitions depend on, by name; the names defined and the
+    sizes of the matrices' shapes (read off the arrays) are not arguments."""
+    defined = {Z for Z, _ in where}
+    free = set().union(*[e.free_symbols for e in exprs], *[E.free_symbols for _, E in where]) - defined
+    sizes = set().union(*[set(M.shape) for M in free if M.is_Matrix])
+    return sorted(free - sizes, key=str)
+
+
 class Result:
     """What Derivation and Backprop share: the rules used, and their generated code (built by derive.codegen from
     `plan(what)`, one of PROGRAMS)."""
@@ -111,11 +120,7 @@ class Derivation(Result):
         The arguments are the matrices and scalars f depends on, by name; sizes are read off their shapes."""
         if what not in PROGRAMS:
             raise InvalidArgument(f"unknown program {what!r}; valid: {', '.join(PROGRAMS)}")
-        defined = {Z for Z, _ in self.where}
-        free = set().union(self.f.free_symbols, self.gradient.free_symbols, self.wrt.free_symbols,
-                           *[E.free_symbols for _, E in self.where]) - defined
-        sizes = set().union(*[set(M.shape) for M in free if M.is_Matrix])
-        args = sorted(free - sizes, key=str)
+        args = arguments([self.f, self.gradient, self.wrt], self.where)
         outputs = {"gradient": self.gradient, "value": self.f,
                    "value_and_gradient": {"f": self.f, self._gradient_key(): self.gradient}}[what]
         return args, list(self.where), outputs

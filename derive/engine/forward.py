@@ -4,8 +4,7 @@ import sympy as sp
 from sympy.matrices.expressions.hadamard import HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from ..core.expr import (LEAVES, is_leaf, Differential, ScalarDifferential, hadamard, matadd, matmul, postorder, prehash,
-                         replace_nodes, substitute, tp)
+from ..core.expr import LEAVES, d, hadamard, is_leaf, matadd, matmul, postorder, prehash, replace_nodes, substitute, tp
 from ..core.hadamard import simplify
 from ..core.rules import DEFINITION, cite, operator
 from ..errors import UnsupportedOperation
@@ -40,15 +39,15 @@ def tangent(expr, seeds, definitions=None, names=None):
         if node in definitions:
             # dZ = dE for a named intermediate Z := E
             T[node] = T[definitions[node]]
-            steps.append(Step(DEFINITION, _d(node), _d(definitions[node]), node))
+            steps.append(Step(DEFINITION, d(node), d(definitions[node]), node))
             continue
         entry = operator(node)
         if entry is None:
             raise UnsupportedOperation(type(node).__name__, node, "it has no differential rule")
         dep = T.__contains__
         rule, dN = cite(node, dep), entry.differential.apply(node, dep)
-        steps.append(Step(rule, _d(node), dN, node))
-        value = tidy(substitute(dN, {_d(k): T[k] for k in varying}))
+        steps.append(Step(rule, d(node), dN, node))
+        value = tidy(substitute(dN, {d(k): T[k] for k in varying}))
         # the elementwise algebra of the sum or product simplified: y ⊙ da + (1 − y) ⊙ da = da
         value = simplify(value, rewrite) if isinstance(value, (sp.MatAdd, HadamardProduct)) else \
             substitute(value, rewrite) if rewrite else value
@@ -56,10 +55,6 @@ def tangent(expr, seeds, definitions=None, names=None):
             continue
         T[node] = value
     return T.get(expr, zero_like(expr)), steps
-
-
-def _d(node):
-    return Differential(node) if node.is_Matrix else ScalarDifferential(node)
 
 
 def _is_zero(e):

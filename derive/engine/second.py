@@ -8,15 +8,14 @@ import sympy as sp
 from sympy.matrices.expressions.hadamard import HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from ..core.expr import (Commutation, Differential, ScalarDifferential, d, has_differential, hadamard, kron, matadd,
-                         matmul, tp, unit, vec)
+from ..core.expr import Commutation, d, has_differential, hadamard, kron, matadd, matmul, tp, unit, vec
 from ..core.hadamard import simplify
 from ..core.rules import Rule
 from ..core.shapes import memoised
 from ..errors import InvalidArgument, ShapeError, UnsupportedOperation
 from ..printing.text import step_lines, text
-from .backward import Step, backward, prepare
-from .derivation import Result, _check_wrt, sym, symmetric_gradient
+from .backward import Step, backward, form, prepare, zero_like
+from .derivation import Result, _check_wrt, arguments, sym, symmetric_gradient
 from .forward import tangent
 
 # the identities that read a Hessian or a Jacobian off a differential linear in dX (column-major vec)
@@ -126,13 +125,8 @@ class SecondDerivation(Result):
         what = what or self.kind
         if what not in self.PROGRAMS:
             raise InvalidArgument(f"unknown program {what!r}; valid: {', '.join(self.PROGRAMS)}")
-        defined = {Z for Z, _ in self.where}
-        free = set().union(self.f.free_symbols, self.result.free_symbols, self.gradient.free_symbols,
-                           self.wrt.free_symbols, *[E.free_symbols for _, E in self.where]) - defined
-        if self.direction is not None:
-            free |= self.direction.free_symbols
-        sizes = set().union(*[set(M.shape) for M in free if M.is_Matrix])
-        args = sorted(free - sizes, key=str)
+        args = arguments([self.f, self.result, self.gradient, self.wrt, *([self.direction] if self.direction is not None
+                                                                          else [])], self.where)
         outputs = self.result if what == self.kind else {"gradient": self.gradient, self.kind: self.result}
         return args, list(self.where), outputs
 
@@ -167,13 +161,13 @@ class SecondDerivation(Result):
 
 
 def _first(f, X, where, symmetric):
+    """(f, definitions, G, the gradient's steps): what a second-order derivation starts from."""
+    if symmetric == "entries":
+        raise InvalidArgument("symmetric='entries' is for gradients; a Hessian is restricted with symmetric=True")
     _check_wrt([X])
     f, definitions = prepare(f, where)
     adjoints, first = backward(f, (X,), definitions)
-    G = adjoints.get(X)
-    if G is None:
-        G = sp.ZeroMatrix(*X.shape) if X.is_Matrix else sp.S.Zero
-    return f, definitions, symmetric_gradient(G, symmetric), tuple(first)
+    return f, definitions, symmetric_gradient(adjoints.get(X, zero_like(X)), symmetric), tuple(first)
 
 
 @memoised
@@ -181,13 +175,11 @@ def hessian_derivation(f, X, where=None, symmetric=False):
     """The SecondDerivation of the Hessian of the scalar f with respect to X (n × p): the np × np matrix H with
     d²f = vec(dX)ᵀ H vec(dX), column-major vec, written with ⊗, the commutation matrix K and diag(vec ·).
     symmetric=True restricts it to symmetric X: P H P with P = (I + K)/2."""
-    if symmetric == "entries":
-        raise InvalidArgument("symmetric='entries' is for gradients; a Hessian is restricted with symmetric=True")
     f, definitions, G, first = _first(f, X, where, symmetric)
-    dX = d(X) if X.is_Matrix else ScalarDifferential(X)
+    dX = d(X)
     # a scalar x moves by 1: its tangent is the second derivative itself
     dG, steps = tangent(G, {X: dX if X.is_Matrix else sp.S.One}, definitions)
-    steps = [Step(VEC["second"], d(f) if not f.is_Matrix else Differential(f), _form(G, dX), X), *steps]
+    steps = [Step(VEC["second"], d(f), form(G, dX), X), *steps]
     if not X.is_Matrix:
         H = dG
     else:
@@ -200,23 +192,17 @@ def hessian_derivation(f, X, where=None, symmetric=False):
                             symmetric=symmetric)
 
 
-def _form(G, dX):
-    return sp.Trace(matmul(tp(G), dX)) if dX.is_Matrix else G * dX
-
-
 @memoised
 def hvp_derivation(f, X, V, where=None, symmetric=False):
     """The SecondDerivation of the Hessian-vector product H v (v = vec V) as a matrix of X's shape: the forward
     differential of ∂f/∂X along dX = V, no Hessian formed. symmetric=True: in the space of symmetric matrices (V
     projected onto it)."""
-    if symmetric == "entries":
-        raise InvalidArgument("symmetric='entries' is for gradients; a Hessian is restricted with symmetric=True")
     _direction(X, V)
     f, definitions, G, first = _first(f, X, where, symmetric)
     seed = sym(V) if symmetric else V
     Hv, steps = tangent(G, {X: seed}, definitions)
     Hv = simplify(Hv, {}) if Hv.is_Matrix else Hv
-    steps = [Step(VEC["direction"], Differential(G) if G.is_Matrix else ScalarDifferential(G), Hv, X), *steps]
+    steps = [Step(VEC["direction"], d(G), Hv, X), *steps]
     return SecondDerivation("hvp", f, X, tuple(definitions.items()), G, first, tuple(steps), Hv, Hv, V, symmetric)
 
 
@@ -260,7 +246,7 @@ def vjp(F, X, G, where=None):
     _check_wrt([X])
     contracted = sp.Trace(matmul(tp(G), F)) if F.is_Matrix else G * F
     adjoints, _ = backward(contracted, (X,), where)
-    return adjoints.get(X, sp.ZeroMatrix(*X.shape) if X.is_Matrix else sp.S.Zero)
+    return adjoints.get(X, zero_like(X))
 
 
 __all__ = ["SecondDerivation", "hessian", "hessian_derivation", "hvp", "hvp_derivation", "jacobian", "sym",

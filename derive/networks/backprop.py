@@ -214,7 +214,8 @@ def _r_pass(bp, kind):
             continue
         R[S] = sp.MatrixSymbol(f"R_{S.name}", *S.shape)
         statements.append((R[S], T))
-    outputs = {name: tangent(G.xreplace(masks), seeds(deltas | parameters), names=names)[0] for name, G in bp.gradients.items()}
+    outputs = {name: tangent(G.xreplace(masks), seeds(deltas | parameters), names=names)[0]
+               for name, G in bp.gradients.items()}
     return statements, outputs
 
 
