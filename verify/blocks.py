@@ -57,10 +57,8 @@ class Reference:
     def run(self, arrays, mistake=None):
         """(loss, {parameter: gradient}) for the layout's arrays; `mistake`: a block kind whose classic mistake the
         backward pass makes."""
-        a = {k: self.oriented(k, np.asarray(v, dtype=np.float64)) for k, v in arrays.items()}
+        a, inputs = self.inputs(arrays)
         self.mistake, self.grads = mistake, {}
-        sequence = [a[k] for k in sorted((k for k in a if _role(k) == "X" and k != "X"), key=lambda k: int(k[1:]))]
-        inputs = sequence or a["X"]   # X1 … XT for a recurrent first layer
         out, tape = self._forward(self.spec["blocks"], inputs, a)
         loss, dout = self._loss(out, a["Y"])
         decay = float(self.spec["weight_decay"])
@@ -70,6 +68,12 @@ class Reference:
                 self.grads[k] = decay * v
         self._backward(tape, dout, a)
         return loss, {k: self.oriented(k, g) for k, g in self.grads.items() if k in arrays}
+
+    def inputs(self, arrays):
+        """(every array as this module holds it, the network's input: X, or X1 … XT for a recurrent first layer)."""
+        a = {k: self.oriented(k, np.asarray(v, dtype=np.float64)) for k, v in arrays.items()}
+        sequence = [a[k] for k in sorted((k for k in a if _role(k) == "X" and k != "X"), key=lambda k: int(k[1:]))]
+        return a, sequence or a["X"]
 
     def _add(self, name, g):
         self.grads[name] = self.grads[name] + g if name in self.grads else g
@@ -245,9 +249,8 @@ def gauss_newton_product(spec, arrays, V, eps=1e-5):
     ref = Reference(linear)
 
     def output(values):
-        a = {k: ref.oriented(k, np.asarray(v, dtype=np.float64)) for k, v in values.items()}
-        sequence = [a[k] for k in sorted((k for k in a if _role(k) == "X" and k != "X"), key=lambda k: int(k[1:]))]
-        z, tape = ref._forward(linear["blocks"], sequence or a["X"], a)
+        a, inputs = ref.inputs(values)
+        z, tape = ref._forward(linear["blocks"], inputs, a)
         return z, tape, a
 
     def delta(z, Y):

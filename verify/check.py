@@ -335,8 +335,7 @@ def check_derivation(d, *, seed=0, trials=3, width=3):
     derived = d.specification()
     args = derived["arguments"]   # the matrices and scalars f depends on; their symbolic sizes set to `width`
     dims = {s: width for a in args if a.is_Matrix for s in a.shape if s.is_Symbol}
-    shapes = {str(a): tuple(int(sp.sympify(k, strict=True).xreplace(dims)) for k in a.shape) if a.is_Matrix else ()
-              for a in args}
+    shapes = {str(a): shape_at(a, dims) for a in args}
     report = Report(derived["title"], "float64", seed, {str(k): v for k, v in sorted(dims.items(), key=str)})
     if sum(int(np.prod(s)) for s in shapes.values()) <= EXPLICIT_ENTRIES:
         value, gradient = (_sympy(derived["where"], derived[k], args, dims) for k in ("f", "gradient"))
@@ -362,6 +361,11 @@ def check_derivation(d, *, seed=0, trials=3, width=3):
         how = "full" if point[name].size <= FULL_FD else f"{DIRECTIONS} random directions"
         report.rows.append(Row(name, trial, "finite differences", max_abs, max_rel, max_rel <= 1e-5, how))
     return report
+
+
+def shape_at(a, dims):
+    """The shape of the argument a (a matrix or a scalar) with its symbolic sizes set by dims."""
+    return tuple(int(sp.sympify(k, strict=True).xreplace(dims)) for k in a.shape) if a.is_Matrix else ()
 
 
 def _sympy(where, e, args, dims):

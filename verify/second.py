@@ -6,7 +6,7 @@ import numpy as np
 import sympy as sp
 
 from . import blocks, data, exact, recursion
-from .check import Report, Row, _errors, _in_domain
+from .check import Report, Row, _errors, _in_domain, shape_at
 from .recursion import Spec
 
 EPS = 1e-5         # central-difference step of a gradient (float64): error ~ ε² f''' + 1e-16/ε
@@ -125,7 +125,7 @@ def check_second(d, *, seed=0, trials=3, width=3, exact_proof=None):
     spec = d.specification()
     kind, args, X = spec["kind"], spec["arguments"], spec["wrt"]
     dims = {s: width for a in args if a.is_Matrix for s in a.shape if s.is_Symbol}
-    shapes = {str(a): _shape(a, dims) for a in args}
+    shapes = {str(a): shape_at(a, dims) for a in args}
     report = Report(f"{kind}: {spec['title']}", "float64", seed, {str(k): v for k, v in sorted(dims.items(), key=str)})
     both = d.numpy(f"gradient_and_{kind}")
     name, V = str(X), spec["direction"]
@@ -157,7 +157,7 @@ def check_second(d, *, seed=0, trials=3, width=3, exact_proof=None):
         max_abs, max_rel = _errors(got, np.transpose(got))
         report.rows.append(Row(name, trial, "symmetry", max_abs, max_rel, max_rel <= 1e-10, "H = Hᵀ"))
     exact_dims = {s: 2 for s in dims}
-    if exact_proof or (exact_proof is None and np.prod(_shape(X, exact_dims)) <= EXACT_ENTRIES):
+    if exact_proof or (exact_proof is None and np.prod(shape_at(X, exact_dims)) <= EXACT_ENTRIES):
         report.rows.append(_exact_second(spec, exact_dims, rng))
         report.notes.append("exact proof at sizes " + ", ".join(f"{k} = 2" for k in sorted(map(str, exact_dims))))
     return report
@@ -170,9 +170,9 @@ def _exact_second(spec, dims, rng):
     env, values = {}, {}
     for a in spec["arguments"]:
         if a == X:
-            env[a.name] = exact.symbol_matrix(a.name.lower() + "_", *_shape(a, dims)) if a.is_Matrix else a
+            env[a.name] = exact.symbol_matrix(a.name.lower() + "_", *shape_at(a, dims)) if a.is_Matrix else a
         elif a.is_Matrix:
-            shape = _shape(a, dims)
+            shape = shape_at(a, dims)
             sample = rng.integers(-4, 5, size=shape) / 4 + (3 * np.eye(shape[0]) if shape[0] == shape[1] else 0)
             env[a.name] = sp.ImmutableMatrix(sp.Matrix(shape[0], shape[1], lambda i, j: sp.Rational(sample[i, j])))
         else:
@@ -200,10 +200,6 @@ def _exact_second(spec, dims, rng):
     wrong = next((k for k in np.ndindex(expected.shape) if not exact.is_zero(result[k] - expected[k])), None)
     detail = "equal as expressions" if wrong is None else f"entry {wrong} differs"
     return Row(str(X), "-", "exact (SymPy diff²)", 0.0, 0.0, wrong is None, detail)
-
-
-def _shape(a, dims):
-    return tuple(int(sp.sympify(k, strict=True).xreplace(dims)) for k in a.shape) if a.is_Matrix else ()
 
 
 def _vec(M):
