@@ -4,11 +4,20 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import blocks, data, recursion
+from .numeric import agreement, rounding_floor, scale_of
 from .recursion import Spec
 
 
-def _close(a, b, rtol, atol):
-    return a.shape == b.shape and bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b)))
+def _close(a, b, rtol, floor):
+    return agreement(a, b, rtol=rtol, floor=floor).passed
+
+
+def _floor(got, expected):
+    """The rounding floor of the user's dtype (float64 unless every gradient is a lower float) at the gradient's
+    scale: differences below it are rounding, not mistakes."""
+    dtypes = [np.asarray(g).dtype for g in got.values()]
+    dtype = np.result_type(*dtypes) if dtypes and all(np.issubdtype(d, np.floating) for d in dtypes) else np.float64
+    return rounding_floor(dtype, scale_of(expected.values()))
 
 
 def _factor_name(c, m, n_out):
@@ -19,23 +28,25 @@ def _factor_name(c, m, n_out):
     return ""
 
 
-def hint(got, expected, *, param=None, weight_decay=0.0, m=1, n_out=1, rtol=1e-6, atol=1e-9):
+def hint(got, expected, *, param=None, weight_decay=0.0, m=1, n_out=1, rtol=1e-6, floor=0.0):
     """What a mismatch looks like, when it looks like a classic mistake; '' otherwise."""
-    if got.shape == expected.T.shape and _close(got, expected.T, rtol, atol):
+    if got.shape == expected.T.shape and _close(got, expected.T, rtol, floor):
         return "it is the transpose of the expected gradient"
     if got.shape != expected.shape:
         return ""
-    if _close(got, -expected, rtol, atol):
+    if not np.any(got) and np.any(expected):
+        return "it is zero (a term left out, or a path that does not reach this parameter)"
+    if _close(got, -expected, rtol, floor):
         return "the sign is flipped"
     if param is not None and weight_decay:
-        if _close(got + weight_decay * param, expected, rtol, atol):
+        if _close(got + weight_decay * param, expected, rtol, floor):
             return f"the weight-decay term λW (λ = {weight_decay:g}) is missing"
-        if _close(got - weight_decay * param, expected, rtol, atol):
+        if _close(got - weight_decay * param, expected, rtol, floor):
             return f"the weight-decay term λW (λ = {weight_decay:g}) is counted twice"
     norm = float(np.sum(expected * expected))
     if norm > 0:
         c = float(np.sum(got * expected)) / norm
-        if not np.isclose(c, 1.0) and _close(got, c * expected, rtol, atol):
+        if not np.isclose(c, 1.0) and _close(got, c * expected, rtol, floor):
             return (f"it is off by a constant factor {c:.6g}{_factor_name(c, m, n_out)} "
                     "(a missing or extra 1/m, an average instead of a sum, a missing 2?)")
     return ""
@@ -49,12 +60,12 @@ def _as_array(name, value):
     return array
 
 
-def _compare(name, got, expected, *, param, spec, m, rtol, atol):
+def _compare(name, got, expected, *, param, spec, m, rtol, floor):
     """Raise an AssertionError naming what is wrong with one gradient, if anything is."""
     got = _as_array(name, got)
     n_out = expected.shape[0] if spec.layout != "AW" else expected.shape[-1]
     if got.shape != expected.shape:
-        why = hint(got, expected, rtol=rtol, atol=atol)
+        why = hint(got, expected, rtol=rtol, floor=floor)
         raise AssertionError(f"{name}: shape {got.shape}, expected {expected.shape} (the shape of {name})"
                              + (f"; hint: {why}" if why else ""))
     bad = ~np.isfinite(got)
@@ -62,32 +73,32 @@ def _compare(name, got, expected, *, param, spec, m, rtol, atol):
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         raise AssertionError(f"{name}: {int(bad.sum())} non-finite entr{'y' if bad.sum() == 1 else 'ies'}, "
                              f"first at {index}: {got[index]}")
-    excess = np.abs(got - expected) - (atol + rtol * np.abs(expected))
-    if np.all(excess <= 0):
+    verdict = agreement(got, expected, rtol=rtol, floor=floor)
+    if verdict.passed:
         return
-    index = tuple(int(i) for i in np.unravel_index(np.argmax(excess), excess.shape))
     err = np.abs(got - expected)
+    index = tuple(int(i) for i in np.unravel_index(np.argmax(err), err.shape))
     why = hint(got, expected, param=param if name.startswith("W") else None, weight_decay=spec.weight_decay,
-               m=m, n_out=n_out, rtol=rtol, atol=atol)
+               m=m, n_out=n_out, rtol=rtol, floor=floor)
     raise AssertionError(
         f"{name}: gradient mismatch, worst at entry {index}: got {got[index]:.10g}, expected {expected[index]:.10g} "
-        f"(max abs err {err.max():.3g}, rtol {rtol:g}, atol {atol:g})" + (f"; hint: {why}" if why else ""))
+        f"({verdict.detail})" + (f"; hint: {why}" if why else ""))
 
 
-def assert_gradients_match(fn, net, *, trials=2, rtol=1e-6, atol=1e-9, seed=0, width=3, samples=3,
-                           weight_decay=0.1):
+def assert_gradients_match(fn, net, *, trials=2, rtol=1e-6, seed=0, width=3, samples=3, weight_decay=0.1):
     """Check fn(X=..., Y=..., W1=..., b1=..., ...) -> {name: gradient} against the closed-form recursion
     for the network `net` (a plain specification, a verify.Spec, or an object with specification() such as a
     derive.Network) at random inputs; raise AssertionError naming the parameter,
-    the worst entry, both values and, where recognisable, the mistake.
+    the worst entry, both values and, where recognisable, the mistake. Each parameter is compared on its own scale
+    (max |got − expected| ≤ rtol · max |expected|, and the same direction), down to the rounding floor of the
+    computation (verify.numeric.rounding_floor at the whole gradient's scale), so a vanishing gradient is checked too.
 
     Symbolic sizes are set to `width`, the number of samples to `samples`, a symbolic λ to `weight_decay`
     (passed to fn by its name).
     """
     plain = net.specification() if hasattr(net, "specification") else net
     if isinstance(plain, Mapping) and plain.get("kind") == "blocks":
-        return _assert_blocks_match(fn, plain, trials=trials, rtol=rtol, atol=atol, seed=seed, width=width,
-                                    samples=samples)
+        return _assert_blocks_match(fn, plain, trials=trials, rtol=rtol, seed=seed, width=width, samples=samples)
     dims = data.dimensions(net, width, samples)
     scalars = data.scalars(net, weight_decay)
     spec = Spec.of(net, weight_decay=next(iter(scalars.values()), None))
@@ -107,14 +118,15 @@ def assert_gradients_match(fn, net, *, trials=2, rtol=1e-6, atol=1e-9, seed=0, w
             raise AssertionError("gradient keys differ from the network's parameters "
                                  f"({', '.join(expected)}): missing {missing}, unexpected {extra}")
         m = X.shape[0] if spec.layout == "AW" else X.shape[1]
+        floor = _floor(got, expected)
         for name, E in expected.items():
             try:
-                _compare(name, got[name], E, param=params.get(name), spec=spec, m=m, rtol=rtol, atol=atol)
+                _compare(name, got[name], E, param=params.get(name), spec=spec, m=m, rtol=rtol, floor=floor)
             except AssertionError as e:
                 raise AssertionError(f"{e} [trial {trial}, seed {seed}]") from None
 
 
-def _assert_blocks_match(fn, spec, *, trials, rtol, atol, seed, width, samples):
+def _assert_blocks_match(fn, spec, *, trials, rtol, seed, width, samples):
     """assert_gradients_match for a network of blocks: against verify's block reference; a mismatch that one of the
     blocks' classic mistakes explains names it."""
     from .check import _block_dimensions
@@ -135,17 +147,18 @@ def _assert_blocks_match(fn, spec, *, trials, rtol, atol, seed, width, samples):
         if missing or extra:
             raise AssertionError("gradient keys differ from the network's parameters "
                                  f"({', '.join(expected)}): missing {missing}, unexpected {extra}")
+        floor = _floor(got, expected)
         for name, E in expected.items():
             G = _as_array(name, got[name])
-            if G.shape == E.shape and _close(G, E, rtol, atol):
+            verdict = agreement(G, E, rtol=rtol, floor=floor)
+            if verdict.passed:
                 continue
             why = next((mistake for mistake, wrong in blocks.mistaken(spec, arrays).items()
-                        if G.shape == wrong[name].shape and _close(G, wrong[name], rtol, atol)
-                        and not _close(wrong[name], E, rtol, atol)), None)
-            why = why or hint(G, E, rtol=rtol, atol=atol)
+                        if G.shape == wrong[name].shape and _close(G, wrong[name], rtol, floor)
+                        and not _close(wrong[name], E, rtol, floor)), None)
+            why = why or hint(G, E, rtol=rtol, floor=floor)
             err = np.abs(G - E) if G.shape == E.shape else None
-            where = "" if err is None else (f", worst at entry {np.unravel_index(np.argmax(err), err.shape)} "
-                                            f"(max abs err {err.max():.3g})")
-            shape = "" if G.shape == E.shape else f": shape {G.shape}, expected {E.shape}"
-            raise AssertionError(f"{name}: gradient mismatch{shape}{where}" + (f"; hint: {why}" if why else "")
+            where = "" if err is None or not np.all(np.isfinite(err)) else \
+                f", worst at entry {np.unravel_index(np.argmax(err), err.shape)}"
+            raise AssertionError(f"{name}: gradient mismatch{where} ({verdict.detail})" + (f"; hint: {why}" if why else "")
                                  + f" [trial {trial}, seed {seed}]")

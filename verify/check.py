@@ -1,13 +1,13 @@
 """verify.check: a derived backprop against the recursion, finite differences and an exact SymPy proof."""
 import html
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import sympy as sp
 
 from . import blocks, data, exact, recursion
-from .numeric import central_difference
+from .numeric import agreement, central_difference, rounding_floor, scale_of
 from .recursion import Spec
 
 EPS = 1e-6       # central-difference step (float64)
@@ -30,6 +30,7 @@ class Row:
     max_rel: float
     passed: bool
     detail: str = ""
+    conclusive: bool = True   # False: the reference was too rough at this point to decide (see numeric.agreement)
 
 
 @dataclass
@@ -45,8 +46,14 @@ class Report:
 
     @property
     def passed(self):
-        """Every check agrees, and there was at least one (a report of no checks passes nothing)."""
-        return bool(self.rows) and all(row.passed for row in self.rows)
+        """Every check agrees, and every parameter has at least one conclusive check (a report of no checks, or of
+        references too rough to decide, passes nothing)."""
+        return bool(self.rows) and all(row.passed for row in self.rows) and not self.undecided()
+
+    def undecided(self):
+        """The parameters no conclusive check decided."""
+        decided = {row.parameter for row in self.rows if row.conclusive}
+        return sorted({row.parameter for row in self.rows} - decided, key=str)
 
     def failures(self):
         return [row for row in self.rows if not row.passed]
@@ -60,7 +67,7 @@ class Report:
         cells = "".join(f"<tr><td>{html.escape(r.parameter)}</td><td>{html.escape(str(r.trial))}</td>"
                         f"<td>{html.escape(r.check)}</td><td>{r.max_abs:.2e}</td><td>{r.max_rel:.2e}</td>"
                         f"<td>{'ok' if r.passed else '<b>FAIL</b>'}</td></tr>" for r in self.rows)
-        verdict = "PASSED: every check agrees" if self.passed else f"FAILED: {len(self.failures())} check(s)"
+        verdict = "PASSED: every check agrees" if self.passed else self._verdict()
         return (f"<div class=verify><p>verify.check: {html.escape(self.network)} ({html.escape(self.dtype)})</p>"
                 "<table><tr><th>parameter</th><th>trial</th><th>check</th><th>max abs err</th><th>max rel err</th>"
                 f"<th>verdict</th></tr>{cells}</table><p><b>{verdict}</b></p></div>")
@@ -70,50 +77,78 @@ class Report:
         lines = [f"verify.check: {self.network}", f"  dtype {self.dtype}, seed {self.seed}, sizes {self.sizes}",
                  *[f"  note: {n}" for n in self.notes], head, "-" * len(head)]
         for r in self.rows:
-            verdict = "ok" if r.passed else "FAIL"
+            verdict = "FAIL" if not r.passed else "ok" if r.conclusive else "ok?"
             detail = f"  ({r.detail})" if r.detail else ""
             lines.append(f"{r.parameter:<10} {str(r.trial):>5}  {r.check:<18} {r.max_abs:>12.2e} {r.max_rel:>12.2e}"
                          f"  {verdict}{detail}")
-        failed = self.failures()
-        lines.append("FAILED: no check was run" if not self.rows else "PASSED: every check agrees" if not failed else
-                     f"FAILED: {len(failed)} check(s): " + ", ".join(f"{r.parameter}/{r.check}" for r in failed))
+        lines.append("PASSED: every check agrees" if self.passed else self._verdict())
         return "\n".join(lines)
 
+    def _verdict(self):
+        failed = self.failures()
+        if not self.rows:
+            return "FAILED: no check was run"
+        if failed:
+            return f"FAILED: {len(failed)} check(s): " + ", ".join(f"{r.parameter}/{r.check}" for r in failed)
+        return ("NOT PASSED: inconclusive for " + ", ".join(self.undecided()) + " (every reference too rough at the "
+                "points drawn: ok? rows)")
 
-def _errors(actual, expected):
-    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    diff = np.abs(actual - expected)
-    max_abs = float(np.max(diff, initial=0.0))
-    return max_abs, max_abs / max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+
+def row(parameter, trial, check, got, expected, *, rtol, floor=0.0, error=0.0, detail=""):
+    """A Row for one comparison, by verify.numeric.agreement (each parameter on its own scale, above the rounding
+    `floor` and the reference's own `error`)."""
+    a = agreement(got, expected, rtol=rtol, floor=floor, error=error)
+    return Row(parameter, trial, check, a.max_abs, a.max_rel, a.passed, "; ".join(filter(None, (detail, a.detail))),
+               a.conclusive)
 
 
-def finite_differences(loss, params, name, G, rng):
-    """(derived, numeric): the full gradient for small parameters, else derivatives along random directions."""
-    x = params[name]
-    if x.size <= FULL_FD:
-        return np.asarray(G, dtype=np.float64), central_difference(lambda **p: loss(p), params, name, EPS)
+def shaped(value, shape):
+    """value as an array of `shape` where it holds the same entries (a number or a 1×1 matrix for a scalar, a scalar
+    everywhere for a constant), else as it is: a comparison then fails on the shape, never broadcasts."""
+    value = np.asarray(value, dtype=np.float64)
+    if value.shape == tuple(shape) or value.size != 1 and value.size != int(np.prod(shape)):
+        return value
+    if value.size == 1:
+        return np.broadcast_to(np.reshape(value, ()), shape)
+    squeezed = lambda s: tuple(k for k in s if k != 1)  # noqa: E731
+    return np.reshape(value, shape) if squeezed(value.shape) == squeezed(shape) else value
+
+
+def finite_differences(loss, params, name, G, rng, project=None):
+    """(derived, numeric, error): the full gradient for small parameters, else derivatives along random directions;
+    `error` bounds the central differences' own error by the change from step 2ε to ε (truncation and rounding:
+    the 2ε estimate's truncation error is four times the ε one's). `project` maps a gradient or direction onto the
+    variable's space (sym for a symmetric matrix)."""
+    x, G, project = params[name], np.asarray(G, dtype=np.float64), project or (lambda M: M)
+    if G.shape != np.shape(x):   # a gradient of the wrong shape: its comparison fails on the shape
+        return G, np.zeros(np.shape(x)), 0.0
+    if np.size(x) <= FULL_FD:
+        numeric = [project(central_difference(lambda **p: loss(p), params, name, h)) for h in (EPS, 2 * EPS)]
+        return G, numeric[0], 4 * float(np.max(np.abs(numeric[0] - numeric[1]), initial=0.0))
     derived, numeric = [], []
     for _ in range(DIRECTIONS):
-        v = rng.normal(size=x.shape)
+        v = project(rng.normal(size=x.shape))
         v /= np.linalg.norm(v)
-        derived.append(float(np.sum(np.asarray(G, dtype=np.float64) * v)))
-        numeric.append((loss({**params, name: x + EPS * v}) - loss({**params, name: x - EPS * v})) / (2 * EPS))
-    return np.array(derived), np.array(numeric)
+        derived.append(float(np.sum(G * v)))
+        numeric.append([(loss({**params, name: x + h * v}) - loss({**params, name: x - h * v})) / (2 * h)
+                        for h in (EPS, 2 * EPS)])
+    numeric = np.array(numeric)
+    return np.array(derived), numeric[:, 0], 4 * float(np.max(np.abs(numeric[:, 0] - numeric[:, 1]), initial=0.0))
 
 
-def _trial_rows(name, trial, truth, derived, expected, loss, params, rng, dtype):
+def _trial_rows(name, trial, truth, derived, expected, loss, params, rng, dtype, scale):
     """Two rows for one parameter in one trial: the derived gradient against the independent `truth` (its values
-    `expected`, in the dtype asked for), and against central differences of `loss` at the float64 `params`."""
-    tol = TOLERANCE[dtype]
+    `expected`, in the dtype asked for), and against central differences of `loss` at the float64 `params`; each on
+    the parameter's own scale, above the rounding floor of the dtype at the whole gradient's `scale`."""
+    tol, floor = TOLERANCE[dtype], rounding_floor(dtype, scale)
     dtype_ok = np.asarray(derived).dtype == dtype
-    max_abs, max_rel = _errors(derived, expected)
-    rows = [Row(name, trial, truth, max_abs, max_rel, max_rel <= tol["recursion"] and dtype_ok,
-                "" if dtype_ok else f"returned {np.asarray(derived).dtype}, not {dtype}")]
-    mine, numeric = finite_differences(loss, params, name, derived, rng)
-    max_abs, max_rel = _errors(mine, numeric)
-    how = "full" if params[name].size <= FULL_FD else f"{DIRECTIONS} random directions"
-    rows.append(Row(name, trial, "finite differences", max_abs, max_rel, max_rel <= tol["finite differences"], how))
-    return rows
+    first = row(name, trial, truth, derived, expected, rtol=tol["recursion"], floor=floor,
+                detail="" if dtype_ok else f"returned {np.asarray(derived).dtype}, not {dtype}")
+    mine, numeric, error = finite_differences(loss, params, name, derived, rng)
+    how = "full" if np.size(params[name]) <= FULL_FD else f"{DIRECTIONS} random directions"
+    return [first if dtype_ok else replace(first, passed=False),
+            row(name, trial, "finite differences", mine, numeric, rtol=tol["finite differences"], floor=floor,
+                error=error, detail=how)]
 
 
 def _proof_rows(derived, env, loss, dims, constants=lambda E: E):
@@ -199,8 +234,9 @@ def check(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples=3, exa
         def loss(p):
             return recursion.loss(spec, X64, Y64, p)
 
+        scale = scale_of(reference.values())
         for name, G in reference.items():
-            report.rows.extend(_trial_rows(name, trial, "recursion", derived[name], G, loss, p64, rng, dtype))
+            report.rows.extend(_trial_rows(name, trial, "recursion", derived[name], G, loss, p64, rng, dtype, scale))
     exact_dims = _exact_dimensions(spec)
     units = _units(spec, exact_dims)
     # a function given by the user may swell past what the proof decides quickly ((x³ + x) of (x³ + x): degree 9)
@@ -259,8 +295,9 @@ def check_blocks(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples
         def loss(p):
             return blocks.loss_and_gradients(spec, {**cast, **p})[0]
 
+        scale = scale_of(reference.values())
         for name, G in reference.items():
-            report.rows.extend(_trial_rows(name, trial, "reference", derived[name], G, loss, params, rng, dtype))
+            report.rows.extend(_trial_rows(name, trial, "reference", derived[name], G, loss, params, rng, dtype, scale))
     if exact_proof:
         exact_dims = {k: 2 for k in dims}
         report.rows.extend(exact_block_rows(plain, exact_dims))
@@ -350,17 +387,24 @@ def check_derivation(d, *, seed=0, trials=3, width=3):
             report.notes.append("no point found where f and its gradient are finite (tried normal and positive "
                                 "inputs): nothing checked")
             return report
-        G = np.asarray(grad(**point), dtype=np.float64)
-        name = str(derived["wrt"])
-        if gradient is not None:
-            expected = np.broadcast_to(gradient(**point), G.shape)
-            max_abs, max_rel = _errors(G, expected)
-            report.rows.append(Row(name, trial, "SymPy, entrywise", max_abs, max_rel, max_rel <= 1e-8))
-        mine, numeric = finite_differences(lambda p: float(np.squeeze(value(**p))), point, name, G, rng)
-        max_abs, max_rel = _errors(mine, numeric)
-        how = "full" if point[name].size <= FULL_FD else f"{DIRECTIONS} random directions"
-        report.rows.append(Row(name, trial, "finite differences", max_abs, max_rel, max_rel <= 1e-5, how))
+        report.rows.extend(gradient_rows(str(derived["wrt"]), trial, grad(**point), value, gradient, point, rng))
     return report
+
+
+def gradient_rows(name, trial, G, value, gradient, point, rng, project=None):
+    """The rows checking a gradient G of f at `point`: against the formula evaluated by SymPy (when `gradient` is
+    given) and against central differences of f (`value`, a function of keyword arrays)."""
+    shape = np.shape(point[name])
+    G = shaped(G, shape)
+    floor = rounding_floor(np.float64, G)
+    rows = []
+    if gradient is not None:
+        rows.append(row(name, trial, "SymPy, entrywise", G, shaped(gradient(**point), shape), rtol=1e-8,
+                        floor=floor))
+    mine, numeric, error = finite_differences(lambda p: float(np.squeeze(value(**p))), point, name, G, rng, project)
+    how = "full" if np.size(point[name]) <= FULL_FD else f"{DIRECTIONS} random directions"
+    rows.append(row(name, trial, "finite differences", mine, numeric, rtol=1e-5, floor=floor, error=error, detail=how))
+    return rows
 
 
 def shape_at(a, dims):

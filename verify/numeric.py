@@ -1,5 +1,10 @@
-"""Central finite differences and error measures, written without reference to `derive`."""
+"""Central finite differences and the comparison every check makes, written without reference to `derive`."""
+from dataclasses import dataclass
+
 import numpy as np
+
+ROUNDING = 256   # ulps of the computation's scale below which two results cannot be told apart
+CONCLUSIVE = 1e-3  # a reference whose own error exceeds this share of its scale decides nothing
 
 
 def central_difference(f, values, name, eps=1e-6):
@@ -21,3 +26,65 @@ def relative_error(actual, expected):
     if actual.shape != expected.shape:
         raise AssertionError(f"shape {actual.shape} differs from expected shape {expected.shape}")
     return float(np.max(np.abs(actual - expected), initial=0.0) / max(1.0, np.max(np.abs(expected), initial=0.0)))
+
+
+def rounding_floor(dtype, *references):
+    """ROUNDING ulps of `dtype` at the largest entry of the references: the absolute error that rounding alone can
+    give a result of that computation (the floor below which a block is not resolved)."""
+    scale = max((float(np.max(np.abs(np.asarray(r, dtype=np.float64)), initial=0.0)) for r in references),
+                default=0.0)
+    return ROUNDING * float(np.finfo(dtype).eps) * scale
+
+
+def scale_of(blocks):
+    """The largest finite entry over every block of a result (its computation's scale)."""
+    return max((float(np.max(np.abs(b[np.isfinite(b)]), initial=0.0))
+                for b in (np.asarray(v, dtype=np.float64) for v in blocks)), default=0.0)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """A result against its reference, on the reference's own scale: max |got − expected|, that over
+    max |expected| (inf for a zero reference), the verdict with what decided it, and whether the reference was
+    accurate enough to decide it."""
+
+    max_abs: float
+    max_rel: float
+    passed: bool
+    detail: str = ""
+    conclusive: bool = True
+
+
+def agreement(got, expected, *, rtol, floor=0.0, error=0.0):
+    """Does `got` equal `expected` up to rtol · max|expected|, or up to floor + error when that is larger (`floor` the
+    rounding of the computation, `error` the reference's own estimated error)? Shapes must match, every entry must be
+    finite, and where the reference is resolved (max|expected| > floor + error) the direction must agree: cos(got,
+    expected) ≥ 1 − max(rtol, (floor + error) / max|expected|), so a zeroed, negated or scaled block fails at any
+    magnitude the computation resolves. A pass is conclusive only when the reference's error is below CONCLUSIVE of
+    its scale (or below the rounding floor): a rough reference cannot tell a right answer from a near one."""
+    got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    if got.shape != expected.shape:
+        return Agreement(np.inf, np.inf, False, f"shape {got.shape}, expected {expected.shape}")
+    for what, a in (("result", got), ("reference", expected)):
+        bad = ~np.isfinite(a)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            return Agreement(np.nan, np.nan, False, f"the {what} has {int(bad.sum())} non-finite entr"
+                             f"{'y' if bad.sum() == 1 else 'ies'}, first at {first}: {a[first]}")
+    scale = float(np.max(np.abs(expected), initial=0.0))
+    floor, conclusive = floor + error, error <= max(CONCLUSIVE * scale, floor)
+    max_abs = float(np.max(np.abs(got - expected), initial=0.0))
+    max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else np.inf)
+    if max_abs > max(rtol * scale, floor):
+        return Agreement(max_abs, max_rel, False, f"max abs err {max_abs:.3g} > {max(rtol * scale, floor):.3g} "
+                         f"(rtol {rtol:g} of max|expected| {scale:.3g}, floor {floor:.3g})")
+    if not conclusive:
+        return Agreement(max_abs, max_rel, True, f"inconclusive: the reference's own error {error:.3g} is more than "
+                         f"{CONCLUSIVE:g} of max|expected| {scale:.3g}", conclusive=False)
+    if scale <= floor:
+        return Agreement(max_abs, max_rel, True, f"unresolved: max|expected| {scale:.3g} ≤ floor {floor:.3g}")
+    norms = float(np.linalg.norm(got) * np.linalg.norm(expected))
+    cosine = float(np.sum(got * expected)) / norms if norms > 0 else 0.0
+    if cosine < 1 - max(rtol, floor / scale):   # as loose as the magnitude test, never looser than a right angle
+        return Agreement(max_abs, max_rel, False, f"direction: cos(result, expected) = {cosine:.6g}")
+    return Agreement(max_abs, max_rel, True)
