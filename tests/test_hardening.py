@@ -219,6 +219,53 @@ def test_symbolic_sizes_are_bound_consistently_and_must_be_positive():
         d.numpy()(X=np.ones((2, 2)), A=np.ones((3, 3)))
 
 
+# --- symbolic sizes must conform exactly ------------------------------------------------------------------------
+
+m = sp.Symbol("m", integer=True, positive=True)
+Xn, An, Bn, Vn = sp.MatrixSymbol("X", n, n), sp.MatrixSymbol("A", n, m), sp.MatrixSymbol("B", n, m), \
+    sp.MatrixSymbol("V", n, n)
+Zn = sp.MatrixSymbol("Z", n, n)
+ENTRIES = {
+    "gradient": lambda f, where=None: derive.gradient(f, Xn, where=where),
+    "gradients": lambda f, where=None: derive.gradients(f, [Xn], where=where),
+    "derivation": lambda f, where=None: derive.derivation(f, Xn, where=where),
+    "hessian": lambda f, where=None: derive.hessian(f, Xn, where=where),
+    "hvp": lambda f, where=None: derive.hvp(f, Xn, Vn, where=where),
+    "jacobian": lambda f, where=None: derive.jacobian(f * sp.Identity(n), Xn, where=where),
+    "vjp": lambda f, where=None: derive.vjp(f * sp.Identity(n), Xn, Vn, where=where),
+    "lambdify": lambda f, where=None: derive.lambdify([Xn, An, Bn], f),
+}
+MISMATCHED = [   # (f, the message): m ≠ n as symbols, whatever values they may take
+    (sp.Trace(An * Xn), r"product A\*X does not conform: A has shape \(n, m\) and X has shape \(n, n\)"),
+    (sp.Trace(Xn * An.T * Xn + sp.MatAdd(Xn, An) * An.T),
+     r"sum A \+ X does not conform: A has shape \(n, m\) and X has shape \(n, n\)"),
+    (sp.Trace(sp.HadamardProduct(Xn, An) * An.T), r"Hadamard product .* does not conform: .* has shape \(n, m\) and X has shape \(n, n\)"),
+    (sp.Trace(Xn * An), r"trace of X\*A: X\*A has shape \(n, m\), not square"),
+]
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("f, message", MISMATCHED)
+def test_symbolic_sizes_that_disagree_are_refused(entry, f, message):
+    """tr(A X) with A n×m and X n×n gave ∂/∂X = Aᵀ (m×n) for an n×n X, and code that failed with NumPy's broadcast
+    message: SymPy checks the sizes of a product only when they are integers."""
+    with pytest.raises(derive.ShapeError, match=message):
+        ENTRIES[entry](f)
+
+
+@pytest.mark.parametrize("entry", [e for e in ENTRIES if e != "lambdify"])
+def test_symbolic_sizes_that_disagree_are_refused_in_definitions(entry):
+    with pytest.raises(derive.ShapeError, match=r"definition of Z: the product A\*X does not conform: A has shape \(n, m\)"):
+        ENTRIES[entry](sp.Trace(Zn), where={Zn: An * Xn})
+
+
+def test_sizes_the_user_makes_equal_conform():
+    """m = n said by substituting one for the other: ∂ tr(A X)/∂X = Aᵀ, against NumPy."""
+    G = derive.gradient(sp.Trace(An * Xn).subs(m, n), Xn)
+    a = rng.normal(size=(3, 3))
+    assert _close(derive.lambdify([An.subs(m, n)], G)(a), a.T)
+
+
 # --- assumptions, strings and definitions -----------------------------------------------------------------------
 
 def test_strings_are_never_evaluated():
