@@ -180,10 +180,18 @@ def put(xp, m, axis, n, start, stride):
     m = m if axis == 0 else m.T
     index = [start + i * stride for i in range(m.shape[0])]
     keep = [k for k, i in enumerate(index) if 0 <= i < n]
-    out = xp.zeros((n, m.shape[1]), dtype=m.dtype)
+    cols = m.shape[1]
+    out = xp.zeros((n, cols), dtype=m.dtype)
     if keep:
-        first, last = index[keep[0]], index[keep[-1]]
-        out[first:last + 1:stride] = m[keep[0]:keep[-1] + 1]
+        first, last, rows = index[keep[0]], index[keep[-1]], m[keep[0]:keep[-1] + 1]
+        try:
+            out[first:last + 1:stride] = rows   # in place where the library allows it (NumPy, PyTorch, …)
+        except TypeError:   # immutable arrays (JAX, also under jit): the same matrix by concatenation
+            if stride > 1:   # each row followed by stride − 1 zero rows, the last one's dropped
+                gaps = xp.zeros((rows.shape[0], stride - 1, cols), dtype=m.dtype)
+                spread = xp.concat([xp.expand_dims(rows, axis=1), gaps], axis=1)
+                rows = xp.reshape(spread, (rows.shape[0] * stride, cols))[:last - first + 1]
+            out = xp.concat([out[:first], rows, out[last + 1:]], axis=0)
     return out if axis == 0 else out.T
 
 
