@@ -180,6 +180,32 @@ def test_generated_functions_check_their_inputs(change, error, message):
         f(**{"X": X, "Y": Y, **params, **change})
 
 
+@pytest.mark.parametrize("bad, got", [(1.5, "float 1.5"), (None, "NoneType None"), ([[1.0, 2.0]], r"list \[\[1.0, 2.0\]\]"),
+                                      (3, "int 3")])
+def test_a_number_or_none_for_a_matrix_names_the_argument(tmp_path, bad, got):
+    """A Python float or None where a matrix is expected raised AttributeError: 'float' object has no attribute
+    'shape' (a list: array_api_compat's unnamed TypeError), from the derivation's code, the network's and the module's."""
+    f, X, Y, params = _net_function()
+    with pytest.raises(TypeError, match=rf"W1: expected a 2-D array of shape \(4, 3\), got {got}"):
+        f(X=X, Y=Y, **{**params, "W1": bad})
+    with pytest.raises(TypeError, match=rf"X: expected a 2-D array of shape \(3, 5\), got {got}"):
+        f(X=bad, Y=Y, **params)
+    d = derive.derivation(sp.Trace(A3 * X3), X3)
+    with pytest.raises(TypeError, match=rf"A: expected a 2-D array of shape \(3, 3\), got {got}"):
+        d.numpy()(A=bad, X=NORMAL)
+    with pytest.raises(TypeError, match=rf"X: expected a 2-D array of shape \(n, n\), got {got}"):
+        derive.derivation(sp.Trace(Xn * Xn), Xn).numpy()(X=bad)   # the only matrix: no array to take a library from
+    (tmp_path / "standalone.py").write_text(d.module())
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import standalone
+        with pytest.raises(TypeError, match=rf"A: expected a 2-D array of shape \(3, 3\), got {got}"):
+            standalone.gradient(A=bad, X=NORMAL)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("standalone", None)
+
+
 def test_integer_inputs_are_computed_in_floating_point_and_scalars_are_numbers():
     """X @ X of int8 overflowed in int8 (3·(X²)ᵀ came out as −36 for 1500); a scalar given as an array broadcast;
     a size given as an argument was overwritten by the shapes."""
