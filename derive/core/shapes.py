@@ -14,8 +14,8 @@ import functools
 import threading
 
 import sympy as sp
-from sympy.matrices.expressions.determinant import Determinant
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.determinant import Determinant
 from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.inverse import Inverse
 from sympy.matrices.expressions.matadd import MatAdd
@@ -67,16 +67,19 @@ def memoised(function):
                         cls.shape = ORIGINAL[cls]
     return scoped
 
-
 # the operations whose operands must have equal shapes, by the name the error gives them
 ELEMENTWISE = {MatAdd: "sum", HadamardProduct: "Hadamard product"}
-# the operations of one square operand: tr X, |X|, X⁻¹, X^k (and log |X|, added where it is defined)
+# the operations of one square operand: tr X, |X|, X⁻¹, X^k
 SQUARE = {Trace: "trace", Determinant: "determinant", Inverse: "inverse", MatPow: "power"}
 
 
 def _equal(a, b):
     """Whether the sizes a and b are equal as written (n·m and m·n are; n and m are not, nor n and 3)."""
     return a == b or sp.expand(a - b) == 0
+
+
+def _advice(a, b):
+    return f"; sizes are compared as written: if {a} = {b}, substitute one for the other (f.subs({a}, {b}))"
 
 
 def conform_node(node):
@@ -88,19 +91,20 @@ def conform_node(node):
         for A, B in zip(factors, factors[1:]):
             if not _equal(A.cols, B.rows):
                 raise ShapeError(f"the product {node} does not conform: {A} has shape {A.shape} and {B} has shape "
-                                 f"{B.shape} ({A.cols} columns, {B.rows} rows){ADVICE}")
+                                 f"{B.shape} ({A.cols} columns, {B.rows} rows){_advice(A.cols, B.rows)}")
     elif isinstance(node, tuple(ELEMENTWISE)):
         first = node.args[0]
         for B in node.args[1:]:
-            if not all(map(_equal, first.shape, B.shape)):
+            unequal = [(a, b) for a, b in zip(first.shape, B.shape) if not _equal(a, b)]
+            if unequal:
                 what = next(v for k, v in ELEMENTWISE.items() if isinstance(node, k))
                 raise ShapeError(f"the {what} {node} does not conform: {first} has shape {first.shape} and {B} has "
-                                 f"shape {B.shape}{ADVICE}")
+                                 f"shape {B.shape}{_advice(*unequal[0])}")
     elif isinstance(node, tuple(SQUARE)):
         A = node.args[0]
         if not _equal(A.rows, A.cols):
             what = next(v for k, v in SQUARE.items() if isinstance(node, k))
-            raise ShapeError(f"the {what} of {A}: {A} has shape {A.shape}, not square{ADVICE}")
+            raise ShapeError(f"the {what} of {A}: {A} has shape {A.shape}, not square{_advice(A.rows, A.cols)}")
     return node
 
 
@@ -110,5 +114,3 @@ def conform(expr):
         conform_node(node)
     return expr
 
-
-ADVICE = "; sizes are compared as written: if they are equal, substitute one for the other (f.subs(m, n))"
