@@ -188,6 +188,39 @@ def test_runs_on_pytorch_and_jax_arrays(library, hidden, output, loss):
                 assert _rel(back(got[name]), G) < tol, (name, dtype)
 
 
+def test_conv1d_gradients_run_on_jax_arrays():
+    """The conv1d example's gradients (padding and a stride: rows put back by a helper that assigned in place, a
+    TypeError on JAX's immutable arrays), eager and under jax.jit, equal verify's hand-written NumPy reference."""
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    from derive.cli.examples import EXAMPLES
+    from verify import blocks
+    result = EXAMPLES["block-conv1d"].derive()
+    spec = result.specification()["network"]
+    arrays = blocks.draw(spec, blocks.shapes(spec, {}), np.random.default_rng(0))
+    _, reference = blocks.loss_and_gradients(spec, arrays)
+    f = result.numpy()
+    on_jax = {k: jax.numpy.asarray(v) for k, v in arrays.items()}
+    for g in (f, jax.jit(lambda **kw: f(**kw))):
+        got = g(**on_jax)
+        assert set(got) == set(reference)
+        for name, G in reference.items():
+            assert _rel(np.asarray(got[name]), G) < 1e-10, name
+
+
+@pytest.mark.parametrize("axis, n, start, stride", [(0, 7, 0, 1), (0, 8, -1, 2), (1, 9, 1, 3), (0, 4, -2, 2)])
+def test_put_on_immutable_arrays_places_the_rows_as_numpy_assignment_does(axis, n, start, stride):
+    jnp = pytest.importorskip("jax.numpy")
+    from derive.codegen.helpers import put
+    m = np.random.default_rng(0).normal(size=(4, 3) if axis == 0 else (3, 4))
+    expected = np.zeros((n, 3))
+    for k, i in enumerate(range(start, start + 4 * stride, stride)):   # row k of m to row i, if inside
+        if 0 <= i < n:
+            expected[i] = m[k] if axis == 0 else m[:, k]
+    got = np.asarray(put(jnp, jnp.asarray(m), axis, n, start, stride))
+    assert np.array_equal(got, expected if axis == 0 else expected.T)
+
+
 def test_runs_on_dask_over_100000_samples_chunked():
     net = derive.mlp([4, 8, 3], activation="tanh", output="softmax", loss="softmax_ce", samples=100_000)
     f = derive.backprop(net).numpy("loss_and_gradients")

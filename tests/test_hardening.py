@@ -180,6 +180,32 @@ def test_generated_functions_check_their_inputs(change, error, message):
         f(**{"X": X, "Y": Y, **params, **change})
 
 
+@pytest.mark.parametrize("bad, got", [(1.5, "float 1.5"), (None, "NoneType None"), ([[1.0, 2.0]], r"list \[\[1.0, 2.0\]\]"),
+                                      (3, "int 3")])
+def test_a_number_or_none_for_a_matrix_names_the_argument(tmp_path, bad, got):
+    """A Python float or None where a matrix is expected raised AttributeError: 'float' object has no attribute
+    'shape' (a list: array_api_compat's unnamed TypeError), from the derivation's code, the network's and the module's."""
+    f, X, Y, params = _net_function()
+    with pytest.raises(TypeError, match=rf"W1: expected a 2-D array of shape \(4, 3\), got {got}"):
+        f(X=X, Y=Y, **{**params, "W1": bad})
+    with pytest.raises(TypeError, match=rf"X: expected a 2-D array of shape \(3, 5\), got {got}"):
+        f(X=bad, Y=Y, **params)
+    d = derive.derivation(sp.Trace(A3 * X3), X3)
+    with pytest.raises(TypeError, match=rf"A: expected a 2-D array of shape \(3, 3\), got {got}"):
+        d.numpy()(A=bad, X=NORMAL)
+    with pytest.raises(TypeError, match=rf"X: expected a 2-D array of shape \(n, n\), got {got}"):
+        derive.derivation(sp.Trace(Xn * Xn), Xn).numpy()(X=bad)   # the only matrix: no array to take a library from
+    (tmp_path / "standalone.py").write_text(d.module())
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import standalone
+        with pytest.raises(TypeError, match=rf"A: expected a 2-D array of shape \(3, 3\), got {got}"):
+            standalone.gradient(A=bad, X=NORMAL)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("standalone", None)
+
+
 def test_integer_inputs_are_computed_in_floating_point_and_scalars_are_numbers():
     """X @ X of int8 overflowed in int8 (3·(X²)ᵀ came out as −36 for 1500); a scalar given as an array broadcast;
     a size given as an argument was overwritten by the shapes."""
@@ -217,6 +243,53 @@ def test_symbolic_sizes_are_bound_consistently_and_must_be_positive():
     d = derive.derivation(sp.Trace(X3 * A3), X3)
     with pytest.raises(ValueError, match=r"X: expected shape \(3, 3\), got \(2, 2\)"):
         d.numpy()(X=np.ones((2, 2)), A=np.ones((3, 3)))
+
+
+# --- symbolic sizes must conform exactly ------------------------------------------------------------------------
+
+m = sp.Symbol("m", integer=True, positive=True)
+Xn, An, Bn, Vn = sp.MatrixSymbol("X", n, n), sp.MatrixSymbol("A", n, m), sp.MatrixSymbol("B", n, m), \
+    sp.MatrixSymbol("V", n, n)
+Zn = sp.MatrixSymbol("Z", n, n)
+ENTRIES = {
+    "gradient": lambda f, where=None: derive.gradient(f, Xn, where=where),
+    "gradients": lambda f, where=None: derive.gradients(f, [Xn], where=where),
+    "derivation": lambda f, where=None: derive.derivation(f, Xn, where=where),
+    "hessian": lambda f, where=None: derive.hessian(f, Xn, where=where),
+    "hvp": lambda f, where=None: derive.hvp(f, Xn, Vn, where=where),
+    "jacobian": lambda f, where=None: derive.jacobian(f * sp.Identity(n), Xn, where=where),
+    "vjp": lambda f, where=None: derive.vjp(f * sp.Identity(n), Xn, Vn, where=where),
+    "lambdify": lambda f, where=None: derive.lambdify([Xn, An, Bn], f),
+}
+MISMATCHED = [   # (f, the message): m ≠ n as symbols, whatever values they may take
+    (sp.Trace(An * Xn), r"product A\*X does not conform: A has shape \(n, m\) and X has shape \(n, n\)"),
+    (sp.Trace(Xn * An.T * Xn + sp.MatAdd(Xn, An) * An.T),
+     r"sum A \+ X does not conform: A has shape \(n, m\) and X has shape \(n, n\)"),
+    (sp.Trace(sp.HadamardProduct(Xn, An) * An.T), r"Hadamard product .* does not conform: .* has shape \(n, m\) and X has shape \(n, n\)"),
+    (sp.Trace(Xn * An), r"trace of X\*A: X\*A has shape \(n, m\), not square"),
+]
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("f, message", MISMATCHED)
+def test_symbolic_sizes_that_disagree_are_refused(entry, f, message):
+    """tr(A X) with A n×m and X n×n gave ∂/∂X = Aᵀ (m×n) for an n×n X, and code that failed with NumPy's broadcast
+    message: SymPy checks the sizes of a product only when they are integers."""
+    with pytest.raises(derive.ShapeError, match=message):
+        ENTRIES[entry](f)
+
+
+@pytest.mark.parametrize("entry", [e for e in ENTRIES if e != "lambdify"])
+def test_symbolic_sizes_that_disagree_are_refused_in_definitions(entry):
+    with pytest.raises(derive.ShapeError, match=r"definition of Z: the product A\*X does not conform: A has shape \(n, m\)"):
+        ENTRIES[entry](sp.Trace(Zn), where={Zn: An * Xn})
+
+
+def test_sizes_the_user_makes_equal_conform():
+    """m = n said by substituting one for the other: ∂ tr(A X)/∂X = Aᵀ, against NumPy."""
+    G = derive.gradient(sp.Trace(An * Xn).subs(m, n), Xn)
+    a = rng.normal(size=(3, 3))
+    assert _close(derive.lambdify([An.subs(m, n)], G)(a), a.T)
 
 
 # --- assumptions, strings and definitions -----------------------------------------------------------------------

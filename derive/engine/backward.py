@@ -12,7 +12,7 @@ from ..core.expr import (LEAVES, Differential, LogDet, ScalarDifferential, child
 from ..core.functions import apply
 from ..core.hadamard import simplify
 from ..core.rules import DEFINITION, IDENTITIES, Rule, cite, operator, transpose
-from ..core.shapes import memoised
+from ..core.shapes import conform_node, memoised
 from ..errors import InvalidArgument, InvalidType, ShapeError, UnsupportedOperation
 
 
@@ -40,7 +40,8 @@ def normalise(expr, memo=None):
     memo = {} if memo is None else memo
     for node in postorder(prehash(expr), lambda n: () if n in memo else _normal_children(n)):
         if node not in memo:
-            memo[node] = prepared(_normal_node(node, memo))  # hash and shape now: its children's are known
+            # hash and shape now (its children's are known), once its operands are checked to conform
+            memo[node] = prepared(_normal_node(conform_node(node), memo))
     return memo[expr]
 
 
@@ -77,17 +78,25 @@ def _normal_node(expr, memo):
 
 
 def prepare(f, definitions=None):
-    """(f, {Z: E}) checked and in canonical form: f a scalar or 1×1 expression, every definition a name of E's
-    shape, in an order that computes them."""
+    """(f, {Z: E}) checked and in canonical form: f a scalar or 1×1 expression whose operations conform, every
+    definition a name of E's shape, in an order that computes them."""
     memo = {}
-    definitions = {Z: normalise(E, memo) for Z, E in _definitions(definitions).items()}
+    definitions = {Z: _normal(E, memo, f"definition of {Z}") for Z, E in _definitions(definitions).items()}
     for Z, E in definitions.items():
         if E.is_Matrix != Z.is_Matrix or (Z.is_Matrix and Z.shape != E.shape):
             raise ShapeError(f"definition of {Z}: shape {_shape(Z)} does not match shape {_shape(E)} of {E}")
-    f_normal = normalise(_expression(f, "f"), memo)
+    f_normal = _normal(_expression(f, "f"), memo, "f")
     if f_normal.is_Matrix and f_normal.shape != (1, 1):
         raise ShapeError(f"f must be a scalar or a 1×1 matrix, got shape {f_normal.shape}: {f}")
     return f_normal, definitions
+
+
+def _normal(e, memo, what):
+    """normalise(e), a ShapeError in it prefixed with what e is."""
+    try:
+        return normalise(e, memo)
+    except ShapeError as error:
+        raise ShapeError(f"{what}: {error}") from None
 
 
 @memoised

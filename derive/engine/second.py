@@ -11,7 +11,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 from ..core.expr import Commutation, d, has_differential, hadamard, kron, matadd, matmul, tp, unit, vec
 from ..core.hadamard import simplify
 from ..core.rules import Rule
-from ..core.shapes import memoised
+from ..core.shapes import conform, memoised
 from ..errors import InvalidArgument, ShapeError, UnsupportedOperation
 from ..printing.text import step_lines, text
 from .backward import Step, backward, form, prepare, zero_like
@@ -232,7 +232,7 @@ def jacobian(F, X, where=None):
     if not X.is_Matrix:
         raise InvalidArgument(f"jacobian: {X} is a scalar; differentiate with derive.gradient or derive.hvp")
     definitions = prepare(sp.S.Zero, where)[1]
-    F = sp.sympify(F, strict=True)
+    F = conform(sp.sympify(F, strict=True))
     dF, _ = tangent(F, {X: d(X)}, definitions)
     return linear_map(dF, d(X)) if (F.is_Matrix or dF != 0) else sp.ZeroMatrix(1, X.rows * X.cols)
 

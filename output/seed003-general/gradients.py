@@ -22,7 +22,11 @@ Backward pass:
 
 
 def namespace(*arrays):
-    """The array library of the inputs, as an array API namespace (array_api_compat when installed)."""
+    """The array library of the inputs, as an array API namespace (array_api_compat when installed); None when none
+    is an array (check_shapes then names the argument)."""
+    arrays = [a for a in arrays if hasattr(a, "shape")]   # a number, None or a list is refused by check_shapes
+    if not arrays:
+        return None
     try:
         from array_api_compat import array_namespace
     except ImportError:
@@ -35,7 +39,7 @@ def check_shapes(xp, arrays, expected, sizes, given=()):
     """(sizes, arrays): the named sizes read off the arrays' shapes (or `given` as arguments), and the arrays, those
     of integers made floating; an argument of another rank, shape or type is an error that names it, with the shape
     expected and the shape given."""
-    bound, floating, integers = dict(given), (xp.float64, xp.float32), False
+    bound, floating, integers = dict(given), (xp.float64, xp.float32) if xp else (), False
     for want, (value, source) in bound.items():
         if isinstance(value, bool) or not hasattr(value, "__index__"):
             raise TypeError(f"{source}: the size {want} must be an integer, got {type(value).__name__} {value!r}")
@@ -43,9 +47,9 @@ def check_shapes(xp, arrays, expected, sizes, given=()):
         if not shape:
             _scalar(a, name)
             continue
-        actual = a.shape
-        if len(actual) != len(shape) or type(a).__name__ == "matrix" or not (a.dtype == floating[0] or
-                                                                               a.dtype == floating[1]):
+        actual = getattr(a, "shape", None)
+        if actual is None or len(actual) != len(shape) or type(a).__name__ == "matrix" or not (
+                a.dtype == floating[0] or a.dtype == floating[1]):
             integers |= _refuse(xp, a, name, shape)
         for want, got in zip(shape, actual):
             if want.__class__ is str:
@@ -73,7 +77,11 @@ def check_shapes(xp, arrays, expected, sizes, given=()):
 
 
 def _refuse(xp, a, name, shape):
-    """True for an array of integers; an error for any other array that is not of real floating type and shape."""
+    """True for an array of integers; an error for anything else that is not an array of real floating type and
+    shape."""
+    if not hasattr(a, "shape"):
+        raise TypeError(f"{name}: expected a {len(shape)}-D array of shape {_shape(shape)}, got {type(a).__name__} "
+                        f"{a!r:.40}")
     if type(a).__name__ == "matrix":
         raise TypeError(f"{name}: numpy.matrix is not supported (its * is the matrix product); "
                         f"pass numpy.asarray({name})")
