@@ -233,9 +233,20 @@ _KNOWN = (
 @lru_cache(maxsize=None)
 def canonical_body(body):
     """The body of an elementwise function in ELT, with hand-written activations replaced by their class."""
+    # the matrix quantities of the body (tr A in x·tr A) held as symbols while the patterns match: SymPy's matcher
+    # would subtract numbers from matrices
+    held = {m: sp.Dummy() for m in _matrix_parts(body)}
+    body = body.xreplace(held) if held else body
     for pattern, cls in _KNOWN:
         body = body.replace(pattern, cls)
-    return body
+    return body.xreplace({s: m for m, s in held.items()}) if held else body
+
+
+def _matrix_parts(body):
+    """The largest sub-expressions of body that hold a matrix and not ELT (tr A in x·tr A)."""
+    if body.has(MatrixExpr) and not body.has(ELT):
+        return {body}
+    return set().union(*[_matrix_parts(a) for a in body.args]) if body.has(MatrixExpr) else set()
 
 
 def derivative(body, x):

@@ -227,10 +227,27 @@ register(HadamardProduct,
                  lambda: (d(HadamardProduct(X, Y)), HadamardProduct(d(X), Y) + HadamardProduct(X, d(Y))),
                  lambda node: list(node.args), lambda *fs: HadamardProduct(*fs)),
          _transpose_hadamard, ("hadamard",))
+_POWER_BASE = entrywise("Hadamard power rule", "", None, lambda node: (sp.Lambda(S, S ** node.exp), node.base),
+                        lambda node: node.base)
+
+
+def _power_children(node):
+    return (node.base,) if node.exp.is_Number else (node.base, node.exp)
+
+
+def _hadamard_power(node, dep):
+    # d A^∘p = p A^∘(p−1) ⊙ dA + (A^∘p ⊙ log A) dp
+    terms = [_POWER_BASE.apply(node, dep)] if dep(node.base) else []
+    if node.exp in _power_children(node) and dep(node.exp):
+        terms.append(sp.MatMul(d(node.exp), HadamardProduct(node, elementwise(sp.log(ELT), node.base))))
+    return sp.MatAdd(*terms)
+
+
 register(HadamardPower,
-         entrywise("Hadamard power rule", r"\mathrm{d}X^{\circ p} = p\,X^{\circ (p-1)} \odot \mathrm{d}X",
-                   lambda: (d(HadamardPower(X, 3)), 3 * HadamardProduct(hadamard_power(X, 2), d(X))),
-                   lambda node: (sp.Lambda(S, S ** node.exp), node.base), lambda node: node.base))
+         Rule("Hadamard power rule", r"\mathrm{d}X^{\circ p} = p\,X^{\circ (p-1)} \odot \mathrm{d}X + "
+              r"(X^{\circ p} \odot \log X)\,\mathrm{d}p",
+              lambda: (d(HadamardPower(X, 3)), 3 * HadamardProduct(hadamard_power(X, 2), d(X))),
+              _hadamard_power, _power_children))
 register(ElementwiseApplyFunction,
          entrywise("elementwise rule", r"\mathrm{d}f(X) = f^{\prime}(X) \odot \mathrm{d}X \text{ for } f \text{ entrywise "
                    r"(} \sigma, \log, \ldots)",

@@ -1,0 +1,70 @@
+"""Operands that depend on the variable where a rule might treat them as constants (the exponent of A^∘s, the body
+of an elementwise function, X⁻ᵏ): every entry point derives them correctly, checked against central differences of
+F, or refuses them by name; and every result prints."""
+import numpy as np
+import pytest
+import sympy as sp
+from sympy.matrices.expressions.hadamard import HadamardPower
+
+import derive
+from derive.errors import UnsupportedOperation
+
+from .test_second import fd_hessian, vec
+
+n = 3
+X, A, G = (sp.MatrixSymbol(k, n, n) for k in "XAG")
+y = sp.Symbol("y")
+rng = np.random.default_rng(7)
+# positive entries (log A and A^∘s are real), a trace near 1 (A^∘tr X is well scaled)
+A0, G0 = rng.uniform(0.5, 1.5, size=(n, n)), rng.normal(size=(n, n))
+X0 = rng.uniform(0.2, 0.8, size=(n, n)) / 1.5
+
+
+def numeric(e, at):
+    """e evaluated by generated code at the arrays `at` {name: array}."""
+    args = sorted(e.free_symbols, key=str)
+    return np.asarray(derive.lambdify(args, e)(*[at[str(s)] for s in args]), dtype=float)
+
+
+def fd_jacobian(F, at):
+    """J with d vec F = J d vec X, by central differences of F."""
+    return fd_hessian(lambda x: numeric(F, {**at, "X": x}).reshape(F.shape), at["X"], 1e-6)
+
+
+AT = {"X": X0, "A": A0, "G": G0}
+VARYING_EXPONENT = [HadamardPower(A, sp.Trace(X)), HadamardPower(X, sp.Trace(X)),
+                    HadamardPower(X + A, 2 * sp.Trace(A * X))]
+
+
+@pytest.mark.parametrize("F", VARYING_EXPONENT, ids=str)
+def test_a_hadamard_power_with_a_varying_exponent_is_derived_by_every_entry_point(F):
+    J = fd_jacobian(F, AT)
+    assert np.allclose(numeric(derive.jacobian(F, X), AT), J, rtol=1e-6, atol=1e-8)
+    # Jᵀ vec G, and the gradient of tr F (G = I)
+    assert np.allclose(vec(numeric(derive.vjp(F, X, G), AT)), J.T @ vec(G0), rtol=1e-6, atol=1e-8)
+    assert np.allclose(vec(numeric(derive.gradient(sp.Trace(F), X), AT)), J.T @ vec(np.eye(n)), rtol=1e-6, atol=1e-8)
+    f = sp.Trace(G.T * F)
+    H = fd_hessian(lambda x: numeric(derive.gradient(f, X), {**AT, "X": x}), X0, 1e-6)
+    assert np.allclose(numeric(derive.hessian(f, X), AT), H, rtol=1e-5, atol=1e-7)
+    str(derive.hessian_derivation(f, X))
+
+
+BODY = [A.applyfunc(sp.Lambda(y, y * sp.Trace(X))), X.applyfunc(sp.Lambda(y, y * sp.Trace(X))),
+        X.applyfunc(sp.Lambda(y, sp.exp(y * X[0, 1])))]
+
+
+@pytest.mark.parametrize("F", BODY, ids=str)
+@pytest.mark.parametrize("entry", ["jacobian", "vjp", "gradient", "hessian", "hvp"])
+def test_an_elementwise_body_that_depends_on_the_variable_is_refused_by_name(F, entry):
+    call = {"jacobian": lambda: derive.jacobian(F, X), "vjp": lambda: derive.vjp(F, X, G),
+            "gradient": lambda: derive.gradient(sp.Trace(F), X), "hessian": lambda: derive.hessian(sp.Trace(F), X),
+            "hvp": lambda: derive.hvp(sp.Trace(F), X, G)}[entry]
+    with pytest.raises(UnsupportedOperation, match="ElementwiseApplyFunction.*function depends on the variable"):
+        call()
+
+
+def test_an_elementwise_body_with_a_constant_matrix_quantity_is_derived():
+    F = X.applyfunc(sp.Lambda(y, sp.sin(y) * sp.Trace(A)))
+    J = fd_jacobian(F, AT)
+    assert np.allclose(numeric(derive.jacobian(F, X), AT), J, rtol=1e-6, atol=1e-8)
+    assert np.allclose(vec(numeric(derive.vjp(F, X, G), AT)), J.T @ vec(G0), rtol=1e-6, atol=1e-8)
