@@ -8,6 +8,8 @@ from sympy.matrices.expressions.hadamard import HadamardPower
 
 import derive
 from derive.errors import UnsupportedOperation
+from derive.printing.latex import latex
+from derive.printing.text import text
 
 from .test_second import fd_hessian, vec
 
@@ -68,3 +70,16 @@ def test_an_elementwise_body_with_a_constant_matrix_quantity_is_derived():
     J = fd_jacobian(F, AT)
     assert np.allclose(numeric(derive.jacobian(F, X), AT), J, rtol=1e-6, atol=1e-8)
     assert np.allclose(vec(numeric(derive.vjp(F, X, G), AT)), J.T @ vec(G0), rtol=1e-6, atol=1e-8)
+
+
+def test_a_hessian_through_a_log_determinant_prints_and_is_the_derivative_of_its_gradient():
+    """SymPy's own str() of log|I + 2X| inside tanh asked for Abs of the determinant of a sum, which SymPy cannot."""
+    k = sp.Symbol("n", integer=True, positive=True)
+    Xk = sp.MatrixSymbol("X", k, k)
+    f = sp.tanh(sp.log(sp.det(sp.Identity(k) + 2 * Xk)))
+    H = derive.hessian(f, Xk)
+    assert "LogDet(I + 2*X)" in str(H) and "log(|2 X + I|)" in text(H)
+    assert "tanh" in str(derive.hessian_derivation(f, Xk)) and r"\tanh" in latex(H)
+    f3 = f.xreplace({Xk: X}).subs(k, n)
+    Hn = fd_hessian(lambda x: numeric(derive.gradient(f3, X), {"X": x}), X0 / 5, 1e-6)
+    assert np.allclose(numeric(derive.hessian(f3, X), {"X": X0 / 5}), Hn, rtol=1e-5, atol=1e-7)

@@ -203,7 +203,10 @@ class LogDet(OneArgument, sp.Expr):
     is_commutative = True
 
     def doit(self, **hints):
-        return sp.log(sp.Determinant(self.arg).doit(**hints))
+        # log of the value where the determinant evaluates; kept whole where it does not (SymPy cannot take Abs or
+        # re of a determinant of a sum, which its printers and assumptions ask for)
+        det = sp.Determinant(self.arg).doit(**hints)
+        return self if isinstance(det, sp.Determinant) else sp.log(det)
 
     def _eval_rewrite_as_log(self, arg, **kwargs):
         return sp.log(sp.Determinant(arg))
