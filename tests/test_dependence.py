@@ -83,3 +83,18 @@ def test_a_hessian_through_a_log_determinant_prints_and_is_the_derivative_of_its
     f3 = f.xreplace({Xk: X}).subs(k, n)
     Hn = fd_hessian(lambda x: numeric(derive.gradient(f3, X), {"X": x}), X0 / 5, 1e-6)
     assert np.allclose(numeric(derive.hessian(f3, X), {"X": X0 / 5}), Hn, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_a_negative_power_of_a_matrix_is_the_inverse_s_power(k):
+    """tr(X⁻¹X⁻¹) is X**-2 in SymPy; d tr X^{−k} = −k tr(X^{−k−1} dX), so ∂/∂X = −k (X^{−k−1})ᵀ (Cookbook)."""
+    Xw = X0 + 3 * np.eye(n)
+    f = sp.Trace(sp.MatPow(X, -k)) if k != 2 else sp.Trace(X.I * X.I)
+    Xinv = np.linalg.inv(Xw)
+    book = -k * np.linalg.matrix_power(Xinv, k + 1).T
+    assert np.allclose(numeric(derive.gradient(f, X), {"X": Xw}), book, rtol=1e-10)
+    F = sp.MatPow(X, -k)
+    assert np.allclose(numeric(derive.jacobian(F, X), {"X": Xw}), fd_jacobian(F, {"X": Xw}), rtol=1e-6, atol=1e-8)
+    Hn = fd_hessian(lambda x: numeric(derive.gradient(f, X), {"X": x}), Xw, 1e-6)
+    assert np.allclose(numeric(derive.hessian(f, X), {"X": Xw}), Hn, rtol=1e-5, atol=1e-7)
+    text(derive.hessian(f, X))

@@ -188,9 +188,14 @@ def _transpose_mul(G, t):
 def _matpow(node, dep):
     # X^k = X ⋯ X (k factors): the product rule
     base, k = node.args
-    if dep(k) or not (k.is_Integer and k > 0):
-        raise UnsupportedOperation("MatPow", node, "exponent must be a constant positive integer")
-    return PRODUCT.apply(sp.MatMul(*[base] * int(k), evaluate=False), dep)
+    if dep(k) or not (k.is_Integer and k != 0):
+        raise UnsupportedOperation("MatPow", node, "exponent must be a constant non-zero integer")
+    if k > 0:
+        return PRODUCT.apply(sp.MatMul(*[base] * int(k), evaluate=False), dep)
+    # X^{−k} = (X⁻¹)^k, d X⁻¹ = −X⁻¹ dX X⁻¹: d X^{−k} = −Σ_{i=1}^{k} X^{−i} dX X^{−(k+1−i)}
+    inverse = sp.Inverse(base)
+    return sp.MatAdd(*[sp.MatMul(-1, *[inverse] * i, d(base), *[inverse] * (1 - int(k) - i))
+                       for i in range(1, 1 - int(k))])
 
 
 PRODUCT = product("product rule", r"\mathrm{d}(XY) = \mathrm{d}X\,Y + X\,\mathrm{d}Y",
@@ -200,7 +205,8 @@ register(sp.MatAdd, linear("sum rule", r"\mathrm{d}(X \pm Y) = \mathrm{d}X \pm \
                            lambda: (d(X - Y), d(X) - d(Y)),
                            rebuild=lambda node, ds: sp.MatAdd(*[t for t in ds if has_differential(t)])))
 register(sp.MatMul, PRODUCT, _transpose_matmul, ("cyclic", "linearity"))
-register(sp.MatPow, Rule("power rule", r"\mathrm{d}(X^k) = \sum_{i<k} X^i\,\mathrm{d}X\,X^{k-1-i}",
+register(sp.MatPow, Rule("power rule", r"\mathrm{d}(X^k) = \sum_{i<k} X^i\,\mathrm{d}X\,X^{k-1-i},\ "
+                         r"\mathrm{d}(X^{-k}) = -\sum_{i=1}^{k} X^{-i}\,\mathrm{d}X\,X^{-(k+1-i)}",
                          lambda: (d(X ** 3), d(X) * X * X + X * d(X) * X + X * X * d(X)), _matpow))
 register(sp.Transpose, linear("transpose rule", r"\mathrm{d}(X^\top) = (\mathrm{d}X)^\top",
                               lambda: (d(X.T), d(X).T)),
