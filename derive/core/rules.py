@@ -188,6 +188,9 @@ def _transpose_mul(G, t):
 def _matpow(node, dep):
     # X^k = X ⋯ X (k factors): the product rule
     base, k = node.args
+    if base.shape == (1, 1) and not dep(k):
+        # a 1×1 matrix is the scalar it holds: d(M^p) = p M^{p−1} dM
+        return sp.MatMul(k, sp.MatPow(base, k - 1), d(base))
     if dep(k) or not (k.is_Integer and k != 0):
         raise UnsupportedOperation("MatPow", node, "exponent must be a constant non-zero integer")
     if k > 0:
