@@ -98,3 +98,40 @@ def test_a_negative_power_of_a_matrix_is_the_inverse_s_power(k):
     Hn = fd_hessian(lambda x: numeric(derive.gradient(f, X), {"X": x}), Xw, 1e-6)
     assert np.allclose(numeric(derive.hessian(f, X), {"X": Xw}), Hn, rtol=1e-5, atol=1e-7)
     text(derive.hessian(f, X))
+
+
+def test_an_exponent_holding_a_sum_of_matrices_is_derived():
+    """SymPy's x**p runs factor_terms on p, which cannot rebuild a MatAdd inside tr((4I + tanh(X − 1cᵀ))⁻¹): the
+    exponent's derivative rule must not build x**p (found by tests/test_fuzz_forward.py)."""
+    c = sp.MatrixSymbol("c", n, 1)
+    inner = sp.MatAdd(HadamardPower(sp.MatAdd(HadamardPower(X, 2), sp.OneMatrix(n, n)), -2),
+                      sp.MatMul(-1, sp.OneMatrix(n, 1), c.T))
+    W = sp.MatAdd(sp.MatMul(4, sp.Identity(n)), sp.MatMul(sp.Rational(3, 10), inner.applyfunc(sp.tanh)))
+    F = HadamardPower(X + A, 1 + sp.tanh(sp.Trace(sp.Inverse(W))) / 2)
+    at = {**AT, "c": rng.normal(size=(n, 1))}
+    J = fd_jacobian(F, at)
+    assert np.allclose(numeric(derive.jacobian(F, X), at), J, rtol=1e-6, atol=1e-8)
+    assert np.allclose(vec(numeric(derive.vjp(F, X, G), at)), J.T @ vec(G0), rtol=1e-6, atol=1e-8)
+    # and it prints: the printers ask whether a coefficient tanh(log|W|) is negative, which runs factor_terms too
+    J = derive.jacobian(HadamardPower(X + A, 1 + sp.tanh(sp.log(sp.Determinant(W))) / 2), X)
+    assert "tanh" in text(J) and r"\tanh" in latex(J)
+
+
+def test_a_body_holding_a_sum_of_matrices_is_simplified_and_derived():
+    """sin(x)·tanh(tr(σ(A) + ½·1)) entrywise, times X X A: the Hadamard algebra's scalar image held the trace of a
+    matrix sum, which SymPy's factor_terms cannot rebuild (found by tests/test_fuzz_forward.py)."""
+    half = sp.MatAdd(A.applyfunc(derive.sigmoid), sp.MatMul(sp.Rational(1, 2), sp.OneMatrix(n, n)))
+    F = sp.HadamardProduct(X * X * A, A.applyfunc(sp.Lambda(y, sp.sin(y) * sp.tanh(sp.Trace(half)))))
+    J = fd_jacobian(F, AT)
+    assert np.allclose(numeric(derive.jacobian(F, X), AT), J, rtol=1e-6, atol=1e-8)
+    assert np.allclose(vec(numeric(derive.vjp(F, X, G), AT)), J.T @ vec(G0), rtol=1e-6, atol=1e-8)
+
+
+def test_the_derivative_of_a_body_holding_a_log_determinant_is_taken():
+    """sin(x)·tanh(log|4I + 0.3 tanh A|) entrywise: SymPy's diff asked whether tanh of the log-determinant is finite
+    and rebuilt the matrix sum inside it (found by tests/test_fuzz_forward.py)."""
+    W = sp.MatAdd(sp.MatMul(4, sp.Identity(n)), sp.MatMul(sp.Rational(3, 10), A.applyfunc(sp.tanh)))
+    F = X.applyfunc(sp.Lambda(y, sp.sin(y) * sp.tanh(sp.log(sp.Determinant(W)))))
+    J = fd_jacobian(F, AT)
+    assert np.allclose(numeric(derive.jacobian(F, X), AT), J, rtol=1e-6, atol=1e-8)
+    assert np.allclose(vec(numeric(derive.vjp(F, X, G), AT)), J.T @ vec(G0), rtol=1e-6, atol=1e-8)

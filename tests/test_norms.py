@@ -76,3 +76,13 @@ def test_l2_normalisation_jacobian_and_the_hessian_of_the_norm():
     assert np.allclose(H, book, rtol=1e-10)
     assert np.allclose(H, fd_hessian(lambda z: numeric(derive.gradient(f, x), {**AT, "x": z}), v["x"], 1e-6),
                        rtol=1e-6, atol=1e-9)
+
+
+
+def test_the_square_of_a_1x1_matrix_differentiates_to_no_first_power():
+    """d (xᵀx)² = 2 (xᵀx) d(xᵀx): no MatPow(xᵀx, 1), whose SymPy str() raised inside a Kronecker product."""
+    F = M * x * (x.T * x) ** 2 * sp.OneMatrix(1, n)
+    J = derive.jacobian(F, x)
+    assert "**1" not in str(J)
+    assert np.allclose(numeric(J, AT), fd_hessian(lambda z: numeric(F, {**AT, "x": z}), v["x"], 1e-6), rtol=1e-6,
+                       atol=1e-8)

@@ -190,7 +190,7 @@ def _matpow(node, dep):
     base, k = node.args
     if base.shape == (1, 1) and not dep(k):
         # a 1×1 matrix is the scalar it holds: d(M^p) = p M^{p−1} dM
-        return sp.MatMul(k, sp.MatPow(base, k - 1), d(base))
+        return sp.MatMul(k, *([] if k == 1 else [base] if k == 2 else [sp.MatPow(base, k - 1)]), d(base))
     if dep(k) or not (k.is_Integer and k != 0):
         raise UnsupportedOperation("MatPow", node, "exponent must be a constant non-zero integer")
     if k > 0:
@@ -244,9 +244,16 @@ def _power_children(node):
     return (node.base,) if node.exp.is_Number else (node.base, node.exp)
 
 
+def _power_base(node, dep):
+    if node.exp.is_Number:
+        return _POWER_BASE.apply(node, dep)
+    # p A^∘(p−1) ⊙ dA, written directly: SymPy's x**p runs factor_terms on p, which breaks on a sum of matrices in p
+    return HadamardProduct(sp.MatMul(node.exp, hadamard_power(node.base, node.exp - 1)), d(node.base))
+
+
 def _hadamard_power(node, dep):
     # d A^∘p = p A^∘(p−1) ⊙ dA + (A^∘p ⊙ log A) dp
-    terms = [_POWER_BASE.apply(node, dep)] if dep(node.base) else []
+    terms = [_power_base(node, dep)] if dep(node.base) else []
     if node.exp in _power_children(node) and dep(node.exp):
         terms.append(sp.MatMul(d(node.exp), HadamardProduct(node, elementwise(sp.log(ELT), node.base))))
     return sp.MatAdd(*terms)
