@@ -86,3 +86,21 @@ def test_the_square_of_a_1x1_matrix_differentiates_to_no_first_power():
     assert "**1" not in str(J)
     assert np.allclose(numeric(J, AT), fd_hessian(lambda z: numeric(F, {**AT, "x": z}), v["x"], 1e-6), rtol=1e-6,
                        atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["‖x‖", "cosine"])
+def test_hessian_and_hvp_code_of_the_norm_and_cosine_similarity(name):
+    """The generated .numpy() of hessian_derivation and hvp_derivation against central differences of the gradient
+    (hand-written above, and checked there against differences of f)."""
+    f, book = NORMS[name]
+    w = sp.MatrixSymbol("w", n, 1)
+    grad = lambda z: numeric(derive.gradient(f, x), {**AT, "x": z})  # noqa: E731
+    H = fd_hessian(grad, v["x"], 1e-6)
+    args = {str(s): AT[str(s)] for s in derive.hessian_derivation(f, x).plan()[0]}
+    assert np.allclose(derive.hessian_derivation(f, x).numpy()(**args), H, rtol=1e-6, atol=1e-8)
+    direction = rng.normal(size=(n, 1))
+    h = derive.hvp_derivation(f, x, w)
+    args = {str(s): {**AT, "w": direction}[str(s)] for s in h.plan()[0]}
+    assert np.allclose(h.numpy()(**args), H @ direction, rtol=1e-6, atol=1e-8)
+    both = derive.hessian_derivation(f, x).numpy("gradient_and_hessian")(**{k: a for k, a in args.items() if k != "w"})
+    assert np.allclose(both["gradient"], book(), rtol=1e-10) and np.allclose(both["hessian"], H, rtol=1e-6, atol=1e-8)
