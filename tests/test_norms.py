@@ -104,3 +104,10 @@ def test_hessian_and_hvp_code_of_the_norm_and_cosine_similarity(name):
     assert np.allclose(h.numpy()(**args), H @ direction, rtol=1e-6, atol=1e-8)
     both = derive.hessian_derivation(f, x).numpy("gradient_and_hessian")(**{k: a for k, a in args.items() if k != "w"})
     assert np.allclose(both["gradient"], book(), rtol=1e-10) and np.allclose(both["hessian"], H, rtol=1e-6, atol=1e-8)
+
+
+def test_a_1x1_power_is_its_own_transpose_in_results():
+    """((xᵀx)^(-1/2))ᵀ = (xᵀx)^(-1/2): ∂‖x‖/∂x reads x (xᵀx)^(-1/2), one term (values checked above)."""
+    grad = derive.gradient(sp.sqrt(x.T * x), x)
+    assert derive.printing.text.text(grad) == "x (xᵀ x)**(-1/2)"
+    assert np.allclose(numeric(grad, AT), v["x"] / norm(v["x"]), rtol=1e-12)

@@ -89,6 +89,10 @@ def has_differential(e):
 
 def tp(M):
     """Mᵀ, pushed through products and double transposes only (never into a large operand)."""
+    if isinstance(M, sp.MatPow) and M.shape == (1, 1):
+        # a 1×1 matrix is its own transpose: (xᵀx)^(-1/2) for ((xᵀx)^(-1/2))ᵀ (other 1×1 operands keep the
+        # textbook's form: Wᵀ δ, δᵀ 1, (a − y)ᵀ(a − y))
+        return M
     if isinstance(M, sp.Transpose):
         return M.arg
     if isinstance(M, sp.MatMul):
