@@ -89,6 +89,10 @@ def has_differential(e):
 
 def tp(M):
     """Mᵀ, pushed through products and double transposes only (never into a large operand)."""
+    if isinstance(M, sp.MatPow) and M.shape == (1, 1):
+        # a 1×1 matrix is its own transpose: (xᵀx)^(-1/2) for ((xᵀx)^(-1/2))ᵀ (other 1×1 operands keep the
+        # textbook's form: Wᵀ δ, δᵀ 1, (a − y)ᵀ(a − y))
+        return M
     if isinstance(M, sp.Transpose):
         return M.arg
     if isinstance(M, sp.MatMul):
@@ -203,7 +207,10 @@ class LogDet(OneArgument, sp.Expr):
     is_commutative = True
 
     def doit(self, **hints):
-        return sp.log(sp.Determinant(self.arg).doit(**hints))
+        # log of the value where the determinant evaluates; kept whole where it does not (SymPy cannot take Abs or
+        # re of a determinant of a sum, which its printers and assumptions ask for)
+        det = sp.Determinant(self.arg).doit(**hints)
+        return self if isinstance(det, sp.Determinant) else sp.log(det)
 
     def _eval_rewrite_as_log(self, arg, **kwargs):
         return sp.log(sp.Determinant(arg))

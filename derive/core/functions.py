@@ -233,17 +233,34 @@ _KNOWN = (
 @lru_cache(maxsize=None)
 def canonical_body(body):
     """The body of an elementwise function in ELT, with hand-written activations replaced by their class."""
+    body, restore = _held(body)
     for pattern, cls in _KNOWN:
         body = body.replace(pattern, cls)
-    return body
+    return body.xreplace(restore)
+
+
+def _held(body):
+    """(body with its matrix quantities (tr A in x·tr A) as real symbols, the map back): SymPy's scalar algebra
+    (pattern matching, diff and its assumptions) would subtract numbers from the matrices inside them."""
+    held = {m: sp.Dummy(real=True) for m in _matrix_parts(body)}
+    return body.xreplace(held), {s: m for m, s in held.items()}
+
+
+def _matrix_parts(body):
+    """The largest sub-expressions of body that hold a matrix and not ELT (tr A in x·tr A)."""
+    if body.has(MatrixExpr) and not body.has(ELT):
+        return {body}
+    return set().union(*[_matrix_parts(a) for a in body.args]) if body.has(MatrixExpr) else set()
 
 
 def derivative(body, x):
     """d body/dx for a real x (|x|' = sign x), with the derivative of a step (H' = δ, sign' = 2δ) taken as 0 almost
     everywhere, as relu' = H."""
+    body, restore = _held(body)
     real = sp.Dummy(real=True)
     out = sp.diff(body.xreplace({x: real}), real).xreplace({real: x})
-    return out.replace(sp.DiracDelta, lambda *args: sp.S.Zero) if out.has(sp.DiracDelta) else out
+    out = out.replace(sp.DiracDelta, lambda *args: sp.S.Zero) if out.has(sp.DiracDelta) else out
+    return out.xreplace(restore)
 
 
 def body_of(fn):

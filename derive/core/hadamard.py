@@ -60,7 +60,7 @@ class Image:
         if isinstance(M, HadamardProduct):
             return sp.Mul(*[self.to_scalar(t) for t in M.args])
         if isinstance(M, HadamardPower):
-            return sp.Pow(self.to_scalar(M.base), M.exp)
+            return sp.Pow(self.to_scalar(M.base), self.scalar(M.exp))
         if isinstance(M, sp.Transpose) and isinstance(M.arg, sp.MatAdd):
             # (A + B)ᵀ = Aᵀ + Bᵀ: (1 − yᵀ)ᵀ is 1 − y
             return sp.Add(*[self.to_scalar(tp(t)) for t in M.arg.args])
@@ -73,15 +73,17 @@ class Image:
                 return self.scalar(coeff) * self.atom(matmul(*mats))
         if isinstance(M, ElementwiseApplyFunction) and not _is_elementwise(M.expr):
             # σ(A) ↦ σ(a) for an atom A; σ of an elementwise expression stays an atom itself
-            return body_of(M.function).xreplace({ELT: self.atom(M.expr)})
+            body = body_of(M.function).xreplace({ELT: self.atom(M.expr)})
+            return self.scalar(body) if body.has(sp.MatrixExpr) else body
         return self.atom(M)
 
     def scalar(self, c):
-        """A scalar coefficient with its matrix-valued parts (tr, det, entries) as symbols."""
+        """A scalar (a coefficient, an exponent, a body sin(a)·tr A) with its matrix-valued parts (tr, det, entries)
+        as symbols: SymPy's scalar algebra cannot rebuild a matrix sum inside them."""
         if c.is_Number or c.is_Symbol:
             return c
         if isinstance(c, (sp.Add, sp.Mul, sp.Pow)) or (isinstance(c, sp.Function) and not any(a.is_Matrix for a in c.args)
-                                                      and not c.has(sp.MatrixExpr)):
+                                                      and not c.has(sp.MatrixExpr)) or c.free_symbols & set(self.atom_of):
             return c.func(*[self.scalar(a) for a in c.args])
         for s, atom in self.scalar_atom_of.items():
             if atom == c:

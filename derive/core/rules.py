@@ -188,9 +188,17 @@ def _transpose_mul(G, t):
 def _matpow(node, dep):
     # X^k = X ⋯ X (k factors): the product rule
     base, k = node.args
-    if dep(k) or not (k.is_Integer and k > 0):
-        raise UnsupportedOperation("MatPow", node, "exponent must be a constant positive integer")
-    return PRODUCT.apply(sp.MatMul(*[base] * int(k), evaluate=False), dep)
+    if base.shape == (1, 1) and not dep(k):
+        # a 1×1 matrix is the scalar it holds: d(M^p) = p M^{p−1} dM
+        return sp.MatMul(k, *([] if k == 1 else [base] if k == 2 else [sp.MatPow(base, k - 1)]), d(base))
+    if dep(k) or not (k.is_Integer and k != 0):
+        raise UnsupportedOperation("MatPow", node, "exponent must be a constant non-zero integer")
+    if k > 0:
+        return PRODUCT.apply(sp.MatMul(*[base] * int(k), evaluate=False), dep)
+    # X^{−k} = (X⁻¹)^k, d X⁻¹ = −X⁻¹ dX X⁻¹: d X^{−k} = −Σ_{i=1}^{k} X^{−i} dX X^{−(k+1−i)}
+    inverse = sp.Inverse(base)
+    return sp.MatAdd(*[sp.MatMul(-1, *[inverse] * i, d(base), *[inverse] * (1 - int(k) - i))
+                       for i in range(1, 1 - int(k))])
 
 
 PRODUCT = product("product rule", r"\mathrm{d}(XY) = \mathrm{d}X\,Y + X\,\mathrm{d}Y",
@@ -200,7 +208,8 @@ register(sp.MatAdd, linear("sum rule", r"\mathrm{d}(X \pm Y) = \mathrm{d}X \pm \
                            lambda: (d(X - Y), d(X) - d(Y)),
                            rebuild=lambda node, ds: sp.MatAdd(*[t for t in ds if has_differential(t)])))
 register(sp.MatMul, PRODUCT, _transpose_matmul, ("cyclic", "linearity"))
-register(sp.MatPow, Rule("power rule", r"\mathrm{d}(X^k) = \sum_{i<k} X^i\,\mathrm{d}X\,X^{k-1-i}",
+register(sp.MatPow, Rule("power rule", r"\mathrm{d}(X^k) = \sum_{i<k} X^i\,\mathrm{d}X\,X^{k-1-i},\ "
+                         r"\mathrm{d}(X^{-k}) = -\sum_{i=1}^{k} X^{-i}\,\mathrm{d}X\,X^{-(k+1-i)}",
                          lambda: (d(X ** 3), d(X) * X * X + X * d(X) * X + X * X * d(X)), _matpow))
 register(sp.Transpose, linear("transpose rule", r"\mathrm{d}(X^\top) = (\mathrm{d}X)^\top",
                               lambda: (d(X.T), d(X).T)),
@@ -227,10 +236,34 @@ register(HadamardProduct,
                  lambda: (d(HadamardProduct(X, Y)), HadamardProduct(d(X), Y) + HadamardProduct(X, d(Y))),
                  lambda node: list(node.args), lambda *fs: HadamardProduct(*fs)),
          _transpose_hadamard, ("hadamard",))
+_POWER_BASE = entrywise("Hadamard power rule", "", None, lambda node: (sp.Lambda(S, S ** node.exp), node.base),
+                        lambda node: node.base)
+
+
+def _power_children(node):
+    return (node.base,) if node.exp.is_Number else (node.base, node.exp)
+
+
+def _power_base(node, dep):
+    if node.exp.is_Number:
+        return _POWER_BASE.apply(node, dep)
+    # p A^∘(p−1) ⊙ dA, written directly: SymPy's x**p runs factor_terms on p, which breaks on a sum of matrices in p
+    return HadamardProduct(sp.MatMul(node.exp, hadamard_power(node.base, node.exp - 1)), d(node.base))
+
+
+def _hadamard_power(node, dep):
+    # d A^∘p = p A^∘(p−1) ⊙ dA + (A^∘p ⊙ log A) dp
+    terms = [_power_base(node, dep)] if dep(node.base) else []
+    if node.exp in _power_children(node) and dep(node.exp):
+        terms.append(sp.MatMul(d(node.exp), HadamardProduct(node, elementwise(sp.log(ELT), node.base))))
+    return sp.MatAdd(*terms)
+
+
 register(HadamardPower,
-         entrywise("Hadamard power rule", r"\mathrm{d}X^{\circ p} = p\,X^{\circ (p-1)} \odot \mathrm{d}X",
-                   lambda: (d(HadamardPower(X, 3)), 3 * HadamardProduct(hadamard_power(X, 2), d(X))),
-                   lambda node: (sp.Lambda(S, S ** node.exp), node.base), lambda node: node.base))
+         Rule("Hadamard power rule", r"\mathrm{d}X^{\circ p} = p\,X^{\circ (p-1)} \odot \mathrm{d}X + "
+              r"(X^{\circ p} \odot \log X)\,\mathrm{d}p",
+              lambda: (d(HadamardPower(X, 3)), 3 * HadamardProduct(hadamard_power(X, 2), d(X))),
+              _hadamard_power, _power_children))
 register(ElementwiseApplyFunction,
          entrywise("elementwise rule", r"\mathrm{d}f(X) = f^{\prime}(X) \odot \mathrm{d}X \text{ for } f \text{ entrywise "
                    r"(} \sigma, \log, \ldots)",

@@ -142,30 +142,41 @@ def _children(node, definitions):
 
 
 def _order(f, wrt, definitions):
-    """The nodes of f children-first, and which depend on a variable. A node that holds a variable (or a name defined
-    from one) where its rule does not differentiate — an operator without a rule, the exponent of X^∘s, the body
-    of an elementwise function — is an UnsupportedOperation naming it: never a silent 0."""
-    tainted = set(wrt)
-    for Z, E in definitions.items():   # in an order that computes them
-        if E.has(*tainted):
-            tainted.add(Z)
+    """The nodes of f children-first, and which depend on a variable; see refuse_fixed."""
+    tainted = tainted_names(wrt, definitions)
     order, dep = postorder(f, lambda n: _children(n, definitions)), {}
     for node in order:
         kids = _children(node, definitions)
         dep[node] = node in wrt or any(dep[k] for k in kids)
-        if node in definitions or isinstance(node, LEAVES):
-            continue
-        if not kids and node.has(*tainted):
-            raise UnsupportedOperation(type(node).__name__, node)
-        # an argument that holds a variable but is no child (nor inside one: c in the coefficient −c of c X); the
-        # subtree searches run only for such an argument, which is rare and small
-        # (a scalar argument of a matrix product is a factor of its coefficient, which is a child: −1 · s/2 · M)
-        fixed = [a for a in node.args if a not in kids and a.has(*tainted) and not any(k.has(a) for k in kids)
-                 and not (isinstance(node, sp.MatMul) and not a.is_Matrix)]
-        if fixed:
-            what = "function" if isinstance(node, ElementwiseApplyFunction) else f"argument {fixed[0]}"
-            raise UnsupportedOperation(type(node).__name__, node, f"the {what} depends on the variable")
+        if node not in definitions:
+            refuse_fixed(node, kids, tainted)
     return order, dep
+
+
+def tainted_names(variables, definitions):
+    """The variables and the names defined from them (definitions in an order that computes them)."""
+    tainted = set(variables)
+    for Z, E in definitions.items():
+        if E.has(*tainted):
+            tainted.add(Z)
+    return tainted
+
+
+def refuse_fixed(node, kids, tainted):
+    """An UnsupportedOperation where node holds a variable (or a name defined from one) outside the children its
+    rule differentiates — an operator without a rule, the body of an elementwise function —: never a silent 0."""
+    if isinstance(node, LEAVES):
+        return
+    if not kids and node.has(*tainted):
+        raise UnsupportedOperation(type(node).__name__, node)
+    # an argument that holds a variable but is no child (nor inside one: c in the coefficient −c of c X); the
+    # subtree searches run only for such an argument, which is rare and small
+    # (a scalar argument of a matrix product is a factor of its coefficient, which is a child: −1 · s/2 · M)
+    fixed = [a for a in node.args if a not in kids and a.has(*tainted) and not any(k.has(a) for k in kids)
+             and not (isinstance(node, sp.MatMul) and not a.is_Matrix)]
+    if fixed:
+        what = "function" if isinstance(node, ElementwiseApplyFunction) else f"argument {fixed[0]}"
+        raise UnsupportedOperation(type(node).__name__, node, f"the {what} depends on the variable")
 
 
 def _differential(node, definitions, dep):

@@ -8,7 +8,7 @@ from ..core.expr import LEAVES, d, hadamard, is_leaf, matadd, matmul, postorder,
 from ..core.hadamard import simplify
 from ..core.rules import DEFINITION, cite, operator
 from ..errors import UnsupportedOperation
-from .backward import Step, zero_like
+from .backward import Step, refuse_fixed, tainted_names, zero_like
 
 
 def tangent(expr, seeds, definitions=None, names=None):
@@ -28,11 +28,13 @@ def tangent(expr, seeds, definitions=None, names=None):
     order = postorder(prehash(expr), kids)
     # E written as Z where it reappears (σ(D w) as a for a := σ(D w)), as in the reverse sweep
     rewrite = {**(names or {}), **{E: Z for Z, E in definitions.items() if not is_leaf(E)}}
-    T, steps = {}, []
+    T, steps, tainted = {}, [], tainted_names(seeds, definitions)
     for node in order:
         if node in seeds:
             T[node] = seeds[node]
             continue
+        if node not in definitions:
+            refuse_fixed(node, kids(node), tainted)
         varying = [k for k in kids(node) if k in T]
         if not varying:
             continue

@@ -234,6 +234,12 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         exponent = self._print(p) if p.is_Integer and p >= 0 else f"({self._print(sp.Float(p) if p.is_Integer else p)})"
         return f"{self.parenthesize(expr.base, PRECEDENCE['Pow'], strict=False)} ** {exponent}"
 
+    def _print_MatPow(self, expr):
+        # a 1×1 matrix is the scalar it holds: M^p is its entrywise power, for any p
+        if expr.base.shape == (1, 1):
+            return self._print_HadamardPower(expr)
+        return super()._print_MatPow(expr)
+
     def _print_Transpose(self, expr):
         return f"{self.parenthesize(expr.arg, PRECEDENCE['Atom'], strict=True)}.T"
 

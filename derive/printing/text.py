@@ -51,7 +51,13 @@ def _reciprocal(M):
 
 def positive_first(terms):
     """The terms of a sum with the negated ones last: 1 - A rather than -A + 1."""
-    return sorted(terms, key=lambda t: isinstance(t, sp.MatMul) and t.as_coeff_matrices()[0].is_negative is True)
+    return sorted(terms, key=lambda t: isinstance(t, sp.MatMul) and _negative(t.as_coeff_matrices()[0]))
+
+
+def _negative(c):
+    """Whether the scalar c is negative; of one holding a matrix (tanh(log|4I + A|)), whether its numeric factor is:
+    SymPy's assumptions would run factor_terms into the matrix sum, which it cannot rebuild."""
+    return (c.as_coeff_Mul()[0] if c.has(sp.MatrixExpr) else c).is_negative is True
 
 
 class MatrixNotation(SafePrecedence):
