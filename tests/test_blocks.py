@@ -64,6 +64,41 @@ def test_each_block_matches_the_reference_in_every_layout(name, layout, dtype):
     assert {r.check for r in report.rows} == {"reference", "finite differences"}
 
 
+# a convolution or recurrent layer that ends the network: its activation is the output's, for the losses that
+# need one (bce: sigmoid; softmax_ce: sigmoid or softplus) and for the code's forms (relu's mask, softplus's ratio)
+ENDINGS = {
+    "convolution, sigmoid, bce": lambda layout: derive.Network(
+        3, [derive.Conv1D(2, 2, activation="sigmoid")], loss="bce", layout=layout, samples=5),
+    "convolution, softplus, softmax_ce": lambda layout: derive.Network(
+        3, [derive.Dense(3, "tanh"), derive.Conv1D(2, 2, padding=1, activation="softplus")], loss="softmax_ce",
+        layout=layout, samples=4),
+    "convolution, relu": lambda layout: derive.Network(3, [derive.Conv1D(2, 2, activation="relu")], layout=layout,
+                                                       samples=5),
+    "recurrent, sigmoid, bce": lambda layout: derive.Network(3, [derive.Recurrent(2, 3, "sigmoid")], loss="bce",
+                                                             layout=layout, samples=3),
+    "recurrent, softplus, softmax_ce": lambda layout: derive.Network(
+        3, [derive.Recurrent(2, 2, "softplus")], loss="softmax_ce", layout=layout, samples=3, weight_decay=0.5),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("name", ENDINGS)
+def test_a_convolution_or_recurrent_output_takes_the_loss_of_its_activation(name, layout):
+    result = derive.backprop(ENDINGS[name](layout))
+    report = verify.check(result, trials=2)
+    assert report.passed and {r.check for r in report.rows} == {"reference", "finite differences"}, str(report)
+    assert result.numpy("loss") is not None
+
+
+@pytest.mark.parametrize("layers, loss", [([derive.Conv1D(2, 2, activation="tanh")], "bce"),
+                                          ([derive.Recurrent(2, 2)], "softmax_ce"),
+                                          ([derive.Conv1D(2, 2)], "bce")])
+def test_a_convolution_or_recurrent_output_of_the_wrong_activation_is_refused(layers, loss):
+    act = getattr(layers[0], "activation")
+    with pytest.raises(InvalidArgument, match=rf"layer 1: loss '{loss}' needs an output activation in .*got '{act}'"):
+        derive.Network(3, layers, loss=loss, samples=4)
+
+
 EXACT = {
     "layer norm": lambda: derive.Network(2, [derive.Dense(2, "tanh"), derive.LayerNorm(), derive.Dense(2, "identity")],
                                          layout="AW", samples=2),
