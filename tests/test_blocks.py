@@ -315,7 +315,7 @@ def test_run_spec_with_blocks_writes_and_verifies(capsys, tmp_path):
     ('[[layers]]\nkind = "attention"\n', "spec: layers[0].kind = 'attention' is not valid; choices: dense, residual"),
     ('[[layers]]\nkind = "self_attention"\nd_k = "2"\n', "spec: layers[0].d_k = '2' has the wrong type"),
     ('[[layers]]\nkind = "dense"\nunits = "../x"\n', "layers[0].units = '../x' is neither a positive integer"),
-    ('[[layers]]\nkind = "recurrent"\nhidden = 3\nsteps = 0\n', "layer 1 (recurrent): steps must be an integer ≥ 1"),
+    ('[[layers]]\nkind = "recurrent"\nhidden = 3\nsteps = 0\n', "spec: layers[0].steps = 0: must be between 1 and 100"),
 ])
 def test_run_spec_with_bad_layers_names_the_key_path(capsys, tmp_path, layers, message):
     from derive.cli.main import main

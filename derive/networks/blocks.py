@@ -78,6 +78,7 @@ class Recurrent:
 
 
 BLOCKS = (Dense, Residual, LayerNorm, SelfAttention, Conv1D, Recurrent)
+MAX_NESTING = 100   # residuals inside residuals: each is a level of recursion in building and printing
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,7 @@ class Builder:
     def __init__(self, layout, samples, inputs):
         self.layout, self.m, self.n = layout, samples, inputs
         self.l, self.residuals, self.blocks, self.first = 0, 0, [], True
+        self.nesting = 0       # the residuals being built, one inside the other
         self.parameters = {}   # name -> MatrixSymbol
         self.constants = {}    # a block's constant as a symbol (ε of a layer norm) -> its value, for code
         self.inputs = None
@@ -287,8 +289,12 @@ class Builder:
         k = self.residuals
         if not spec.layers:
             raise InvalidArgument(f"residual {k}: needs at least one layer")
+        if self.nesting == MAX_NESTING:
+            raise InvalidArgument(f"residual {k}: residuals nest at most {MAX_NESTING} deep")
         n, m, first = self.n, self.m, self.l + 1
+        self.nesting += 1
         inner, F = self.build(spec.layers, A, last)
+        self.nesting -= 1
         where = f"residual {k} (layers {first}–{self.l})"
         if (self.n, self.m) != (n, m):
             raise InvalidArgument(f"{where}: x + F(x) needs F(x) of the shape of x: x has width {n} and {m} "
