@@ -326,3 +326,16 @@ def test_run_spec_with_bad_layers_names_the_key_path(capsys, tmp_path, layers, m
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err, err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("layer, loss", [('kind = "conv1d"\nchannels = 2\nwidth = 2\nactivation = "sigmoid"', "bce"),
+                                         ('kind = "recurrent"\nhidden = 2\nsteps = 2', "half_sse")])
+def test_run_spec_ending_in_a_convolution_or_recurrent_layer_writes_its_documents(capsys, tmp_path, layer, loss):
+    from derive.cli.main import main
+
+    spec = tmp_path / "net.toml"
+    spec.write_text(f'name = "end"\ninputs = 3\nsamples = 4\nloss = "{loss}"\n[[layers]]\n{layer}\n')
+    assert main(["run", str(spec), "--out", str(tmp_path / "out"), "--no-pdf"]) == 0, capsys.readouterr().err
+    assert "verification: PASSED" in capsys.readouterr().out
+    text = (tmp_path / "out" / "end" / "derivation.txt").read_text()
+    assert "The output layer: from L to δ1" in text and "∂L/∂b1 = " in text
