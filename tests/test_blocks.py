@@ -64,6 +64,41 @@ def test_each_block_matches_the_reference_in_every_layout(name, layout, dtype):
     assert {r.check for r in report.rows} == {"reference", "finite differences"}
 
 
+# a convolution or recurrent layer that ends the network: its activation is the output's, for the losses that
+# need one (bce: sigmoid; softmax_ce: sigmoid or softplus) and for the code's forms (relu's mask, softplus's ratio)
+ENDINGS = {
+    "convolution, sigmoid, bce": lambda layout: derive.Network(
+        3, [derive.Conv1D(2, 2, activation="sigmoid")], loss="bce", layout=layout, samples=5),
+    "convolution, softplus, softmax_ce": lambda layout: derive.Network(
+        3, [derive.Dense(3, "tanh"), derive.Conv1D(2, 2, padding=1, activation="softplus")], loss="softmax_ce",
+        layout=layout, samples=4),
+    "convolution, relu": lambda layout: derive.Network(3, [derive.Conv1D(2, 2, activation="relu")], layout=layout,
+                                                       samples=5),
+    "recurrent, sigmoid, bce": lambda layout: derive.Network(3, [derive.Recurrent(2, 3, "sigmoid")], loss="bce",
+                                                             layout=layout, samples=3),
+    "recurrent, softplus, softmax_ce": lambda layout: derive.Network(
+        3, [derive.Recurrent(2, 2, "softplus")], loss="softmax_ce", layout=layout, samples=3, weight_decay=0.5),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("name", ENDINGS)
+def test_a_convolution_or_recurrent_output_takes_the_loss_of_its_activation(name, layout):
+    result = derive.backprop(ENDINGS[name](layout))
+    report = verify.check(result, trials=2)
+    assert report.passed and {r.check for r in report.rows} == {"reference", "finite differences"}, str(report)
+    assert result.numpy("loss") is not None
+
+
+@pytest.mark.parametrize("layers, loss", [([derive.Conv1D(2, 2, activation="tanh")], "bce"),
+                                          ([derive.Recurrent(2, 2)], "softmax_ce"),
+                                          ([derive.Conv1D(2, 2)], "bce")])
+def test_a_convolution_or_recurrent_output_of_the_wrong_activation_is_refused(layers, loss):
+    act = getattr(layers[0], "activation")
+    with pytest.raises(InvalidArgument, match=rf"layer 1: loss '{loss}' needs an output activation in .*got '{act}'"):
+        derive.Network(3, layers, loss=loss, samples=4)
+
+
 EXACT = {
     "layer norm": lambda: derive.Network(2, [derive.Dense(2, "tanh"), derive.LayerNorm(), derive.Dense(2, "identity")],
                                          layout="AW", samples=2),
@@ -280,7 +315,7 @@ def test_run_spec_with_blocks_writes_and_verifies(capsys, tmp_path):
     ('[[layers]]\nkind = "attention"\n', "spec: layers[0].kind = 'attention' is not valid; choices: dense, residual"),
     ('[[layers]]\nkind = "self_attention"\nd_k = "2"\n', "spec: layers[0].d_k = '2' has the wrong type"),
     ('[[layers]]\nkind = "dense"\nunits = "../x"\n', "layers[0].units = '../x' is neither a positive integer"),
-    ('[[layers]]\nkind = "recurrent"\nhidden = 3\nsteps = 0\n', "layer 1 (recurrent): steps must be an integer ≥ 1"),
+    ('[[layers]]\nkind = "recurrent"\nhidden = 3\nsteps = 0\n', "spec: layers[0].steps = 0: must be between 1 and 100"),
 ])
 def test_run_spec_with_bad_layers_names_the_key_path(capsys, tmp_path, layers, message):
     from derive.cli.main import main
@@ -291,3 +326,16 @@ def test_run_spec_with_bad_layers_names_the_key_path(capsys, tmp_path, layers, m
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err, err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("layer, loss", [('kind = "conv1d"\nchannels = 2\nwidth = 2\nactivation = "sigmoid"', "bce"),
+                                         ('kind = "recurrent"\nhidden = 2\nsteps = 2', "half_sse")])
+def test_run_spec_ending_in_a_convolution_or_recurrent_layer_writes_its_documents(capsys, tmp_path, layer, loss):
+    from derive.cli.main import main
+
+    spec = tmp_path / "net.toml"
+    spec.write_text(f'name = "end"\ninputs = 3\nsamples = 4\nloss = "{loss}"\n[[layers]]\n{layer}\n')
+    assert main(["run", str(spec), "--out", str(tmp_path / "out"), "--no-pdf"]) == 0, capsys.readouterr().err
+    assert "verification: PASSED" in capsys.readouterr().out
+    text = (tmp_path / "out" / "end" / "derivation.txt").read_text()
+    assert "The output layer: from L to δ1" in text and "∂L/∂b1 = " in text

@@ -16,6 +16,7 @@ from derive.documents.html import _math, to_html
 from derive.documents.tex import pdflatex
 from derive.cli.examples import EXAMPLES
 from derive.printing.latex import Notation, latex
+from derive.printing.text import text
 
 ROOT = Path(__file__).resolve().parent.parent
 n = sp.Symbol("n", integer=True, positive=True)
@@ -242,3 +243,39 @@ def test_titles_describe_the_network_in_words_not_a_python_repr():
     net = derive.mlp([784, 128, 10], activation="relu", output="softmax", loss="softmax_ce", layout="AW")
     assert net.describe() == "784 → 128 → 10 network: relu hidden, softmax output, loss softmax_ce (mean over m samples)"
     assert "Network(" not in derive.backprop(derive.mlp([2, 2])).module().split('"""')[1]
+
+
+def assert_documents_hold_every_gradient(result):
+    """The text, LaTeX and HTML documents of a Backprop build, and each holds ∂L/∂P for every parameter P and every
+    δ the backprop names; the derivation reaches every dP that L depends on (a chain brings each parameter's term to
+    tr(Gᵀ dP); W_h of a recurrent layer of one step is read by nothing)."""
+    from derive.documents import html_document, latex_document
+    plain, tex, page = result.text(), latex_document(result), html_document(result)
+    for P in result.network.parameters:
+        read = any(P in E.atoms(sp.MatrixSymbol) for E in result.forward.values())
+        assert f"∂L/∂{P.name} = " in plain and (not read or re.search(rf"\bd{P.name}\b", plain)), P.name
+        fraction = r"\frac{\partial L}{\partial %s}" % latex(P)
+        assert fraction in tex and _math(fraction, displaystyle=True) in page, P.name
+    for delta in result.deltas:
+        assert f"{text(delta)} = " in plain and latex(delta) in tex, delta.name
+
+
+# a network ending in each kind of block (with and without an activation where it takes one)
+ENDINGS = {
+    "dense": lambda: derive.Network(3, [derive.Conv1D(2, 2), derive.Dense(2, "tanh")], samples=4),
+    "convolution, identity": lambda: derive.Network(3, [derive.Dense(3, "tanh"), derive.Conv1D(2, 2)], samples=4),
+    "convolution, tanh": lambda: derive.Network(3, [derive.Conv1D(2, 2, activation="tanh")], samples=4),
+    "recurrent": lambda: derive.Network(3, [derive.Recurrent(2, 2)], samples=2),
+    "convolution, sigmoid, bce": lambda: derive.Network(3, [derive.Conv1D(2, 2, activation="sigmoid")], loss="bce",
+                                                        samples=4, layout="AW"),
+    "recurrent, softplus, softmax_ce": lambda: derive.Network(3, [derive.Recurrent(2, 2, "softplus")],
+                                                              loss="softmax_ce", samples=2, layout="WtA"),
+    "residual": lambda: derive.Network(3, [derive.Residual([derive.Dense(3, "tanh")])], samples=2),
+    "layer norm": lambda: derive.Network(3, [derive.Dense(3, "tanh"), derive.LayerNorm()], samples=2),
+    "self-attention": lambda: derive.Network(3, [derive.SelfAttention(2, heads=2)], layout="AW", samples=3),
+}
+
+
+@pytest.mark.parametrize("name", ENDINGS)
+def test_documents_of_a_network_ending_in_each_block_hold_every_gradient(name):
+    assert_documents_hold_every_gradient(derive.backprop(ENDINGS[name]()))

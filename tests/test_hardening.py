@@ -540,3 +540,94 @@ def test_transposes_never_evaluate_entries_into_sums():
     def value(X):
         return np.trace(a @ np.linalg.inv(4 * np.eye(3) + 0.3 * np.tanh(np.sin(2 * X.sum()) * b.T)))
     assert _close(d.numpy()(X=x, A=a, B=b), central_difference(value, {"X": x}, "X"), 1e-6)
+
+
+SMALL = 'name = "n"\ninputs = 2\nsamples = 3\n[[layers]]\nkind = "dense"\nunits = 2\n'
+
+
+@pytest.mark.parametrize("link", ["n", "n/derivation.tex", "n/verification.json"])
+def test_no_file_is_written_through_a_link_out_of_the_output_folder(capsys, tmp_path, link):
+    spec, out, elsewhere = tmp_path / "s.toml", tmp_path / "out", tmp_path / "elsewhere"
+    spec.write_text(SMALL)
+    (out / "n").mkdir(parents=True)
+    elsewhere.mkdir()
+    target = elsewhere if link == "n" else elsewhere / "victim"
+    if link == "n":
+        (out / "n").rmdir()
+    else:
+        target.write_text("keep")
+    (out / link).symlink_to(target)
+    code, _, err = _cli(capsys, "run", str(spec), "--out", str(out), "--no-pdf")
+    assert code == 2 and err.count("\n") == 1 and f"{out / link}" in err and "symbolic link" in err, err
+    assert sorted(p.name for p in elsewhere.iterdir()) == ([] if link == "n" else ["victim"])
+    assert link == "n" or target.read_text() == "keep"
+
+
+def test_examples_write_through_no_link_either(capsys, tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "seed004-two-layer").symlink_to(tmp_path)
+    code, _, err = _cli(capsys, "examples", "--out", str(tmp_path / "out"), "--no-pdf")
+    assert code == 2 and "seed004-two-layer" in err and "symbolic link" in err, err
+
+
+def test_an_output_folder_that_is_a_file_is_named(capsys, tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text(SMALL)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "n").write_text("x")
+    code, _, err = _cli(capsys, "run", str(spec), "--out", str(tmp_path / "out"), "--no-pdf")
+    assert code == 2 and err.startswith("derive: error:") and f"{tmp_path / 'out' / 'n'}" in err, err
+    assert "is a file" in err and "FileExistsError" not in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("layer, message", [
+    ('kind = "recurrent"\nhidden = 2\nsteps = 1000000', "layers[0].steps = 1000000: must be between 1 and 100"),
+    ('kind = "self_attention"\nd_k = 1\nheads = 100000', "layers[0].heads = 100000: must be between 1 and 100"),
+    ('kind = "conv1d"\nchannels = 2\nwidth = 1000000000\npadding = 1000000000',
+     "layers[0].width = 1000000000: must be between 1 and 100"),
+    ('kind = "conv1d"\nchannels = 2\nwidth = 2\npadding = 1000000000',
+     "layers[0].padding = 1000000000: must be between 0 and 100000"),
+    ('kind = "conv1d"\nchannels = 2\nwidth = 2\nstride = 1000000000',
+     "layers[0].stride = 1000000000: must be between 1 and 100000"),
+    ('kind = "conv1d"\nchannels = 1000000000\nwidth = 2', "layers[0].channels = 1000000000: must be between 1 and "),
+    ('kind = "self_attention"\nd_k = 1000000000', "layers[0].d_k = 1000000000: must be between 1 and 100000"),
+    ('kind = "dense"\nunits = 0', "layers[0].units = 0: must be between 1 and 100000"),
+    ('kind = "residual"\n[[layers.layers]]\nkind = "dense"\nunits = 1000000',
+     "layers[0].layers[0].units = 1000000: must be between 1 and 100000"),
+])
+def test_spec_counts_are_bounded_and_named_by_their_path(capsys, tmp_path, layer, message):
+    spec = tmp_path / "s.toml"
+    spec.write_text(f"inputs = 2\nsamples = 3\n[[layers]]\n{layer}\n")
+    code, _, err = _cli(capsys, "run", str(spec), "--out", str(tmp_path / "out"), "--no-pdf")
+    assert code == 2 and f"spec: {message}" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("key, value", [("inputs", 0), ("samples", 10**9)])
+def test_spec_sizes_are_named_by_their_key(capsys, tmp_path, key, value):
+    spec = tmp_path / "s.toml"
+    spec.write_text(SMALL.replace(f"{key} = ", f"{key} = {value}\n# ", 1))
+    code, _, err = _cli(capsys, "run", str(spec), "--out", str(tmp_path / "out"), "--no-pdf")
+    assert code == 2 and f"spec: {key} = {value}: must be between 1 and 100000" in err, err
+
+
+def _nested(depth):
+    layers = [derive.Dense(2, "tanh")]
+    for _ in range(depth):
+        layers = [derive.Residual(layers)]
+    return layers
+
+
+def test_residuals_nest_at_most_100_deep(capsys, tmp_path):
+    assert verify.check(derive.backprop(derive.Network(2, _nested(100), samples=2)), trials=1).passed
+    with pytest.raises(derive.errors.InvalidArgument, match="residual 101: residuals nest at most 100 deep"):
+        derive.Network(2, _nested(300), samples=2)
+    table, path = "", "layers"
+    for _ in range(300):
+        table += f"[[{path}]]\nkind = \"residual\"\n"
+        path += ".layers"
+    spec = tmp_path / "s.toml"
+    spec.write_text(f"inputs = 2\nsamples = 2\n{table}[[{path}]]\nkind = \"dense\"\nunits = 2\n")
+    code, _, err = _cli(capsys, "run", str(spec), "--out", str(tmp_path / "out"), "--no-pdf")
+    assert code == 2 and "residuals nest at most 100 deep" in err and "RecursionError" not in err, err
+    assert "layers[0]" + ".layers[0]" * 100 in err

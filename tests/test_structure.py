@@ -2,6 +2,7 @@
 import ast
 import pathlib
 
+import numpy as np
 import pytest
 import sympy as sp
 
@@ -307,3 +308,50 @@ def test_two_names_for_the_variable_itself_are_not_rewritten_into_the_adjoint():
     from verify import central_difference
     numeric = central_difference(lambda X: f(X), {"X": x}, "X")
     assert np.allclose(d.numpy()(X=x, D=dd), numeric, rtol=1e-6, atol=1e-8)
+
+
+HALF = sp.Rational(1, 2)
+PIECEWISE_LOSSES = {
+    # Huber (δ = 1) and the pinball loss at τ = 1/4: functions of a − y written with a Piecewise and a Max of a and y
+    "huber": (lambda a, y: sp.Piecewise(((a - y) ** 2 / 2, sp.Abs(a - y) <= 1), (sp.Abs(a - y) - HALF, True)),
+              lambda r: np.where(np.abs(r) <= 1, r ** 2 / 2, np.abs(r) - 0.5)),
+    "pinball": (lambda a, y: sp.Max(sp.Rational(1, 4) * (y - a), -sp.Rational(3, 4) * (y - a)),
+                lambda r: np.maximum(-0.25 * r, 0.75 * r)),
+}
+
+
+@pytest.mark.parametrize("name", PIECEWISE_LOSSES)
+def test_piecewise_losses_of_a_minus_y(name):
+    """Huber and pinball were refused as "not one of a − y, a y, …": a Piecewise or Max of a and y together that is
+    a function of a − y is that function applied to A − Y."""
+    import verify
+    from derive.core import registry
+    from verify import central_difference, relative_error
+
+    per_entry, numpy_loss = PIECEWISE_LOSSES[name]
+    derive.register_loss(name, per_entry)
+    try:
+        result = derive.backprop(derive.mlp([3, 2], activation="identity", loss=name, samples=4))
+        assert verify.check(result).passed
+        # both pieces: residuals a − y of −3, −0.5, 0.4 and 2.5, against central differences of the NumPy loss
+        rng = np.random.default_rng(2)
+        X, W1, b1 = rng.normal(size=(3, 4)), rng.normal(size=(2, 3)), rng.normal(size=(2, 1))
+        Y = W1 @ X + b1 - np.array([[-3, -0.5, 0.4, 2.5], [2.5, 0.4, -0.5, -3]])
+
+        def loss(W1, b1):
+            return numpy_loss(W1 @ X + b1 - Y).sum() / 4
+        got = result.numpy()(X=X, Y=Y, W1=W1, b1=b1)
+        for k in ("W1", "b1"):
+            assert relative_error(got[k], central_difference(loss, {"W1": W1, "b1": b1}, k)) < 1e-8, k
+        assert "∂L/∂W1 = " in result.text() and r"\frac{\partial L}{\partial W^{(1)}}" in derive.latex_document(
+            result)
+    finally:
+        registry.LOSSES.pop(name)
+
+
+def test_a_loss_mixing_a_and_y_otherwise_is_refused_naming_what():
+    from derive.core import registry
+    with pytest.raises(derive.errors.InvalidArgument, match=r"loss mixed: ℓ\(a, y\) = .* takes a and y together in "
+                                                             r"Max\(a\*y, a - y\)"):
+        derive.register_loss("mixed", lambda a, y: sp.Max(a * y, a - y))
+    assert "mixed" not in registry.LOSSES

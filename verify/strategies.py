@@ -28,42 +28,61 @@ def mlp_specs(draw, activations, losses, outputs=None, max_depth=4, max_width=5,
                 samples=draw(st.sampled_from(list(samples))))
 
 
+ENDINGS = ("dense", "residual", "layer norm", "self-attention", "convolution", "recurrent")
+# the losses a network may take after each output activation
+LOSSES_AFTER = {"softmax": ["softmax_ce"], "sigmoid": ["half_sse", "mse", "bce", "softmax_ce"],
+                "softplus": ["half_sse", "softmax_ce"], None: ["half_sse", "mse"]}
+
+
 @st.composite
-def block_networks(draw, max_blocks=3, layouts=LAYOUTS):
+def block_networks(draw, max_blocks=3, layouts=LAYOUTS, ends=("dense",)):
     """{inputs, blocks, loss, layout, samples, reduction, weight_decay}: a random network of blocks as plain data
     (each block a dict with its kind and arguments), every kind drawn: dense, residual, layer norm, self-attention
-    (heads, causal), convolution (width, stride, padding), recurrent (first only), tied dense."""
+    (heads, causal), convolution (width, stride, padding), recurrent (first only), tied dense; the last block of a
+    kind in `ends` (ENDINGS; a network that ends with a recurrent layer is that layer alone), with a loss its
+    output activation allows."""
+    end = draw(st.sampled_from(list(ends))) if len(ends) > 1 else ends[0]
     n = draw(st.integers(2, 4))
     samples = first = draw(st.integers(3, 6))   # the time axis shrinks through each convolution
     blocks = []
-    if draw(st.booleans()):
+    if end == "recurrent" or draw(st.booleans()):
         blocks.append({"kind": "recurrent", "hidden": n, "steps": draw(st.integers(1, 3)),
-                       "activation": draw(st.sampled_from(["tanh", "sigmoid"]))})
+                       "activation": draw(st.sampled_from(["tanh", "sigmoid", *(["softplus"] * (end == "recurrent"))]))})
     kinds = ["dense", "residual", "layer norm", "self-attention", "convolution"]
-    for _ in range(draw(st.integers(1, max_blocks))):
-        kind = draw(st.sampled_from(kinds))
-        if kind == "dense":
-            blocks.append({"kind": kind, "units": n, "activation": draw(st.sampled_from(["tanh", "sigmoid", "identity"]))})
-        elif kind == "residual":
-            blocks.append({"kind": kind, "layers": [{"kind": "dense", "units": n + 1, "activation": "tanh"},
-                                                    {"kind": "dense", "units": n, "activation": "identity"}]})
-        elif kind == "layer norm":
-            blocks.append({"kind": kind})
-        elif kind == "self-attention":
-            blocks.append({"kind": kind, "d_k": draw(st.integers(1, 3)), "heads": draw(st.integers(1, 2)),
-                           "causal": draw(st.booleans())})
-        else:
-            width = draw(st.integers(1, 3))
-            padding = draw(st.integers(0, width - 1))
-            stride = draw(st.integers(1, 2))
-            if (samples + 2 * padding - width) // stride + 1 < 2:
-                stride = 1
-            blocks.append({"kind": kind, "channels": n, "width": width, "stride": stride, "padding": padding,
-                           "activation": draw(st.sampled_from(["tanh", "identity"]))})
-            samples = (samples + 2 * padding - width) // stride + 1
-    loss = draw(st.sampled_from(["half_sse", "mse", "softmax_ce"]))
-    blocks.append({"kind": "dense", "units": 2, "activation": "softmax" if loss == "softmax_ce" else "identity",
-                   "tie": None})
+    for _ in range(draw(st.integers(1, max_blocks)) if end != "recurrent" else 0):
+        block, samples = _block(draw, draw(st.sampled_from(kinds)), n, samples)
+        blocks.append(block)
+    if end == "dense":
+        loss = draw(st.sampled_from(["half_sse", "mse", "softmax_ce"]))
+        blocks.append({"kind": "dense", "units": 2, "activation": "softmax" if loss == "softmax_ce" else "identity",
+                       "tie": None})
+    else:
+        if end != "recurrent":
+            block, samples = _block(draw, end, n, samples, ["identity", "tanh", "sigmoid", "softplus", "relu"])
+            blocks.append(block)
+        loss = draw(st.sampled_from(LOSSES_AFTER.get(blocks[-1].get("activation"), LOSSES_AFTER[None])))
     return {"inputs": n, "blocks": blocks, "loss": loss, "layout": draw(st.sampled_from(list(layouts))),
             "samples": first, "reduction": draw(st.sampled_from(REDUCTIONS)),
             "weight_decay": draw(st.sampled_from([0, 0.25]))}
+
+
+def _block(draw, kind, n, samples, convolutions=("tanh", "identity")):
+    """(a block of `kind` on n features, the number of samples after it); a convolution's activation drawn from
+    `convolutions`."""
+    if kind == "dense":
+        return {"kind": kind, "units": n, "activation": draw(st.sampled_from(["tanh", "sigmoid", "identity"]))}, samples
+    if kind == "residual":
+        return {"kind": kind, "layers": [{"kind": "dense", "units": n + 1, "activation": "tanh"},
+                                         {"kind": "dense", "units": n, "activation": "identity"}]}, samples
+    if kind == "layer norm":
+        return {"kind": kind}, samples
+    if kind == "self-attention":
+        return {"kind": kind, "d_k": draw(st.integers(1, 3)), "heads": draw(st.integers(1, 2)),
+                "causal": draw(st.booleans())}, samples
+    width = draw(st.integers(1, 3))
+    padding = draw(st.integers(0, width - 1))
+    stride = draw(st.integers(1, 2))
+    if (samples + 2 * padding - width) // stride + 1 < 2:
+        stride = 1
+    return ({"kind": kind, "channels": n, "width": width, "stride": stride, "padding": padding,
+             "activation": draw(st.sampled_from(list(convolutions)))}, (samples + 2 * padding - width) // stride + 1)

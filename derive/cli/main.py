@@ -12,10 +12,11 @@ from ..documents.tex import PAPERS
 from ..engine.derivation import DETAILS, derivation
 from ..errors import InvalidArgument, ParseError, UsageError
 from ..networks.backprop import backprop
-from ..networks.blocks import Conv1D, Dense, LayerNorm, Recurrent, Residual, SelfAttention
+from ..networks.blocks import MAX_NESTING, Conv1D, Dense, LayerNorm, Recurrent, Residual, SelfAttention
 from ..networks.network import LAYOUTS, REDUCTIONS, Network, mlp
 from ..printing.latex import Notation, latex
 from . import demo
+from .examples import EXAMPLES
 
 EXAMPLES_HELP = """examples:
   derive examples
@@ -26,6 +27,7 @@ EXAMPLES_HELP = """examples:
 
 MAX_TRIALS = 1000
 MAX_SIZE = 10**5  # layer sizes the CLI verifies numerically
+MAX_COUNT = 100  # a spec's steps, heads and kernel width: each unrolls into that many named definitions
 MAX_ENTRIES = 10**6  # derive expr checks numerically when the inputs have at most this many entries
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -47,7 +49,23 @@ def _folder(out, name=None):
         raise UsageError("--out: a path with a NUL byte")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: is a file, not a folder")
-    return out / name if name is not None else out
+    return _target(out / name) if name is not None else out
+
+
+def _no_link(path):
+    if path.is_symlink():
+        raise UsageError(f"{path} is a symbolic link: files are written only inside the output folder; remove it")
+
+
+def _target(folder):
+    """A folder to write files into: not a file, and neither it nor anything in it a symbolic link (which a write
+    would follow out of the output folder)."""
+    _no_link(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} is a file, not a folder: remove it or choose another name")
+    for path in folder.iterdir() if folder.is_dir() else ():
+        _no_link(path)
+    return folder
 
 
 def _trials(n):
@@ -57,7 +75,11 @@ def _trials(n):
 
 
 def _examples(args):
-    demo.main(_folder(args.out), pdf=not args.no_pdf, detail=args.detail, paper=args.paper)
+    out = _folder(args.out)
+    for name in (*EXAMPLES, "identities"):
+        _target(out / name)
+    _no_link(out / "README.md")
+    demo.main(out, pdf=not args.no_pdf, detail=args.detail, paper=args.paper)
     return 0
 
 
@@ -120,10 +142,23 @@ LAYER_KINDS = {
                ("channels", "width")),
     "recurrent": (Recurrent, {"hidden": SIZE, "steps": int, "activation": str}, ("hidden", "steps")),
 }
+# key -> (least, most): the integers a [[layers]] table may give
+BOUNDS = {"units": (1, MAX_SIZE), "hidden": (1, MAX_SIZE), "channels": (1, MAX_SIZE), "d_k": (1, MAX_SIZE),
+          "stride": (1, MAX_SIZE), "padding": (0, MAX_SIZE), "steps": (1, MAX_COUNT), "heads": (1, MAX_COUNT),
+          "width": (1, MAX_COUNT)}
 
 
-def _layers(tables, path="layers"):
-    """The blocks of a spec's [[layers]] tables; a UsageError naming the key path for anything wrong."""
+def _bounded(value, key, what):
+    """value, or a UsageError naming `what` where it is an integer outside BOUNDS[key]."""
+    least, most = BOUNDS[key]
+    if isinstance(value, int) and not least <= value <= most:
+        raise UsageError(f"{what} = {value}: must be between {least} and {most}")
+    return value
+
+
+def _layers(tables, path="layers", depth=1):
+    """The blocks of a spec's [[layers]] tables (a residual among them nested `depth` deep); a UsageError naming the
+    key path for anything wrong."""
     blocks = []
     for k, table in enumerate(tables):
         where = f"{path}[{k}]"
@@ -142,15 +177,16 @@ def _layers(tables, path="layers"):
                 raise UsageError(f"spec: {where}.{key} = {value!r} has the wrong type")
             if keys[key] is SIZE and not (isinstance(value, int) or value.isidentifier()):
                 raise UsageError(f"spec: {where}.{key} = {value!r} is neither a positive integer nor a name")
+            if key in BOUNDS:
+                _bounded(value, key, f"spec: {where}.{key}")
         missing = [key for key in needed if key not in table]
         if missing:
             raise UsageError(f"spec: {where} (kind {kind!r}) needs {', '.join(missing)}")
         options = {key: value for key, value in table.items() if key != "kind"}
         if kind == "residual":
-            options["layers"] = _layers(options["layers"], f"{where}.layers")
-        for key in ("units", "hidden"):
-            if key in options:
-                options[key] = _size(str(options[key]))
+            if depth > MAX_NESTING:
+                raise UsageError(f"spec: {where}: residuals nest at most {MAX_NESTING} deep")
+            options["layers"] = _layers(options["layers"], f"{where}.layers", depth + 1)
         blocks.append(block(**options))
     return blocks
 NOTATION_KEYS = {"hadamard": str, "transpose": str, "layer": ("superscript", "subscript"), "bold": bool, "names": dict}
@@ -235,6 +271,7 @@ def _blocks_run(args, spec, notation):
         if not (isinstance(value, int) and not isinstance(value, bool) or isinstance(value, str) and
                 value.isidentifier()):
             raise UsageError(f"spec: {key} = {value!r} is neither a positive integer nor a name")
+        _bounded(value, "units", f"spec: {key}")
     layers = _layers(spec["layers"])
     try:
         net = Network(_size(str(spec["inputs"])), layers, loss=spec.get("loss", "half_sse"),

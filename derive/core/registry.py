@@ -10,8 +10,8 @@ from sympy.matrices.expressions.hadamard import HadamardPower
 from ..errors import InvalidArgument, InvalidType, NotElementwise
 from . import expr, functions
 from .expr import matadd, matmul, tp
-from .functions import (ELT, DefinedBase, LogSoftmax, apply, canonical_body, defined, leaky_relu, log_softplus, relu,
-                        sigmoid, softplus, softplus_ratio)
+from .functions import (ELT, DefinedBase, LogSoftmax, apply, canonical_body, defined, elementwise, leaky_relu,
+                        log_softplus, relu, sigmoid, softplus, softplus_ratio)
 from .hadamard import Image
 from .tex import safe_tex
 
@@ -86,10 +86,17 @@ def _summed(name, per_entry, A, Y):
     image = Image(A.shape)
     try:
         entries = image.back(image.from_scalar(per_entry(image.atom(A), image.atom(Y))))
-    except NotElementwise:
-        raise InvalidArgument(f"loss {name}: ℓ(a, y) cannot be written with functions of one matrix expression each "
-                              f"(a function of a and y together that is not one of a − y, a y, …, like a Piecewise "
-                              f"in both); write it with such functions") from None
+    except NotElementwise as e:
+        # ℓ(a, y) = g(a − y) where ℓ(y + t, y) reads no y (Huber, pinball): g applied to A − Y
+        t, y = sp.symbols("t y", real=True)
+        g = sp.sympify(per_entry(y + t, y), strict=True)
+        if y in g.free_symbols:
+            a = sp.Symbol("a", real=True)
+            mixed = e.args[0].xreplace({image.symbol_of[A]: a, image.symbol_of[Y]: y})
+            raise InvalidArgument(f"loss {name}: ℓ(a, y) = {per_entry(a, y)} takes a and y together in {mixed}, "
+                                  f"which is no function of a − y nor of a and y apart; write ℓ with functions of a, "
+                                  f"y or a − y each") from None
+        entries = elementwise(g.xreplace({t: ELT}), matadd(A, matmul(-1, Y)))
     # Σ_ij M_ij = tr(1_{cols×rows} M)
     return sp.Trace(matmul(sp.OneMatrix(A.cols, A.rows), entries))
 

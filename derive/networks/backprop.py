@@ -110,7 +110,7 @@ class Backprop(Result):
     def _stable(self, E):
         """E with each activation's code forms in place: a product of Hadamard factors that code computes as one
         function (softplus: A^∘(−1) ⊙ σ(Z) as σ(Z)/softplus(Z), finite where both factors underflow)."""
-        for layer in self.network.layers:
+        for layer in self.network.activated:
             forms = layer.activation.code_forms
             for factors, replacement in (forms(layer.Z, layer.A) if forms else ()):
                 def rebuild(node, factors=factors, replacement=replacement):
@@ -125,7 +125,7 @@ class Backprop(Result):
         code then reads the mask off A^(l) and can free Z^(l) right after the forward step."""
         step = sp.Heaviside(ELT, 0)
         return {elementwise(step, layer.Z): elementwise(step, layer.A)
-                for layer in self.network.layers if layer.activation.same_sign}
+                for layer in self.network.activated if layer.activation.same_sign}
 
     def _module_head(self):
         net = self.network

@@ -78,6 +78,7 @@ class Recurrent:
 
 
 BLOCKS = (Dense, Residual, LayerNorm, SelfAttention, Conv1D, Recurrent)
+MAX_NESTING = 100   # residuals inside residuals: each is a level of recursion in building and printing
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,18 @@ class Layer:
     delta: sp.MatrixSymbol
     Z_def: sp.Basic
     A_def: sp.Basic
+
+
+@dataclass(frozen=True)
+class Output:
+    """A = σ(Z) that ends a convolution or recurrent layer, with δ = ∂L/∂Z: what the loss and its chain read of the
+    network's output (a dense layer's Layer has the same fields)."""
+
+    activation: Activation
+    Z: sp.MatrixSymbol
+    A: sp.MatrixSymbol
+    A_def: sp.Basic
+    delta: sp.MatrixSymbol
 
 
 @dataclass(frozen=True)
@@ -113,6 +126,7 @@ class Built:
     note: str = ""
     spec: object = None    # the block as given
     meanings: tuple = ()   # (Z, what it is in words) for the intermediates it names
+    activated: object = None   # the Layer or Output A = σ(Z) the block ends with (dense, convolution, recurrent)
 
     def plain(self):
         """The block as plain data, for a verification written apart from derive: its kind, its position l, what it
@@ -203,6 +217,7 @@ class Builder:
     def __init__(self, layout, samples, inputs):
         self.layout, self.m, self.n = layout, samples, inputs
         self.l, self.residuals, self.blocks, self.first = 0, 0, [], True
+        self.nesting = 0       # the residuals being built, one inside the other
         self.parameters = {}   # name -> MatrixSymbol
         self.constants = {}    # a block's constant as a symbol (ε of a layer norm) -> its value, for code
         self.inputs = None
@@ -256,7 +271,7 @@ class Builder:
         note = f"the weight is {spec.tie}ᵀ, shared with {spec.tie}: its gradient sums both uses" if spec.tie else ""
         params = tuple(P for P in (W if spec.tie is None else None, b) if P is not None)
         return Built("dense", l, f"Layer {l}: dense, {act.name}", A, A_out, ((Z, Z_def), (A_out, A_def)), params,
-                     ((Z, delta),), layer=layer, note=note,
+                     ((Z, delta),), layer=layer, note=note, activated=layer,
                      meanings=((Z, f"the pre-activations of layer {l}"), (A_out, f"the activations of layer {l}")))
 
     def _tied(self, name, shape, where):
@@ -274,8 +289,12 @@ class Builder:
         k = self.residuals
         if not spec.layers:
             raise InvalidArgument(f"residual {k}: needs at least one layer")
+        if self.nesting == MAX_NESTING:
+            raise InvalidArgument(f"residual {k}: residuals nest at most {MAX_NESTING} deep")
         n, m, first = self.n, self.m, self.l + 1
+        self.nesting += 1
         inner, F = self.build(spec.layers, A, last)
+        self.nesting -= 1
         where = f"residual {k} (layers {first}–{self.l})"
         if (self.n, self.m) != (n, m):
             raise InvalidArgument(f"{where}: x + F(x) needs F(x) of the shape of x: x has width {n} and {m} "
@@ -398,17 +417,17 @@ class Builder:
             definitions.append((A_out, z_def))
             delta = self.matrix(f"delta_A{l}", channels)
             meanings[A_out] = f"the output of layer {l}: Z = Σ_j S_j X K_j + 1 bᵀ"
-            named = A_out
+            named, activated = A_out, None
         else:
             definitions += [(Z, z_def), (A_out, activate(act, Z, self.layout))]
             delta = self.matrix(f"delta{l}", channels)
             meanings.update({Z: f"the pre-activations of layer {l}", A_out: f"the output of layer {l}"})
-            named = Z
+            named, activated = Z, Output(act, Z, A_out, definitions[-1][1], delta)
         title = f"Layer {l}: convolution, {channels} channels, width {width}" + (
             f", stride {stride}" if stride > 1 else "") + (f", padding {padding}" if padding else "")
         deltas = (*_deltas(definitions[:width]), (named, delta))
         return Built("convolution", l, title, A, A_out, tuple(definitions), (K, b), deltas,
-                     meanings=tuple(meanings.items()))
+                     meanings=tuple(meanings.items()), activated=activated)
 
     def recurrent(self, spec, A, last):
         l, where = self._next("recurrent")
@@ -436,8 +455,10 @@ class Builder:
                          (H_t, f"the hidden state of layer {l} after step {t}")]
             H = H_t
         self.n = n
+        (Z, delta), (_, H_def) = deltas[-1], definitions[-1]
         return Built("recurrent", l, f"Layer {l}: recurrent ({act.name}), {steps} steps", self.inputs[0], H,
-                     tuple(definitions), (Wx, Wh, b), tuple(deltas), meanings=tuple(meanings))
+                     tuple(definitions), (Wx, Wh, b), tuple(deltas), meanings=tuple(meanings),
+                     activated=Output(act, Z, H, H_def, delta))
 
 
 def _deltas(definitions):

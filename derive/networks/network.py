@@ -92,9 +92,14 @@ class Network:
 
     @property
     def output(self):
-        """The last layer, if the network ends with a dense one (else None)."""
-        last = self.blocks[-1]
-        return last.layer
+        """The A = σ(Z) the network ends with: its last layer where that is a dense, convolution (with an
+        activation) or recurrent layer (a Layer or an Output); None for another block."""
+        return self.blocks[-1].activated
+
+    @property
+    def activated(self):
+        """Every A = σ(Z) whose code form may differ: the dense layers, and the output."""
+        return tuple(dict.fromkeys(x for x in (*self.layers, self.output) if x is not None))
 
     @property
     def weights(self):

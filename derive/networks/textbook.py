@@ -500,20 +500,16 @@ def block_chains(result):
     """The chains of a network of blocks: the loss's, then one per named intermediate from the output down (each
     block's steps under its title)."""
     net = result.network
-    chains = []
     out = net.output
-    if out is not None:
-        chains.append(output_chain(out, out.delta, net.data_loss(), ("The output layer: from ", LOSS, " to ",
-                                                                      out.delta)))
-        done = {out.Z}
+    if out is not None:   # A = σ(Z) ends the network: from L to δ of Z
+        chains = [output_chain(out, out.delta, net.data_loss(), ("The output layer: from ", LOSS, " to ", out.delta))]
     else:
-        chains.append(loss_chain(net, net.result, net.deltas[net.result]))
-        done = set()
+        chains = [loss_chain(net, net.result, net.deltas[net.result])]
     if net.weight_decay != 0:
         chains.append(decay_chain(list(net.weights), net.weight_decay)[0])
     owner = {Z: block for block in flatten(net.blocks) for Z, _ in block.definitions}
     for N in reversed(list(net.forward)):
-        if N in done or N not in net.deltas:
+        if N not in net.deltas:
             continue
         delta = net.deltas[N]
         chains.append(definition_chain(net, N, delta, (owner[N].title + ": from ", delta, " back")))
