@@ -279,3 +279,10 @@ ENDINGS = {
 @pytest.mark.parametrize("name", ENDINGS)
 def test_documents_of_a_network_ending_in_each_block_hold_every_gradient(name):
     assert_documents_hold_every_gradient(derive.backprop(ENDINGS[name]()))
+
+
+def test_a_network_without_weights_has_no_decay_chain():
+    """Layer norms only, λ = 1/4: (λ/2) Σ ‖W‖² has no W to sum (the document crashed on an empty sum; found by the
+    fuzzer)."""
+    net = derive.Network(3, [derive.LayerNorm(), derive.LayerNorm()], layout="AW", samples=3, weight_decay=0.25)
+    assert_documents_hold_every_gradient(derive.backprop(net))

@@ -631,3 +631,16 @@ def test_residuals_nest_at_most_100_deep(capsys, tmp_path):
     code, _, err = _cli(capsys, "run", str(spec), "--out", str(tmp_path / "out"), "--no-pdf")
     assert code == 2 and "residuals nest at most 100 deep" in err and "RecursionError" not in err, err
     assert "layers[0]" + ".layers[0]" * 100 in err
+
+
+def test_write_replaces_a_link_in_the_folder_and_never_writes_through_it(tmp_path):
+    (tmp_path / "out").mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    (tmp_path / "out" / "derivation.txt").symlink_to(victim)
+    n = sp.Symbol("n", integer=True, positive=True)
+    X = sp.MatrixSymbol("X", n, n)
+    derive.write(derive.derivation(sp.Trace(X * X), X), tmp_path / "out", pdf=False)
+    assert victim.read_text() == "keep"
+    written = tmp_path / "out" / "derivation.txt"
+    assert not written.is_symlink() and "tr(X" in written.read_text()

@@ -6,6 +6,8 @@ import pytest
 import sympy as sp
 
 import derive
+from derive.printing.latex import latex
+from derive.printing.text import text
 from verify import central_difference
 
 from .test_dependence import fd_jacobian, numeric
@@ -107,7 +109,32 @@ def test_hessian_and_hvp_code_of_the_norm_and_cosine_similarity(name):
 
 
 def test_a_1x1_power_is_its_own_transpose_in_results():
-    """((xᵀx)^(-1/2))ᵀ = (xᵀx)^(-1/2): ∂‖x‖/∂x reads x (xᵀx)^(-1/2), one term (values checked above)."""
+    """((xᵀx)^(-1/2))ᵀ = (xᵀx)^(-1/2): ∂‖x‖/∂x reads x ‖x‖₂^(-1), one term (values checked above)."""
     grad = derive.gradient(sp.sqrt(x.T * x), x)
-    assert derive.printing.text.text(grad) == "x (xᵀ x)**(-1/2)"
+    assert derive.printing.text.text(grad) == "x ‖x‖₂**(-1)"
     assert np.allclose(numeric(grad, AT), v["x"] / norm(v["x"]), rtol=1e-12)
+
+
+def test_norms_print_as_norms():
+    """(uᵀu)^p prints as ‖u‖₂^(2p) and tr(UᵀU)^p as ‖U‖_F^(2p), in text and LaTeX; the printed gradient's value is
+    u/‖u‖₂ (checked against NumPy's norm)."""
+    n = sp.Symbol("n", integer=True, positive=True)
+    x, b = sp.MatrixSymbol("x", n, 1), sp.MatrixSymbol("b", n, 1)
+    X, A = sp.MatrixSymbol("X", n, n), sp.MatrixSymbol("A", n, n)
+    cases = [
+        (sp.sqrt(x.T * x), x, "‖x‖₂", "x ‖x‖₂**(-1)", r"x \lVert x \rVert_2^{-1}"),
+        (sp.sqrt((A * x - b).T * (A * x - b)), x, "‖A x - b‖₂", None, r"\lVert A x - b \rVert_2^{-1}"),
+        (sp.sqrt(sp.Trace(X.T * X)), X, "‖X‖_F", "‖X‖_F**(-1) X", r"\lVert X \rVert_F^{-1} X"),
+        (sp.sqrt(sp.Trace((A * X).T * (A * X))), X, "‖A X‖_F", "‖A X‖_F**(-1) Aᵀ A X", None),
+    ]
+    for f, wrt, f_text, g_text, g_latex in cases:
+        G = derive.gradient(f, wrt)
+        assert text(f) == f_text
+        if g_text:
+            assert text(G) == g_text
+        if g_latex:
+            assert g_latex in latex(G)
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(4, 1))
+    assert np.allclose(derive.lambdify([x], derive.gradient(sp.sqrt(x.T * x), x))(v), v / np.linalg.norm(v))
+    assert text(sp.sqrt(x.T * A * x)) == "(xᵀ A x)**(1/2)"   # not of the form uᵀu: no norm

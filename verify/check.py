@@ -1,4 +1,5 @@
 """verify.check: a derived backprop against the recursion, finite differences and an exact SymPy proof."""
+import functools
 import html
 import json
 from dataclasses import asdict, dataclass, field, replace
@@ -13,6 +14,7 @@ from .recursion import Spec
 EPS = 1e-6       # central-difference step (float64)
 FULL_FD = 64     # parameters with at most this many entries get a full finite-difference gradient
 DIRECTIONS = 3   # random directions for larger parameters, as jax.test_util.check_grads does
+FD_ROUNDING = 16  # ulps of f that rounding may give each evaluation of f in a central difference
 EXACT_UNITS = 10  # the exact proof runs by default when layers × units × samples is at most this (width 2)
 EXACT_SECONDS = 20  # and is abandoned (said in a note, no row) when SymPy has not decided it by then
 TOLERANCE = {np.dtype(np.float64): {"recursion": 1e-8, "finite differences": 1e-5},
@@ -115,16 +117,18 @@ def shaped(value, shape):
 
 
 def finite_differences(loss, params, name, G, rng, project=None):
-    """(derived, numeric, error): the full gradient for small parameters, else derivatives along random directions;
-    `error` bounds the central differences' own error by the change from step 2ε to ε (truncation and rounding:
-    the 2ε estimate's truncation error is four times the ε one's). `project` maps a gradient or direction onto the
-    variable's space (sym for a symmetric matrix)."""
+    """(derived, numeric, error): the full gradient for small parameters, else derivatives along random directions.
+    `error` bounds the central differences' own error: truncation by the change from step 2ε to ε (the 2ε estimate's
+    is four times the ε one's), rounding by FD_ROUNDING ulps of f over 2ε (f(x ± εv) rounded, at f's scale: a
+    change of f below that is no derivative). `project` maps a gradient or direction onto the variable's space (sym
+    for a symmetric matrix)."""
     x, G, project = params[name], np.asarray(G, dtype=np.float64), project or (lambda M: M)
     if G.shape != np.shape(x):   # a gradient of the wrong shape: its comparison fails on the shape
         return G, np.zeros(np.shape(x)), 0.0
+    rounding = FD_ROUNDING * float(np.finfo(np.float64).eps) * abs(float(np.squeeze(loss(params)))) / EPS
     if np.size(x) <= FULL_FD:
         numeric = [project(central_difference(lambda **p: loss(p), params, name, h)) for h in (EPS, 2 * EPS)]
-        return G, numeric[0], 4 * float(np.max(np.abs(numeric[0] - numeric[1]), initial=0.0))
+        return G, numeric[0], 4 * float(np.max(np.abs(numeric[0] - numeric[1]), initial=0.0)) + rounding
     derived, numeric = [], []
     for _ in range(DIRECTIONS):
         v = project(rng.normal(size=x.shape))
@@ -133,7 +137,8 @@ def finite_differences(loss, params, name, G, rng, project=None):
         numeric.append([(loss({**params, name: x + h * v}) - loss({**params, name: x - h * v})) / (2 * h)
                         for h in (EPS, 2 * EPS)])
     numeric = np.array(numeric)
-    return np.array(derived), numeric[:, 0], 4 * float(np.max(np.abs(numeric[:, 0] - numeric[:, 1]), initial=0.0))
+    return (np.array(derived), numeric[:, 0],
+            4 * float(np.max(np.abs(numeric[:, 0] - numeric[:, 1]), initial=0.0)) + rounding)
 
 
 def _trial_rows(name, trial, truth, derived, expected, loss, params, rng, dtype, scale):
@@ -414,15 +419,33 @@ def shape_at(a, dims):
 
 def _sympy(where, e, args, dims):
     """e as a NumPy function of keyword arrays, evaluated by SymPy on explicit matrices of the numbers (the `where`
-    definitions first): no generated code, and no symbolic entries (which swell: tr(X¹⁶))."""
+    definitions first): no generated code, and no symbolic entries (which swell: tr(X¹⁶)). The same function for the
+    same expression, remembering its values: checks at the same points (a report run again, its mutants) evaluate
+    each point once."""
+    return _sympy_function(tuple(map(tuple, where)), e, tuple(args), tuple(sorted(dims.items(), key=str)))
+
+
+@functools.lru_cache(maxsize=32)
+def _sympy_function(where, e, args, dims):
+    dims, values_at = dict(dims), {}
+
     def call(**values):
-        env = {a.name: sp.ImmutableMatrix(values[str(a)]) for a in args if a.is_Matrix}
-        scalars = {a: sp.Float(values[str(a)]) for a in args if not a.is_Matrix}
-        for Z, E in where:  # in an order that computes them
-            env[Z.name] = exact.explicit(E, env, dims).xreplace(scalars)
-        out = exact.explicit(e, env, dims).xreplace(scalars)
-        return np.array(sp.N(out).tolist() if isinstance(out, sp.MatrixBase) else sp.N(out), dtype=np.float64)
+        key = tuple((k, np.shape(v), np.asarray(v, dtype=np.float64).tobytes()) for k, v in sorted(values.items()))
+        if key not in values_at:
+            if len(values_at) > 4096:
+                values_at.clear()
+            values_at[key] = _evaluate(where, e, args, dims, values)
+        return values_at[key].copy()
     return call
+
+
+def _evaluate(where, e, args, dims, values):
+    env = {a.name: sp.ImmutableMatrix(values[str(a)]) for a in args if a.is_Matrix}
+    scalars = {a: sp.Float(values[str(a)]) for a in args if not a.is_Matrix}
+    for Z, E in where:  # in an order that computes them
+        env[Z.name] = exact.explicit(E, env, dims).xreplace(scalars)
+    out = exact.explicit(e, env, dims).xreplace(scalars)
+    return np.array(sp.N(out).tolist() if isinstance(out, sp.MatrixBase) else sp.N(out), dtype=np.float64)
 
 
 def _in_domain(value, grad, shapes, rng, tries=20):

@@ -104,6 +104,13 @@ def explicit(expr, env, dims=None):
             out = value(e.base).applyfunc(lambda x: x ** p)
         elif isinstance(e, ElementwiseApplyFunction):
             out = value(e.expr).applyfunc(e.function)
+        elif isinstance(e, sp.Inverse):
+            out = value(e.arg).inv()   # once, not once per entry
+        elif isinstance(e, sp.MatPow):
+            base, k = value(e.base), value(e.exp)
+            # a 1×1 matrix to any power is its entry's power; X^−k is (X⁻¹)^k, the inverse taken once
+            out = sp.Matrix([[base[0, 0] ** k]]) if base.shape == (1, 1) else \
+                (base.inv() ** -k if k.is_negative else base ** k)
         elif isinstance(e, sp.Transpose):
             out = value(e.arg).T
         elif isinstance(e, sp.Trace):

@@ -6,7 +6,7 @@ import numpy as np
 import sympy as sp
 
 from . import blocks, data, exact, recursion
-from .check import EXPLICIT_ENTRIES, Report, Row, _in_domain, _sympy, gradient_rows, row, shape_at, shaped
+from .check import EXPLICIT_ENTRIES, FD_ROUNDING, Report, Row, _in_domain, _sympy, gradient_rows, row, shape_at, shaped
 from .numeric import agreement, rounding_floor, scale_of
 from .recursion import Spec
 
@@ -16,19 +16,26 @@ PRODUCTS = ("hvp", "gauss_newton")
 EXACT_ENTRIES = 4  # the exact proof runs by default for a variable of at most this many entries (at width 2)
 
 
-def along(gradient, values, directions, eps=EPS):
+def along(gradient, values, directions, eps=EPS, noise=None):
     """{name: (g(x + εv) − g(x − εv)) / 2ε}: the derivative of the dict-valued gradient g along `directions` (the
-    entries of `values` without a direction held fixed)."""
+    entries of `values` without a direction held fixed); `noise`, a dict, receives per name the rounding this
+    quotient can carry: FD_ROUNDING ulps of g over 2ε."""
     plus = gradient({k: x + eps * directions[k] if k in directions else x for k, x in values.items()})
     minus = gradient({k: x - eps * directions[k] if k in directions else x for k, x in values.items()})
+    if noise is not None:
+        for k in plus:
+            g = max(scale_of([plus[k]]), scale_of([minus[k]]))
+            noise[k] = max(noise.get(k, 0.0), FD_ROUNDING * float(np.finfo(np.float64).eps) * g / eps)
     return {k: (np.asarray(plus[k]) - np.asarray(minus[k])) / (2 * eps) for k in plus}
 
 
 def with_error(product):
-    """(P(ε), {key: error}) for a central-difference product P(step): the error of P(ε) bounded by the change from
-    step 2ε (truncation and rounding: the 2ε estimate's truncation error is four times the ε one's)."""
-    fine, coarse = product(EPS), product(2 * EPS)
-    return fine, {k: 4 * float(np.max(np.abs(fine[k] - coarse[k]), initial=0.0)) for k in fine}
+    """(P(ε), {key: error}) for a central-difference product P(step, noise): the error of P(ε) bounded by the change
+    from step 2ε (truncation: the 2ε estimate's is four times the ε one's) and by the rounding its quotients report
+    in `noise` (see along)."""
+    noise = {}
+    fine, coarse = product(EPS, noise), product(2 * EPS, None)
+    return fine, {k: 4 * float(np.max(np.abs(fine[k] - coarse[k]), initial=0.0)) + noise.get(k, 0.0) for k in fine}
 
 
 def product_rows(got, expected, error, trial, check, detail=""):
@@ -39,12 +46,12 @@ def product_rows(got, expected, error, trial, check, detail=""):
             for name, E in expected.items()]
 
 
-def network_product(spec, X, Y, params, V, kind="hvp", eps=EPS):
+def network_product(spec, X, Y, params, V, kind="hvp", eps=EPS, noise=None):
     """{parameter: H v} (central differences of the recursion's gradient along V) or {parameter: G v} with G = Jᵀ H_L J
     the Gauss–Newton matrix: J v by central differences of the recursion's output Z^(L), H_L (J v) by central
     differences of its output δ, Jᵀ by its δ recursion, plus λ V for the weight decay."""
     if kind == "hvp":
-        return along(lambda p: recursion.gradients(spec, X, Y, p), params, V, eps)
+        return along(lambda p: recursion.gradients(spec, X, Y, p), params, V, eps, noise)
     Zs, As = recursion.forward(spec, X, params)
     Jv = along(lambda p: {"Z": recursion.forward(spec, X, p)[0][-1]}, params, V, eps)["Z"]
     HJv = along(lambda z: {"d": recursion.output_delta(spec, z["Z"], Y)}, {"Z": Zs[-1]}, {"Z": Jv}, eps)["d"]
@@ -52,9 +59,9 @@ def network_product(spec, X, Y, params, V, kind="hvp", eps=EPS):
     return {k: g + spec.weight_decay * V[k] if k.startswith("W") else g for k, g in out.items()}
 
 
-def block_product(spec, arrays, V, eps=EPS):
+def block_product(spec, arrays, V, eps=EPS, noise=None):
     """{parameter: H v} for a network of blocks: central differences of verify.blocks' gradient along V."""
-    return along(lambda a: blocks.loss_and_gradients(spec, a)[1], arrays, V, eps)
+    return along(lambda a: blocks.loss_and_gradients(spec, a)[1], arrays, V, eps, noise)
 
 
 def _directions(params, rng):
@@ -74,7 +81,7 @@ def assert_hvp_match(fn, net, *, kind="hvp", trials=2, seed=0, width=3, samples=
     for trial in range(trials):
         inputs, params, expected = _draw_product(plain, kind, rng, width, samples, weight_decay)
         directions = _directions(params, rng)
-        expected, error = with_error(lambda eps: expected(directions, eps))
+        expected, error = with_error(lambda eps, noise: expected(directions, eps, noise))
         try:
             got = fn(**{k: np.array(v, copy=True) for k, v in inputs.items()},
                      **{f"V_{k}": v.copy() for k, v in directions.items()})
@@ -104,13 +111,13 @@ def _draw_product(plain, kind, rng, width, samples, weight_decay):
         arrays = blocks.draw(plain, blocks.shapes(plain, _block_dimensions(plain, width, samples)), rng)
         params = {k: v for k, v in arrays.items() if k in blocks.loss_and_gradients(plain, arrays)[1]}
         if kind == "gauss_newton":
-            return arrays, params, lambda V, eps: blocks.gauss_newton_product(plain, arrays, V, eps)
-        return arrays, params, lambda V, eps: block_product(plain, arrays, V, eps)
+            return arrays, params, lambda V, eps, noise: blocks.gauss_newton_product(plain, arrays, V, eps)
+        return arrays, params, lambda V, eps, noise: block_product(plain, arrays, V, eps, noise)
     dims, scalars = data.dimensions(plain, width, samples), data.scalars(plain, weight_decay)
     spec = Spec.of(plain, weight_decay=next(iter(scalars.values()), None))
     X, Y, params = data.draw(spec, rng, dims, spec=spec)
     return ({"X": X, "Y": Y, **params, **scalars}, params,
-            lambda V, eps: network_product(spec, X, Y, params, V, kind, eps))
+            lambda V, eps, noise: network_product(spec, X, Y, params, V, kind, eps, noise))
 
 
 def check_products(result, kind="hvp", *, seed=0, trials=3, width=3, samples=3, exact_proof=False):
@@ -126,7 +133,7 @@ def check_products(result, kind="hvp", *, seed=0, trials=3, width=3, samples=3, 
                                                  else plain, kind, rng, width, samples, 0.1)
         directions = _directions(params, rng)
         got = fn(**inputs, **{f"V_{k}": v for k, v in directions.items()})
-        reference, error = with_error(lambda eps: expected(directions, eps))
+        reference, error = with_error(lambda eps, noise: expected(directions, eps, noise))
         report.rows.extend(product_rows(got, reference, error, trial, "central differences",
                                         "of the recursion's gradient" if kind == "hvp" else
                                         "J v, H_L J v; Jᵀ by recursion"))
@@ -170,17 +177,18 @@ def check_second(d, *, seed=0, trials=3, width=3, exact_proof=None):
                                          rng, project))
         got = np.asarray(both(**point)[kind], dtype=np.float64)
         if kind == "hvp":
-            expected, error = with_error(lambda eps: along(gradient, point, {name: project(point[str(V)])}, eps))
+            expected, error = with_error(lambda eps, noise: along(gradient, point, {name: project(point[str(V)])},
+                                                                  eps, noise))
             report.rows.append(row(label, trial, "central differences", shaped(got, np.shape(point[name])),
                                    expected[name], rtol=TOLERANCE, floor=rounding_floor(np.float64, expected[name]),
                                    error=error[name], detail="of the checked gradient along V"))
             continue
 
-        def columns(eps):   # H e_k = ∂G/∂x_k, column by column in column-major vec order
+        def columns(eps, noise):   # H e_k = ∂G/∂x_k, column by column in column-major vec order
             if not shapes[name]:
-                return {name: along(gradient, point, {name: 1.0}, eps)[name]}
-            return {name: np.column_stack([_vec(along(gradient, point, {name: project(_unit(point[name], k))}, eps)[name])
-                                           for k in range(np.size(point[name]))])}
+                return {name: along(gradient, point, {name: 1.0}, eps, noise)[name]}
+            units = [project(_unit(point[name], k)) for k in range(np.size(point[name]))]
+            return {name: np.column_stack([_vec(along(gradient, point, {name: e}, eps, noise)[name]) for e in units])}
         expected, error = with_error(columns)
         size = int(np.size(point[name]))
         expected, got = shaped(expected[name], (size, size)), shaped(got, (size, size))

@@ -79,7 +79,7 @@ def _block(draw, kind, n, samples, convolutions=("tanh", "identity")):
     if kind == "self-attention":
         return {"kind": kind, "d_k": draw(st.integers(1, 3)), "heads": draw(st.integers(1, 2)),
                 "causal": draw(st.booleans())}, samples
-    width = draw(st.integers(1, 3))
+    width = draw(st.integers(1, min(3, samples)))   # no wider than the samples left: at least one output
     padding = draw(st.integers(0, width - 1))
     stride = draw(st.integers(1, 2))
     if (samples + 2 * padding - width) // stride + 1 < 2:

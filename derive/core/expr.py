@@ -87,6 +87,20 @@ def has_differential(e):
     return False
 
 
+def norm_base(B):
+    """u where the matrix B is uᵀu (tr B = ‖u‖_F², and B = ‖u‖₂² for a column u), else None."""
+    if not isinstance(B, sp.MatMul):
+        return None
+    coeff, mats = B.as_coeff_matrices()
+    if coeff != 1:
+        return None
+    for k in range(1, len(mats)):
+        left, u = matmul(*mats[:k]), matmul(*mats[k:])
+        if sp.Transpose(u).doit() == left.doit():
+            return u
+    return None
+
+
 def tp(M):
     """Mᵀ, pushed through products and double transposes only (never into a large operand)."""
     if isinstance(M, sp.MatPow) and M.shape == (1, 1):

@@ -80,6 +80,9 @@ def write(result, folder, title=None, notation=None, pdf=True, detail="textbook"
     if hasattr(result, "module"):
         contents["gradients.py"] = result.module()
     folder.mkdir(parents=True, exist_ok=True)
+    for name in (*contents, "derivation.pdf"):   # a link in the folder is replaced, never written through
+        if (folder / name).is_symlink():
+            (folder / name).unlink()
     written = []
     for name, text in contents.items():
         (folder / name).write_text(text, encoding="utf-8")

@@ -505,7 +505,7 @@ def block_chains(result):
         chains = [output_chain(out, out.delta, net.data_loss(), ("The output layer: from ", LOSS, " to ", out.delta))]
     else:
         chains = [loss_chain(net, net.result, net.deltas[net.result])]
-    if net.weight_decay != 0:
+    if net.weight_decay != 0 and net.weights:   # (λ/2) Σ ‖W‖² is 0 without weights (layer norms only)
         chains.append(decay_chain(list(net.weights), net.weight_decay)[0])
     owner = {Z: block for block in flatten(net.blocks) for Z, _ in block.definitions}
     for N in reversed(list(net.forward)):

@@ -103,6 +103,10 @@ class LatexPrinter(MatrixNotation, SympyLatexPrinter):
             base = "{%s}" % base
         return f"{base}^{{{self.notation.transpose}}}"
 
+    def norm_power(self, u, p, kind):
+        norm = r"\lVert %s \rVert_%s" % (u, kind)
+        return norm if p == 1 else f"{norm}^{{{self._print(p)}}}"
+
     def _print_Inverse(self, expr):
         base = self.parenthesize(expr.arg, PRECEDENCE["Pow"])
         return f"{{{base}}}^{{-1}}" if "^" in base else f"{base}^{{-1}}"

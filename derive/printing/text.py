@@ -5,6 +5,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
+from ..core.expr import norm_base
 from ..core.functions import ELT, body_of
 from ..core.rules import IDENTITIES
 from ..core.shapes import memoised
@@ -108,6 +109,24 @@ class MatrixNotation(SafePrecedence):
         elif top:
             numerator = f"({numerator})"
         return f"{numerator} {self.divide_symbol} {self.parenthesize(denominator, PRECEDENCE['Mul'])}"
+
+    def _print_MatPow(self, expr):
+        # (uᵀu)^p = ‖u‖₂^(2p) for a column u: a norm written as one
+        u = norm_base(expr.base) if expr.base.shape == (1, 1) else None
+        if u is None or u.shape[1] != 1:
+            return super()._print_MatPow(expr)
+        return self.norm_power(self._print(u), 2 * expr.exp, "2")
+
+    def _print_Pow(self, expr, *args, **kwargs):
+        # tr(uᵀu)^p = ‖u‖_F^(2p)
+        u = norm_base(expr.base.arg) if isinstance(expr.base, sp.Trace) else None
+        if u is None:
+            return super()._print_Pow(expr, *args, **kwargs)
+        return self.norm_power(self._print(u), 2 * expr.exp, "2" if u.shape[1] == 1 else "F")
+
+    def norm_power(self, u, p, kind):
+        norm = f"‖{u}‖{'₂' if kind == '2' else '_F'}"
+        return norm if p == 1 else f"{norm}**{self.parenthesize(p, PRECEDENCE['Pow'], strict=True)}"
 
     def _print_HadamardPower(self, expr):
         if _reciprocal(expr):
