@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import derive
 import verify
 from verify import blocks
-from verify.check import _block_dimensions, _in_domain, shape_at
+from verify.check import _block_dimensions, _in_domain, _sympy, shape_at
 from verify.numeric import rounding_floor, scale_of
 from verify.second import _directions, _draw_product
 from verify.strategies import block_networks, mlp_specs
@@ -137,16 +137,15 @@ def network_mutants(net, programs=(None, "hvp", "gauss_newton"), seed=0):
 
 
 def _derivation_outputs(result, program):
-    """The program's output at the first point verify.check draws (seed 0, width 3), to tell equivalent mutants."""
-    args = result.specification()["arguments"]
+    """The program's output at the first point verify.check draws (seed 0, width 3, where f is finite), to tell
+    equivalent mutants."""
+    spec = result.specification()
+    args = spec["arguments"]
     dims = {s: 3 for a in args if a.is_Matrix for s in a.shape if s.is_Symbol}
     fn = result.numpy(program) if program else result.numpy()
-
-    def flat(**point):   # every output's entries, for the finiteness test
-        out = fn(**point)
-        return np.concatenate([np.ravel(v) for v in (out.values() if isinstance(out, dict) else [out])])
+    value = _sympy(spec["where"], spec["f"], args, dims)
     with np.errstate(all="ignore"):
-        point = _in_domain(flat, flat, {str(a): shape_at(a, dims) for a in args}, np.random.default_rng(0))
+        point = _in_domain(value, {str(a): shape_at(a, dims) for a in args}, np.random.default_rng(0))
         return fn(**point)
 
 
@@ -286,3 +285,57 @@ def test_every_mutant_of_a_random_function_fails(ctx, data):
     report = verify.check(d, trials=1, exact_proof=False)
     assume(report.rows and report.passed)   # a point in f's domain away from kinks, found by verify
     score(f"function-{kind}", *function_mutants(d, programs, keys_of, hessian=kind == "hessian"))
+
+
+# ---- from an adversarial pass over verify ----------------------------------------------------------------------------
+
+def _wrapped(result, program, wrap):
+    """result with its program `program` (None: the default) replaced by wrap(the real one)."""
+    class Wrapped(Mutated):
+        def numpy(self, what=None):
+            fn = result.numpy(what) if what else result.numpy()
+            return wrap(fn) if what == program else fn
+    return Wrapped(result, program, None, None)
+
+
+def test_a_program_that_changes_its_inputs_cannot_move_the_reference():
+    bp = derive.backprop(derive.mlp([3, 4, 2], activation="tanh", loss="half_sse"))
+    doubled = lambda fn: lambda **kw: (kw["X"].__imul__(2), fn(**kw))[1]  # noqa: E731  X ← 2X, gradients at 2X
+    assert not verify.check(_wrapped(bp, None, doubled), exact_proof=False).passed
+    assert not verify.check_products(_wrapped(bp, "hvp", doubled), "hvp").passed
+
+
+def test_the_point_is_chosen_by_f_alone_and_a_scalar_is_no_matrix():
+    X = sp.MatrixSymbol("X", 3, 3)
+    d = derive.derivation(sp.Trace(X.T * X), X)
+    nan_below_zero = lambda fn: lambda **kw: np.exp(np.log(2 * kw["X"]))  # noqa: E731  2X where X > 0, NaN elsewhere
+    assert not verify.check(_wrapped(d, None, nan_below_zero)).passed
+    assert not verify.check(_wrapped(d, None, lambda fn: lambda **kw: 1.0)).passed
+
+
+def test_a_lower_precision_answer_earns_no_looser_check():
+    net = derive.mlp([3, 4, 2], activation="tanh", loss="half_sse")
+    fn = derive.backprop(net).numpy()
+    rough = lambda **kw: {k: (1.2 * v).astype(np.float16) for k, v in fn(**kw).items()}  # noqa: E731
+    with pytest.raises(AssertionError, match="W"):
+        verify.assert_gradients_match(rough, net)
+
+
+def test_no_trials_is_refused_everywhere():
+    net = derive.mlp([2, 2], activation="tanh", loss="half_sse")
+    bp, X = derive.backprop(net), sp.MatrixSymbol("X", 2, 2)
+    for call in (lambda: verify.check(bp, trials=0), lambda: verify.check_products(bp, trials=0),
+                 lambda: verify.assert_gradients_match(bp.numpy(), net, trials=0),
+                 lambda: verify.assert_hvp_match(bp.numpy("hvp"), net, trials=0),
+                 lambda: verify.check(derive.hessian_derivation(sp.Trace(X * X), X), trials=0)):
+        with pytest.raises(ValueError, match="trials"):
+            call()
+
+
+def test_an_inconclusive_hessian_row_is_not_outvoted_by_its_symmetry():
+    """f = 1e10·tr X + tr(XᵀX)/2: the gradient's differences are too rough for the Hessian at ε; a doubled Hessian
+    must not pass on the symmetry row (the program against itself) or the exact row (the formula)."""
+    X = sp.MatrixSymbol("X", 2, 2)
+    d = derive.hessian_derivation(10 ** 10 * sp.Trace(X) + sp.Trace(X.T * X) / 2, X)
+    doubled = Mutated(d, "gradient_and_hessian", {"hessian"}, MUTANTS["doubled"], hessian=True)
+    assert not verify.check(doubled, trials=1).passed

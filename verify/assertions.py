@@ -4,7 +4,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import blocks, data, recursion
-from .numeric import agreement, rounding_floor, scale_of
+from .numeric import agreement, rounding_floor, scale_of, trials_at_least_one
 from .recursion import Spec
 
 
@@ -12,11 +12,9 @@ def _close(a, b, rtol, floor):
     return agreement(a, b, rtol=rtol, floor=floor).passed
 
 
-def _floor(got, expected):
-    """The rounding floor of the user's dtype (float64 unless every gradient is a lower float) at the gradient's
-    scale: differences below it are rounding, not mistakes."""
-    dtypes = [np.asarray(g).dtype for g in got.values()]
-    dtype = np.result_type(*dtypes) if dtypes and all(np.issubdtype(d, np.floating) for d in dtypes) else np.float64
+def _floor(dtype, expected):
+    """The rounding floor of the precision the check asks for (not of what the code returned: a float16 answer
+    earns no looser check) at the gradient's scale: differences below it are rounding, not mistakes."""
     return rounding_floor(dtype, scale_of(expected.values()))
 
 
@@ -85,7 +83,8 @@ def _compare(name, got, expected, *, param, spec, m, rtol, floor):
         f"({verdict.detail})" + (f"; hint: {why}" if why else ""))
 
 
-def assert_gradients_match(fn, net, *, trials=2, rtol=1e-6, seed=0, width=3, samples=3, weight_decay=0.1):
+def assert_gradients_match(fn, net, *, trials=2, rtol=1e-6, seed=0, width=3, samples=3, weight_decay=0.1,
+                           dtype=np.float64):
     """Check fn(X=..., Y=..., W1=..., b1=..., ...) -> {name: gradient} against the closed-form recursion
     for the network `net` (a plain specification, a verify.Spec, or an object with specification() such as a
     derive.Network) at random inputs; raise AssertionError naming the parameter,
@@ -94,16 +93,18 @@ def assert_gradients_match(fn, net, *, trials=2, rtol=1e-6, seed=0, width=3, sam
     computation (verify.numeric.rounding_floor at the whole gradient's scale), so a vanishing gradient is checked too.
 
     Symbolic sizes are set to `width`, the number of samples to `samples`, a symbolic λ to `weight_decay`
-    (passed to fn by its name).
+    (passed to fn by its name). `dtype` is the precision fn computes in (np.float32: a floor of float32 rounding;
+    give rtol to match).
     """
     plain = net.specification() if hasattr(net, "specification") else net
     if isinstance(plain, Mapping) and plain.get("kind") == "blocks":
-        return _assert_blocks_match(fn, plain, trials=trials, rtol=rtol, seed=seed, width=width, samples=samples)
+        return _assert_blocks_match(fn, plain, trials=trials_at_least_one(trials), rtol=rtol, seed=seed, width=width,
+                                    samples=samples, dtype=dtype)
     dims = data.dimensions(net, width, samples)
     scalars = data.scalars(net, weight_decay)
     spec = Spec.of(net, weight_decay=next(iter(scalars.values()), None))
     rng = np.random.default_rng(seed)
-    for trial in range(trials):
+    for trial in range(trials_at_least_one(trials)):
         X, Y, params = data.draw(spec, rng, dims, spec=spec)
         try:
             got = fn(X=X.copy(), Y=Y.copy(), **{k: v.copy() for k, v in params.items()}, **scalars)
@@ -118,7 +119,7 @@ def assert_gradients_match(fn, net, *, trials=2, rtol=1e-6, seed=0, width=3, sam
             raise AssertionError("gradient keys differ from the network's parameters "
                                  f"({', '.join(expected)}): missing {missing}, unexpected {extra}")
         m = X.shape[0] if spec.layout == "AW" else X.shape[1]
-        floor = _floor(got, expected)
+        floor = _floor(dtype, expected)
         for name, E in expected.items():
             try:
                 _compare(name, got[name], E, param=params.get(name), spec=spec, m=m, rtol=rtol, floor=floor)
@@ -126,7 +127,7 @@ def assert_gradients_match(fn, net, *, trials=2, rtol=1e-6, seed=0, width=3, sam
                 raise AssertionError(f"{e} [trial {trial}, seed {seed}]") from None
 
 
-def _assert_blocks_match(fn, spec, *, trials, rtol, seed, width, samples):
+def _assert_blocks_match(fn, spec, *, trials, rtol, seed, width, samples, dtype):
     """assert_gradients_match for a network of blocks: against verify's block reference; a mismatch that one of the
     blocks' classic mistakes explains names it."""
     from .check import _block_dimensions
@@ -147,7 +148,7 @@ def _assert_blocks_match(fn, spec, *, trials, rtol, seed, width, samples):
         if missing or extra:
             raise AssertionError("gradient keys differ from the network's parameters "
                                  f"({', '.join(expected)}): missing {missing}, unexpected {extra}")
-        floor = _floor(got, expected)
+        floor = _floor(dtype, expected)
         for name, E in expected.items():
             G = _as_array(name, got[name])
             verdict = agreement(G, E, rtol=rtol, floor=floor)

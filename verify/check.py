@@ -8,7 +8,7 @@ import numpy as np
 import sympy as sp
 
 from . import blocks, data, exact, recursion
-from .numeric import agreement, central_difference, rounding_floor, scale_of
+from .numeric import agreement, central_difference, copies, rounding_floor, scale_of, trials_at_least_one
 from .recursion import Spec
 
 EPS = 1e-6       # central-difference step (float64)
@@ -104,13 +104,13 @@ def row(parameter, trial, check, got, expected, *, rtol, floor=0.0, error=0.0, d
                a.conclusive)
 
 
-def shaped(value, shape):
-    """value as an array of `shape` where it holds the same entries (a number or a 1×1 matrix for a scalar, a scalar
-    everywhere for a constant), else as it is: a comparison then fails on the shape, never broadcasts."""
+def shaped(value, shape, broadcast=True):
+    """value as an array of `shape` where it holds the same entries (a number or a 1×1 matrix for a scalar, and with
+    `broadcast` a number everywhere for a constant reference), else as it is: a comparison then fails on the shape."""
     value = np.asarray(value, dtype=np.float64)
     if value.shape == tuple(shape) or value.size != 1 and value.size != int(np.prod(shape)):
         return value
-    if value.size == 1:
+    if value.size == 1 and (broadcast or int(np.prod(shape)) == 1):
         return np.broadcast_to(np.reshape(value, ()), shape)
     squeezed = lambda s: tuple(k for k in s if k != 1)  # noqa: E731
     return np.reshape(value, shape) if squeezed(value.shape) == squeezed(shape) else value
@@ -213,8 +213,7 @@ def check(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples=3, exa
     if plain.get("kind") in ("hessian", "hvp"):
         from .second import check_second   # second order builds on this module
         return check_second(result, seed=seed, trials=trials, width=width, exact_proof=exact_proof)
-    if trials < 1:
-        raise ValueError(f"trials must be at least 1, got {trials}")
+    trials_at_least_one(trials)
     if plain["network"].get("kind") == "blocks":
         return check_blocks(result, seed=seed, trials=trials, dtype=dtype, width=width, samples=samples,
                             exact_proof=exact_proof)
@@ -231,7 +230,7 @@ def check(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples=3, exa
     fn, rng = result.numpy(), np.random.default_rng(seed)
     for trial in range(trials):
         X, Y, params = data.draw(spec, rng, dims, dtype, spec)
-        derived = fn(X=X, Y=Y, **params, **scalars)
+        derived = fn(**copies({"X": X, "Y": Y, **params}), **scalars)
         p64 = {k: v.astype(np.float64) for k, v in params.items()}
         X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
         reference = recursion.gradients(spec, X64, Y64, p64)
@@ -292,7 +291,7 @@ def check_blocks(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples
     fn, rng = result.numpy(), np.random.default_rng(seed)
     for trial in range(trials):
         arrays = blocks.draw(spec, shapes, rng)
-        derived = fn(**{k: v.astype(dtype) for k, v in arrays.items()}, **scalars)
+        derived = fn(**{k: v.astype(dtype) for k, v in arrays.items()}, **scalars)   # astype: copies
         cast = {k: v.astype(dtype).astype(np.float64) for k, v in arrays.items()}
         _, reference = blocks.loss_and_gradients(spec, cast)
         params = {k: v for k, v in cast.items() if k in reference}
@@ -372,27 +371,34 @@ def check_derivation(d, *, seed=0, trials=3, width=3):
     matrices), else positive entries, the first at which f and its gradient are finite; a report with no such
     point has no rows and does not pass.
     """
-    if trials < 1:
-        raise ValueError(f"trials must be at least 1, got {trials}")
+    trials_at_least_one(trials)
     derived = d.specification()
     args = derived["arguments"]   # the matrices and scalars f depends on; their symbolic sizes set to `width`
     dims = {s: width for a in args if a.is_Matrix for s in a.shape if s.is_Symbol}
     shapes = {str(a): shape_at(a, dims) for a in args}
     report = Report(derived["title"], "float64", seed, {str(k): v for k, v in sorted(dims.items(), key=str)})
-    if sum(int(np.prod(s)) for s in shapes.values()) <= EXPLICIT_ENTRIES:
-        value, gradient = (_sympy(derived["where"], derived[k], args, dims) for k in ("f", "gradient"))
-    else:
-        value, gradient = d.numpy("value"), None
-        report.notes.append(f"more than {EXPLICIT_ENTRIES} input entries: f from the generated value function")
+    # f always by SymPy (never the program's own value function); the derived formula too for small inputs
+    value = _sympy(derived["where"], derived["f"], args, dims)
+    gradient = _sympy(derived["where"], derived["gradient"], args, dims) \
+        if sum(int(np.prod(s)) for s in shapes.values()) <= EXPLICIT_ENTRIES else None
+    if gradient is None:
+        report.notes.append(f"more than {EXPLICIT_ENTRIES} input entries: the formula is not evaluated by SymPy")
     grad = d.numpy()
     rng = np.random.default_rng(seed)
     for trial in range(trials):
-        point = _in_domain(value, grad, shapes, rng)
+        point = _in_domain(value, shapes, rng)
         if point is None:
-            report.notes.append("no point found where f and its gradient are finite (tried normal and positive "
-                                "inputs): nothing checked")
+            report.notes.append("no point found where f is finite (tried normal and positive inputs): nothing "
+                                "checked")
             return report
-        report.rows.extend(gradient_rows(str(derived["wrt"]), trial, grad(**point), value, gradient, point, rng))
+        try:
+            with np.errstate(all="ignore"):
+                G = grad(**copies(point))
+        except Exception as e:   # where f is finite, the gradient's program must run
+            report.rows.append(Row(str(derived["wrt"]), trial, "runs", np.nan, np.nan, False,
+                                   f"the program raised {type(e).__name__}: {e}"))
+            continue
+        report.rows.extend(gradient_rows(str(derived["wrt"]), trial, G, value, gradient, point, rng))
     return report
 
 
@@ -400,9 +406,11 @@ def gradient_rows(name, trial, G, value, gradient, point, rng, project=None):
     """The rows checking a gradient G of f at `point`: against the formula evaluated by SymPy (when `gradient` is
     given) and against central differences of f (`value`, a function of keyword arrays)."""
     shape = np.shape(point[name])
-    G = shaped(G, shape)
+    G = shaped(G, shape, broadcast=False)
     floor = rounding_floor(np.float64, G)
     rows = []
+    if project is not None and np.shape(G) == shape and np.ndim(G) == 2:   # a symmetric variable's gradient
+        rows.append(row(name, trial, "symmetric", G, project(G), rtol=1e-10, floor=floor, detail="G = Gᵀ"))
     if gradient is not None:
         rows.append(row(name, trial, "SymPy, entrywise", G, shaped(gradient(**point), shape), rtol=1e-8,
                         floor=floor))
@@ -448,8 +456,9 @@ def _evaluate(where, e, args, dims, values):
     return np.array(sp.N(out).tolist() if isinstance(out, sp.MatrixBase) else sp.N(out), dtype=np.float64)
 
 
-def _in_domain(value, grad, shapes, rng, tries=20):
-    """Inputs at which f and its gradient are finite: normal first, then positive entries."""
+def _in_domain(value, shapes, rng, tries=20):
+    """Inputs at which f is finite (f alone: a program under check that fails somewhere must fail there): normal
+    first, then positive entries."""
     import warnings
 
     for k in range(tries):
@@ -464,7 +473,7 @@ def _in_domain(value, grad, shapes, rng, tries=20):
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             try:
-                if np.all(np.isfinite(value(**point))) and np.all(np.isfinite(grad(**point))):
+                if np.all(np.isfinite(value(**point))):
                     return point
             except (ValueError, TypeError, ZeroDivisionError, np.linalg.LinAlgError):  # TypeError: complex
                 continue

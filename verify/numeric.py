@@ -28,6 +28,19 @@ def relative_error(actual, expected):
     return float(np.max(np.abs(actual - expected), initial=0.0) / max(1.0, np.max(np.abs(expected), initial=0.0)))
 
 
+def copies(values):
+    """{name: a copy of each array}: what a program under check is given, so that it cannot change the inputs its
+    reference is then computed from."""
+    return {k: np.array(v, copy=True) if hasattr(v, "shape") else v for k, v in values.items()}
+
+
+def trials_at_least_one(trials):
+    """trials, refused below 1 (no trial checks nothing)."""
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise ValueError(f"trials must be at least 1 (an integer), got {trials!r}")
+    return trials
+
+
 def rounding_floor(dtype, *references):
     """ROUNDING ulps of `dtype` at the largest entry of the references: the absolute error that rounding alone can
     give a result of that computation (the floor below which a block is not resolved)."""

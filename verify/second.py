@@ -7,7 +7,7 @@ import sympy as sp
 
 from . import blocks, data, exact, recursion
 from .check import EXPLICIT_ENTRIES, FD_ROUNDING, Report, Row, _in_domain, _sympy, gradient_rows, row, shape_at, shaped
-from .numeric import agreement, rounding_floor, scale_of
+from .numeric import agreement, copies, rounding_floor, scale_of, trials_at_least_one
 from .recursion import Spec
 
 EPS = 1e-5         # central-difference step of a gradient (float64): error ~ ε² f''' + 1e-16/ε
@@ -77,6 +77,7 @@ def assert_hvp_match(fn, net, *, kind="hvp", trials=2, seed=0, width=3, samples=
     if kind not in PRODUCTS:
         raise ValueError(f"kind must be one of {PRODUCTS}, got {kind!r}")
     plain = net.specification() if hasattr(net, "specification") else net
+    trials_at_least_one(trials)
     rng, decided = np.random.default_rng(seed), set()
     for trial in range(trials):
         inputs, params, expected = _draw_product(plain, kind, rng, width, samples, weight_decay)
@@ -128,11 +129,11 @@ def check_products(result, kind="hvp", *, seed=0, trials=3, width=3, samples=3, 
     fn = result.numpy(kind)
     report = Report(f"{kind}: {plain['network']['title']}", "float64", seed, {"width": width, "samples": samples})
     rng = np.random.default_rng(seed)
-    for trial in range(trials):
+    for trial in range(trials_at_least_one(trials)):
         inputs, params, expected = _draw_product(plain["network"] if plain["network"].get("kind") == "blocks"
                                                  else plain, kind, rng, width, samples, 0.1)
         directions = _directions(params, rng)
-        got = fn(**inputs, **{f"V_{k}": v for k, v in directions.items()})
+        got = fn(**copies({**inputs, **{f"V_{k}": v for k, v in directions.items()}}))
         reference, error = with_error(lambda eps, noise: expected(directions, eps, noise))
         report.rows.extend(product_rows(got, reference, error, trial, "central differences",
                                         "of the recursion's gradient" if kind == "hvp" else
@@ -160,22 +161,30 @@ def check_second(d, *, seed=0, trials=3, width=3, exact_proof=None):
     label = ("H v" if kind == "hvp" else "H") + f" of {name}"   # the rows of the result, apart from the gradient's
     rng = np.random.default_rng(seed)
     # restricted to symmetric matrices: P H P with P = (I + K)/2, the derivative of sym(G) along sym(direction)
-    project = (lambda M: (M + M.T) / 2) if spec["symmetric"] else (lambda M: M)
+    sym = (lambda M: (M + M.T) / 2) if spec["symmetric"] else None
+    project = sym or (lambda M: M)
 
     def gradient(point):
-        return {name: np.asarray(both(**point)["gradient"], dtype=np.float64)}
+        with np.errstate(all="ignore"):
+            return {name: np.asarray(both(**copies(point))["gradient"], dtype=np.float64)}
 
     value, formula = (_sympy(spec["where"], spec[k], args, dims) for k in ("f", "gradient"))
     small = sum(int(np.prod(x)) for x in shapes.values()) <= EXPLICIT_ENTRIES
-    for trial in range(trials):
-        point = _in_domain(lambda **p: both(**p)["gradient"], lambda **p: both(**p)[kind], shapes, rng)
+    for trial in range(trials_at_least_one(trials)):
+        point = _in_domain(value, shapes, rng)
         if point is None:
-            report.notes.append("no point found where the gradient and the result are finite: nothing checked")
+            report.notes.append("no point found where f is finite: nothing checked")
             return report
+        try:   # where f is finite, the program must run
+            with np.errstate(all="ignore"):
+                got = np.asarray(both(**copies(point))[kind], dtype=np.float64)
+        except Exception as e:
+            report.rows.append(Row(name, trial, "runs", np.nan, np.nan, False,
+                                   f"the program raised {type(e).__name__}: {e}"))
+            continue
         # the level below first: the program's gradient against f itself
         report.rows.extend(gradient_rows(name, trial, gradient(point)[name], value, formula if small else None, point,
-                                         rng, project))
-        got = np.asarray(both(**point)[kind], dtype=np.float64)
+                                         rng, sym))
         if kind == "hvp":
             expected, error = with_error(lambda eps, noise: along(gradient, point, {name: project(point[str(V)])},
                                                                   eps, noise))
@@ -195,12 +204,14 @@ def check_second(d, *, seed=0, trials=3, width=3, exact_proof=None):
         report.rows.append(row(label, trial, "central differences", got, expected, rtol=TOLERANCE,
                                floor=rounding_floor(np.float64, expected), error=error[name],
                                detail="of the checked gradient, column by column"))
-        report.rows.append(row(label, trial, "symmetry", got, np.transpose(got), rtol=1e-10,
+        # its own parameter: the program against itself decides nothing about its values
+        report.rows.append(row(f"{label} (symmetry)", trial, "symmetry", got, np.transpose(got), rtol=1e-10,
                                floor=rounding_floor(np.float64, got), detail="H = Hᵀ"))
     exact_dims = {s: 2 for s in dims}
     if exact_proof or (exact_proof is None and np.prod(shape_at(X, exact_dims)) <= EXACT_ENTRIES):
         report.rows.append(_exact_second(spec, exact_dims, rng))
-        report.notes.append("exact proof at sizes " + ", ".join(f"{k} = 2" for k in sorted(map(str, exact_dims))))
+        report.notes.append("exact proof at sizes " + ", ".join(f"{k} = 2" for k in sorted(map(str, exact_dims)))
+                            if exact_dims else "exact proof at the function's own sizes")
     return report
 
 
@@ -240,7 +251,7 @@ def _exact_second(spec, dims, rng):
         expected, result = H, result if isinstance(result, sp.MatrixBase) else sp.Matrix([[result]])
     wrong = next((k for k in np.ndindex(expected.shape) if not exact.is_zero(result[k] - expected[k])), None)
     detail = "equal as expressions" if wrong is None else f"entry {wrong} differs"
-    label = ("H v" if spec["kind"] == "hvp" else "H") + f" of {X}"
+    label = ("H v" if spec["kind"] == "hvp" else "H") + f" of {X} (formula)"   # the formula, not the program
     return Row(label, "-", "exact (SymPy diff²)", 0.0, 0.0, wrong is None, detail)
 
 
