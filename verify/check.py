@@ -8,7 +8,8 @@ import numpy as np
 import sympy as sp
 
 from . import blocks, data, exact, recursion
-from .numeric import agreement, central_difference, copies, rounding_floor, scale_of, trials_at_least_one
+from .numeric import (agreement, central_difference, copies, rounding_floor, scale_of, sensitivity,
+                      trials_at_least_one)
 from .recursion import Spec
 
 EPS = 1e-6       # central-difference step (float64)
@@ -141,11 +142,17 @@ def finite_differences(loss, params, name, G, rng, project=None):
             4 * float(np.max(np.abs(numeric[:, 0] - numeric[:, 1]), initial=0.0)) + rounding)
 
 
-def _trial_rows(name, trial, truth, derived, expected, loss, params, rng, dtype, scale):
+PERTURBED = 64   # the floor of a block: this many times the reference's move under one rounding of the inputs
+
+
+def _trial_rows(name, trial, truth, derived, expected, loss, params, rng, dtype, scale, moved):
     """Two rows for one parameter in one trial: the derived gradient against the independent `truth` (its values
     `expected`, in the dtype asked for), and against central differences of `loss` at the float64 `params`; each on
-    the parameter's own scale, above the rounding floor of the dtype at the whole gradient's `scale`."""
-    tol, floor = TOLERANCE[dtype], rounding_floor(dtype, scale)
+    the parameter's own scale, above its own rounding floor: PERTURBED times `moved` (how far one rounding of the
+    inputs moves this block of the reference, numeric.sensitivity) in the dtype's ulps, plus 1e-3 ulp of the whole
+    gradient's `scale` (a reference of exact zeros against a program's rounding noise)."""
+    ulps = float(np.finfo(dtype).eps / np.finfo(np.float64).eps)
+    tol, floor = TOLERANCE[dtype], PERTURBED * ulps * moved + 1e-3 * float(np.finfo(dtype).eps) * scale
     dtype_ok = np.asarray(derived).dtype == dtype
     first = row(name, trial, truth, derived, expected, rtol=tol["recursion"], floor=floor,
                 detail="" if dtype_ok else f"returned {np.asarray(derived).dtype}, not {dtype}")
@@ -239,8 +246,11 @@ def check(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples=3, exa
             return recursion.loss(spec, X64, Y64, p)
 
         scale = scale_of(reference.values())
+        moved = sensitivity(lambda a: recursion.gradients(spec, a["X"], a["Y"], {k: a[k] for k in p64}),
+                            {"X": X64, "Y": Y64, **p64}, seed + trial)
         for name, G in reference.items():
-            report.rows.extend(_trial_rows(name, trial, "recursion", derived[name], G, loss, p64, rng, dtype, scale))
+            report.rows.extend(_trial_rows(name, trial, "recursion", derived[name], G, loss, p64, rng, dtype, scale,
+                                           moved[name]))
     exact_dims = _exact_dimensions(spec)
     units = _units(spec, exact_dims)
     # a function given by the user may swell past what the proof decides quickly ((x³ + x) of (x³ + x): degree 9)
@@ -300,8 +310,10 @@ def check_blocks(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples
             return blocks.loss_and_gradients(spec, {**cast, **p})[0]
 
         scale = scale_of(reference.values())
+        moved = sensitivity(lambda a: blocks.loss_and_gradients(spec, a)[1], cast, seed + trial)
         for name, G in reference.items():
-            report.rows.extend(_trial_rows(name, trial, "reference", derived[name], G, loss, params, rng, dtype, scale))
+            report.rows.extend(_trial_rows(name, trial, "reference", derived[name], G, loss, params, rng, dtype, scale,
+                                           moved[name]))
     if exact_proof:
         exact_dims = {k: 2 for k in dims}
         report.rows.extend(exact_block_rows(plain, exact_dims))
@@ -361,6 +373,7 @@ def _within(seconds, function, *args):
 
 
 EXPLICIT_ENTRIES = 100  # f and ∂f/∂X are evaluated by SymPy when the inputs have at most this many entries
+EXPLICIT_F = 1000       # f alone, up to this many
 
 
 def check_derivation(d, *, seed=0, trials=3, width=3):
@@ -377,12 +390,14 @@ def check_derivation(d, *, seed=0, trials=3, width=3):
     dims = {s: width for a in args if a.is_Matrix for s in a.shape if s.is_Symbol}
     shapes = {str(a): shape_at(a, dims) for a in args}
     report = Report(derived["title"], "float64", seed, {str(k): v for k, v in sorted(dims.items(), key=str)})
-    # f always by SymPy (never the program's own value function); the derived formula too for small inputs
-    value = _sympy(derived["where"], derived["f"], args, dims)
-    gradient = _sympy(derived["where"], derived["gradient"], args, dims) \
-        if sum(int(np.prod(s)) for s in shapes.values()) <= EXPLICIT_ENTRIES else None
+    # f by SymPy (not by the program's own value function) up to EXPLICIT_F entries; the formula up to EXPLICIT_ENTRIES
+    entries = sum(int(np.prod(s)) for s in shapes.values())
+    value = _sympy(derived["where"], derived["f"], args, dims) if entries <= EXPLICIT_F else d.numpy("value")
+    gradient = _sympy(derived["where"], derived["gradient"], args, dims) if entries <= EXPLICIT_ENTRIES else None
     if gradient is None:
-        report.notes.append(f"more than {EXPLICIT_ENTRIES} input entries: the formula is not evaluated by SymPy")
+        report.notes.append(f"more than {EXPLICIT_ENTRIES} input entries: the formula is not evaluated by SymPy"
+                            + ("" if entries <= EXPLICIT_F else f"; more than {EXPLICIT_F}: f from the generated "
+                               "value function"))
     grad = d.numpy()
     rng = np.random.default_rng(seed)
     for trial in range(trials):
