@@ -247,7 +247,7 @@ def check(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples=3, exa
 
         scale = scale_of(reference.values())
         moved = sensitivity(lambda a: recursion.gradients(spec, a["X"], a["Y"], {k: a[k] for k in p64}),
-                            {"X": X64, "Y": Y64, **p64}, seed + trial)
+                            {"X": X64, "Y": Y64, **p64}, reference, seed + trial)
         for name, G in reference.items():
             report.rows.extend(_trial_rows(name, trial, "recursion", derived[name], G, loss, p64, rng, dtype, scale,
                                            moved[name]))
@@ -310,7 +310,7 @@ def check_blocks(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples
             return blocks.loss_and_gradients(spec, {**cast, **p})[0]
 
         scale = scale_of(reference.values())
-        moved = sensitivity(lambda a: blocks.loss_and_gradients(spec, a)[1], cast, seed + trial)
+        moved = sensitivity(lambda a: blocks.loss_and_gradients(spec, a)[1], cast, reference, seed + trial)
         for name, G in reference.items():
             report.rows.extend(_trial_rows(name, trial, "reference", derived[name], G, loss, params, rng, dtype, scale,
                                            moved[name]))

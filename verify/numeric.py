@@ -41,13 +41,12 @@ def trials_at_least_one(trials):
     return trials
 
 
-def sensitivity(compute, inputs, seed=0):
-    """{name: max |r(x̃) − r(x)|} for a reference r = compute(inputs) (a dict of arrays) and x̃ every input moved by
-    one rounding (x(1 + ε u), u standard normal): how far rounding at the inputs' level moves each block of the
-    reference, its own noise floor — small for a small block computed from small factors (a vanishing gradient),
+def sensitivity(compute, inputs, base, seed=0):
+    """{name: max |r(x̃) − r(x)|} for a reference r = compute(inputs), already computed as `base` (a dict of arrays),
+    and x̃ every input moved by one rounding (x(1 + ε u), u standard normal): how far rounding at the inputs' level
+    moves each block of the reference, its own noise floor — small for a small block computed from small factors (a vanishing gradient),
     large for one that cancels large terms (a bias before a layer norm)."""
     rng, eps = np.random.default_rng(seed), float(np.finfo(np.float64).eps)
-    base = compute(inputs)
     moved = compute({k: v * (1 + eps * rng.standard_normal(np.shape(v))) if hasattr(v, "shape") else v
                      for k, v in inputs.items()})
     return {k: float(np.max(np.abs(np.asarray(moved[k]) - np.asarray(base[k])), initial=0.0)) for k in base}
@@ -56,9 +55,7 @@ def sensitivity(compute, inputs, seed=0):
 def rounding_floor(dtype, *references):
     """ROUNDING ulps of `dtype` at the largest entry of the references: the absolute error that rounding alone can
     give a result of that computation (the floor below which a block is not resolved)."""
-    scale = max((float(np.max(np.abs(np.asarray(r, dtype=np.float64)), initial=0.0)) for r in references),
-                default=0.0)
-    return ROUNDING * float(np.finfo(dtype).eps) * scale
+    return ROUNDING * float(np.finfo(dtype).eps) * scale_of(references)
 
 
 def scale_of(blocks):

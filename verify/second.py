@@ -182,14 +182,15 @@ def check_second(d, *, seed=0, trials=3, width=3, exact_proof=None):
             return report
         try:   # where f is finite, the program must run
             with np.errstate(all="ignore"):
-                got = np.asarray(both(**copies(point))[kind], dtype=np.float64)
+                out = both(**copies(point))   # the gradient and the result from one call
         except Exception as e:
             report.rows.append(Row(name, trial, "runs", np.nan, np.nan, False,
                                    f"the program raised {type(e).__name__}: {e}"))
             continue
+        got = np.asarray(out[kind], dtype=np.float64)
         # the level below first: the program's gradient against f itself
         if explicit:
-            report.rows.extend(gradient_rows(name, trial, gradient(point)[name], value, formula if small else None,
+            report.rows.extend(gradient_rows(name, trial, out["gradient"], value, formula if small else None,
                                              point, rng, sym))
         if kind == "hvp":
             expected, error = with_error(lambda eps, noise: along(gradient, point, {name: project(point[str(V)])},
