@@ -13,18 +13,19 @@ from .core.registry import ACTIVATIONS, LOSSES, register_activation, register_lo
 from .engine.derivation import Derivation, derivation, gradient, gradients
 from .engine.second import (SecondDerivation, hessian, hessian_derivation, hvp, hvp_derivation, jacobian,
                             symmetric_gradient, vjp)
-from .networks.blocks import Conv1D, Dense, LayerNorm, Recurrent, Residual, SelfAttention
+from .networks.blocks import (Block, Conv1D, Dense, LayerNorm, Parameter, Recurrent, Residual, SelfAttention, arg,
+                              register_block)
 from .networks.network import LAYOUTS, REDUCTIONS, Network, mlp
 from .networks.backprop import Backprop, backprop
 from .printing.latex import Notation, latex
 from .codegen.program import lambdify
 from .documents import html_document, latex_document, write
 
-__all__ = ["ACTIVATIONS", "LAYOUTS", "LOSSES", "REDUCTIONS", "Backprop", "Conv1D", "Dense", "LayerNorm", "Recurrent",
+__all__ = ["ACTIVATIONS", "LAYOUTS", "LOSSES", "REDUCTIONS", "Backprop", "Block", "Conv1D", "Dense", "LayerNorm", "Recurrent",
            "Residual", "SecondDerivation", "SelfAttention", "Derivation", "DeriveError",
            "DocumentError",
-           "InvalidArgument", "InvalidType", "Network", "Notation", "ParseError", "ShapeError", "Softmax",
+           "InvalidArgument", "InvalidType", "Network", "Notation", "Parameter", "ParseError", "ShapeError", "Softmax",
            "UnsupportedOperation", "UsageError", "backprop", "derivation", "gradient", "gradients", "hessian",
-           "hessian_derivation", "html_document", "hvp", "hvp_derivation", "jacobian", "symmetric_gradient", "vjp",
-           "lambdify", "latex", "latex_document", "leaky_relu", "mlp", "parse", "register_activation", "register_loss",
+           "arg", "hessian_derivation", "html_document", "hvp", "hvp_derivation", "jacobian", "symmetric_gradient", "vjp",
+           "lambdify", "latex", "latex_document", "leaky_relu", "mlp", "parse", "register_activation", "register_block", "register_loss",
            "relu", "sigmoid", "softplus", "write"]

@@ -266,7 +266,7 @@ def test_classic_mistakes_in_hand_written_code_are_caught_with_a_hint(block):
                                 r"their number"),
     ([derive.Conv1D(2, 9)], {"samples": 4}, r"layer 1 \(convolution\): width 9 is longer than the 4 time steps"),
     ([derive.LayerNorm(eps="1e-5")], {}, r"layer 1 \(layer norm\): eps must be a positive number"),
-    (["dense"], {}, r"layer 1: 'dense' is not a block"),
+    (["dense"], {}, r"layer 1: 'dense' is not a registered block"),
 ])
 def test_bad_blocks_are_refused_naming_the_layer(layers, kwargs, message):
     with pytest.raises(InvalidArgument, match=message):

@@ -629,7 +629,7 @@ def test_residuals_nest_at_most_100_deep(capsys, tmp_path):
     spec = tmp_path / "s.toml"
     spec.write_text(f"inputs = 2\nsamples = 2\n{table}[[{path}]]\nkind = \"dense\"\nunits = 2\n")
     code, _, err = _cli(capsys, "run", str(spec), "--out", str(tmp_path / "out"), "--no-pdf")
-    assert code == 2 and "residuals nest at most 100 deep" in err and "RecursionError" not in err, err
+    assert code == 2 and "blocks nest at most 100 deep" in err and "RecursionError" not in err, err
     assert "layers[0]" + ".layers[0]" * 100 in err
 
 

@@ -24,7 +24,7 @@ def same(a, b):
     return a.doit() == b.doit()
 
 
-@pytest.mark.parametrize("name", [n for n in NETWORK_EXAMPLES if EXAMPLES[n].build().is_mlp])
+@pytest.mark.parametrize("name", [n for n in NETWORK_EXAMPLES if EXAMPLES[n].build().dense_chain()])
 def test_seed_example_matches_recursion_and_finite_differences(name):
     result = EXAMPLES[name].derive()
     for param, (vs_recursion, vs_fd) in errors(result, np.random.default_rng(0)).items():

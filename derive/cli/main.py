@@ -12,7 +12,7 @@ from ..documents.tex import PAPERS
 from ..engine.derivation import DETAILS, derivation
 from ..errors import InvalidArgument, ParseError, UsageError
 from ..networks.backprop import backprop
-from ..networks.blocks import MAX_NESTING, Conv1D, Dense, LayerNorm, Recurrent, Residual, SelfAttention
+from ..networks.blocks import BLOCKS, MAX_COUNT, MAX_NESTING, MAX_SIZE, SIZE
 from ..networks.network import LAYOUTS, REDUCTIONS, Network, mlp
 from ..printing.latex import Notation, latex
 from . import demo
@@ -26,8 +26,6 @@ EXAMPLES_HELP = """examples:
 
 
 MAX_TRIALS = 1000
-MAX_SIZE = 10**5  # layer sizes the CLI verifies numerically
-MAX_COUNT = 100  # a spec's steps, heads and kernel width: each unrolls into that many named definitions
 MAX_ENTRIES = 10**6  # derive expr checks numerically when the inputs have at most this many entries
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -120,7 +118,7 @@ def _network_job(args, net):
     (folder / "verification.json").write_text(report.to_json() + "\n", encoding="utf-8")
     print(result)
     print(f"verification: {'PASSED' if report.passed else 'FAILED'} "
-          f"({len(report.rows)} checks: {'recursion' if net.is_mlp else 'reference'}, finite differences"
+          f"({len(report.rows)} checks: {'recursion' if net.dense_chain() else 'reference'}, finite differences"
           f"{', exact proof' if any(r.check.startswith('exact') for r in report.rows) else ''})")
     print(f"wrote {', '.join(str(p) for p in [*written, folder / 'verification.txt', folder / 'verification.json'])}")
     return 0 if report.passed else 1
@@ -131,26 +129,11 @@ SPEC_KEYS = {
     "reduction": str, "weight_decay": (int, float), "bias": bool, "samples": (int, str), "trials": int,
     "notation": dict, "inputs": (int, str), "layers": list,
 }
-SIZE = (int, str)
-# [[layers]] kind -> (block, {key: type}, the keys it needs)
-LAYER_KINDS = {
-    "dense": (Dense, {"units": SIZE, "activation": str, "bias": bool, "tie": str}, ("units",)),
-    "residual": (Residual, {"layers": list}, ("layers",)),
-    "layer_norm": (LayerNorm, {"eps": (int, float)}, ()),
-    "self_attention": (SelfAttention, {"d_k": int, "heads": int, "causal": bool}, ("d_k",)),
-    "conv1d": (Conv1D, {"channels": int, "width": int, "stride": int, "padding": int, "activation": str},
-               ("channels", "width")),
-    "recurrent": (Recurrent, {"hidden": SIZE, "steps": int, "activation": str}, ("hidden", "steps")),
-}
-# key -> (least, most): the integers a [[layers]] table may give
-BOUNDS = {"units": (1, MAX_SIZE), "hidden": (1, MAX_SIZE), "channels": (1, MAX_SIZE), "d_k": (1, MAX_SIZE),
-          "stride": (1, MAX_SIZE), "padding": (0, MAX_SIZE), "steps": (1, MAX_COUNT), "heads": (1, MAX_COUNT),
-          "width": (1, MAX_COUNT)}
 
 
-def _bounded(value, key, what):
-    """value, or a UsageError naming `what` where it is an integer outside BOUNDS[key]."""
-    least, most = BOUNDS[key]
+def _bounded(value, bounds, what):
+    """value, or a UsageError naming `what` where it is an integer outside the bounds (least, most)."""
+    least, most = bounds
     if isinstance(value, int) and not least <= value <= most:
         raise UsageError(f"{what} = {value}: must be between {least} and {most}")
     return value
@@ -165,30 +148,37 @@ def _layers(tables, path="layers", depth=1):
         if not isinstance(table, dict):
             raise UsageError(f"spec: {where} must be a table ([[{path}]]), got {table!r}")
         kind = table.get("kind")
-        if kind not in LAYER_KINDS:
-            raise UsageError(f"spec: {where}.kind = {kind!r} is not valid; choices: {', '.join(LAYER_KINDS)}")
-        block, keys, needed = LAYER_KINDS[kind]
+        if kind not in BLOCKS:
+            raise UsageError(f"spec: {where}.kind = {kind!r} is not valid; choices: {', '.join(BLOCKS)}")
+        arguments = {a.name: a for a in BLOCKS[kind].arguments()}
         for key, value in table.items():
             if key == "kind":
                 continue
-            if key not in keys:
-                raise UsageError(f"spec: unknown key {where}.{key} for kind {kind!r}; valid keys: {', '.join(keys)}")
-            if not isinstance(value, keys[key]) or isinstance(value, bool) and keys[key] is not bool:
+            if key not in arguments:
+                raise UsageError(f"spec: unknown key {where}.{key} for kind {kind!r}; valid keys: "
+                                 f"{', '.join(arguments)}")
+            a = arguments[key]
+            if not isinstance(value, a.type) or isinstance(value, bool) and a.type is not bool:
                 raise UsageError(f"spec: {where}.{key} = {value!r} has the wrong type")
-            if keys[key] is SIZE and not (isinstance(value, int) or value.isidentifier()):
+            if a.type is SIZE and not (isinstance(value, int) or value.isidentifier()):
                 raise UsageError(f"spec: {where}.{key} = {value!r} is neither a positive integer nor a name")
-            if key in BOUNDS:
-                _bounded(value, key, f"spec: {where}.{key}")
-        missing = [key for key in needed if key not in table]
+            if a.bounds:
+                _bounded(value, a.bounds, f"spec: {where}.{key}")
+        missing = [a.name for a in arguments.values() if a.required and a.name not in table]
         if missing:
             raise UsageError(f"spec: {where} (kind {kind!r}) needs {', '.join(missing)}")
         options = {key: value for key, value in table.items() if key != "kind"}
-        if kind == "residual":
+        for key in [a.name for a in arguments.values() if a.type is list and a.name in options]:   # inner blocks
             if depth > MAX_NESTING:
-                raise UsageError(f"spec: {where}: residuals nest at most {MAX_NESTING} deep")
-            options["layers"] = _layers(options["layers"], f"{where}.layers", depth + 1)
-        blocks.append(block(**options))
+                raise UsageError(f"spec: {where}: blocks nest at most {MAX_NESTING} deep")
+            options[key] = _layers(options[key], f"{where}.{key}", depth + 1)
+        try:
+            blocks.append(BLOCKS[kind](**options))
+        except (TypeError, ValueError) as e:
+            raise UsageError(f"spec: {where} (kind {kind!r}): {e}") from None
     return blocks
+
+
 NOTATION_KEYS = {"hadamard": str, "transpose": str, "layer": ("superscript", "subscript"), "bold": bool, "names": dict}
 
 
@@ -271,7 +261,7 @@ def _blocks_run(args, spec, notation):
         if not (isinstance(value, int) and not isinstance(value, bool) or isinstance(value, str) and
                 value.isidentifier()):
             raise UsageError(f"spec: {key} = {value!r} is neither a positive integer nor a name")
-        _bounded(value, "units", f"spec: {key}")
+        _bounded(value, (1, MAX_SIZE), f"spec: {key}")
     layers = _layers(spec["layers"])
     try:
         net = Network(_size(str(spec["inputs"])), layers, loss=spec.get("loss", "half_sse"),

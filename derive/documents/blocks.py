@@ -246,7 +246,7 @@ def backprop_blocks(result, notation=None, detail="textbook", extra=()):
     per layer, or every step for detail "full"), the boxed summary, the index form and the generated code."""
     n = notation or Notation()
     net = result.network
-    if not net.is_mlp:
+    if not net.dense_chain():
         return network_of_blocks(result, n, detail, extra)
     generic = is_generic(net)
     blocks = [Heading("Network"), Text(network_words(net, n)),
@@ -484,18 +484,6 @@ def algorithm(program, notation=None, label=lambda P: r"\partial L / \partial " 
                      codegen.python_source(program))
 
 
-ROLES = {"W": "the weights of layer {l}", "b": "the bias of layer {l}", "gamma": "the scale of layer {l}",
-         "beta": "the shift of layer {l}", "Wq": "the query weights of layer {l}", "Wk": "the key weights of layer {l}",
-         "Wv": "the value weights of layer {l}", "Wo": "the output weights of layer {l}",
-         "Wx": "the input weights of layer {l}", "Wh": "the recurrent weights of layer {l}",
-         "K": "the kernel of layer {l}, one block of rows per tap"}
-
-
-def _meaning(name, table):
-    match = re.fullmatch(r"([A-Za-z]+?)(\d+)", name)
-    return table[match.group(1)].format(l=match.group(2)) if match and match.group(1) in table else ""
-
-
 def _selections(net):
     """The selection matrices the definitions use, once each, by name."""
     found = {}
@@ -515,7 +503,7 @@ def block_symbols(net, n):
     rows = [(latex(X, n), shape(X), f"the inputs{' at step ' + X.name[1:] if len(net.inputs) > 1 else ''}, "
                                     f"one sample per {by}") for X in net.inputs]
     rows.append((latex(net.Y, n), shape(net.Y), f"the targets, one sample per {by}"))
-    rows += [(latex(P, n), shape(P), _meaning(P.name, ROLES)) for P in net.parameters]
+    rows += [(latex(p.symbol, n), shape(p.symbol), p.meaning) for p in net.parameter_info.values()]
     meanings = dict(m for b in flatten(net.blocks) for m in b.meanings)
     for Z in net.forward:
         rows.append((latex(Z, n), shape(Z), meanings.get(Z, "")))

@@ -175,7 +175,7 @@ def r_blocks(bp, notation=None):
     shown = {row[:2] for row in backward}
     _, gn_backward, gn_products = _r_rows(bp, "gauss_newton", n)
     same = [row[0] for row in gn_backward if row[:2] in shown]   # the output's R{δ}: as in the Hessian's pass
-    output = latex(net.layers[-1].Z, n) if net.is_mlp else "Z"
+    output = latex(net.layers[-1].Z, n) if net.dense_chain() else "Z"
     theta = r"\theta = (%s)" % ", ".join(latex(P, n) for P in net.parameters)
     blocks += [Heading("Gauss–Newton product"),
                Text(((TEXT, "With "), (MATH, theta), (TEXT, ", "), (MATH, r"H = \nabla^2_\theta L"),

@@ -1,8 +1,11 @@
-"""The blocks a network is made of, and how each is built into named definitions: dense layers, residual connections,
-layer norm, self-attention, 1-D convolution and recurrent (Elman) layers. Every block reads the matrix before it and
-defines its output; its parameters are named by role and by its position l among the parameterised layers."""
+"""The blocks a network is made of, each one class registered once (register_block): its arguments are its dataclass
+fields (the keys of a spec file's [[layers]] table, with their types, defaults and bounds), build(b, A, last) writes
+its named definitions from the matrix A before it through the Builder b, and its parameters carry their metadata
+(role, layer, shape, meaning, weight decay). Dense layers, residual connections, layer norm, self-attention, 1-D
+convolution and recurrent (Elman) layers are registered here; a user's block the same way."""
 import math
-from dataclasses import dataclass, replace
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from typing import ClassVar
 
 import sympy as sp
 
@@ -12,73 +15,106 @@ from ..core.functions import ELT, Softmax, apply, body_of
 from ..core.registry import ACTIVATIONS, Activation
 from ..errors import InvalidArgument
 
-
-@dataclass(frozen=True)
-class Dense:
-    """A dense layer: `units` outputs (a positive int or a SymPy symbol), an activation, a bias or not; `tie` names
-    an earlier weight ("W1") whose transpose this layer uses (a tied autoencoder): the weight is shared.
-
-    `activation` is a registered name (derive.ACTIVATIONS), or any differentiable SymPy function class or Lambda.
-    """
-
-    units: object
-    activation: object = "sigmoid"
-    bias: bool = True
-    tie: object = None
-
-
-@dataclass(frozen=True)
-class Residual:
-    """y = x + F(x): the blocks F, whose output must have the width of x."""
-
-    layers: tuple
-
-    def __init__(self, layers):
-        object.__setattr__(self, "layers", tuple(layers))
-
-
-@dataclass(frozen=True)
-class LayerNorm:
-    """γ ⊙ (z − μ)/√(σ² + ε) + β per sample over its features (μ, σ² the sample's mean and variance)."""
-
-    eps: object = 1e-5
-
-
-@dataclass(frozen=True)
-class SelfAttention:
-    """Scaled dot-product self-attention over the samples axis (the tokens of one sequence): Q = X W_q, K = X W_k,
-    V = X W_v, per head P_h = softmax(Q_h K_hᵀ/√d_k) per query (causal: each token sees those before it and
-    itself), output concat_h(P_h V_h) W_o; heads are column blocks of width d_k; no biases."""
-
-    d_k: int
-    heads: int = 1
-    causal: bool = False
-
-
-@dataclass(frozen=True)
-class Conv1D:
-    """A 1-D convolution over the samples (time) axis: Z[t] = Σ_j X[t·stride + j − padding] K_j + bᵀ, K_j rows
-    j·c_in … (j + 1)·c_in − 1 of K, written Z = Σ_j S_j X E_j K + 1 bᵀ with constant shift S_j and tap E_j."""
-
-    channels: int
-    width: int
-    stride: int = 1
-    padding: int = 0
-    activation: object = "identity"
-
-
-@dataclass(frozen=True)
-class Recurrent:
-    """An Elman layer H_t = f(W_h H_{t−1} + W_x X_t + b 1ᵀ), H_0 = 0, unrolled over `steps` with shared weights; it
-    reads the sequence X1 … XT (so it comes first) and passes H_T on."""
-
-    hidden: object
-    steps: int
-    activation: object = "tanh"
-
-
-BLOCKS = (Dense, Residual, LayerNorm, SelfAttention, Conv1D, Recurrent)
 MAX_NESTING = 100   # residuals inside residuals: each is a level of recursion in building and printing
+MAX_SIZE = 10**5    # a width a spec file may give
+MAX_COUNT = 100     # a spec's steps, heads and kernel width: each unrolls into that many named definitions
+SIZE = (int, str)   # a width: a positive integer or a name
+BLOCKS = {}         # spec key -> block class, in registration order
+
+
+def arg(kind, help, default=MISSING, bounds=None):
+    """A block's argument: its type (a class or a tuple of them; SIZE for a width), what it is, its default, the
+    integers a spec may give."""
+    return field(default=default, metadata={"type": kind, "help": help, "bounds": bounds})
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One argument of a block kind, as a spec file or the CLI gives it."""
+
+    name: str
+    type: object
+    help: str
+    default: object
+    bounds: object
+
+    @property
+    def required(self):
+        return self.default is MISSING
+
+
+class Block:
+    """A kind of layer: a frozen dataclass whose fields are its arguments (declared with `arg`), a spec `key`, the
+    `kind` in words, and build(b, A, last) -> Built (b: the Builder; A: the matrix before it; last: whether it ends
+    the network)."""
+
+    key: ClassVar[str] = ""
+    kind: ClassVar[str] = ""
+
+    def build(self, b, A, last):
+        raise NotImplementedError(f"{type(self).__name__}.build")
+
+    @classmethod
+    def arguments(cls):
+        """The block's arguments, in order."""
+        return tuple(Argument(f.name, f.metadata.get("type", object), f.metadata.get("help", ""), f.default,
+                              f.metadata.get("bounds")) for f in fields(cls))
+
+    def plain(self, built):
+        """The block as plain data, for a verification written apart from derive: its kind, its position l and its
+        arguments (an activation by name, with σ as a SymPy Lambda; inner blocks as plain data)."""
+        out = {"kind": self.kind, "index": built.index}
+        for a in self.arguments():
+            value = getattr(self, a.name)
+            if a.name == "layers":
+                out["layers"] = [inner.plain() for inner in built.inner]
+            elif a.name == "activation":
+                act = activation_of(value, built.title)
+                out.update(activation=act.name, function=act.definition() if act.elementwise else None)
+            elif isinstance(value, (sp.Integer, int)) and not isinstance(value, bool):
+                out[a.name] = int(value)
+            elif isinstance(value, (float, sp.Rational)):
+                out[a.name] = float(value)
+            else:
+                out[a.name] = value
+        return out
+
+
+def register_block(cls):
+    """Register a block class (a frozen dataclass subclassing Block, with `key`, `kind` and `build`) under its
+    spec key; usable as a decorator. A key registered before is an error."""
+    if not (isinstance(cls, type) and issubclass(cls, Block) and is_dataclass(cls)):
+        raise InvalidArgument(f"register_block: {cls!r} is not a dataclass subclassing derive.Block")
+    if not (isinstance(cls.key, str) and cls.key.isidentifier() and isinstance(cls.kind, str) and cls.kind):
+        raise InvalidArgument(f"register_block: {cls.__name__} needs a `key` (an identifier, its name in spec files) "
+                              f"and a `kind` (in words), got key={cls.key!r}, kind={cls.kind!r}")
+    if cls.build is Block.build:
+        raise InvalidArgument(f"register_block: {cls.__name__} has no build(b, A, last)")
+    known = BLOCKS.get(cls.key)
+    if known is not None and known is not cls:
+        raise InvalidArgument(f"register_block: key {cls.key!r} is {known.__name__}'s already")
+    BLOCKS[cls.key] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A parameter of a built network: its symbol, its role ("W", "b", "gamma", "Wq", …), its layer l, what it is in
+    words, and whether weight decay penalises it."""
+
+    symbol: sp.MatrixSymbol
+    role: str
+    layer: int
+    meaning: str
+    decay: bool = True
+
+    @property
+    def name(self):
+        return self.symbol.name
+
+    @property
+    def shape(self):
+        return self.symbol.shape
 
 
 @dataclass(frozen=True)
@@ -129,26 +165,8 @@ class Built:
     activated: object = None   # the Layer or Output A = σ(Z) the block ends with (dense, convolution, recurrent)
 
     def plain(self):
-        """The block as plain data, for a verification written apart from derive: its kind, its position l, what it
-        was given (activations by name, with σ as a SymPy Lambda)."""
-        s = self.spec
-        out = {"kind": self.kind, "index": self.index}
-        if self.kind == "residual":
-            return {**out, "layers": [b.plain() for b in self.inner]}
-        if self.kind == "dense":
-            out.update(units=s.units, bias=s.bias, tie=s.tie)
-        elif self.kind == "layer norm":
-            out.update(eps=float(s.eps))
-        elif self.kind == "self-attention":
-            out.update(d_k=int(s.d_k), heads=int(s.heads), causal=bool(s.causal))
-        elif self.kind == "convolution":
-            out.update(channels=int(s.channels), width=int(s.width), stride=int(s.stride), padding=int(s.padding))
-        elif self.kind == "recurrent":
-            out.update(hidden=s.hidden, steps=int(s.steps))
-        if hasattr(s, "activation"):
-            act = activation_of(s.activation, self.title)
-            out.update(activation=act.name, function=act.definition() if act.elementwise else None)
-        return out
+        """The block as plain data (Block.plain)."""
+        return self.spec.plain(self)
 
 
 def size(n, where):
@@ -162,7 +180,7 @@ def size(n, where):
     raise InvalidArgument(f"{where}: size must be a positive integer or a SymPy symbol, got {n!r}")
 
 
-def _count(n, what, where, least=1):
+def count(n, what, where, least=1):
     """A plain integer ≥ `least` (a count a block's structure depends on)."""
     if isinstance(n, bool) or not isinstance(n, (int, sp.Integer)) or n < least:
         raise InvalidArgument(f"{where}: {what} must be an integer ≥ {least}, got {n!r}")
@@ -182,6 +200,14 @@ def activation_of(spec, where):
         return Activation(str(body.xreplace({ELT: sp.Symbol("x")})), sp.Lambda(ELT, body))
     raise InvalidArgument(f"{where}: activation must be a name ({', '.join(ACTIVATIONS)}) or a SymPy function, "
                           f"got {spec!r}")
+
+
+def entrywise(spec, where, what):
+    """An entrywise activation for a block inside the network (softmax is an output activation)."""
+    act = activation_of(spec, where)
+    if not act.elementwise:
+        raise InvalidArgument(f"{where}: softmax is an output activation; {what} takes an entrywise one")
+    return act
 
 
 def pre_activation(layout, W, A_in, b, m):
@@ -212,13 +238,14 @@ def activate(act, Z, layout):
 
 
 class Builder:
-    """Builds blocks one after another: the current matrix, its width and number of samples, and the counters."""
+    """Builds blocks one after another: the current matrix's width n and number of samples m, the layer counter l,
+    and what the blocks declare (parameters with their metadata, constants, a sequence's inputs)."""
 
     def __init__(self, layout, samples, inputs):
         self.layout, self.m, self.n = layout, samples, inputs
-        self.l, self.residuals, self.blocks, self.first = 0, 0, [], True
+        self.l, self.residuals, self.first = 0, 0, True
         self.nesting = 0       # the residuals being built, one inside the other
-        self.parameters = {}   # name -> MatrixSymbol
+        self.parameters = {}   # name -> Parameter
         self.constants = {}    # a block's constant as a symbol (ε of a layer norm) -> its value, for code
         self.inputs = None
 
@@ -227,121 +254,191 @@ class Builder:
         m = self.m if samples is None else samples
         return sp.MatrixSymbol(name, m, features) if self.layout == "AW" else sp.MatrixSymbol(name, features, m)
 
-    def parameter(self, name, shape):
-        P = sp.MatrixSymbol(name, *shape)
-        self.parameters[name] = P
+    def statistic(self, name):
+        """One number per sample: m × 1 in layout AW, 1 × m otherwise."""
+        return sp.MatrixSymbol(name, self.m, 1) if self.layout == "AW" else sp.MatrixSymbol(name, 1, self.m)
+
+    def per_sample_sum(self, M):
+        """Each sample's features summed: M 1 (AW) or 1ᵀ M."""
+        n = M.cols if self.layout == "AW" else M.rows
+        return matmul(M, sp.OneMatrix(n, 1)) if self.layout == "AW" else matmul(sp.OneMatrix(1, n), M)
+
+    def spread(self, s, n=None):
+        """A per-sample statistic repeated over the n features: s 1ᵀ (AW) or 1 s."""
+        n = self.n if n is None else n
+        return matmul(s, sp.OneMatrix(1, n)) if self.layout == "AW" else matmul(sp.OneMatrix(n, 1), s)
+
+    def layer(self, what):
+        """The next layer's position l and how errors name it: "layer 3 (layer norm)"."""
+        self.l += 1
+        return self.l, f"layer {self.l}" if what == "dense" else f"layer {self.l} ({what})"
+
+    def parameter(self, role, shape, meaning, decay=True):
+        """The parameter <role><l> of the current layer, with its metadata."""
+        P = sp.MatrixSymbol(f"{role}{self.l}", *shape)
+        self.parameters[P.name] = Parameter(P, role, self.l, meaning, decay)
         return P
+
+    def constant(self, name, value):
+        """A constant of the current layer: a symbol <name><l> in the derivation, `value` in code."""
+        c = sp.Symbol(f"{name}{self.l}", positive=True)
+        self.constants[c] = value
+        return c
 
     def build(self, specs, A, last):
         """Build `specs` in turn from A; the Built blocks and the output."""
         built = []
         for k, spec in enumerate(specs):
-            if not isinstance(spec, BLOCKS):
-                raise InvalidArgument(f"layer {self.l + 1}: {spec!r} is not a block; blocks are "
-                                      f"{', '.join(b.__name__ for b in BLOCKS)}")
-            block = getattr(self, type(spec).__name__.lower())(spec, A, last and k == len(specs) - 1)
-            block = replace(block, spec=spec)
+            if not isinstance(spec, Block) or BLOCKS.get(type(spec).key) is not type(spec):
+                raise InvalidArgument(f"layer {self.l + 1}: {spec!r} is not a registered block; blocks are "
+                                      f"{', '.join(b.__name__ for b in BLOCKS.values())} (derive.register_block adds one)")
+            block = replace(spec.build(self, A, last and k == len(specs) - 1), spec=spec)
             self.first = False
             built.append(block)
             A = block.output
         return built, A
 
-    def _next(self, what):
-        self.l += 1
-        return self.l, f"layer {self.l}" if what == "dense" else f"layer {self.l} ({what})"
 
-    def dense(self, spec, A, last):
-        l, where = self._next("dense")
-        act = activation_of(spec.activation, where)
+@register_block
+@dataclass(frozen=True)
+class Dense(Block):
+    """A dense layer: `units` outputs (a positive int or a SymPy symbol), an activation, a bias or not; `tie` names
+    an earlier weight ("W1") whose transpose this layer uses (a tied autoencoder): the weight is shared.
+
+    `activation` is a registered name (derive.ACTIVATIONS), or any differentiable SymPy function class or Lambda.
+    """
+
+    key: ClassVar[str] = "dense"
+    kind: ClassVar[str] = "dense"
+    units: object = arg(SIZE, "the number of units", bounds=(1, MAX_SIZE))
+    activation: object = arg(str, "the activation (a registered name)", "sigmoid")
+    bias: bool = arg(bool, "whether the layer adds a bias", True)
+    tie: object = arg(str, "an earlier weight (W1) whose transpose this layer uses", None)
+
+    def build(self, b, A, last):
+        l, where = b.layer("dense")
+        act = activation_of(self.activation, where)
         if not act.elementwise and not last:
             raise InvalidArgument(f"{where}: softmax is only valid on the output layer (the network's last)")
-        n_in, n = self.n, size(spec.units, where)
+        n_in, n = b.n, size(self.units, where)
         if not act.elementwise and n == 1:
             raise InvalidArgument(f"{where}: softmax over a single unit is the constant 1; use sigmoid")
-        if spec.tie is not None:
-            W = self._tied(spec.tie, weight_shape(self.layout, n_in, n), where)
-        else:
-            W = self.parameter(f"W{l}", weight_shape(self.layout, n_in, n))
-        b = self.parameter(f"b{l}", (n, 1)) if spec.bias else None
-        Z, A_out, delta = (self.matrix(f"{k}{l}", n) for k in ("Z", "A", "delta"))
-        Z_def = pre_activation(self.layout, W, A, b, self.m)
-        A_def = activate(act, Z, self.layout)
-        layer = Layer(l, act, W, b, Z, A_out, delta, Z_def, A_def)
-        self.n = n
-        note = f"the weight is {spec.tie}ᵀ, shared with {spec.tie}: its gradient sums both uses" if spec.tie else ""
-        params = tuple(P for P in (W if spec.tie is None else None, b) if P is not None)
-        return Built("dense", l, f"Layer {l}: dense, {act.name}", A, A_out, ((Z, Z_def), (A_out, A_def)), params,
+        shape = weight_shape(b.layout, n_in, n)
+        W = self._tied(b, shape, where) if self.tie is not None else b.parameter("W", shape, f"the weights of layer {l}")
+        bias_ = b.parameter("b", (n, 1), f"the bias of layer {l}", decay=False) if self.bias else None
+        Z, A_out, delta = (b.matrix(f"{k}{l}", n) for k in ("Z", "A", "delta"))
+        Z_def = pre_activation(b.layout, W, A, bias_, b.m)
+        A_def = activate(act, Z, b.layout)
+        layer = Layer(l, act, W, bias_, Z, A_out, delta, Z_def, A_def)
+        b.n = n
+        note = f"the weight is {self.tie}ᵀ, shared with {self.tie}: its gradient sums both uses" if self.tie else ""
+        params = tuple(P for P in (W if self.tie is None else None, bias_) if P is not None)
+        return Built(self.kind, l, f"Layer {l}: dense, {act.name}", A, A_out, ((Z, Z_def), (A_out, A_def)), params,
                      ((Z, delta),), layer=layer, note=note, activated=layer,
                      meanings=((Z, f"the pre-activations of layer {l}"), (A_out, f"the activations of layer {l}")))
 
-    def _tied(self, name, shape, where):
-        if not isinstance(name, str) or name not in self.parameters or not name.startswith("W"):
-            known = ", ".join(k for k in self.parameters if k.startswith("W")) or "none yet"
-            raise InvalidArgument(f"{where}: tie={name!r} names no earlier dense weight (the weights so far: {known})")
-        W = self.parameters[name]
+    def _tied(self, b, shape, where):
+        known = [k for k, P in b.parameters.items() if P.role == "W"]
+        if not isinstance(self.tie, str) or self.tie not in known:
+            raise InvalidArgument(f"{where}: tie={self.tie!r} names no earlier dense weight (the weights so far: "
+                                  f"{', '.join(known) or 'none yet'})")
+        W = b.parameters[self.tie].symbol
         if tuple(W.T.shape) != tuple(shape):
-            raise InvalidArgument(f"{where}: tie={name!r}: this layer needs a weight of shape "
-                                  f"{tuple(shape)}, and {name}ᵀ has shape {tuple(W.T.shape)}")
+            raise InvalidArgument(f"{where}: tie={self.tie!r}: this layer needs a weight of shape "
+                                  f"{tuple(shape)}, and {self.tie}ᵀ has shape {tuple(W.T.shape)}")
         return tp(W)
 
-    def residual(self, spec, A, last):
-        self.residuals += 1
-        k = self.residuals
-        if not spec.layers:
+
+@register_block
+@dataclass(frozen=True)
+class Residual(Block):
+    """y = x + F(x): the blocks F, whose output must have the width of x."""
+
+    key: ClassVar[str] = "residual"
+    kind: ClassVar[str] = "residual"
+    layers: tuple = arg(list, "the blocks F of y = x + F(x)")
+
+    def __init__(self, layers):
+        object.__setattr__(self, "layers", tuple(layers))
+
+    def build(self, b, A, last):
+        b.residuals += 1
+        k = b.residuals
+        if not self.layers:
             raise InvalidArgument(f"residual {k}: needs at least one layer")
-        if self.nesting == MAX_NESTING:
+        if b.nesting == MAX_NESTING:
             raise InvalidArgument(f"residual {k}: residuals nest at most {MAX_NESTING} deep")
-        n, m, first = self.n, self.m, self.l + 1
-        self.nesting += 1
-        inner, F = self.build(spec.layers, A, last)
-        self.nesting -= 1
-        where = f"residual {k} (layers {first}–{self.l})"
-        if (self.n, self.m) != (n, m):
+        n, m, first = b.n, b.m, b.l + 1
+        b.nesting += 1
+        inner, F = b.build(self.layers, A, last)
+        b.nesting -= 1
+        where = f"residual {k} (layers {first}–{b.l})"
+        if (b.n, b.m) != (n, m):
             raise InvalidArgument(f"{where}: x + F(x) needs F(x) of the shape of x: x has width {n} and {m} "
-                                  f"samples, F(x) width {self.n} and {self.m} samples")
-        R, delta = self.matrix(f"R{k}", n), self.matrix(f"delta_R{k}", n)
-        span = f"layers {first}–{self.l}" if self.l > first else f"layer {first}"
-        return Built("residual", k, f"Residual {k}: x + F(x) over {span}", A, R,
+                                  f"samples, F(x) width {b.n} and {b.m} samples")
+        R, delta = b.matrix(f"R{k}", n), b.matrix(f"delta_R{k}", n)
+        span = f"layers {first}–{b.l}" if b.l > first else f"layer {first}"
+        return Built(self.kind, k, f"Residual {k}: x + F(x) over {span}", A, R,
                      ((R, matadd(A, F)),), (), ((R, delta),), inner=tuple(inner),
                      meanings=((R, f"the residual sum x + F(x) over {span}"),))
 
-    def layernorm(self, spec, A, last):
-        l, where = self._next("layer norm")
-        eps = sp.Symbol(f"epsilon{l}", positive=True)
-        self.constants[eps] = _epsilon(spec.eps, where)
-        n, m, AW = self.n, self.m, self.layout == "AW"
-        one = sp.OneMatrix
-        per_sample = (lambda M: matmul(M, one(n, 1))) if AW else (lambda M: matmul(one(1, n), M))
-        spread = (lambda s: matmul(s, one(1, n))) if AW else (lambda s: matmul(one(n, 1), s))
-        stat = (lambda name: sp.MatrixSymbol(name, m, 1)) if AW else (lambda name: sp.MatrixSymbol(name, 1, m))
-        gamma, beta = self.parameter(f"gamma{l}", (n, 1)), self.parameter(f"beta{l}", (n, 1))
-        mu, v, s = stat(f"mu{l}"), stat(f"v{l}"), stat(f"s{l}")
-        C, N, A_out = (self.matrix(f"{k}{l}", n) for k in ("C", "N", "A"))
+
+@register_block
+@dataclass(frozen=True)
+class LayerNorm(Block):
+    """γ ⊙ (z − μ)/√(σ² + ε) + β per sample over its features (μ, σ² the sample's mean and variance)."""
+
+    key: ClassVar[str] = "layer_norm"
+    kind: ClassVar[str] = "layer norm"
+    eps: object = arg((int, float), "the constant ε added to the variance", 1e-5)
+
+    def build(self, b, A, last):
+        l, where = b.layer(self.kind)
+        eps = b.constant("epsilon", _epsilon(self.eps, where))
+        n, m = b.n, b.m
+        gamma = b.parameter("gamma", (n, 1), f"the scale of layer {l}", decay=False)
+        beta = b.parameter("beta", (n, 1), f"the shift of layer {l}", decay=False)
+        mu, v, s = (b.statistic(f"{k}{l}") for k in ("mu", "v", "s"))
+        C, N, A_out = (b.matrix(f"{k}{l}", n) for k in ("C", "N", "A"))
         # μ = (1/n) Z 1, C = Z − μ 1ᵀ, v = (1/n) C^∘2 1, s = (v + ε)^∘(−1/2), N = C ⊙ s 1ᵀ, A = N ⊙ 1 γᵀ + 1 βᵀ
-        definitions = ((mu, per_sample(A) / n), (C, matadd(A, -spread(mu))),
-                       (v, per_sample(hadamard_power(C, 2)) / n),
-                       (s, hadamard_power(matadd(v, eps * one(*v.shape)), sp.Rational(-1, 2))),
-                       (N, hadamard(C, spread(s))),
-                       (A_out, matadd(hadamard(N, bias(self.layout, gamma, m)), bias(self.layout, beta, m))))
+        definitions = ((mu, b.per_sample_sum(A) / n), (C, matadd(A, -b.spread(mu))),
+                       (v, b.per_sample_sum(hadamard_power(C, 2)) / n),
+                       (s, hadamard_power(matadd(v, eps * sp.OneMatrix(*v.shape)), sp.Rational(-1, 2))),
+                       (N, hadamard(C, b.spread(s))),
+                       (A_out, matadd(hadamard(N, bias(b.layout, gamma, m)), bias(b.layout, beta, m))))
         meanings = ((mu, "the mean of each sample's features"), (C, "the centred features"),
                     (v, "the variance of each sample's features"), (s, "one over the standard deviation, per sample"),
                     (N, "the normalised features"), (A_out, f"the output of layer {l}"))
-        return Built("layer norm", l, f"Layer {l}: layer norm", A, A_out, definitions, (gamma, beta),
-                     _deltas(definitions), meanings=meanings)
+        return Built(self.kind, l, f"Layer {l}: layer norm", A, A_out, definitions, (gamma, beta),
+                     named_deltas(definitions), meanings=meanings)
 
-    def selfattention(self, spec, A, last):
-        l, where = self._next("self-attention")
-        dk, heads = _count(spec.d_k, "d_k", where), _count(spec.heads, "heads", where)
-        n, m, AW = self.n, self.m, self.layout == "AW"
-        if spec.causal and m == 1:
+
+@register_block
+@dataclass(frozen=True)
+class SelfAttention(Block):
+    """Scaled dot-product self-attention over the samples axis (the tokens of one sequence): Q = X W_q, K = X W_k,
+    V = X W_v, per head P_h = softmax(Q_h K_hᵀ/√d_k) per query (causal: each token sees those before it and
+    itself), output concat_h(P_h V_h) W_o; heads are column blocks of width d_k; no biases."""
+
+    key: ClassVar[str] = "self_attention"
+    kind: ClassVar[str] = "self-attention"
+    d_k: int = arg(int, "the width of each head's queries, keys and values", bounds=(1, MAX_SIZE))
+    heads: int = arg(int, "the number of heads", 1, bounds=(1, MAX_COUNT))
+    causal: bool = arg(bool, "whether each token sees only those before it and itself", False)
+
+    def build(self, b, A, last):
+        l, where = b.layer(self.kind)
+        dk, heads = count(self.d_k, "d_k", where), count(self.heads, "heads", where)
+        n, m, AW = b.n, b.m, b.layout == "AW"
+        if self.causal and m == 1:
             raise InvalidArgument(f"{where}: a causal mask needs a token axis; this network has one sample (m = 1)")
         width = heads * dk
-        Wq, Wk, Wv = (self.parameter(f"W{k}{l}", weight_shape(self.layout, n, width)) for k in "qkv")
-        Wo = self.parameter(f"Wo{l}", weight_shape(self.layout, width, n))
-        Q, K, V, O, A_out = (self.matrix(f"{k}{l}", w) for k, w in (("Q", width), ("K", width), ("V", width),
-                                                                    ("O", width), ("A", n)))
-        definitions = [(Q, linear(self.layout, Wq, A)), (K, linear(self.layout, Wk, A)),
-                       (V, linear(self.layout, Wv, A))]
+        Wq, Wk, Wv = (b.parameter(f"W{k}", weight_shape(b.layout, n, width), f"the {what} weights of layer {l}")
+                      for k, what in zip("qkv", ("query", "key", "value")))
+        Wo = b.parameter("Wo", weight_shape(b.layout, width, n), f"the output weights of layer {l}")
+        Q, K, V, O, A_out = (b.matrix(f"{k}{l}", w) for k, w in (("Q", width), ("K", width), ("V", width),
+                                                                 ("O", width), ("A", n)))
+        definitions = [(Q, linear(b.layout, Wq, A)), (K, linear(b.layout, Wk, A)), (V, linear(b.layout, Wv, A))]
         meanings = {Q: f"the queries of layer {l}, the heads side by side", K: f"the keys of layer {l}",
                     V: f"the values of layer {l}", O: f"the heads' outputs side by side (layer {l})",
                     A_out: f"the output of layer {l}"}
@@ -356,7 +453,7 @@ class Builder:
                 E = Select(f"E{l}_{h}", width, (h - 1) * dk, dk)
                 meanings[E] = (f"selects columns {(h - 1) * dk + 1}–{h * dk}: head {h}'s block of Q, K, V "
                                f"(rows with samples as columns)")
-                Qh, Kh, Vh = (self.matrix(f"{k}{tag}", dk) for k in "QKV")
+                Qh, Kh, Vh = (b.matrix(f"{k}{tag}", dk) for k in "QKV")
                 definitions += [(Mh, matmul(M, tp(E)) if AW else matmul(E, M)) for Mh, M in ((Qh, Q), (Kh, K), (Vh, V))]
                 meanings.update({Qh: f"the queries of head {h} (layer {l})", Kh: f"the keys of head {h}",
                                  Vh: f"the values of head {h}"})
@@ -367,36 +464,50 @@ class Builder:
             out = matmul(P, Vh) if AW else matmul(Vh, P)
             if E is not None:
                 out = matmul(out, E) if AW else matmul(tp(E), out)
-            definitions += [(S, scores / sp.sqrt(dk)), (P, Softmax(S, 1 if AW else 0, spec.causal))]
+            definitions += [(S, scores / sp.sqrt(dk)), (P, Softmax(S, 1 if AW else 0, self.causal))]
             meanings.update({S: f"the attention scores of layer {l}{head}",
                              P: f"the attention weights of layer {l}{head}: each query's weights sum to 1"})
             parts.append(out)
-        definitions += [(O, matadd(*parts)), (A_out, linear(self.layout, Wo, O))]
-        title = f"Layer {l}: {'causal ' if spec.causal else ''}self-attention, {heads} head{'s' * (heads > 1)}"
-        return Built("self-attention", l, title, A, A_out, tuple(definitions), (Wq, Wk, Wv, Wo),
-                     _deltas(definitions), meanings=tuple(meanings.items()))
+        definitions += [(O, matadd(*parts)), (A_out, linear(b.layout, Wo, O))]
+        title = f"Layer {l}: {'causal ' if self.causal else ''}self-attention, {heads} head{'s' * (heads > 1)}"
+        return Built(self.kind, l, title, A, A_out, tuple(definitions), (Wq, Wk, Wv, Wo),
+                     named_deltas(definitions), meanings=tuple(meanings.items()))
 
-    def conv1d(self, spec, A, last):
-        l, where = self._next("convolution")
-        channels, width = _count(spec.channels, "channels", where), _count(spec.width, "width", where)
-        stride, padding = _count(spec.stride, "stride", where), _count(spec.padding, "padding", where, 0)
-        act = activation_of(spec.activation, where)
-        if not act.elementwise:
-            raise InvalidArgument(f"{where}: softmax is an output activation; a convolution takes an entrywise one")
-        if not isinstance(self.m, sp.Integer):
+
+@register_block
+@dataclass(frozen=True)
+class Conv1D(Block):
+    """A 1-D convolution over the samples (time) axis: Z[t] = Σ_j X[t·stride + j − padding] K_j + bᵀ, K_j rows
+    j·c_in … (j + 1)·c_in − 1 of K, written Z = Σ_j S_j X E_j K + 1 bᵀ with constant shift S_j and tap E_j."""
+
+    key: ClassVar[str] = "conv1d"
+    kind: ClassVar[str] = "convolution"
+    channels: int = arg(int, "the number of output channels", bounds=(1, MAX_SIZE))
+    width: int = arg(int, "the kernel's width in time steps", bounds=(1, MAX_COUNT))
+    stride: int = arg(int, "the step between outputs", 1, bounds=(1, MAX_SIZE))
+    padding: int = arg(int, "zero steps added at either end", 0, bounds=(0, MAX_SIZE))
+    activation: object = arg(str, "the activation (a registered name)", "identity")
+
+    def build(self, b, A, last):
+        l, where = b.layer(self.kind)
+        channels, width = count(self.channels, "channels", where), count(self.width, "width", where)
+        stride, padding = count(self.stride, "stride", where), count(self.padding, "padding", where, 0)
+        act = entrywise(self.activation, where, "a convolution")
+        if not isinstance(b.m, sp.Integer):
             raise InvalidArgument(f"{where}: a convolution over the samples (time) axis needs their number: pass "
-                                  f"samples=<int> (got {self.m})")
-        if not isinstance(self.n, sp.Integer):
+                                  f"samples=<int> (got {b.m})")
+        if not isinstance(b.n, sp.Integer):
             raise InvalidArgument(f"{where}: a convolution needs the number of input channels as an integer, "
-                                  f"got {self.n}")
-        T, c_in = int(self.m), int(self.n)
+                                  f"got {b.n}")
+        T, c_in = int(b.m), int(b.n)
         T_out = (T + 2 * padding - width) // stride + 1
         if T_out < 1:
             raise InvalidArgument(f"{where}: width {width} is longer than the {T} time steps plus padding "
                                   f"{padding} on each side")
-        AW, WA = self.layout == "AW", self.layout == "WA"
-        K = self.parameter(f"K{l}", (width * c_in, channels) if not WA else (channels, width * c_in))
-        b = self.parameter(f"b{l}", (channels, 1))
+        AW, WA = b.layout == "AW", b.layout == "WA"
+        K = b.parameter("K", (width * c_in, channels) if not WA else (channels, width * c_in),
+                        f"the kernel of layer {l}, one block of rows per tap")
+        bias_ = b.parameter("b", (channels, 1), f"the bias of layer {l}", decay=False)
         definitions, terms, meanings = [], [], {}
         for j in range(width):
             # tap j: K_j = E_j K, rows j·c_in … of K (columns in WA); S_j selects the time steps t·stride + j − padding
@@ -410,58 +521,69 @@ class Builder:
                            f"selects the time steps t + {j - padding} of the input for output step t"
                            + (" (a zero row past either end: padding)" if padding else ""))
             terms.append(matmul(S, A, Kj) if AW else matmul(Kj, A, tp(S)) if WA else matmul(tp(Kj), A, tp(S)))
-        self.m, self.n = sp.Integer(T_out), sp.Integer(channels)
-        Z, A_out = self.matrix(f"Z{l}", channels), self.matrix(f"A{l}", channels)
-        z_def = matadd(*terms, bias(self.layout, b, self.m))
+        b.m, b.n = sp.Integer(T_out), sp.Integer(channels)
+        Z, A_out = b.matrix(f"Z{l}", channels), b.matrix(f"A{l}", channels)
+        z_def = matadd(*terms, bias(b.layout, bias_, b.m))
         if act.body == ELT:
             definitions.append((A_out, z_def))
-            delta = self.matrix(f"delta_A{l}", channels)
+            delta = b.matrix(f"delta_A{l}", channels)
             meanings[A_out] = f"the output of layer {l}: Z = Σ_j S_j X K_j + 1 bᵀ"
             named, activated = A_out, None
         else:
-            definitions += [(Z, z_def), (A_out, activate(act, Z, self.layout))]
-            delta = self.matrix(f"delta{l}", channels)
+            definitions += [(Z, z_def), (A_out, activate(act, Z, b.layout))]
+            delta = b.matrix(f"delta{l}", channels)
             meanings.update({Z: f"the pre-activations of layer {l}", A_out: f"the output of layer {l}"})
             named, activated = Z, Output(act, Z, A_out, definitions[-1][1], delta)
         title = f"Layer {l}: convolution, {channels} channels, width {width}" + (
             f", stride {stride}" if stride > 1 else "") + (f", padding {padding}" if padding else "")
-        deltas = (*_deltas(definitions[:width]), (named, delta))
-        return Built("convolution", l, title, A, A_out, tuple(definitions), (K, b), deltas,
+        deltas = (*named_deltas(definitions[:width]), (named, delta))
+        return Built(self.kind, l, title, A, A_out, tuple(definitions), (K, bias_), deltas,
                      meanings=tuple(meanings.items()), activated=activated)
 
-    def recurrent(self, spec, A, last):
-        l, where = self._next("recurrent")
-        if not self.first:
+
+@register_block
+@dataclass(frozen=True)
+class Recurrent(Block):
+    """An Elman layer H_t = f(W_h H_{t−1} + W_x X_t + b 1ᵀ), H_0 = 0, unrolled over `steps` with shared weights; it
+    reads the sequence X1 … XT (so it comes first) and passes H_T on."""
+
+    key: ClassVar[str] = "recurrent"
+    kind: ClassVar[str] = "recurrent"
+    hidden: object = arg(SIZE, "the width of the hidden state", bounds=(1, MAX_SIZE))
+    steps: int = arg(int, "the number of time steps", bounds=(1, MAX_COUNT))
+    activation: object = arg(str, "the activation (a registered name)", "tanh")
+
+    def build(self, b, A, last):
+        l, where = b.layer(self.kind)
+        if not b.first:
             raise InvalidArgument(f"{where}: a recurrent layer reads the sequence X1 … XT, so it must be the "
                                   f"network's first layer")
-        steps = _count(spec.steps, "steps", where)
-        act = activation_of(spec.activation, where)
-        if not act.elementwise:
-            raise InvalidArgument(f"{where}: softmax is an output activation; a recurrent layer takes an entrywise one")
-        n_in, n = self.n, size(spec.hidden, where)
-        Wx = self.parameter(f"Wx{l}", weight_shape(self.layout, n_in, n))
-        Wh = self.parameter(f"Wh{l}", weight_shape(self.layout, n, n))
-        b = self.parameter(f"b{l}", (n, 1))
-        self.inputs = tuple(self.matrix(f"X{t}", n_in) for t in range(1, steps + 1))
+        steps = count(self.steps, "steps", where)
+        act = entrywise(self.activation, where, "a recurrent layer")
+        n_in, n = b.n, size(self.hidden, where)
+        Wx = b.parameter("Wx", weight_shape(b.layout, n_in, n), f"the input weights of layer {l}")
+        Wh = b.parameter("Wh", weight_shape(b.layout, n, n), f"the recurrent weights of layer {l}")
+        bias_ = b.parameter("b", (n, 1), f"the bias of layer {l}", decay=False)
+        b.inputs = tuple(b.matrix(f"X{t}", n_in) for t in range(1, steps + 1))
         definitions, deltas, meanings, H = [], [], [], None
-        for t, X in enumerate(self.inputs, 1):
+        for t, X in enumerate(b.inputs, 1):
             # Z_t = W_h H_{t−1} + W_x X_t + b 1ᵀ (H_0 = 0), H_t = f(Z_t)
-            Z, H_t = self.matrix(f"Z{l}_{t}", n), self.matrix(f"H{l}_{t}", n)
-            terms = ([linear(self.layout, Wh, H)] if H is not None else []) + [linear(self.layout, Wx, X),
-                                                                                bias(self.layout, b, self.m)]
-            definitions += [(Z, matadd(*terms)), (H_t, activate(act, Z, self.layout))]
-            deltas.append((Z, self.matrix(f"delta{l}_{t}", n)))
+            Z, H_t = b.matrix(f"Z{l}_{t}", n), b.matrix(f"H{l}_{t}", n)
+            terms = ([linear(b.layout, Wh, H)] if H is not None else []) + [linear(b.layout, Wx, X),
+                                                                             bias(b.layout, bias_, b.m)]
+            definitions += [(Z, matadd(*terms)), (H_t, activate(act, Z, b.layout))]
+            deltas.append((Z, b.matrix(f"delta{l}_{t}", n)))
             meanings += [(Z, f"the pre-activations of layer {l} at step {t}"),
                          (H_t, f"the hidden state of layer {l} after step {t}")]
             H = H_t
-        self.n = n
+        b.n = n
         (Z, delta), (_, H_def) = deltas[-1], definitions[-1]
-        return Built("recurrent", l, f"Layer {l}: recurrent ({act.name}), {steps} steps", self.inputs[0], H,
-                     tuple(definitions), (Wx, Wh, b), tuple(deltas), meanings=tuple(meanings),
+        return Built(self.kind, l, f"Layer {l}: recurrent ({act.name}), {steps} steps", b.inputs[0], H,
+                     tuple(definitions), (Wx, Wh, bias_), tuple(deltas), meanings=tuple(meanings),
                      activated=Output(act, Z, H, H_def, delta))
 
 
-def _deltas(definitions):
+def named_deltas(definitions):
     """δ_Z named at every intermediate Z: delta_C2 for C2."""
     return tuple((Z, sp.MatrixSymbol(f"delta_{''.join(c for c in Z.name if c.isalpha())}"
                                      f"{''.join(c for c in Z.name if not c.isalpha())}", *Z.shape))

@@ -67,7 +67,6 @@ class Network:
         self.X = self.inputs[0]
         flat = list(flatten(self.blocks))
         self.layers = tuple(b.layer for b in flat if b.layer is not None)
-        self.is_mlp = all(b.kind == "dense" and b.note == "" for b in flat)
         self.sizes = (n0, *[(b.output.rows if self.layout != "AW" else b.output.cols) for b in flat
                             if b.kind != "residual"])
         self.samples_out = build.m
@@ -81,7 +80,8 @@ class Network:
         self.result = output
         self.forward = {Z: E for b in flat for Z, E in b.definitions}
         self.deltas = {Z: delta for b in flat for Z, delta in b.deltas}
-        self.parameters = tuple(build.parameters.values())
+        self.parameter_info = dict(build.parameters)   # name -> Parameter: role, layer, meaning, weight decay
+        self.parameters = tuple(p.symbol for p in self.parameter_info.values())
         self.constants = dict(build.constants)   # ε of each layer norm: a symbol in the derivation, a number in code
         self.loss = self._loss()
 
@@ -103,8 +103,13 @@ class Network:
 
     @property
     def weights(self):
-        """The weights that weight decay penalises: every parameter but biases, γ and β."""
-        return tuple(P for P in self.parameters if not P.name.startswith(("b", "gamma", "beta")))
+        """The parameters weight decay penalises (their metadata says so: weights and kernels, not biases, γ, β)."""
+        return tuple(p.symbol for p in self.parameter_info.values() if p.decay)
+
+    def dense_chain(self):
+        """Whether every block is a dense layer of its own weight: what the MLP presentations (one sentence of
+        widths, a generic layer l, the closed-form recursion) read."""
+        return all(isinstance(b.spec, Dense) and b.spec.tie is None for b in flatten(self.blocks))
 
     def _loss(self):
         """The loss in terms of A^(L) and Y (the registry's trace form), reduced, plus weight decay."""
@@ -145,7 +150,7 @@ class Network:
     def describe(self):
         """The network in words, for titles: "n0 → n1 → n2 network: tanh hidden, softmax output, loss softmax_ce
         (mean over m samples)"; a network of other blocks lists them: "network of layer norm, self-attention, …"."""
-        if not self.is_mlp:
+        if not self.dense_chain():
             decay = f", weight decay {self.weight_decay}" if self.weight_decay != 0 else ""
             return (f"network of {', '.join(_kinds(self.blocks))} on {self.sizes[0]} inputs, loss {self.loss_name} "
                     f"({self.reduction} over {self.samples_out} sample{'s' if self.samples_out != 1 else ''}{decay})")
@@ -160,7 +165,7 @@ class Network:
         sizes, samples, layout, reduction, λ, and per layer its activation by name with σ as a SymPy Lambda
         (None for softmax), and the loss by name with ℓ(a, y) as a SymPy Lambda."""
         entry = self.loss_entry
-        if not self.is_mlp:
+        if not self.dense_chain():
             return {"title": repr(self), "kind": "blocks", "inputs": self.sizes[0], "samples": self.m,
                     "layout": self.layout, "reduction": self.reduction, "weight_decay": self.weight_decay,
                     "loss": entry.name, "blocks": [b.plain() for b in self.blocks]}
@@ -172,7 +177,7 @@ class Network:
                 "loss": {"name": entry.name, "function": entry.definition(), "per_output": entry.per_output}}
 
     def __repr__(self):
-        if not self.is_mlp:
+        if not self.dense_chain():
             return (f"Network(inputs={self.sizes[0]}, blocks=[{', '.join(_kinds(self.blocks))}], "
                     f"loss={self.loss_name!r}, layout={self.layout!r}, reduction={self.reduction!r}, "
                     f"weight_decay={self.weight_decay}, samples={self.m})")

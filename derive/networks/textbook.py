@@ -275,7 +275,7 @@ def textbook(result):
     """(slopes, chains) of a Backprop: σ′ of each activation, and the chains from the output layer down (one for
     a generic layer l where the hidden layers are alike), the weight-decay term's after the output layer's."""
     net = result.network
-    if not net.is_mlp:
+    if not net.dense_chain():
         return (), block_chains(result)
     layers = net.layers
     data = net.data_loss()
