@@ -268,6 +268,15 @@ class Builder:
         n = self.n if n is None else n
         return matmul(s, sp.OneMatrix(1, n)) if self.layout == "AW" else matmul(sp.OneMatrix(n, 1), s)
 
+    def every_sample(self, v):
+        """The column v repeated for every sample: v 1ᵀ, or 1 vᵀ in layout AW."""
+        return bias(self.layout, v, self.m)
+
+    def built(self, spec, index, title, input, output, definitions, parameters, meanings=()):
+        """A Built block whose every definition names a δ (δ_C for C)."""
+        return Built(spec.kind, index, title, input, output, tuple(definitions), tuple(parameters),
+                     named_deltas(definitions), meanings=tuple(meanings))
+
     def layer(self, what):
         """The next layer's position l and how errors name it: "layer 3 (layer norm)"."""
         self.l += 1
@@ -395,7 +404,7 @@ class LayerNorm(Block):
     def build(self, b, A, last):
         l, where = b.layer(self.kind)
         eps = b.constant("epsilon", _epsilon(self.eps, where))
-        n, m = b.n, b.m
+        n = b.n
         gamma = b.parameter("gamma", (n, 1), f"the scale of layer {l}", decay=False)
         beta = b.parameter("beta", (n, 1), f"the shift of layer {l}", decay=False)
         mu, v, s = (b.statistic(f"{k}{l}") for k in ("mu", "v", "s"))
@@ -405,12 +414,11 @@ class LayerNorm(Block):
                        (v, b.per_sample_sum(hadamard_power(C, 2)) / n),
                        (s, hadamard_power(matadd(v, eps * sp.OneMatrix(*v.shape)), sp.Rational(-1, 2))),
                        (N, hadamard(C, b.spread(s))),
-                       (A_out, matadd(hadamard(N, bias(b.layout, gamma, m)), bias(b.layout, beta, m))))
+                       (A_out, matadd(hadamard(N, b.every_sample(gamma)), b.every_sample(beta))))
         meanings = ((mu, "the mean of each sample's features"), (C, "the centred features"),
                     (v, "the variance of each sample's features"), (s, "one over the standard deviation, per sample"),
                     (N, "the normalised features"), (A_out, f"the output of layer {l}"))
-        return Built(self.kind, l, f"Layer {l}: layer norm", A, A_out, definitions, (gamma, beta),
-                     named_deltas(definitions), meanings=meanings)
+        return b.built(self, l, f"Layer {l}: layer norm", A, A_out, definitions, (gamma, beta), meanings)
 
 
 @register_block
@@ -470,8 +478,7 @@ class SelfAttention(Block):
             parts.append(out)
         definitions += [(O, matadd(*parts)), (A_out, linear(b.layout, Wo, O))]
         title = f"Layer {l}: {'causal ' if self.causal else ''}self-attention, {heads} head{'s' * (heads > 1)}"
-        return Built(self.kind, l, title, A, A_out, tuple(definitions), (Wq, Wk, Wv, Wo),
-                     named_deltas(definitions), meanings=tuple(meanings.items()))
+        return b.built(self, l, title, A, A_out, definitions, (Wq, Wk, Wv, Wo), meanings.items())
 
 
 @register_block
