@@ -10,6 +10,7 @@ from ..core.registry import ACTIVATIONS, LOSSES
 from ..documents import write
 from ..documents.tex import PAPERS
 from ..engine.derivation import DETAILS, derivation
+from ..engine.second import hessian_derivation
 from ..errors import InvalidArgument, ParseError, UsageError
 from ..networks.backprop import backprop
 from ..networks.blocks import BLOCKS, MAX_COUNT, MAX_NESTING, MAX_SIZE, SIZE
@@ -288,7 +289,7 @@ def _expr(args):
         raise UsageError(f"--wrt {args.wrt}: not among the declared symbols ({', '.join(shapes)})")
     X = parse(args.wrt, {args.wrt: shapes[args.wrt]})
     try:
-        d = derivation(f, X)
+        d = (hessian_derivation if args.hessian else derivation)(f, X)
     except ValueError as e:
         raise UsageError(str(e)) from None
     print(d)
@@ -312,8 +313,7 @@ def _expr(args):
             print(f"numeric check against {row.check}: relative error {row.max_rel:.2e} "
                   f"({'PASSED' if row.passed else 'FAILED'})")
     if args.out:
-        written = write(d, _folder(args.out), title=f"d/d{args.wrt} of {args.expression}", pdf=not args.no_pdf,
-                        detail=args.detail, paper=args.paper)
+        written = write(d, _folder(args.out), pdf=not args.no_pdf, detail=args.detail, paper=args.paper)
         print(f"wrote {', '.join(map(str, written))}")
     return 0 if passed else 1
 
@@ -384,6 +384,7 @@ def parser():
     e.add_argument("--wrt", required=True)
     e.add_argument("--shape", action="append", default=[], help="NAME=ROWSxCOLS (n×n for symbolic sizes)")
     e.add_argument("--out", default=None, help="folder for derivation.tex/.html")
+    e.add_argument("--hessian", action="store_true", help="the Hessian and its derivation, not the gradient")
     _document_options(e)
     e.add_argument("--no-pdf", action="store_true")
     e.set_defaults(run=_expr)

@@ -6,10 +6,10 @@ from ..engine.second import SecondDerivation
 from ..networks.backprop import Backprop
 from ..networks.network import Network
 from ..printing.latex import Notation, latex
-from ..printing.text import wrap_lines
-from .blocks import Equations, Text, backprop_blocks, derivation_blocks, network_words, symbols
+from ..printing.text import text, wrap_lines
+from .blocks import Equations, Text, backprop_blocks, network_words, symbols
 from .html import to_html
-from .second import second_blocks
+from .second import expression_blocks, second_blocks
 from ..errors import InvalidArgument
 from .tex import PAPERS, pdflatex, to_latex
 
@@ -19,12 +19,21 @@ def _blocks(result, title, notation, detail="textbook", extra=()):
     check_detail(detail)
     if isinstance(result, SecondDerivation):
         what = "Hessian" if result.kind == "hessian" else "Hessian-vector product"
-        return title or f"The {what} of f", second_blocks(result, notation, detail)
+        return title or _title(f"The {what}", result), second_blocks(result, notation, detail)
     if isinstance(result, (list, Derivation)):
-        return title or "Derivation", [b for d in ([result] if isinstance(result, Derivation) else result)
-                                       for b in derivation_blocks(d, notation, detail)]
+        return title or _title("The gradient", result), [
+            b for d in ([result] if isinstance(result, Derivation) else result)
+            for b in expression_blocks(d, notation, detail)]
     return (title or f"Backpropagation in a {result.network.describe()}",
             backprop_blocks(result, notation, detail, extra))
+
+
+def _title(what, result):
+    """What, of the function in mathematics, with respect to its variables: "The gradient of f = tr(A X B) with
+    respect to X"."""
+    results = result if isinstance(result, list) else [result]
+    fs = dict.fromkeys(text(d.f) for d in results)
+    return f"{what} of f = {' and '.join(fs)} with respect to {', '.join(text(d.wrt) for d in results)}"
 
 
 def _paper(paper):
