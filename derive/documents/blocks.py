@@ -12,7 +12,8 @@ from ..networks.forms import diag_form, index_form
 from ..networks.network import generic_size, generic_symbols
 from ..core.expr import Select
 from ..networks.blocks import flatten
-from ..networks.textbook import block_chains, carried, is_generic, is_scalar, layer_range, scalar_chain, textbook
+from ..networks.textbook import (block_chains, carried, dense_chain, is_generic, is_scalar, layer_range, scalar_chain,
+                                 textbook)
 from ..printing.latex import LatexPrinter, Notation, latex
 
 
@@ -246,7 +247,7 @@ def backprop_blocks(result, notation=None, detail="textbook", extra=()):
     per layer, or every step for detail "full"), the boxed summary, the index form and the generated code."""
     n = notation or Notation()
     net = result.network
-    if not net.is_mlp:
+    if not dense_chain(net):
         return network_of_blocks(result, n, detail, extra)
     generic = is_generic(net)
     blocks = [Heading("Network"), Text(network_words(net, n)),

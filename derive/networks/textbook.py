@@ -21,6 +21,8 @@ from .network import generic_layer
 LOSS = sp.Symbol("L")
 
 
+def dense_chain(net): return all(type(b.spec).__name__ == "Dense" and b.spec.tie is None for b in flatten(net.blocks))
+
 
 @dataclass(frozen=True)
 class Line:
@@ -275,7 +277,7 @@ def textbook(result):
     """(slopes, chains) of a Backprop: σ′ of each activation, and the chains from the output layer down (one for
     a generic layer l where the hidden layers are alike), the weight-decay term's after the output layer's."""
     net = result.network
-    if not net.is_mlp:
+    if not dense_chain(net):
         return (), block_chains(result)
     layers = net.layers
     data = net.data_loss()
