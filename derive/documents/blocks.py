@@ -192,8 +192,12 @@ def _chain_block(chain, n, function="L"):
         before = line.terms
     results = []
     for symbol, E, kind in chain.results:
-        lhs = latex(symbol, n) if kind == "delta" else r"\frac{\partial %s}{\partial %s}" % (function,
-                                                                                            latex(symbol, n))
+        lhs = latex(symbol, n) if kind.startswith("delta") else r"\frac{\partial %s}{\partial %s}" % (
+            function, latex(symbol, n))
+        if kind.endswith("contribution"):   # one term of a δ or gradient that several chains reach
+            name = latex(symbol, n) if kind.startswith("delta") else r"\partial %s / \partial %s" % (
+                function, latex(symbol, n))
+            lhs = r"\text{contribution to } %s \text{ through } %s" % (name, latex(chain.via, n))
         results.append((lhs, _wide_result(E, n)))
     title = tuple(("math", latex(p, n)) if isinstance(p, sp.Basic) else ("text", p) for p in chain.title)
     note = ()
@@ -556,8 +560,9 @@ def network_of_blocks(result, n, detail="textbook", extra=()):
                          ("text", " that a chain before it left, writes C by its definition, and brings every term "
                                   "to the form "), ("math", r"\mathrm{tr}(G^{\top} \mathrm{d}X)"),
                          ("text", ", which reads off the δ of X (or "), ("math", r"\partial L / \partial X"),
-                         ("text", " for a parameter). Where X is used more than once, its δ is the sum of the "
-                                  "terms of every chain that reaches it: the summary gives it whole."))),
+                         ("text", " for a parameter). Where X is read by more than one definition, each chain "
+                                  "that reaches it gives a contribution, and after the last of them the whole δ of X "
+                                  "(or gradient), their sum."))),
                    *(_chain_block(c, n) for c in chains)]
     rows = [(latex(delta, n), latex(E, n), "") for delta, E in result.deltas.items()]
     rows += [(r"\frac{\partial L}{\partial %s}" % latex(result.parameter(k), n), latex(G, n), "")

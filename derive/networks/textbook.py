@@ -1,6 +1,6 @@
 """The textbook view of a backprop: per layer one chain dL = … = tr(δᵀ dZ) of a few lines, each line an expression
 equal to the one before that cites the rules leading to it (the engine's step log is the full view)."""
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
@@ -35,7 +35,8 @@ class Line:
 @dataclass(frozen=True)
 class Chain:
     """lhs = line 1 = line 2 = …, then what is read off the last line: (symbol, expression, kind), kind "delta"
-    (δ := G) or "gradient" (∂L/∂P = G)."""
+    (δ := G), "gradient" (∂L/∂P = G), or "delta contribution", "gradient contribution" (G is the term of that δ or
+    gradient that passes through `via`)."""
 
     title: tuple   # text and SymPy expressions
     lhs: sp.Basic
@@ -44,6 +45,7 @@ class Chain:
     note: tuple = ()  # text and SymPy expressions, said after the title
     where: str = ""   # the layers a generic chain stands for: "for l = 2, 1"
     remark: object = ""  # said after the results: text, or a tuple of text and SymPy expressions
+    via: object = None   # the matrix whose δ the chain starts from: a result of kind "contribution" passes through it
 
 
 @dataclass(frozen=True)
@@ -374,7 +376,8 @@ def chain_lines(chain, width=100, function="L"):
             body.append(" " * (pad + 5) + rules.strip())
         out += body
     for symbol, E, kind in chain.results:
-        name = text(symbol) if kind == "delta" else f"∂{function}/∂{text(symbol)}"
+        name = text(symbol) if kind.startswith("delta") else f"∂{function}/∂{text(symbol)}"
+        name = f"contribution to {name} through {text(chain.via)}" if kind.endswith("contribution") else name
         out += _wrap(f"  {' ' * len(lhs)} ⇒ {name} = ", [text(E)], pad + 5, width)
     remark = chain.remark if isinstance(chain.remark, str) else "".join(
         p if isinstance(p, str) else text(p) for p in chain.remark)
@@ -440,20 +443,11 @@ def scalar_chain(net, loss_symbol="C"):
     return C, tuple(rows)
 
 
-def _uses(net):
-    """{X: how many definitions (and the loss) use X}: a name used more than once gathers its δ over the chains."""
-    counts = {}
-    for E in (*net.forward.values(), net.loss):
-        for X in E.atoms(sp.MatrixSymbol):
-            counts[X] = counts.get(X, 0) + 1
-    return counts
-
-
 def definition_chain(net, N, delta, title):
-    """tr(δ_Nᵀ dN) = … = Σ tr(G_Xᵀ dX) for a named intermediate N of a network of blocks: N's definition, its rules,
-    each term brought to the names it reads (an intermediate without a δ of its own, A = σ(Z), expanded in turn);
-    what is read off where this chain is the only use, the terms left where X has other uses; None where N reads
-    only the inputs."""
+    """(chain, {X: G}) for a named intermediate N of a network of blocks: tr(δ_Nᵀ dN) = … = Σ tr(G_Xᵀ dX) by N's
+    definition and its rules, each term brought to the names it reads (an intermediate without a δ of its own,
+    A = σ(Z), expanded in turn); nothing read off yet (read_off does, knowing every chain); None where N reads only
+    the inputs."""
     named, forward = set(net.deltas), net.forward
     leaves = set(net.parameters) | named   # the inputs are constants: no term for dX
 
@@ -475,17 +469,33 @@ def definition_chain(net, N, delta, title):
         b.expand([X], set(stops(forward[X])), forward[X])
         del adjoint[X]
         adjoint.update(b.gather(order, only=stops(forward[X])))
-    uses = _uses(net)
-    results = []
-    for X, G in adjoint.items():
-        if uses.get(X, 0) == 1 and X in named:
-            results.append((net.deltas[X], G, "delta"))
-        elif uses.get(X, 0) == 1 and X in net.parameters and net.weight_decay == 0:
-            results.append((X, G, "gradient"))
-    shared = [X for X in adjoint if uses.get(X, 0) > 1 and X not in net.inputs]
-    remark = ("Used elsewhere as well: ", *[p for k, X in enumerate(shared) for p in ((", ", X) if k else (X,))],
-              " (the gradient of each sums the terms of every chain that reaches it; see the summary)") if shared else ""
-    return Chain(title, form(delta, d(N)), tuple(b.lines), tuple(results), remark=remark)
+    return Chain(title, form(delta, d(N)), tuple(b.lines), (), via=N), adjoint
+
+
+def read_off(net, wanted, pieces):
+    """The chains of `pieces` [(chain, {X: G})] with their results: G as δ_X (∂L/∂X for a parameter) where one chain
+    reaches X; where several do, each G a contribution to it, and after the last their sum, the whole result.
+    Only the X in `wanted` (what the δ recursion and the gradients need) are read off."""
+    reach = {}
+    for _, adjoint in pieces:
+        for X in adjoint:
+            reach[X] = reach.get(X, 0) + 1
+    parts, chains = {}, []
+    for chain, adjoint in pieces:
+        results = []
+        for X, G in adjoint.items():
+            if X not in wanted:
+                continue
+            symbol, kind = (net.deltas[X], "delta") if X in net.deltas else (X, "gradient")
+            if reach[X] == 1:
+                results.append((symbol, G, kind))
+                continue
+            parts.setdefault(X, []).append(G)
+            results.append((symbol, G, kind + " contribution"))
+            if len(parts[X]) == reach[X]:   # the last chain that reaches X: the whole is the sum of its parts
+                results.append((symbol, matadd(*parts[X]), kind))
+        chains.append(replace(chain, results=tuple(results)))
+    return chains
 
 
 def loss_chain(net, R, delta):
@@ -499,20 +509,23 @@ def loss_chain(net, R, delta):
 
 @memoised
 def block_chains(result):
-    """The chains of a network of blocks: the loss's, then one per named intermediate from the output down (each
-    block's steps under its title)."""
+    """The chains of a network of blocks: the loss's, the weight-decay term's, then one per named intermediate from
+    the output down whose δ the recursion needs (each block's steps under its title), their results read off."""
     net = result.network
     out = net.output
     if out is not None:   # A = σ(Z) ends the network: from L to δ of Z
-        chains = [output_chain(out, out.delta, net.data_loss(), ("The output layer: from ", LOSS, " to ", out.delta))]
+        first = output_chain(out, out.delta, net.data_loss(), ("The output layer: from ", LOSS, " to ", out.delta))
     else:
-        chains = [loss_chain(net, net.result, net.deltas[net.result])]
+        first = loss_chain(net, net.result, net.deltas[net.result])
+    pieces = []
     if net.weight_decay != 0 and net.weights:   # (λ/2) Σ ‖W‖² is 0 without weights (layer norms only)
-        chains.append(decay_chain(list(net.weights), net.weight_decay)[0])
+        chain, adjoint = decay_chain(list(net.weights), net.weight_decay)
+        pieces.append((replace(chain, via=chain.lhs.args[0]), adjoint))
     owner = {Z: block for block in flatten(net.blocks) for Z, _ in block.definitions}
+    needed = set(result.deltas)
     for N in reversed(list(net.forward)):
-        if N not in net.deltas:
-            continue
-        delta = net.deltas[N]
-        chains.append(definition_chain(net, N, delta, (owner[N].title + ": from ", delta, " back")))
-    return tuple(c for c in chains if c is not None)
+        if net.deltas.get(N) in needed:
+            delta = net.deltas[N]
+            pieces.append(definition_chain(net, N, delta, (owner[N].title + ": from ", delta, " back")))
+    wanted = {*net.parameters, *(X for X, delta in net.deltas.items() if delta in needed)}
+    return (first, *read_off(net, wanted, [p for p in pieces if p is not None]))
