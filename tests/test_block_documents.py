@@ -31,12 +31,16 @@ NETWORKS = {
 
 
 def stated(result):
-    """{symbol: [expressions]} of the whole results (δ and ∂L/∂P) the chains of the body read off."""
+    """{symbol: [expressions]} of the whole results (δ and ∂L/∂P) the chains of the body read off, a generic chain's
+    (step t) at each step it stands for."""
     found = {}
     for chain in textbook(result)[1]:
         for symbol, E, kind in chain.results:
-            if kind in ("delta", "gradient"):
-                found.setdefault(symbol, []).append(E)
+            if kind not in ("delta", "gradient"):
+                continue
+            generic = [m for m in chain.instances if symbol in m]
+            for m in generic or [{}]:
+                found.setdefault(symbol.xreplace(m), []).append(E.xreplace(m))
     return found
 
 
@@ -63,3 +67,11 @@ def test_every_result_is_stated_once_whole_in_the_body(name):
     assert sorted(map(str, found)) == sorted(map(str, derived))
     partial = [str(s) for s, (E,) in found.items() if not equal_at_random(E, derived[s])]
     assert partial == []
+
+
+def test_a_recurrent_layer_is_derived_once_for_a_generic_step():
+    result = derive.backprop(NETWORKS["block-recurrent"]())
+    layer = [c for c in textbook(result)[1] if "recurrent" in c.title[0]]
+    assert len(layer) == 1 and layer[0].where == "for t = 3, 2, 1"
+    assert [str(s) for s, *_ in layer[0].sums] == ["Wx1", "Wh1", "b1"]
+    assert "H1_0" in str(layer[0].note) and len(layer[0].instances) == 3

@@ -190,7 +190,7 @@ def _chain_block(chain, n, function="L"):
     for line in chain.lines:
         rows.append((tuple(split_terms(_shown(line.terms, before, n))), ", ".join(r.name for r in line.rules)))
         before = line.terms
-    results = []
+    results, sums = [], {s[0]: s[1:] for s in chain.sums}
     for symbol, E, kind in chain.results:
         lhs = latex(symbol, n) if kind.startswith("delta") else r"\frac{\partial %s}{\partial %s}" % (
             function, latex(symbol, n))
@@ -198,6 +198,10 @@ def _chain_block(chain, n, function="L"):
             name = latex(symbol, n) if kind.startswith("delta") else r"\partial %s / \partial %s" % (
                 function, latex(symbol, n))
             lhs = r"\text{contribution to } %s \text{ through } %s" % (name, latex(chain.via, n))
+        elif symbol in sums:   # Σ over a generic step's terms, then the sum written out
+            term, index, first, last = sums[symbol]
+            results.append((lhs, r"\sum_{%s=%s}^{%s} %s = %s" % (index, first, last, latex(term, n), latex(E, n))))
+            continue
         results.append((lhs, _wide_result(E, n)))
     title = tuple(("math", latex(p, n)) if isinstance(p, sp.Basic) else ("text", p) for p in chain.title)
     note = ()
