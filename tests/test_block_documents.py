@@ -75,3 +75,11 @@ def test_a_recurrent_layer_is_derived_once_for_a_generic_step():
     assert len(layer) == 1 and layer[0].where == "for t = 3, 2, 1"
     assert [str(s) for s, *_ in layer[0].sums] == ["Wx1", "Wh1", "b1"]
     assert "H1_0" in str(layer[0].note) and len(layer[0].instances) == 3
+
+
+def test_the_algorithm_returns_each_gradient_by_its_name():
+    # Andrew Ng's network, one sample: ∂L/∂b⁽ˡ⁾ = δ⁽ˡ⁾, computed once as δ⁽ˡ⁾ and returned as ∂L/∂b⁽ˡ⁾ = δ⁽ˡ⁾
+    from derive.documents.blocks import algorithm
+    returns = algorithm(EXAMPLES["seed000-andrew-ng"].derive().program()).returns
+    assert len(returns) == 6 and all(r.startswith(r"\partial L / \partial") for r in returns)
+    assert r"\partial L / \partial b^{(1)} = \delta^{(1)}" in returns

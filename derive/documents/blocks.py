@@ -487,8 +487,14 @@ def algorithm(program, notation=None, label=lambda P: r"\partial L / \partial " 
 
     rows = tuple((lhs(s), printer.doprint(s.expr)) for s in program.statements)
     computed = {s.lines[-1].target: s for s in program.statements}
-    returns = tuple(lhs(computed[out]) if out in computed else printer.doprint(arguments[out])
-                    for _, out in program.outputs)
+
+    def returned(key, out):
+        """The value returned for `key` by its name: ∂L/∂b = δ where the code returns δ itself."""
+        value = lhs(computed[out]) if out in computed else printer.doprint(arguments[out])
+        named = value if key is None else label(n.symbol(str(key)))
+        return value if named == value else f"{named} = {value}"
+
+    returns = tuple(returned(key, out) for key, out in program.outputs)
     return Algorithm(program.name, tuple(printer.doprint(a) for _, a in program.arguments), rows, returns,
                      codegen.python_source(program))
 
