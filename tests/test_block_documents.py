@@ -83,3 +83,15 @@ def test_the_algorithm_returns_each_gradient_by_its_name():
     returns = algorithm(EXAMPLES["seed000-andrew-ng"].derive().program()).returns
     assert len(returns) == 6 and all(r.startswith(r"\partial L / \partial") for r in returns)
     assert r"\partial L / \partial b^{(1)} = \delta^{(1)}" in returns
+
+
+def test_the_derivative_of_every_activation_used_is_written_out():
+    slopes = textbook(derive.backprop(NETWORKS["block-recurrent"]()))[0]
+    z = sp.Symbol("z", real=True)
+    assert [s.name for s in slopes] == ["tanh", "sigmoid"]
+    # each form of σ′ written out equals σ's central difference at a few points
+    for s in slopes:
+        f = lambda x: float(s.function.rewrite(sp.exp).subs(z, x))
+        for form in s.steps:
+            for x in (-1.3, 0.2, 2.1):
+                assert abs(float(form.rewrite(sp.exp).subs(z, x)) - (f(x + 1e-6) - f(x - 1e-6)) / 2e-6) < 1e-6

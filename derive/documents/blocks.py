@@ -561,7 +561,9 @@ def network_of_blocks(result, n, detail="textbook", extra=()):
         blocks += [Heading("Rules used"), _rules(result.rules()),
                    Heading("Every step, from the loss back to the first layer"), _trace(result.steps, n, "L")]
     else:
-        chains = block_chains(result)
+        slopes, chains = textbook(result)
+        if slopes:
+            blocks += [Heading("Derivatives of the activations"), _slopes(slopes, n)]
         cited = dict.fromkeys(r for c in chains for line in c.lines for r in line.rules)
         blocks += [Heading("Rules used"), _rules(cited),
                    Heading("Derivation, from the loss back to the first layer"),

@@ -282,7 +282,8 @@ def textbook(result):
     a generic layer l where the hidden layers are alike), the weight-decay term's after the output layer's."""
     net = result.network
     if not dense_chain(net):
-        return (), block_chains(result)
+        used = [x.activation for b in flatten(net.blocks) for x in (b.layer, b.activated) if x is not None]
+        return slopes_of(used), block_chains(result)
     layers = net.layers
     data = net.data_loss()
     decay, chains = {}, []
@@ -301,9 +302,12 @@ def textbook(result):
     first = layers[0]
     chains.append(hidden_chain(first.delta, first.Z, first.Z_def, first.W, first.b, None, None, None, None,
                                ("Layer 1: from ", first.delta, " to its parameters"), decay.get(first.W)))
-    slopes = tuple(slope(a) for a in dict.fromkeys(layer.activation for layer in layers)
-                   if a.elementwise and a.body != ELT)   # a linear layer has none
-    return slopes, tuple(chains)
+    return slopes_of(layer.activation for layer in layers), tuple(chains)
+
+
+def slopes_of(activations):
+    """σ′ of each activation once, in order (a linear layer and softmax have none)."""
+    return tuple(slope(a) for a in dict.fromkeys(activations) if a.elementwise and a.body != ELT)
 
 
 def is_generic(net):
