@@ -12,7 +12,8 @@ from ..networks.forms import diag_form, index_form
 from ..networks.network import generic_size, generic_symbols
 from ..core.expr import Select
 from ..networks.blocks import flatten
-from ..networks.textbook import block_chains, carried, is_generic, is_scalar, layer_range, scalar_chain, textbook
+from ..networks.textbook import (block_chains, carried, is_generic, is_scalar, layer_range, scalar_chain,
+                                 textbook)
 from ..printing.latex import LatexPrinter, Notation, latex
 
 
@@ -189,10 +190,18 @@ def _chain_block(chain, n, function="L"):
     for line in chain.lines:
         rows.append((tuple(split_terms(_shown(line.terms, before, n))), ", ".join(r.name for r in line.rules)))
         before = line.terms
-    results = []
+    results, sums = [], {s[0]: s[1:] for s in chain.sums}
     for symbol, E, kind in chain.results:
-        lhs = latex(symbol, n) if kind == "delta" else r"\frac{\partial %s}{\partial %s}" % (function,
-                                                                                            latex(symbol, n))
+        lhs = latex(symbol, n) if kind.startswith("delta") else r"\frac{\partial %s}{\partial %s}" % (
+            function, latex(symbol, n))
+        if kind.endswith("contribution"):   # one term of a δ or gradient that several chains reach
+            name = latex(symbol, n) if kind.startswith("delta") else r"\partial %s / \partial %s" % (
+                function, latex(symbol, n))
+            lhs = r"\text{contribution to } %s \text{ through } %s" % (name, latex(chain.via, n))
+        elif symbol in sums:   # Σ over a generic step's terms, then the sum written out
+            term, index, first, last = sums[symbol]
+            results.append((lhs, r"\sum_{%s=%s}^{%s} %s = %s" % (index, first, last, latex(term, n), latex(E, n))))
+            continue
         results.append((lhs, _wide_result(E, n)))
     title = tuple(("math", latex(p, n)) if isinstance(p, sp.Basic) else ("text", p) for p in chain.title)
     note = ()
@@ -478,8 +487,14 @@ def algorithm(program, notation=None, label=lambda P: r"\partial L / \partial " 
 
     rows = tuple((lhs(s), printer.doprint(s.expr)) for s in program.statements)
     computed = {s.lines[-1].target: s for s in program.statements}
-    returns = tuple(lhs(computed[out]) if out in computed else printer.doprint(arguments[out])
-                    for _, out in program.outputs)
+
+    def returned(key, out):
+        """The value returned for `key` by its name: ∂L/∂b = δ where the code returns δ itself."""
+        value = lhs(computed[out]) if out in computed else printer.doprint(arguments[out])
+        named = value if key is None else label(n.symbol(str(key)))
+        return value if named == value else f"{named} = {value}"
+
+    returns = tuple(returned(key, out) for key, out in program.outputs)
     return Algorithm(program.name, tuple(printer.doprint(a) for _, a in program.arguments), rows, returns,
                      codegen.python_source(program))
 
@@ -534,7 +549,9 @@ def network_of_blocks(result, n, detail="textbook", extra=()):
         blocks += [Heading("Rules used"), _rules(result.rules()),
                    Heading("Every step, from the loss back to the first layer"), _trace(result.steps, n, "L")]
     else:
-        chains = block_chains(result)
+        slopes, chains = textbook(result)
+        if slopes:
+            blocks += [Heading("Derivatives of the activations"), _slopes(slopes, n)]
         cited = dict.fromkeys(r for c in chains for line in c.lines for r in line.rules)
         blocks += [Heading("Rules used"), _rules(cited),
                    Heading("Derivation, from the loss back to the first layer"),
@@ -543,8 +560,9 @@ def network_of_blocks(result, n, detail="textbook", extra=()):
                          ("text", " that a chain before it left, writes C by its definition, and brings every term "
                                   "to the form "), ("math", r"\mathrm{tr}(G^{\top} \mathrm{d}X)"),
                          ("text", ", which reads off the δ of X (or "), ("math", r"\partial L / \partial X"),
-                         ("text", " for a parameter). Where X is used more than once, its δ is the sum of the "
-                                  "terms of every chain that reaches it: the summary gives it whole."))),
+                         ("text", " for a parameter). Where X is read by more than one definition, each chain "
+                                  "that reaches it gives a contribution, and after the last of them the whole δ of X "
+                                  "(or gradient), their sum."))),
                    *(_chain_block(c, n) for c in chains)]
     rows = [(latex(delta, n), latex(E, n), "") for delta, E in result.deltas.items()]
     rows += [(r"\frac{\partial L}{\partial %s}" % latex(result.parameter(k), n), latex(G, n), "")

@@ -1,6 +1,6 @@
 """The textbook view of a backprop: per layer one chain dL = … = tr(δᵀ dZ) of a few lines, each line an expression
 equal to the one before that cites the rules leading to it (the engine's step log is the full view)."""
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
@@ -21,7 +21,6 @@ from .network import generic_layer
 LOSS = sp.Symbol("L")
 
 
-
 @dataclass(frozen=True)
 class Line:
     """= t1 + t2 + …: the terms of one line of a chain, and the rules that lead to it from the line before."""
@@ -33,7 +32,8 @@ class Line:
 @dataclass(frozen=True)
 class Chain:
     """lhs = line 1 = line 2 = …, then what is read off the last line: (symbol, expression, kind), kind "delta"
-    (δ := G) or "gradient" (∂L/∂P = G)."""
+    (δ := G), "gradient" (∂L/∂P = G), or "delta contribution", "gradient contribution" (G is the term of that δ or
+    gradient that passes through `via`)."""
 
     title: tuple   # text and SymPy expressions
     lhs: sp.Basic
@@ -42,6 +42,9 @@ class Chain:
     note: tuple = ()  # text and SymPy expressions, said after the title
     where: str = ""   # the layers a generic chain stands for: "for l = 2, 1"
     remark: object = ""  # said after the results: text, or a tuple of text and SymPy expressions
+    via: object = None   # the matrix whose δ the chain starts from: a result of kind "contribution" passes through it
+    instances: tuple = ()  # a generic chain's {generic symbol: its symbol at step t}, one per step it stands for
+    sums: tuple = ()     # (symbol, term, index, first, last): a whole result that is Σ_index term, written so
 
 
 @dataclass(frozen=True)
@@ -276,7 +279,8 @@ def textbook(result):
     a generic layer l where the hidden layers are alike), the weight-decay term's after the output layer's."""
     net = result.network
     if not net.dense_chain():
-        return (), block_chains(result)
+        used = [x.activation for b in flatten(net.blocks) for x in (b.layer, b.activated) if x is not None]
+        return slopes_of(used), block_chains(result)
     layers = net.layers
     data = net.data_loss()
     decay, chains = {}, []
@@ -295,9 +299,12 @@ def textbook(result):
     first = layers[0]
     chains.append(hidden_chain(first.delta, first.Z, first.Z_def, first.W, first.b, None, None, None, None,
                                ("Layer 1: from ", first.delta, " to its parameters"), decay.get(first.W)))
-    slopes = tuple(slope(a) for a in dict.fromkeys(layer.activation for layer in layers)
-                   if a.elementwise and a.body != ELT)   # a linear layer has none
-    return slopes, tuple(chains)
+    return slopes_of(layer.activation for layer in layers), tuple(chains)
+
+
+def slopes_of(activations):
+    """σ′ of each activation once, in order (a linear layer and softmax have none)."""
+    return tuple(slope(a) for a in dict.fromkeys(activations) if a.elementwise and a.body != ELT)
 
 
 def is_generic(net):
@@ -372,8 +379,12 @@ def chain_lines(chain, width=100, function="L"):
             body.append(" " * (pad + 5) + rules.strip())
         out += body
     for symbol, E, kind in chain.results:
-        name = text(symbol) if kind == "delta" else f"∂{function}/∂{text(symbol)}"
+        name = text(symbol) if kind.startswith("delta") else f"∂{function}/∂{text(symbol)}"
+        name = f"contribution to {name} through {text(chain.via)}" if kind.endswith("contribution") else name
         out += _wrap(f"  {' ' * len(lhs)} ⇒ {name} = ", [text(E)], pad + 5, width)
+    for symbol, term, index, first, last in chain.sums:   # a whole result that sums a generic step's terms
+        out = [line.replace(f"∂{function}/∂{text(symbol)} = ", f"∂{function}/∂{text(symbol)} = Σ_{index}={first}…{last} "
+                            f"{text(term)} = ", 1) for line in out]
     remark = chain.remark if isinstance(chain.remark, str) else "".join(
         p if isinstance(p, str) else text(p) for p in chain.remark)
     return out + (wrap_lines([remark], width, 0) if remark else [])
@@ -438,20 +449,11 @@ def scalar_chain(net, loss_symbol="C"):
     return C, tuple(rows)
 
 
-def _uses(net):
-    """{X: how many definitions (and the loss) use X}: a name used more than once gathers its δ over the chains."""
-    counts = {}
-    for E in (*net.forward.values(), net.loss):
-        for X in E.atoms(sp.MatrixSymbol):
-            counts[X] = counts.get(X, 0) + 1
-    return counts
-
-
 def definition_chain(net, N, delta, title):
-    """tr(δ_Nᵀ dN) = … = Σ tr(G_Xᵀ dX) for a named intermediate N of a network of blocks: N's definition, its rules,
-    each term brought to the names it reads (an intermediate without a δ of its own, A = σ(Z), expanded in turn);
-    what is read off where this chain is the only use, the terms left where X has other uses; None where N reads
-    only the inputs."""
+    """(chain, {X: G}) for a named intermediate N of a network of blocks: tr(δ_Nᵀ dN) = … = Σ tr(G_Xᵀ dX) by N's
+    definition and its rules, each term brought to the names it reads (an intermediate without a δ of its own,
+    A = σ(Z), expanded in turn); nothing read off yet (read_off does, knowing every chain); None where N reads only
+    the inputs."""
     named, forward = set(net.deltas), net.forward
     leaves = set(net.parameters) | named   # the inputs are constants: no term for dX
 
@@ -473,17 +475,33 @@ def definition_chain(net, N, delta, title):
         b.expand([X], set(stops(forward[X])), forward[X])
         del adjoint[X]
         adjoint.update(b.gather(order, only=stops(forward[X])))
-    uses = _uses(net)
-    results = []
-    for X, G in adjoint.items():
-        if uses.get(X, 0) == 1 and X in named:
-            results.append((net.deltas[X], G, "delta"))
-        elif uses.get(X, 0) == 1 and X in net.parameters and net.weight_decay == 0:
-            results.append((X, G, "gradient"))
-    shared = [X for X in adjoint if uses.get(X, 0) > 1 and X not in net.inputs]
-    remark = ("Used elsewhere as well: ", *[p for k, X in enumerate(shared) for p in ((", ", X) if k else (X,))],
-              " (the gradient of each sums the terms of every chain that reaches it; see the summary)") if shared else ""
-    return Chain(title, form(delta, d(N)), tuple(b.lines), tuple(results), remark=remark)
+    return Chain(title, form(delta, d(N)), tuple(b.lines), (), via=N), adjoint
+
+
+def read_off(net, wanted, pieces):
+    """The chains of `pieces` [(chain, {X: G})] with their results: G as δ_X (∂L/∂X for a parameter) where one chain
+    reaches X; where several do, each G a contribution to it, and after the last their sum, the whole result.
+    Only the X in `wanted` (what the δ recursion and the gradients need) are read off."""
+    reach = {}
+    for _, adjoint in pieces:
+        for X in adjoint:
+            reach[X] = reach.get(X, 0) + 1
+    parts, chains = {}, []
+    for chain, adjoint in pieces:
+        results = []
+        for X, G in adjoint.items():
+            if X not in wanted:
+                continue
+            symbol, kind = (net.deltas[X], "delta") if X in net.deltas else (X, "gradient")
+            if reach[X] == 1:
+                results.append((symbol, G, kind))
+                continue
+            parts.setdefault(X, []).append(G)
+            results.append((symbol, G, kind + " contribution"))
+            if len(parts[X]) == reach[X]:   # the last chain that reaches X: the whole is the sum of its parts
+                results.append((symbol, matadd(*parts[X]), kind))
+        chains.append(replace(chain, results=tuple(results)))
+    return chains
 
 
 def loss_chain(net, R, delta):
@@ -497,20 +515,80 @@ def loss_chain(net, R, delta):
 
 @memoised
 def block_chains(result):
-    """The chains of a network of blocks: the loss's, then one per named intermediate from the output down (each
-    block's steps under its title)."""
+    """The chains of a network of blocks: the loss's, the weight-decay term's, then one per named intermediate from
+    the output down whose δ the recursion needs (each block's steps under its title), their results read off."""
     net = result.network
     out = net.output
     if out is not None:   # A = σ(Z) ends the network: from L to δ of Z
-        chains = [output_chain(out, out.delta, net.data_loss(), ("The output layer: from ", LOSS, " to ", out.delta))]
+        first = output_chain(out, out.delta, net.data_loss(), ("The output layer: from ", LOSS, " to ", out.delta))
     else:
-        chains = [loss_chain(net, net.result, net.deltas[net.result])]
+        first = loss_chain(net, net.result, net.deltas[net.result])
+    pieces = []
     if net.weight_decay != 0 and net.weights:   # (λ/2) Σ ‖W‖² is 0 without weights (layer norms only)
-        chains.append(decay_chain(list(net.weights), net.weight_decay)[0])
+        chain, adjoint = decay_chain(list(net.weights), net.weight_decay)
+        pieces.append((replace(chain, via=chain.lhs.args[0]), adjoint))
     owner = {Z: block for block in flatten(net.blocks) for Z, _ in block.definitions}
+    needed = set(result.deltas)
     for N in reversed(list(net.forward)):
-        if N not in net.deltas:
-            continue
-        delta = net.deltas[N]
-        chains.append(definition_chain(net, N, delta, (owner[N].title + ": from ", delta, " back")))
-    return tuple(c for c in chains if c is not None)
+        if net.deltas.get(N) in needed:
+            delta = net.deltas[N]
+            pieces.append(definition_chain(net, N, delta, (owner[N].title + ": from ", delta, " back")))
+    wanted = {*net.parameters, *(X for X, delta in net.deltas.items() if delta in needed)}
+    chains = read_off(net, wanted, [p for p in pieces if p is not None])
+    for block in flatten(net.blocks):
+        if block.kind == "recurrent" and len(block.deltas) > 1:
+            chains = generic_steps(net, block, chains)
+    return (first, *chains)
+
+
+def generic_steps(net, block, chains):
+    """`chains` with the chains of a recurrent layer's steps (from δ_t back, t = T, …, 1) replaced by one for a
+    generic step t: Z_t = W_h H_{t−1} + W_x X_t + b 1ᵀ, H_{t−1} = f(Z_{t−1}), H_0 = 0; it reads off δ_{t−1} (for
+    t ≥ 2), each parameter's contribution at step t and, as Σ_t of them, the parameters' gradients."""
+    l, T = block.index, len(block.deltas)
+    Wx, Wh, b = block.parameters
+
+    def generic(name, M):
+        return sp.MatrixSymbol(name, *M.shape)
+
+    def at(t):
+        """{generic symbol: its symbol at step t} (none for δ_0, Z_0, H_0)."""
+        (Z, delta), X = block.deltas[t - 1], net.inputs[t - 1]
+        named = {generic(f"Z{l}_t", Z): Z, generic(f"delta{l}_t", delta): delta, generic("X_t", X): X}
+        if t > 1:
+            (Z0, delta0), H0 = block.deltas[t - 2], block.definitions[2 * t - 3][0]
+            named.update({generic(f"Z{l}_t-1", Z0): Z0, generic(f"delta{l}_t-1", delta0): delta0,
+                          generic(f"H{l}_t-1", H0): H0})
+        return named
+
+    concrete = {Z for Z, _ in block.deltas}
+    mine = [c for c in chains if c.via in concrete]
+    if len(mine) != T:
+        return chains
+    back = {v: k for k, v in at(2).items()}   # step 2 written for a generic t
+    Z, delta = back[block.deltas[1][0]], back[block.deltas[1][1]]
+    Z0, H0 = back[block.deltas[0][0]], back[block.definitions[1][0]]
+    forward = {Z: net.forward[block.deltas[1][0]].xreplace(back), H0: net.forward[block.definitions[1][0]].xreplace(
+        back)}
+    view = _View(forward, {Z: delta, Z0: back[block.deltas[0][1]]}, block.parameters)
+    chain, adjoint = definition_chain(view, Z, delta, (block.title + ": from ", delta, " back, at a step t"))
+    results = [(view.deltas[Z0], adjoint[Z0], "delta")]
+    results += [(P, adjoint[P], "gradient contribution") for P in (Wx, Wh, b)]
+    wholes = {s: E for c in mine for s, E, kind in c.results if kind == "gradient"}
+    results += [(P, wholes[P], "gradient") for P in (Wx, Wh, b)]
+    sums = tuple((P, adjoint[P], "t", 2 if P is Wh else 1, T) for P in (Wx, Wh, b))
+    one = replace(chain, results=tuple(results), instances=tuple(at(t) for t in range(T, 0, -1)), sums=sums,
+                  where=f"for t = {layer_range(T, down=True)}",
+                  note=("with ", sp.MatrixSymbol(f"H{l}_0", *H0.shape), " = 0, so that at t = 1 there is no term in ",
+                        Wh, " and no ", view.deltas[Z0], "; ", block.deltas[-1][1], " comes from the layer above"))
+    k = chains.index(mine[0])
+    return [*chains[:k], one, *[c for c in chains[k:] if c not in mine]]
+
+
+@dataclass(frozen=True)
+class _View:
+    """What definition_chain reads of a network (its definitions, the δ named, the parameters): a part of one."""
+
+    forward: dict
+    deltas: dict
+    parameters: tuple

@@ -10,7 +10,7 @@ from ..core.tex import safe_tex
 from ..errors import InvalidArgument
 from .text import MatrixNotation, _applied
 
-_LAYERED = re.compile(r"^(delta(?:_[A-Za-z]+)?|[A-Za-z]+?)(\d+|\((?:l(?:[+-]1)?|\d+)\))(?:_(\d+))?$")   # W2; W(l+1) of a generic layer; a(2)
+_LAYERED = re.compile(r"^(delta(?:_[A-Za-z]+)?|[A-Za-z]+?)(\d+|\((?:l(?:[+-]1)?|\d+)\))(?:_(\d+|[a-z](?:[+-]1)?))?$")   # W2; W(l+1) of a generic layer; a(2); H1_t-1 of a generic step
 _GREEK = {"delta": r"\delta", "lambda": r"\lambda", "theta": r"\theta", "Theta": r"\Theta", "mu": r"\mu",
           "epsilon": r"\varepsilon", "gamma": r"\gamma", "beta": r"\beta"}
 
@@ -51,6 +51,8 @@ class Notation:
             # R{Z^(l)}: Pearlmutter's R-operator of a value; V_{W^(l)}: the direction of a parameter
             inner = self.symbol(name[2:])
             return r"\mathcal{R}\{%s\}" % inner if name[0] == "R" else r"V_{%s}" % inner
+        if re.fullmatch(r"X_[a-z]", name):
+            return f"X_{{{name[2]}}}"   # X_t: the inputs at a generic step of a sequence
         match = _LAYERED.match(name)
         base, index, step = (match.group(1), match.group(2), match.group(3)) if match else (name, None, None)
         if base == "X" and index and index.isdigit() and step is None:
