@@ -1,4 +1,5 @@
 """The public entry points: gradient, gradients and derivation."""
+import functools
 from dataclasses import dataclass
 
 import sympy as sp
@@ -64,6 +65,19 @@ def arguments(exprs, where):
     free = set().union(*[e.free_symbols for e in exprs], *[E.free_symbols for _, E in where]) - defined
     sizes = set().union(*[set(M.shape) for M in free if M.is_Matrix])
     return sorted(free - sizes, key=str)
+
+
+def once(function):
+    """function(result, *args) computed once per result and arguments, and kept on the result (a frozen result never
+    changes; a new one, even of the same network, computes its own)."""
+    @functools.wraps(function)
+    def kept(result, *args):
+        kept_here = result.__dict__.setdefault("_once", {})
+        key = (function, *args)
+        if key not in kept_here:
+            kept_here[key] = function(result, *args)
+        return kept_here[key]
+    return kept
 
 
 class Result:
