@@ -7,7 +7,7 @@ where it succeeds within 20 s. Growth, not absolute speed, is the point: ratios 
 mean linear cost.
 
 Then the memos (an activation's scalar derivative, functions.derivative; a result's chains, textbook.textbook and
-block_chains): a sigmoid MLP's backprop at depth 4 and 16, and derive.write (pdf=False) of two examples, each timed
+block_chains, and its programs, Result._program): a sigmoid MLP's backprop at depth 4 and 16, and derive.write (pdf=False) of two examples, each timed
 against a reference run in the same process with every memo bypassed (the functions they wrap called instead), the
 runs interleaved (_timing.race); medians and best-of, with ratios memoised/reference. "cold" clears the derivative's
 memo before every call (the first network of a process), "warm" keeps it (every later one). Every write is of a
@@ -29,6 +29,7 @@ import derive  # noqa: E402
 from derive.core.expr import postorder  # noqa: E402
 from derive.cli.examples import EXAMPLES  # noqa: E402
 from derive.core.functions import derivative  # noqa: E402
+from derive.engine.derivation import Result  # noqa: E402
 from derive.networks import textbook  # noqa: E402
 from _timing import race, timed  # noqa: E402
 
@@ -85,10 +86,12 @@ def main():
 
 
 def bypassed(fn, *memos):
-    """fn with every module's name for each memoised function bound to the function it wraps while it runs: the
-    reference (the code before the memos). The names are found once, not in the timed calls."""
-    bound = [(module, name, value) for module in list(sys.modules.values()) for name, value in vars(module).items()
-             if any(value is memo for memo in memos)]
+    """fn with every name for each memoised function (in derive's modules and their classes) bound to the function it
+    wraps while it runs: the reference (the code before the memos). The names are found once, not in the timed calls."""
+    spaces = [module for name, module in sys.modules.items() if name.startswith("derive")]
+    spaces += [value for space in spaces for value in vars(space).values() if isinstance(value, type)]
+    bound = list({(id(space), name): (space, name, value) for space in spaces for name, value in vars(space).items()
+                  if any(value is memo for memo in memos)}.values())
 
     def run():
         for module, name, value in bound:
@@ -118,7 +121,7 @@ def written(name, folder):
                                 extra=extra, end=end)
 
 
-MEMOS = (derivative, textbook.textbook, textbook.block_chains)
+MEMOS = (derivative, textbook.textbook, textbook.block_chains, Result._program)
 
 
 def memo():

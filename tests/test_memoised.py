@@ -5,6 +5,7 @@ import pytest
 import sympy as sp
 
 import derive
+from derive.codegen import program as codegen
 from derive.core import registry
 from derive.core.functions import ELT, body_of, defined, derivative, leaky_relu, relu, sigmoid
 from derive.networks import textbook
@@ -92,10 +93,15 @@ def test_write_builds_the_chains_once(network, builder, monkeypatch, tmp_path):
     built = len(calls)
     assert built > 0
     calls.clear()
+    programs = []
+    original = codegen.program
+    monkeypatch.setattr(codegen, "program", lambda *args, **kwargs: programs.append(1) or original(*args, **kwargs))
     result = derive.backprop(network())
     derive.write(result, tmp_path, pdf=False)
     assert len(calls) == built
-    assert textbook.textbook(result) == once   # and the chains kept are those built afresh
+    assert len(programs) == len(result.PROGRAMS)   # the module's, the document's algorithm read one of them
+    assert textbook.textbook(result) == once   # and what is kept is what is built afresh
+    assert all(result.program(what) == type(result)._program.__wrapped__(result, what) for what in result.PROGRAMS)
 
 
 def test_each_result_keeps_its_own_chains():

@@ -92,7 +92,10 @@ class Result:
 
     def program(self, what=None):
         """The codegen.Program of the function `what` (default: the first of PROGRAMS)."""
-        what = what or self.PROGRAMS[0]
+        return self._program(what or self.PROGRAMS[0])
+
+    @once   # a document's algorithm and the module it writes read the same programs
+    def _program(self, what):
         return codegen.program(*self.plan(what), name=what, doc=self._docstring(what), notes=self._notes(what))
 
     def _notes(self, what):
