@@ -253,6 +253,9 @@ def _matrix_parts(body):
     return set().union(*[_matrix_parts(a) for a in body.args]) if body.has(MatrixExpr) else set()
 
 
+# remembered: every layer asks again for its activation's (SymPy compares function classes by identity, so two
+# functions of one name are two keys); bounded, as the scalar rule asks with dummies of its own each time
+@lru_cache(maxsize=4096)
 def derivative(body, x):
     """d body/dx for a real x (|x|' = sign x), with the derivative of a step (H' = δ, sign' = 2δ) taken as 0 almost
     everywhere, as relu' = H."""

@@ -1,4 +1,5 @@
 """The public entry points: gradient, gradients and derivation."""
+import functools
 from dataclasses import dataclass
 
 import sympy as sp
@@ -66,6 +67,19 @@ def arguments(exprs, where):
     return sorted(free - sizes, key=str)
 
 
+def once(function):
+    """function(result, *args) computed once per result and arguments, and kept on the result (a frozen result never
+    changes; a new one, even of the same network, computes its own)."""
+    @functools.wraps(function)
+    def kept(result, *args):
+        kept_here = result.__dict__.setdefault("_once", {})
+        key = (function, *args)
+        if key not in kept_here:
+            kept_here[key] = function(result, *args)
+        return kept_here[key]
+    return kept
+
+
 class Result:
     """What Derivation and Backprop share: the rules used, and their generated code (built by derive.codegen from
     `plan(what)`, one of PROGRAMS)."""
@@ -78,7 +92,10 @@ class Result:
 
     def program(self, what=None):
         """The codegen.Program of the function `what` (default: the first of PROGRAMS)."""
-        what = what or self.PROGRAMS[0]
+        return self._program(what or self.PROGRAMS[0])
+
+    @once   # a document's algorithm and the module it writes read the same programs
+    def _program(self, what):
         return codegen.program(*self.plan(what), name=what, doc=self._docstring(what), notes=self._notes(what))
 
     def _notes(self, what):

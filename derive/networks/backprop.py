@@ -8,7 +8,7 @@ from ..core.expr import hadamard, replace_nodes
 from ..core.functions import ELT, elementwise
 from ..core.shapes import memoised
 from ..engine.backward import backward, zero_like
-from ..engine.derivation import Result, check_detail
+from ..engine.derivation import Result, check_detail, once
 from ..engine.forward import tangent
 from ..errors import InvalidArgument, UnsupportedOperation
 from ..printing.text import step_lines, text, wrap_lines
@@ -173,20 +173,14 @@ class Backprop(Result):
         return "\n".join(lines)
 
 
+@once
+@memoised
 def r_pass(bp, kind="hvp"):
     """([(R{S}, its definition)], {parameter name: product}): Pearlmutter's R-operator in matrix form, R{S} the
     forward differential of every value S of the backprop along dP = V_P: a forward tangent pass (R{Z}, R{A}) and a
     second backward pass (R{δ}), then R{∂L/∂P} = H v. kind="gauss_newton" gives G v = Jᵀ H_L J v instead, with J the
     Jacobian of the network's output Z^(L) and H_L = ∂²L/∂Z^(L)²: the output δ differentiated through the forward
     values only, every other δ and gradient through the δ (and the weight decay's P) only."""
-    cache = bp.__dict__.setdefault("_r_pass", {})   # the backprop is frozen; its R pass is computed once
-    if kind not in cache:
-        cache[kind] = _r_pass(bp, kind)
-    return cache[kind]
-
-
-@memoised
-def _r_pass(bp, kind):
     net = bp.network
     masks = {**bp._masks(), **net.constants}
     forward = [(Z, E.xreplace(net.constants)) for Z, E in bp.forward.items()]

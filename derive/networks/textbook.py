@@ -12,7 +12,7 @@ from ..core.hadamard import simplify, textbook_form
 from ..core.rules import DEFINITION, IDENTITIES, cite, operator
 from ..core.shapes import memoised
 from ..engine.backward import algebra, form, pullback
-from ..engine.derivation import BOOKKEEPING
+from ..engine.derivation import BOOKKEEPING, once
 from ..errors import UnsupportedOperation
 from ..printing.text import text, wrap_lines
 from .blocks import flatten
@@ -273,6 +273,7 @@ def slope(activation):
     return Slope(activation.name, body, definition if definition != body else None, tuple(dict.fromkeys(steps)))
 
 
+@once
 @memoised
 def textbook(result):
     """(slopes, chains) of a Backprop: σ′ of each activation, and the chains from the output layer down (one for
@@ -513,6 +514,7 @@ def loss_chain(net, R, delta):
     return Chain(("The loss: from ", LOSS, " to ", delta), d(LOSS), tuple(b.lines), ((delta, G, "delta"),))
 
 
+@once
 @memoised
 def block_chains(result):
     """The chains of a network of blocks: the loss's, the weight-decay term's, then one per named intermediate from
