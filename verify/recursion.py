@@ -136,7 +136,8 @@ class Spec:
             source = _chain(source)
         missing = [k for k in ("sizes", "layers", "loss") if k not in source]
         if missing:
-            raise ValueError(f"verify: the specification has no {', '.join(missing)}")
+            raise ValueError(f"verify: the specification has no blocks (or no {', '.join(missing)} in the format "
+                             f"{{sizes, layers, loss}})")
         layers, sizes = source["layers"], tuple(_size(n) for n in source["sizes"])
         if len(sizes) != len(layers) + 1:
             raise ValueError(f"verify: {len(sizes)} sizes for {len(layers)} layers (n0, n1, …, nL: one more)")
