@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 import derive
 import verify
-from verify import blocks
 from verify.check import _in_domain, _sympy, shape_at
 from verify.model import reference
 from verify.numeric import rounding_floor, scale_of

@@ -1,5 +1,5 @@
-"""assert_gradients_match: a user's backprop against verify's reference (the closed-form recursion for dense layers), with a
-precise message."""
+"""assert_gradients_match: a user's backprop against verify's reference (the closed-form recursion for dense
+layers), with a precise message."""
 from collections.abc import Mapping
 
 import numpy as np

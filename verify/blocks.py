@@ -112,8 +112,9 @@ class Activated(Block):
     def _f(self):
         return self.act.numpy() if isinstance(self.act, Custom) else ACTIVATIONS[self.act]
 
-    def linear(self):
-        return type(self)({**self.spec, "activation": "identity", "function": None}), self
+    def linear(self):   # an identity's Z is the output A
+        return None if self.act == "identity" else (type(self)({**self.spec, "activation": "identity",
+                                                                 "function": None}), self)
 
 
 class Dense(Activated):
@@ -202,14 +203,13 @@ class LayerNorm(Block):
 
     def backward(self, saved, d, a, add, wrong):
         xhat, inv = saved
-        n = xhat.shape[1]
         add(self.name("gamma"), (d * xhat).sum(axis=0)[:, None])
         add(self.name("beta"), d.sum(axis=0)[:, None])
         dxhat = d * a[self.name("gamma")].T
         if wrong:
             return dxhat * inv
         # dx = (1/σ)(dx̂ − mean(dx̂) − x̂ mean(dx̂ ⊙ x̂))
-        return inv * (dxhat - dxhat.sum(axis=1, keepdims=True) / n - xhat * (dxhat * xhat).sum(axis=1, keepdims=True) / n)
+        return inv * (dxhat - dxhat.mean(axis=1, keepdims=True) - xhat * (dxhat * xhat).mean(axis=1, keepdims=True))
 
     def explicit(self, x, a):
         eps, n, gamma, beta = sp.nsimplify(self.spec["eps"], rational=True), x.cols, a[self.name("gamma")], \
@@ -269,7 +269,8 @@ class SelfAttention(Block):
         Q, K, V = (x * a[self.name(f"W{k}")] for k in "qkv")
         O = sp.zeros(Q.rows, Q.cols)
         for c in self.heads():
-            O[:, c] = _softmax_rows_exact(Q[:, c] * K[:, c].T / sp.sqrt(self.spec["d_k"]), self.spec["causal"]) * V[:, c]
+            P = _softmax_rows_exact(Q[:, c] * K[:, c].T / sp.sqrt(self.spec["d_k"]), self.spec["causal"])
+            O[:, c] = P * V[:, c]
         return O * a[self.name("Wo")]
 
 
@@ -371,14 +372,14 @@ class Recurrent(Activated):
         return H
 
     def linear(self):
-        return Recurrent({**self.spec, "linear_output": True}), self
+        return None if self.act == "identity" else (Recurrent({**self.spec, "linear_output": True}), self)
 
 
 KINDS = {cls.kind: cls for cls in (Dense, Residual, LayerNorm, SelfAttention, Convolution, Recurrent)}
 
 
 def register_block(kind, cls):
-    """Register `cls` (a Block subclass: parameters and forward, backward optional) as verify's class of blocks `kind`."""
+    """Register `cls` (a Block subclass: parameters and forward; backward optional) as verify's class of `kind`."""
     if not (isinstance(cls, type) and issubclass(cls, Block)):
         raise TypeError(f"verify.register_block: {cls!r} is not a subclass of verify.blocks.Block")
     KINDS[kind] = cls

@@ -147,8 +147,8 @@ PERTURBED = 64   # the floor of a block: this many times the reference's move un
 
 def _trial_rows(name, trial, truth, derived, expected, loss, params, rng, dtype, scale, moved):
     """Two rows for one parameter in one trial: the derived gradient against the independent `truth` (its values
-    `expected`, in the dtype asked for; None: no such row), and against central differences of `loss` at the float64 `params`; each on
-    the parameter's own scale, above its own rounding floor: PERTURBED times `moved` (how far one rounding of the
+    `expected`, in the dtype asked for; None: no such row), and against central differences of `loss` at the float64
+    `params`; each on the parameter's own scale, above its own rounding floor: PERTURBED times `moved` (how far one rounding of the
     inputs moves this block of the reference, numeric.sensitivity) in the dtype's ulps, plus 1e-3 ulp of the whole
     gradient's `scale` (a reference of exact zeros against a program's rounding noise)."""
     ulps = float(np.finfo(dtype).eps / np.finfo(np.float64).eps)
