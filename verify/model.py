@@ -149,14 +149,19 @@ class Blocks:
         return {k: samples if k == recursion._size(self.net["samples"]) else 2 for k in self.dims}
 
     def units(self, dims):
-        """Σ over blocks of features × rows out at the given sizes: what the cost of the exact proof grows with."""
+        """Σ over every block, those inside residuals too, of features × rows out (× steps) at the given sizes: what
+        the cost of the exact proof grows with."""
         named = {str(k): v for k, v in dims.items()}
         size = lambda k: int(named.get(str(k), k))  # noqa: E731
-        n, m, total = size(self.net["inputs"]), size(self.net["samples"]), 0
-        for b in self.ref.blocks:
-            n, m = b.parameters(n, size)[1], b.samples(m)
-            total += n * m * max(b.steps, 1)
-        return total
+
+        def walk(bs, n, m):
+            total = 0
+            for b in bs:
+                total += walk(getattr(b, "inner", ()), n, m)[0]
+                n, m = b.parameters(n, size)[1], b.samples(m)
+                total += n * m * max(b.steps, 1)
+            return total, n, m
+        return walk(self.ref.blocks, size(self.net["inputs"]), size(self.net["samples"]))[0]
 
     def explicit(self, dims, decay=None):
         shapes = blocks.Reference({**self.net, "weight_decay": 0}).shapes(dims)
