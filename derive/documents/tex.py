@@ -212,19 +212,24 @@ def _tex_text(s):
 
 
 def pdflatex(tex_path, warnings=None):
-    """Compile tex_path next to itself with pdflatex; returns the PDF path, or None when no TeX is installed.
-    `warnings`, a list, receives what the log reports about the layout: overfull boxes and missing characters."""
+    """Compile tex_path next to itself with pdflatex (again while the log asks, at most three times: a table that
+    breaks across pages learns its columns' widths from the run before); returns the PDF path, or None when no TeX is
+    installed. `warnings`, a list, receives what the last log reports about the layout: overfull boxes (horizontal
+    or vertical) and missing characters."""
     if shutil.which("pdflatex") is None:
         return None
     tex_path = Path(tex_path)
     with tempfile.TemporaryDirectory() as tmp:
-        run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", f"-output-directory={tmp}",
-                              str(tex_path.resolve())], capture_output=True, text=True, timeout=300)
-        pdf = Path(tmp) / (tex_path.stem + ".pdf")
-        if run.returncode != 0 or not pdf.exists():
-            raise DocumentError(f"pdflatex failed on {tex_path}:\n{run.stdout[-3000:]}")
-        if warnings is not None:
+        for _ in range(3):
+            run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", f"-output-directory={tmp}",
+                                  str(tex_path.resolve())], capture_output=True, text=True, timeout=300)
+            pdf = Path(tmp) / (tex_path.stem + ".pdf")
+            if run.returncode != 0 or not pdf.exists():
+                raise DocumentError(f"pdflatex failed on {tex_path}:\n{run.stdout[-3000:]}")
             log = (Path(tmp) / (tex_path.stem + ".log")).read_text(encoding="latin-1")
+            if "Rerun LaTeX" not in log:
+                break
+        if warnings is not None:
             warnings += [line for line in log.splitlines() if line.startswith(("Overfull \\hbox", "Overfull \\vbox"))
                          or "Missing character" in line]
         target = tex_path.with_suffix(".pdf")
