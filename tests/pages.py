@@ -1,5 +1,5 @@
 """What a compiled PDF puts where: its words with their boxes (pdftotext -bbox), the words outside the text area the
-preamble's geometry sets, and its page count."""
+preamble's geometry sets, the headings left alone at the foot of a page."""
 import html
 import re
 import subprocess
@@ -38,4 +38,22 @@ def strays(pdf, paper="a4"):
                 found.append((number, word, "below the text area"))
             elif y0 < top - OVERHANG or x0 < left - OVERHANG or x1 > right + OVERHANG:
                 found.append((number, word, "beside the text area"))
+    return found
+
+
+def orphaned_headings(pdf, tex):
+    """The pages (but the last) whose last line, above the page number, is a heading of the document."""
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True).stdout
+
+    def key(s):
+        return re.sub(r"[^A-Za-z]", "", s)[:12]
+
+    headings = {key(m.group(1)) for m in re.finditer(r"\\(?:subsection\*|paragraph)\{([^}]*)", tex)} - {""}
+    found = []
+    for number, page in enumerate(text.split("\f")[:-1], 1):
+        lines = [line.strip() for line in page.splitlines() if line.strip()]
+        if len(lines) >= 2:
+            last = lines[-2] if lines[-1].isdigit() else lines[-1]
+            if key(last) in headings:
+                found.append((number, last))
     return found

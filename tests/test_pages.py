@@ -12,9 +12,10 @@ from derive.cli.main import main
 from derive.documents import _blocks, write
 from derive.documents.blocks import Summary
 from derive.documents.html import _math, to_html
-from derive.documents.tex import pdflatex
+from derive.documents.tex import pdflatex, to_latex
+from derive.printing.latex import where_as_cases
 
-from .pages import pages, strays
+from .pages import orphaned_headings, pages, strays
 
 needs_tex = pytest.mark.skipif(not (shutil.which("pdflatex") and shutil.which("pdftotext")),
                                reason="no TeX or poppler (CI installs them)")
@@ -124,6 +125,14 @@ def test_no_word_outside_the_text_area(documents, name):
     assert strays(pdf) == []
 
 
+@needs_tex
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_no_heading_alone_at_the_foot_of_a_page(documents, name):
+    tex, pdf, _ = documents[name]
+    assert orphaned_headings(pdf, tex) == []
+
+
 _GREEK = {r"\gamma": "γ", r"\beta": "β", r"\Theta": "Θ", r"\lambda": "λ", r"\theta": "θ"}
 
 
@@ -183,3 +192,24 @@ def test_every_summary_result_is_in_the_html(name):
     rows = [row for b in blocks if isinstance(b, Summary) for row in b.rows]
     for lhs, rhs, _ in rows:
         assert _math(lhs, displaystyle=True) in page and _math(rhs, displaystyle=True) in page
+
+
+def test_a_where_is_typeset_as_cases():
+    # latexify's σ(x) from the helper's code: where(x ≥ 0, 1, e) / (1 + e), e = exp(−|x|)
+    e = r"\exp \mathopen{}\left( -\mathopen{}\left| x \mathclose{}\right| \mathclose{}\right)"
+    code = r"\frac{\mathrm{where} \mathopen{}\left( x \ge 0, 1.0, %s \mathclose{}\right)}{1 + %s}" % (e, e)
+    assert where_as_cases(code) == (r"\begin{cases} \dfrac{1}{1 + %s} & \text{if } x \ge 0 \\ \dfrac{%s}{1 + %s} "
+                                    r"& \text{otherwise} \end{cases}" % (e, e, e))
+    assert where_as_cases(r"2 \mathrm{where} \mathopen{}\left( a > b, f \mathopen{}\left( a, b \mathclose{}\right), "
+                          r"0 \mathclose{}\right)") == (r"2 \begin{cases} f \mathopen{}\left( a, b \mathclose{}\right)"
+                                                        r" & \text{if } a > b \\ 0 & \text{otherwise} \end{cases}")
+
+
+@pytest.mark.parametrize("name", ["seed004-two-layer", "seed000-4-layer-sigmoid"])
+def test_sigma_is_mathematics_not_code(name):
+    example = EXAMPLES[name]
+    title, blocks = _blocks(example.derive(), None, None)
+    tex, page = to_latex(title, blocks), to_html(title, blocks)
+    # (the HTML shows the Python source too, where(…) and 1.0 in it, as code)
+    assert r"\mathrm{where}" not in tex and "1.0" not in tex and ">where<" not in page
+    assert r"\begin{cases}" in tex and "otherwise" in page
