@@ -4,13 +4,15 @@ the HTML page."""
 import re
 import shutil
 from collections import Counter
+from dataclasses import dataclass
 
 import pytest
 
 from derive.cli.examples import EXAMPLES
 from derive.cli.main import main
+from derive.errors import DocumentError
 from derive.documents import _blocks, write
-from derive.documents.blocks import Summary
+from derive.documents.blocks import Heading, Summary
 from derive.documents.html import _math, to_html
 from derive.documents.tex import pdflatex, to_latex
 from derive.printing.latex import where_as_cases
@@ -213,3 +215,14 @@ def test_sigma_is_mathematics_not_code(name):
     # (the HTML shows the Python source too, where(…) and 1.0 in it, as code)
     assert r"\mathrm{where}" not in tex and "1.0" not in tex and ">where<" not in page
     assert r"\begin{cases}" in tex and "otherwise" in page
+
+
+def test_a_block_a_format_cannot_render_raises():
+    @dataclass(frozen=True)
+    class Margin:
+        text: str
+
+    for render in (to_latex, to_html):
+        with pytest.raises(DocumentError, match="Margin"):
+            render("title", [Heading("a heading"), Margin("lost")])
+

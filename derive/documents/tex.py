@@ -177,6 +177,8 @@ def to_latex(title, blocks, paper="a4"):
             out.append(_algorithmic(b))
         elif isinstance(b, Diagram):
             out.append(_tikz(b))
+        else:   # never a block left out of the document
+            raise DocumentError(f"no LaTeX for a block of kind {type(b).__name__}")
     out.append(r"\end{document}")
     return "\n".join(out) + "\n"
 
