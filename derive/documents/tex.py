@@ -41,8 +41,8 @@ _PREAMBLE = r"""\documentclass[11pt]{article}
   \else\usebox\z@\fi}
 %% \fitbeside{x}: \fitwidth is what a line leaves beside x
 \newcommand{\fitbeside}[1]{\settowidth{\fitwidth}{#1}\setlength{\fitwidth}{\dimexpr\linewidth-\fitwidth\relax}}
-%% \padded{x}: x with 3pt more above and below it (a table's rows of fractions apart)
-\newcommand{\padded}[1]{\raisebox{\z@}[\dimexpr\height+3pt][\dimexpr\depth+3pt]{#1}}
+%% \padded{x}: x with half \jot more above and below it (a table's rows of fractions \jot apart, as in align)
+\newcommand{\padded}[1]{\raisebox{\z@}[\dimexpr\height+.5\jot][\dimexpr\depth+.5\jot]{#1}}
 \makeatother
 %% a table breaks across pages: a summary's box is closed at the foot of each page and opened at the head of the next
 \setlength{\LTpre}{\medskipamount}
