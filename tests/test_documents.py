@@ -170,7 +170,8 @@ def test_latex_documents_are_standalone():
     assert r"\mathrm{tr}(A X B)" in tex and r"\rulename{cyclic trace}" in tex
     doc = derive.latex_document(EXAMPLES["seed004-two-layer"].derive())
     # the summary box
-    assert r"\padded{$\displaystyle \frac{\partial L}{\partial W^{(1)}}$} & \padded{\fitmath{X {\delta^{(1)}}^{\top}}}" in doc
+    assert (r"\padded{$\displaystyle \frac{\partial L}{\partial W^{(1)}}$} & "
+            r"\padded{\fitmath{X {\delta^{(1)}}^{\top}}}") in doc
 
 
 def test_stable_forms_are_typeset_by_latexify_from_the_helpers_code():
