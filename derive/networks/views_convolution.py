@@ -253,9 +253,8 @@ def presented(net, block):
                        f"for j = {j}" if c_in > 1 else f"tap j of the kernel of layer {l}: {where} j + 1 of K, "
                                                         f"for j = {j}"),
                (E0, f"a constant: selects tap j's {where}s of the kernel"),
-               (S0, f"a constant: its row t (the output step, t = 0, …, {int(T_out) - 1}) selects step "
-                    f"{_shift(spec)} of the layer's input (steps 0, …, {T - 1})"
-                    + (", a zero row where that is outside them (padding)" if spec.padding else ""))]
+               (S0, f"a constant: row t (t = 0, …, {int(T_out) - 1}) selects input step {_shift(spec)}"
+                    + (f" (a zero row outside 0, …, {T - 1}: padding)" if spec.padding else ""))]
     forward = {K0: [(g[K0], E_def.xreplace(g), f"for j = {j}")],
                named: [(named, fold(net.forward[named], maps), "")]}
     covered = {*(Kj for Kj, _ in block.deltas[:-1]), named, *(v for m in maps for v in m.values())}
