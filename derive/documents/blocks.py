@@ -207,7 +207,7 @@ def _chain_block(chain, n, function="L"):
             lhs = r"\text{contribution to } %s \text{ through } %s" % (name, latex(chain.via, n))
         elif symbol in sums:   # Σ over a generic step's terms, then the sum written out
             term, index, first, last = sums[symbol]
-            results.append((lhs, r"\sum_{%s=%s}^{%s} %s = %s" % (index, first, last, latex(term, n), latex(E, n))))
+            results.append((lhs, r"\sum\nolimits_{%s=%s}^{%s} %s = %s" % (index, first, last, latex(term, n), latex(E, n))))
             continue
         results.append((lhs, _wide_result(E, n)))
     title = tuple(("math", latex(p, n)) if isinstance(p, sp.Basic) else ("text", p) for p in chain.title)
@@ -384,7 +384,7 @@ def _summary(chains, n, function="L"):
                 deltas.append((latex(symbol, n), latex(E, n), note))
             elif kind == "gradient":   # Σ over a generic step's or tap's terms as the chain states it
                 term, index, first, last = sums.get(symbol, (None,) * 4)
-                value = latex(E, n) if term is None else r"\sum_{%s=%s}^{%s} %s" % (index, first, last, latex(term, n))
+                value = latex(E, n) if term is None else r"\sum\nolimits_{%s=%s}^{%s} %s" % (index, first, last, latex(term, n))
                 gradients.append((r"\frac{\partial %s}{\partial %s}" % (function, latex(symbol, n)), value,
                                   "" if term is not None else note))
     return tuple(deltas + gradients)
