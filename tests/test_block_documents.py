@@ -9,6 +9,7 @@ import derive
 from derive.cli.examples import EXAMPLES
 from derive.codegen.program import lambdify
 from derive.networks.textbook import textbook
+from derive.networks.views_convolution import unfold
 
 NETWORKS = {
     **{name: EXAMPLES[name].build for name in EXAMPLES if name.startswith("block-")},
@@ -32,7 +33,7 @@ NETWORKS = {
 
 def stated(result):
     """{symbol: [expressions]} of the whole results (δ and ∂L/∂P) the chains of the body read off, a generic chain's
-    (step t) at each step it stands for."""
+    (step t, tap j) at each step it stands for, a sum over the taps written out."""
     found = {}
     for chain in textbook(result)[1]:
         for symbol, E, kind in chain.results:
@@ -40,7 +41,7 @@ def stated(result):
                 continue
             generic = [m for m in chain.instances if symbol in m]
             for m in generic or [{}]:
-                found.setdefault(symbol.xreplace(m), []).append(E.xreplace(m))
+                found.setdefault(symbol.xreplace(m), []).append(unfold(E).xreplace(m))
     return found
 
 

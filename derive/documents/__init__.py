@@ -7,16 +7,19 @@ from ..networks.backprop import Backprop
 from ..networks.network import Network
 from ..printing.latex import Notation, latex
 from ..printing.text import text, wrap_lines
-from .blocks import Equations, Text, backprop_blocks, network_words, symbols
+from .blocks import Equations, Text, backprop_blocks, network_title, network_words, symbols
 from .html import to_html
 from .second import expression_blocks, second_blocks
 from ..errors import InvalidArgument
 from .tex import PAPERS, pdflatex, to_latex
 
 
-def _blocks(result, title, notation, detail="textbook", extra=()):
-    """(title, blocks) of a Backprop, a Derivation, a list of Derivations or a SecondDerivation."""
+def _blocks(result, title, notation, detail="textbook", extra=(), sections=None):
+    """(title, blocks) of a Backprop, a Derivation, a list of Derivations or a SecondDerivation; `sections` (the
+    index form, the algorithm: blocks.SECTIONS) of a Backprop only."""
     check_detail(detail)
+    if sections is not None and not isinstance(result, Backprop):
+        raise InvalidArgument("sections choose parts of a network's document; this result is not a network's")
     if isinstance(result, SecondDerivation):
         what = "Hessian" if result.kind == "hessian" else "Hessian-vector product"
         return title or _title(f"The {what}", result), second_blocks(result, notation, detail)
@@ -24,8 +27,7 @@ def _blocks(result, title, notation, detail="textbook", extra=()):
         return title or _title("The gradient", result), [
             b for d in ([result] if isinstance(result, Derivation) else result)
             for b in expression_blocks(d, notation, detail)]
-    return (title or f"Backpropagation in a {result.network.describe()}",
-            backprop_blocks(result, notation, detail, extra))
+    return title or network_title(result.network), backprop_blocks(result, notation, detail, extra, sections)
 
 
 def _title(what, result):
@@ -42,15 +44,17 @@ def _paper(paper):
     return paper
 
 
-def latex_document(result, notation=None, title=None, detail="textbook", paper="a4"):
+def latex_document(result, notation=None, title=None, detail="textbook", paper="a4", sections=None):
     """A standalone LaTeX document of a Backprop, a Derivation or a list of Derivations (compiles with pdflatex);
-    `detail` "textbook" (one chain per layer) or "full" (every step), `paper` "a4" or "letter"."""
-    return to_latex(*_blocks(result, title, notation, detail), paper=_paper(paper))
+    `detail` "textbook" (one chain per layer) or "full" (every step), `paper` "a4" or "letter"; `sections` of a
+    network's document: any of "index", "algorithm" (default: both for dense layers, neither for other blocks)."""
+    return to_latex(*_blocks(result, title, notation, detail, sections=sections), paper=_paper(paper))
 
 
-def html_document(result, notation=None, title=None, detail="textbook"):
-    """A self-contained HTML page of a Backprop, a Derivation or a list of Derivations (MathML, no script)."""
-    return to_html(*_blocks(result, title, notation, detail))
+def html_document(result, notation=None, title=None, detail="textbook", sections=None):
+    """A self-contained HTML page of a Backprop, a Derivation or a list of Derivations (MathML, no script);
+    `sections` as for latex_document."""
+    return to_html(*_blocks(result, title, notation, detail, sections=sections))
 
 
 def _repr_html_(result):
@@ -71,15 +75,17 @@ Backprop._repr_html_ = Derivation._repr_html_ = SecondDerivation._repr_html_ = _
 Network._repr_html_ = _network_html
 
 
-def write(result, folder, title=None, notation=None, pdf=True, detail="textbook", paper="a4", extra=(), end=()):
+def write(result, folder, title=None, notation=None, pdf=True, detail="textbook", paper="a4", extra=(), end=(),
+          sections=None):
     """Write derivation.tex, derivation.html, derivation.txt, gradients.py (and derivation.pdf when pdflatex exists)
     into `folder`, in textbook or full `detail`; `extra` blocks follow a network's summary (a seed's own notation),
-    `end` blocks close the document (a second-order part).
+    `end` blocks close the document (a second-order part); `sections` choose a network document's index form and
+    algorithm (as latex_document).
 
     `result` is a Backprop, a Derivation, or a list of Derivations (documents only). Returns the paths written.
     """
     folder = Path(folder)
-    title, blocks = _blocks(result, title, notation, detail, extra)
+    title, blocks = _blocks(result, title, notation, detail, extra, sections)
     blocks = [*blocks, *end]
     _paper(paper)
     # every file made before the first is written: an error leaves no half-written folder

@@ -11,10 +11,15 @@ from ..codegen import program as codegen
 from ..networks.forms import diag_form, index_form
 from ..networks.network import generic_size, generic_symbols
 from ..core.expr import Select
-from ..networks.blocks import flatten
+from ..networks import views_convolution, views_recurrent
+from ..networks.blocks import SIZE, flatten
 from ..networks.textbook import (block_chains, carried, is_generic, is_scalar, layer_range, scalar_chain,
                                  textbook)
 from ..printing.latex import LatexPrinter, Notation, latex, where_as_cases
+from ..errors import InvalidArgument
+
+# the sections a user may switch: the index form (and the diagonal form, for one sample), the typeset algorithm
+SECTIONS = ("index", "algorithm")
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,8 @@ LOSS_WORDS = {"bce": "binary cross-entropy", "half_sse": "half the squared error
 
 def network_words(net, n):
     """The network in a sentence (Text parts): sizes, activations, loss and reduction in words."""
+    if not net.dense_chain():
+        return _block_words(net, n)
     acts = [layer.activation.name for layer in net.layers]
     kinds = ", ".join(dict.fromkeys(acts[:-1]))
     hidden = (f"{kinds} hidden layers, " if len(acts) > 2 else f"a {kinds} hidden layer, " if len(acts) > 1 else "")
@@ -200,7 +207,7 @@ def _chain_block(chain, n, function="L"):
             lhs = r"\text{contribution to } %s \text{ through } %s" % (name, latex(chain.via, n))
         elif symbol in sums:   # Σ over a generic step's terms, then the sum written out
             term, index, first, last = sums[symbol]
-            results.append((lhs, r"\sum_{%s=%s}^{%s} %s = %s" % (index, first, last, latex(term, n), latex(E, n))))
+            results.append((lhs, r"\sum\nolimits_{%s=%s}^{%s} %s = %s" % (index, first, last, latex(term, n), latex(E, n))))
             continue
         results.append((lhs, _wide_result(E, n)))
     title = tuple(("math", latex(p, n)) if isinstance(p, sp.Basic) else ("text", p) for p in chain.title)
@@ -250,13 +257,28 @@ def _slopes(slopes, n):
     return Equations(tuple(rows))
 
 
-def backprop_blocks(result, notation=None, detail="textbook", extra=()):
+def sections_of(net, sections):
+    """The sections a document of `net` shows: `sections` (names from SECTIONS), or by default the index form and the
+    algorithm for a network of dense layers (as the seeds show them), neither for a network of other blocks (each
+    result stated where it is derived and in the summary only)."""
+    if sections is None:
+        return set(SECTIONS) if net.dense_chain() else set()
+    sections = (sections,) if isinstance(sections, str) else tuple(sections)
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        raise InvalidArgument(f"unknown section {unknown[0]!r}; valid: {', '.join(SECTIONS)}")
+    return set(sections)
+
+
+def backprop_blocks(result, notation=None, detail="textbook", extra=(), sections=None):
     """Blocks for a Backprop: the network, its symbols, forward pass and loss, the rules, the derivation (one chain
-    per layer, or every step for detail "full"), the boxed summary, the index form and the generated code."""
+    per layer, or every step for detail "full"), the boxed summary, and the `sections` (sections_of): the index form
+    and the generated code."""
     n = notation or Notation()
     net = result.network
+    wanted = sections_of(net, sections)
     if not net.dense_chain():
-        return network_of_blocks(result, n, detail, extra)
+        return network_of_blocks(result, n, detail, extra, wanted)
     generic = is_generic(net)
     blocks = [Heading("Network"), Text(network_words(net, n)),
               Heading("Symbols"), *(generic_symbols_blocks(net, n) if generic else [symbols(net, n)]),
@@ -302,7 +324,8 @@ def backprop_blocks(result, notation=None, detail="textbook", extra=()):
     if not is_scalar(net) or detail == "full":
         blocks += [Heading("Summary"), Summary(_summary(chains, n))]
     blocks += list(extra)
-    forms = [] if is_scalar(net) else ["index"] + (["diag"] if net.m == 1 and net.layout != "AW" else [])
+    forms = [] if is_scalar(net) or "index" not in wanted else ["index"] + (
+        ["diag"] if net.m == 1 and net.layout != "AW" else [])
     results = [(symbol, E, kind, chain.where) for chain in chains for symbol, E, kind in chain.results]
     results.sort(key=lambda r: r[2] != "delta")   # the δ recursion, then the gradients, as in the summary
     carried = (net.Y, *[symbol for symbol, _, kind, _ in results if kind == "delta"])
@@ -313,12 +336,13 @@ def backprop_blocks(result, notation=None, detail="textbook", extra=()):
         rows = tuple((_form_lhs(symbol, kind, form, n), latex(shown(E), n), where)
                      for symbol, E, kind, where in results)
         blocks += [Heading(title), Equations(rows)]
-    program = result.program()
-    blocks += [Heading("The algorithm: one pass forward, the δ recursion, every gradient"), algorithm(program, n)]
-    forms = stable_forms(program)
-    if forms.rows:
-        blocks += [Text((("text", "The functions it calls, in the numerically stable form the code computes:"),)),
-                   forms]
+    if "algorithm" in wanted:
+        program = result.program()
+        blocks += [Heading("The algorithm: one pass forward, the δ recursion, every gradient"), algorithm(program, n)]
+        forms = stable_forms(program)
+        if forms.rows:
+            blocks += [Text((("text", "The functions it calls, in the numerically stable form the code computes:"),)),
+                       forms]
     blocks += [Heading("Forward and backward flow"),
                Diagram(tuple(latex(M, n) for M in (net.X, *[layer.A for layer in net.layers])),
                        tuple(latex(layer.W, n) for layer in net.layers),
@@ -354,13 +378,15 @@ def _summary(chains, n, function="L"):
     """The δ recursion and every gradient, as the chains read them off (a generic layer's for every l)."""
     deltas, gradients = [], []
     for chain in chains:
-        note = chain.where
+        note, sums = chain.where, {s[0]: s[1:] for s in chain.sums}
         for symbol, E, kind in chain.results:
             if kind == "delta":
                 deltas.append((latex(symbol, n), latex(E, n), note))
-            else:
-                gradients.append((r"\frac{\partial %s}{\partial %s}" % (function, latex(symbol, n)), latex(E, n),
-                                  note))
+            elif kind == "gradient":   # Σ over a generic step's or tap's terms as the chain states it
+                term, index, first, last = sums.get(symbol, (None,) * 4)
+                value = latex(E, n) if term is None else r"\sum\nolimits_{%s=%s}^{%s} %s" % (index, first, last, latex(term, n))
+                gradients.append((r"\frac{\partial %s}{\partial %s}" % (function, latex(symbol, n)), value,
+                                  "" if term is not None else note))
     return tuple(deltas + gradients)
 
 
@@ -508,42 +534,126 @@ def _selections(net):
     return [found[k] for k in sorted(found)]
 
 
+# block kind -> presented(net, block): the concrete symbols a view of its repeated structure (step t, tap j) stands
+# for, and the generic symbol and forward rows it writes in their place
+PRESENTED = {"recurrent": views_recurrent.presented, "convolution": views_convolution.presented}
+
+
+def _presented(net):
+    """(the symbols written generically, {symbol: the symbol rows in its place}, {symbol: the forward rows in its
+    place}) of every block a view presents."""
+    covered, symbols, forward = set(), {}, {}
+    for block in flatten(net.blocks):
+        shown = PRESENTED[block.kind](net, block) if block.kind in PRESENTED else None
+        if shown is not None:
+            covered |= shown[0]
+            symbols.update(shown[1])
+            forward.update(shown[2])
+    return covered, symbols, forward
+
+
+def _placed(rows, covered, placed):
+    """rows [(symbol, row)] with each covered symbol's row replaced by the rows placed there (none elsewhere)."""
+    return [row for key, own in rows for row in (placed.get(key, []) if key in covered else [own])]
+
+
+def _unit(net):
+    """What a row (layout AW) or column of X holds: a time step where a convolution runs over them, else a sample."""
+    return "time step" if any(b.kind == "convolution" for b in flatten(net.blocks)) else "sample"
+
+
 def block_symbols(net, n):
     """Every matrix of a network of blocks with its shape and meaning: the inputs, the targets, the parameters, the
-    named intermediates and their δ, the selection matrices, the constants, 𝟏."""
+    named intermediates (a step t, a tap j once, generically), the selection matrices, the constants."""
     def shape(M):
         return r"\mathbb{R}^{%s \times %s}" % (latex(M.rows, n), latex(M.cols, n))
 
-    by = "row" if net.layout == "AW" else "column"
-    rows = [(latex(X, n), shape(X), f"the inputs{' at step ' + X.name[1:] if len(net.inputs) > 1 else ''}, "
-                                    f"one sample per {by}") for X in net.inputs]
-    rows.append((latex(net.Y, n), shape(net.Y), f"the targets, one sample per {by}"))
-    rows += [(latex(p.symbol, n), shape(p.symbol), p.meaning) for p in net.parameter_info.values()]
+    by, unit = "row" if net.layout == "AW" else "column", _unit(net)
+    covered, placed, _ = _presented(net)
+    rows = [(X, (X, f"the inputs{' at step ' + X.name[1:] if len(net.inputs) > 1 else ''}, one {unit} per {by}"))
+            for X in net.inputs]
+    rows.append((net.Y, (net.Y, f"the targets, one {unit} per {by}")))
+    rows += [(p.symbol, (p.symbol, p.meaning)) for p in net.parameter_info.values()]
     meanings = dict(m for b in flatten(net.blocks) for m in b.meanings)
-    for Z in net.forward:
-        rows.append((latex(Z, n), shape(Z), meanings.get(Z, "")))
-    rows += [(latex(S, n), shape(S), "a constant: " + meanings.get(S, "")) for S in _selections(net)]
+    rows += [(Z, (Z, meanings.get(Z, ""))) for Z in net.forward]
+    rows += [(S, (S, "a constant: " + meanings.get(S, ""))) for S in _selections(net)]
+    out = [(latex(M, n), shape(M), meaning) for M, meaning in _placed(rows, covered, placed)]
     for eps, value in net.constants.items():
-        rows.append((latex(eps, n), r"\mathbb{R}", f"a small constant, {float(value):g}, that keeps the square root from 0"))
-    return Symbols(tuple(rows))
+        out.append((latex(eps, n), r"\mathbb{R}", f"a small constant, {float(value):g}, that keeps the square root from 0"))
+    return Symbols(tuple(out))
 
 
-def network_of_blocks(result, n, detail="textbook", extra=()):
-    """Blocks for the Backprop of a network of blocks: the network, its symbols, the forward pass, the rules, one
-    chain per named intermediate under its block's heading (every step for detail "full"), the boxed summary of
-    every δ and gradient, and the generated code."""
-    net = result.network
-    flat = list(flatten(net.blocks))
-    words = [("text", f"A {net.describe()}, layout {net.layout}. Its blocks, in order: ")]
-    words += [("text", "; ".join(b.title for b in flat) + ".")]
-    notes = [b.note for b in flat if b.note]
+def size_words(net, n):
+    """Text defining every size named by a letter (n, m, h, …): the inputs' features, the samples, a block's width."""
+    named = {}
+    if isinstance(net.sizes[0], sp.Symbol):
+        named[net.sizes[0]] = "the number of input features"
+    if isinstance(net.m, sp.Symbol):
+        named.setdefault(net.m, "the number of samples")
+    for block in flatten(net.blocks):
+        for a in type(block.spec).arguments() if block.spec is not None else ():
+            value = getattr(block.spec, a.name)
+            if a.type == SIZE and isinstance(value, (str, sp.Symbol)):
+                named.setdefault(sp.Symbol(str(value), integer=True, positive=True), f"{a.help} of layer {block.index}")
+    if not named:
+        return None
+    parts = [("text", "Sizes: ")]
+    for k, (symbol, words) in enumerate(named.items()):
+        parts += [("text", ", " if k else ""), ("math", latex(symbol, n)), ("text", f" is {words}")]
+    return Text((*parts, ("text", ".")))
+
+
+KIND_WORDS = {"convolution": "convolution", "dense": "dense layer", "layer norm": "layer norm",
+              "recurrent": "recurrent layer", "residual": "residual connection", "self-attention": "self-attention"}
+
+
+def _block_words(net, n):
+    """A network of blocks in sentences (Text parts): its layers in order, the loss and its reduction, in words."""
+    by, unit = "row" if net.layout == "AW" else "column", _unit(net)
+    loss = LOSS_WORDS.get(net.loss_name, net.loss_name)
+    how = "summed over" if net.reduction == "sum" else "averaged over"
+    count = net.samples_out
+    parts = [("text", "The inputs "), ("math", latex(net.X, n) if len(net.inputs) == 1 else "X_{t}"),
+             ("text", f" hold one {unit} per {by}. In order, "),
+             ("text", "; ".join(b.title for b in flatten(net.blocks)) + ". "),
+             ("text", f"The loss is {loss}, {how} the "), ("math", latex(count, n)),
+             ("text", f" {'output steps' if unit == 'time step' else 'samples'}")]
+    if net.weight_decay != 0:
+        parts += [("text", ", plus weight decay "),
+                  ("math", r"\tfrac{%s}{2} \sum \|W\|_F^2" % latex(net.weight_decay, n)),
+                  ("text", " over the weights")]
+    notes = [b.note for b in flatten(net.blocks) if b.note]
     if notes:
-        words += [("text", " In layer " + "; ".join(notes) + ".")]
-    blocks = [Heading("Network"), Text(tuple(words)), Heading("Symbols"), block_symbols(net, n),
+        parts += [("text", ". In layer " + "; ".join(notes))]
+    return tuple(parts + [("text", ".")])
+
+
+def network_title(net):
+    """A document's title for a network given no title: its blocks and its loss in words."""
+    if net.dense_chain():
+        return f"Backpropagation in a {net.describe()}"
+    kinds = list(dict.fromkeys(KIND_WORDS.get(b.kind, b.kind) for b in flatten(net.blocks)))
+    listed = ", ".join(kinds[:-1]) + f" and {kinds[-1]}" if len(kinds) > 1 else kinds[0]
+    return f"Backpropagation in a network of {listed}, with {LOSS_WORDS.get(net.loss_name, net.loss_name)}"
+
+
+def network_of_blocks(result, n, detail="textbook", extra=(), sections=frozenset()):
+    """Blocks for the Backprop of a network of blocks: the network, its symbols, the forward pass (a step t, a tap j
+    once, generically), the rules, one chain per named intermediate under its block's heading (every step for detail
+    "full"), the boxed summary of every δ and gradient, and the `sections` asked for (the generated code)."""
+    net = result.network
+    if "index" in sections:
+        raise InvalidArgument("the index form is written for networks of dense layers only; this network has "
+                              f"{', '.join(dict.fromkeys(b.kind for b in flatten(net.blocks)))} blocks")
+    covered, _, placed = _presented(net)
+    forward = _placed([(Z, (Z, E, "")) for Z, E in result.forward.items()], covered, placed)
+    sizes = size_words(net, n)
+    blocks = [Heading("Network"), Text(network_words(net, n)), Heading("Symbols"), block_symbols(net, n),
+              *([sizes] if sizes else []),
               Text((("text", "Each δ is the gradient of L with respect to the matrix it is named after: "),
                     ("math", r"\delta_{C} = \partial L / \partial C"), ("text", "."))), NOTATION,
               Heading("Forward pass and loss"),
-              Equations((*((latex(Z, n), latex(E, n), "") for Z, E in result.forward.items()),
+              Equations((*((latex(Z, n), latex(E, n), note) for Z, E, note in forward),
                          ("L", latex(net.loss, n), "")), numbered=True)]
     if detail == "full":
         blocks += [Heading("Rules used"), _rules(result.rules()),
@@ -564,10 +674,13 @@ def network_of_blocks(result, n, detail="textbook", extra=()):
                                   "that reaches it gives a contribution, and after the last of them the whole δ of X "
                                   "(or gradient), their sum."))),
                    *(_chain_block(c, n) for c in chains)]
-    rows = [(latex(delta, n), latex(E, n), "") for delta, E in result.deltas.items()]
-    rows += [(r"\frac{\partial L}{\partial %s}" % latex(result.parameter(k), n), latex(G, n), "")
-             for k, G in result.gradients.items()]
+        rows = _summary(chains, n)   # as the chains state them: a step t, a tap j once
+    if detail == "full":
+        rows = [(latex(delta, n), latex(E, n), "") for delta, E in result.deltas.items()]
+        rows += [(r"\frac{\partial L}{\partial %s}" % latex(result.parameter(k), n), latex(G, n), "")
+                 for k, G in result.gradients.items()]
     blocks += [Heading("Summary"), Summary(tuple(rows)), *extra]
-    program = result.program()
-    blocks += [Heading("The algorithm: one pass forward, every δ once, every gradient"), algorithm(program, n)]
+    if "algorithm" in sections:
+        blocks += [Heading("The algorithm: one pass forward, every δ once, every gradient"),
+                   algorithm(result.program(), n)]
     return blocks

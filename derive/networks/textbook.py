@@ -450,6 +450,15 @@ def scalar_chain(net, loss_symbol="C"):
     return C, tuple(rows)
 
 
+@dataclass(frozen=True)
+class View:
+    """What definition_chain reads of a network (its definitions, the δ named, the parameters): a part of one."""
+
+    forward: dict
+    deltas: dict
+    parameters: tuple
+
+
 def definition_chain(net, N, delta, title):
     """(chain, {X: G}) for a named intermediate N of a network of blocks: tr(δ_Nᵀ dN) = … = Σ tr(G_Xᵀ dX) by N's
     definition and its rules, each term brought to the names it reads (an intermediate without a δ of its own,
@@ -514,6 +523,11 @@ def loss_chain(net, R, delta):
     return Chain(("The loss: from ", LOSS, " to ", delta), d(LOSS), tuple(b.lines), ((delta, G, "delta"),))
 
 
+# block kind -> view(net, block, chains): the block's chains with its repeated structure (step t, tap j) derived once,
+# generically; the views_* modules enter theirs
+VIEWS = {}
+
+
 @once
 @memoised
 def block_chains(result):
@@ -538,59 +552,6 @@ def block_chains(result):
     wanted = {*net.parameters, *(X for X, delta in net.deltas.items() if delta in needed)}
     chains = read_off(net, wanted, [p for p in pieces if p is not None])
     for block in flatten(net.blocks):
-        if block.kind == "recurrent" and len(block.deltas) > 1:
-            chains = generic_steps(net, block, chains)
+        if block.kind in VIEWS:
+            chains = VIEWS[block.kind](net, block, chains)
     return (first, *chains)
-
-
-def generic_steps(net, block, chains):
-    """`chains` with the chains of a recurrent layer's steps (from δ_t back, t = T, …, 1) replaced by one for a
-    generic step t: Z_t = W_h H_{t−1} + W_x X_t + b 1ᵀ, H_{t−1} = f(Z_{t−1}), H_0 = 0; it reads off δ_{t−1} (for
-    t ≥ 2), each parameter's contribution at step t and, as Σ_t of them, the parameters' gradients."""
-    l, T = block.index, len(block.deltas)
-    Wx, Wh, b = block.parameters
-
-    def generic(name, M):
-        return sp.MatrixSymbol(name, *M.shape)
-
-    def at(t):
-        """{generic symbol: its symbol at step t} (none for δ_0, Z_0, H_0)."""
-        (Z, delta), X = block.deltas[t - 1], net.inputs[t - 1]
-        named = {generic(f"Z{l}_t", Z): Z, generic(f"delta{l}_t", delta): delta, generic("X_t", X): X}
-        if t > 1:
-            (Z0, delta0), H0 = block.deltas[t - 2], block.definitions[2 * t - 3][0]
-            named.update({generic(f"Z{l}_t-1", Z0): Z0, generic(f"delta{l}_t-1", delta0): delta0,
-                          generic(f"H{l}_t-1", H0): H0})
-        return named
-
-    concrete = {Z for Z, _ in block.deltas}
-    mine = [c for c in chains if c.via in concrete]
-    if len(mine) != T:
-        return chains
-    back = {v: k for k, v in at(2).items()}   # step 2 written for a generic t
-    Z, delta = back[block.deltas[1][0]], back[block.deltas[1][1]]
-    Z0, H0 = back[block.deltas[0][0]], back[block.definitions[1][0]]
-    forward = {Z: net.forward[block.deltas[1][0]].xreplace(back), H0: net.forward[block.definitions[1][0]].xreplace(
-        back)}
-    view = _View(forward, {Z: delta, Z0: back[block.deltas[0][1]]}, block.parameters)
-    chain, adjoint = definition_chain(view, Z, delta, (block.title + ": from ", delta, " back, at a step t"))
-    results = [(view.deltas[Z0], adjoint[Z0], "delta")]
-    results += [(P, adjoint[P], "gradient contribution") for P in (Wx, Wh, b)]
-    wholes = {s: E for c in mine for s, E, kind in c.results if kind == "gradient"}
-    results += [(P, wholes[P], "gradient") for P in (Wx, Wh, b)]
-    sums = tuple((P, adjoint[P], "t", 2 if P is Wh else 1, T) for P in (Wx, Wh, b))
-    one = replace(chain, results=tuple(results), instances=tuple(at(t) for t in range(T, 0, -1)), sums=sums,
-                  where=f"for t = {layer_range(T, down=True)}",
-                  note=("with ", sp.MatrixSymbol(f"H{l}_0", *H0.shape), " = 0, so that at t = 1 there is no term in ",
-                        Wh, " and no ", view.deltas[Z0], "; ", block.deltas[-1][1], " comes from the layer above"))
-    k = chains.index(mine[0])
-    return [*chains[:k], one, *[c for c in chains[k:] if c not in mine]]
-
-
-@dataclass(frozen=True)
-class _View:
-    """What definition_chain reads of a network (its definitions, the δ named, the parameters): a part of one."""
-
-    forward: dict
-    deltas: dict
-    parameters: tuple
