@@ -338,6 +338,8 @@ def exact_block_rows(plain, dims):
         for b in bs:
             if b["kind"] == "layer norm":
                 eps[f"epsilon{b['index']}"] = sp.nsimplify(b["eps"], rational=True)
+            if b["kind"] == "self-attention":   # and d_k of self-attention, as d_k<l>
+                eps[f"d_k{b['index']}"] = sp.Integer(b["d_k"])
             walk(b.get("layers", ()))
     walk(spec["blocks"])
 

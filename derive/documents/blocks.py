@@ -14,6 +14,7 @@ from ..core.expr import Select
 from ..networks.blocks import flatten
 from ..networks.textbook import (block_chains, carried, is_generic, is_scalar, layer_range, scalar_chain,
                                  textbook)
+from ..networks.views_attention import generic_meanings, written
 from ..printing.latex import LatexPrinter, Notation, latex
 
 
@@ -192,7 +193,7 @@ def _chain_block(chain, n, function="L"):
         before = line.terms
     results, sums = [], {s[0]: s[1:] for s in chain.sums}
     for symbol, E, kind in chain.results:
-        lhs = latex(symbol, n) if kind.startswith("delta") else r"\frac{\partial %s}{\partial %s}" % (
+        lhs = latex(symbol, n) if kind.startswith("delta") or kind == "form" else r"\frac{\partial %s}{\partial %s}" % (
             function, latex(symbol, n))
         if kind.endswith("contribution"):   # one term of a δ or gradient that several chains reach
             name = latex(symbol, n) if kind.startswith("delta") else r"\partial %s / \partial %s" % (
@@ -519,12 +520,14 @@ def block_symbols(net, n):
                                     f"one sample per {by}") for X in net.inputs]
     rows.append((latex(net.Y, n), shape(net.Y), f"the targets, one sample per {by}"))
     rows += [(latex(p.symbol, n), shape(p.symbol), p.meaning) for p in net.parameter_info.values()]
-    meanings = dict(m for b in flatten(net.blocks) for m in b.meanings)
-    for Z in net.forward:
+    meanings = {**dict(m for b in flatten(net.blocks) for m in b.meanings), **generic_meanings(net)}
+    for Z, _, _ in written(net, net.forward.items()):   # a generic head's symbols once
         rows.append((latex(Z, n), shape(Z), meanings.get(Z, "")))
-    rows += [(latex(S, n), shape(S), "a constant: " + meanings.get(S, "")) for S in _selections(net)]
-    for eps, value in net.constants.items():
-        rows.append((latex(eps, n), r"\mathbb{R}", f"a small constant, {float(value):g}, that keeps the square root from 0"))
+    rows += [(latex(S, n), shape(S), "a constant: " + meanings.get(S, ""))
+             for S, _, _ in written(net, [(S, None) for S in _selections(net)])]
+    for c, value in net.constants.items():   # ε of a layer norm, d_k of self-attention
+        rows.append((latex(c, n), r"\mathbb{R}", meanings.get(
+            c, f"a small constant, {float(value):g}, that keeps the square root from 0")))
     return Symbols(tuple(rows))
 
 
@@ -543,7 +546,7 @@ def network_of_blocks(result, n, detail="textbook", extra=()):
               Text((("text", "Each δ is the gradient of L with respect to the matrix it is named after: "),
                     ("math", r"\delta_{C} = \partial L / \partial C"), ("text", "."))), NOTATION,
               Heading("Forward pass and loss"),
-              Equations((*((latex(Z, n), latex(E, n), "") for Z, E in result.forward.items()),
+              Equations((*((latex(Z, n), latex(E, n), where) for Z, E, where in written(net, result.forward.items())),
                          ("L", latex(net.loss, n), "")), numbered=True)]
     if detail == "full":
         blocks += [Heading("Rules used"), _rules(result.rules()),
@@ -564,7 +567,7 @@ def network_of_blocks(result, n, detail="textbook", extra=()):
                                   "that reaches it gives a contribution, and after the last of them the whole δ of X "
                                   "(or gradient), their sum."))),
                    *(_chain_block(c, n) for c in chains)]
-    rows = [(latex(delta, n), latex(E, n), "") for delta, E in result.deltas.items()]
+    rows = [(latex(delta, n), latex(E, n), where) for delta, E, where in written(net, result.deltas.items())]
     rows += [(r"\frac{\partial L}{\partial %s}" % latex(result.parameter(k), n), latex(G, n), "")
              for k, G in result.gradients.items()]
     blocks += [Heading("Summary"), Summary(tuple(rows)), *extra]

@@ -33,7 +33,7 @@ class Line:
 class Chain:
     """lhs = line 1 = line 2 = …, then what is read off the last line: (symbol, expression, kind), kind "delta"
     (δ := G), "gradient" (∂L/∂P = G), or "delta contribution", "gradient contribution" (G is the term of that δ or
-    gradient that passes through `via`)."""
+    gradient that passes through `via`), or "form" (an expression of the results, `symbol`, written as G)."""
 
     title: tuple   # text and SymPy expressions
     lhs: sp.Basic
@@ -380,7 +380,7 @@ def chain_lines(chain, width=100, function="L"):
             body.append(" " * (pad + 5) + rules.strip())
         out += body
     for symbol, E, kind in chain.results:
-        name = text(symbol) if kind.startswith("delta") else f"∂{function}/∂{text(symbol)}"
+        name = text(symbol) if kind.startswith("delta") or kind == "form" else f"∂{function}/∂{text(symbol)}"
         name = f"contribution to {name} through {text(chain.via)}" if kind.endswith("contribution") else name
         out += _wrap(f"  {' ' * len(lhs)} ⇒ {name} = ", [text(E)], pad + 5, width)
     for symbol, term, index, first, last in chain.sums:   # a whole result that sums a generic step's terms
@@ -538,8 +538,8 @@ def block_chains(result):
     wanted = {*net.parameters, *(X for X, delta in net.deltas.items() if delta in needed)}
     chains = read_off(net, wanted, [p for p in pieces if p is not None])
     for block in flatten(net.blocks):
-        if block.kind == "recurrent" and len(block.deltas) > 1:
-            chains = generic_steps(net, block, chains)
+        if block.kind in VIEWS:
+            chains = VIEWS[block.kind](net, block, chains)
     return (first, *chains)
 
 
@@ -565,7 +565,7 @@ def generic_steps(net, block, chains):
 
     concrete = {Z for Z, _ in block.deltas}
     mine = [c for c in chains if c.via in concrete]
-    if len(mine) != T:
+    if T < 2 or len(mine) != T:
         return chains
     back = {v: k for k, v in at(2).items()}   # step 2 written for a generic t
     Z, delta = back[block.deltas[1][0]], back[block.deltas[1][1]]
@@ -594,3 +594,6 @@ class _View:
     forward: dict
     deltas: dict
     parameters: tuple
+
+
+VIEWS = {"recurrent": generic_steps}   # a block kind -> view(net, block, chains): its chains written generically
