@@ -6,10 +6,12 @@ from dataclasses import replace
 import sympy as sp
 
 from ..core.expr import Select, d, hadamard, matadd, matmul, substitute, tp
-from ..core.functions import Softmax
 from ..core.rules import DEFINITION
 from ..engine.backward import form
-from .textbook import LOSS, VIEWS, Chain, _Builder, _View, differential, layer_range
+from .blocks import flatten
+from .textbook import VIEWS, Chain, _Builder, _View, differential, layer_range
+
+HEAD = sp.Symbol("h", integer=True, positive=True)   # the generic head
 
 
 def generic_chain(view, names, title):
@@ -39,9 +41,9 @@ def _replace(chains, mine, new):
     return [*chains[:k], *new, *[c for c in chains[k:] if c not in mine]]
 
 
-def _wholes(chains, kinds=("delta", "gradient")):
-    """{symbol: expression} of the whole results `chains` read off."""
-    return {s: E for c in chains for s, E, kind in c.results if kind in kinds}
+def _wholes(chains):
+    """{δ: expression} of the whole δ `chains` read off."""
+    return {s: E for c in chains for s, E, kind in c.results if kind == "delta"}
 
 
 def _reached(chains):
@@ -59,8 +61,7 @@ class Heads:
         l, defs = block.index, block.definitions
         self.block, self.count = block, block.spec.heads
         self.Q, self.K, self.V = (Z for Z, _ in defs[:3])
-        self.O, self.A = defs[-2][0], defs[-1][0]
-        self.input, self.scale = block.input, block.spec.d_k
+        self.O, self.scale = defs[-2][0], block.spec.d_k
         heads = [defs[3 + 5 * k: 8 + 5 * k] for k in range(self.count)]
         self.concrete = [dict(zip(self.KINDS, (Z for Z, _ in h))) for h in heads]
         self.E = [next(iter(E.atoms(Select))) for (_, E), *_ in heads]
@@ -80,8 +81,7 @@ class Heads:
 
     def at(self, h):
         """{generic symbol: its symbol in head h} (h from 0)."""
-        net_deltas = self.block.deltas
-        named = dict(net_deltas)
+        named = dict(self.block.deltas)
         out = {self.generic[k]: self.concrete[h][k] for k in self.KINDS}
         out.update({self.delta[k]: named[self.concrete[h][k]] for k in self.KINDS})
         out[self.generic["E"]] = self.E[h]
@@ -98,7 +98,6 @@ class Heads:
 
 def heads_of(net):
     """The Heads of every self-attention layer of `net` with more than one head."""
-    from .blocks import flatten
     return [Heads(net, b) for b in flatten(net.blocks) if b.kind == "self-attention" and b.spec.heads > 1]
 
 
@@ -106,13 +105,13 @@ def generic_meanings(net):
     """{generic head's symbol: what it is in words}."""
     out = {}
     for heads in heads_of(net):
-        g, l = heads.generic, heads.block.index
+        g, l, k = heads.generic, heads.block.index, heads.scale
         by = "" if net.layout == "AW" else " (rows with samples as columns)"
         out.update({g["Q"]: f"the queries of head h (layer {l})", g["K"]: "the keys of head h",
-                    g["V"]: "the values of head h", g["S"]: f"the attention scores of head h",
+                    g["V"]: "the values of head h", g["S"]: "the attention scores of head h",
                     g["P"]: "the attention weights of head h: each query's weights sum to 1",
                     g["O"]: "head h's output, in its columns of O",
-                    g["E"]: f"selects head h's columns (h − 1)d_k + 1, …, h d_k of Q, K, V{by}"})
+                    g["E"]: f"selects head h's columns (h − 1)·{k} + 1, …, h·{k} of Q, K, V{by}"})
     return out
 
 
@@ -122,7 +121,6 @@ def written(net, items):
     where)], where "for h = 1, …" for the generic head's; among definitions, O_h = P_h V_h E_h before O = Σ_h O_h."""
     items = dict(items)
     generic, skip = {}, set()
-    h = sp.Symbol("h", integer=True, positive=True)
     for heads in heads_of(net):
         note = f"for h = {layer_range(heads.count)}"
         first = heads.back(0)
@@ -137,7 +135,7 @@ def written(net, items):
         if heads.O in items:   # O = Σ_h O_h, each head's term O_h = P_h V_h E_h
             O_h = heads.generic["O"]
             generic[heads.O] = [(O_h, heads.view.forward[O_h] if items[heads.O] is not None else None, note),
-                                (heads.O, sp.Sum(O_h, (h, 1, heads.count)) if items[heads.O] is not None else None, "")]
+                                (heads.O, sp.Sum(O_h, (HEAD, 1, heads.count)) if items[heads.O] is not None else None, "")]
     return [row for Z, E in items.items() if Z not in skip for row in generic.get(Z, [(Z, E, "")])]
 
 
@@ -161,8 +159,8 @@ def _heads(net, block, chains):
     where = f"for h = {layer_range(H)}"
     new = []
     chain, adjoint = generic_chain(view, [g["O"]], (title, net.deltas[heads.O], " back"))
-    note = ("the heads' outputs add up, ", heads.O, " = Σ_h ", g["O"], ", so ", net.deltas[heads.O],
-            " is the δ of each head's term ", g["O"], " = ", view.forward[g["O"]])
+    note = ("the heads' outputs add up, ", heads.O, " = ", sp.Sum(g["O"], (HEAD, 1, H)), ", so ",
+            net.deltas[heads.O], " is the δ of each head's term ", g["O"], " = ", view.forward[g["O"]])
     new.append(replace(chain, results=tuple((view.deltas[X], adjoint[X], "delta") for X in (g["P"], g["V"])),
                        note=note))
     chain, adjoint = generic_chain(view, [g["P"]], (title, heads.delta["P"], " back"))
@@ -173,7 +171,7 @@ def _heads(net, block, chains):
     new.append(replace(chain, results=tuple((view.deltas[X], adjoint[X], "delta") for X in (g["Q"], g["K"]))))
     chain, adjoint = generic_chain(view, [g["Q"], g["K"], g["V"]],
                                    (title, heads.delta["Q"], ", ", heads.delta["K"], ", ", heads.delta["V"], " back"))
-    wholes = _wholes(mine, ("delta",))
+    wholes = _wholes(mine)
     targets = (heads.Q, heads.K, heads.V)
     new.append(replace(chain, results=tuple((net.deltas[M], wholes[net.deltas[M]], "delta") for M in targets),
                        sums=tuple((net.deltas[M], adjoint[M], "h", 1, H) for M in targets)))
@@ -219,9 +217,12 @@ def softmax_compact(P, dP, axis):
 def softmax_remark(P, P_def, dP):
     """The compact form of the softmax's backward pass in words: the row-sum term, and per query the Jacobian."""
     query = "row" if P_def.axis == 1 else "column"
-    return (f"This is the softmax's compact form: each {query} of ", P, " holds one query's weights p, the "
-            f"{query}-sum term ", row_sum(P, dP, P_def.axis), " holds its Σ_k p_k δ_k, and per query δ_s = p ⊙ (δ_p − "
-            "pᵀδ_p) = (diag(p) − p pᵀ) δ_p.")
+    p, dp = sp.MatrixSymbol("p", P.rows, 1), sp.MatrixSymbol("delta_p", P.rows, 1)
+    ds = sp.MatrixSymbol("delta_s", P.rows, 1)
+    return (f"This is the softmax's compact form: the {query}-sum term ", row_sum(P, dP, P_def.axis),
+            f" holds each query's mean of its {query} of ", dP,
+            f" weighted by its weights; for one query, with p its {query} of ", P, " and ", dp, " its ", query,
+            " of ", dP, ", ", ds, " = ", matmul(matadd(sp.DiagMatrix(p), -matmul(p, tp(p))), dp), ".")
 
 
 def alike_norms(net, block, chains):
@@ -244,14 +245,16 @@ def alike_norms(net, block, chains):
                   "sample's ", n, " features.")
         return [replace(c, results=(*c.results, (part, compact, "form")), remark=remark) if c is last else c
                 for c in chains]
-    results = tuple(r for c in mine for r in c.results)
-    title = (f"{block.title}: as layer {model.index}",)
-    one = Chain(title, mine[0].lhs, (), results, note=(f"the same steps as for layer {model.index}",), via=mine[0].via)
-    return _replace(chains, mine, [one])
+    # what each chain reads off, by the same steps as the other's; one chain where no result is a contribution (each
+    # of which names the chain it passes through)
+    new = [replace(c, title=(f"{block.title}: from ", net.deltas[c.via], f" back, as in layer {model.index}"),
+                   lines=()) for c in mine]
+    if not any(kind.endswith("contribution") for c in mine for _, _, kind in c.results):
+        new = [replace(new[0], results=tuple(r for c in mine for r in c.results))]
+    return _replace(chains, mine, new)
 
 
 def _norms(net):
-    from .blocks import flatten
     return [b for b in flatten(net.blocks) if b.kind == "layer norm"]
 
 
@@ -260,27 +263,23 @@ def _names(block):
 
 
 def norm_compact(net, block, chains):
-    """(what the layer norm passes back to its input: the sum of its contributions through C and μ, the compact form
-    s ⊙ (g − mean g − N ⊙ mean(g ⊙ N)) per sample with g = δ_N, g, the number of features n), or None where nothing
-    passes back."""
-    (mu, _), (C, _), _, (s, _), (N, N_def), _ = block.definitions
-    delta_in = net.deltas.get(block.input)
-    if delta_in is None or N not in net.deltas:
+    """(what the layer norm passes back to its input, δ_C + (1/n) δ_μ spread over the features, the compact form
+    s ⊙ (g − mean g − N ⊙ mean(g ⊙ N)) per sample with g = δ_N, g, the number of features n), or None where its
+    chains stop before the input (the network's inputs X)."""
+    (mu, _), (C, C_def), _, (s, _), (N, N_def), _ = block.definitions
+    read = _reached(chains)
+    if not all(M in net.deltas and net.deltas[M] in read for M in (mu, C, N)):
         return None
-    parts = [E for c in _chains_of(chains, {C, mu}) for symbol, E, kind in c.results
-             if symbol == delta_in and kind == "delta contribution"]
-    if len(parts) != 2:
-        return None
-    g = net.deltas[N]
+    g, n = net.deltas[N], (N.cols if _rows(net) else N.rows)
     spread, = [f for f in N_def.args if f.has(s)]   # s 1ᵀ, or 1 s with samples as columns
-    n = N.cols if _rows(net) else N.rows
+    term, = [t for t in C_def.args if t.has(mu)]     # −μ 1ᵀ, or −1 μ: C = X − μ spread over the features
+    part = matadd(net.deltas[C], -term.xreplace({mu: net.deltas[mu]}) / n)
 
     def mean(M):   # each sample's mean over its n features, spread over them
-        ones = sp.OneMatrix(n, 1) * sp.OneMatrix(1, n)
+        ones = matmul(sp.OneMatrix(n, 1), sp.OneMatrix(1, n))
         return (matmul(M, ones) if _rows(net) else matmul(ones, M)) / n
 
-    compact = hadamard(spread, matadd(g, -mean(g), -hadamard(N, mean(hadamard(g, N)))))
-    return matadd(*parts), compact, g, n
+    return part, hadamard(spread, matadd(g, -mean(g), -hadamard(N, mean(hadamard(g, N))))), g, n
 
 
 def _rows(net):
