@@ -86,7 +86,7 @@ ENDINGS = {
 def test_a_convolution_or_recurrent_output_takes_the_loss_of_its_activation(name, layout):
     result = derive.backprop(ENDINGS[name](layout))
     report = verify.check(result, trials=2)
-    assert report.passed and {r.check for r in report.rows} == {"reference", "finite differences"}, str(report)
+    assert report.passed and {"reference", "finite differences"} <= {r.check for r in report.rows}, str(report)
     assert result.numpy("loss") is not None
 
 

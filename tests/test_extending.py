@@ -9,6 +9,7 @@ import pytest
 import sympy as sp
 
 import derive
+import verify
 from derive import Block, arg
 from derive.networks import blocks as registry
 
@@ -147,3 +148,51 @@ def test_registration_refuses_what_is_not_a_block():
             derive.register_block(cls)
     with pytest.raises(derive.InvalidArgument, match="is not a registered block"):
         derive.Network(2, [RMSNorm()], samples=3)   # not registered (outside the fixture)
+
+
+class RMSNormReference(verify.blocks.Block):
+    """The user's own forward pass for verify (rows are samples): x / √(mean(x²) + ε) ⊙ gᵀ; no backward pass."""
+
+    kind = "RMS norm"
+
+    def parameters(self, n, size):
+        return [verify.blocks.Param(self.name("g"), (n, 1))], n
+
+    def forward(self, x, a):
+        return x / np.sqrt((x ** 2).mean(axis=1, keepdims=True) + self.spec["eps"]) * a[self.name("g")].T, None
+
+
+@pytest.fixture
+def rms_reference():
+    saved = dict(verify.blocks.KINDS)
+    verify.register_block("RMS norm", RMSNormReference)
+    yield
+    verify.blocks.KINDS.clear()
+    verify.blocks.KINDS.update(saved)
+
+
+@pytest.mark.parametrize("layout", ["AW", "WA"])
+def test_a_user_block_verifies_against_its_own_forward_pass(rms_norm, rms_reference, layout):
+    net = derive.Network(4, [derive.Dense(4, "tanh"), rms_norm(), derive.Dense(2, "identity")], layout=layout,
+                         samples=5, loss="logcosh" if "logcosh" in derive.LOSSES else "half_sse")
+    bp = derive.backprop(net)
+    report = verify.check(bp)
+    assert report.passed, str(report)
+    assert any("central differences" in note for note in report.notes), report.notes
+
+    class Wrong:   # the derived program with ∂L/∂g scaled by 1.01: verify must fail it
+        def specification(self):
+            return bp.specification()
+
+        def numpy(self, what="gradients"):
+            fn = bp.numpy(what)
+            return lambda **kw: {k: v * 1.01 if k == "g2" else v for k, v in fn(**kw).items()}
+
+    assert not verify.check(Wrong()).passed
+
+
+def test_a_block_without_a_verify_class_is_refused_by_name(rms_norm):
+    net = derive.Network(3, [rms_norm(), derive.Dense(2, "identity")], layout="AW", samples=4)
+    with pytest.raises(ValueError, match=r"no verify class for block kind 'RMS norm'; register one with "
+                                         r"verify.register_block"):
+        verify.check(derive.backprop(net))

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 import derive
 import verify
-from verify import blocks
-from verify.check import _block_dimensions, _in_domain, _sympy, shape_at
+from verify.check import _in_domain, _sympy, shape_at
+from verify.model import reference
 from verify.numeric import rounding_floor, scale_of
 from verify.second import _directions, _draw_product
 from verify.strategies import block_networks, mlp_specs
@@ -88,20 +88,12 @@ def score(name, caught, injected, skipped):
 def _network_outputs(bp, program, seed):
     """The derived program's blocks at the first point verify draws for it (its seed, width 3, 3 samples), to tell
     equivalent mutants where verify looks."""
-    plain = bp.specification()
     rng = np.random.default_rng(seed)
     if program is not None:   # as check_products and assert_hvp_match draw
-        net = plain["network"] if plain["network"].get("kind") == "blocks" else plain
-        inputs, params, _ = _draw_product(net, program, rng, 3, 3, 0.1)
+        inputs, params, _ = _draw_product(bp, program, rng, 3, 3, 0.1)
         return bp.numpy(program)(**inputs, **{f"V_{k}": v for k, v in _directions(params, rng).items()})
-    if plain["network"].get("kind") == "blocks":   # as check_blocks draws
-        arrays = blocks.draw(plain["network"], blocks.shapes(plain["network"],
-                                                             _block_dimensions(plain["network"], 3, 3)), rng)
-        return bp.numpy()(**arrays)
-    scalars = verify.data.scalars(plain)   # as check and assert_gradients_match draw
-    spec = verify.Spec.of(plain, weight_decay=next(iter(scalars.values()), None))
-    X, Y, params = verify.data.draw(spec, rng, verify.data.dimensions(plain, 3, 3), np.float64, spec)
-    return bp.numpy()(X=X, Y=Y, **params, **scalars)
+    model = reference(bp)   # as check and assert_gradients_match draw
+    return bp.numpy()(**model.draw(rng), **model.scalars)
 
 
 def network_mutants(net, programs=(None, "hvp", "gauss_newton"), seed=0):

@@ -32,10 +32,11 @@ def chunks(block):
 def test_readme_snippets_run_and_print_what_they_say(tmp_path, monkeypatch):
     from derive.core import registry, rules
     from derive.networks.blocks import BLOCKS
+    from verify.blocks import KINDS
 
     monkeypatch.chdir(tmp_path)
     # the "Extending" section registers an activation, a loss, an operator and a block: undone after the test
-    saved = [(table, dict(table)) for table in (registry.ACTIVATIONS, registry.LOSSES, rules.OPERATORS, BLOCKS)]
+    saved = [(table, dict(table)) for table in (registry.ACTIVATIONS, registry.LOSSES, rules.OPERATORS, BLOCKS, KINDS)]
     try:
         _run_readme(tmp_path)
     finally:

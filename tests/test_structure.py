@@ -236,10 +236,21 @@ def test_latex_names_that_break_the_document_are_refused(tex):
         derive.Notation(names={"W": tex})
 
 
+def _old_format(s):
+    """The MLP format users write by hand: sizes and layers instead of inputs and blocks."""
+    blocks = s.pop("blocks")
+    s.update(sizes=[s.pop("inputs"), *(b["units"] for b in blocks)],
+             layers=[{k: b[k] for k in ("activation", "bias", "function")} for b in blocks])
+    return s
+
+
 @pytest.mark.parametrize("change, message", [
-    (lambda s: s.pop("layers"), "no layers"), (lambda s: s.update(reduction="Mean"), "reduction"),
-    (lambda s: s.update(layout="wa"), "layout"), (lambda s: s.update(weight_decay=-1), "negative"),
-    (lambda s: s.update(sizes=[2, 2, 2]), "3 sizes for 1 layers"), (lambda s: s.update(sizes=["2x"]), "size")])
+    (lambda s: s.pop("blocks"), "no blocks"), (lambda s: _old_format(s).pop("layers"), "no blocks"),
+    (lambda s: s.update(reduction="Mean"), "reduction"), (lambda s: s.update(layout="wa"), "layout"),
+    (lambda s: s.update(weight_decay=-1), "negative"), (lambda s: s["blocks"][0].update(units="2x"), "size"),
+    (lambda s: s["blocks"][0].update(tie="W1"), r"chains of untied dense layers; this network has dense \(tied\)"),
+    (lambda s: _old_format(s).update(sizes=[2, 2, 2]), "3 sizes for 1 layers"),
+    (lambda s: _old_format(s).update(sizes=["2x"]), "size")])
 def test_plain_specifications_are_checked(change, message):
     import verify
 

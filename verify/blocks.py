@@ -1,35 +1,78 @@
-"""An independent NumPy reference for networks of blocks (dense, residual, layer norm, self-attention, 1-D
-convolution, recurrent), forward and backward written by hand from the textbook formulas; nothing from `derive`.
+"""An independent NumPy reference for networks of blocks: one class per block kind (dense, residual, layer norm,
+self-attention, 1-D convolution, recurrent), registered once in KINDS, each with its parameters, a forward and a
+backward pass written by hand from the textbook formulas, its classic mistake and its forward pass in SymPy (for the
+exact proof); nothing from `derive`.
 
 Rows are samples (tokens, time steps) inside this module: layouts WA and WtA are transposed on the way in and out
-(and WA's weights, which map columns, too). Each block's backward pass can make a classic mistake on request
-(MISTAKES), so that verify can say which one a user's code makes.
+(and WA's weights, which map columns, too). A block's backward pass can make its classic mistake on request, so that
+verify can say which one a user's code makes. A kind registered with a forward pass only (register_block) is checked
+against central differences of the reference's loss.
 """
+from dataclasses import dataclass
+
 import numpy as np
+import sympy as sp
 
-from .recursion import ACTIVATIONS, Custom, _activation
-
-LOSSES = ("half_sse", "sse", "mse", "bce", "softmax_ce")
-WEIGHTS = ("W", "Wq", "Wk", "Wv", "Wo", "Wx", "Wh", "K")   # the roles weight decay penalises
-# the classic mistakes, by block: what a hand-written backward pass leaves out
-MISTAKES = {"layer norm": "layer norm without the mean and variance terms (dx = γ ⊙ dy / σ only)",
-            "self-attention": "attention without the softmax Jacobian's row-sum term (dS = P ⊙ dP only)",
-            "recurrent": "backpropagation through time truncated to one step (only the last step's terms)",
-            "convolution": "the kernel flipped in ∂L/∂K (taps in reverse order: a convolution where the forward pass "
-                           "is a correlation)"}
+from . import exact
+from .numeric import central_difference
+from .recursion import ACTIVATIONS, Custom, _activation, _loss, data_loss
 
 
-def _role(name):
-    return name.rstrip("0123456789")
+@dataclass(frozen=True)
+class Param:
+    """A parameter of a block: its name, its shape as this module holds it (rows as samples: a weight maps features in
+    to features out), whether it is a weight (penalised by the weight decay, and stored transposed in layout WA), and
+    the centre and spread its random values are drawn with."""
+
+    name: str
+    shape: tuple
+    weight: bool = False
+    centre: float = 0.0
+    spread: float = 1.0
 
 
-def _act(block):
-    """The block's activation: a name this module writes out, or a Custom from its SymPy function."""
-    return _activation(block, block["index"])
+class Block:
+    """A block of verify's reference, built from its plain specification (a dict with kind, index and its arguments).
+    A subclass gives parameters(n, size) and forward(x, a); backward(saved, d, a, add, wrong), explicit(x, a),
+    `mistake` and linear() where it has them."""
 
+    kind = None
+    mistake = ""      # the classic mistake of a hand-written backward pass, in words ('' for none)
+    backward = None   # (saved, ∂L/∂y, arrays, add(name, gradient), wrong) -> ∂L/∂x; None: central differences
+    explicit = None   # (x, arrays as explicit SymPy matrices) -> y; None: no exact proof
+    steps = 0         # a recurrent first block reads X1 … X_steps
 
-def _f(act):
-    return act.numpy() if isinstance(act, Custom) else ACTIVATIONS[act]
+    def __init__(self, spec):
+        self.spec, self.index = spec, spec.get("index")
+
+    def name(self, role):
+        """The name of this block's parameter `role` (W, gamma, …): the role and the block's position."""
+        return f"{role}{self.index}"
+
+    def parameters(self, n, size):
+        """([Param], features out) on n features in; `size` makes a size (a number or name) a number."""
+        return [], n
+
+    def samples(self, m):
+        """The number of rows after the block, of m before."""
+        return m
+
+    def forward(self, x, a):
+        """(y, what the backward pass needs) for the rows x and the arrays `a` by name."""
+        raise NotImplementedError
+
+    def walk(self):
+        """This block and the blocks inside it."""
+        yield self
+
+    def linear(self):
+        """(this block without its output activation, the activation's block) where the Gauss–Newton split is at that
+        activation's Z; None: the split is at the block's output."""
+        return None
+
+    def constants(self):
+        """{symbol name: value} of the constants derive writes as symbols (a layer norm's ε)."""
+        return {}
 
 
 def _softmax_rows(z, causal=False):
@@ -39,237 +82,468 @@ def _softmax_rows(z, causal=False):
     return e / e.sum(axis=1, keepdims=True)
 
 
-class Reference:
-    """forward(inputs, params) and backward() for one plain block specification (a list of block dicts), rows as
-    samples."""
+def _softmax_rows_exact(Z, causal=False):
+    """softmax of each row of an explicit SymPy matrix (causal: over the entries j ≤ i, the others 0)."""
+    def entry(i, j):
+        keep = range(i + 1) if causal else range(Z.cols)
+        return sp.exp(Z[i, j]) / sum(sp.exp(Z[i, k]) for k in keep) if j in keep else sp.S.Zero
+    return sp.ImmutableMatrix(Z.rows, Z.cols, entry)
+
+
+class Activated(Block):
+    """A block that ends with an activation: a name verify writes out, softmax over each row, or a Custom one."""
 
     def __init__(self, spec):
-        self.spec, self.layout = spec, spec["layout"]
+        super().__init__(spec)
+        self.act = _activation(spec, self.index)
 
-    # --- orientation: rows are samples here; WA and WtA store them as columns, and WA's weights map columns
-    def oriented(self, name, value):
-        """The array as this module holds it, or back (the same transpose both ways)."""
-        flip = (self.layout != "AW" and (name == "Y" or _role(name) == "X")) or (
-            self.layout == "WA" and _role(name) in WEIGHTS)
-        return value.T if flip else value
+    def activate(self, z):
+        return _softmax_rows(z) if self.act == "softmax" else self._f()[0](z)
 
-    # --- the network
-    def run(self, arrays, mistake=None):
-        """(loss, {parameter: gradient}) for the layout's arrays; `mistake`: a block kind whose classic mistake the
-        backward pass makes."""
-        a, inputs = self.inputs(arrays)
-        self.mistake, self.grads = mistake, {}
-        out, tape = self._forward(self.spec["blocks"], inputs, a)
-        loss, dout = self._loss(out, a["Y"])
-        decay = float(self.spec["weight_decay"])
-        for k, v in a.items():
-            if _role(k) in WEIGHTS and decay:
-                loss += decay / 2 * float(np.sum(v * v))
-                self.grads[k] = decay * v
-        self._backward(tape, dout, a)
-        return loss, {k: self.oriented(k, g) for k, g in self.grads.items() if k in arrays}
+    def through(self, z, y, d):
+        """∂L/∂Z from ∂L/∂Y: the softmax's Jacobian per row, d ⊙ σ'(z) otherwise."""
+        return y * (d - np.sum(d * y, axis=1, keepdims=True)) if self.act == "softmax" else d * self._f()[1](z)
 
-    def inputs(self, arrays):
-        """(every array as this module holds it, the network's input: X, or X1 … XT for a recurrent first layer)."""
-        a = {k: self.oriented(k, np.asarray(v, dtype=np.float64)) for k, v in arrays.items()}
-        sequence = [a[k] for k in sorted((k for k in a if _role(k) == "X" and k != "X"), key=lambda k: int(k[1:]))]
-        return a, sequence or a["X"]
+    def activate_exact(self, z):
+        if self.act == "softmax":
+            return _softmax_rows_exact(z)
+        return z.applyfunc(exact.SCALAR[self.act] if isinstance(self.act, str) else self.act.function)
 
-    def _add(self, name, g):
-        self.grads[name] = self.grads[name] + g if name in self.grads else g
+    def _f(self):
+        return self.act.numpy() if isinstance(self.act, Custom) else ACTIVATIONS[self.act]
 
-    def _forward(self, blocks, x, a):
-        tape = []
-        for block in blocks:
-            x, saved = getattr(self, "_f_" + block["kind"].replace(" ", "_").replace("-", "_"))(block, x, a)
-            tape.append((block, saved))
-        return x, tape
+    def linear(self):   # an identity's Z is the output A
+        return None if self.act == "identity" else (type(self)({**self.spec, "activation": "identity",
+                                                                 "function": None}), self)
 
-    def _backward(self, tape, d, a):
-        for block, saved in reversed(tape):
-            d = getattr(self, "_b_" + block["kind"].replace(" ", "_").replace("-", "_"))(block, saved, d, a)
-        return d
 
-    def _loss(self, A, Y):
-        """(L, ∂L/∂A) for the output A (rows are samples)."""
-        name, m = self.spec["loss"], A.shape[0]
-        scale = 1 / m if self.spec["reduction"] == "mean" else 1.0
-        if name in ("half_sse", "sse", "mse"):
-            c = {"half_sse": 0.5, "sse": 1.0, "mse": 1.0 / A.shape[1]}[name]
-            return scale * c * float(np.sum((A - Y) ** 2)), scale * 2 * c * (A - Y)
-        if name == "bce":
-            return (scale * float(-np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A))),
-                    scale * ((A - Y) / (A * (1 - A))))
-        if name == "softmax_ce":
-            return scale * float(-np.sum(Y * np.log(A))), -scale * Y / A
-        raise ValueError(f"verify: the block reference writes out the losses {', '.join(LOSSES)}, not {name!r}")
+class Dense(Activated):
+    """Z = A W + 1 bᵀ, A' = f(Z); a tied layer uses the transpose of another layer's weight."""
 
-    # --- dense: Z = A W + 1 bᵀ, A' = f(Z)
-    def _weight(self, block, a):
-        return a[block["tie"]].T if block.get("tie") else a[f"W{block['index']}"]
+    kind = "dense"
 
-    def _f_dense(self, block, x, a):
-        l, act = block["index"], _act(block)
-        z = x @ self._weight(block, a) + (a[f"b{l}"].T if block["bias"] else 0.0)
-        y = _softmax_rows(z) if act == "softmax" else _f(act)[0](z)
+    def weight(self, a):
+        return a[self.spec["tie"]].T if self.spec.get("tie") else a[self.name("W")]
+
+    def parameters(self, n, size):
+        units = size(self.spec["units"])
+        out = [] if self.spec.get("tie") else [Param(self.name("W"), (n, units), weight=True)]
+        return out + ([Param(self.name("b"), (units, 1))] if self.spec["bias"] else []), units
+
+    def forward(self, x, a):
+        z = x @ self.weight(a) + (a[self.name("b")].T if self.spec["bias"] else 0.0)
+        y = self.activate(z)
         return y, (x, z, y)
 
-    def _b_dense(self, block, saved, d, a):
+    def backward(self, saved, d, a, add, wrong):
         x, z, y = saved
-        l, act = block["index"], _act(block)
-        dz = y * (d - np.sum(d * y, axis=1, keepdims=True)) if act == "softmax" else d * _f(act)[1](z)
-        dW = x.T @ dz
-        if block.get("tie"):
-            self._add(block["tie"], dW.T)    # the shared weight: both uses add up
+        dz = self.through(z, y, d)
+        if self.spec.get("tie"):
+            add(self.spec["tie"], (x.T @ dz).T)    # the shared weight: both uses add up
         else:
-            self._add(f"W{l}", dW)
-        if block["bias"]:
-            self._add(f"b{l}", dz.sum(axis=0)[:, None])
-        return dz @ self._weight(block, a).T
+            add(self.name("W"), x.T @ dz)
+        if self.spec["bias"]:
+            add(self.name("b"), dz.sum(axis=0)[:, None])
+        return dz @ self.weight(a).T
 
-    # --- residual: y = x + F(x)
-    def _f_residual(self, block, x, a):
-        out, tape = self._forward(block["layers"], x, a)
+    def explicit(self, x, a):
+        W = self.weight(a)
+        z = x * W + (sp.ones(x.rows, 1) * a[self.name("b")].T if self.spec["bias"] else sp.zeros(x.rows, W.cols))
+        return self.activate_exact(z)
+
+
+class Residual(Block):
+    """y = x + F(x), F the blocks inside."""
+
+    kind = "residual"
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.inner = [build(b) for b in spec["layers"]]
+        if any(b.backward is None for b in self.inner):
+            self.backward = None
+
+    def parameters(self, n, size):
+        out = []
+        for b in self.inner:
+            params, n = b.parameters(n, size)
+            out += params
+        return out, n
+
+    def forward(self, x, a):
+        out, tape = forward(self.inner, x, a)
         return x + out, tape
 
-    def _b_residual(self, block, tape, d, a):
-        return d + self._backward(tape, d, a)
+    def backward(self, tape, d, a, add, wrong):
+        return d + backward(tape, d, a, add, wrong)
 
-    # --- layer norm: x̂ = (x − μ)/√(σ² + ε), y = γ ⊙ x̂ + β per row
-    def _f_layer_norm(self, block, x, a):
-        l = block["index"]
+    def explicit(self, x, a):
+        return x + explicit(self.inner, x, a)
+
+    def walk(self):
+        yield self
+        for b in self.inner:
+            yield from b.walk()
+
+
+class LayerNorm(Block):
+    """x̂ = (x − μ)/√(σ² + ε), y = γ ⊙ x̂ + β per row."""
+
+    kind = "layer norm"
+    mistake = "layer norm without the mean and variance terms (dx = γ ⊙ dy / σ only)"
+
+    def parameters(self, n, size):
+        return [Param(self.name("gamma"), (n, 1), centre=1.0, spread=0.3), Param(self.name("beta"), (n, 1))], n
+
+    def forward(self, x, a):
         mu, var = x.mean(axis=1, keepdims=True), x.var(axis=1, keepdims=True)
-        inv = 1 / np.sqrt(var + block["eps"])
+        inv = 1 / np.sqrt(var + self.spec["eps"])
         xhat = (x - mu) * inv
-        return xhat * a[f"gamma{l}"].T + a[f"beta{l}"].T, (xhat, inv)
+        return xhat * a[self.name("gamma")].T + a[self.name("beta")].T, (xhat, inv)
 
-    def _b_layer_norm(self, block, saved, d, a):
+    def backward(self, saved, d, a, add, wrong):
         xhat, inv = saved
-        l, n = block["index"], xhat.shape[1]
-        self._add(f"gamma{l}", (d * xhat).sum(axis=0)[:, None])
-        self._add(f"beta{l}", d.sum(axis=0)[:, None])
-        dxhat = d * a[f"gamma{l}"].T
-        if self.mistake == "layer norm":
+        add(self.name("gamma"), (d * xhat).sum(axis=0)[:, None])
+        add(self.name("beta"), d.sum(axis=0)[:, None])
+        dxhat = d * a[self.name("gamma")].T
+        if wrong:
             return dxhat * inv
         # dx = (1/σ)(dx̂ − mean(dx̂) − x̂ mean(dx̂ ⊙ x̂))
-        return inv * (dxhat - dxhat.sum(axis=1, keepdims=True) / n - xhat * (dxhat * xhat).sum(axis=1, keepdims=True) / n)
+        return inv * (dxhat - dxhat.mean(axis=1, keepdims=True) - xhat * (dxhat * xhat).mean(axis=1, keepdims=True))
 
-    # --- self-attention: per head P = softmax(Q_h K_hᵀ/√d), output concat(P V_h) W_o
-    def _f_self_attention(self, block, x, a):
-        l, dk, heads = block["index"], block["d_k"], block["heads"]
-        Q, K, V = (x @ a[f"W{k}{l}"] for k in "qkv")
+    def explicit(self, x, a):
+        eps, n, gamma, beta = sp.nsimplify(self.spec["eps"], rational=True), x.cols, a[self.name("gamma")], \
+            a[self.name("beta")]
+        rows = []
+        for i in range(x.rows):   # (x − μ)/√(σ² + ε) per row, then γ and β
+            mu = sum(x.row(i)) / n
+            var = sum((v - mu) ** 2 for v in x.row(i)) / n
+            rows.append([(x[i, j] - mu) / sp.sqrt(var + eps) * gamma[j] + beta[j] for j in range(n)])
+        return sp.ImmutableMatrix(rows)
+
+    def constants(self):   # derive writes ε as a symbol epsilon<l>
+        return {self.name("epsilon"): sp.nsimplify(self.spec["eps"], rational=True)}
+
+
+class SelfAttention(Block):
+    """Per head P = softmax(Q_h K_hᵀ/√d), output concat(P V_h) W_o."""
+
+    kind = "self-attention"
+    mistake = "attention without the softmax Jacobian's row-sum term (dS = P ⊙ dP only)"
+
+    def constants(self):   # derive writes d_k as a symbol d_k<l>
+        return {self.name("d_k"): sp.Integer(self.spec["d_k"])}
+
+    def parameters(self, n, size):
+        width = self.spec["d_k"] * self.spec["heads"]
+        return [*(Param(self.name(f"W{k}"), (n, width), weight=True) for k in "qkv"),
+                Param(self.name("Wo"), (width, n), weight=True)], n
+
+    def heads(self):
+        dk = self.spec["d_k"]
+        return [slice(h * dk, (h + 1) * dk) for h in range(self.spec["heads"])]
+
+    def forward(self, x, a):
+        Q, K, V = (x @ a[self.name(f"W{k}")] for k in "qkv")
         Ps, O = [], np.zeros_like(Q)
-        for h in range(heads):
-            s = slice(h * dk, (h + 1) * dk)
-            P = _softmax_rows(Q[:, s] @ K[:, s].T / np.sqrt(dk), block["causal"])
+        for s in self.heads():
+            P = _softmax_rows(Q[:, s] @ K[:, s].T / np.sqrt(self.spec["d_k"]), self.spec["causal"])
             O[:, s] = P @ V[:, s]
             Ps.append(P)
-        return O @ a[f"Wo{l}"], (x, Q, K, V, Ps, O)
+        return O @ a[self.name("Wo")], (x, Q, K, V, Ps, O)
 
-    def _b_self_attention(self, block, saved, d, a):
+    def backward(self, saved, d, a, add, wrong):
         x, Q, K, V, Ps, O = saved
-        l, dk = block["index"], block["d_k"]
-        self._add(f"Wo{l}", O.T @ d)
-        dO = d @ a[f"Wo{l}"].T
+        root = np.sqrt(self.spec["d_k"])
+        add(self.name("Wo"), O.T @ d)
+        dO = d @ a[self.name("Wo")].T
         dQ, dK, dV = np.zeros_like(Q), np.zeros_like(K), np.zeros_like(V)
-        for h, P in enumerate(Ps):
-            s = slice(h * dk, (h + 1) * dk)
+        for s, P in zip(self.heads(), Ps):
             dP = dO[:, s] @ V[:, s].T
             dV[:, s] = P.T @ dO[:, s]
-            dS = P * dP if self.mistake == "self-attention" else P * (dP - np.sum(dP * P, axis=1, keepdims=True))
-            dQ[:, s] = dS @ K[:, s] / np.sqrt(dk)
-            dK[:, s] = dS.T @ Q[:, s] / np.sqrt(dk)
+            dS = P * dP if wrong else P * (dP - np.sum(dP * P, axis=1, keepdims=True))
+            dQ[:, s] = dS @ K[:, s] / root
+            dK[:, s] = dS.T @ Q[:, s] / root
         for k, g in zip("qkv", (dQ, dK, dV)):
-            self._add(f"W{k}{l}", x.T @ g)
-        return dQ @ a[f"Wq{l}"].T + dK @ a[f"Wk{l}"].T + dV @ a[f"Wv{l}"].T
+            add(self.name(f"W{k}"), x.T @ g)
+        return sum(g @ a[self.name(f"W{k}")].T for k, g in zip("qkv", (dQ, dK, dV)))
 
-    # --- 1-D convolution as im2col: row t of the patches is x[t·s + j − p] for j = 0 … w − 1, side by side
-    def _f_convolution(self, block, x, a):
-        l, w, s, p = block["index"], block["width"], block["stride"], block["padding"]
-        padded = np.concatenate([np.zeros((p, x.shape[1])), x, np.zeros((p, x.shape[1]))])
-        T_out = (padded.shape[0] - w) // s + 1
-        patches = np.stack([padded[t * s:t * s + w].reshape(-1) for t in range(T_out)])
-        z = patches @ a[f"K{l}"] + a[f"b{l}"].T
-        act = _act(block)
-        return _f(act)[0](z), (x.shape, patches, z)
+    def explicit(self, x, a):
+        Q, K, V = (x * a[self.name(f"W{k}")] for k in "qkv")
+        O = sp.zeros(Q.rows, Q.cols)
+        for c in self.heads():
+            P = _softmax_rows_exact(Q[:, c] * K[:, c].T / sp.sqrt(self.spec["d_k"]), self.spec["causal"])
+            O[:, c] = P * V[:, c]
+        return O * a[self.name("Wo")]
 
-    def _b_convolution(self, block, saved, d, a):
-        shape, patches, z = saved
-        l, w, s, p = block["index"], block["width"], block["stride"], block["padding"]
-        dz = d * _f(_act(block))[1](z)
+
+class Convolution(Activated):
+    """1-D convolution as im2col: row t of the patches is x[t·s + j − p] for j = 0 … w − 1, side by side;
+    y = f(patches K + 1 bᵀ)."""
+
+    kind = "convolution"
+    mistake = ("the kernel flipped in ∂L/∂K (taps in reverse order: a convolution where the forward pass is a "
+               "correlation)")
+
+    def parameters(self, n, size):
+        c = self.spec["channels"]
+        return [Param(self.name("K"), (self.spec["width"] * n, c), weight=True), Param(self.name("b"), (c, 1))], c
+
+    def samples(self, m):
+        return (m + 2 * self.spec["padding"] - self.spec["width"]) // self.spec["stride"] + 1
+
+    def _patches(self, x, stack, pad):
+        w, s, p = self.spec["width"], self.spec["stride"], self.spec["padding"]
+        padded = pad(x, p)
+        return stack([[padded[t * s + j, c] for j in range(w) for c in range(x.shape[1])]
+                      for t in range(self.samples(x.shape[0]))])
+
+    def forward(self, x, a):
+        patches = self._patches(x, np.array, lambda x, p: np.pad(x, ((p, p), (0, 0))))
+        z = patches @ a[self.name("K")] + a[self.name("b")].T
+        y = self.activate(z)
+        return y, (x.shape, patches, z, y)
+
+    def backward(self, saved, d, a, add, wrong):
+        shape, patches, z, y = saved
+        w, s, p = self.spec["width"], self.spec["stride"], self.spec["padding"]
+        dz = self.through(z, y, d)
         dK = patches.T @ dz
-        if self.mistake == "convolution":
+        if wrong:
             c = shape[1]
             dK = np.concatenate([dK[j * c:(j + 1) * c] for j in reversed(range(w))])
-        self._add(f"K{l}", dK)
-        self._add(f"b{l}", dz.sum(axis=0)[:, None])
-        dpatches = dz @ a[f"K{l}"].T
+        add(self.name("K"), dK)
+        add(self.name("b"), dz.sum(axis=0)[:, None])
+        dpatches = dz @ a[self.name("K")].T
         dpadded = np.zeros((shape[0] + 2 * p, shape[1]))
         for t in range(dz.shape[0]):
             dpadded[t * s:t * s + w] += dpatches[t].reshape(w, shape[1])
         return dpadded[p:p + shape[0]]
 
-    # --- recurrent (Elman): H_t = f(H_{t−1} W_h + X_t W_x + 1 bᵀ), H_0 = 0; backpropagation through time
-    def _f_recurrent(self, block, xs, a):
-        l, act = block["index"], _act(block)
-        H, Hs, Zs = np.zeros((xs[0].shape[0], a[f"Wh{l}"].shape[0])), [], []
-        for x in xs:
-            z = H @ a[f"Wh{l}"] + x @ a[f"Wx{l}"] + a[f"b{l}"].T
-            H = _f(act)[0](z)
+    def explicit(self, x, a):
+        patches = self._patches(x, sp.Matrix, lambda x, p: sp.Matrix.vstack(sp.zeros(p, x.cols), x, sp.zeros(p, x.cols))
+                                if p else x)
+        return self.activate_exact(patches * a[self.name("K")] + sp.ones(patches.rows, 1) * a[self.name("b")].T)
+
+
+class Recurrent(Activated):
+    """Elman: H_t = f(H_{t−1} W_h + X_t W_x + 1 bᵀ), H_0 = 0, read by X1 … X_steps; backpropagation through time."""
+
+    kind = "recurrent"
+    mistake = "backpropagation through time truncated to one step (only the last step's terms)"
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.steps = spec["steps"]
+
+    def parameters(self, n, size):
+        h = size(self.spec["hidden"])
+        return [Param(self.name("Wx"), (n, h), weight=True), Param(self.name("Wh"), (h, h), weight=True),
+                Param(self.name("b"), (h, 1))], h
+
+    def _z(self, H, x, a):
+        return H @ a[self.name("Wh")] + x @ a[self.name("Wx")] + a[self.name("b")].T
+
+    def forward(self, xs, a):
+        H, Hs, Zs = np.zeros((xs[0].shape[0], a[self.name("Wh")].shape[0])), [], []
+        for t, x in enumerate(xs):
+            z = self._z(H, x, a)
+            # the Gauss–Newton split of a last recurrent block is at the last step's Z
+            H = z if self.spec.get("linear_output") and t == len(xs) - 1 else self.activate(z)
             Zs.append(z)
             Hs.append(H)
         return H, (xs, Hs, Zs)
 
-    def _b_recurrent(self, block, saved, d, a):
+    def backward(self, saved, d, a, add, wrong):
         xs, Hs, Zs = saved
-        l, act = block["index"], _act(block)
         dH = d
         for t in reversed(range(len(xs))):
-            dz = dH * _f(act)[1](Zs[t])
-            self._add(f"Wx{l}", xs[t].T @ dz)
-            self._add(f"b{l}", dz.sum(axis=0)[:, None])
-            if t > 0:
-                self._add(f"Wh{l}", Hs[t - 1].T @ dz)
-            if self.mistake == "recurrent":
+            dz = dH if self.spec.get("linear_output") and t == len(xs) - 1 else self.through(Zs[t], Hs[t], dH)
+            add(self.name("Wx"), xs[t].T @ dz)
+            add(self.name("b"), dz.sum(axis=0)[:, None])
+            add(self.name("Wh"), Hs[t - 1].T @ dz if t > 0 else np.zeros_like(a[self.name("Wh")]))
+            if wrong:
                 break
-            dH = dz @ a[f"Wh{l}"].T
-        self.grads.setdefault(f"Wh{l}", np.zeros_like(a[f"Wh{l}"]))
+            dH = dz @ a[self.name("Wh")].T
         return None
 
+    def explicit(self, xs, a):
+        H = sp.zeros(xs[0].rows, a[self.name("Wh")].rows)
+        for x in xs:
+            H = self.activate_exact(H * a[self.name("Wh")] + x * a[self.name("Wx")] +
+                                    sp.ones(x.rows, 1) * a[self.name("b")].T)
+        return H
 
-def gauss_newton_product(spec, arrays, V, eps=1e-5):
-    """{parameter: G v} with G = Jᵀ H_L J split at the last dense block's pre-activation Z: J v by central differences
-    of Z, H_L (J v) by central differences of ∂L/∂Z (the loss of that block's activation of Z), Jᵀ by the reference's
-    backward pass from Z with the activation taken off; plus λ V for the weight decay."""
-    last = spec["blocks"][-1]
-    if last["kind"] != "dense":
-        raise ValueError("verify: the Gauss–Newton product of blocks is split at a last dense block's "
-                         f"pre-activation; this network ends with {last['kind']}")
-    linear = {**spec, "blocks": [*spec["blocks"][:-1], {**last, "activation": "identity"}]}
-    ref = Reference(linear)
+    def linear(self):
+        return None if self.act == "identity" else (Recurrent({**self.spec, "linear_output": True}), self)
 
-    def output(values):
-        a, inputs = ref.inputs(values)
-        z, tape = ref._forward(linear["blocks"], inputs, a)
-        return z, tape, a
 
-    def delta(z, Y):
-        # ∂L/∂Z through the last block's own activation
-        act = _act(last)
-        y = _softmax_rows(z) if act == "softmax" else _f(act)[0](z)
-        d = Reference(spec)._loss(y, Y)[1]
-        return y * (d - np.sum(d * y, axis=1, keepdims=True)) if act == "softmax" else d * _f(act)[1](z)
+KINDS = {cls.kind: cls for cls in (Dense, Residual, LayerNorm, SelfAttention, Convolution, Recurrent)}
 
-    plus = output({k: v + eps * V[k] if k in V else v for k, v in arrays.items()})[0]
-    minus = output({k: v - eps * V[k] if k in V else v for k, v in arrays.items()})[0]
-    Jv = (plus - minus) / (2 * eps)
-    z, tape, a = output(arrays)
-    u = (delta(z + eps * Jv, a["Y"]) - delta(z - eps * Jv, a["Y"])) / (2 * eps)
-    ref.mistake, ref.grads = None, {}
-    ref._backward(tape, u, a)
-    decay = float(spec["weight_decay"])
-    out = {k: ref.oriented(k, g) for k, g in ref.grads.items() if k in V}
-    return {k: g + decay * V[k] if _role(k) in WEIGHTS and decay else g for k, g in out.items()}
+
+def register_block(kind, cls):
+    """Register `cls` (a Block subclass: parameters and forward; backward optional) as verify's class of `kind`."""
+    if not (isinstance(cls, type) and issubclass(cls, Block)):
+        raise TypeError(f"verify.register_block: {cls!r} is not a subclass of verify.blocks.Block")
+    KINDS[kind] = cls
+    return cls
+
+
+def build(spec):
+    """The verify class of a plain block specification, built; an unknown kind is a ValueError saying how to register
+    one."""
+    cls = KINDS.get(spec["kind"])
+    if cls is None:
+        raise ValueError(f"verify: no verify class for block kind {spec['kind']!r}; register one with "
+                         f"verify.register_block({spec['kind']!r}, cls), cls a verify.blocks.Block subclass with "
+                         f"parameters(n, size) and forward(x, a) (its gradient then by central differences)")
+    return cls(spec)
+
+
+def forward(blocks, x, a):
+    tape = []
+    for block in blocks:
+        x, saved = block.forward(x, a)
+        tape.append((block, saved))
+    return x, tape
+
+
+def backward(tape, d, a, add, wrong=None):
+    """∂L/∂x of the blocks' input from ∂L/∂y of their output, every parameter's gradient given to add(name, g);
+    blocks of the kind `wrong` make their classic mistake."""
+    for block, saved in reversed(tape):
+        d = block.backward(saved, d, a, add, block.kind == wrong)
+    return d
+
+
+def explicit(blocks, x, a):
+    for block in blocks:
+        x = block.explicit(x, a)
+    return x
+
+
+class Reference:
+    """A network of blocks from its plain specification: loss and gradients (by hand, or central differences where a
+    block has no backward pass), rows as samples."""
+
+    def __init__(self, spec):
+        self.spec, self.layout = spec, spec["layout"]
+        self.blocks = [build(b) for b in spec["blocks"]]
+        self.all = [b for block in self.blocks for b in block.walk()]
+        self.loss_function = _loss(spec["loss"])
+        params, _ = self._parameters(lambda k: k)
+        self.params = {p.name: p for p in params}
+        self.by_hand = all(b.backward is not None for b in self.blocks)
+        steps = self.blocks[0].steps if self.blocks else 0
+        self.input_names = [f"X{t}" for t in range(1, steps + 1)] if steps else ["X"]
+
+    def _parameters(self, size):
+        out, n = [], size(self.spec["inputs"])
+        for b in self.blocks:
+            params, n = b.parameters(n, size)
+            out += params
+        return out, n
+
+    def shapes(self, dims):
+        """{name: shape} of the inputs (X or X1 … XT), Y and every parameter, in the layout's own shapes, at the
+        sizes `dims` ({size name: int})."""
+        named = {str(k): v for k, v in dims.items()}
+
+        def size(k):
+            return int(named.get(str(k), k))
+        params, n = self._parameters(size)
+        m = size(self.spec["samples"])
+        for b in self.blocks:
+            m = b.samples(m)
+        sample = (lambda n, m: (m, n)) if self.layout == "AW" else (lambda n, m: (n, m))
+        m0 = size(self.spec["samples"])
+        return {**{k: sample(size(self.spec["inputs"]), m0) for k in self.input_names}, "Y": sample(n, m),
+                **{p.name: p.shape[::-1] if p.weight and self.layout == "WA" else p.shape for p in params}}
+
+    # --- orientation: rows are samples here; WA and WtA store them as columns, and WA's weights map columns
+    def oriented(self, name, value):
+        """The array as this module holds it, or back (the same transpose both ways)."""
+        flip = (self.layout != "AW" and (name == "Y" or name in self.input_names)) or (
+            self.layout == "WA" and name in self.params and self.params[name].weight)
+        return value.T if flip else value
+
+    def inputs(self, arrays):
+        """(every array as this module holds it, the network's input: X, or X1 … XT for a recurrent first block)."""
+        a = {k: self.oriented(k, np.asarray(v, dtype=np.float64)) for k, v in arrays.items()}
+        return a, [a[k] for k in self.input_names] if self.input_names != ["X"] else a["X"]
+
+    def output(self, arrays, blocks=None):
+        """(the network's output, the tape of its blocks, the arrays as held here)."""
+        a, x = self.inputs(arrays)
+        y, tape = forward(blocks or self.blocks, x, a)
+        return y, tape, a
+
+    def data(self, A, Y):
+        """(the reduced data loss, ∂ of it by A) for the output A (rows are samples): the loss of the specification,
+        written out by verify.recursion, or ℓ(a, y) of its SymPy function."""
+        value, grad = data_loss(self.loss_function, A.T, Y.T)
+        scale = 1 / A.shape[0] if self.spec["reduction"] == "mean" else 1.0
+        return scale * float(value), scale * grad.T
+
+    def decay(self, a):
+        """(λ/2 Σ ‖W‖², {weight: λ W})."""
+        lam = float(self.spec["weight_decay"])
+        weights = [k for k, p in self.params.items() if p.weight and k in a] if lam else []
+        return lam / 2 * sum(float(np.sum(a[k] ** 2)) for k in weights), {k: lam * a[k] for k in weights}
+
+    def loss(self, arrays):
+        out, _, a = self.output(arrays)
+        return self.data(out, a["Y"])[0] + self.decay(a)[0]
+
+    def run(self, arrays, mistake=None):
+        """(loss, {parameter: gradient}) for the layout's arrays; `mistake`: a block kind whose classic mistake the
+        backward pass makes. Where a block has no backward pass, the gradient is central differences of the loss."""
+        if not self.by_hand:
+            values = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
+            return self.loss(values), {k: central_difference(lambda **p: self.loss(p), values, k)
+                                       for k in self.params if k in arrays}
+        out, tape, a = self.output(arrays)
+        loss, dout = self.data(out, a["Y"])
+        penalty, grads = self.decay(a)
+        backward(tape, dout, a, lambda name, g: grads.__setitem__(name, grads[name] + g if name in grads else g),
+                 mistake)
+        return loss + penalty, {k: self.oriented(k, grads[k]) for k in self.params if k in arrays}
+
+    def draw(self, shapes, rng):
+        """Random arrays: inputs and parameters normal (weights scaled by 1/√fan-in, γ near 1), Y valid for the
+        loss."""
+        arrays = {}
+        for name, shape in shapes.items():
+            p = self.params.get(name)
+            if name == "Y":
+                continue
+            if p is not None and p.weight:
+                arrays[name] = rng.normal(scale=1 / np.sqrt(max(shape)), size=shape) * 1.5
+            else:
+                arrays[name] = (p.centre if p else 0.0) + (p.spread if p else 1.0) * rng.normal(size=shape)
+        Y = rng.uniform(0.05, 0.95, size=shapes["Y"])
+        if self.loss_function == "softmax_ce":
+            Y = Y / Y.sum(axis=1 if self.layout == "AW" else 0, keepdims=True)
+        arrays["Y"] = Y
+        return arrays
+
+    def explicit_loss(self, env):
+        """The loss as one SymPy expression in the entries of `env` (explicit matrices by name, in the layout's
+        shapes): every block's forward pass written out entry by entry, rows as samples."""
+        missing = sorted({b.kind for b in self.all if b.explicit is None})
+        if missing:
+            raise ValueError(f"verify: no SymPy forward pass (explicit) for {', '.join(missing)}: no exact proof")
+        a = {k: self.oriented(k, v) for k, v in env.items()}
+        x = [a[k] for k in self.input_names] if self.input_names != ["X"] else a["X"]
+        out = explicit(self.blocks, x, a)
+        data = exact.data_loss(self.loss_function, out.T, a["Y"].T)
+        if self.spec["reduction"] == "mean":
+            data = data / out.rows
+        decay = sp.nsimplify(self.spec["weight_decay"], rational=True)
+        return data + decay / 2 * sum(v ** 2 for k, p in self.params.items() if p.weight for v in env[k])
+
+    def constants(self):
+        return {k: v for b in self.all for k, v in b.constants().items()}
 
 
 def loss_and_gradients(spec, arrays, mistake=None):
@@ -280,168 +554,64 @@ def loss_and_gradients(spec, arrays, mistake=None):
 
 def mistaken(spec, arrays):
     """{mistake: gradients as that classic mistake gives them}, for the mistakes the network's blocks can make."""
-    kinds = set()
-
-    def walk(blocks):
-        for b in blocks:
-            kinds.add(b["kind"])
-            walk(b.get("layers", ()))
-    walk(spec["blocks"])
-    return {MISTAKES[k]: loss_and_gradients(spec, arrays, k)[1] for k in MISTAKES if k in kinds}
+    ref = Reference(spec)
+    if not ref.by_hand:
+        return {}
+    kinds = {b.kind: b.mistake for b in ref.all if b.mistake}
+    return {text: ref.run(arrays, kind)[1] for kind, text in kinds.items()}
 
 
 def shapes(spec, dims):
-    """{name: shape} of the inputs (X or X1 … XT), Y and every parameter, in the layout's own shapes, at the sizes
-    `dims` ({size name: int})."""
-    def size(k):
-        return int(dims.get(str(k), k))
-
-    out, state = {}, {"n": size(spec["inputs"]), "m": size(spec["samples"])}
-    WA = spec["layout"] == "WA"
-
-    def weight(name, n_in, n_out):
-        out[name] = (n_out, n_in) if WA else (n_in, n_out)
-
-    def walk(blocks):
-        for b in blocks:
-            kind, l, n = b["kind"], b.get("index"), state["n"]
-            if kind == "dense":
-                units = size(b["units"])
-                if not b.get("tie"):
-                    weight(f"W{l}", n, units)
-                if b["bias"]:
-                    out[f"b{l}"] = (units, 1)
-                state["n"] = units
-            elif kind == "residual":
-                walk(b["layers"])
-            elif kind == "layer norm":
-                out[f"gamma{l}"] = out[f"beta{l}"] = (n, 1)
-            elif kind == "self-attention":
-                width = b["d_k"] * b["heads"]
-                for k in "qkv":
-                    weight(f"W{k}{l}", n, width)
-                weight(f"Wo{l}", width, n)
-            elif kind == "convolution":
-                weight(f"K{l}", b["width"] * n, b["channels"])
-                out[f"b{l}"] = (b["channels"], 1)
-                state["m"] = (state["m"] + 2 * b["padding"] - b["width"]) // b["stride"] + 1
-                state["n"] = b["channels"]
-            elif kind == "recurrent":
-                hidden = size(b["hidden"])
-                weight(f"Wx{l}", n, hidden)
-                weight(f"Wh{l}", hidden, hidden)
-                out[f"b{l}"] = (hidden, 1)
-                state["inputs"] = b["steps"]
-                state["n"] = hidden
-
-    walk(spec["blocks"])
-    n0, m0 = size(spec["inputs"]), size(spec["samples"])
-    sample = (lambda n, m: (m, n)) if spec["layout"] == "AW" else (lambda n, m: (n, m))
-    inputs = {f"X{t}": sample(n0, m0) for t in range(1, state["inputs"] + 1)} if "inputs" in state else \
-        {"X": sample(n0, m0)}
-    return {**inputs, "Y": sample(state["n"], state["m"]), **out}
+    """{name: shape} of the inputs, Y and every parameter of a plain block specification at the sizes `dims`."""
+    return Reference(spec).shapes(dims)
 
 
 def draw(spec, shapes, rng):
-    """Random arrays: inputs and parameters normal (weights scaled by 1/√fan-in, γ near 1), Y valid for the loss."""
-    arrays = {}
-    for name, shape in shapes.items():
-        role = _role(name)
-        if name == "Y":
-            continue
-        if role == "gamma":
-            arrays[name] = 1 + 0.3 * rng.normal(size=shape)
-        elif role in WEIGHTS:
-            arrays[name] = rng.normal(scale=1 / np.sqrt(max(shape)), size=shape) * 1.5
-        else:
-            arrays[name] = rng.normal(size=shape)
-    Y = rng.uniform(0.05, 0.95, size=shapes["Y"])
-    if spec["loss"] == "softmax_ce":
-        axis = 1 if spec["layout"] == "AW" else 0
-        Y = Y / Y.sum(axis=axis, keepdims=True)
-    arrays["Y"] = Y
-    return arrays
-
-
-def _scalar(block):
-    """σ of a block as a function of SymPy scalars."""
-    from .exact import SCALAR
-
-    act = _act(block)
-    return SCALAR[act] if isinstance(act, str) else act.function
-
-
-def _softmax_rows_exact(Z, causal=False):
-    """softmax of each row of an explicit SymPy matrix (causal: over the entries j ≤ i, the others 0)."""
-    import sympy as sp
-
-    def entry(i, j):
-        keep = range(i + 1) if causal else range(Z.cols)
-        return sp.exp(Z[i, j]) / sum(sp.exp(Z[i, k]) for k in keep) if j in keep else sp.S.Zero
-    return sp.ImmutableMatrix(Z.rows, Z.cols, entry)
+    """Random arrays of the given shapes for a plain block specification (see Reference.draw)."""
+    return Reference(spec).draw(shapes, rng)
 
 
 def explicit_loss(spec, env):
-    """The loss of a plain block specification as one SymPy expression in the entries of `env` (explicit matrices
-    by name, in the layout's shapes): every block's forward pass written out entry by entry, rows as samples."""
-    import sympy as sp
+    """The loss of a plain block specification as one SymPy expression in the entries of `env`."""
+    return Reference(spec).explicit_loss(env)
 
+
+def gauss_newton_split(spec):
+    """The Gauss–Newton split in words: at the last block's activation's Z, or at the network's output A."""
+    last = Reference(spec).blocks[-1].linear()
+    return (f"split at Z of the last {last[1].kind} block's activation (H_L = ∂²L/∂Z²)" if last else
+            "split at the network's output A (H_L = ∂²L/∂A², the loss's Hessian in A)")
+
+
+def gauss_newton_product(spec, arrays, V, eps=1e-5):
+    """{parameter: G v} with G = Jᵀ H_L J, split at the last block's activation's pre-activation Z where it has one
+    (the network with that activation taken off has output Z), else at the network's output A: J v by central
+    differences of that output, H_L (J v) by central differences of ∂L/∂(output), Jᵀ by the reference's backward pass
+    from it; plus λ V for the weight decay."""
     ref = Reference(spec)
-    a = {k: ref.oriented(k, v) for k, v in env.items()}
+    split = ref.blocks[-1].linear()
+    blocks = [*ref.blocks[:-1], split[0]] if split else ref.blocks
 
-    def ones(rows):
-        return sp.ones(rows, 1)
+    def delta(z, Y):
+        if split is None:
+            return ref.data(z, Y)[1]
+        y = split[1].activate(z)
+        return split[1].through(z, y, ref.data(y, Y)[1])
 
-    def run(blocks, x):
-        for b in blocks:
-            kind, l = b["kind"], b.get("index")
-            if kind == "residual":
-                x = x + run(b["layers"], x)
-            elif kind == "dense":
-                W = a[b["tie"]].T if b.get("tie") else a[f"W{l}"]
-                z = x * W + (ones(x.rows) * a[f"b{l}"].T if b["bias"] else sp.zeros(x.rows, W.cols))
-                x = _softmax_rows_exact(z) if b["activation"] == "softmax" else z.applyfunc(_scalar(b))
-            elif kind == "layer norm":
-                eps, n = sp.nsimplify(b["eps"], rational=True), x.cols
-                rows = []
-                for i in range(x.rows):   # (x − μ)/√(σ² + ε) per row, then γ and β
-                    mu = sum(x.row(i)) / n
-                    var = sum((v - mu) ** 2 for v in x.row(i)) / n
-                    rows.append([(x[i, j] - mu) / sp.sqrt(var + eps) * a[f"gamma{l}"][j] + a[f"beta{l}"][j]
-                                 for j in range(n)])
-                x = sp.ImmutableMatrix(rows)
-            elif kind == "self-attention":
-                dk = b["d_k"]
-                Q, K, V = (x * a[f"W{k}{l}"] for k in "qkv")
-                O = sp.zeros(Q.rows, Q.cols)
-                for h in range(b["heads"]):
-                    c = slice(h * dk, (h + 1) * dk)
-                    P = _softmax_rows_exact(Q[:, c] * K[:, c].T / sp.sqrt(dk), b["causal"])
-                    O[:, c] = P * V[:, c]
-                x = O * a[f"Wo{l}"]
-            elif kind == "convolution":
-                w, s, p = b["width"], b["stride"], b["padding"]
-                padded = sp.Matrix.vstack(sp.zeros(p, x.cols), x, sp.zeros(p, x.cols)) if p else x
-                T_out = (padded.rows - w) // s + 1
-                patches = sp.Matrix([[padded[t * s + j, c] for j in range(w) for c in range(x.cols)]
-                                     for t in range(T_out)])
-                x = (patches * a[f"K{l}"] + ones(T_out) * a[f"b{l}"].T).applyfunc(_scalar(b))
-            elif kind == "recurrent":
-                xs = [a[f"X{t}"] for t in range(1, b["steps"] + 1)]
-                H = sp.zeros(xs[0].rows, a[f"Wh{l}"].rows)
-                for X in xs:
-                    H = (H * a[f"Wh{l}"] + X * a[f"Wx{l}"] + ones(X.rows) * a[f"b{l}"].T).applyfunc(_scalar(b))
-                x = H
-        return x
+    def output(values):
+        return ref.output(values, blocks)
 
-    out = run(spec["blocks"], a.get("X"))
-    Y, name = a["Y"], spec["loss"]
-    E = out - Y
-    data = {"half_sse": lambda: sp.Rational(1, 2) * sum(e ** 2 for e in E), "sse": lambda: sum(e ** 2 for e in E),
-            "mse": lambda: sum(e ** 2 for e in E) / out.cols,
-            "bce": lambda: -sum(y * sp.log(v) + (1 - y) * sp.log(1 - v) for y, v in zip(Y, out)),
-            "softmax_ce": lambda: -sum(y * sp.log(v) for y, v in zip(Y, out))}[name]()
-    if spec["reduction"] == "mean":
-        data = data / out.rows
-    decay = sp.nsimplify(spec["weight_decay"], rational=True)
-    return data + decay / 2 * sum(v ** 2 for k, M in env.items() if _role(k) in WEIGHTS for v in M)
+    plus = output({k: v + eps * V[k] if k in V else v for k, v in arrays.items()})[0]
+    minus = output({k: v - eps * V[k] if k in V else v for k, v in arrays.items()})[0]
+    Jv = (plus - minus) / (2 * eps)
+    z, tape, a = output(arrays)
+    u = (delta(z + eps * Jv, a["Y"]) - delta(z - eps * Jv, a["Y"])) / (2 * eps)
+    if ref.by_hand:
+        grads = {}
+        backward(tape, u, a, lambda name, g: grads.__setitem__(name, grads[name] + g if name in grads else g))
+        grads = {k: ref.oriented(k, grads[k]) for k in grads}
+    else:   # Jᵀ u = ∇ ⟨output, u⟩, by central differences
+        values = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
+        grads = {k: central_difference(lambda **p: float(np.sum(output(p)[0] * u)), values, k) for k in V}
+    lam = float(spec["weight_decay"])
+    return {k: grads[k] + (lam * V[k] if ref.params[k].weight else 0.0) for k in ref.params if k in V}

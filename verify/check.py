@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import sympy as sp
 
-from . import blocks, data, exact, recursion
+from . import exact
 from .numeric import (agreement, central_difference, copies, rounding_floor, scale_of, sensitivity,
                       trials_at_least_one)
-from .recursion import Spec
+from .model import reference
 
 EPS = 1e-6       # central-difference step (float64)
 FULL_FD = 64     # parameters with at most this many entries get a full finite-difference gradient
@@ -147,20 +147,22 @@ PERTURBED = 64   # the floor of a block: this many times the reference's move un
 
 def _trial_rows(name, trial, truth, derived, expected, loss, params, rng, dtype, scale, moved):
     """Two rows for one parameter in one trial: the derived gradient against the independent `truth` (its values
-    `expected`, in the dtype asked for), and against central differences of `loss` at the float64 `params`; each on
-    the parameter's own scale, above its own rounding floor: PERTURBED times `moved` (how far one rounding of the
+    `expected`, in the dtype asked for; None: no such row), and against central differences of `loss` at the float64
+    `params`; each on the parameter's own scale, above its own rounding floor: PERTURBED times `moved` (how far one rounding of the
     inputs moves this block of the reference, numeric.sensitivity) in the dtype's ulps, plus 1e-3 ulp of the whole
     gradient's `scale` (a reference of exact zeros against a program's rounding noise)."""
     ulps = float(np.finfo(dtype).eps / np.finfo(np.float64).eps)
     tol, floor = TOLERANCE[dtype], PERTURBED * ulps * moved + 1e-3 * float(np.finfo(dtype).eps) * scale
     dtype_ok = np.asarray(derived).dtype == dtype
-    first = row(name, trial, truth, derived, expected, rtol=tol["recursion"], floor=floor,
-                detail="" if dtype_ok else f"returned {np.asarray(derived).dtype}, not {dtype}")
+    wrong_dtype = "" if dtype_ok else f"returned {np.asarray(derived).dtype}, not {dtype}"
     mine, numeric, error = finite_differences(loss, params, name, derived, rng)
     how = "full" if np.size(params[name]) <= FULL_FD else f"{DIRECTIONS} random directions"
-    return [first if dtype_ok else replace(first, passed=False),
-            row(name, trial, "finite differences", mine, numeric, rtol=tol["finite differences"], floor=floor,
-                error=error, detail=how)]
+    rows = [row(name, trial, "finite differences", mine, numeric, rtol=tol["finite differences"], floor=floor,
+                error=error, detail="; ".join(filter(None, (how, wrong_dtype if truth is None else ""))))]
+    if truth is not None:   # None: the reference is these central differences (a block with a forward pass only)
+        rows.insert(0, row(name, trial, truth, derived, expected, rtol=tol["recursion"], floor=floor,
+                           detail=wrong_dtype))
+    return [r if dtype_ok else replace(r, passed=False) for r in rows]
 
 
 def _proof_rows(derived, env, loss, dims, constants=lambda E: E):
@@ -179,39 +181,29 @@ def _proof_rows(derived, env, loss, dims, constants=lambda E: E):
     return rows
 
 
-def exact_rows(derived, dims):
+def exact_rows(derived, dims, model=None):
     """The exact proof, one row per parameter: derived formula == SymPy's diff of the loss, entry by entry.
     `derived` is the plain specification of a derived backprop (its network, forward, deltas and gradients)."""
-    spec = Spec.of(derived, weight_decay=0.0)
-    sh = data.shapes(spec, dims)
-    env = {k: exact.symbol_matrix(k.lower() if k in ("X", "Y") else k, *s) for k, s in sh.items()}
-    params = {k: env[k] for k in sh if k not in ("X", "Y")}
-    loss = exact.explicit_loss(spec, env["X"], env["Y"], params, weight_decay=spec.decay)
-    return _proof_rows(derived, env, loss, dims)
+    env, _, loss, constants = (model or reference(derived)).explicit(dims)
+    return _proof_rows(derived, env, loss, dims, constants)
 
 
-def _units(spec, dims):
-    """Σ_l n_l × m at the given sizes: what the cost of the exact proof grows with."""
-    m = int(sp.sympify(spec.samples, strict=True).xreplace(dims))
-    return sum(int(sp.sympify(n, strict=True).xreplace(dims)) for n in spec.sizes[1:]) * m
-
-
-def _exact_dimensions(spec):
+def _exact_dimensions(model):
     """Sizes for the exact proof: symbolic widths 2, and 2 samples when that stays small, else 1."""
-    dims = data.dimensions(spec, width=2, samples=2)
-    if _units(spec, dims) > EXACT_UNITS:
-        dims = data.dimensions(spec, width=2, samples=1)
-    return dims
+    dims = model.exact_dimensions(2)
+    return dims if model.units(dims) <= EXACT_UNITS else model.exact_dimensions(1)
 
 
 def check(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples=3, exact_proof=None):
-    """A Report comparing result.numpy() with the recursion, finite differences and (small sizes) an exact proof.
+    """A Report comparing result.numpy() with verify's reference, finite differences and (small sizes) an exact proof.
 
     `result` is what derive returns, or any object with the same interface: specification() (plain data: the
     network's specification and the derived expressions by name, or, for ∂f/∂X, f, wrt, where, gradient and
-    arguments) and numpy(what) (the generated function). For the numeric trials, symbolic sizes are set to
-    `width` and the number of samples to `samples`; the exact proof uses width 2. `exact_proof` forces it on
-    (True) or off (False); by default it runs when the network is small (see EXACT_UNITS).
+    arguments) and numpy(what) (the generated function). The reference is the closed-form recursion for a chain of
+    plain dense layers (rows "recursion"), verify's block reference otherwise (rows "reference"; central differences
+    of its loss where a block has only a forward pass). For the numeric trials, symbolic sizes are set to `width` and
+    the number of samples to `samples`; the exact proof uses width 2. `exact_proof` forces it on (True) or off
+    (False); by default it runs when the network is small (see EXACT_UNITS).
     A derivation of ∂f/∂X is checked by `check_derivation`.
     """
     plain = result.specification()
@@ -221,42 +213,40 @@ def check(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples=3, exa
         from .second import check_second   # second order builds on this module
         return check_second(result, seed=seed, trials=trials, width=width, exact_proof=exact_proof)
     trials_at_least_one(trials)
-    if plain["network"].get("kind") == "blocks":
-        return check_blocks(result, seed=seed, trials=trials, dtype=dtype, width=width, samples=samples,
-                            exact_proof=exact_proof)
-    dtype = np.dtype(dtype)
-    dims = data.dimensions(plain, width, samples)
-    scalars = data.scalars(plain)
-    spec = Spec.of(plain, weight_decay=next(iter(scalars.values()), None))
+    dtype, model = np.dtype(dtype), reference(plain, width, samples)
     report = Report(plain["network"]["title"], dtype.name, seed,
-                    {str(k): v for k, v in sorted(dims.items(), key=str)})
-    if any(a in data.KINKED for a in spec.activations):
-        report.notes.append(f"inputs drawn with |Z| ≥ {data.MARGIN:g} at every relu-type unit (no kinks)")
-    if scalars:
-        report.notes.append("symbolic scalars set to " + ", ".join(f"{k} = {v}" for k, v in scalars.items()))
+                    {str(k): v for k, v in sorted(model.dims.items(), key=str)}, notes=list(model.notes))
+    if model.scalars:
+        report.notes.append("symbolic scalars set to " + ", ".join(f"{k} = {v}" for k, v in model.scalars.items()))
     fn, rng = result.numpy(), np.random.default_rng(seed)
     for trial in range(trials):
-        X, Y, params = data.draw(spec, rng, dims, dtype, spec)
-        derived = fn(**copies({"X": X, "Y": Y, **params}), **scalars)
-        p64 = {k: v.astype(np.float64) for k, v in params.items()}
-        X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
-        reference = recursion.gradients(spec, X64, Y64, p64)
+        arrays = model.draw(rng, dtype)
+        derived = fn(**copies(arrays), **model.scalars)
+        a64 = {k: v.astype(np.float64) for k, v in arrays.items()}
+        expected = model.gradients(a64)
+        params = model.parameters(a64)
 
         def loss(p):
-            return recursion.loss(spec, X64, Y64, p)
+            return model.loss({**a64, **p})
 
-        scale = scale_of(reference.values())
-        moved = sensitivity(lambda a: recursion.gradients(spec, a["X"], a["Y"], {k: a[k] for k in p64}),
-                            {"X": X64, "Y": Y64, **p64}, reference, seed + trial)
-        for name, G in reference.items():
-            report.rows.extend(_trial_rows(name, trial, "recursion", derived[name], G, loss, p64, rng, dtype, scale,
-                                           moved[name]))
-    exact_dims = _exact_dimensions(spec)
-    units = _units(spec, exact_dims)
+        scale = scale_of(expected.values())
+        # where the reference is central differences itself, its rounding is in the finite differences' own error
+        moved = sensitivity(model.gradients, a64, expected, seed + trial) if model.check else \
+            dict.fromkeys(expected, 0.0)
+        for name, G in expected.items():
+            report.rows.extend(_trial_rows(name, trial, model.check, derived[name], G, loss, params, rng, dtype,
+                                           scale, moved[name]))
+    exact_dims = _exact_dimensions(model)
+    units = model.units(exact_dims)
     # a function given by the user may swell past what the proof decides quickly ((x³ + x) of (x³ + x): degree 9)
-    custom = any(isinstance(a, recursion.Custom) for a in spec.activations) or not isinstance(spec.loss, str)
-    if exact_proof or (exact_proof is None and units <= EXACT_UNITS and not custom):
-        rows = _within(EXACT_SECONDS if exact_proof is None else None, exact_rows, plain, exact_dims)
+    if exact_proof or (exact_proof is None and units <= EXACT_UNITS and not model.custom):
+        try:
+            rows = _within(EXACT_SECONDS if exact_proof is None else None, exact_rows, plain, exact_dims, model)
+        except ValueError as e:   # a block with no SymPy forward pass
+            if exact_proof:
+                raise
+            report.notes.append(f"exact proof skipped: {e}")
+            return report
         if rows is None:
             report.notes.append(f"exact proof abandoned: not decided within {EXACT_SECONDS} s (a default run; "
                                 f"exact_proof=True waits for it)")
@@ -266,87 +256,11 @@ def check(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples=3, exa
                                                               sorted(exact_dims.items(), key=str)) if exact_dims
                             else "exact proof at the network's own sizes")
     else:
-        why = ("exact_proof=False" if exact_proof is False else "a function given by the user" if custom
+        why = ("exact_proof=False" if exact_proof is False else "a function given by the user" if model.custom
                else f"{units} unit-samples")
         report.notes.append(f"exact proof skipped: {why} (runs by default up to {EXACT_UNITS} unit-samples with "
                             f"the activations and losses verify writes out; exact_proof=True forces it)")
     return report
-
-
-def _block_dimensions(spec, width, samples):
-    """{size name: int}: symbolic widths set to `width`, a symbolic number of samples to `samples`."""
-    names = {str(spec["inputs"]), str(spec["samples"])}
-
-    def walk(bs):
-        for b in bs:
-            names.update(str(b[k]) for k in ("units", "hidden") if k in b)
-            walk(b.get("layers", ()))
-    walk(spec["blocks"])
-    return {k: (samples if k == str(spec["samples"]) else width) for k in sorted(names) if not k.isdigit()}
-
-
-def check_blocks(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples=3, exact_proof=None):
-    """A Report comparing the generated gradients of a network of blocks with verify's own NumPy reference (every
-    block's backward pass written by hand) and with central differences of that reference's loss."""
-    plain = result.specification()
-    spec, dtype = dict(plain["network"]), np.dtype(dtype)
-    decay = sp.sympify(spec["weight_decay"], strict=True)
-    scalars = {str(s): 0.1 for s in decay.free_symbols}   # a symbolic λ set to 0.1
-    spec["weight_decay"] = float(decay.xreplace({s: sp.Float(0.1) for s in decay.free_symbols}))
-    dims = _block_dimensions(spec, width, samples)
-    shapes = blocks.shapes(spec, dims)
-    report = Report(spec["title"], dtype.name, seed, dims)
-    if scalars:
-        report.notes.append("symbolic scalars set to " + ", ".join(f"{k} = {v}" for k, v in scalars.items()))
-    fn, rng = result.numpy(), np.random.default_rng(seed)
-    for trial in range(trials):
-        arrays = blocks.draw(spec, shapes, rng)
-        derived = fn(**{k: v.astype(dtype) for k, v in arrays.items()}, **scalars)   # astype: copies
-        cast = {k: v.astype(dtype).astype(np.float64) for k, v in arrays.items()}
-        _, reference = blocks.loss_and_gradients(spec, cast)
-        params = {k: v for k, v in cast.items() if k in reference}
-
-        def loss(p):
-            return blocks.loss_and_gradients(spec, {**cast, **p})[0]
-
-        scale = scale_of(reference.values())
-        moved = sensitivity(lambda a: blocks.loss_and_gradients(spec, a)[1], cast, reference, seed + trial)
-        for name, G in reference.items():
-            report.rows.extend(_trial_rows(name, trial, "reference", derived[name], G, loss, params, rng, dtype, scale,
-                                           moved[name]))
-    if exact_proof:
-        exact_dims = {k: 2 for k in dims}
-        report.rows.extend(exact_block_rows(plain, exact_dims))
-        report.notes.append("exact proof at width 2" + (f" ({', '.join(f'{k} = 2' for k in exact_dims)})"
-                                                         if exact_dims else " (the network's own sizes)"))
-    else:
-        report.notes.append("exact proof: not run for networks of blocks by default (exact_proof=True runs it "
-                            "at width 2)")
-    return report
-
-
-def exact_block_rows(plain, dims):
-    """The exact proof for a network of blocks, one row per parameter: the derived formula, written out entry by
-    entry, equals SymPy's diff of verify's own explicit loss (blocks.explicit_loss)."""
-    spec = plain["network"]
-    shapes = blocks.shapes(spec, dims)
-    env = {k: exact.symbol_matrix(k.lower() if k == "Y" or k.startswith("X") else k, *s) for k, s in shapes.items()}
-    loss = blocks.explicit_loss(spec, env)
-    eps = {}
-
-    def walk(bs):
-        for b in bs:
-            if b["kind"] == "layer norm":
-                eps[f"epsilon{b['index']}"] = sp.nsimplify(b["eps"], rational=True)
-            if b["kind"] == "self-attention":   # and d_k of self-attention, as d_k<l>
-                eps[f"d_k{b['index']}"] = sp.Integer(b["d_k"])
-            walk(b.get("layers", ()))
-    walk(spec["blocks"])
-
-    def constants(E):   # derive writes each layer norm's ε as a symbol epsilon<l>
-        return E.xreplace({s: eps[s.name] for s in E.free_symbols if s.name in eps})
-
-    return _proof_rows(plain, env, loss, dims, constants)
 
 
 def _within(seconds, function, *args):

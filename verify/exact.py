@@ -43,24 +43,27 @@ def explicit_loss(spec, X, Y, params, weight_decay=None):
         if spec.has_bias(l):
             Z = Z + params[f"b{l}"] * sp.ones(1, Z.cols)
         A = _softmax_columns(Z) if act == "softmax" else Z.applyfunc(SCALAR.get(act) or act.function)
-    E = A - Y
-    if spec.loss == "half_sse":
-        data = sp.Rational(1, 2) * sum(e ** 2 for e in E)
-    elif spec.loss == "mse":
-        data = sum(e ** 2 for e in E) / A.rows
-    elif spec.loss == "bce":
-        data = -sum(y * sp.log(a) + (1 - y) * sp.log(1 - a) for y, a in zip(Y, A))
-    elif spec.loss == "softmax_ce":
-        data = -sum(y * sp.log(a) for y, a in zip(Y, A))
-    else:
-        # a loss given by ℓ(a, y): summed over every entry
-        data = sum(spec.loss.function(a, y) for y, a in zip(Y, A)) / (A.rows if spec.loss.per_output else 1)
+    data = data_loss(spec.loss, A, Y)
     if spec.reduction == "mean":
         data = data / A.cols
     decay = sum(sum(w ** 2 for w in params[f"W{l}"]) for l in range(1, L + 1))
     lam = (sp.nsimplify(spec.weight_decay, rational=True) if weight_decay is None
            else sp.sympify(weight_decay, strict=True))
     return data + lam / 2 * decay
+
+
+def data_loss(loss, A, Y):
+    """The loss (a name verify writes out, or a CustomLoss) summed over every entry of explicit A and Y, samples as
+    columns, before the reduction."""
+    E = A - Y
+    written = {"half_sse": lambda: sp.Rational(1, 2) * sum(e ** 2 for e in E), "sse": lambda: sum(e ** 2 for e in E),
+               "mse": lambda: sum(e ** 2 for e in E) / A.rows,
+               "bce": lambda: -sum(y * sp.log(a) + (1 - y) * sp.log(1 - a) for y, a in zip(Y, A)),
+               "softmax_ce": lambda: -sum(y * sp.log(a) for y, a in zip(Y, A))}
+    if isinstance(loss, str):
+        return written[loss]()
+    # a loss given by ℓ(a, y): summed over every entry
+    return sum(loss.function(a, y) for y, a in zip(Y, A)) / (A.rows if loss.per_output else 1)
 
 
 def explicit(expr, env, dims=None):

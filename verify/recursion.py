@@ -102,9 +102,6 @@ def activation(act):
     return act.numpy() if isinstance(act, Custom) else ACTIVATIONS[act]
 
 
-LOSSES = ("half_sse", "mse", "bce", "softmax_ce")  # the losses this module writes out itself
-
-
 @dataclass(frozen=True)
 class Spec:
     """An architecture in plain data: per layer an activation (a name this module knows, or Custom), the loss (a
@@ -135,9 +132,12 @@ class Spec:
         if not isinstance(source, dict):
             raise ValueError(f"verify: a specification is a dict (or has specification()), got {type(source).__name__}")
         source = source.get("network", source)
+        if "blocks" in source and "layers" not in source:
+            source = _chain(source)
         missing = [k for k in ("sizes", "layers", "loss") if k not in source]
         if missing:
-            raise ValueError(f"verify: the specification has no {', '.join(missing)}")
+            raise ValueError(f"verify: the specification has no blocks (or no {', '.join(missing)} in the format "
+                             f"{{sizes, layers, loss}})")
         layers, sizes = source["layers"], tuple(_size(n) for n in source["sizes"])
         if len(sizes) != len(layers) + 1:
             raise ValueError(f"verify: {len(sizes)} sizes for {len(layers)} layers (n0, n1, …, nL: one more)")
@@ -151,6 +151,23 @@ class Spec:
 
     def has_bias(self, l):
         return True if self.bias is None else self.bias[l - 1]
+
+
+def dense_chain(spec):
+    """Whether a block specification is a chain of plain dense layers (untied): the recursion's networks."""
+    return all(b["kind"] == "dense" and not b.get("tie") for b in spec["blocks"])
+
+
+def _chain(spec):
+    """The specification {sizes, layers, …} of a block specification whose blocks are plain dense layers."""
+    if not dense_chain(spec):
+        kinds = ", ".join(dict.fromkeys(b["kind"] + (" (tied)" if b.get("tie") else "") for b in spec["blocks"]))
+        raise ValueError(f"verify: the recursion is for chains of untied dense layers; this network has {kinds} "
+                         f"(verify.check uses the block reference for it)")
+    blocks = spec["blocks"]
+    return {**spec, "sizes": [spec["inputs"], *(b["units"] for b in blocks)],
+            "layers": [{"activation": b["activation"], "bias": b["bias"], "function": b.get("function")}
+                       for b in blocks]}
 
 
 def _size(n):
@@ -208,7 +225,7 @@ def _loss(loss):
     loss = {"name": loss} if isinstance(loss, str) else loss
     if not isinstance(loss, dict) or "name" not in loss:
         raise ValueError(f"verify: the loss is a name or a dict with a name, got {loss!r}")
-    if loss["name"] in LOSSES:
+    if loss["name"] in WRITTEN:
         return loss["name"]
     if loss.get("function") is None:
         raise ValueError(f"verify: loss {loss['name']!r} is not one this module writes out, and no SymPy function "
@@ -241,18 +258,25 @@ def forward(spec, X, params):
     return Zs, As
 
 
-def _per_entry_loss(spec, A, Y):
-    """The loss summed over every sample, before reduction."""
-    if spec.loss == "half_sse":
-        return 0.5 * np.sum((A - Y) ** 2)
-    if spec.loss == "mse":
-        return np.sum((A - Y) ** 2) / A.shape[0]
-    if spec.loss == "bce":
-        return -np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A))
-    if spec.loss == "softmax_ce":
-        return -np.sum(Y * np.log(A))
-    value, _ = spec.loss.numpy()
-    return np.sum(value(A, Y)) / (A.shape[0] if spec.loss.per_output else 1)
+# name -> (ℓ summed over every entry, ∂/∂A), samples as columns, before the reduction
+WRITTEN = {
+    "half_sse": (lambda A, Y: 0.5 * np.sum((A - Y) ** 2), lambda A, Y: A - Y),
+    "sse": (lambda A, Y: np.sum((A - Y) ** 2), lambda A, Y: 2 * (A - Y)),
+    "mse": (lambda A, Y: np.sum((A - Y) ** 2) / A.shape[0], lambda A, Y: 2 * (A - Y) / A.shape[0]),
+    "bce": (lambda A, Y: -np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A)), lambda A, Y: (A - Y) / (A * (1 - A))),
+    "softmax_ce": (lambda A, Y: -np.sum(Y * np.log(A)), lambda A, Y: -Y / A),
+}
+
+
+def data_loss(loss, A, Y):
+    """(the loss summed over every sample, ∂ of it by A) before the reduction, samples as columns: the formulas above
+    for the names this module writes out, else ℓ(a, y) and ∂ℓ/∂a of a CustomLoss (÷ n outputs when per_output)."""
+    if isinstance(loss, str):
+        value, grad = WRITTEN[loss]
+        return value(A, Y), grad(A, Y)
+    value, grad = loss.numpy()
+    n = A.shape[0] if loss.per_output else 1
+    return np.sum(value(A, Y)) / n, grad(A, Y) / n
 
 
 def loss(spec, X, Y, params):
@@ -269,7 +293,7 @@ def loss(spec, X, Y, params):
         shifted = Z - Z.max(axis=0, keepdims=True)
         data = -np.sum(Ycol * (shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))))
     else:
-        data = _per_entry_loss(spec, As[-1], Ycol)
+        data = data_loss(spec.loss, As[-1], Ycol)[0]
     if spec.reduction == "mean":
         data = data / m
     decay = sum(np.sum(params[f"W{l}"] ** 2) for l in range(1, len(spec.activations) + 1))
@@ -283,16 +307,7 @@ def _output_delta(spec, Z, A, Y):
         return A - Y  # σ' cancels
     if (spec.loss, out) == ("softmax_ce", "softmax"):
         return A * Y.sum(axis=0, keepdims=True) - Y  # the softmax Jacobian cancels: a (1ᵀy) − y, a − y for one-hot y
-    if spec.loss == "half_sse":
-        g = A - Y
-    elif spec.loss == "mse":
-        g = 2 * (A - Y) / A.shape[0]
-    elif spec.loss == "bce":
-        g = (A - Y) / (A * (1 - A))
-    elif spec.loss == "softmax_ce":
-        g = -Y / A
-    else:
-        g = spec.loss.numpy()[1](A, Y) / (A.shape[0] if spec.loss.per_output else 1)
+    g = data_loss(spec.loss, A, Y)[1]
     if out == "softmax":
         # J_softmax(z)ᵀ g = s ⊙ (g − 1ᵀ(s ⊙ g)) per column
         return A * (g - np.sum(A * g, axis=0, keepdims=True))

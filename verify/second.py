@@ -5,10 +5,10 @@ from collections.abc import Mapping
 import numpy as np
 import sympy as sp
 
-from . import blocks, data, exact, recursion
+from . import exact, recursion
 from .check import EXPLICIT_ENTRIES, EXPLICIT_F, FD_ROUNDING, Report, Row, _in_domain, _sympy, gradient_rows, row, shape_at, shaped
 from .numeric import agreement, copies, rounding_floor, scale_of, trials_at_least_one
-from .recursion import Spec
+from .model import reference
 
 EPS = 1e-5         # central-difference step of a gradient (float64): error ~ ε² f''' + 1e-16/ε
 TOLERANCE = 1e-6   # relative, as the issue asks of second order
@@ -59,11 +59,6 @@ def network_product(spec, X, Y, params, V, kind="hvp", eps=EPS, noise=None):
     return {k: g + spec.weight_decay * V[k] if k.startswith("W") else g for k, g in out.items()}
 
 
-def block_product(spec, arrays, V, eps=EPS, noise=None):
-    """{parameter: H v} for a network of blocks: central differences of verify.blocks' gradient along V."""
-    return along(lambda a: blocks.loss_and_gradients(spec, a)[1], arrays, V, eps, noise)
-
-
 def _directions(params, rng):
     return {k: rng.normal(size=np.shape(p)) for k, p in params.items()}
 
@@ -106,41 +101,41 @@ def assert_hvp_match(fn, net, *, kind="hvp", trials=2, seed=0, width=3, samples=
 
 
 def _draw_product(plain, kind, rng, width, samples, weight_decay):
-    """(inputs by name, parameters by name, directions -> expected product) for a network specification."""
-    if isinstance(plain, Mapping) and plain.get("kind") == "blocks":
-        from .check import _block_dimensions
-        arrays = blocks.draw(plain, blocks.shapes(plain, _block_dimensions(plain, width, samples)), rng)
-        params = {k: v for k, v in arrays.items() if k in blocks.loss_and_gradients(plain, arrays)[1]}
-        if kind == "gauss_newton":
-            return arrays, params, lambda V, eps, noise: blocks.gauss_newton_product(plain, arrays, V, eps)
-        return arrays, params, lambda V, eps, noise: block_product(plain, arrays, V, eps, noise)
-    dims, scalars = data.dimensions(plain, width, samples), data.scalars(plain, weight_decay)
-    spec = Spec.of(plain, weight_decay=next(iter(scalars.values()), None))
-    X, Y, params = data.draw(spec, rng, dims, spec=spec)
-    return ({"X": X, "Y": Y, **params, **scalars}, params,
-            lambda V, eps, noise: network_product(spec, X, Y, params, V, kind, eps, noise))
+    """(inputs by name, parameters by name, directions -> expected product) for a network specification, from its
+    reference (verify.model)."""
+    return _drawn(reference(plain, width, samples, weight_decay), kind, rng)
+
+
+def _drawn(model, kind, rng):
+    arrays = model.draw(rng)
+    return ({**arrays, **model.scalars}, model.parameters(arrays),
+            lambda V, eps, noise: model.product(arrays, V, kind, eps, noise))
 
 
 def check_products(result, kind="hvp", *, seed=0, trials=3, width=3, samples=3, exact_proof=False):
     """A Report comparing result.numpy(kind) (a derived backprop's Hessian-vector or Gauss–Newton product) with
-    verify's own products, for every parameter; exact_proof=True adds the exact proof of an MLP's Hessian-vector
-    product at width 2 and one sample (seconds to a minute: see exact_product_rows)."""
+    verify's own products (of its reference's gradient: verify.model), for every parameter; exact_proof=True adds the
+    exact proof of the Hessian-vector product at width 2 and one sample (seconds to a minute: see
+    exact_product_rows)."""
+    if kind not in PRODUCTS:
+        raise ValueError(f"kind must be one of {PRODUCTS}, got {kind!r}")
     plain = result.specification()
-    fn = result.numpy(kind)
-    report = Report(f"{kind}: {plain['network']['title']}", "float64", seed, {"width": width, "samples": samples})
+    fn, model = result.numpy(kind), reference(plain, width, samples, 0.1)
+    report = Report(f"{kind}: {plain['network']['title']}", "float64", seed, {"width": width, "samples": samples},
+                    notes=list(model.notes) + ([f"Gauss–Newton matrix Jᵀ H_L J {model.split()}"]
+                                               if kind == "gauss_newton" else []))
     rng = np.random.default_rng(seed)
     for trial in range(trials_at_least_one(trials)):
-        inputs, params, expected = _draw_product(plain["network"] if plain["network"].get("kind") == "blocks"
-                                                 else plain, kind, rng, width, samples, 0.1)
+        inputs, params, expected = _drawn(model, kind, rng)
         directions = _directions(params, rng)
         got = fn(**copies({**inputs, **{f"V_{k}": v for k, v in directions.items()}}))
-        reference, error = with_error(lambda eps, noise: expected(directions, eps, noise))
-        report.rows.extend(product_rows(got, reference, error, trial, "central differences",
-                                        "of the recursion's gradient" if kind == "hvp" else
-                                        "J v, H_L J v; Jᵀ by recursion"))
+        expected_, error = with_error(lambda eps, noise: expected(directions, eps, noise))
+        report.rows.extend(product_rows(got, expected_, error, trial, "central differences",
+                                        f"of the {model.check or 'central differences'}' gradient" if kind == "hvp"
+                                        else f"J v, H_L J v; Jᵀ by {model.check or 'central differences'}"))
     if exact_proof:
-        if kind != "hvp" or plain["network"].get("kind") == "blocks":
-            raise ValueError("the exact proof is of an MLP's Hessian-vector product (kind='hvp')")
+        if kind != "hvp":
+            raise ValueError("the exact proof is of a Hessian-vector product (kind='hvp')")
         report.rows.extend(exact_product_rows(result, seed))
         report.notes.append("exact proof at width 2, one sample")
     return report
@@ -280,28 +275,26 @@ def exact_product_rows(result, seed=0):
     from . import exact
 
     plain = result.specification()
-    spec = Spec.of(plain, weight_decay=0.0)
-    dims = data.dimensions(spec, width=2, samples=1)   # one sample: second derivatives of the loss swell fast
-    shapes = data.shapes(spec, dims)
-    env = {k: exact.symbol_matrix(k.lower() if k in ("X", "Y") else k, *s) for k, s in shapes.items()}
-    params = {k: env[k] for k in shapes if k not in ("X", "Y")}
-    loss = exact.explicit_loss(spec, env["X"], env["Y"], params, weight_decay=spec.decay)
+    model = reference(plain)
+    dims = model.exact_dimensions(1)   # one sample: second derivatives of the loss swell fast
+    env, names, loss, constants = model.explicit(dims)
+    params = {k: env[k] for k in names}
     rng = np.random.default_rng(seed)
     V = {k: sp.ImmutableMatrix(*P.shape, [sp.Rational(int(rng.integers(-3, 4)), 2) for _ in range(len(P))])
          for k, P in params.items()}
     values = {**env, **{f"V_{k}": v for k, v in V.items()}}
     for name, E in [*plain["forward"], *plain["deltas"]]:
-        values[name] = exact.explicit(E, values, dims)
+        values[name] = exact.explicit(constants(E), values, dims)
     statements, outputs = result.r_statements("hvp")
     # the code reads a relu's mask off A (H(A) = H(Z) in floating point); written out, H(max(0, z)) is H(0) = 1/2 at
     # z < 0, so the proof reads it off Z, as the derivation does
     unmask = {A: Z for Z, A in result._masks().items()}
     for R, E in statements:
-        values[R.name] = exact.explicit(E.xreplace(unmask), values, dims)
+        values[R.name] = exact.explicit(constants(E.xreplace(unmask)), values, dims)
     gv = sum(sp.diff(loss, P[idx]) * V[k][idx] for k, P in params.items() for idx in np.ndindex(P.shape))
     rows = []
     for name, E in outputs.items():
-        got = exact.explicit(E.xreplace(unmask), values, dims)
+        got = exact.explicit(constants(E.xreplace(unmask)), values, dims)
         wrong = next((idx for idx in np.ndindex(got.shape)
                       if not exact.is_zero(got[idx] - sp.diff(gv, params[name][idx]))), None)
         rows.append(Row(name, "-", "exact (SymPy diff²)", 0.0, 0.0, wrong is None,

@@ -15,7 +15,7 @@ from ..networks.blocks import flatten
 from ..networks.textbook import (block_chains, carried, is_generic, is_scalar, layer_range, scalar_chain,
                                  textbook)
 from ..networks.views_attention import generic_meanings, written
-from ..printing.latex import LatexPrinter, Notation, latex
+from ..printing.latex import LatexPrinter, Notation, latex, where_as_cases
 
 
 @dataclass(frozen=True)
@@ -462,8 +462,8 @@ def stable_forms(program):
     subtracted), each typeset by latexify-py from the helper function's own code."""
     import latexify
 
-    rows = tuple((STABLE[name][0], latexify.get_latex(helpers.HELPERS[name], use_signature=False,
-                                                      reduce_assignments=True, use_math_symbols=True, prefixes={"xp"}),
+    rows = tuple((STABLE[name][0], where_as_cases(latexify.get_latex(
+        helpers.HELPERS[name], use_signature=False, reduce_assignments=True, use_math_symbols=True, prefixes={"xp"})),
                   STABLE[name][1]) for name in program.helpers if name in STABLE)
     return Equations(rows)
 

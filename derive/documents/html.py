@@ -4,6 +4,7 @@ import re
 
 from latex2mathml.converter import convert
 
+from ..errors import DocumentError
 from .blocks import width as tex_width
 from .blocks import Algorithm, ChainBlock, Diagram, Equations, Heading, Rules, Summary, Symbols, Text, Trace
 
@@ -147,5 +148,7 @@ def to_html(title, blocks, fragment=False):
             out.append(_svg(b))
             out.append("<p>Solid: forward values A<sup>(l)</sup>; dashed: errors δ<sup>(l)</sup> flowing back; "
                        "each ∂L/∂W<sup>(l)</sup> combines A<sup>(l−1)</sup> with δ<sup>(l)</sup>.</p>")
+        else:   # never a block left out of the page
+            raise DocumentError(f"no HTML for a block of kind {type(b).__name__}")
     out.append("</div>" if fragment else "</body></html>")
     return "\n".join(out) + "\n"

@@ -5,15 +5,28 @@ import tempfile
 from pathlib import Path
 
 from ..errors import DocumentError
+from .blocks import width
 from .blocks import Algorithm, ChainBlock, Diagram, Equations, Heading, Rules, Summary, Symbols, Text, Trace
 
-PAPERS = ("a4", "letter")
+# paper -> (width, height) in cm; the text area is MARGIN cm inside each edge
+PAPERS = {"a4": (21.0, 29.7), "letter": (21.59, 27.94)}
+MARGIN = 2
+
+
+def text_area(paper="a4"):
+    """The text area the preamble's geometry sets, (left, top, right, bottom) in PostScript points from the page's
+    top left corner (the coordinates of pdftotext -bbox)."""
+    width, height = PAPERS[paper]
+    point = 72 / 2.54   # big points per cm
+    return MARGIN * point, MARGIN * point, (width - MARGIN) * point, (height - MARGIN) * point
+
 
 _PREAMBLE = r"""\documentclass[11pt]{article}
-\usepackage[%spaper,margin=2cm]{geometry}
+\usepackage[%(paper)spaper,margin=%(margin)gcm]{geometry}
 \usepackage{amsmath,amssymb}
 \usepackage{tikz}
 \usepackage{algpseudocode}
+\usepackage{longtable,array,graphicx}
 \allowdisplaybreaks[1]
 \setlength{\parindent}{0pt}
 \setlength{\emergencystretch}{3em}
@@ -22,7 +35,18 @@ _PREAMBLE = r"""\documentclass[11pt]{article}
 \makeatletter
 \newcommand{\needspace}[1]{\par\penalty-100\begingroup\setlength{\dimen@}{#1}\dimen@ii\pagegoal
   \advance\dimen@ii-\pagetotal\ifdim\dimen@>\dimen@ii\ifdim\dimen@ii>\z@\vfil\fi\break\fi\endgroup}
+%% \fitmath{x}: x in display style, scaled down to \fitwidth where wider (a result wider than the page)
+\newlength{\fitwidth}
+\newcommand{\fitmath}[1]{\sbox\z@{$\displaystyle #1$}\ifdim\wd\z@>\fitwidth\resizebox{\fitwidth}{!}{\usebox\z@}%%
+  \else\usebox\z@\fi}
+%% \fitbeside{x}: \fitwidth is what a line leaves beside x
+\newcommand{\fitbeside}[1]{\settowidth{\fitwidth}{#1}\setlength{\fitwidth}{\dimexpr\linewidth-\fitwidth\relax}}
+%% \padded{x}: x with half \jot more above and below it (a table's rows of fractions \jot apart, as in align)
+\newcommand{\padded}[1]{\raisebox{\z@}[\dimexpr\height+.5\jot][\dimexpr\depth+.5\jot]{#1}}
 \makeatother
+%% a table breaks across pages: a summary's box is closed at the foot of each page and opened at the head of the next
+\setlength{\LTpre}{\medskipamount}
+\setlength{\LTpost}{\medskipamount}
 \begin{document}
 """
 
@@ -31,18 +55,21 @@ def _chain(b):
     rows = []
     for k, (lines, rules) in enumerate(b.rows):
         tag = r" \tag*{$\rulename{%s}$}" % _tex_text(rules) if rules else ""
-        rows.append(f"{b.lhs if k == 0 else ''} &= {lines[0]}" + (tag if len(lines) == 1 else ""))
+        rows.append(rf"{b.lhs if k == 0 else ''} &= \fitmath{{{lines[0]}}}" + (tag if len(lines) == 1 else ""))
         for j, line in enumerate(lines[1:], 1):
-            rows.append(rf"&\phantom{{=}} {line}" + (tag if j == len(lines) - 1 else ""))
+            rows.append(rf"&\phantom{{=}} \fitmath{{{line}}}" + (tag if j == len(lines) - 1 else ""))
     for lhs, rhs in b.results:
         first, *more = (rhs,) if isinstance(rhs, str) else rhs   # a wide result: its factors on lines of their own
-        rows.append(r"&\Rightarrow\ %s = %s" % (lhs, first))
-        rows += [r"&\phantom{\Rightarrow\ %s =} %s" % (lhs, line) for line in more]
+        rows.append(r"&\Rightarrow\ %s = \fitmath{%s}" % (lhs, first))
+        rows += [r"&\phantom{\Rightarrow\ %s =} \fitmath{%s}" % (lhs, line) for line in more]
+    # every line as wide as the chain's lhs and the widest ⇒ lhs = leave it
+    widest = max((lhs for lhs, _ in b.results), key=width, default="")
+    fit = r"\fitbeside{$\displaystyle %s = %s$}" % (b.lhs, rf"\Rightarrow\ {widest} =" if widest else "")
     title = "".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.title)
     note = "".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.note)
     remark = "".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.remark)
     return (r"\needspace{6\baselineskip}\paragraph{%s}%s" % (title, f" ({note})" if note else "")
-            + "\n\\begin{align*}\n"
+            + f"\n{fit}\n\\begin{{align*}}\n"
             + " \\\\\n".join(rows) + "\n\\end{align*}" + (f"\n{remark}\n" if remark else ""))
 
 
@@ -73,50 +100,76 @@ def _algorithmic(b):
              *(r"        \State $%s \gets %s$" % row for row in b.rows),
              r"        \State \Return $%s$" % (f"({returned})" if len(b.returns) > 1 else returned),
              r"    \EndFunction", r"\end{algorithmic}"]
-    if len(b.rows) <= 40:   # on one page, unless it is longer than one
-        lines = [r"\noindent\begin{minipage}{\linewidth}", *lines, r"\end{minipage}\par\medskip"]
     return "\n".join(lines)
+
+
+def _beside(rows, gap):
+    """\fitbeside the widest lhs with its relation, and the widest note `gap` apart: what a row's result may fill."""
+    lhs = max((lhs for lhs, rhs, *_ in rows if rhs), key=width, default="")   # a row of lhs alone fills the line
+    note = max((note for _, _, note, *_ in rows), key=len)
+    return r"\fitbeside{$\displaystyle %s = $%s}" % (lhs, gap % _tex_text(note))
+
+
+def _summary(b):
+    """The summary: a box of rows lhs = rhs (its note at the right) that breaks across pages, closed on each."""
+    rows = " \\\\\n".join(r"\padded{$\displaystyle %s$} & \padded{\fitmath{%s}} & %s" % (
+        lhs, rhs, r"\rulename{%s}\quad" % _tex_text(note) if note else "") for lhs, rhs, note in b.rows)
+    return (_beside(b.rows, r"\hspace{4em}\rulename{%s}") + "\n"
+            + "\\begin{longtable}{|@{\\quad}r@{${}={}$}l@{\\quad}l@{}|}\n\\hline\\endhead\n\\hline\\endfoot\n"
+            + rows + " \\\\\n\\end{longtable}")
+
+
+def _equations(b):
+    """Rows lhs = rhs (or lhs alone) with their notes, in align (numbered) or align*, each result at most as wide as
+    the line leaves it."""
+    env = "align" if b.numbered else "align*"
+    rows = []
+    for lhs, rhs, note, *relation in b.rows:
+        row = rf"{lhs} &{relation[0] if relation else '='} \fitmath{{{rhs}}}" if rhs else rf"& \fitmath{{{lhs}}}"
+        rows.append(row + (r" && \text{%s}" % _tex_text(note) if note else ""))
+    gap = r"\qquad\text{%s}" + (r"\qquad(99)" if b.numbered else "")
+    return _beside(b.rows, gap) + f"\n\\begin{{{env}}}\n" + " \\\\\n".join(rows) + f"\n\\end{{{env}}}"
+
+
+def _symbols(b):
+    """The symbols as a table that breaks across pages: symbol, its shape, its meaning (wrapped)."""
+    return ("\\begin{longtable}[l]{@{}l@{\\ }l@{\\quad}p{0.62\\linewidth}@{}}\n"
+            + " \\\\\n".join(r"$%s$ & $\in %s$ & %s" % (tex, shape, _tex_text(meaning))
+                             for tex, shape, meaning in b.rows) + " \\\\\n\\end{longtable}\n")
 
 
 def to_latex(title, blocks, paper="a4"):
     """A standalone LaTeX document (article, amsmath, portrait A4 or letter; compiles with pdflatex)."""
-    out = [_PREAMBLE % paper, r"\section*{%s}" % _tex_text(title)]
+    out = [_PREAMBLE % {"paper": paper, "margin": MARGIN}, r"\section*{%s}" % _tex_text(title)]
     def introduces(k):
-        """The lines a sentence at k needs with the display it introduces (its first six rows), or 0."""
+        """The lines block k needs on its page: a sentence with the display it introduces (its first six rows), an
+        algorithm of at most 40 statements whole (a statement may take two lines: a longer one breaks); or 0."""
         if k < len(blocks) - 1 and isinstance(blocks[k], Text) and isinstance(blocks[k + 1], Equations):
             return 2 + 2 * min(len(blocks[k + 1].rows), 6)
+        if k < len(blocks) and isinstance(blocks[k], Algorithm) and len(blocks[k].rows) <= 40:
+            return len(blocks[k].rows) + 4
         return 0
 
     for k, b in enumerate(blocks):
         if introduces(k) and not (k and isinstance(blocks[k - 1], Heading)):
             out.append(r"\needspace{%d\baselineskip}" % introduces(k))   # the sentence stays with its display
         if isinstance(b, Heading):
-            # a heading stays with what follows it: 8 lines, or a sentence and the display it introduces
+            # a heading stays with what follows it: 8 lines, or what the block after it needs
             out.append(r"\needspace{%d\baselineskip}\subsection*{%s}" % (max(8, 2 + introduces(k + 1)),
                                                                           _tex_text(b.text)))
         elif isinstance(b, ChainBlock):
             out.append(_chain(b))
         elif isinstance(b, Summary):
-            rows = " \\\\\n".join(f"{lhs} &= {rhs}" + (r" &&\rulename{%s}" % _tex_text(note) if note else "")
-                                   for lhs, rhs, note in b.rows)
-            out.append("\\begin{center}\\fbox{$\\displaystyle\\begin{aligned}\n" + rows
-                       + "\n\\end{aligned}$}\\end{center}")
+            out.append(_summary(b))
         elif isinstance(b, Trace):
             out.append("\n\n".join(r"\rulename{%s}: $%s %s %s$" % (_tex_text(rule), before, rel, after)
                                      for rule, before, rel, after in b.rows) + "\n")
         elif isinstance(b, Text):
             out.append("".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.parts) + "\n")
         elif isinstance(b, Equations):
-            env = "align" if b.numbered else "align*"
-            rows = []
-            for lhs, rhs, note, *relation in b.rows:
-                row = f"{lhs} &{relation[0] if relation else '='} {rhs}" if rhs else f"& {lhs}"
-                rows.append(row + (r" && \text{%s}" % _tex_text(note) if note else ""))
-            out.append(f"\\begin{{{env}}}\n" + " \\\\\n".join(rows) + f"\n\\end{{{env}}}")
+            out.append(_equations(b))
         elif isinstance(b, Symbols):
-            out.append("\\begin{tabular}{@{}l@{\\ }l@{\\quad}p{0.62\\linewidth}@{}}\n" + " \\\\\n".join(r"$%s$ & $\in %s$ & %s" % (tex, shape, _tex_text(meaning))
-                                                           for tex, shape, meaning in b.rows)
-                       + "\n\\end{tabular}\n\n\\medskip\n")
+            out.append(_symbols(b))
         elif isinstance(b, Rules):
             out.append("\\begin{tabular}{@{}l@{\\quad}l@{}}\n" + " \\\\\n".join(
                 r"%s: & $%s$" % (_tex_text(name), tex) for name, tex in b.rows) + "\n\\end{tabular}\n")
@@ -124,6 +177,8 @@ def to_latex(title, blocks, paper="a4"):
             out.append(_algorithmic(b))
         elif isinstance(b, Diagram):
             out.append(_tikz(b))
+        else:   # never a block left out of the document
+            raise DocumentError(f"no LaTeX for a block of kind {type(b).__name__}")
     out.append(r"\end{document}")
     return "\n".join(out) + "\n"
 
@@ -159,20 +214,25 @@ def _tex_text(s):
 
 
 def pdflatex(tex_path, warnings=None):
-    """Compile tex_path next to itself with pdflatex; returns the PDF path, or None when no TeX is installed.
-    `warnings`, a list, receives what the log reports about the layout: overfull boxes and missing characters."""
+    """Compile tex_path next to itself with pdflatex (again while the log asks, at most three times: a table that
+    breaks across pages learns its columns' widths from the run before); returns the PDF path, or None when no TeX is
+    installed. `warnings`, a list, receives what the last log reports about the layout: overfull boxes (horizontal
+    or vertical) and missing characters."""
     if shutil.which("pdflatex") is None:
         return None
     tex_path = Path(tex_path)
     with tempfile.TemporaryDirectory() as tmp:
-        run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", f"-output-directory={tmp}",
-                              str(tex_path.resolve())], capture_output=True, text=True, timeout=300)
-        pdf = Path(tmp) / (tex_path.stem + ".pdf")
-        if run.returncode != 0 or not pdf.exists():
-            raise DocumentError(f"pdflatex failed on {tex_path}:\n{run.stdout[-3000:]}")
-        if warnings is not None:
+        for _ in range(3):
+            run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", f"-output-directory={tmp}",
+                                  str(tex_path.resolve())], capture_output=True, text=True, timeout=300)
+            pdf = Path(tmp) / (tex_path.stem + ".pdf")
+            if run.returncode != 0 or not pdf.exists():
+                raise DocumentError(f"pdflatex failed on {tex_path}:\n{run.stdout[-3000:]}")
             log = (Path(tmp) / (tex_path.stem + ".log")).read_text(encoding="latin-1")
-            warnings += [line for line in log.splitlines() if line.startswith("Overfull \\hbox")
+            if "Rerun LaTeX" not in log:
+                break
+        if warnings is not None:
+            warnings += [line for line in log.splitlines() if line.startswith(("Overfull \\hbox", "Overfull \\vbox"))
                          or "Missing character" in line]
         target = tex_path.with_suffix(".pdf")
         shutil.copyfile(pdf, target)

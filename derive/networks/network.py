@@ -161,20 +161,14 @@ class Network:
                 f"({self.reduction} over {self.m} sample{'s' if self.m != 1 else ''}{decay})")
 
     def specification(self):
-        """The network as plain data, for a verification written apart from derive (verify.Spec.of reads it):
-        sizes, samples, layout, reduction, λ, and per layer its activation by name with σ as a SymPy Lambda
-        (None for softmax), and the loss by name with ℓ(a, y) as a SymPy Lambda."""
+        """The network as plain data, for a verification written apart from derive (verify reads it): its inputs n0,
+        samples, layout, reduction, λ, the loss by name with ℓ(a, y) as a SymPy Lambda, and its blocks as plain data
+        (kind, position, arguments; activations by name with σ as a SymPy Lambda)."""
         entry = self.loss_entry
-        if not self.dense_chain():
-            return {"title": repr(self), "kind": "blocks", "inputs": self.sizes[0], "samples": self.m,
-                    "layout": self.layout, "reduction": self.reduction, "weight_decay": self.weight_decay,
-                    "loss": entry.name, "blocks": [b.plain() for b in self.blocks]}
-        return {"title": repr(self), "sizes": list(self.sizes), "samples": self.m, "layout": self.layout,
+        return {"title": repr(self), "inputs": self.sizes[0], "samples": self.m, "layout": self.layout,
                 "reduction": self.reduction, "weight_decay": self.weight_decay,
-                "layers": [{"activation": layer.activation.name, "bias": layer.b is not None,
-                            "function": layer.activation.definition() if layer.activation.elementwise else None}
-                           for layer in self.layers],
-                "loss": {"name": entry.name, "function": entry.definition(), "per_output": entry.per_output}}
+                "loss": {"name": entry.name, "function": entry.definition(), "per_output": entry.per_output},
+                "blocks": [b.plain() for b in self.blocks]}
 
     def __repr__(self):
         if not self.dense_chain():
@@ -189,7 +183,7 @@ class Network:
 
 def _kinds(blocks):
     """The blocks in words: "layer norm, residual(self-attention), dense"."""
-    return [f"residual({', '.join(_kinds(b.inner))})" if b.kind == "residual" else b.kind for b in blocks]
+    return [f"{b.kind}({', '.join(_kinds(b.inner))})" if b.inner else b.kind for b in blocks]
 
 
 def generic_size(net, k):

@@ -246,3 +246,47 @@ def _power(tex, exp):
 def latex(expr, notation=None):
     """expr as LaTeX (math mode content)."""
     return LatexPrinter(notation).doprint(expr)
+
+
+_WHERE = r"\mathrm{where} \mathopen{}\left("
+_LEFT, _RIGHT = re.compile(r"\\left(?![A-Za-z])"), re.compile(r"\\right(?![A-Za-z])")
+
+
+def _closing(tex, k):
+    """The index of the \\right) that closes the \\left( ending at k, and the indices of the commas between them at
+    its own depth (braces and \\left … \\right pairs nest)."""
+    depth, commas = 0, []
+    while k < len(tex):
+        if _LEFT.match(tex, k) or tex[k] == "{":
+            depth += 1
+        elif _RIGHT.match(tex, k) or tex[k] == "}":
+            if depth == 0:
+                return k, commas
+            depth -= 1
+        elif tex[k] == "," and depth == 0:
+            commas.append(k)
+        k += 1
+    raise InvalidArgument(f"unbalanced where(…) in {tex!r}")
+
+
+def where_as_cases(tex):
+    r"""latexify's where(c, a, b) as mathematics: the cases a if c, b otherwise, and a fraction whose numerator it is
+    case by case (where(c, a, b)/d = a/d if c, b/d otherwise, in display style); 1.0 as 1."""
+    start = tex.find(_WHERE)
+    if start < 0:
+        return tex
+    end, commas = _closing(tex, start + len(_WHERE))
+    if len(commas) != 2:
+        raise InvalidArgument(f"where(…) with {len(commas) + 1} arguments in {tex!r}")
+    c, a, b = (re.sub(r"(?<![\d.])(\d+)\.0(?!\d)", r"\1", s).strip() for s in
+               (tex[start + len(_WHERE):commas[0]], tex[commas[0] + 1:commas[1]],
+                tex[commas[1] + 1:end].rstrip().removesuffix(r"\mathclose{}")))   # the \right)'s spacing hint
+    after = end + len(r"\right)")
+    before = tex[:start].rstrip()
+    if before.endswith(r"\frac{") and tex.startswith("}{", after):   # where(c, a, b)/d, case by case
+        over, _ = _closing(tex, after + 2)
+        d = tex[after + 2:over]
+        a, b = rf"\dfrac{{{a}}}{{{d}}}", rf"\dfrac{{{b}}}{{{d}}}"   # full size, as the fraction was
+        before, after = before[:-len(r"\frac{")], over + 1
+    cases = rf"\begin{{cases}} {a} & \text{{if }} {c} \\ {b} & \text{{otherwise}} \end{{cases}}"
+    return before + (" " if before and not before.endswith((" ", "{")) else "") + cases + where_as_cases(tex[after:])
