@@ -231,6 +231,9 @@ class SelfAttention(Block):
     kind = "self-attention"
     mistake = "attention without the softmax Jacobian's row-sum term (dS = P ⊙ dP only)"
 
+    def constants(self):   # derive writes d_k as a symbol d_k<l>
+        return {self.name("d_k"): sp.Integer(self.spec["d_k"])}
+
     def parameters(self, n, size):
         width = self.spec["d_k"] * self.spec["heads"]
         return [*(Param(self.name(f"W{k}"), (n, width), weight=True) for k in "qkv"),

@@ -15,6 +15,7 @@ from ..networks import views_convolution, views_recurrent
 from ..networks.blocks import SIZE, flatten
 from ..networks.textbook import (block_chains, carried, is_generic, is_scalar, layer_range, scalar_chain,
                                  textbook)
+from ..networks.views_attention import generic_meanings, written
 from ..printing.latex import LatexPrinter, Notation, latex, where_as_cases
 from ..errors import InvalidArgument
 
@@ -199,7 +200,7 @@ def _chain_block(chain, n, function="L"):
         before = line.terms
     results, sums = [], {s[0]: s[1:] for s in chain.sums}
     for symbol, E, kind in chain.results:
-        lhs = latex(symbol, n) if kind.startswith("delta") else r"\frac{\partial %s}{\partial %s}" % (
+        lhs = latex(symbol, n) if kind.startswith("delta") or kind == "form" else r"\frac{\partial %s}{\partial %s}" % (
             function, latex(symbol, n))
         if kind.endswith("contribution"):   # one term of a δ or gradient that several chains reach
             name = latex(symbol, n) if kind.startswith("delta") else r"\partial %s / \partial %s" % (
@@ -570,16 +571,18 @@ def block_symbols(net, n):
 
     by, unit = "row" if net.layout == "AW" else "column", _unit(net)
     covered, placed, _ = _presented(net)
+    meanings = {**dict(m for b in flatten(net.blocks) for m in b.meanings), **generic_meanings(net)}
     rows = [(X, (X, f"the inputs{' at step ' + X.name[1:] if len(net.inputs) > 1 else ''}, one {unit} per {by}"))
             for X in net.inputs]
     rows.append((net.Y, (net.Y, f"the targets, one {unit} per {by}")))
     rows += [(p.symbol, (p.symbol, p.meaning)) for p in net.parameter_info.values()]
-    meanings = dict(m for b in flatten(net.blocks) for m in b.meanings)
-    rows += [(Z, (Z, meanings.get(Z, ""))) for Z in net.forward]
-    rows += [(S, (S, "a constant: " + meanings.get(S, ""))) for S in _selections(net)]
+    rows += [(Z, (Z, meanings.get(Z, ""))) for Z, _, _ in written(net, net.forward.items())]   # a head h once
+    rows += [(S, (S, "a constant: " + meanings.get(S, "")))
+             for S, _, _ in written(net, [(S, None) for S in _selections(net)])]
     out = [(latex(M, n), shape(M), meaning) for M, meaning in _placed(rows, covered, placed)]
-    for eps, value in net.constants.items():
-        out.append((latex(eps, n), r"\mathbb{R}", f"a small constant, {float(value):g}, that keeps the square root from 0"))
+    for c, value in net.constants.items():   # ε of a layer norm, d_k of self-attention
+        out.append((latex(c, n), r"\mathbb{R}", meanings.get(
+            c, f"a small constant, {float(value):g}, that keeps the square root from 0")))
     return Symbols(tuple(out))
 
 
@@ -646,7 +649,7 @@ def network_of_blocks(result, n, detail="textbook", extra=(), sections=frozenset
         raise InvalidArgument("the index form is written for networks of dense layers only; this network has "
                               f"{', '.join(dict.fromkeys(b.kind for b in flatten(net.blocks)))} blocks")
     covered, _, placed = _presented(net)
-    forward = _placed([(Z, (Z, E, "")) for Z, E in result.forward.items()], covered, placed)
+    forward = _placed([(Z, (Z, E, where)) for Z, E, where in written(net, result.forward.items())], covered, placed)
     sizes = size_words(net, n)
     blocks = [Heading("Network"), Text(network_words(net, n)), Heading("Symbols"), block_symbols(net, n),
               *([sizes] if sizes else []),
@@ -674,7 +677,7 @@ def network_of_blocks(result, n, detail="textbook", extra=(), sections=frozenset
                                   "that reaches it gives a contribution, and after the last of them the whole δ of X "
                                   "(or gradient), their sum."))),
                    *(_chain_block(c, n) for c in chains)]
-        rows = _summary(chains, n)   # as the chains state them: a step t, a tap j once
+        rows = _summary(chains, n)   # as the chains state them: a step t, a tap j, a head h once
     if detail == "full":
         rows = [(latex(delta, n), latex(E, n), "") for delta, E in result.deltas.items()]
         rows += [(r"\frac{\partial L}{\partial %s}" % latex(result.parameter(k), n), latex(G, n), "")

@@ -13,7 +13,7 @@ from ..engine.forward import tangent
 from ..errors import InvalidArgument, UnsupportedOperation
 from ..printing.text import step_lines, text, wrap_lines
 from .forms import diag_form, index_form
-from . import views_convolution, views_recurrent  # noqa: F401 (each enters its block kind's view in VIEWS)
+from . import views_attention, views_convolution, views_recurrent  # noqa: F401 (each enters its block kind's view in VIEWS)
 from .textbook import chain_lines, textbook
 
 FORMS = ("hadamard", "diag", "index")

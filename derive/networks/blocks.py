@@ -441,6 +441,7 @@ class SelfAttention(Block):
         if self.causal and m == 1:
             raise InvalidArgument(f"{where}: a causal mask needs a token axis; this network has one sample (m = 1)")
         width = heads * dk
+        scale = b.constant("d_k", dk)   # S = Q Kᵀ/√d_k with d_k a symbol in the derivation, its value in code
         Wq, Wk, Wv = (b.parameter(f"W{k}", weight_shape(b.layout, n, width), f"the {what} weights of layer {l}")
                       for k, what in zip("qkv", ("query", "key", "value")))
         Wo = b.parameter("Wo", weight_shape(b.layout, width, n), f"the output weights of layer {l}")
@@ -449,7 +450,7 @@ class SelfAttention(Block):
         definitions = [(Q, linear(b.layout, Wq, A)), (K, linear(b.layout, Wk, A)), (V, linear(b.layout, Wv, A))]
         meanings = {Q: f"the queries of layer {l}, the heads side by side", K: f"the keys of layer {l}",
                     V: f"the values of layer {l}", O: f"the heads' outputs side by side (layer {l})",
-                    A_out: f"the output of layer {l}"}
+                    A_out: f"the output of layer {l}", scale: f"the width of each head's queries and keys, {dk}"}
         parts = []
         for h in range(1, heads + 1):
             tag = f"{l}_{h}" if heads > 1 else f"{l}"
@@ -472,7 +473,7 @@ class SelfAttention(Block):
             out = matmul(P, Vh) if AW else matmul(Vh, P)
             if E is not None:
                 out = matmul(out, E) if AW else matmul(tp(E), out)
-            definitions += [(S, scores / sp.sqrt(dk)), (P, Softmax(S, 1 if AW else 0, self.causal))]
+            definitions += [(S, scores / sp.sqrt(scale)), (P, Softmax(S, 1 if AW else 0, self.causal))]
             meanings.update({S: f"the attention scores of layer {l}{head}",
                              P: f"the attention weights of layer {l}{head}: each query's weights sum to 1"})
             parts.append(out)

@@ -33,7 +33,7 @@ class Line:
 class Chain:
     """lhs = line 1 = line 2 = …, then what is read off the last line: (symbol, expression, kind), kind "delta"
     (δ := G), "gradient" (∂L/∂P = G), or "delta contribution", "gradient contribution" (G is the term of that δ or
-    gradient that passes through `via`)."""
+    gradient that passes through `via`), or "form" (an expression of the results, `symbol`, written as G)."""
 
     title: tuple   # text and SymPy expressions
     lhs: sp.Basic
@@ -380,7 +380,7 @@ def chain_lines(chain, width=100, function="L"):
             body.append(" " * (pad + 5) + rules.strip())
         out += body
     for symbol, E, kind in chain.results:
-        name = text(symbol) if kind.startswith("delta") else f"∂{function}/∂{text(symbol)}"
+        name = text(symbol) if kind.startswith("delta") or kind == "form" else f"∂{function}/∂{text(symbol)}"
         name = f"contribution to {name} through {text(chain.via)}" if kind.endswith("contribution") else name
         out += _wrap(f"  {' ' * len(lhs)} ⇒ {name} = ", [text(E)], pad + 5, width)
     for symbol, term, index, first, last in chain.sums:   # a whole result that sums a generic step's terms

@@ -93,6 +93,10 @@ class LatexPrinter(MatrixNotation, SympyLatexPrinter):
             return self.notation.symbol(expr.name)
         if re.fullmatch(r"[A-Za-z]+\((l(?:[+-]1)?|\d+)\)", expr.name):
             return self.notation.symbol(expr.name)   # a layer's quantity: a(2) as a^{(2)}
+        constant = re.fullmatch(r"([A-Za-z])_([a-z])(\d+)", expr.name)
+        if constant:   # a layer's constant: d_k2 (d_k of layer 2) as d_k^{(2)}
+            base, sub, l = constant.groups()
+            return f"{base}_{{{sub}}}^{{({l})}}" if self.notation.layer == "superscript" else f"{base}_{{{sub},{l}}}"
         if re.fullmatch(r"[A-Za-z]+_\{l[+-]\d\}", expr.name):
             return expr.name   # the size of a generic layer's neighbour
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)?", expr.name):
