@@ -146,3 +146,14 @@ def test_subprocess_every_command(tmp_path):
     for command in ("examples", "mlp", "run", "expr"):
         run = _derive(command, "--help", cwd=tmp_path)
         assert run.returncode == 0 and "example" in run.stdout
+
+
+def test_sections_switch_the_index_form_and_the_algorithm(tmp_path):
+    from derive.cli.main import main as cli
+
+    assert cli(["mlp", "3", "4", "2", "--name", "a", "--out", str(tmp_path), "--no-pdf"]) == 0
+    assert cli(["mlp", "3", "4", "2", "--name", "b", "--out", str(tmp_path), "--no-pdf", "--sections", ""]) == 0
+    full, bare = ((tmp_path / k / "derivation.tex").read_text(encoding="utf-8") for k in "ab")
+    assert "Index form" in full and "The algorithm" in full
+    assert "Index form" not in bare and "The algorithm" not in bare
+    assert cli(["mlp", "3", "4", "2", "--name", "c", "--out", str(tmp_path), "--no-pdf", "--sections", "indx"]) == 2

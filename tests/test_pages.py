@@ -78,8 +78,9 @@ activation = "sigmoid"
 """,
 }
 
-# pages of each document before issue 24: none may grow
-PAGES_BEFORE = {"second-logistic-hessian": 2, "second-mlp-r-recursion": 5, "seed000-4-layer-linear": 3,
+# pages of each document before issue 24: none may grow (the two second-order documents grew by the page issue 24
+# asked for: the logistic gradient derived before its Hessian, one R line of each pass worked in full)
+PAGES_BEFORE = {"second-logistic-hessian": 3, "second-mlp-r-recursion": 6, "seed000-4-layer-linear": 3,
                 "seed000-4-layer-sigmoid": 4, "seed000-L-layer-linear": 3, "seed000-L-layer-sigmoid": 4,
                 "seed000-andrew-ng": 4, "seed001-weight-decay": 4, "seed002-logistic-units": 3, "seed003-1-1-1": 3,
                 "seed003-general": 4, "seed004-linear-map": 2, "seed004-logistic-regression": 3,

@@ -8,6 +8,7 @@ from ..codegen.program import listing
 from ..core.parser import parse, parse_shape
 from ..core.registry import ACTIVATIONS, LOSSES
 from ..documents import write
+from ..documents.blocks import SECTIONS, network_title
 from ..documents.tex import PAPERS
 from ..engine.derivation import DETAILS, derivation
 from ..engine.second import hessian_derivation
@@ -90,10 +91,23 @@ def _size(s):
     return s
 
 
-def _document_options(p):
+def _document_options(p, network=False):
     p.add_argument("--detail", default="textbook", choices=DETAILS,
                    help="textbook: one chain per layer (default); full: every rule applied")
     p.add_argument("--paper", default="a4", choices=PAPERS)
+    if network:
+        p.add_argument("--sections", type=_sections, default=None, metavar="LIST",
+                       help=f"the document's optional sections, comma-separated from {', '.join(SECTIONS)} "
+                            f"(empty: none; default: both for dense layers, none for other blocks)")
+
+
+def _sections(value):
+    """--sections index,algorithm as a tuple of known section names."""
+    names = tuple(s.strip() for s in value.split(",") if s.strip())
+    unknown = [s for s in names if s not in SECTIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown section {unknown[0]!r}; choices: {', '.join(SECTIONS)}")
+    return names
 
 
 def _mlp(args):
@@ -112,8 +126,8 @@ def _network_job(args, net):
 
     folder, trials = _folder(args.out, args.name), _trials(args.trials)
     result = backprop(net)
-    written = write(result, folder, title=f"{args.name}: {net.describe()}", notation=getattr(args, "notation", None),
-                    pdf=not args.no_pdf, detail=args.detail, paper=args.paper)
+    written = write(result, folder, title=f"{args.name}: {network_title(net)}", notation=getattr(args, "notation", None),
+                    pdf=not args.no_pdf, detail=args.detail, paper=args.paper, sections=getattr(args, "sections", None))
     report = verify.check(result, trials=trials)
     (folder / "verification.txt").write_text(str(report) + "\n", encoding="utf-8")
     (folder / "verification.json").write_text(report.to_json() + "\n", encoding="utf-8")
@@ -246,6 +260,8 @@ def _run(args):
     if args.no_pdf:
         argv.append("--no-pdf")
     argv += ["--detail", args.detail, "--paper", args.paper]
+    if args.sections is not None:
+        argv += ["--sections", ",".join(args.sections)]
     mlp_args = parser().parse_args(argv)
     mlp_args.activation = spec.get("activation", "sigmoid")
     try:
@@ -272,7 +288,8 @@ def _blocks_run(args, spec, notation):
     except ValueError as e:
         raise UsageError(f"spec: {e}") from None
     job = argparse.Namespace(out=args.out, name=spec.get("name", Path(args.spec).stem), trials=spec.get("trials", 2),
-                             notation=notation, no_pdf=args.no_pdf, detail=args.detail, paper=args.paper)
+                             notation=notation, no_pdf=args.no_pdf, detail=args.detail, paper=args.paper,
+                             sections=args.sections)
     return _network_job(job, net)
 
 
@@ -365,14 +382,14 @@ def parser():
     m.add_argument("--trials", type=int, default=2)
     m.add_argument("--name", default="network")
     m.add_argument("--out", default="output")
-    _document_options(m)
+    _document_options(m, network=True)
     m.add_argument("--no-pdf", action="store_true")
     m.set_defaults(run=_mlp)
     r = sub.add_parser("run", help="the same as mlp, from a TOML spec file",
                        epilog="example: derive run spec.toml   (keys: " + ", ".join(SPEC_KEYS) + ")")
     r.add_argument("spec")
     r.add_argument("--out", default="output")
-    _document_options(r)
+    _document_options(r, network=True)
     r.add_argument("--no-pdf", action="store_true")
     r.set_defaults(run=_run)
     o = sub.add_parser("operators", help="the operators the engine differentiates, with their rules, and those it "
