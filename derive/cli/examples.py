@@ -133,7 +133,7 @@ _EXAMPLES = [
     Example("block-transformer", "A transformer block: layer norm, two-head self-attention and a residual, layer norm, "
             "an MLP and a residual, then a softmax output", "blocks",
             lambda: Network("d", [Residual([LayerNorm(), SelfAttention(4, heads=2)]),
-                                  Residual([LayerNorm(), Dense("h", "relu"), Dense("d", "identity")]),
+                                  Residual([LayerNorm(), Dense("u", "relu"), Dense("d", "identity")]),
                                   Dense("c", "softmax")], loss="softmax_ce", layout="AW")),
     Example("block-conv1d", "Two 1-D convolutions over time (stride 2 and padding 1, then width 2) and a linear "
             "readout", "blocks",

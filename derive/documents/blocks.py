@@ -382,7 +382,7 @@ def _summary(chains, n, function="L"):
         note, sums = chain.where, {s[0]: s[1:] for s in chain.sums}
         for symbol, E, kind in chain.results:
             if kind == "delta":
-                deltas.append((latex(symbol, n), latex(E, n), note))
+                deltas.append((latex(symbol, n), latex(E, n), chain.delta_where or note))
             elif kind == "gradient":   # Σ over a generic step's or tap's terms as the chain states it
                 term, index, first, last = sums.get(symbol, (None,) * 4)
                 value = latex(E, n) if term is None else r"\sum\nolimits_{%s=%s}^{%s} %s" % (index, first, last, latex(term, n))
@@ -654,7 +654,9 @@ def network_of_blocks(result, n, detail="textbook", extra=(), sections=frozenset
     blocks = [Heading("Network"), Text(network_words(net, n)), Heading("Symbols"), block_symbols(net, n),
               *([sizes] if sizes else []),
               Text((("text", "Each δ is the gradient of L with respect to the matrix it is named after: "),
-                    ("math", r"\delta_{C} = \partial L / \partial C"), ("text", "."))), NOTATION,
+                    ("math", r"\delta_{C} = \partial L / \partial C"), ("text", "; a layer's "),
+                    ("math", r"\delta^{(l)} = \partial L / \partial Z^{(l)}"), ("text", ", of its pre-activations."))),
+              NOTATION,
               Heading("Forward pass and loss"),
               Equations((*((latex(Z, n), latex(E, n), note) for Z, E, note in forward),
                          ("L", latex(net.loss, n), "")), numbered=True)]
@@ -678,6 +680,9 @@ def network_of_blocks(result, n, detail="textbook", extra=(), sections=frozenset
                                   "(or gradient), their sum."))),
                    *(_chain_block(c, n) for c in chains)]
         rows = _summary(chains, n)   # as the chains state them: a step t, a tap j, a head h once
+        stated = {symbol for c in chains for symbol, _, kind in c.results if kind == "gradient"}
+        rows += tuple((r"\frac{\partial L}{\partial %s}" % latex(P, n), latex(result.gradients[P.name], n), "")
+                      for P in net.parameters if P not in stated)   # read by nothing (W_h of one step): 0
     if detail == "full":
         rows = [(latex(delta, n), latex(E, n), "") for delta, E in result.deltas.items()]
         rows += [(r"\frac{\partial L}{\partial %s}" % latex(result.parameter(k), n), latex(G, n), "")

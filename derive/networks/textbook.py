@@ -45,6 +45,7 @@ class Chain:
     via: object = None   # the matrix whose δ the chain starts from: a result of kind "contribution" passes through it
     instances: tuple = ()  # a generic chain's {generic symbol: its symbol at step t}, one per step it stands for
     sums: tuple = ()     # (symbol, term, index, first, last): a whole result that is Σ_index term, written so
+    delta_where: str = ""   # where the δ read off holds, if not everywhere the chain does (δ_{t−1}: not at t = 1)
 
 
 @dataclass(frozen=True)
@@ -377,7 +378,7 @@ def chain_lines(chain, width=100, function="L"):
         if len(body[-1]) + len(rules) <= width:
             body[-1] += rules
         elif rules:
-            body.append(" " * (pad + 5) + rules.strip())
+            body.append(" " * max(0, min(pad + 5, width - len(rules.strip()))) + rules.strip())
         out += body
     for symbol, E, kind in chain.results:
         name = text(symbol) if kind.startswith("delta") or kind == "form" else f"∂{function}/∂{text(symbol)}"

@@ -51,6 +51,7 @@ def generic_steps(net, block, chains):
     sums = tuple((P, adjoint[P], "t", 2 if P is Wh else 1, T) for P in (Wx, Wh, b))
     one = replace(chain, results=tuple(results), instances=tuple(at(net, block, t) for t in range(T, 0, -1)),
                   sums=sums, where=f"for t = {layer_range(T, down=True)}",
+                  delta_where=f"for t = {', '.join(map(str, range(T, 1, -1))) if T <= 4 else f'{T}, …, 2'}",
                   note=("with ", sp.MatrixSymbol(f"H{l}_0", *H0.shape), " = 0, so that at t = 1 there is no term in ",
                         Wh, " and no ", view.deltas[Z0], "; ", block.deltas[-1][1], " comes from the layer above"))
     k = chains.index(mine[0])

@@ -3,7 +3,7 @@
 Every function takes X, Y and the parameters as keyword or positional arrays of one array library
 and returns arrays of the same library and floating type.
 
-Inputs: X m×d, Y m×c, gamma1 d×1, beta1 d×1, Wq2 d×8, Wk2 d×8, Wv2 d×8, Wo2 8×d, gamma3 d×1, beta3 d×1, W4 d×h, b4 h×1, W5 h×d, b5 d×1, W6 d×c, b6 c×1.
+Inputs: X m×d, Y m×c, gamma1 d×1, beta1 d×1, Wq2 d×8, Wk2 d×8, Wv2 d×8, Wo2 8×d, gamma3 d×1, beta3 d×1, W4 d×u, b4 u×1, W5 u×d, b5 d×1, W6 d×c, b6 c×1.
 Forward pass:
     mu1 = 1/d X 1
     C1 = X - mu1 1ᵀ
@@ -182,7 +182,7 @@ def softmax(xp, z, axis):
 def gradients(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6):
     """{parameter: ∂L/∂parameter}: the forward pass, the δ recursion and every gradient, once."""
     xp = namespace(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6)
-    (m, d, c, h), (X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6) = check_shapes(xp, (X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6), (('X', ('m', 'd')), ('Y', ('m', 'c')), ('gamma1', ('d', 1)), ('beta1', ('d', 1)), ('Wq2', ('d', 8)), ('Wk2', ('d', 8)), ('Wv2', ('d', 8)), ('Wo2', (8, 'd')), ('gamma3', ('d', 1)), ('beta3', ('d', 1)), ('W4', ('d', 'h')), ('b4', ('h', 1)), ('W5', ('h', 'd')), ('b5', ('d', 1)), ('W6', ('d', 'c')), ('b6', ('c', 1))), ('m', 'd', 'c', 'h'))
+    (m, d, c, u), (X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6) = check_shapes(xp, (X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6), (('X', ('m', 'd')), ('Y', ('m', 'c')), ('gamma1', ('d', 1)), ('beta1', ('d', 1)), ('Wq2', ('d', 8)), ('Wk2', ('d', 8)), ('Wv2', ('d', 8)), ('Wo2', (8, 'd')), ('gamma3', ('d', 1)), ('beta3', ('d', 1)), ('W4', ('d', 'u')), ('b4', ('u', 1)), ('W5', ('u', 'd')), ('b5', ('d', 1)), ('W6', ('d', 'c')), ('b6', ('c', 1))), ('m', 'd', 'c', 'u'))
     mu1 = (1 / d) * xp.sum(X, axis=1, keepdims=True)
     C1 = X - mu1
     del mu1
@@ -322,7 +322,7 @@ def log_softmax(xp, z, axis):
 def loss(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6):
     """The loss L (from the logits where that is more accurate)."""
     xp = namespace(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6)
-    (m, d, c, h), (X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6) = check_shapes(xp, (X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6), (('X', ('m', 'd')), ('Y', ('m', 'c')), ('gamma1', ('d', 1)), ('beta1', ('d', 1)), ('Wq2', ('d', 8)), ('Wk2', ('d', 8)), ('Wv2', ('d', 8)), ('Wo2', (8, 'd')), ('gamma3', ('d', 1)), ('beta3', ('d', 1)), ('W4', ('d', 'h')), ('b4', ('h', 1)), ('W5', ('h', 'd')), ('b5', ('d', 1)), ('W6', ('d', 'c')), ('b6', ('c', 1))), ('m', 'd', 'c', 'h'))
+    (m, d, c, u), (X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6) = check_shapes(xp, (X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6), (('X', ('m', 'd')), ('Y', ('m', 'c')), ('gamma1', ('d', 1)), ('beta1', ('d', 1)), ('Wq2', ('d', 8)), ('Wk2', ('d', 8)), ('Wv2', ('d', 8)), ('Wo2', (8, 'd')), ('gamma3', ('d', 1)), ('beta3', ('d', 1)), ('W4', ('d', 'u')), ('b4', ('u', 1)), ('W5', ('u', 'd')), ('b5', ('d', 1)), ('W6', ('d', 'c')), ('b6', ('c', 1))), ('m', 'd', 'c', 'u'))
     mu1 = (1 / d) * xp.sum(X, axis=1, keepdims=True)
     C1 = X - mu1
     del mu1
@@ -392,7 +392,7 @@ def loss(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5,
 def loss_and_gradients(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6):
     """{'loss': L, parameter: ∂L/∂parameter}, from one forward and one backward pass."""
     xp = namespace(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6)
-    (m, d, c, h), (X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6) = check_shapes(xp, (X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6), (('X', ('m', 'd')), ('Y', ('m', 'c')), ('gamma1', ('d', 1)), ('beta1', ('d', 1)), ('Wq2', ('d', 8)), ('Wk2', ('d', 8)), ('Wv2', ('d', 8)), ('Wo2', (8, 'd')), ('gamma3', ('d', 1)), ('beta3', ('d', 1)), ('W4', ('d', 'h')), ('b4', ('h', 1)), ('W5', ('h', 'd')), ('b5', ('d', 1)), ('W6', ('d', 'c')), ('b6', ('c', 1))), ('m', 'd', 'c', 'h'))
+    (m, d, c, u), (X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6) = check_shapes(xp, (X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6), (('X', ('m', 'd')), ('Y', ('m', 'c')), ('gamma1', ('d', 1)), ('beta1', ('d', 1)), ('Wq2', ('d', 8)), ('Wk2', ('d', 8)), ('Wv2', ('d', 8)), ('Wo2', (8, 'd')), ('gamma3', ('d', 1)), ('beta3', ('d', 1)), ('W4', ('d', 'u')), ('b4', ('u', 1)), ('W5', ('u', 'd')), ('b5', ('d', 1)), ('W6', ('d', 'c')), ('b6', ('c', 1))), ('m', 'd', 'c', 'u'))
     mu1 = (1 / d) * xp.sum(X, axis=1, keepdims=True)
     C1 = X - mu1
     del mu1
@@ -528,7 +528,7 @@ def loss_and_gradients(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W
 def forward(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6):
     """{'Z1': Z⁽¹⁾, 'A1': A⁽¹⁾, …}: every value of the forward pass."""
     xp = namespace(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6)
-    (m, d, c, h), (X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6) = check_shapes(xp, (X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6), (('X', ('m', 'd')), ('Y', ('m', 'c')), ('gamma1', ('d', 1)), ('beta1', ('d', 1)), ('Wq2', ('d', 8)), ('Wk2', ('d', 8)), ('Wv2', ('d', 8)), ('Wo2', (8, 'd')), ('gamma3', ('d', 1)), ('beta3', ('d', 1)), ('W4', ('d', 'h')), ('b4', ('h', 1)), ('W5', ('h', 'd')), ('b5', ('d', 1)), ('W6', ('d', 'c')), ('b6', ('c', 1))), ('m', 'd', 'c', 'h'))
+    (m, d, c, u), (X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6) = check_shapes(xp, (X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6), (('X', ('m', 'd')), ('Y', ('m', 'c')), ('gamma1', ('d', 1)), ('beta1', ('d', 1)), ('Wq2', ('d', 8)), ('Wk2', ('d', 8)), ('Wv2', ('d', 8)), ('Wo2', (8, 'd')), ('gamma3', ('d', 1)), ('beta3', ('d', 1)), ('W4', ('d', 'u')), ('b4', ('u', 1)), ('W5', ('u', 'd')), ('b5', ('d', 1)), ('W6', ('d', 'c')), ('b6', ('c', 1))), ('m', 'd', 'c', 'u'))
     mu1 = (1 / d) * xp.sum(X, axis=1, keepdims=True)
     C1 = X - mu1
     v1 = (1 / d) * xp.sum(C1 ** 2, axis=1, keepdims=True)
