@@ -381,8 +381,9 @@ def _summary(chains, n, function="L"):
     for chain in chains:
         note, sums = chain.where, {s[0]: s[1:] for s in chain.sums}
         for symbol, E, kind in chain.results:
-            if kind == "delta":
-                deltas.append((latex(symbol, n), latex(E, n), chain.delta_where or note))
+            if kind == "delta":   # a generic step's, tap's or head's δ holds where the chain does; a whole sum once
+                generic = not chain.instances or any(symbol in instance for instance in chain.instances)
+                deltas.append((latex(symbol, n), latex(E, n), (chain.delta_where or note) if generic else ""))
             elif kind == "gradient":   # Σ over a generic step's or tap's terms as the chain states it
                 term, index, first, last = sums.get(symbol, (None,) * 4)
                 value = latex(E, n) if term is None else r"\sum\nolimits_{%s=%s}^{%s} %s" % (index, first, last, latex(term, n))
