@@ -181,8 +181,9 @@ def test_no_document_longer_than_before(documents, name):
 
 @needs_tex
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="until the generic block derivations land")
-@pytest.mark.parametrize("name", list(BUDGETS))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xfail(
+    strict=True, reason="over budget: 10 and 5 pages (issue 24 left open)")) if name != "block-recurrent" else name
+    for name in BUDGETS])
 def test_block_documents_within_budget(documents, name):
     assert _pages(documents, name) <= BUDGETS[name]
 
