@@ -45,3 +45,13 @@ def race(functions, rounds=3, calls=10, warmup=3, pause=0.05):
                 fn()
                 times[name].append(time.perf_counter() - start)
     return times
+
+
+def print_tables(rows, header, caption):
+    """One table per statistic: `caption` (a format of {statistic}), the header, a rule, the rows {statistic: lines}."""
+    for statistic, lines in rows.items():
+        print(caption.format(statistic=statistic))
+        print(header)
+        print("-" * len(header))
+        print("\n".join(lines))
+        print()

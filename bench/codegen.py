@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import derive  # noqa: E402
 from derive.codegen.program import compile_function  # noqa: E402
-from _timing import race  # noqa: E402
+from _timing import print_tables, race  # noqa: E402
 from verify import Spec, recursion  # noqa: E402
 
 ROUNDS = 5  # of 10 timed calls each, after 3 untimed
@@ -173,12 +173,8 @@ def main():
                                        + " ".join(f"{c:>9}" for c in cells))
     header = (f"{'network':<28} {'dtype':<8} {'recursion':>10} "
               + " ".join(f"{c:>9}" for c in [*columns, "% of peak", "memory"]))
-    for statistic, lines in rows.items():
-        print(f"{statistic} of {ROUNDS} interleaved rounds x 10 calls; ratios to the hand-written NumPy recursion")
-        print(header)
-        print("-" * len(header))
-        print("\n".join(lines))
-        print()
+    print_tables(rows, header, f"{{statistic}} of {ROUNDS} interleaved rounds x 10 calls; ratios to the hand-written NumPy "
+                               "recursion")
     print(f"torch (autograd) and gen/torch (the generated function on torch tensors): {have_torch or 'not installed'}; "
           f"jax (jax.jit(jax.grad)) and gen/jax (jax.jit of the generated function): {have_jax or 'not installed'}")
 

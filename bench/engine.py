@@ -31,7 +31,7 @@ from derive.cli.examples import EXAMPLES  # noqa: E402
 from derive.core.functions import derivative  # noqa: E402
 from derive.engine.derivation import Result  # noqa: E402
 from derive.networks import textbook  # noqa: E402
-from _timing import race, timed  # noqa: E402
+from _timing import print_tables, race, timed  # noqa: E402
 
 n = sp.Symbol("n", integer=True, positive=True)
 X = sp.MatrixSymbol("X", n, n)
@@ -138,12 +138,7 @@ def memo():
             rows[statistic].append(f"{label:<38} {t['reference']:>10.1f} "
                                    + " ".join(f"{t[k]:>8.1f} {t[k] / t['reference']:>6.2f}x" for k in ("cold", "warm")))
     header = f"{'':<38} {'reference':>10} {'cold':>8} {'':>7} {'warm':>8} {'':>7}"
-    for statistic, lines in rows.items():
-        print(f"{statistic} (ms) of interleaved rounds; ratios to the reference with every memo bypassed")
-        print(header)
-        print("-" * len(header))
-        print("\n".join(lines))
-        print()
+    print_tables(rows, header, "{statistic} (ms) of interleaved rounds; ratios to the reference with every memo bypassed")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ import verify
 from verify import blocks
 from verify.numeric import central_difference
 
+from tests.test_mutations import Mutated
+
 
 @pytest.fixture
 def logcosh():
@@ -22,21 +24,9 @@ def logcosh():
     registry.LOSSES.pop("logcosh")
 
 
-class Wrong:
-    """A derived result whose program `program` returns the blocks `keys` changed by `change`."""
-
-    def __init__(self, result, change, keys=None, program=None):
-        self.result, self.change, self.keys, self.program = result, change, keys, program
-
-    def specification(self):
-        return self.result.specification()
-
-    def numpy(self, what=None):
-        fn = self.result.numpy(what) if what else self.result.numpy()
-        if what != self.program:
-            return fn
-        return lambda **kw: {k: self.change(np.asarray(v)) if self.keys is None or k in self.keys else v
-                             for k, v in fn(**kw).items()}
+def mutated(result, change, keys, program=None):
+    """result whose program `program` returns the blocks `keys` changed by `change` (test_mutations' Mutated)."""
+    return Mutated(result, program, keys, lambda G, hessian=False: change(G))
 
 
 def _plain(inputs, blocks_, loss="half_sse", layout="AW", samples=4, weight_decay=0.0):
@@ -93,7 +83,7 @@ def test_a_registered_loss_verifies_on_networks_of_blocks_and_a_wrong_gradient_f
     report = verify.check(result, trials=2)
     assert report.passed and {"reference", "finite differences"} <= {r.check for r in report.rows}, str(report)
     first = net.parameters[0].name
-    wrong = verify.check(Wrong(result, lambda G: G * 1.001, {first}), trials=1)
+    wrong = verify.check(mutated(result, lambda G: G * 1.001, {first}), trials=1)
     assert not wrong.passed and {r.parameter for r in wrong.failures()} == {first}, str(wrong)
     # the reference's loss is ℓ(a, y) = log cosh(a − y) summed, over the samples: by hand here
     plain = net.specification()
@@ -117,7 +107,7 @@ def test_every_mutant_of_a_network_of_blocks_is_caught_by_check_and_the_assertio
     for P in net.parameters:
         if mutant == "transposed" and P.shape[0] == P.shape[1]:
             continue   # a square block transposed keeps its shape: caught by the values, but not always
-        wrong = Wrong(result, MUTANTS[mutant], {P.name})
+        wrong = mutated(result, MUTANTS[mutant], {P.name})
         report = verify.check(wrong, trials=1, exact_proof=False)
         assert not report.passed and P.name in {r.parameter for r in report.failures()}, (P.name, str(report))
         with pytest.raises(AssertionError, match=P.name):
@@ -157,7 +147,7 @@ def test_products_of_networks_that_do_not_end_with_a_dense_layer(ending, kind):
         split = "at the network's output A" if ending in ("layer norm", "conv1d") else "at Z of the last"
         assert any(split in note for note in report.notes), report.notes
     verify.assert_hvp_match(result.numpy(kind), net, kind=kind, trials=1)
-    wrong = Wrong(result, lambda G: 2 * G, {net.parameters[0].name}, kind)
+    wrong = mutated(result, lambda G: 2 * G, {net.parameters[0].name}, kind)
     assert not verify.check_products(wrong, kind, trials=1).passed
     with pytest.raises(AssertionError):
         verify.assert_hvp_match(wrong.numpy(kind), net, kind=kind, trials=1)
@@ -199,11 +189,12 @@ def forward_only():
     blocks.KINDS.pop(ForwardOnlyLayerNorm.kind)
 
 
-class Renamed(Wrong):
-    """A derived result whose layer norms verify reads as the kind `kind`."""
+class Renamed(Mutated):
+    """A derived result whose layer norms verify reads as the kind `kind` (the blocks `keys` changed by `change`)."""
 
     def __init__(self, result, kind, change=None, keys=()):
-        super().__init__(result, change or (lambda G: G), keys)
+        change = change or (lambda G: G)
+        super().__init__(result, None, keys, lambda G, hessian=False: change(G))
         self.kind = kind
 
     def specification(self):
@@ -249,7 +240,7 @@ def test_rows_say_recursion_for_dense_chains_and_reference_for_blocks_and_small_
     report = verify.check(derive.backprop(net), trials=1)
     assert report.passed and {r.check for r in report.rows} == {"reference", "finite differences",
                                                                  "exact (SymPy diff)"}, str(report)
-    wrong = verify.check(Wrong(derive.backprop(net), lambda G: G * (1 + 1e-9), {"W2"}), trials=1, exact_proof=True)
+    wrong = verify.check(mutated(derive.backprop(net), lambda G: G * (1 + 1e-9), {"W2"}), trials=1, exact_proof=True)
     assert {r.parameter for r in wrong.rows if r.check == "exact (SymPy diff)"} == {"gamma1", "beta1", "W2", "b2"}
 
 
