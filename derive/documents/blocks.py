@@ -113,20 +113,6 @@ def _rules(rules):
     return Rules(tuple(named.values()))
 
 
-def derivation_blocks(d, notation=None, detail="textbook"):
-    """Blocks for a derive.derivation result: f, the definitions, the rules, the steps (bookkeeping folded in for
-    "textbook", every one for "full"), the boxed gradient."""
-    n = notation or Notation()
-    blocks = [Heading("Function"), Equations((("f", latex(d.f, n), ""),
-                                              *[(latex(Z, n), latex(E, n), "definition") for Z, E in d.where]))]
-    steps = d.steps if detail == "full" else d.folded()
-    blocks += [Heading("Rules used"), _rules(s.rule for s in steps)]
-    blocks += [Heading("Derivation"), _trace(steps, n)]
-    grad = r"\boxed{\frac{\partial f}{\partial %s} = %s}" % (latex(d.wrt, n), latex(d.gradient, n))
-    blocks += [Heading("Result"), Equations(((grad, "", ""),))]
-    return blocks
-
-
 LOSS_WORDS = {"bce": "binary cross-entropy", "half_sse": "half the squared error", "mse": "mean squared error",
               "softmax_ce": "cross-entropy", "sse": "squared error"}
 
