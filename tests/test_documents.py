@@ -226,8 +226,12 @@ def assert_documents_hold_every_gradient(result):
     for P in result.network.parameters:
         read = any(P in E.atoms(sp.MatrixSymbol) for E in result.forward.values()) and P not in alike
         assert f"∂L/∂{P.name} = " in plain and (not read or re.search(rf"\bd{P.name}\b", plain)), P.name
+        # derived in the body: ⇒ ∂L/∂P = … (in HTML the fraction's MathML followed by =, inside a result's formula)
         fraction = r"\frac{\partial L}{\partial %s}" % latex(P)
-        assert fraction in tex and _math(fraction, displaystyle=True) in page, P.name
+        mfrac = re.search(r"<mfrac>.*</mfrac>", _math(fraction, displaystyle=True)).group()
+        derived = P not in alike
+        assert (rf"\Rightarrow\ {fraction} = " if derived else fraction) in tex, P.name
+        assert mfrac + ("<mo>&#x0003D;</mo>" if derived else "") in page, P.name
     # a δ of a step t, a tap j or a head h is stated once for the generic one its chain stands for
     generic = {M for c in textbook(result)[1] for instance in c.instances for M in instance.values()}
     for delta in result.deltas:

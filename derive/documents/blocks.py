@@ -58,6 +58,14 @@ class Symbols:
 
 
 @dataclass(frozen=True)
+class Definitions:
+    """The forward pass as a table: each matrix = its definition, with its shape and meaning (LaTeX, LaTeX, LaTeX,
+    text)."""
+
+    rows: tuple
+
+
+@dataclass(frozen=True)
 class Algorithm:
     """A generated function typeset from its Program: each statement lhs ← rhs in the document's notation, the
     values returned, and its Python source."""
@@ -84,9 +92,11 @@ class ChainBlock:
 
 @dataclass(frozen=True)
 class Summary:
-    """The boxed summary: the δ recursion and every gradient, (lhs, rhs, note) in LaTeX."""
+    """The boxed summary: the δ recursion and every gradient, (lhs, rhs, note) in LaTeX; rows from `beside` on (the
+    gradients) set in a column beside those before (the δs) where the page is narrow, 0: one column."""
 
     rows: tuple
+    beside: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,20 @@ class Diagram:
     values: tuple   # LaTeX of X, A^(1), …, A^(L)
     weights: tuple  # LaTeX of W^(1), …, W^(L)
     deltas: tuple   # LaTeX of δ^(1), …, δ^(L)
+
+
+def grouped(blocks):
+    """The blocks with each run of chains of one part (a block's, a head's: their titles' words before the δ agree)
+    as one list."""
+    out = []
+    for b in blocks:
+        part = b.title[0] if isinstance(b, ChainBlock) and b.title[0][0] == "text" else None
+        if part is not None and part[1].endswith(": from ") and out and isinstance(out[-1], list) \
+                and out[-1][0].title[0] == part:
+            out[-1].append(b)
+        else:
+            out.append([b] if isinstance(b, ChainBlock) else b)
+    return out
 
 
 def _rules(rules):
@@ -152,7 +176,7 @@ NOTATION = Text((("math", r"\odot"), ("text", " and "), ("math", r"\oslash"),
 
 
 # a row of a chain longer than this (in characters of its LaTeX, commands counted short) puts one term per line
-WIDE = 70
+WIDE = 80
 
 
 def width(tex):
@@ -181,8 +205,10 @@ def split_terms(terms):
 def _chain_block(chain, n, function="L"):
     """A textbook Chain as a ChainBlock: its lines' terms and cited rules, its results read off."""
     rows, before = [], ()
-    for line in chain.lines:
-        rows.append((tuple(split_terms(_shown(line.terms, before, n))), ", ".join(r.name for r in line.rules)))
+    for k, line in enumerate(chain.lines):
+        # a chain's first line writes C by its definition, as every chain does: the other rules it cites are named
+        named = [r.name for r in line.rules if not (k == 0 and r.name == "definition" and len(line.rules) > 1)]
+        rows.append((tuple(split_terms(_shown(line.terms, before, n))), ", ".join(named)))
         before = line.terms
     results, sums = [], {s[0]: s[1:] for s in chain.sums}
     for symbol, E, kind in chain.results:
@@ -192,9 +218,8 @@ def _chain_block(chain, n, function="L"):
             name = latex(symbol, n) if kind.startswith("delta") else r"\partial %s / \partial %s" % (
                 function, latex(symbol, n))
             lhs = r"\text{contribution to } %s \text{ through } %s" % (name, latex(chain.via, n))
-        elif symbol in sums:   # Σ over a generic step's terms, then the sum written out
-            term, index, first, last = sums[symbol]
-            results.append((lhs, r"\sum\nolimits_{%s=%s}^{%s} %s = %s" % (index, first, last, latex(term, n), latex(E, n))))
+        elif symbol in sums:   # Σ over a generic step's terms
+            results.append((lhs, _summed(sums[symbol], E, n)))
             continue
         results.append((lhs, _wide_result(E, n)))
     title = tuple(("math", latex(p, n)) if isinstance(p, sp.Basic) else ("text", p) for p in chain.title)
@@ -233,15 +258,20 @@ def _shown(terms, before, n):
 
 
 def _slopes(slopes, n):
-    """σ′ of each activation written out: σ′(z) = … = …."""
+    """σ′ of each activation written out: σ′(z) = … = … (and σ's definition first, where it has one)."""
+    return Equations(tuple((lhs, rhs, "") for _, lhs, rhs in _slope_rows(slopes, n)))
+
+
+def _slope_rows(slopes, n):
+    """(what it states, lhs, rhs): each activation's definition where it has one, and its derivative."""
     rows = []
     for slope in slopes:
         name = latex(slope.function, n).replace("(z)", "", 1)
         if slope.definition is not None:
-            rows.append((latex(slope.function, n), latex(slope.definition, n), slope.name))
-        forms = " = ".join(latex(e, n) for e in slope.steps)
-        rows.append((r"%s^{\prime}(z)" % name, forms, "" if slope.definition is not None else slope.name))
-    return Equations(tuple(rows))
+            rows.append((slope.name, latex(slope.function, n), latex(slope.definition, n)))
+        rows.append((f"derivative of {slope.name}", r"%s^{\prime}(z)" % name,
+                     " = ".join(latex(e, n) for e in slope.steps)))
+    return rows
 
 
 def sections_of(net, sections):
@@ -309,7 +339,7 @@ def backprop_blocks(result, notation=None, detail="textbook", extra=(), sections
                          ("math", r"\partial L / \partial X = G"), ("text", "; ⋯ stands for the terms already read off."))),
                    *(_chain_block(c, n) for c in chains)]
     if not is_scalar(net) or detail == "full":
-        blocks += [Heading("Summary"), Summary(_summary(chains, n))]
+        blocks += [Heading("Summary"), Summary(sum(_summary(chains, n), ()))]
     blocks += list(extra)
     forms = [] if is_scalar(net) or "index" not in wanted else ["index"] + (
         ["diag"] if net.m == 1 and net.layout != "AW" else [])
@@ -361,7 +391,7 @@ def _scalar_rows(C, rows, n):
     return Equations(tuple(out))
 
 
-def _summary(chains, n, function="L"):
+def _summary(chains, n, function="L", partial=r"\frac{\partial %s}{\partial %s}"):
     """The δ recursion and every gradient, as the chains read them off (a generic layer's for every l)."""
     deltas, gradients = [], []
     for chain in chains:
@@ -369,13 +399,25 @@ def _summary(chains, n, function="L"):
         for symbol, E, kind in chain.results:
             if kind == "delta":   # a generic step's, tap's or head's δ holds where the chain does; a whole sum once
                 generic = not chain.instances or any(symbol in instance for instance in chain.instances)
-                deltas.append((latex(symbol, n), latex(E, n), (chain.delta_where or note) if generic else ""))
+                deltas.append((latex(symbol, n), _summed(sums.get(symbol), E, n),
+                               (chain.delta_where or note) if generic else ""))
             elif kind == "gradient":   # Σ over a generic step's or tap's terms as the chain states it
-                term, index, first, last = sums.get(symbol, (None,) * 4)
-                value = latex(E, n) if term is None else r"\sum\nolimits_{%s=%s}^{%s} %s" % (index, first, last, latex(term, n))
-                gradients.append((r"\frac{\partial %s}{\partial %s}" % (function, latex(symbol, n)), value,
-                                  "" if term is not None else note))
-    return tuple(deltas + gradients)
+                gradients.append((partial % (function, latex(symbol, n)), _summed(sums.get(symbol), E, n),
+                                  note if symbol not in sums else ""))
+    return tuple(deltas), tuple(gradients)
+
+
+def _summed(summed, E, n):
+    """E as its chain states it: Σ over a generic step's, tap's or head's terms where `summed` (term, index, first,
+    last) says so."""
+    if summed is None:
+        return latex(E, n)
+    term, index, first, last = summed
+    return r"\sum\nolimits_{%s=%s}^{%s} %s" % (index, first, last, latex(term, n))
+
+
+# ∂f/∂X on one line
+SLASHED = r"\partial %s / \partial %s"
 
 
 def _trace(steps, notation, function="f"):
@@ -550,12 +592,14 @@ def _unit(net):
     return "time step" if any(b.kind == "convolution" for b in flatten(net.blocks)) else "sample"
 
 
-def block_symbols(net, n):
-    """Every matrix of a network of blocks with its shape and meaning: the inputs, the targets, the parameters, the
-    named intermediates (a step t, a tap j once, generically), the selection matrices, the constants."""
-    def shape(M):
-        return r"\mathbb{R}^{%s \times %s}" % (latex(M.rows, n), latex(M.cols, n))
+def _shape(M, n):
+    return r"\mathbb{R}^{%s \times %s}" % (latex(M.rows, n), latex(M.cols, n))
 
+
+def block_symbols(net, n, forward):
+    """The symbols of a network of blocks and its forward pass: Symbols of what the forward rows (Z, E, note) do not
+    define (the inputs, the targets, the parameters, the selection matrices, the constants, a step's δ), and
+    Definitions of what they do, each with its shape and meaning (a step t, a tap j, a head h once, generically)."""
     by, unit = "row" if net.layout == "AW" else "column", _unit(net)
     covered, placed, _ = _presented(net)
     meanings = {**dict(m for b in flatten(net.blocks) for m in b.meanings), **generic_meanings(net)}
@@ -566,11 +610,21 @@ def block_symbols(net, n):
     rows += [(Z, (Z, meanings.get(Z, ""))) for Z, _, _ in written(net, net.forward.items())]   # a head h once
     rows += [(S, (S, "a constant: " + meanings.get(S, "")))
              for S, _, _ in written(net, [(S, None) for S in _selections(net)])]
-    out = [(latex(M, n), shape(M), meaning) for M, meaning in _placed(rows, covered, placed)]
+    described = dict(_placed(rows, covered, placed))
+    defined = {Z for Z, _, _ in forward}
+    given = [(latex(M, n), _shape(M, n), meaning) for M, meaning in described.items() if M not in defined]
     for c, value in net.constants.items():   # ε of a layer norm, d_k of self-attention
-        out.append((latex(c, n), r"\mathbb{R}", meanings.get(
+        given.append((latex(c, n), r"\mathbb{R}", meanings.get(
             c, f"a small constant, {float(value):g}, that keeps the square root from 0")))
-    return Symbols(tuple(out))
+    definitions = [(latex(Z, n), latex(E, n), _shape(Z, n), _with(described.get(Z, ""), note))
+                   for Z, E, note in forward]
+    definitions.append(("L", latex(net.loss, n), r"\mathbb{R}", "the loss"))
+    return Symbols(tuple(given)), Definitions(tuple(definitions))
+
+
+def _with(meaning, note):
+    """A meaning and the note of its definition ("for h = 1, 2"), the note once."""
+    return meaning if not note or note in meaning else f"{meaning}, {note}" if meaning else note
 
 
 def size_words(net, n):
@@ -637,25 +691,24 @@ def network_of_blocks(result, n, detail="textbook", extra=(), sections=frozenset
                               f"{', '.join(dict.fromkeys(b.kind for b in flatten(net.blocks)))} blocks")
     covered, _, placed = _presented(net)
     forward = _placed([(Z, (Z, E, where)) for Z, E, where in written(net, result.forward.items())], covered, placed)
+    given, definitions = block_symbols(net, n, forward)
     sizes = size_words(net, n)
-    blocks = [Heading("Network"), Text(network_words(net, n)), Heading("Symbols"), block_symbols(net, n),
+    blocks = [Heading("Network"), Text(network_words(net, n)), Heading("Symbols"), given,
               *([sizes] if sizes else []),
               Text((("text", "Each δ is the gradient of L with respect to the matrix it is named after: "),
                     ("math", r"\delta_{C} = \partial L / \partial C"), ("text", "; a layer's "),
                     ("math", r"\delta^{(l)} = \partial L / \partial Z^{(l)}"), ("text", ", of its pre-activations."))),
               NOTATION,
-              Heading("Forward pass and loss"),
-              Equations((*((latex(Z, n), latex(E, n), note) for Z, E, note in forward),
-                         ("L", latex(net.loss, n), "")), numbered=True)]
+              Heading("Forward pass and loss"), definitions]
     if detail == "full":
         blocks += [Heading("Rules used"), _rules(result.rules()),
                    Heading("Every step, from the loss back to the first layer"), _trace(result.steps, n, "L")]
     else:
         slopes, chains = textbook(result)
-        if slopes:
-            blocks += [Heading("Derivatives of the activations"), _slopes(slopes, n)]
         cited = dict.fromkeys(r for c in chains for line in c.lines for r in line.rules)
-        blocks += [Heading("Rules used"), _rules(cited),
+        # the activations' derivatives are rules here, with the others
+        rules = Rules(_rules(cited).rows + tuple((what, f"{lhs} = {rhs}") for what, lhs, rhs in _slope_rows(slopes, n)))
+        blocks += [Heading("Rules used"), rules,
                    Heading("Derivation, from the loss back to the first layer"),
                    Text((("text", "Each chain takes up a term "), ("math", r"\mathrm{tr}(\delta_{C}^{\top} "
                                                                              r"\mathrm{d}C)"),
@@ -666,15 +719,18 @@ def network_of_blocks(result, n, detail="textbook", extra=(), sections=frozenset
                                   "that reaches it gives a contribution, and after the last of them the whole δ of X "
                                   "(or gradient), their sum."))),
                    *(_chain_block(c, n) for c in chains)]
-        rows = _summary(chains, n)   # as the chains state them: a step t, a tap j, a head h once
+        # as the chains state them (a step t, a tap j, a head h once); ∂L/∂P slashed, a line high, in two columns
+        deltas, gradients = _summary(chains, n, partial=SLASHED)
         stated = {symbol for c in chains for symbol, _, kind in c.results if kind == "gradient"}
-        rows += tuple((r"\frac{\partial L}{\partial %s}" % latex(P, n), latex(result.gradients[P.name], n), "")
-                      for P in net.parameters if P not in stated)   # read by nothing (W_h of one step): 0
+        rows = deltas + gradients + tuple((SLASHED % ("L", latex(P, n)), latex(result.gradients[P.name], n), "")
+                                          for P in net.parameters if P not in stated)   # read by nothing: 0
+        beside = (len(rows) + 1) // 2   # read down the first column, then the second
     if detail == "full":
         rows = [(latex(delta, n), latex(E, n), "") for delta, E in result.deltas.items()]
         rows += [(r"\frac{\partial L}{\partial %s}" % latex(result.parameter(k), n), latex(G, n), "")
                  for k, G in result.gradients.items()]
-    blocks += [Heading("Summary"), Summary(tuple(rows)), *extra]
+        beside = 0
+    blocks += [Heading("Summary"), Summary(tuple(rows), beside=beside), *extra]
     if "algorithm" in sections:
         blocks += [Heading("The algorithm: one pass forward, every δ once, every gradient"),
                    algorithm(result.program(), n)]

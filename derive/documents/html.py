@@ -6,7 +6,7 @@ from latex2mathml.converter import convert
 
 from ..errors import DocumentError
 from .blocks import width as tex_width
-from .blocks import Algorithm, ChainBlock, Diagram, Equations, Heading, Rules, Summary, Symbols, Text, Trace
+from .blocks import Algorithm, ChainBlock, Definitions, Diagram, Equations, Heading, Rules, Summary, Symbols, Text, Trace
 
 
 # Mathematical bold letters and digits: browsers (MathML Core) draw mathvariant="bold" only on <mi>, so **1** was lost
@@ -93,7 +93,7 @@ def _chain_html(b):
 
 STYLE = ("<style>body{font-family:serif;max-width:70em;margin:2em auto;padding:0 1em}"
            "td{padding:.2em .6em;vertical-align:middle}td.note{color:#555;font-style:italic;white-space:nowrap}"
-           "math[display=block]{margin:.5em 0}td.lhs{text-align:right}.note{color:#555;font-style:italic}"
+           "math[display=block]{margin:.5em 0}td.lhs{text-align:right}.note,td.meaning{color:#555;font-style:italic}"
          "table.chain span.note{margin-left:2em;white-space:nowrap;font-size:.9em}"
            "table.summary{border:1px solid black;padding:.4em;margin:1em auto}</style>")
 
@@ -139,6 +139,11 @@ def to_html(title, blocks, fragment=False):
             out.append("<table>" + "".join("<tr><td>%s</td><td>%s</td><td class=note>%s</td></tr>"
                                            % (_math(tex), _math(r"\in " + shape), html.escape(meaning))
                                            for tex, shape, meaning in b.rows) + "</table>")
+        elif isinstance(b, Definitions):
+            out.append("<table>" + "".join(
+                "<tr><td class=lhs>%s</td><td>=</td><td>%s</td><td>%s</td><td class=meaning>%s</td></tr>"
+                % (_math(lhs, displaystyle=True), _math(rhs, displaystyle=True), _math(r"\in " + shape),
+                   html.escape(meaning)) for lhs, rhs, shape, meaning in b.rows) + "</table>")
         elif isinstance(b, Rules):
             out.append("<table>" + "".join(f"<tr><td class=note>{html.escape(name)}:</td><td>{_math(tex)}</td></tr>"
                                            for name, tex in b.rows) + "</table>")

@@ -2,11 +2,12 @@
 import shutil
 import subprocess
 import tempfile
+from itertools import zip_longest
 from pathlib import Path
 
 from ..errors import DocumentError
-from .blocks import width
-from .blocks import Algorithm, ChainBlock, Diagram, Equations, Heading, Rules, Summary, Symbols, Text, Trace
+from .blocks import grouped, width
+from .blocks import Algorithm, ChainBlock, Definitions, Diagram, Equations, Heading, Rules, Summary, Symbols, Text, Trace
 
 # paper -> (width, height) in cm; the text area is MARGIN cm inside each edge
 PAPERS = {"a4": (21.0, 29.7), "letter": (21.59, 27.94)}
@@ -21,26 +22,40 @@ def text_area(paper="a4"):
     return MARGIN * point, MARGIN * point, (width - MARGIN) * point, (height - MARGIN) * point
 
 
-_PREAMBLE = r"""\documentclass[11pt]{article}
+_PREAMBLE = r"""\documentclass[10pt]{article}
 \usepackage[%(paper)spaper,margin=%(margin)gcm]{geometry}
 \usepackage{amsmath,amssymb}
 \usepackage{tikz}
 \usepackage{algpseudocode}
 \usepackage{longtable,array,graphicx}
-\allowdisplaybreaks[1]
+\allowdisplaybreaks
 \setlength{\parindent}{0pt}
 \setlength{\emergencystretch}{3em}
+%% a handout's spacing: rows of a display 2pt apart, displays and run-in headings closer to the text
+\setlength{\jot}{2pt}
+\AtBeginDocument{\setlength{\abovedisplayskip}{6pt plus 2pt minus 2pt}\setlength{\belowdisplayskip}{6pt plus 2pt minus 2pt}}
 \newcommand{\rulename}[1]{\text{\footnotesize\itshape #1}}
 %% a heading starts a new page unless #1 of space is left under it (needspace's test, without the package)
 \makeatletter
+\renewcommand\paragraph{\@startsection{paragraph}{4}{\z@}{1.75ex \@plus.5ex \@minus.2ex}{-1em}{\normalfont\normalsize\bfseries}}
 \newcommand{\needspace}[1]{\par\penalty-100\begingroup\setlength{\dimen@}{#1}\dimen@ii\pagegoal
   \advance\dimen@ii-\pagetotal\ifdim\dimen@>\dimen@ii\ifdim\dimen@ii>\z@\vfil\fi\break\fi\endgroup}
 %% \fitmath{x}: x in display style, scaled down to \fitwidth where wider (a result wider than the page)
 \newlength{\fitwidth}
+\newlength{\fitright}
 \newcommand{\fitmath}[1]{\sbox\z@{$\displaystyle #1$}\ifdim\wd\z@>\fitwidth\resizebox{\fitwidth}{!}{\usebox\z@}%%
   \else\usebox\z@\fi}
+%% \fitto{w}{x}: x, scaled down to w where wider
+\newcommand{\fitto}[2]{\sbox\z@{#2}\ifdim\wd\z@>#1\resizebox{#1}{!}{\usebox\z@}\else\usebox\z@\fi}
 %% \fitbeside{x}: \fitwidth is what a line leaves beside x
-\newcommand{\fitbeside}[1]{\settowidth{\fitwidth}{#1}\setlength{\fitwidth}{\dimexpr\linewidth-\fitwidth\relax}}
+%% (globally: a chain's first row sets it for the rows after it in its align*)
+\newcommand{\fitbeside}[1]{\settowidth{\fitwidth}{#1}\global\fitwidth=\dimexpr\linewidth-\fitwidth\relax}
+%% \widen{\len}{x}: \len grows to x's width; \meaningwidth: the width left to a definition's meaning
+\newlength{\widest}
+\newlength{\widestlhs}
+\newlength{\widestshape}
+\newlength{\meaningwidth}
+\newcommand{\widen}[2]{\settowidth{\dimen@}{#2}\ifdim\dimen@>#1\setlength{#1}{\dimen@}\fi}
 %% \padded{x}: x with half \jot more above and below it (a table's rows of fractions \jot apart, as in align)
 \newcommand{\padded}[1]{\raisebox{\z@}[\dimexpr\height+.5\jot][\dimexpr\depth+.5\jot]{#1}}
 \makeatother
@@ -50,27 +65,59 @@ _PREAMBLE = r"""\documentclass[11pt]{article}
 \begin{document}
 """
 
-def _chain(b):
-    """A chain as one align*: lhs = row 1 (rules at the right) = row 2 …; then ⇒ each result."""
-    rows = []
+# a chain's lhs wider than this (width()) has a line of its own, the rows = … under it
+WIDE_LHS = 24
+
+
+def _chain_rows(b):
+    """A chain's align* rows: lhs = row 1 (rules at the right) = row 2 …; then ⇒ each result. A wide lhs stands on a
+    line of its own, 2em left of the rows."""
+    wide = width(b.lhs) > WIDE_LHS
+    rows = [r"&\hspace{-2em} %s" % b.lhs] if wide else []
     for k, (lines, rules) in enumerate(b.rows):
         tag = r" \tag*{$\rulename{%s}$}" % _tex_text(rules) if rules else ""
-        rows.append(rf"{b.lhs if k == 0 else ''} &= \fitmath{{{lines[0]}}}" + (tag if len(lines) == 1 else ""))
+        rows.append(rf"{b.lhs if k == 0 and not wide else ''} &= \fitmath{{{lines[0]}}}" + (tag if len(lines) == 1 else ""))
         for j, line in enumerate(lines[1:], 1):
             rows.append(rf"&\phantom{{=}} \fitmath{{{line}}}" + (tag if j == len(lines) - 1 else ""))
     for lhs, rhs in b.results:
         first, *more = (rhs,) if isinstance(rhs, str) else rhs   # a wide result: its factors on lines of their own
         rows.append(r"&\Rightarrow\ %s = \fitmath{%s}" % (lhs, first))
         rows += [r"&\phantom{\Rightarrow\ %s =} \fitmath{%s}" % (lhs, line) for line in more]
-    # every line as wide as the chain's lhs and the widest ⇒ lhs = leave it
+    return rows
+
+
+def _parts_tex(parts):
+    return "".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in parts)
+
+
+def _fit(b):
+    """\\fitbeside a chain's lhs = and its widest ⇒ lhs =: what each of its lines may fill."""
     widest = max((lhs for lhs, _ in b.results), key=width, default="")
-    fit = r"\fitbeside{$\displaystyle %s = %s$}" % (b.lhs, rf"\Rightarrow\ {widest} =" if widest else "")
-    title = "".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.title)
-    note = "".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.note)
-    remark = "".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.remark)
-    return (r"\needspace{6\baselineskip}\paragraph{%s}%s" % (title, f" ({note})" if note else "")
-            + f"\n{fit}\n\\begin{{align*}}\n"
-            + " \\\\\n".join(rows) + "\n\\end{align*}" + (f"\n{remark}\n" if remark else ""))
+    lhs = "" if width(b.lhs) > WIDE_LHS else b.lhs   # on a line of its own
+    # "= {}": the space after a relation, which a trailing "=" would not measure
+    return r"\fitbeside{$\displaystyle %s = {}%s$}" % (lhs, rf"\Rightarrow\ {widest} = {{}}" if widest else "")
+
+
+def _chains(group):
+    """Chains of one part (a block's, a head's) under its first title: one align* while no remark intervenes, each
+    later chain's note said between them where it is not the one before's; each chain's lines as wide as its own lhs
+    and ⇒ lhs = leave them."""
+    first = group[0]
+    out = [r"\needspace{6\baselineskip}\paragraph{%s}%s" % (
+        _parts_tex(first.title), f" ({_parts_tex(first.note)})" if first.note else "")]
+    body, note = "", first.note
+    for k, b in enumerate(group):
+        if body:   # the chain before ends its row: the next starts after half a line, or after its note
+            said = b.note and note[:len(b.note)] != b.note   # "for h = 1, 2" was said with the first chain's note
+            body += (" \\\\\n\\intertext{(%s)}\n" % _parts_tex(b.note) if said
+                     else " \\\\[.25\\baselineskip]\n")
+        note = b.note or note
+        body += _fit(b) + " \\\\\n".join(_chain_rows(b))
+        if b.remark or k == len(group) - 1:   # a remark ends the display: the next chain opens another
+            out.append("\\begin{align*}\n" + body + "\n\\end{align*}")
+            out.append(f"{_parts_tex(b.remark)}\n" if b.remark else "")
+            body = ""
+    return "\n".join(o for o in out if o)
 
 
 def _tikz(diagram):
@@ -107,16 +154,68 @@ def _beside(rows, gap):
     """\fitbeside the widest lhs with its relation, and the widest note `gap` apart: what a row's result may fill."""
     lhs = max((lhs for lhs, rhs, *_ in rows if rhs), key=width, default="")   # a row of lhs alone fills the line
     note = max((note for _, _, note, *_ in rows), key=len)
-    return r"\fitbeside{$\displaystyle %s = $%s}" % (lhs, gap % _tex_text(note))
+    return r"\fitbeside{$\displaystyle %s = {}$%s}" % (lhs, gap % _tex_text(note))
 
 
 def _summary(b):
-    """The summary: a box of rows lhs = rhs (its note at the right) that breaks across pages, closed on each."""
+    """The summary: a box of rows lhs = rhs (its note at the right) that breaks across pages, closed on each; the
+    gradients in a second column beside the δs where the summary has `beside`."""
+    if b.beside and len(b.rows) > b.beside:
+        return _two_columns(b.rows[:b.beside], b.rows[b.beside:])
     rows = " \\\\\n".join(r"\padded{$\displaystyle %s$} & \padded{\fitmath{%s}} & %s" % (
         lhs, rhs, r"\rulename{%s}\quad" % _tex_text(note) if note else "") for lhs, rhs, note in b.rows)
     return (_beside(b.rows, r"\hspace{4em}\rulename{%s}") + "\n"
             + "\\begin{longtable}{|@{\\quad}r@{${}={}$}l@{\\quad}l@{}|}\n\\hline\\endhead\n\\hline\\endfoot\n"
             + rows + " \\\\\n\\end{longtable}")
+
+
+# of the line, what the δs' column of a two-column summary may fill (the gradients' the rest)
+LEFT = .52
+
+
+def _two_columns(left, right):
+    """A boxed summary of two columns, lhs = rhs (note) each, row k of the right beside row k of the left."""
+    def cells(row, fit):
+        if row is None:   # no row here: no = either (the box's left edge kept)
+            return r"\multicolumn{2}{%sl}{} & " % ("|" if fit == r"\fitwidth" else "")
+        lhs, rhs, note = row
+        return r"\padded{$\displaystyle %s$} & \padded{\fitto{%s}{$\displaystyle %s$}} & %s" % (
+            lhs, fit, rhs, r"\rulename{%s}" % _tex_text(note) if note else "")
+    def widest(rows):
+        return max((lhs for lhs, _, _ in rows), key=width), max((note for _, _, note in rows), key=len)
+    (lhs, note), (right_lhs, _) = widest(left), widest(right)
+    measure = (r"\settowidth{\fitwidth}{$\displaystyle %s = $\quad\rulename{%s}\quad}"
+               r"\setlength{\fitwidth}{\dimexpr%s\linewidth-\fitwidth\relax}"
+               r"\settowidth{\fitright}{$\displaystyle %s = $\quad\quad}"
+               r"\setlength{\fitright}{\dimexpr%s\linewidth-\fitright\relax}"
+               % (lhs, _tex_text(note), LEFT, right_lhs, round(1 - LEFT - .04, 2)))
+    rows = " \\\\\n".join(cells(a, r"\fitwidth") + " & " + cells(c, r"\fitright") for a, c in zip_longest(left, right))
+    return (measure + "\n\\begin{longtable}{|@{\\quad}r@{${}={}$}l@{\\quad}l@{\\quad}r@{${}={}$}l@{}l@{\\quad}|}\n"
+            "\\hline\\endhead\n\\hline\\endfoot\n" + rows + " \\\\\n\\end{longtable}")
+
+
+# a rule's statement at most this wide (width()) fits in half the line beside the longest name
+NARROW = 17
+
+
+def _rules(b):
+    """The rules as tables of name: statement, the narrow ones in two columns side by side (the first half of them
+    left), then the wide ones."""
+    def table(rows):
+        return ("\\begin{tabular}[t]{@{}l@{\\quad}l@{}}\n"
+                + " \\\\\n".join(r"%s: & $%s$" % (_tex_text(name), tex) for name, tex in rows) + "\n\\end{tabular}")
+    narrow = [r for r in b.rows if width(r[1]) <= NARROW]
+    wide = [r for r in b.rows if r not in narrow]
+    half = (len(narrow) + 1) // 2
+    out = []
+    if len(narrow) > 1:
+        out.append("\\noindent\\fitto{\\linewidth}{%s\\hspace{3em}%s}\n"
+                   % (table(narrow[:half]), table(narrow[half:])))
+    else:
+        wide = list(b.rows)
+    if wide:
+        out.append(("\\\\\n" if out else "") + table(wide) + "\n")
+    return "".join(out)
 
 
 def _equations(b):
@@ -138,9 +237,26 @@ def _symbols(b):
                              for tex, shape, meaning in b.rows) + " \\\\\n\\end{longtable}\n")
 
 
+def _definitions(b):
+    """The definitions as a table that breaks across pages: lhs = rhs, its shape, its meaning wrapped in what the
+    widest of each column leave (at least a third of the line; a wider rhs is scaled down to fit beside it)."""
+    measured = "".join(r"\widen{\widestlhs}{$\displaystyle %s{}={}$}\widen{\widest}{$\displaystyle %s$}"
+                       r"\widen{\widestshape}{$\in %s$}" % (lhs, rhs, shape) + "\n" for lhs, rhs, shape, _ in b.rows)
+    rows = " \\\\\n".join(r"\padded{$\displaystyle %s$} & \padded{\fitmath{%s}} & $\in %s$ & %s"
+                            % (lhs, rhs, shape, _tex_text(meaning)) for lhs, rhs, shape, meaning in b.rows)
+    return ("\\setlength{\\widestlhs}{0pt}\\setlength{\\widest}{0pt}\\setlength{\\widestshape}{0pt}\n" + measured
+            # the meaning: what the columns leave, or a third of the line; the rhs: what the others leave it
+            + "\\setlength{\\meaningwidth}{\\dimexpr\\linewidth-\\widestlhs-\\widest-\\widestshape-2em\\relax}"
+              "\\ifdim\\meaningwidth<.34\\linewidth\\setlength{\\meaningwidth}{.34\\linewidth}\\fi\n"
+              "\\global\\fitwidth=\\dimexpr\\linewidth-\\widestlhs-\\widestshape-2em-\\meaningwidth\\relax\n"
+            + "\\begin{longtable}[l]{@{}r@{${}={}$}l@{\\quad}l@{\\quad}p{\\meaningwidth}@{}}\n"
+            + rows + " \\\\\n\\end{longtable}\n")
+
+
 def to_latex(title, blocks, paper="a4"):
     """A standalone LaTeX document (article, amsmath, portrait A4 or letter; compiles with pdflatex)."""
     out = [_PREAMBLE % {"paper": paper, "margin": MARGIN}, r"\section*{%s}" % _tex_text(title)]
+    blocks = grouped(blocks)
     def introduces(k):
         """The lines block k needs on its page: a sentence with the display it introduces (its first six rows), an
         algorithm of at most 40 statements whole (a statement may take two lines: a longer one breaks); or 0."""
@@ -157,8 +273,8 @@ def to_latex(title, blocks, paper="a4"):
             # a heading stays with what follows it: 8 lines, or what the block after it needs
             out.append(r"\needspace{%d\baselineskip}\subsection*{%s}" % (max(8, 2 + introduces(k + 1)),
                                                                           _tex_text(b.text)))
-        elif isinstance(b, ChainBlock):
-            out.append(_chain(b))
+        elif isinstance(b, list):
+            out.append(_chains(b))
         elif isinstance(b, Summary):
             out.append(_summary(b))
         elif isinstance(b, Trace):
@@ -170,9 +286,10 @@ def to_latex(title, blocks, paper="a4"):
             out.append(_equations(b))
         elif isinstance(b, Symbols):
             out.append(_symbols(b))
+        elif isinstance(b, Definitions):
+            out.append(_definitions(b))
         elif isinstance(b, Rules):
-            out.append("\\begin{tabular}{@{}l@{\\quad}l@{}}\n" + " \\\\\n".join(
-                r"%s: & $%s$" % (_tex_text(name), tex) for name, tex in b.rows) + "\n\\end{tabular}\n")
+            out.append(_rules(b))
         elif isinstance(b, Algorithm):
             out.append(_algorithmic(b))
         elif isinstance(b, Diagram):

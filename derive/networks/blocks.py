@@ -586,7 +586,7 @@ class Recurrent(Block):
             H = H_t
         b.n = n
         (Z, delta), (_, H_def) = deltas[-1], definitions[-1]
-        return Built(self.kind, l, f"Layer {l}: recurrent ({act.name}), {steps} steps", b.inputs[0], H,
+        return Built(self.kind, l, f"Layer {l}: recurrent ({act.name}), {steps} step{'s' if steps > 1 else ''}", b.inputs[0], H,
                      tuple(definitions), (Wx, Wh, bias_), tuple(deltas), meanings=tuple(meanings),
                      activated=Output(act, Z, H, H_def, delta))
 

@@ -30,11 +30,16 @@ def generic_steps(net, block, chains):
     generic step t: Z_t = W_h H_{t−1} + W_x X_t + b 1ᵀ, H_{t−1} = f(Z_{t−1}), H_0 = 0; it reads off δ_{t−1} (for
     t ≥ 2), each parameter's contribution at step t and, as Σ_t of them, the parameters' gradients."""
     l, T = block.index, len(block.deltas)
-    if T < 2:
-        return chains
     Wx, Wh, b = block.parameters
     concrete = {Z for Z, _ in block.deltas}
     mine = [c for c in chains if c.via in concrete]
+    if T < 2 and len(mine) == 1:   # one step: W_h multiplies H_0 = 0 only, so ∂L/∂W_h = 0, said where it is read off
+        H0 = sp.MatrixSymbol(f"H{l}_0", *block.deltas[0][0].shape)
+        one = replace(mine[0], results=(*mine[0].results, (Wh, sp.ZeroMatrix(*Wh.shape), "gradient")),
+                      note=("with ", H0, " = 0, the one step has no term in ", Wh))
+        return [one if c is mine[0] else c for c in chains]
+    if T < 2:
+        return chains
     if len(mine) != T:
         return chains
     back = {v: k for k, v in at(net, block, 2).items()}   # step 2 written for a generic t
