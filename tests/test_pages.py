@@ -69,7 +69,7 @@ activation = "identity"
 loss = "bce"
 [[layers]]
 kind = "recurrent"
-hidden = "h"
+hidden = "n_h"
 steps = 3
 [[layers]]
 kind = "dense"

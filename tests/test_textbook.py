@@ -172,7 +172,7 @@ def test_seed004_textbook_length_targets():
 GOLDEN_SEED004 = """\
 The output layer: from L to δ2:
   dL = -tr(Yᵀ d log(A2) + (1 - Y)ᵀ d log(1 - A2))
-         [constant factor, trace rule, sum rule, product rule]
+         [constant factor, trace rule, sum rule, product rule, data]
      = -tr(Yᵀ (dA2 ⊘ A2) + (1 - Y)ᵀ ((-dA2) ⊘ (1 - A2)))
          [elementwise rule, sum rule, constant factor]
      = -tr((Y ⊘ A2)ᵀ dA2) + tr(((1 - Y) ⊘ (1 - A2))ᵀ dA2)   [trace of Hadamard, Hadamard algebra]

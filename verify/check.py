@@ -263,29 +263,38 @@ def check(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples=3, exa
     return report
 
 
+class _Late(BaseException):   # not an Exception: no `except Exception` on the way swallows it
+    """A _within's time ran out."""
+
+
 def _within(seconds, function, *args):
     """function(*args), or None when it takes longer than `seconds` (None: no limit; off the main thread, where
-    no alarm can be set, no limit either)."""
+    no alarm can be set, no limit either). Nested, the enclosing limit still holds: when it runs out first, the
+    enclosing _within answers None."""
     import signal
     import threading
+    import time
 
     if seconds is None or threading.current_thread() is not threading.main_thread():
         return function(*args)
 
-    class Late(Exception):
-        pass
-
     def alarm(*_):
-        raise Late
+        raise _Late
+    outer = signal.alarm(0)   # an enclosing _within's seconds left (0: none)
+    started = time.monotonic()
     previous = signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(seconds)
+    signal.alarm(min(seconds, outer) if outer else seconds)
     try:
         return function(*args)
-    except Late:
+    except _Late:
+        if outer and outer <= seconds:
+            raise   # the enclosing limit ran out
         return None
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+        if outer:   # the enclosing alarm goes on with what it had left
+            signal.alarm(max(1, round(outer - (time.monotonic() - started))))
 
 
 EXPLICIT_ENTRIES = 100  # f and ∂f/∂X are evaluated by SymPy when the inputs have at most this many entries

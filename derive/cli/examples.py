@@ -141,7 +141,7 @@ _EXAMPLES = [
                                 Dense(1, "identity")], layout="AW", samples=8)),
     Example("block-recurrent", "A recurrent (Elman) layer over three time steps and a sigmoid output: "
             "backpropagation through time", "blocks",
-            lambda: Network("n", [Recurrent("h", 3), Dense(1, "sigmoid")], loss="bce", layout="WA")),
+            lambda: Network("n", [Recurrent("n_h", 3), Dense(1, "sigmoid")], loss="bce", layout="WA")),
 ]
 
 EXAMPLES = {example.name: example for example in _EXAMPLES}

@@ -126,7 +126,8 @@ def _network_job(args, net):
 
     folder, trials = _folder(args.out, args.name), _trials(args.trials)
     result = backprop(net)
-    written = write(result, folder, title=f"{args.name}: {network_title(net)}", notation=getattr(args, "notation", None),
+    title = getattr(args, "title", None) or network_title(net)   # the spec's title, or the network in words
+    written = write(result, folder, title=title, notation=getattr(args, "notation", None),
                     pdf=not args.no_pdf, detail=args.detail, paper=args.paper, sections=getattr(args, "sections", None))
     report = verify.check(result, trials=trials)
     (folder / "verification.txt").write_text(str(report) + "\n", encoding="utf-8")
@@ -142,7 +143,7 @@ def _network_job(args, net):
 SPEC_KEYS = {
     "name": str, "sizes": list, "activation": (str, list), "output": str, "loss": str, "layout": str,
     "reduction": str, "weight_decay": (int, float), "bias": bool, "samples": (int, str), "trials": int,
-    "notation": dict, "inputs": (int, str), "layers": list,
+    "notation": dict, "inputs": (int, str), "layers": list, "title": str,
 }
 
 
@@ -264,6 +265,7 @@ def _run(args):
         argv += ["--sections", ",".join(args.sections)]
     mlp_args = parser().parse_args(argv)
     mlp_args.activation = spec.get("activation", "sigmoid")
+    mlp_args.title = spec.get("title")
     try:
         mlp_args.notation = Notation(**notation)
     except ValueError as e:
@@ -287,7 +289,8 @@ def _blocks_run(args, spec, notation):
         notation = Notation(**notation)
     except ValueError as e:
         raise UsageError(f"spec: {e}") from None
-    job = argparse.Namespace(out=args.out, name=spec.get("name", Path(args.spec).stem), trials=spec.get("trials", 2),
+    job = argparse.Namespace(out=args.out, name=spec.get("name", Path(args.spec).stem), title=spec.get("title"),
+                             trials=spec.get("trials", 2),
                              notation=notation, no_pdf=args.no_pdf, detail=args.detail, paper=args.paper,
                              sections=args.sections)
     return _network_job(job, net)

@@ -55,6 +55,7 @@ class Operator:
 
 # A named intermediate Z := E: the engine substitutes dZ = dE and visits E.
 DEFINITION = Rule("definition", r"\mathrm{d}Z = \mathrm{d}E \text{ for } Z := E")
+CONSTANT = Rule("data", r"\mathrm{d}C = \mathbf{0} \text{ for data and constants } C \text{ (inputs, targets)}")
 
 # The identities that bring df to Σ tr(Gᵀ dX): the transposes of the operators above, and the bookkeeping.
 IDENTITIES = {
@@ -260,18 +261,21 @@ def _hadamard_power(node, dep):
 
 
 register(HadamardPower,
-         Rule("Hadamard power rule", r"\mathrm{d}X^{\circ p} = p\,X^{\circ (p-1)} \odot \mathrm{d}X + "
-              r"(X^{\circ p} \odot \log X)\,\mathrm{d}p",
+         Rule("Hadamard power rule", r"\mathrm{d}X^{\circ p} = p\,X^{\circ (p-1)} \odot \mathrm{d}X \text{ for a "
+              r"constant } p \text{, with } X^{\circ -p} = \mathbf{1} \oslash X^{\circ p}\text{; a varying } p "
+              r"\text{ adds } (X^{\circ p} \odot \log X)\,\mathrm{d}p",
               lambda: (d(HadamardPower(X, 3)), 3 * HadamardProduct(hadamard_power(X, 2), d(X))),
               _hadamard_power, _power_children))
 register(ElementwiseApplyFunction,
          entrywise("elementwise rule", r"\mathrm{d}f(X) = f^{\prime}(X) \odot \mathrm{d}X \text{ for } f \text{ entrywise "
-                   r"(} \sigma, \log, \ldots)",
+                   r"(} \sigma, \log, \ldots\text{), as } \log^{\prime}(z) = 1/z",
                    lambda: (d(elementwise(sp.tanh(ELT), X)),
                             HadamardProduct(elementwise(1 - sp.tanh(ELT) ** 2, X), d(X))),
                    lambda node: (node.function, node.expr), lambda node: node.expr))
 register(Softmax, Rule("softmax rule", r"\mathrm{d}\,\mathrm{softmax}(z) = s \odot \mathrm{d}z - s\,(s^\top "
-                       r"\mathrm{d}z),\ s = \mathrm{softmax}(z)",
+                       r"\mathrm{d}z),\ s = \mathrm{softmax}(z) \text{ of a column } z\text{; of each row of } S"
+                       r"\text{: } \mathrm{d}P = P \odot \mathrm{d}S - P \odot ((P \odot \mathrm{d}S)\,\mathbf{1}"
+                       r"\mathbf{1}^\top),\ P = \mathrm{softmax}(S)",
                        lambda: (d(Softmax(z)), HadamardProduct(Softmax(z), d(z))
                                 - Softmax(z) * (Softmax(z).T * d(z))),
                        lambda node, dep: _softmax(node), lambda node: (node.arg,)))

@@ -1,6 +1,7 @@
 """Derivation documents as data: blocks (headings, text, equations, rules, symbols, algorithm, diagram) built from a
 result."""
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 import sympy as sp
@@ -92,11 +93,11 @@ class ChainBlock:
 
 @dataclass(frozen=True)
 class Summary:
-    """The boxed summary: the δ recursion and every gradient, (lhs, rhs, note) in LaTeX; rows from `beside` on (the
-    gradients) set in a column beside those before (the δs) where the page is narrow, 0: one column."""
+    """The boxed summary: the δ recursion and every gradient, (lhs, rhs, note) in LaTeX, in `columns` columns (2: two
+    rows a line, read across, where the page is narrow)."""
 
     rows: tuple
-    beside: int = 0
+    columns: int = 1
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,16 @@ def _chain_block(chain, n, function="L"):
         elif symbol in sums:   # Σ over a generic step's terms
             results.append((lhs, _summed(sums[symbol], E, n)))
             continue
-        results.append((lhs, _wide_result(E, n)))
+        results.append((lhs, _wide_result(E, n, width(lhs) + width(latex(chain.lhs, n)))))
+    lhs = latex(chain.lhs, n)
+    if sums and all(symbol in sums and not kind.endswith("contribution") for symbol, _, kind in chain.results):
+        # every result is a sum over a generic head's terms: Σ_h tr(G_hᵀ dX) = tr((Σ_h G_h)ᵀ dX), each line summed
+        _, index, first, last = next(iter(sums.values()))
+        opening = r"\sum\nolimits_{%s=%s}^{%s} \Big[" % (index, first, last)
+        lhs = rf"{opening} {lhs} \Big]"
+        rows = [((f"{opening} {lines[0]}", *lines[1:]) if len(lines) > 1 else (f"{opening} {lines[0]} \\Big]",),
+                 rules) for lines, rules in rows]
+        rows = [((*lines[:-1], f"{lines[-1]} \\Big]") if len(lines) > 1 else lines, rules) for lines, rules in rows]
     title = tuple(("math", latex(p, n)) if isinstance(p, sp.Basic) else ("text", p) for p in chain.title)
     note = ()
     if chain.where:   # "for l = 5, 4, …, 1": the values of l as mathematics
@@ -231,20 +241,28 @@ def _chain_block(chain, n, function="L"):
         note += tuple(("math", latex(p, n)) if isinstance(p, sp.Basic) else ("text", p) for p in chain.note)
     remark = ((("text", chain.remark),) if chain.remark else ()) if isinstance(chain.remark, str) else tuple(
         ("math", latex(p, n)) if isinstance(p, sp.Basic) else ("text", p) for p in chain.remark)
-    return ChainBlock(title, latex(chain.lhs, n), tuple(rows), tuple(results), note, remark)
+    return ChainBlock(title, lhs, tuple(rows), tuple(results), note, remark)
 
 
 # a chain line wider than this leaves its rule names no room beside it: its carried terms are written ⋯
 CARRIED = 50
 
 
-def _wide_result(E, n):
+def _wide_result(E, n, beside=0):
     """A result's LaTeX, or for a wide Hadamard product its lines: all factors but the last, then ⊙ the last."""
     tex = latex(E, n)
-    if width(tex) <= WIDE or not isinstance(E, sp.HadamardProduct):
+    if width(tex) + beside <= WIDE or not isinstance(E, sp.HadamardProduct):   # beside: the width of its "lhs ="
         return tex
     *rest, last = E.args
-    return (latex(sp.HadamardProduct(*rest) if len(rest) > 1 else rest[0], n), r"\odot " + latex(last, n))
+    head = latex(sp.HadamardProduct(*rest) if len(rest) > 1 else rest[0], n)
+    if len(rest) == 1 and isinstance(rest[0], (sp.MatMul, sp.MatAdd)):
+        head = f"({head})"   # as a factor of ⊙ prints it
+    if isinstance(last, sp.MatAdd):   # a ⊙ (b + c + d): b, then + c, + d, each on a line of its own
+        terms = [latex(t, n) for t in last.args]
+        lines = [rf"{head} \odot \Big({terms[0]}"] + [
+            (r"\quad - " + t[1:].lstrip()) if t.startswith("-") else r"\quad + " + t for t in terms[1:]]
+        return (*lines[:-1], lines[-1] + r" \Big)")
+    return (head, r"\odot " + latex(last, n))
 
 
 def _shown(terms, before, n):
@@ -639,16 +657,23 @@ def size_words(net, n):
             value = getattr(block.spec, a.name)
             if a.type == SIZE and isinstance(value, (str, sp.Symbol)):
                 named.setdefault(sp.Symbol(str(value), integer=True, positive=True), f"{a.help} of layer {block.index}")
-    if not named:
+    # an attention layer's heads side by side: H heads of d_k columns are H·d_k wide
+    heads = [(b.index, b.spec.heads, b.spec.d_k) for b in flatten(net.blocks)
+             if b.kind == "self-attention" and b.spec.heads > 1 and isinstance(b.spec.d_k, int)]
+    if not named and not heads:
         return None
     parts = [("text", "Sizes: ")]
     for k, (symbol, words) in enumerate(named.items()):
         parts += [("text", ", " if k else ""), ("math", latex(symbol, n)), ("text", f" is {words}")]
+    for l, count, width in heads:
+        parts += [("text", f"{'; ' if len(parts) > 1 else ''}the {count} heads of layer {l}, {width} columns each, "
+                           f"side by side are {count * width} = {count} · {width} columns wide")]
     return Text((*parts, ("text", ".")))
 
 
 KIND_WORDS = {"convolution": "convolution", "dense": "dense layer", "layer norm": "layer norm",
-              "recurrent": "recurrent layer", "residual": "residual connection", "self-attention": "self-attention"}
+              "recurrent": "recurrent layer", "residual": "residual connection", "self-attention": "self-attention layer"}
+COUNT_WORDS = {1: "a", 2: "two", 3: "three", 4: "four"}
 
 
 def _block_words(net, n):
@@ -658,7 +683,10 @@ def _block_words(net, n):
     how = "summed over" if net.reduction == "sum" else "averaged over"
     count = net.samples_out
     parts = [("text", "The inputs "), ("math", latex(net.X, n) if len(net.inputs) == 1 else "X_{t}"),
-             ("text", f" hold one {unit} per {by}. In order, "),
+             ("text", f" hold one {unit} per {by}. "),
+             *([("text", "The samples are the positions (tokens) of one sequence: self-attention lets each attend to "
+                         "every other. ")] if any(b.kind == "self-attention" for b in flatten(net.blocks)) else []),
+             ("text", "In order, "),
              ("text", "; ".join(b.title for b in flatten(net.blocks)) + ". "),
              ("text", f"The loss is {loss}, {how} the "), ("math", latex(count, n)),
              ("text", f" {'output steps' if unit == 'time step' else 'samples'}")]
@@ -676,9 +704,10 @@ def network_title(net):
     """A document's title for a network given no title: its blocks and its loss in words."""
     if net.dense_chain():
         return f"Backpropagation in a {net.describe()}"
-    kinds = list(dict.fromkeys(KIND_WORDS.get(b.kind, b.kind) for b in flatten(net.blocks)))
+    counts = Counter(KIND_WORDS.get(b.kind, b.kind) for b in flatten(net.blocks))
+    kinds = [f"{COUNT_WORDS.get(k, k)} {kind}{'s' * (k > 1)}" for kind, k in counts.items()]
     listed = ", ".join(kinds[:-1]) + f" and {kinds[-1]}" if len(kinds) > 1 else kinds[0]
-    return f"Backpropagation in a network of {listed}, with {LOSS_WORDS.get(net.loss_name, net.loss_name)}"
+    return f"Backpropagation through {listed}, with {LOSS_WORDS.get(net.loss_name, net.loss_name)}"
 
 
 def network_of_blocks(result, n, detail="textbook", extra=(), sections=frozenset()):
@@ -712,25 +741,24 @@ def network_of_blocks(result, n, detail="textbook", extra=(), sections=frozenset
                    Heading("Derivation, from the loss back to the first layer"),
                    Text((("text", "Each chain takes up a term "), ("math", r"\mathrm{tr}(\delta_{C}^{\top} "
                                                                              r"\mathrm{d}C)"),
-                         ("text", " that a chain before it left, writes C by its definition, and brings every term "
-                                  "to the form "), ("math", r"\mathrm{tr}(G^{\top} \mathrm{d}X)"),
-                         ("text", ", which reads off the δ of X (or "), ("math", r"\partial L / \partial X"),
-                         ("text", " for a parameter). Where X is read by more than one definition, each chain "
-                                  "that reaches it gives a contribution, and after the last of them the whole δ of X "
-                                  "(or gradient), their sum."))),
+                         ("text", " left by a chain before it, writes C by its definition and brings every term to "),
+                         ("math", r"\mathrm{tr}(G^{\top} \mathrm{d}X)"),
+                         ("text", ", which reads off the δ of X ("), ("math", r"\partial L / \partial X"),
+                         ("text", " for a parameter). Where several definitions read X, each chain that reaches it "
+                                  "gives a contribution; after the last, the whole δ (or gradient) is their sum."))),
                    *(_chain_block(c, n) for c in chains)]
         # as the chains state them (a step t, a tap j, a head h once); ∂L/∂P slashed, a line high, in two columns
         deltas, gradients = _summary(chains, n, partial=SLASHED)
         stated = {symbol for c in chains for symbol, _, kind in c.results if kind == "gradient"}
         rows = deltas + gradients + tuple((SLASHED % ("L", latex(P, n)), latex(result.gradients[P.name], n), "")
                                           for P in net.parameters if P not in stated)   # read by nothing: 0
-        beside = (len(rows) + 1) // 2   # read down the first column, then the second
+        columns = 2   # two rows a line, read across: a page break keeps their order
     if detail == "full":
         rows = [(latex(delta, n), latex(E, n), "") for delta, E in result.deltas.items()]
         rows += [(r"\frac{\partial L}{\partial %s}" % latex(result.parameter(k), n), latex(G, n), "")
                  for k, G in result.gradients.items()]
-        beside = 0
-    blocks += [Heading("Summary"), Summary(tuple(rows), beside=beside), *extra]
+        columns = 1
+    blocks += [Heading("Summary"), Summary(tuple(rows), columns=columns), *extra]
     if "algorithm" in sections:
         blocks += [Heading("The algorithm: one pass forward, every δ once, every gradient"),
                    algorithm(result.program(), n)]

@@ -136,7 +136,7 @@ def to_html(title, blocks, fragment=False):
                                             for i, c in enumerate(cells)) + "</tr>")
             out.append("</table>")
         elif isinstance(b, Symbols):
-            out.append("<table>" + "".join("<tr><td>%s</td><td>%s</td><td class=note>%s</td></tr>"
+            out.append("<table>" + "".join("<tr><td>%s</td><td>%s</td><td class=meaning>%s</td></tr>"
                                            % (_math(tex), _math(r"\in " + shape), html.escape(meaning))
                                            for tex, shape, meaning in b.rows) + "</table>")
         elif isinstance(b, Definitions):

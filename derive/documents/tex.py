@@ -9,9 +9,11 @@ from ..errors import DocumentError
 from .blocks import grouped, width
 from .blocks import Algorithm, ChainBlock, Definitions, Diagram, Equations, Heading, Rules, Summary, Symbols, Text, Trace
 
-# paper -> (width, height) in cm; the text area is MARGIN cm inside each edge
+# paper -> (width, height) in cm; the text area is MARGINS cm inside the left and right, top, bottom edges (the page
+# number FOOT cm under the text area)
 PAPERS = {"a4": (21.0, 29.7), "letter": (21.59, 27.94)}
-MARGIN = 2
+MARGINS = {"side": 2, "top": 1.6, "bottom": 2}
+FOOT = .8
 
 
 def text_area(paper="a4"):
@@ -19,11 +21,12 @@ def text_area(paper="a4"):
     top left corner (the coordinates of pdftotext -bbox)."""
     width, height = PAPERS[paper]
     point = 72 / 2.54   # big points per cm
-    return MARGIN * point, MARGIN * point, (width - MARGIN) * point, (height - MARGIN) * point
+    side, top, bottom = MARGINS["side"], MARGINS["top"], MARGINS["bottom"]
+    return side * point, top * point, (width - side) * point, (height - bottom) * point
 
 
 _PREAMBLE = r"""\documentclass[10pt]{article}
-\usepackage[%(paper)spaper,margin=%(margin)gcm]{geometry}
+\usepackage[%(paper)spaper,hmargin=%(side)gcm,top=%(top)gcm,bottom=%(bottom)gcm,footskip=%(foot)gcm]{geometry}
 \usepackage{amsmath,amssymb}
 \usepackage{tikz}
 \usepackage{algpseudocode}
@@ -31,18 +34,23 @@ _PREAMBLE = r"""\documentclass[10pt]{article}
 \allowdisplaybreaks
 \setlength{\parindent}{0pt}
 \setlength{\emergencystretch}{3em}
-%% a handout's spacing: rows of a display 2pt apart, displays and run-in headings closer to the text
-\setlength{\jot}{2pt}
-\AtBeginDocument{\setlength{\abovedisplayskip}{6pt plus 2pt minus 2pt}\setlength{\belowdisplayskip}{6pt plus 2pt minus 2pt}}
+%% a handout's spacing: rows of a display 1.5pt apart, displays and run-in headings closer to the text
+\setlength{\jot}{1.5pt}
+\AtBeginDocument{\setlength{\abovedisplayskip}{4pt plus 2pt minus 1pt}\setlength{\belowdisplayskip}{4pt plus 2pt minus 1pt}}
 \newcommand{\rulename}[1]{\text{\footnotesize\itshape #1}}
 %% a heading starts a new page unless #1 of space is left under it (needspace's test, without the package)
 \makeatletter
-\renewcommand\paragraph{\@startsection{paragraph}{4}{\z@}{1.75ex \@plus.5ex \@minus.2ex}{-1em}{\normalfont\normalsize\bfseries}}
+\renewcommand\paragraph{\@startsection{paragraph}{4}{\z@}{1.2ex \@plus.3ex \@minus.2ex}{-1em}{\normalfont\normalsize\bfseries}}
 \newcommand{\needspace}[1]{\par\penalty-100\begingroup\setlength{\dimen@}{#1}\dimen@ii\pagegoal
   \advance\dimen@ii-\pagetotal\ifdim\dimen@>\dimen@ii\ifdim\dimen@ii>\z@\vfil\fi\break\fi\endgroup}
 %% \fitmath{x}: x in display style, scaled down to \fitwidth where wider (a result wider than the page)
 \newlength{\fitwidth}
 \newlength{\fitright}
+\newlength{\fitfull}
+\newlength{\fitleft}
+%% \fitafter{x}{y}: y in display style, scaled down to what \fitwidth leaves beside x (a result beside its ⇒ lhs =)
+\newcommand{\fitafter}[2]{\settowidth{\fitleft}{$\displaystyle #1$}\setlength{\fitleft}{\dimexpr\fitwidth-\fitleft\relax}%%
+  \sbox\z@{$\displaystyle #2$}\ifdim\wd\z@>\fitleft\resizebox{\fitleft}{!}{\usebox\z@}\else\usebox\z@\fi}
 \newcommand{\fitmath}[1]{\sbox\z@{$\displaystyle #1$}\ifdim\wd\z@>\fitwidth\resizebox{\fitwidth}{!}{\usebox\z@}%%
   \else\usebox\z@\fi}
 %% \fitto{w}{x}: x, scaled down to w where wider
@@ -73,17 +81,40 @@ def _chain_rows(b):
     """A chain's align* rows: lhs = row 1 (rules at the right) = row 2 …; then ⇒ each result. A wide lhs stands on a
     line of its own, 2em left of the rows."""
     wide = width(b.lhs) > WIDE_LHS
-    rows = [r"&\hspace{-2em} %s" % b.lhs] if wide else []
+    rows = [(r"&\hspace{-2em} %s" % b.lhs, "", width(b.lhs))] if wide else []   # (LaTeX, rules, width)
     for k, (lines, rules) in enumerate(b.rows):
-        tag = r" \tag*{$\rulename{%s}$}" % _tex_text(rules) if rules else ""
-        rows.append(rf"{b.lhs if k == 0 and not wide else ''} &= \fitmath{{{lines[0]}}}" + (tag if len(lines) == 1 else ""))
-        for j, line in enumerate(lines[1:], 1):
-            rows.append(rf"&\phantom{{=}} \fitmath{{{line}}}" + (tag if j == len(lines) - 1 else ""))
+        rows.append((rf"{b.lhs if k == 0 and not wide else ''} &= \fitmath{{{lines[0]}}}", rules if len(lines) == 1
+                     else "", width(lines[0])))
+        rows += [(rf"&\phantom{{=}} \fitmath{{{line}}}", rules if j == len(lines) - 1 else "", width(line))
+                 for j, line in enumerate(lines[1:], 1)]
     for lhs, rhs in b.results:
         first, *more = (rhs,) if isinstance(rhs, str) else rhs   # a wide result: its factors on lines of their own
-        rows.append(r"&\Rightarrow\ %s = \fitmath{%s}" % (lhs, first))
-        rows += [r"&\phantom{\Rightarrow\ %s =} \fitmath{%s}" % (lhs, line) for line in more]
-    return rows
+        rows.append((r"&\Rightarrow\ %s = \fitafter{\Rightarrow\ %s = {}}{%s}" % (lhs, lhs, first), "",
+                     width(lhs) + width(first)))
+        rows += [(r"&\phantom{\Rightarrow\ %s =} \fitafter{\Rightarrow\ %s = {}}{%s}" % (lhs, lhs, line), "",
+                  width(lhs) + width(line)) for line in more]
+    return [tex + _tag(rules, k + 1 < len(rows) and not rows[k + 1][1] and rows[k + 1][2] <= SHORT_ROW)
+            for k, (tex, rules, _) in enumerate(rows)]
+
+
+# a row's rules longer than this (characters) are set in two lines where the row under it is short and has none
+STACKED_RULES = 30
+# a row no wider than this (width()) leaves the right of its line free for the rules of the row above
+SHORT_ROW = 40
+
+
+def _tag(rules, room_below):
+    """A row's rules at its right; long ones in two lines, the second over the free right end of the row below
+    (smashed: the row keeps its height), so that they need not move to a line of their own."""
+    if not rules:
+        return ""
+    if len(rules) <= STACKED_RULES or not room_below or ", " not in rules:
+        return r" \tag*{$\rulename{%s}$}" % _tex_text(rules)
+    names = rules.split(", ")
+    cut = min(range(1, len(names)), key=lambda k: abs(len(", ".join(names[:k])) - len(rules) / 2))
+    first, second = ", ".join(names[:cut]) + ",", ", ".join(names[cut:])
+    return (r" \tag*{\smash[b]{$\rulename{\begin{tabular}[t]{@{}r@{}}%s\\ %s\end{tabular}}$}}"
+            % (_tex_text(first), _tex_text(second)))
 
 
 def _parts_tex(parts):
@@ -91,11 +122,10 @@ def _parts_tex(parts):
 
 
 def _fit(b):
-    """\\fitbeside a chain's lhs = and its widest ⇒ lhs =: what each of its lines may fill."""
-    widest = max((lhs for lhs, _ in b.results), key=width, default="")
+    """\\fitbeside a chain's lhs =: what each of its lines may fill (a result what its ⇒ lhs = leaves of that)."""
     lhs = "" if width(b.lhs) > WIDE_LHS else b.lhs   # on a line of its own
     # "= {}": the space after a relation, which a trailing "=" would not measure
-    return r"\fitbeside{$\displaystyle %s = {}%s$}" % (lhs, rf"\Rightarrow\ {widest} = {{}}" if widest else "")
+    return r"\fitbeside{$\displaystyle %s = {}$}" % lhs
 
 
 def _chains(group):
@@ -159,9 +189,9 @@ def _beside(rows, gap):
 
 def _summary(b):
     """The summary: a box of rows lhs = rhs (its note at the right) that breaks across pages, closed on each; the
-    gradients in a second column beside the δs where the summary has `beside`."""
-    if b.beside and len(b.rows) > b.beside:
-        return _two_columns(b.rows[:b.beside], b.rows[b.beside:])
+    rows two a line, read across, where it has two columns."""
+    if b.columns == 2 and len(b.rows) > 1:
+        return _two_columns(b.rows)
     rows = " \\\\\n".join(r"\padded{$\displaystyle %s$} & \padded{\fitmath{%s}} & %s" % (
         lhs, rhs, r"\rulename{%s}\quad" % _tex_text(note) if note else "") for lhs, rhs, note in b.rows)
     return (_beside(b.rows, r"\hspace{4em}\rulename{%s}") + "\n"
@@ -169,29 +199,52 @@ def _summary(b):
             + rows + " \\\\\n\\end{longtable}")
 
 
-# of the line, what the δs' column of a two-column summary may fill (the gradients' the rest)
-LEFT = .52
+# of the line, what each column of a two-column summary may fill
+HALF = .48
+# a summary row wider than this (width() of its note, lhs and rhs) has a line of its own
+HALF_WIDTH = 34
 
 
-def _two_columns(left, right):
-    """A boxed summary of two columns, lhs = rhs (note) each, row k of the right beside row k of the left."""
+def _two_columns(rows):
+    """A boxed summary read across: rows lhs = rhs, two a line where both are narrow, a wide one on a line of its
+    own, in order (a page break keeps it); a note ("for h = 1, 2") before its row's lhs."""
+    def lhs_of(row):
+        lhs, _, note = row
+        return (r"\rulename{%s}\quad " % _tex_text(note) if note else "") + r"\padded{$\displaystyle %s$}" % lhs
+
     def cells(row, fit):
-        if row is None:   # no row here: no = either (the box's left edge kept)
-            return r"\multicolumn{2}{%sl}{} & " % ("|" if fit == r"\fitwidth" else "")
+        if row is None:   # no row here: no = either (the box's right edge kept)
+            return r"\multicolumn{2}{l@{\quad}|}{}"
+        return r"%s & \padded{\fitto{%s}{$\displaystyle %s$}}" % (lhs_of(row), fit, row[1])
+
+    def wide(row):
         lhs, rhs, note = row
-        return r"\padded{$\displaystyle %s$} & \padded{\fitto{%s}{$\displaystyle %s$}} & %s" % (
-            lhs, fit, rhs, r"\rulename{%s}" % _tex_text(note) if note else "")
-    def widest(rows):
-        return max((lhs for lhs, _, _ in rows), key=width), max((note for _, _, note in rows), key=len)
-    (lhs, note), (right_lhs, _) = widest(left), widest(right)
-    measure = (r"\settowidth{\fitwidth}{$\displaystyle %s = $\quad\rulename{%s}\quad}"
+        return width(lhs) + width(rhs) + len(note) // 2 > HALF_WIDTH
+
+    lines, k = [], 0
+    while k < len(rows):
+        if wide(rows[k]):
+            lhs, rhs, note = rows[k]
+            lines.append(r"\multicolumn{4}{|@{\quad}l@{\quad}|}{%s${}={}$\padded{\fitto{\fitfull}{$\displaystyle %s$}}}"
+                         % (lhs_of(rows[k]), rhs))
+            k += 1
+        elif k + 1 < len(rows) and not wide(rows[k + 1]):
+            lines.append(cells(rows[k], r"\fitwidth") + " & " + cells(rows[k + 1], r"\fitright"))
+            k += 2
+        else:
+            lines.append(cells(rows[k], r"\fitwidth") + " & " + cells(None, r"\fitright"))
+            k += 1
+    # what a result may fill: half the line beside the widest lhs of its column (all of it for a row of its own)
+    paired = [r for r in rows if not wide(r)]
+    left = max((lhs_of(r) for r in paired[0::2]), key=width, default="")
+    right = max((lhs_of(r) for r in paired[1::2]), key=width, default="")
+    measure = (r"\setlength{\fitfull}{\dimexpr\linewidth-4em\relax}"
+               r"\settowidth{\fitwidth}{%s$\displaystyle {}={}$\quad}"
                r"\setlength{\fitwidth}{\dimexpr%s\linewidth-\fitwidth\relax}"
-               r"\settowidth{\fitright}{$\displaystyle %s = $\quad\quad}"
-               r"\setlength{\fitright}{\dimexpr%s\linewidth-\fitright\relax}"
-               % (lhs, _tex_text(note), LEFT, right_lhs, round(1 - LEFT - .04, 2)))
-    rows = " \\\\\n".join(cells(a, r"\fitwidth") + " & " + cells(c, r"\fitright") for a, c in zip_longest(left, right))
-    return (measure + "\n\\begin{longtable}{|@{\\quad}r@{${}={}$}l@{\\quad}l@{\\quad}r@{${}={}$}l@{}l@{\\quad}|}\n"
-            "\\hline\\endhead\n\\hline\\endfoot\n" + rows + " \\\\\n\\end{longtable}")
+               r"\settowidth{\fitright}{%s$\displaystyle {}={}$\quad\quad}"
+               r"\setlength{\fitright}{\dimexpr%s\linewidth-\fitright\relax}" % (left, HALF, right, HALF))
+    return (measure + "\n\\begin{longtable}{|@{\\quad}r@{${}={}$}l@{\\qquad}r@{${}={}$}l@{\\quad}|}\n"
+            "\\hline\\endhead\n\\hline\\endfoot\n" + " \\\\\n".join(lines) + " \\\\\n\\end{longtable}")
 
 
 # a rule's statement at most this wide (width()) fits in half the line beside the longest name
@@ -213,9 +266,9 @@ def _rules(b):
                    % (table(narrow[:half]), table(narrow[half:])))
     else:
         wide = list(b.rows)
-    if wide:
-        out.append(("\\\\\n" if out else "") + table(wide) + "\n")
-    return "".join(out)
+    # a wide one is a paragraph of its own, its statement broken where the line ends
+    out += ["\n\\par\\noindent\\hangindent=2em %s: $%s$" % (_tex_text(name), tex) for name, tex in wide]
+    return "".join(out) + ("\n" if wide else "")
 
 
 def _equations(b):
@@ -255,7 +308,7 @@ def _definitions(b):
 
 def to_latex(title, blocks, paper="a4"):
     """A standalone LaTeX document (article, amsmath, portrait A4 or letter; compiles with pdflatex)."""
-    out = [_PREAMBLE % {"paper": paper, "margin": MARGIN}, r"\section*{%s}" % _tex_text(title)]
+    out = [_PREAMBLE % {"paper": paper, **MARGINS, "foot": FOOT}, r"\section*{%s}" % _tex_text(title)]
     blocks = grouped(blocks)
     def introduces(k):
         """The lines block k needs on its page: a sentence with the display it introduces (its first six rows), an

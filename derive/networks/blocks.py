@@ -387,9 +387,10 @@ class Residual(Block):
                                   f"samples, F(x) width {b.n} and {b.m} samples")
         R, delta = b.matrix(f"R{k}", n), b.matrix(f"delta_R{k}", n)
         span = f"layers {first}–{b.l}" if b.l > first else f"layer {first}"
-        return Built(self.kind, k, f"Residual {k}: x + F(x) over {span}", A, R,
+        return Built(self.kind, k, f"Residual {k}: a skip connection over {span}", A, R,
                      ((R, matadd(A, F)),), (), ((R, delta),), inner=tuple(inner),
-                     meanings=((R, f"the residual sum x + F(x) over {span}"),))
+                     meanings=((R, f"the residual sum: the input of {span} plus {'their' if b.l > first else 'its'} "
+                                   "output"),))
 
 
 @register_block

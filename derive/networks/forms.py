@@ -41,3 +41,24 @@ def index_form(M, i=I, j=J):
     back = {s: k for k, s in sizes.items()}
     named = {v: k for k, v in symbolic.items()}
     return entry.xreplace({**back, **named})
+
+
+class Formula(sp.Basic):
+    """A formula a document writes as it is given (index notation, not a matrix expression): LaTeX and plain text
+    with ⟨k⟩ standing for the k-th expression, printed in the document's notation."""
+
+    def __new__(cls, tex, plain, *exprs):
+        obj = sp.Basic.__new__(cls, *exprs)
+        obj.tex, obj.plain = tex, plain
+        return obj
+
+    def _fill(self, template, printer):
+        for k, e in enumerate(self.args):
+            template = template.replace(f"⟨{k}⟩", printer._print(e))
+        return template
+
+    def _latex(self, printer):
+        return self._fill(self.tex, printer)
+
+    def _sympystr(self, printer):
+        return self._fill(self.plain, printer)

@@ -9,7 +9,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower
 from ..core.expr import Differential, ScalarDifferential, children, d, matadd, matmul, postorder, substitute, tp
 from ..core.functions import ELT, Softmax, derivative
 from ..core.hadamard import simplify, textbook_form
-from ..core.rules import DEFINITION, IDENTITIES, cite, operator
+from ..core.rules import CONSTANT, DEFINITION, IDENTITIES, cite, operator
 from ..core.shapes import memoised
 from ..engine.backward import algebra, form, pullback
 from ..engine.derivation import BOOKKEEPING, once
@@ -91,7 +91,10 @@ class _Builder:
             terms = []
             for t in self.terms:
                 for X, G in sorted(self._pull(t, rules), key=lambda p: order.index(p[0])):
-                    terms.append(readable(self._tidy(G, rules), X))
+                    tidy = self._tidy(G, rules)
+                    if _regrouped(tidy, [t]):
+                        rules.append(IDENTITIES["product transpose"])
+                    terms.append(readable(tidy, X))
             self.terms = terms
             self.push(rules)
             return None
@@ -146,10 +149,11 @@ def _plain(e):
 
 
 def _regrouped(G, terms):
-    """Whether G has a product W δ whose factors the terms it came from hold transposed (δᵀ Wᵀ): (AB)ᵀ = BᵀAᵀ."""
+    """Whether G has a product W δ a factor of which the terms it came from hold transposed (δᵀ Wᵀ, or δᵀ dW H read
+    as tr((δ Hᵀ)ᵀ dW)): (AB)ᵀ = BᵀAᵀ."""
     products = [n for n in sp.preorder_traversal(G) if isinstance(n, sp.MatMul) and len(n.as_coeff_matrices()[1]) > 1]
-    return any(sum(any(t.has(sp.Transpose(f)) for t in terms) for f in n.as_coeff_matrices()[1]
-                   if not isinstance(f, sp.Transpose)) >= 2 for n in products)
+    return any(any(t.has(sp.Transpose(f)) for t in terms for f in n.as_coeff_matrices()[1]
+                   if not isinstance(f, sp.Transpose)) for n in products)
 
 
 def _quotient(M):
@@ -183,9 +187,16 @@ def differential(E, stop, rules):
         return any(node == s or node.has(s) for s in stop)
 
     rules.append(cite(E, dep))
+    if any(isinstance(a, sp.MatrixSymbol) and not dep(a) for a in _operands(E)):
+        rules.append(CONSTANT)   # d of the data (X, Y) and of a constant is 0: its term drops out
     t = entry.differential.apply(E, dep)
     inner = {D: differential(D.arg, stop, rules) for D in _differentials(t) if D.arg not in stop}
     return t.xreplace(inner) if inner else t
+
+
+def _operands(E):
+    """E's operands, a transpose's argument for the transpose."""
+    return [a.arg if isinstance(a, sp.Transpose) else a for a in E.args]
 
 
 def _differentials(t):
@@ -219,9 +230,14 @@ def output_chain(layer, delta, loss, title):
     if isinstance(layer.A_def, Softmax):
         # the softmax rule leaves two terms: each brought to tr(Gᵀ dZ) before they are collected
         b.gather([Z], collect=False)
-        remark = ("When each sample's targets sum to 1 (one-hot targets), the all-ones product with Y is all ones, "
-                  "and the error is the familiar A − Y (over m for the mean).")
     G = b.gather([Z])[Z]
+    if isinstance(layer.A_def, Softmax):
+        # Y 1 1ᵀ (or 1 1ᵀ Y): each sample's targets summed, spread over its entries
+        P = next(n for n in sp.preorder_traversal(G) if isinstance(n, sp.MatMul)
+                 and any(isinstance(f, sp.OneMatrix) for f in n.args) and any(isinstance(f, sp.MatrixSymbol) for f in n.args))
+        Y, = [f for f in P.args if isinstance(f, sp.MatrixSymbol)]
+        remark = ("When each sample's targets sum to 1 (one-hot targets), ", P, " = ", sp.OneMatrix(*P.shape),
+                  ", and the error is the familiar ", matadd(A, -Y), " (divided by the number of samples for the mean).")
     return Chain(title, d(LOSS), tuple(b.lines), ((delta, G, "delta"),), remark=remark)
 
 

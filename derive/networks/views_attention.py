@@ -9,6 +9,7 @@ from ..core.expr import Select, d, hadamard, matadd, matmul, substitute, tp
 from ..core.rules import DEFINITION
 from ..engine.backward import form
 from .blocks import flatten
+from .forms import Formula
 from .textbook import VIEWS, Chain, _Builder, View, differential, layer_range
 
 HEAD = sp.Symbol("h", integer=True, positive=True)   # the generic head
@@ -111,7 +112,8 @@ def generic_meanings(net):
                     g["V"]: "the values of head h", g["S"]: "the attention scores of head h",
                     g["P"]: "the attention weights of head h: each query's weights sum to 1",
                     g["O"]: "head h's output, in its columns of O",
-                    g["E"]: f"selects head h's columns (h − 1)·{k} + 1, …, h·{k} of Q, K, V{by}"})
+                    g["E"]: f"row i holds a 1 in column {k}(h − 1) + i and 0 elsewhere: Q times its transpose is "
+                            f"head h's {k} columns of Q, and so for K, V{by}"})
     return out
 
 
@@ -222,7 +224,8 @@ def softmax_remark(P, P_def, dP):
     return (f"This is the softmax's compact form: the {query}-sum term ", row_sum(P, dP, P_def.axis),
             f" holds each query's mean of its {query} of ", dP,
             f" weighted by its weights; for one query, with p its {query} of ", P, " and ", dp, " its ", query,
-            " of ", dP, ", ", ds, " = ", matmul(matadd(sp.DiagMatrix(p), -matmul(p, tp(p))), dp), ".")
+            " of ", dP, " (each as a column)" if query == "row" else "", ", ", ds, " = ",
+            matmul(matadd(sp.DiagMatrix(p), -matmul(p, tp(p))), dp), ".")
 
 
 def alike_norms(net, block, chains):
@@ -240,18 +243,36 @@ def alike_norms(net, block, chains):
             return chains
         part, compact, g, n = compact
         last = mine[-1]
+        (mu, _), (C, _), (v, _), (s, _), (N, N_def), _ = block.definitions
+        spread, = [f for f in N_def.args if f.has(s)]
+        ones = sp.OneMatrix(n, 1)
+        sums = matmul(N, ones) if _rows(net) else matmul(tp(ones), N)
+        by = "row" if _rows(net) else "column"
         remark = ("The last line is what the layer passes back to its input, its two contributions, in layer norm's "
-                  "compact form: with g = ", g, ", per sample s ⊙ (g − mean g − N ⊙ mean(g ⊙ N)), each mean over the "
-                  "sample's ", n, " features.")
+                  "compact form. It follows on putting ", net.deltas[s], ", ", net.deltas[v], " and ",
+                  net.deltas[mu], " into them, with ", Formula(r"⟨0⟩ = ⟨1⟩ \oslash (⟨2⟩)", "⟨0⟩ = ⟨1⟩ ⊘ (⟨2⟩)", C, N,
+                                                             spread),
+                  " (the definition of ", N, ") and ", Formula(r"⟨0⟩ = \mathbf{0}", "⟨0⟩ = 0", sums),
+                  " (each sample's normalised features sum to zero). Per sample i, with g and n its ", by, "s of ", g,
+                  " and ", N, " and ", Formula("s_i", "s_i"), " its entry of ", s, ", it passes back ",
+                  Formula(r"s_i\,(g - \operatorname{mean}(g) - \operatorname{mean}(g \odot n)\, n)",
+                          "s_i (g − mean(g) − mean(g ⊙ n) n)"),
+                  ", each mean over its ", n, " features.")
         return [replace(c, results=(*c.results, (part, compact, "form")), remark=remark) if c is last else c
                 for c in chains]
-    # what each chain reads off, by the same steps as the other's; one chain where no result is a contribution (each
-    # of which names the chain it passes through)
-    new = [replace(c, title=(f"{block.title}: from ", net.deltas[c.via], f" back, as in layer {model.index}"),
-                   lines=()) for c in mine]
-    if not any(kind.endswith("contribution") for c in mine for _, _, kind in c.results):
-        new = [replace(new[0], results=tuple(r for c in mine for r in c.results))]
-    return _replace(chains, mine, new)
+    # a chain that reads off a parameter's gradient keeps its lines (every gradient derived in the body); the others
+    # state what they read off, by the same steps as the other's: as one chain where no result is a contribution
+    # (each of which names the chain it passes through)
+    derived = [c for c in mine if any(kind == "gradient" for _, _, kind in c.results)]
+    stated = [replace(c, title=(f"{block.title}: from ", net.deltas[c.via], f" back, as in layer {model.index}"),
+                      lines=()) for c in mine if c not in derived]
+    if block.input in net.inputs:   # the chain stops at N: below it are only the inputs, which take no gradient
+        N = block.definitions[4][0]
+        derived = [replace(c, remark=("The term in ", d(N), " is not taken further: ", N, " depends only on the "
+                                      "inputs ", block.input, ", which take no gradient.")) for c in derived]
+    if stated and not any(kind.endswith("contribution") for c in stated for _, _, kind in c.results):
+        stated = [replace(stated[0], results=tuple(r for c in stated for r in c.results))]
+    return _replace(chains, mine, derived + stated)
 
 
 def _norms(net):

@@ -7,6 +7,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from ..core.expr import Select, matmul, tp
+from .forms import Formula
 from .textbook import VIEWS, View, definition_chain
 
 # Σ_j binds looser than a product (parenthesized in one, in a transpose, in ⊙) and tighter than a sum
@@ -93,27 +94,6 @@ def fold(E, taps):
     return E.func(*args) if args != list(E.args) else E
 
 
-class Formula(sp.Basic):
-    """A formula a document writes as it is given (index notation, not a matrix expression): LaTeX and plain text
-    with ⟨k⟩ standing for the k-th expression, printed in the document's notation."""
-
-    def __new__(cls, tex, plain, *exprs):
-        obj = sp.Basic.__new__(cls, *exprs)
-        obj.tex, obj.plain = tex, plain
-        return obj
-
-    def _fill(self, template, printer):
-        for k, e in enumerate(self.args):
-            template = template.replace(f"⟨{k}⟩", printer._print(e))
-        return template
-
-    def _latex(self, printer):
-        return self._fill(self.tex, printer)
-
-    def _sympystr(self, printer):
-        return self._fill(self.plain, printer)
-
-
 def taps(block):
     """[{generic symbol: its symbol at tap j}] for j = 0, …, w − 1: S_j, E_j, K_j and δ_{K,j}."""
     l, named = block.index, block.deltas[-1][0]
@@ -160,7 +140,7 @@ def generic_taps(net, block, chains):
             seen.add(generic)
             m = next(m for m in maps if m[generic] == symbol)
             results.append((generic, E.xreplace({v: k for k, v in m.items()}), kind))
-    main = replace(main, lines=lines, results=tuple(results), instances=tuple(maps),
+    main = replace(main, lines=lines, results=tuple(results), instances=tuple(maps), delta_where=f"for j = {j}",
                    note=(*main.note, "the sums run over the taps ", f"j = {j}"))
     K, _ = block.parameters
     g = {v: k for k, v in maps[0].items()}
@@ -200,19 +180,21 @@ def compact(net, block, dKj):
 
     def entry(k, time, channel):
         """Entry (step, channel) of the k-th expression: rows are steps in layout AW, columns otherwise."""
-        return "{⟨%d⟩}_{%s}" % (k, f"{time},\\,{channel}" if aw else f"{channel},\\,{time}")
+        return "(⟨%d⟩)_{%s}" % (k, f"{time},\\,{channel}" if aw else f"{channel},\\,{time}")
 
     def kernel(k, c, o):
-        return "{⟨%d⟩}_{%s}" % (k, f"{o}{c}" if wa else f"{c}{o}")
+        return "(⟨%d⟩)_{%s}" % (k, f"{o},\\,{c}" if wa else f"{c},\\,{o}")
 
     correlation = Formula(
-        r"{⟨0⟩}_{%s} = \sum_{t=0}^{%d} %s\, %s" % ("oc" if wa else "co", T_out - 1, entry(1, shift, "c"),
+        r"(⟨0⟩)_{%s} = \sum_{t=0}^{%d} %s\, %s" % (r"o,\,c" if wa else r"c,\,o", T_out - 1, entry(1, shift, "c"),
                                                  entry(2, "t", "o")),
         f"⟨0⟩[{'o, c' if wa else 'c, o'}] = Σ_t=0…{T_out - 1} ⟨1⟩[{_shift(spec)}, c] ⟨2⟩[t, o]", dKj, A, delta)
     padded = ["; a step of ", A, f" outside 0, …, {T - 1} is zero, the padding"] if p else []
     parts = ["In entries (t an output step, c an input and o an output channel", *padded,
-             "): tap j's rows of ∂L/∂K are ", correlation,
-             ", the correlation of the input ", A, " with ", delta, f" at stride {s}" if s > 1 else ""]
+             "): tap j's rows of ", Formula(r"\partial L / \partial ⟨0⟩", "∂L/∂⟨0⟩", block.parameters[0]), " are ",
+             correlation,
+             ", the correlation of the input ", A, f" (padded by {p} zero step{'s' * (p > 1)} at each end)" if p else "",
+             " with ", delta, f" dilated by {s} ({s - 1} zero step{'s' * (s > 2)} between its steps)" if s > 1 else ""]
     if A not in net.inputs:
         g = {v: k for k, v in taps(block)[0].items()}
         Kj, Sj = g[block.deltas[0][0]], next(k for k in g.values() if k.name.startswith("S"))
@@ -224,9 +206,8 @@ def compact(net, block, dKj):
         parts += ["; and the gradient with respect to the input, ", transposed,
                   ", is the transposed convolution of ", delta, " with the kernel: the full correlation of ", delta,
                   f" (with {s - 1} zero step{'s' * (s > 2)} between its steps)" if s > 1 else "",
-                  f" with the kernel flipped in time (tap {w - 1} − j where the convolution has tap j), read from "
-                  f"step {p} on" if p else f" with the kernel flipped in time (tap {w - 1} − j where the convolution "
-                                           f"has tap j)"]
+                  f" with the kernel flipped in time (tap {w - 1} − j where the convolution has tap j) and its input "
+                  "and output channels swapped", f", read from step {p} on" if p else ""]
     return (*parts, ".")
 
 
@@ -249,9 +230,10 @@ def presented(net, block):
     T_out = maps[0][S0].rows
     j = ", ".join(map(str, range(w))) if w <= 3 else f"0, …, {w - 1}"
     where = "row" if net.layout != "WA" else "column"
-    symbols = [(g[K0], f"tap j of the kernel of layer {l}: {where}s {c_in}j + 1 … {c_in}j + {c_in} of K, "
-                       f"for j = {j}" if c_in > 1 else f"tap j of the kernel of layer {l}: {where} j + 1 of K, "
-                                                        f"for j = {j}"),
+    # rows (or columns) of K numbered from 0, as the taps and the steps are
+    symbols = [(g[K0], f"tap j of the kernel of layer {l}: {where}s {c_in}j{', …,' if c_in > 2 else ' and'} {c_in}j + {c_in - 1} of K "
+                       f"(numbered from 0), for j = {j}" if c_in > 1 else
+                f"tap j of the kernel of layer {l}: {where} j of K (numbered from 0), for j = {j}"),
                (E0, f"a constant: selects tap j's {where}s of the kernel"),
                (S0, f"a constant: row t (t = 0, …, {int(T_out) - 1}) selects input step {_shift(spec)}"
                     + (f" (a zero row outside 0, …, {T - 1}: padding)" if spec.padding else ""))]

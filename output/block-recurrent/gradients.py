@@ -3,7 +3,7 @@
 Every function takes X, Y and the parameters as keyword or positional arrays of one array library
 and returns arrays of the same library and floating type.
 
-Inputs: X1 n×m, X2 n×m, X3 n×m, Y 1×m, Wx1 h×n, Wh1 h×h, b1 h×1, W2 1×h, b2 1×1.
+Inputs: X1 n×m, X2 n×m, X3 n×m, Y 1×m, Wx1 n_h×n, Wh1 n_h×n_h, b1 n_h×1, W2 1×n_h, b2 1×1.
 Forward pass:
     Z1_1 = Wx1 X1 + b1 1ᵀ
     H1_1 = tanh(Z1_1)
@@ -124,7 +124,7 @@ def sigmoid(xp, x):
 def gradients(X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2):
     """{parameter: ∂L/∂parameter}: the forward pass, the δ recursion and every gradient, once."""
     xp = namespace(X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2)
-    (n, m, h), (X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2) = check_shapes(xp, (X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2), (('X1', ('n', 'm')), ('X2', ('n', 'm')), ('X3', ('n', 'm')), ('Y', (1, 'm')), ('Wx1', ('h', 'n')), ('Wh1', ('h', 'h')), ('b1', ('h', 1)), ('W2', (1, 'h')), ('b2', (1, 1))), ('n', 'm', 'h'))
+    (n, m, n_h), (X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2) = check_shapes(xp, (X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2), (('X1', ('n', 'm')), ('X2', ('n', 'm')), ('X3', ('n', 'm')), ('Y', (1, 'm')), ('Wx1', ('n_h', 'n')), ('Wh1', ('n_h', 'n_h')), ('b1', ('n_h', 1)), ('W2', (1, 'n_h')), ('b2', (1, 1))), ('n', 'm', 'n_h'))
     Z1_1 = Wx1 @ X1 + b1
     H1_1 = xp.tanh(Z1_1)
     del Z1_1
@@ -165,7 +165,7 @@ def gradients(X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2):
 def loss(X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2):
     """The loss L (from the logits where that is more accurate)."""
     xp = namespace(X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2)
-    (n, m, h), (X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2) = check_shapes(xp, (X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2), (('X1', ('n', 'm')), ('X2', ('n', 'm')), ('X3', ('n', 'm')), ('Y', (1, 'm')), ('Wx1', ('h', 'n')), ('Wh1', ('h', 'h')), ('b1', ('h', 1)), ('W2', (1, 'h')), ('b2', (1, 1))), ('n', 'm', 'h'))
+    (n, m, n_h), (X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2) = check_shapes(xp, (X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2), (('X1', ('n', 'm')), ('X2', ('n', 'm')), ('X3', ('n', 'm')), ('Y', (1, 'm')), ('Wx1', ('n_h', 'n')), ('Wh1', ('n_h', 'n_h')), ('b1', ('n_h', 1)), ('W2', (1, 'n_h')), ('b2', (1, 1))), ('n', 'm', 'n_h'))
     Z1_1 = Wx1 @ X1 + b1
     H1_1 = xp.tanh(Z1_1)
     del Z1_1
@@ -189,7 +189,7 @@ def loss(X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2):
 def loss_and_gradients(X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2):
     """{'loss': L, parameter: ∂L/∂parameter}, from one forward and one backward pass."""
     xp = namespace(X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2)
-    (n, m, h), (X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2) = check_shapes(xp, (X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2), (('X1', ('n', 'm')), ('X2', ('n', 'm')), ('X3', ('n', 'm')), ('Y', (1, 'm')), ('Wx1', ('h', 'n')), ('Wh1', ('h', 'h')), ('b1', ('h', 1)), ('W2', (1, 'h')), ('b2', (1, 1))), ('n', 'm', 'h'))
+    (n, m, n_h), (X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2) = check_shapes(xp, (X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2), (('X1', ('n', 'm')), ('X2', ('n', 'm')), ('X3', ('n', 'm')), ('Y', (1, 'm')), ('Wx1', ('n_h', 'n')), ('Wh1', ('n_h', 'n_h')), ('b1', ('n_h', 1)), ('W2', (1, 'n_h')), ('b2', (1, 1))), ('n', 'm', 'n_h'))
     Z1_1 = Wx1 @ X1 + b1
     H1_1 = xp.tanh(Z1_1)
     del Z1_1
@@ -232,7 +232,7 @@ def loss_and_gradients(X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2):
 def forward(X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2):
     """{'Z1': Z⁽¹⁾, 'A1': A⁽¹⁾, …}: every value of the forward pass."""
     xp = namespace(X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2)
-    (n, m, h), (X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2) = check_shapes(xp, (X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2), (('X1', ('n', 'm')), ('X2', ('n', 'm')), ('X3', ('n', 'm')), ('Y', (1, 'm')), ('Wx1', ('h', 'n')), ('Wh1', ('h', 'h')), ('b1', ('h', 1)), ('W2', (1, 'h')), ('b2', (1, 1))), ('n', 'm', 'h'))
+    (n, m, n_h), (X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2) = check_shapes(xp, (X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2), (('X1', ('n', 'm')), ('X2', ('n', 'm')), ('X3', ('n', 'm')), ('Y', (1, 'm')), ('Wx1', ('n_h', 'n')), ('Wh1', ('n_h', 'n_h')), ('b1', ('n_h', 1)), ('W2', (1, 'n_h')), ('b2', (1, 1))), ('n', 'm', 'n_h'))
     Z1_1 = Wx1 @ X1 + b1
     H1_1 = xp.tanh(Z1_1)
     Z1_2 = Wh1 @ H1_1
