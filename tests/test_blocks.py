@@ -116,6 +116,7 @@ EXACT = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", EXACT)
 def test_exact_proof_at_width_2_for_every_block(name):
     """The derived formulas, written out entry by entry, equal SymPy's diff of verify's own explicit loss."""

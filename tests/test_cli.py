@@ -116,6 +116,7 @@ def _derive(*argv, cwd):
                           timeout=600)
 
 
+@pytest.mark.slow
 def test_subprocess_every_command(tmp_path):
     run = _derive("examples", "--out", "output", "--no-pdf", cwd=tmp_path)
     assert run.returncode == 0, run.stderr

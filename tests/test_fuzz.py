@@ -571,6 +571,7 @@ def contexts():
 # ---------------------------------------------------------------------------------------------------- properties
 
 
+@pytest.mark.slow
 @settings(max_examples=EXAMPLES, **SETTINGS)
 @given(ctx=contexts(), data=st.data(), seed=st.integers(0, 2 ** 32 - 1))
 def test_random_functions_gradient_sympy_code_and_differences_agree(ctx, data, seed):
@@ -580,6 +581,7 @@ def test_random_functions_gradient_sympy_code_and_differences_agree(ctx, data, s
     check(ctx, f, f_np, seed)
 
 
+@pytest.mark.slow
 @settings(max_examples=max(10, EXAMPLES // 2), **SETTINGS)
 @given(ctx=contexts(), data=st.data(), seed=st.integers(0, 2 ** 32 - 1))
 def test_named_intermediates_chained(ctx, data, seed):

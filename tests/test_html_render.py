@@ -10,7 +10,7 @@ from derive.cli.examples import EXAMPLES
 from derive.documents import html_document
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed"), pytest.mark.slow]   # browser renders
 
 PROBE = """<script>
 const maths = [...document.querySelectorAll('math')];

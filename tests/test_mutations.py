@@ -236,6 +236,7 @@ def test_gradients_that_are_nan_fail():
 
 # ---- mutation tests over random networks and functions -------------------------------------------------------------
 
+@pytest.mark.slow
 @settings(max_examples=max(3, EXAMPLES // 2), **SETTINGS)   # ~4 s each: three programs, every block
 @given(mlp_specs(*tables(), max_depth=3, max_width=3, samples=(2,)), st.booleans(), st.integers(0, 2 ** 16))
 def test_every_mutant_of_a_random_network_fails(spec, deep, seed):
@@ -258,6 +259,7 @@ def test_every_mutant_of_a_random_block_network_fails(plain):
     score("blocks", *network_mutants(net, programs=(None, "hvp")))
 
 
+@pytest.mark.slow
 @settings(max_examples=EXAMPLES, **SETTINGS)
 @given(ctx=contexts(), data=st.data())
 def test_every_mutant_of_a_random_function_fails(ctx, data):

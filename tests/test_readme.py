@@ -5,6 +5,8 @@ import io
 import re
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -29,6 +31,7 @@ def chunks(block):
     return out
 
 
+@pytest.mark.slow
 def test_readme_snippets_run_and_print_what_they_say(tmp_path, monkeypatch):
     from derive.core import registry, rules
     from derive.networks.blocks import BLOCKS

@@ -297,6 +297,7 @@ def test_random_block_networks_hvp_and_gauss_newton_match_the_reference(plain, k
     verify.assert_hvp_match(derive.backprop(net).numpy(kind), net, kind=kind, trials=1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", [
     dict(sizes=[2, 2, 2], activation="tanh", output="softmax", loss="softmax_ce"),
     dict(sizes=[2, 2, 1], activation="relu", output="sigmoid", loss="bce", layout="WtA", weight_decay=0.25),

@@ -207,3 +207,38 @@ def test_pytest_plugin_gives_users_a_three_line_test(pytester):
             gradcheck(derive.backprop(net).numpy(), net)
     """)
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def _busy(seconds):
+    import time
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        pass
+    return "finished"
+
+
+def test_a_time_limit_holds_when_the_first_alarm_is_swallowed():
+    import time
+
+    from verify.check import _within
+
+    def stubborn():   # a bare except on the way, as some SymPy code has
+        try:
+            _busy(5)
+        except BaseException:
+            pass
+        return _busy(5)
+    start = time.monotonic()
+    assert _within(1, stubborn) is None and time.monotonic() - start < 4
+    assert _within(5, _busy, .1) == "finished"
+
+
+def test_an_enclosing_time_limit_holds_inside_a_longer_one():
+    import time
+
+    from verify.check import _within
+    start = time.monotonic()
+    assert _within(1, lambda: _within(30, _busy, 10)) is None and time.monotonic() - start < 3
+    # the inner limit first: the enclosing one goes on, with what it had left
+    assert _within(30, lambda: (_within(1, _busy, 10), _busy(.1))[1]) == "finished"
+    assert time.monotonic() - start < 6

@@ -280,10 +280,12 @@ def _within(seconds, function, *args):
 
     def alarm(*_):
         raise _Late
-    outer = signal.alarm(0)   # an enclosing _within's seconds left (0: none)
+    # the timer fires again every second after its time: an exception swallowed on the way (SymPy has bare excepts)
+    # is raised again
+    outer, _ = signal.setitimer(signal.ITIMER_REAL, 0)   # an enclosing _within's seconds left (0: none)
     started = time.monotonic()
     previous = signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(min(seconds, outer) if outer else seconds)
+    signal.setitimer(signal.ITIMER_REAL, min(seconds, outer) if outer else seconds, 1)
     try:
         return function(*args)
     except _Late:
@@ -291,10 +293,10 @@ def _within(seconds, function, *args):
             raise   # the enclosing limit ran out
         return None
     finally:
-        signal.alarm(0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-        if outer:   # the enclosing alarm goes on with what it had left
-            signal.alarm(max(1, round(outer - (time.monotonic() - started))))
+        if outer:   # the enclosing timer goes on with what it had left
+            signal.setitimer(signal.ITIMER_REAL, max(.01, outer - (time.monotonic() - started)), 1)
 
 
 EXPLICIT_ENTRIES = 100  # f and ∂f/∂X are evaluated by SymPy when the inputs have at most this many entries

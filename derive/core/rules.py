@@ -55,7 +55,7 @@ class Operator:
 
 # A named intermediate Z := E: the engine substitutes dZ = dE and visits E.
 DEFINITION = Rule("definition", r"\mathrm{d}Z = \mathrm{d}E \text{ for } Z := E")
-CONSTANT = Rule("data", r"\mathrm{d}C = \mathbf{0} \text{ for data and constants } C \text{ (inputs, targets)}")
+CONSTANT = Rule("data", r"\mathrm{d}D = \mathbf{0} \text{ for data and constants } D \text{ (inputs, targets)}")
 
 # The identities that bring df to Σ tr(Gᵀ dX): the transposes of the operators above, and the bookkeeping.
 IDENTITIES = {

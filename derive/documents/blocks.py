@@ -173,7 +173,9 @@ NOTATION = Text((("math", r"\odot"), ("text", " and "), ("math", r"\oslash"),
                  ("text", " are the entrywise product and quotient, "), ("math", r"X^{\circ 2}"),
                  ("text", " the entrywise square; σ, log and the other functions apply entry by entry; "),
                  ("math", r"\mathbf{1}"), ("text", " alone (as in "), ("math", r"\mathbf{1} - Y"),
-                 ("text", ") is the all-ones matrix of the shape around it.")))
+                 ("text", ") is the all-ones matrix of the shape around it, "), ("math", r"\mathbf{1}_{k}"),
+                 ("text", " the all-ones "), ("math", r"k \times 1"), ("text", " vector; "),
+                 ("math", r"[z > 0]"), ("text", " is 1 where the condition holds and 0 elsewhere.")))
 
 
 # a row of a chain longer than this (in characters of its LaTeX, commands counted short) puts one term per line
@@ -605,6 +607,16 @@ def _placed(rows, covered, placed):
     return [row for key, own in rows for row in (placed.get(key, []) if key in covered else [own])]
 
 
+def _decimal(value):
+    """A constant as a reader writes it: 10⁻⁵ for 1e-05, 0.001 as it is."""
+    mantissa, exponent = f"{float(value):e}".split("e")
+    mantissa, exponent = mantissa.rstrip("0").rstrip("."), int(exponent)
+    if exponent > -4:
+        return f"{float(value):g}"
+    power = "10" + str(exponent).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    return power if mantissa == "1" else f"{mantissa} · {power}"
+
+
 def _unit(net):
     """What a row (layout AW) or column of X holds: a time step where a convolution runs over them, else a sample."""
     return "time step" if any(b.kind == "convolution" for b in flatten(net.blocks)) else "sample"
@@ -633,7 +645,7 @@ def block_symbols(net, n, forward):
     given = [(latex(M, n), _shape(M, n), meaning) for M, meaning in described.items() if M not in defined]
     for c, value in net.constants.items():   # ε of a layer norm, d_k of self-attention
         given.append((latex(c, n), r"\mathbb{R}", meanings.get(
-            c, f"a small constant, {float(value):g}, that keeps the square root from 0")))
+            c, f"a small constant, {_decimal(value)}, that keeps the square root from 0")))
     definitions = [(latex(Z, n), latex(E, n), _shape(Z, n), _with(described.get(Z, ""), note))
                    for Z, E, note in forward]
     definitions.append(("L", latex(net.loss, n), r"\mathbb{R}", "the loss"))
@@ -739,9 +751,9 @@ def network_of_blocks(result, n, detail="textbook", extra=(), sections=frozenset
         rules = Rules(_rules(cited).rows + tuple((what, f"{lhs} = {rhs}") for what, lhs, rhs in _slope_rows(slopes, n)))
         blocks += [Heading("Rules used"), rules,
                    Heading("Derivation, from the loss back to the first layer"),
-                   Text((("text", "Each chain takes up a term "), ("math", r"\mathrm{tr}(\delta_{C}^{\top} "
-                                                                             r"\mathrm{d}C)"),
-                         ("text", " left by a chain before it, writes C by its definition and brings every term to "),
+                   Text((("text", "Each chain takes up a term "), ("math", r"\mathrm{tr}(\delta_{M}^{\top} "
+                                                                             r"\mathrm{d}M)"),
+                         ("text", " left by a chain before it, writes M by its definition and brings every term to "),
                          ("math", r"\mathrm{tr}(G^{\top} \mathrm{d}X)"),
                          ("text", ", which reads off the δ of X ("), ("math", r"\partial L / \partial X"),
                          ("text", " for a parameter). Where several definitions read X, each chain that reaches it "

@@ -217,6 +217,9 @@ def _two_columns(rows):
             return r"\multicolumn{2}{l@{\quad}|}{}"
         return r"%s & \padded{\fitto{%s}{$\displaystyle %s$}}" % (lhs_of(row), fit, row[1])
 
+    def gradient(row):   # the gradients start a line of their own, after the last δ
+        return row[0].startswith(r"\partial")
+
     def wide(row):
         lhs, rhs, note = row
         return width(lhs) + width(rhs) + len(note) // 2 > HALF_WIDTH
@@ -228,7 +231,7 @@ def _two_columns(rows):
             lines.append(r"\multicolumn{4}{|@{\quad}l@{\quad}|}{%s${}={}$\padded{\fitto{\fitfull}{$\displaystyle %s$}}}"
                          % (lhs_of(rows[k]), rhs))
             k += 1
-        elif k + 1 < len(rows) and not wide(rows[k + 1]):
+        elif k + 1 < len(rows) and not wide(rows[k + 1]) and gradient(rows[k]) == gradient(rows[k + 1]):
             lines.append(cells(rows[k], r"\fitwidth") + " & " + cells(rows[k + 1], r"\fitright"))
             k += 2
         else:

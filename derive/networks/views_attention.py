@@ -112,8 +112,8 @@ def generic_meanings(net):
                     g["V"]: "the values of head h", g["S"]: "the attention scores of head h",
                     g["P"]: "the attention weights of head h: each query's weights sum to 1",
                     g["O"]: "head h's output, in its columns of O",
-                    g["E"]: f"row i holds a 1 in column {k}(h − 1) + i and 0 elsewhere: Q times its transpose is "
-                            f"head h's {k} columns of Q, and so for K, V{by}"})
+                    g["E"]: f"row i holds a 1 in column {k}(h − 1) + i and 0 elsewhere: it picks head h's {k} "
+                            f"columns of Q, K and V{by}"})
     return out
 
 

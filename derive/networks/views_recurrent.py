@@ -57,9 +57,10 @@ def generic_steps(net, block, chains):
     one = replace(chain, results=tuple(results), instances=tuple(at(net, block, t) for t in range(T, 0, -1)),
                   sums=sums, where=f"for t = {layer_range(T, down=True)}",
                   delta_where=f"for t = {', '.join(map(str, range(T, 1, -1))) if T <= 4 else f'{T}, …, 2'}",
-                  note=("with ", sp.MatrixSymbol(f"H{l}_0", *H0.shape), " = 0, so that at t = 1 there is no term in ",
-                        Wh, " and no ", view.deltas[Z0], "; ", H0, " is read by ", Z, " alone, so the chain reads off "
-                        "the whole ", view.deltas[Z0], "; ", block.deltas[-1][1], " comes from the layer above"))
+                  note=("with ", sp.MatrixSymbol(f"H{l}_0", *H0.shape), " = 0 the term in ", Wh, " vanishes at t = 1, "
+                        "so its sum starts at t = 2, and there is no ", view.deltas[Z0], " at t = 1; ", H0,
+                        " is read by ", Z, " alone, so the chain reads off the whole ", view.deltas[Z0], "; ",
+                        block.deltas[-1][1], " comes from the layer above"))
     k = chains.index(mine[0])
     return [*chains[:k], one, *[c for c in chains[k:] if c not in mine]]
 
