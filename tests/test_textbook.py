@@ -177,7 +177,8 @@ The output layer: from L to δ2:
          [elementwise rule, sum rule, constant factor]
      = -tr((Y ⊘ A2)ᵀ dA2) + tr(((1 - Y) ⊘ (1 - A2))ᵀ dA2)   [trace of Hadamard, Hadamard algebra]
      = tr(((A2 - Y) ⊘ (A2 ⊙ (1 - A2)))ᵀ dA2)   [collect terms, common denominator]
-     = tr(((A2 - Y) ⊘ (A2 ⊙ (1 - A2)))ᵀ ((1 - A2) ⊙ A2 ⊙ dZ2))   [definition, elementwise rule]
+     = tr(((A2 - Y) ⊘ (A2 ⊙ (1 - A2)))ᵀ ((1 - A2) ⊙ A2 ⊙ dZ2))
+         [definition, elementwise rule, derivative of sigmoid]
      = tr((A2 - Y)ᵀ dZ2)   [trace of Hadamard, Hadamard algebra]
      ⇒ δ2 = A2 - Y"""
 

@@ -86,7 +86,7 @@ IDENTITIES = {
     "algebra": Rule("algebra", r"-(A - B) = B - A,\ AX + BX = (A + B)X,\ (A + B)^\top = A^\top + B^\top",
                     lambda: (-(A - B) + A * X + B * X + (A + B).T, B - A + (A + B) * X + A.T + B.T)),
     "simplify": Rule("Hadamard algebra", r"A \odot B = B \odot A,\ A \odot (B + C) = A \odot B + A \odot C,\ "
-                     r"A \oslash A = \mathbf{1}",
+                     r"A \oslash A = \mathbf{1},\ A \oslash B = A \odot (\mathbf{1} \oslash B)",
                      lambda: (HadamardProduct(A, B + HadamardPower(A, -1)),
                               HadamardProduct(B, A) + sp.OneMatrix(N, N))),
     "name": Rule("name the adjoint", r"\delta := \frac{\partial f}{\partial Z},\ "

@@ -130,6 +130,13 @@ def grouped(blocks):
     return out
 
 
+def _cited(chains, slopes):
+    """The rules the chains cite, but for the activations' derivatives, which the document states with their
+    definitions."""
+    stated = {f"derivative of {slope.name}" for slope in slopes}
+    return dict.fromkeys(r for c in chains for line in c.lines for r in line.rules if r.name not in stated)
+
+
 def _rules(rules):
     """The rules' statements, each name once (the sum rule of matrices and of scalars is one rule)."""
     named = {}
@@ -211,6 +218,8 @@ def _chain_block(chain, n, function="L"):
     for k, line in enumerate(chain.lines):
         # a chain's first line writes C by its definition, as every chain does: the other rules it cites are named
         named = [r.name for r in line.rules if not (k == 0 and r.name == "definition" and len(line.rules) > 1)]
+        if not line.rules and rows:   # a line no rule made only reorders terms or drops brackets: not shown
+            continue
         rows.append((tuple(split_terms(_shown(line.terms, before, n))), ", ".join(named)))
         before = line.terms
     results, sums = [], {s[0]: s[1:] for s in chain.sums}
@@ -348,7 +357,7 @@ def backprop_blocks(result, notation=None, detail="textbook", extra=(), sections
         blocks += [Heading("Rules used"), _rules(result.rules()),
                    Heading("Every step, from the loss back to the first layer"), _trace(result.steps, n, "L")]
     else:
-        cited = dict.fromkeys(r for c in chains for line in c.lines for r in line.rules)
+        cited = _cited(chains, slopes)
         blocks += [Heading("Rules used"), _rules(cited),
                    Heading("Derivation, from the loss back to the first layer"),
                    Text((("text", "Each chain takes up the term "), ("math", r"\mathrm{tr}({\delta^{(l)}}^{\top} "
@@ -737,7 +746,7 @@ def network_of_blocks(result, n, detail="textbook", extra=(), sections=frozenset
     blocks = [Heading("Network"), Text(network_words(net, n)), Heading("Symbols"), given,
               *([sizes] if sizes else []),
               Text((("text", "Each δ is the gradient of L with respect to the matrix it is named after: "),
-                    ("math", r"\delta_{C} = \partial L / \partial C"), ("text", "; a layer's "),
+                    ("math", r"\delta_{M} = \partial L / \partial M"), ("text", "; a layer's "),
                     ("math", r"\delta^{(l)} = \partial L / \partial Z^{(l)}"), ("text", ", of its pre-activations."))),
               NOTATION,
               Heading("Forward pass and loss"), definitions]
@@ -746,7 +755,7 @@ def network_of_blocks(result, n, detail="textbook", extra=(), sections=frozenset
                    Heading("Every step, from the loss back to the first layer"), _trace(result.steps, n, "L")]
     else:
         slopes, chains = textbook(result)
-        cited = dict.fromkeys(r for c in chains for line in c.lines for r in line.rules)
+        cited = _cited(chains, slopes)
         # the activations' derivatives are rules here, with the others
         rules = Rules(_rules(cited).rows + tuple((what, f"{lhs} = {rhs}") for what, lhs, rhs in _slope_rows(slopes, n)))
         blocks += [Heading("Rules used"), rules,
@@ -754,9 +763,9 @@ def network_of_blocks(result, n, detail="textbook", extra=(), sections=frozenset
                    Text((("text", "Each chain takes up a term "), ("math", r"\mathrm{tr}(\delta_{M}^{\top} "
                                                                              r"\mathrm{d}M)"),
                          ("text", " left by a chain before it, writes M by its definition and brings every term to "),
-                         ("math", r"\mathrm{tr}(G^{\top} \mathrm{d}X)"),
-                         ("text", ", which reads off the δ of X ("), ("math", r"\partial L / \partial X"),
-                         ("text", " for a parameter). Where several definitions read X, each chain that reaches it "
+                         ("math", r"\mathrm{tr}(G^{\top} \mathrm{d}U)"),
+                         ("text", ", which reads off the δ of U ("), ("math", r"\partial L / \partial U"),
+                         ("text", " for a parameter). Where several definitions read U, each chain that reaches it "
                                   "gives a contribution; after the last, the whole δ (or gradient) is their sum."))),
                    *(_chain_block(c, n) for c in chains)]
         # as the chains state them (a step t, a tap j, a head h once); ∂L/∂P slashed, a line high, in two columns

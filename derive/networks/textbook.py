@@ -9,11 +9,13 @@ from sympy.matrices.expressions.hadamard import HadamardPower
 from ..core.expr import Differential, ScalarDifferential, children, d, matadd, matmul, postorder, substitute, tp
 from ..core.functions import ELT, Softmax, derivative
 from ..core.hadamard import simplify, textbook_form
-from ..core.rules import CONSTANT, DEFINITION, IDENTITIES, cite, operator
+from ..core.registry import ACTIVATIONS
+from ..core.rules import CONSTANT, DEFINITION, IDENTITIES, Rule, cite, operator
 from ..core.shapes import memoised
 from ..engine.backward import algebra, form, pullback
 from ..engine.derivation import BOOKKEEPING, once
 from ..errors import UnsupportedOperation
+from ..printing.latex import latex
 from ..printing.text import text, wrap_lines
 from .blocks import flatten
 from .network import generic_layer
@@ -189,9 +191,24 @@ def differential(E, stop, rules):
     rules.append(cite(E, dep))
     if any(isinstance(a, sp.MatrixSymbol) and not dep(a) for a in _operands(E)):
         rules.append(CONSTANT)   # d of the data (X, Y) and of a constant is 0: its term drops out
+    activation = _activation(E)
+    if activation is not None:   # σ′, cited where it is used
+        z = sp.Symbol("z", real=True)
+        body = activation.body.xreplace({ELT: z})
+        rules.append(Rule(f"derivative of {activation.name}", r"%s^{\prime}(z) = %s" % (
+            latex(body).replace("(z)", "", 1), latex(derivative(body, z)))))
     t = entry.differential.apply(E, dep)
     inner = {D: differential(D.arg, stop, rules) for D in _differentials(t) if D.arg not in stop}
     return t.xreplace(inner) if inner else t
+
+
+def _activation(E):
+    """The registered activation E applies entrywise (not the identity), or None."""
+    if not isinstance(E, ElementwiseApplyFunction):
+        return None
+    (x,), body = E.function.variables, E.function.expr
+    body = body.xreplace({x: ELT})
+    return next((a for a in ACTIVATIONS.values() if a.elementwise and a.body == body and body != ELT), None)
 
 
 def _operands(E):

@@ -112,8 +112,8 @@ def generic_meanings(net):
                     g["V"]: "the values of head h", g["S"]: "the attention scores of head h",
                     g["P"]: "the attention weights of head h: each query's weights sum to 1",
                     g["O"]: "head h's output, in its columns of O",
-                    g["E"]: f"row i holds a 1 in column {k}(h − 1) + i and 0 elsewhere: it picks head h's {k} "
-                            f"columns of Q, K and V{by}"})
+                    g["E"]: f"the {k} × {k} identity in columns {k}(h − 1) + 1, …, {k}h and zeros elsewhere: Q "
+                            f"times the transpose of E_h is head h's {k} columns of Q, and so for K and V{by}"})
     return out
 
 
@@ -219,13 +219,12 @@ def softmax_compact(P, dP, axis):
 def softmax_remark(P, P_def, dP):
     """The compact form of the softmax's backward pass in words: the row-sum term, and per query the Jacobian."""
     query = "row" if P_def.axis == 1 else "column"
-    p, dp = sp.MatrixSymbol("p", P.rows, 1), sp.MatrixSymbol("delta_p", P.rows, 1)
-    ds = sp.MatrixSymbol("delta_s", P.rows, 1)
+    p, g = sp.MatrixSymbol("p", P.rows, 1), sp.MatrixSymbol("g", P.rows, 1)
     return (f"This is the softmax's compact form: the {query}-sum term ", row_sum(P, dP, P_def.axis),
             f" holds each query's mean of its {query} of ", dP,
-            f" weighted by its weights; for one query, with p its {query} of ", P, " and ", dp, " its ", query,
-            " of ", dP, " (each as a column)" if query == "row" else "", ", ", ds, " = ",
-            matmul(matadd(sp.DiagMatrix(p), -matmul(p, tp(p))), dp), ".")
+            f" weighted by its weights; for one query, with p its {query} of ", P, " and g its ", query,
+            " of ", dP, " (each as a column)" if query == "row" else "", f", its {query} of the δ of the scores is ",
+            matmul(matadd(sp.DiagMatrix(p), -matmul(p, tp(p))), g), ".")
 
 
 def alike_norms(net, block, chains):

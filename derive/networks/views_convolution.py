@@ -190,7 +190,8 @@ def compact(net, block, dKj):
                                                  entry(2, "t", "o")),
         f"⟨0⟩[{'o, c' if wa else 'c, o'}] = Σ_t=0…{T_out - 1} ⟨1⟩[{_shift(spec)}, c] ⟨2⟩[t, o]", dKj, A, delta)
     padded = ["; a step of ", A, f" outside 0, …, {T - 1} is zero, the padding"] if p else []
-    parts = ["In entries (t an output step, c an input and o an output channel", *padded,
+    steps = f", u = 0, …, {T - 1} an input step" if A not in net.inputs else ""
+    parts = [f"In entries (t = 0, …, {T_out - 1} an output step{steps}, c an input and o an output channel", *padded,
              "): tap j's rows of ", Formula(r"\partial L / \partial ⟨0⟩", "∂L/∂⟨0⟩", block.parameters[0]), " are ",
              correlation,
              ", the correlation of the input ", A, f" (padded by {p} zero step{'s' * (p > 1)} at each end)" if p else "",
