@@ -5,6 +5,13 @@ core (expressions, functions, the operator table, the registries, the parser) ->
 code) -> codegen (Program) -> engine (the reverse sweep; Derivation, which prints and compiles itself through
 printing and codegen) -> networks (Network, Backprop) -> documents (LaTeX, HTML, PDF) -> cli.
 """
+from importlib.metadata import PackageNotFoundError, version as _version
+
+try:
+    __version__ = _version("matrix-backprop")
+except PackageNotFoundError:   # run from a checkout that was never installed
+    __version__ = "0+unknown"
+
 from .errors import (DeriveError, DocumentError, InvalidArgument, InvalidType, ParseError, ShapeError,
                      UnsupportedOperation, UsageError)
 from .core.functions import Softmax, leaky_relu, relu, sigmoid, softplus

@@ -158,3 +158,95 @@ def test_sections_switch_the_index_form_and_the_algorithm(tmp_path):
     assert "Index form" in full and "The algorithm" in full
     assert "Index form" not in bare and "The algorithm" not in bare
     assert cli(["mlp", "3", "4", "2", "--name", "c", "--out", str(tmp_path), "--no-pdf", "--sections", "indx"]) == 2
+
+
+# ---- the conventions of a command-line tool (issue 25) ---------------------------------------------------------------
+
+def test_version_is_the_package_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"derive {derive.__version__}"
+    assert derive.__version__ not in ("", "0+unknown")   # the installed distribution's
+
+
+def test_every_option_has_help():
+    import argparse
+
+    from derive.cli.main import parser
+    top = parser()
+    commands = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, command in [("derive", top), *commands.items()]:
+        for action in command._actions:
+            assert action.help, f"{name} {'/'.join(action.option_strings) or action.dest}: no help"
+
+
+def test_a_closed_pipe_ends_the_command_quietly():
+    run = subprocess.Popen([sys.executable, "-m", "derive", "operators"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    first = run.stdout.readline()
+    run.stdout.close()   # as `| head -1` does
+    assert run.wait(timeout=120) == 0 and first.startswith("operators")
+    assert run.stderr.read() == ""
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["mlp", "2", "3", "1", "--weight-decay", "abc"], "--weight-decay: 'abc' is not a number"),
+    (["mlp", "2", "3", "1", "--weight-decay", "nan"], "--weight-decay: 'nan' is not a finite number"),
+    (["mlp", "2", "3", "1", "--trials", "two"], "--trials: 'two' is not a whole number"),
+    (["mlp", "2", "3", "1", "--samples", "5-0"], "--samples: '5-0' is neither a positive integer nor a name"),
+    (["mlp", "2", "x+1", "1"], "sizes: 'x+1' is neither a positive integer nor a name"),
+    (["expr", "tr(X)", "--wrt", "X", "--shape", "X=2x2", "--shape", "X=3x3"], "--shape X= given more than once"),
+    (["expr", "trace(X)", "--wrt", "X", "--shape", "X=2x2"], "did you mean 'tr'?"),
+    (["expr", "tanhh(X)", "--wrt", "X", "--shape", "X=2x2"], "did you mean 'tanh'?"),
+    (["mlp", "2", "3", "--loss", "softmax_ce", "--output", "sigmoid"], "give --output softmax"),
+])
+def test_a_bad_option_value_is_refused_naming_the_option(argv, named, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert named in err and err.count("\n") <= 3, err
+
+
+def test_softmax_cross_entropy_takes_a_softmax_output():
+    from derive.core.functions import Softmax
+    net = derive.mlp([3, 4, 2], activation="tanh", loss="softmax_ce")
+    assert isinstance(net.layers[-1].A_def, Softmax) and not isinstance(net.layers[0].A_def, Softmax)
+
+
+def _files(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_a_run_replaces_its_folder_whole_and_a_failed_one_leaves_it_as_it_was(tmp_path, monkeypatch):
+    import derive.cli.main as cli
+    argv = ["mlp", "2", "3", "1", "--trials", "1", "--out", str(tmp_path), "--no-pdf", "--quiet"]
+    assert main(argv) == 0
+    folder = tmp_path / "network"
+    (folder / "derivation.pdf").write_text("an earlier run's PDF")   # a file this run does not write
+    assert main(argv) == 0
+    assert "derivation.pdf" not in _files(folder) and "verification.txt" in _files(folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the writer broke")
+    monkeypatch.setattr(cli, "write", broken)
+    assert main([*argv[:3], "4", *argv[3:]]) == 2   # another network, whose run fails
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert _files(tmp_path) == ["network"]   # nothing half-written beside it
+
+
+def test_progress_shows_long_steps_on_a_terminal_and_nothing_when_quiet(monkeypatch):
+    import io
+
+    from derive.cli import progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    monkeypatch.setattr(progress, "LONG", 0)
+    shown, quiet, piped = Terminal(), Terminal(), io.StringIO()
+    for stream, silent in ((shown, False), (quiet, True), (piped, False)):
+        with progress.steps(quiet=silent, stream=stream)("deriving"):
+            pass
+    import re
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.getvalue())   # the terminal's colours and cursor moves
+    assert "✓ deriving (0.0 s)" in plain and quiet.getvalue() == "" and piped.getvalue() == ""

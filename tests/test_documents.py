@@ -264,3 +264,9 @@ def test_a_network_without_weights_has_no_decay_chain():
     fuzzer)."""
     net = derive.Network(3, [derive.LayerNorm(), derive.LayerNorm()], layout="AW", samples=3, weight_decay=0.25)
     assert_documents_hold_every_gradient(derive.backprop(net))
+
+
+def test_text_symbols_are_set_as_mathematics():
+    # pdflatex's text fonts print × as Ö: every symbol of the documents' words goes through math mode
+    from derive.documents.tex import _tex_text
+    assert _tex_text("4 × 4 · 2 ≤ 8 ≥ 1 − 1") == r"4 $\times$ 4 $\cdot$ 2 $\le$ 8 $\ge$ 1 $-$ 1"

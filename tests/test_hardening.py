@@ -395,7 +395,7 @@ def _cli(capsys, *argv):
     (["expr", "tr(X)", "--wrt", "X", "--shape", "X=0x3"], "a size must be between 1"),
     (["mlp", "3", "2", "--trials", "0", "--no-pdf"], "--trials 0: must be between 1 and 1000"),
     (["mlp", "3", "2", "--trials", "1000000", "--no-pdf"], "--trials 1000000"),
-    (["mlp", "3", "2", "--weight-decay", "nan", "--no-pdf"], "weight_decay must be finite"),
+    (["mlp", "3", "2", "--weight-decay", "nan", "--no-pdf"], "--weight-decay: 'nan' is not a finite number"),
     (["mlp", "3", "2", "--name", "../../escape", "--no-pdf"], "name '../../escape'"),
     (["mlp", "3", "2", "--name", "/tmp/abs", "--no-pdf"], "name '/tmp/abs'"),
     (["mlp", "3", "2", "--name", "a\0b", "--no-pdf"], "name 'a\\x00b'"),

@@ -228,3 +228,13 @@ def test_a_block_a_format_cannot_render_raises():
         with pytest.raises(DocumentError, match="Margin"):
             render("title", [Heading("a heading"), Margin("lost")])
 
+
+
+@needs_tex
+@pytest.mark.slow
+def test_the_same_document_compiles_to_the_same_pdf_bytes(tmp_path):
+    example = EXAMPLES["seed003-1-1-1"]
+    for k in (1, 2):   # two folders: the output path must not reach the PDF (its document ID)
+        write(example.derive(), tmp_path / f"run{k}", title=example.title, pdf=True)
+    first, second = ((tmp_path / f"run{k}" / "derivation.pdf").read_bytes() for k in (1, 2))
+    assert first == second

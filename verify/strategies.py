@@ -2,7 +2,10 @@
 
 Nothing here knows a builder: the activations and losses to draw from are arguments, each loss with the output
 activations it is defined for (None: any)."""
-from hypothesis import strategies as st
+try:
+    from hypothesis import strategies as st
+except ImportError:   # hypothesis is in the test extra
+    raise ImportError("verify.strategies needs hypothesis: pip install 'matrix-backprop[test]'") from None
 
 LAYOUTS = ("WA", "WtA", "AW")
 REDUCTIONS = ("mean", "sum")

@@ -1,4 +1,5 @@
 """A small parser for matrix expressions typed by users: text -> SymPy objects (never eval, never sympify)."""
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -20,6 +21,9 @@ def elementwise_functions():
 def functions():
     """The names the parser reads as functions."""
     return (*MATRIX_FUNCTIONS, *elementwise_functions())
+# what other tools call a function the parser knows: a suggestion, never read as it
+ALIASES = {"trace": "tr", "determinant": "det", "inverse": "inv", "sigma": "sigmoid",
+           "logistic": "sigmoid", "ln": "log"}
 MAX_DEPTH = 100        # parentheses and function calls nested at most this deep (the parser recurses)
 MAX_POWER = 64         # X^k for k up to this (its differential has k terms)
 MAX_DIGITS = 15        # numbers of at most this many digits
@@ -163,8 +167,13 @@ class Parser:
                 return self.function(tok, arg)
             if tok.value not in self.symbols:
                 known = ", ".join(sorted(self.symbols)) or "none"
-                raise self.error(tok, f"unknown name {tok.value!r} (symbols: {known}; functions: "
-                                      f"{', '.join(functions())})")
+                called = self.peek().value == "("
+                candidates = [*functions(), *ALIASES] if called else list(self.symbols)
+                close = difflib.get_close_matches(tok.value.lower(), candidates, n=1, cutoff=.6)
+                guess = ALIASES.get(close[0], close[0]) if close else None
+                hint = f"; did you mean {guess!r}?" if guess else ""
+                raise self.error(tok, f"unknown name {tok.value!r}{hint} (symbols: "
+                                      f"{known}; functions: {', '.join(functions())})")
             return self.symbols[tok.value]
         raise self.error(tok, "expected a number, a name, a function or '('")
 

@@ -1,4 +1,5 @@
 """Blocks typeset as a standalone LaTeX article (amsmath, TikZ, algpseudocode), and compiled with pdflatex."""
+import os
 import shutil
 import subprocess
 import tempfile
@@ -28,6 +29,8 @@ def text_area(paper="a4"):
 _PREAMBLE = r"""\documentclass[10pt]{article}
 \usepackage[%(paper)spaper,hmargin=%(side)gcm,top=%(top)gcm,bottom=%(bottom)gcm,footskip=%(foot)gcm]{geometry}
 \usepackage{amsmath,amssymb}
+%% the same .tex, the same PDF: no document ID from the output path (pdfTeX; dates from SOURCE_DATE_EPOCH)
+\ifdefined\pdftrailerid\pdftrailerid{}\fi
 \usepackage{tikz}
 \usepackage{algpseudocode}
 \usepackage{longtable,array,graphicx}
@@ -359,7 +362,8 @@ def to_latex(title, blocks, paper="a4"):
 _SUPERSCRIPT = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾⁻ᴸˡ", "0123456789()-Ll"))
 _SYMBOLS = {"δ": r"\delta", "σ": r"\sigma", "λ": r"\lambda", "Σ": r"\Sigma", "Θ": r"\Theta", "Δ": r"\Delta",
             "∂": r"\partial", "⊙": r"\odot", "⊘": r"\oslash", "ᵀ": r"^\top", "½": r"\tfrac12", "…": r"\ldots",
-            "⋯": r"\cdots", "‖": r"\|", "≈": r"\approx", "→": r"\to", "−": "-", "∘": r"\circ",
+            "⋯": r"\cdots", "‖": r"\|", "≈": r"\approx", "→": r"\to", "−": "-", "∘": r"\circ", "×": r"\times",
+            "·": r"\cdot", "≤": r"\le", "≥": r"\ge",
             **{chr(0x2080 + k): "_{%d}" % k for k in range(10)}}
 
 
@@ -386,6 +390,10 @@ def _tex_text(s):
     return "".join(out)
 
 
+# the same .tex gives the same PDF bytes: pdfTeX's dates and document ID from a fixed time, not the clock
+_REPRODUCIBLE = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
+
+
 def pdflatex(tex_path, warnings=None):
     """Compile tex_path next to itself with pdflatex (again while the log asks, at most three times: a table that
     breaks across pages learns its columns' widths from the run before); returns the PDF path, or None when no TeX is
@@ -397,7 +405,8 @@ def pdflatex(tex_path, warnings=None):
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(3):
             run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", f"-output-directory={tmp}",
-                                  str(tex_path.resolve())], capture_output=True, text=True, timeout=300)
+                                  str(tex_path.resolve())], capture_output=True, text=True, timeout=300,
+                                 env=_REPRODUCIBLE)
             pdf = Path(tmp) / (tex_path.stem + ".pdf")
             if run.returncode != 0 or not pdf.exists():
                 raise DocumentError(f"pdflatex failed on {tex_path}:\n{run.stdout[-3000:]}")

@@ -543,7 +543,7 @@ class Conv1D(Block):
             delta = b.matrix(f"delta{l}", channels)
             meanings.update({Z: f"the pre-activations of layer {l}", A_out: f"the output of layer {l}"})
             named, activated = Z, Output(act, Z, A_out, definitions[-1][1], delta)
-        title = f"Layer {l}: convolution, {channels} channels, width {width}" + (
+        title = f"Layer {l}: convolution ({act.name}), {channels} channels, width {width}" + (
             f", stride {stride}" if stride > 1 else "") + (f", padding {padding}" if padding else "")
         deltas = (*named_deltas(definitions[:width]), (named, delta))
         return Built(self.kind, l, title, A, A_out, tuple(definitions), (K, bias_), deltas,

@@ -226,8 +226,11 @@ def generic_layer(net):
 def mlp(sizes, activation="sigmoid", output=None, loss="half_sse", bias=True, layout="WA", reduction="mean",
         weight_decay=0, samples=SAMPLES):
     """The network with layer sizes [n0, n1, …, nL]: `activation` for the hidden layers (one, or one per
-    hidden layer), `output` for the last (default: the hidden activation)."""
+    hidden layer), `output` for the last (default: softmax under the softmax cross-entropy loss, else the hidden
+    activation)."""
     sizes = list(sizes)
+    if output is None and loss == "softmax_ce":   # the cross-entropy of a softmax, as its name says
+        output = "softmax"
     if len(sizes) < 2:
         raise InvalidArgument(f"mlp: sizes needs the input size and at least one layer, got {sizes}")
     hidden = len(sizes) - 2

@@ -112,8 +112,9 @@ def generic_meanings(net):
                     g["V"]: "the values of head h", g["S"]: "the attention scores of head h",
                     g["P"]: "the attention weights of head h: each query's weights sum to 1",
                     g["O"]: "head h's output, in its columns of O",
-                    g["E"]: f"the {k} × {k} identity in columns {k}(h − 1) + 1, …, {k}h and zeros elsewhere: Q "
-                            f"times the transpose of E_h is head h's {k} columns of Q, and so for K and V{by}"})
+                    g["E"]: f"the {k} × {k} identity in columns {k}(h − 1) + 1, …, {k}h and zeros elsewhere: "
+                            f"multiplied on the right by its transpose, Q keeps head h's {k} columns, and so do K "
+                            f"and V{by}"})
     return out
 
 

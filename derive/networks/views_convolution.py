@@ -207,7 +207,7 @@ def compact(net, block, dKj):
         parts += ["; and the gradient with respect to the input, ", transposed,
                   ", is the transposed convolution of ", delta, " with the kernel: the full correlation of ", delta,
                   f" (with {s - 1} zero step{'s' * (s > 2)} between its steps)" if s > 1 else "",
-                  f" with the kernel flipped in time (tap {w - 1} − j where the convolution has tap j) and its input "
+                  f" with the kernel flipped in time (tap {w - 1}−j where the convolution has tap j) and its input "
                   "and output channels swapped", f", read from step {p} on" if p else ""]
     return (*parts, ".")
 
