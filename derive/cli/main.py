@@ -97,9 +97,14 @@ def _count(value):
     return int(value)
 
 
+def _is_size(value):
+    """Whether a size given as a spec's TOML value is one: an integer (not a boolean) or a name."""
+    return isinstance(value, int) and not isinstance(value, bool) or isinstance(value, str) and value.isidentifier()
+
+
 def _size_option(value):
     """A size option's value: a positive integer or a name."""
-    if not (re.fullmatch(r"[0-9]+", value) or value.isidentifier()):
+    if not _is_size(int(value) if re.fullmatch(r"[0-9]+", value) else value):
         raise argparse.ArgumentTypeError(f"{value!r} is neither a positive integer nor a name")
     return value
 
@@ -223,7 +228,7 @@ def _layers(tables, path="layers", depth=1):
             a = arguments[key]
             if not isinstance(value, a.type) or isinstance(value, bool) and a.type is not bool:
                 raise UsageError(f"spec: {where}.{key} = {value!r} has the wrong type")
-            if a.type is SIZE and not (isinstance(value, int) or value.isidentifier()):
+            if a.type is SIZE and not _is_size(value):
                 raise UsageError(f"spec: {where}.{key} = {value!r} is neither a positive integer nor a name")
             if a.bounds:
                 _bounded(value, a.bounds, f"spec: {where}.{key}")
@@ -284,7 +289,7 @@ def _check_spec(spec):
         raise UsageError("spec: missing key 'sizes' (layer sizes n0, n1, …, nL)")
     for key in ("sizes", "samples"):
         for v in (spec[key] if key == "sizes" else [spec.get(key, "m")]):
-            if not (isinstance(v, int) and not isinstance(v, bool) or isinstance(v, str) and v.isidentifier()):
+            if not _is_size(v):
                 raise UsageError(f"spec: {key} entry {v!r} is neither a positive integer nor a name")
 
 
@@ -326,8 +331,7 @@ def _blocks_run(args, spec, notation):
     """derive run for a spec with [[layers]]: the network of blocks, derived, written and verified."""
     for key in ("inputs", "samples"):
         value = spec.get(key, "m")
-        if not (isinstance(value, int) and not isinstance(value, bool) or isinstance(value, str) and
-                value.isidentifier()):
+        if not _is_size(value):
             raise UsageError(f"spec: {key} = {value!r} is neither a positive integer nor a name")
         _bounded(value, (1, MAX_SIZE), f"spec: {key}")
     layers = _layers(spec["layers"])

@@ -239,10 +239,12 @@ def _chain_block(chain, n, function="L"):
         # every result is a sum over a generic head's terms: Σ_h tr(G_hᵀ dX) = tr((Σ_h G_h)ᵀ dX), each line summed
         _, index, first, last = next(iter(sums.values()))
         opening = r"\sum\nolimits_{%s=%s}^{%s} \Big[" % (index, first, last)
-        lhs = rf"{opening} {lhs} \Big]"
-        rows = [((f"{opening} {lines[0]}", *lines[1:]) if len(lines) > 1 else (f"{opening} {lines[0]} \\Big]",),
-                 rules) for lines, rules in rows]
-        rows = [((*lines[:-1], f"{lines[-1]} \\Big]") if len(lines) > 1 else lines, rules) for lines, rules in rows]
+
+        def summed(lines):   # Σ_h [ first line … last line ]
+            lines = (f"{opening} {lines[0]}", *lines[1:])
+            return (*lines[:-1], f"{lines[-1]} \\Big]")
+        lhs = summed((lhs,))[0]
+        rows = [(summed(lines), rules) for lines, rules in rows]
     title = tuple(("math", latex(p, n)) if isinstance(p, sp.Basic) else ("text", p) for p in chain.title)
     note = ()
     if chain.where:   # "for l = 5, 4, …, 1": the values of l as mathematics

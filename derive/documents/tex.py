@@ -51,13 +51,12 @@ _PREAMBLE = r"""\documentclass[10pt]{article}
 \newlength{\fitright}
 \newlength{\fitfull}
 \newlength{\fitleft}
-%% \fitafter{x}{y}: y in display style, scaled down to what \fitwidth leaves beside x (a result beside its ⇒ lhs =)
-\newcommand{\fitafter}[2]{\settowidth{\fitleft}{$\displaystyle #1$}\setlength{\fitleft}{\dimexpr\fitwidth-\fitleft\relax}%%
-  \sbox\z@{$\displaystyle #2$}\ifdim\wd\z@>\fitleft\resizebox{\fitleft}{!}{\usebox\z@}\else\usebox\z@\fi}
-\newcommand{\fitmath}[1]{\sbox\z@{$\displaystyle #1$}\ifdim\wd\z@>\fitwidth\resizebox{\fitwidth}{!}{\usebox\z@}%%
-  \else\usebox\z@\fi}
 %% \fitto{w}{x}: x, scaled down to w where wider
 \newcommand{\fitto}[2]{\sbox\z@{#2}\ifdim\wd\z@>#1\resizebox{#1}{!}{\usebox\z@}\else\usebox\z@\fi}
+\newcommand{\fitmath}[1]{\fitto{\fitwidth}{$\displaystyle #1$}}
+%% \fitafter{x}{y}: y in display style, scaled down to what \fitwidth leaves beside x (a result beside its ⇒ lhs =)
+\newcommand{\fitafter}[2]{\settowidth{\fitleft}{$\displaystyle #1$}%%
+  \setlength{\fitleft}{\dimexpr\fitwidth-\fitleft\relax}\fitto{\fitleft}{$\displaystyle #2$}}
 %% \fitbeside{x}: \fitwidth is what a line leaves beside x
 %% (globally: a chain's first row sets it for the rows after it in its align*)
 \newcommand{\fitbeside}[1]{\settowidth{\fitwidth}{#1}\global\fitwidth=\dimexpr\linewidth-\fitwidth\relax}
@@ -390,8 +389,8 @@ def _tex_text(s):
     return "".join(out)
 
 
-# the same .tex gives the same PDF bytes: pdfTeX's dates and document ID from a fixed time, not the clock
-_REPRODUCIBLE = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
+# the same .tex gives the same PDF bytes: pdfTeX's dates from a fixed time, not the clock
+REPRODUCIBLE = {"SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
 
 
 def pdflatex(tex_path, warnings=None):
@@ -406,7 +405,7 @@ def pdflatex(tex_path, warnings=None):
         for _ in range(3):
             run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", f"-output-directory={tmp}",
                                   str(tex_path.resolve())], capture_output=True, text=True, timeout=300,
-                                 env=_REPRODUCIBLE)
+                                 env={**os.environ, **REPRODUCIBLE})
             pdf = Path(tmp) / (tex_path.stem + ".pdf")
             if run.returncode != 0 or not pdf.exists():
                 raise DocumentError(f"pdflatex failed on {tex_path}:\n{run.stdout[-3000:]}")

@@ -1,5 +1,6 @@
 """The textbook view of a backprop: per layer one chain dL = … = tr(δᵀ dZ) of a few lines, each line an expression
 equal to the one before that cites the rules leading to it (the engine's step log is the full view)."""
+import functools
 from dataclasses import dataclass, replace
 
 import sympy as sp
@@ -193,10 +194,7 @@ def differential(E, stop, rules):
         rules.append(CONSTANT)   # d of the data (X, Y) and of a constant is 0: its term drops out
     activation = _activation(E)
     if activation is not None:   # σ′, cited where it is used
-        z = sp.Symbol("z", real=True)
-        body = activation.body.xreplace({ELT: z})
-        rules.append(Rule(f"derivative of {activation.name}", r"%s^{\prime}(z) = %s" % (
-            latex(body).replace("(z)", "", 1), latex(derivative(body, z)))))
+        rules.append(_derivative_rule(activation.name, activation.body))
     t = entry.differential.apply(E, dep)
     inner = {D: differential(D.arg, stop, rules) for D in _differentials(t) if D.arg not in stop}
     return t.xreplace(inner) if inner else t
@@ -209,6 +207,16 @@ def _activation(E):
     (x,), body = E.function.variables, E.function.expr
     body = body.xreplace({x: ELT})
     return next((a for a in ACTIVATIONS.values() if a.elementwise and a.body == body and body != ELT), None)
+
+
+@functools.lru_cache(maxsize=None)
+def _derivative_rule(name, body):
+    """The rule "derivative of σ": σ′(z) = … for the activation `name` with σ(ELT) = body (once per activation, not
+    at every chain that uses it)."""
+    z = sp.Symbol("z", real=True)
+    body = body.xreplace({ELT: z})
+    return Rule(f"derivative of {name}", r"%s^{\prime}(z) = %s" % (latex(body).replace("(z)", "", 1),
+                                                                  latex(derivative(body, z))))
 
 
 def _operands(E):
@@ -243,19 +251,23 @@ def output_chain(layer, delta, loss, title):
     b.gather([A], collect=False)   # each term on its own first: tr(−(Y ⊘ A)ᵀ dA) + tr(((1 − Y) ⊘ (1 − A))ᵀ dA)
     b.gather([A])
     b.expand([A], {Z}, layer.A_def)
-    remark = ""
-    if isinstance(layer.A_def, Softmax):
+    softmax = isinstance(layer.A_def, Softmax)
+    if softmax:
         # the softmax rule leaves two terms: each brought to tr(Gᵀ dZ) before they are collected
         b.gather([Z], collect=False)
     G = b.gather([Z])[Z]
-    if isinstance(layer.A_def, Softmax):
-        # Y 1 1ᵀ (or 1 1ᵀ Y): each sample's targets summed, spread over its entries
-        P = next(n for n in sp.preorder_traversal(G) if isinstance(n, sp.MatMul)
-                 and any(isinstance(f, sp.OneMatrix) for f in n.args) and any(isinstance(f, sp.MatrixSymbol) for f in n.args))
-        Y, = [f for f in P.args if isinstance(f, sp.MatrixSymbol)]
-        remark = ("When each sample's targets sum to 1 (one-hot targets), ", P, " = ", sp.OneMatrix(*P.shape),
-                  ", and the error is the familiar ", matadd(A, -Y), " (divided by the number of samples for the mean).")
-    return Chain(title, d(LOSS), tuple(b.lines), ((delta, G, "delta"),), remark=remark)
+    return Chain(title, d(LOSS), tuple(b.lines), ((delta, G, "delta"),), remark=_one_hot(G, A) if softmax else "")
+
+
+def _one_hot(G, A):
+    """What a softmax output's δ G becomes for one-hot targets: its Y 1 1ᵀ (or 1 1ᵀ Y), each sample's targets
+    summed and spread over its entries, is all ones."""
+    P = next(n for n in sp.preorder_traversal(G) if isinstance(n, sp.MatMul)
+             and any(isinstance(f, sp.OneMatrix) for f in n.args)
+             and any(isinstance(f, sp.MatrixSymbol) for f in n.args))
+    Y, = [f for f in P.args if isinstance(f, sp.MatrixSymbol)]
+    return ("When each sample's targets sum to 1 (one-hot targets), ", P, " = ", sp.OneMatrix(*P.shape),
+            ", and the error is the familiar ", matadd(A, -Y), " (divided by the number of samples for the mean).")
 
 
 def hidden_chain(delta_next, Z_next, Z_def, W, bias, A, A_def, Z, delta, title, decay=None, note=(), where=""):

@@ -241,10 +241,9 @@ def alike_norms(net, block, chains):
         compact = norm_compact(net, block, chains)
         if compact is None:
             return chains
-        part, compact, g, n = compact
+        part, compact, g, n, spread = compact
         last = mine[-1]
-        (mu, _), (C, _), (v, _), (s, _), (N, N_def), _ = block.definitions
-        spread, = [f for f in N_def.args if f.has(s)]
+        (mu, _), (C, _), (v, _), (s, _), (N, _), _ = block.definitions
         ones = sp.OneMatrix(n, 1)
         sums = matmul(N, ones) if _rows(net) else matmul(tp(ones), N)
         by = "row" if _rows(net) else "column"
@@ -285,8 +284,8 @@ def _names(block):
 
 def norm_compact(net, block, chains):
     """(what the layer norm passes back to its input, δ_C + (1/n) δ_μ spread over the features, the compact form
-    s ⊙ (g − mean g − N ⊙ mean(g ⊙ N)) per sample with g = δ_N, g, the number of features n), or None where its
-    chains stop before the input (the network's inputs X)."""
+    s ⊙ (g − mean g − N ⊙ mean(g ⊙ N)) per sample with g = δ_N, g, the number of features n, s spread over the
+    features: s 1ᵀ or 1 sᵀ), or None where its chains stop before the input (the network's inputs X)."""
     (mu, _), (C, C_def), _, (s, _), (N, N_def), _ = block.definitions
     read = _reached(chains)
     if not all(M in net.deltas and net.deltas[M] in read for M in (mu, C, N)):
@@ -300,7 +299,7 @@ def norm_compact(net, block, chains):
         ones = matmul(sp.OneMatrix(n, 1), sp.OneMatrix(1, n))
         return (matmul(M, ones) if _rows(net) else matmul(ones, M)) / n
 
-    return part, hadamard(spread, matadd(g, -mean(g), -hadamard(N, mean(hadamard(g, N))))), g, n
+    return part, hadamard(spread, matadd(g, -mean(g), -hadamard(N, mean(hadamard(g, N))))), g, n, spread
 
 
 def _rows(net):

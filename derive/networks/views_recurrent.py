@@ -38,9 +38,7 @@ def generic_steps(net, block, chains):
         one = replace(mine[0], results=(*mine[0].results, (Wh, sp.ZeroMatrix(*Wh.shape), "gradient")),
                       note=("with ", H0, " = 0, the one step has no term in ", Wh))
         return [one if c is mine[0] else c for c in chains]
-    if T < 2:
-        return chains
-    if len(mine) != T:
+    if T < 2 or len(mine) != T:
         return chains
     back = {v: k for k, v in at(net, block, 2).items()}   # step 2 written for a generic t
     Z, delta = back[block.deltas[1][0]], back[block.deltas[1][1]]
