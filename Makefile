@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) bench/dask_scaling.py
 	$(PY) bench/blocks.py
 	$(PY) bench/second.py
+	$(PY) bench/pytest_plugin.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -246,7 +246,7 @@ def test_classic_mistakes_in_hand_written_code_are_caught_with_a_hint(block):
     make, code, words = MISTAKES[block]
     net = make()
     verify.assert_gradients_match(lambda **a: code(**a), net)          # the right code passes
-    with pytest.raises(AssertionError, match=f"hint: .*{words}"):
+    with pytest.raises(AssertionError, match=f"this mistake gives: .*{words}"):
         verify.assert_gradients_match(lambda **a: code(**a, mistake=True), net)
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import derive
 import verify
-from verify.check import _in_domain, _sympy, _within, shape_at
+from verify.report import _in_domain, _sympy, _within, shape_at
 from verify.model import reference
 from verify.numeric import rounding_floor, scale_of
 from verify.second import _directions, _draw_product

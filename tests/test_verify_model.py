@@ -121,9 +121,9 @@ def test_hints_name_a_blocks_classic_mistake_and_a_flipped_sign():
 
     def ln_without_mean_terms(**arrays):
         return blocks.loss_and_gradients(plain, arrays, mistake="layer norm")[1]
-    with pytest.raises(AssertionError, match="hint: layer norm without the mean and variance terms"):
+    with pytest.raises(AssertionError, match="this mistake gives: layer norm without the mean and variance terms"):
         verify.assert_gradients_match(ln_without_mean_terms, net, weight_decay=0)
-    with pytest.raises(AssertionError, match="W3: .*hint: the sign is flipped"):
+    with pytest.raises(AssertionError, match="W3 +wrong .*hint: the sign is flipped"):
         verify.assert_gradients_match(lambda **a: {k: -v if k == "W3" else v for k, v in right(**a).items()}, net)
 
 

@@ -34,11 +34,12 @@ class Param:
 class Block:
     """A block of verify's reference, built from its plain specification (a dict with kind, index and its arguments).
     A subclass gives parameters(n, size) and forward(x, a); backward(saved, d, a, add, wrong), explicit(x, a),
-    `mistake` and linear() where it has them."""
+    `mistakes` and linear() where it has them."""
 
     kind = None
-    mistake = ""      # the classic mistake of a hand-written backward pass, in words ('' for none)
-    backward = None   # (saved, ∂L/∂y, arrays, add(name, gradient), wrong) -> ∂L/∂x; None: central differences
+    mistakes = {}     # {key: in words}: the classic mistakes of a hand-written backward pass, the first the likeliest
+    backward = None   # (saved, ∂L/∂y, arrays, add(name, gradient), wrong: a key of mistakes or None) -> ∂L/∂x;
+    #                   None: central differences
     explicit = None   # (x, arrays as explicit SymPy matrices) -> y; None: no exact proof
     steps = 0         # a recurrent first block reads X1 … X_steps
 
@@ -135,16 +136,23 @@ class Dense(Activated):
         y = self.activate(z)
         return y, (x, z, y)
 
+    mistakes = {"no σ′": "σ′ left out of δ (δ = ∂L/∂A where ∂L/∂A ⊙ σ′(Z) belongs)",
+                "σ′(A)": "σ′ of the activation A where σ′ of the pre-activation Z belongs (σ′(A) for σ′(Z))",
+                "W": "the weight not transposed in the backward pass (W where Wᵀ belongs, or Wᵀ for W)",
+                "A out": "the layer's output A⁽ˡ⁾ where its input A⁽ˡ⁻¹⁾ belongs in ∂L/∂W⁽ˡ⁾"}
+
     def backward(self, saved, d, a, add, wrong):
         x, z, y = saved
-        dz = self.through(z, y, d)
+        # δ = ∂L/∂Z = ∂L/∂A ⊙ σ′(Z); the mistakes: no σ′, σ′(A)
+        dz = d if wrong == "no σ′" else self.through(y if wrong == "σ′(A)" else z, y, d)
+        inputs = y if wrong == "A out" else x
         if self.spec.get("tie"):
-            add(self.spec["tie"], (x.T @ dz).T)    # the shared weight: both uses add up
+            add(self.spec["tie"], (inputs.T @ dz).T)    # the shared weight: both uses add up
         else:
-            add(self.name("W"), x.T @ dz)
+            add(self.name("W"), inputs.T @ dz)
         if self.spec["bias"]:
             add(self.name("b"), dz.sum(axis=0)[:, None])
-        return dz @ self.weight(a).T
+        return dz @ (self.weight(a) if wrong == "W" else self.weight(a).T)
 
     def explicit(self, x, a):
         W = self.weight(a)
@@ -190,7 +198,7 @@ class LayerNorm(Block):
     """x̂ = (x − μ)/√(σ² + ε), y = γ ⊙ x̂ + β per row."""
 
     kind = "layer norm"
-    mistake = "layer norm without the mean and variance terms (dx = γ ⊙ dy / σ only)"
+    mistakes = {"mean terms": "layer norm without the mean and variance terms (dx = γ ⊙ dy / σ only)"}
 
     def parameters(self, n, size):
         return [Param(self.name("gamma"), (n, 1), centre=1.0, spread=0.3), Param(self.name("beta"), (n, 1))], n
@@ -229,7 +237,7 @@ class SelfAttention(Block):
     """Per head P = softmax(Q_h K_hᵀ/√d), output concat(P V_h) W_o."""
 
     kind = "self-attention"
-    mistake = "attention without the softmax Jacobian's row-sum term (dS = P ⊙ dP only)"
+    mistakes = {"row sum": "attention without the softmax Jacobian's row-sum term (dS = P ⊙ dP only)"}
 
     def constants(self):   # derive writes d_k as a symbol d_k<l>
         return {self.name("d_k"): sp.Integer(self.spec["d_k"])}
@@ -282,8 +290,8 @@ class Convolution(Activated):
     y = f(patches K + 1 bᵀ)."""
 
     kind = "convolution"
-    mistake = ("the kernel flipped in ∂L/∂K (taps in reverse order: a convolution where the forward pass is a "
-               "correlation)")
+    mistakes = {"flipped": "the kernel flipped in ∂L/∂K (taps in reverse order: a convolution where the forward pass "
+                           "is a correlation)"}
 
     def parameters(self, n, size):
         c = self.spec["channels"]
@@ -330,7 +338,7 @@ class Recurrent(Activated):
     """Elman: H_t = f(H_{t−1} W_h + X_t W_x + 1 bᵀ), H_0 = 0, read by X1 … X_steps; backpropagation through time."""
 
     kind = "recurrent"
-    mistake = "backpropagation through time truncated to one step (only the last step's terms)"
+    mistakes = {"truncated": "backpropagation through time truncated to one step (only the last step's terms)"}
 
     def __init__(self, spec):
         super().__init__(spec)
@@ -408,11 +416,19 @@ def forward(blocks, x, a):
     return x, tape
 
 
+def _makes(block, wrong):
+    """The key of the mistake `block` makes under `wrong`: a kind (its blocks make their first mistake) or (kind, key,
+    index or None: every block of the kind); None for none."""
+    kind, key, index = (wrong, next(iter(block.mistakes), None), None) if isinstance(wrong, str) else \
+        (wrong or (None, None, None))
+    return key if block.kind == kind and index in (None, block.index) else None
+
+
 def backward(tape, d, a, add, wrong=None):
     """∂L/∂x of the blocks' input from ∂L/∂y of their output, every parameter's gradient given to add(name, g);
-    blocks of the kind `wrong` make their classic mistake."""
+    the blocks `wrong` names (see _makes) make that mistake."""
     for block, saved in reversed(tape):
-        d = block.backward(saved, d, a, add, block.kind == wrong)
+        d = block.backward(saved, d, a, add, _makes(block, wrong))
     return d
 
 
@@ -496,8 +512,9 @@ class Reference:
         return self.data(out, a["Y"])[0] + self.decay(a)[0]
 
     def run(self, arrays, mistake=None):
-        """(loss, {parameter: gradient}) for the layout's arrays; `mistake`: a block kind whose classic mistake the
-        backward pass makes. Where a block has no backward pass, the gradient is central differences of the loss."""
+        """(loss, {parameter: gradient}) for the layout's arrays; `mistake`: the blocks that make a classic mistake in
+        the backward pass (see _makes). Where a block has no backward pass, the gradient is central differences of
+        the loss."""
         if not self.by_hand:
             values = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
             return self.loss(values), {k: central_difference(lambda **p: self.loss(p), values, k)
@@ -553,12 +570,26 @@ def loss_and_gradients(spec, arrays, mistake=None):
 
 
 def mistaken(spec, arrays):
-    """{mistake: gradients as that classic mistake gives them}, for the mistakes the network's blocks can make."""
+    """{mistake in words: gradients as that classic mistake gives them}: each mistake of the network's blocks made in
+    every block of its kind, then in one block at a time, and the mean's 1/m left out (or put into a sum); a mistake
+    the network's shapes do not allow (W for Wᵀ in a rectangular layer) is left out."""
     ref = Reference(spec)
     if not ref.by_hand:
         return {}
-    kinds = {b.kind: b.mistake for b in ref.all if b.mistake}
-    return {text: ref.run(arrays, kind)[1] for kind, text in kinds.items()}
+    makers = [b for b in ref.all if b.mistakes]
+    choices = [(b.kind, key, None, text) for b in {b.kind: b for b in makers}.values() for key, text in b.mistakes.items()]
+    choices += [(b.kind, key, b.index, f"{text}, in layer {b.index}") for b in makers for key, text in b.mistakes.items()
+                if sum(c.kind == b.kind for c in makers) > 1]
+    out = {}
+    for kind, key, index, text in choices:
+        try:
+            out[text] = ref.run(arrays, (kind, key, index))[1]
+        except ValueError:   # a product the shapes do not allow
+            pass
+    summed = {**spec, "reduction": "sum" if spec["reduction"] == "mean" else "mean"}
+    out["the 1/m of the mean loss left out (the gradient of the sum)" if spec["reduction"] == "mean" else
+        "a 1/m where the loss is a sum, not a mean"] = Reference(summed).run(arrays)[1]
+    return out
 
 
 def shapes(spec, dims):

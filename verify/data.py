@@ -46,16 +46,28 @@ def targets(spec, shape, rng):
 
 
 def draw(network, rng, dims, dtype=np.float64, spec=None, tries=100):
-    """(X, Y, params): random inputs at the given sizes with |Z| ≥ MARGIN at every relu-type unit."""
+    """(X, Y, params): random inputs at the given sizes with |Z| ≥ MARGIN at every relu-type unit. Samples are
+    independent in a chain of dense layers, so only the samples that come near a kink are drawn again (any number of
+    samples is drawn in a few rounds); the parameters are drawn again when that does not settle in `tries` rounds."""
     spec = spec or Spec.of(network, weight_decay=0.0)
     sh = shapes(network, dims)
+    rows = spec.layout == "AW"   # samples are the rows of X (else its columns)
     for _ in range(tries):
         X = rng.normal(size=sh["X"])
         params = {k: rng.normal(scale=0.8, size=s) for k, s in sh.items() if k not in ("X", "Y")}
-        Zs, _ = forward(spec, X, params)
-        if all(np.min(np.abs(Z), initial=np.inf) >= MARGIN
-               for Z, act in zip(Zs, spec.activations) if act in KINKED):
-            Y = targets(spec, sh["Y"], rng)
-            cast = {k: v.astype(dtype) for k, v in params.items()}
-            return X.astype(dtype), Y.astype(dtype), cast
+        for _ in range(tries):
+            Zs, _ = forward(spec, X, params)   # columns are samples
+            near = np.zeros(Zs[0].shape[1], dtype=bool) if Zs else np.zeros(0, dtype=bool)
+            for Z, act in zip(Zs, spec.activations):
+                if act in KINKED:
+                    near |= np.any(np.abs(Z) < MARGIN, axis=0)
+            if not near.any():
+                Y = targets(spec, sh["Y"], rng)
+                cast = {k: v.astype(dtype) for k, v in params.items()}
+                return X.astype(dtype), Y.astype(dtype), cast
+            fresh = rng.normal(size=(int(near.sum()), X.shape[1]) if rows else (X.shape[0], int(near.sum())))
+            if rows:
+                X[near] = fresh
+            else:
+                X[:, near] = fresh
     raise RuntimeError(f"could not draw inputs with |Z| ≥ {MARGIN} at every relu-type unit in {tries} tries")

@@ -58,7 +58,9 @@ class Recursion:
         return recursion.loss(self.spec, arrays["X"], arrays["Y"], self.parameters(arrays))
 
     def mistaken(self, arrays):
-        return {}
+        """{mistake: gradients}: the dense layers' classic mistakes, from the block reference (a chain is a network of
+        blocks); none for the old {sizes, layers} format."""
+        return blocks.mistaken({**self.net, "weight_decay": self.weight_decay}, arrays) if "blocks" in self.net else {}
 
     def product(self, arrays, V, kind, eps, noise):
         from .second import network_product   # second order builds on the references

@@ -6,7 +6,7 @@ import numpy as np
 import sympy as sp
 
 from . import exact, recursion
-from .check import EXPLICIT_ENTRIES, EXPLICIT_F, FD_ROUNDING, Report, Row, _in_domain, _sympy, gradient_rows, row, shape_at, shaped
+from .report import EXPLICIT_ENTRIES, EXPLICIT_F, FD_ROUNDING, Report, Row, _in_domain, _sympy, gradient_rows, row, shape_at, shaped
 from .numeric import agreement, copies, rounding_floor, scale_of, trials_at_least_one
 from .model import reference
 
@@ -69,6 +69,7 @@ def assert_hvp_match(fn, net, *, kind="hvp", trials=2, seed=0, width=3, samples=
     V_<parameter>, from verify's own recursion, at random inputs; raise AssertionError naming the parameter, the worst
     entry and both values. Each block is compared on its own scale (relative TOLERANCE), above the reference's
     own central-difference error; non-finite entries fail. Sizes as in assert_gradients_match."""
+    __tracebackhide__ = True   # pytest shows the caller's line and the message, not this function's frames
     if kind not in PRODUCTS:
         raise ValueError(f"kind must be one of {PRODUCTS}, got {kind!r}")
     plain = net.specification() if hasattr(net, "specification") else net
