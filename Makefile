@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench notebooks clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+notebooks: $(STAMP)
+	$(PY) examples/execute.py
 
 bench: $(STAMP)
 	$(PY) bench/engine.py

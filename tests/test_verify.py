@@ -261,3 +261,14 @@ def test_an_enclosing_time_limit_holds_inside_a_longer_one():
     # the inner limit first: the enclosing one goes on, with what it had left
     assert _within(30, lambda: (_within(1, _busy, 10), _busy(.1))[1]) == "finished"
     assert time.monotonic() - start < 6
+
+
+@pytest.mark.parametrize("layout", ["WA", "AW"])
+def test_inputs_away_from_relu_kinks_are_drawn_for_5000_samples(layout):
+    from verify import data, recursion
+    net = derive.mlp([784, 128, 10], activation="relu", loss="softmax_ce", layout=layout, samples=5000)
+    spec = recursion.Spec.of(net)
+    X, Y, params = data.draw(net, np.random.default_rng(0), data.dimensions(net))
+    assert X.shape == ((5000, 784) if layout == "AW" else (784, 5000))
+    Zs, _ = recursion.forward(spec, X, params)
+    assert np.min(np.abs(Zs[0])) >= data.MARGIN and Zs[0].shape == (128, 5000)

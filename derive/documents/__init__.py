@@ -63,11 +63,11 @@ def _repr_html_(result):
 
 
 def _network_html(net):
-    """What a notebook shows for a Network: its description, symbols with shapes, forward pass and loss."""
+    """What a notebook shows for a Network: a sentence, its symbols with shapes, forward pass and loss."""
     n = Notation()
     blocks = [Text(network_words(net, n)), symbols(net, n),
               Equations((*((latex(Z, n), latex(E, n), "") for Z, E in net.forward.items()), ("L", latex(net.loss, n), "")))]
-    return to_html(net.describe(), blocks, fragment=True)
+    return to_html(None, blocks, fragment=True)
 
 
 # rich display in Jupyter: registered here, the stage that prints documents (the results know nothing of HTML)

@@ -91,19 +91,40 @@ def _chain_html(b):
             + (f"<p>{_parts(b.remark)}</p>" if b.remark else ""))
 
 
-STYLE = ("<style>body{font-family:serif;max-width:70em;margin:2em auto;padding:0 1em}"
-           "td{padding:.2em .6em;vertical-align:middle}td.note{color:#555;font-style:italic;white-space:nowrap}"
-           "math[display=block]{margin:.5em 0}td.lhs{text-align:right}.note,td.meaning{color:#555;font-style:italic}"
-         "table.chain span.note{margin-left:2em;white-space:nowrap;font-size:.9em}"
-           "table.summary{border:1px solid black;padding:.4em;margin:1em auto}</style>")
+# the documents' look, selector -> declarations
+LOOK = {"td": "padding:.2em .6em;vertical-align:middle", "td.note": "color:#555;font-style:italic;white-space:nowrap",
+        "math[display=block]": "margin:.5em 0", "td.lhs": "text-align:right",
+        ".note,td.meaning": "color:#555;font-style:italic",
+        "table.chain span.note": "margin-left:2em;white-space:nowrap;font-size:.9em",
+        "table.summary": "border:1px solid black;padding:.4em;margin:1em auto"}
+# a notebook's output: every rule scoped under div.derive, and the notebook's own table style (cells right-aligned,
+# rows striped and highlighted, tables centred) undone inside it; the scope names the class twice, so that its rules
+# outweigh JupyterLab's (two classes: ":not(.jp-RenderedMarkdown).jp-RenderedHTMLCommon td")
+SCOPED = {"": "font-family:serif", "p.title": "font-size:1.25em;font-weight:bold;margin:.5em 0",
+          "table": "border:none;border-collapse:separate;margin:0;table-layout:auto;font-size:inherit;width:auto",
+          "table tr:nth-child(n),table tr:hover": "background:transparent",
+          "table td,table th": "text-align:left;border:none;max-width:none;line-height:normal", **LOOK}
+
+
+def _css(rules, scope=""):
+    """A <style> element of the rules, every selector prefixed with `scope`."""
+    return "<style>" + "".join("%s{%s}" % (",".join(f"{scope} {s}".strip() for s in selector.split(",")), body)
+                               for selector, body in rules.items()) + "</style>"
+
+
+STYLE = _css({"body": "font-family:serif;max-width:70em;margin:2em auto;padding:0 1em", **LOOK})
+FRAGMENT_STYLE = _css(SCOPED, "div.derive.derive")
 
 
 def to_html(title, blocks, fragment=False):
     """A self-contained HTML page; every formula is MathML, so it renders offline with no script. `fragment`: the
-    body alone, in a <div> (what a notebook displays)."""
-    head = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{html.escape(title)}</title>",
-            STYLE, "</head><body>"]
-    out = (["<div class=derive>", STYLE] if fragment else head) + [f"<h1>{html.escape(title)}</h1>"]
+    body alone in a <div class=derive> whose style reaches nothing outside it (what a notebook displays), the title
+    (None: none) a paragraph, not a heading."""
+    if fragment:
+        out = ["<div class=derive>", FRAGMENT_STYLE] + ([f"<p class=title>{html.escape(title)}</p>"] if title else [])
+    else:
+        out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{html.escape(title)}</title>",
+               STYLE, "</head><body>", f"<h1>{html.escape(title)}</h1>"]
     number = 0
     for b in blocks:
         if isinstance(b, Heading):
