@@ -1,10 +1,10 @@
-# make demo: set up .venv and write the derivations into output/; make test: the whole suite.
+# make demo: set up .venv and write the derivations into output/; make test: the whole suite; make docs: the site.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench notebooks clean
+.PHONY: demo test docs bench notebooks clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict
+
 notebooks: $(STAMP)
 	$(PY) examples/execute.py
 
@@ -34,4 +37,4 @@ bench: $(STAMP)
 	$(PY) bench/pytest_plugin.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis site

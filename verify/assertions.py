@@ -1,7 +1,8 @@
 """assert_gradients_match: a user's backprop against verify's reference (the closed-form recursion for dense
 layers, the block reference otherwise); a failure is a table of every parameter, with the mistake named where it is
 recognisable."""
-from collections.abc import Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 
@@ -156,8 +157,9 @@ def _hint_of(name, expected, arrays, model, candidates, *, m, n_out, rtol, floor
     return hint_of
 
 
-def assert_gradients_match(fn, net, *, trials=2, rtol=1e-6, seed=0, width=3, samples=3, weight_decay=0.1,
-                           dtype=np.float64):
+def assert_gradients_match(fn: Callable[..., Mapping[str, Any]], net: Any, *, trials: int = 2, rtol: float = 1e-6,
+                           seed: int = 0, width: int = 3, samples: int = 3, weight_decay: float = 0.1,
+                           dtype: type = np.float64) -> None:
     """Check fn(X=..., Y=..., W1=..., b1=..., ...) -> {name: gradient} against verify's reference for the network
     `net` (a plain specification, a verify.Spec, or an object with specification() such as a derive.Network): the
     closed-form recursion for a chain of dense layers, the block reference otherwise; at random inputs. A failure is

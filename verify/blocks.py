@@ -36,8 +36,8 @@ class Block:
     A subclass gives parameters(n, size) and forward(x, a); backward(saved, d, a, add, wrong), explicit(x, a),
     `mistakes` and linear() where it has them."""
 
-    kind = None
-    mistakes = {}     # {key: in words}: the classic mistakes of a hand-written backward pass, the first the likeliest
+    kind: str | None = None
+    mistakes: dict[str, str] = {}    # {key: in words}: the classic mistakes of a hand-written backward pass, the first the likeliest
     backward = None   # (saved, ∂L/∂y, arrays, add(name, gradient), wrong: a key of mistakes or None) -> ∂L/∂x;
     #                   None: central differences
     explicit = None   # (x, arrays as explicit SymPy matrices) -> y; None: no exact proof

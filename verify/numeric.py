@@ -1,4 +1,6 @@
 """Central finite differences and the comparison every check makes, written without reference to `derive`."""
+from collections.abc import Callable, Mapping
+from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -7,7 +9,7 @@ ROUNDING = 256   # ulps of the computation's scale below which two results canno
 CONCLUSIVE = 1e-3  # a reference whose own error exceeds this share of its scale decides nothing
 
 
-def central_difference(f, values, name, eps=1e-6):
+def central_difference(f: Callable[..., Any], values: Mapping[str, Any], name: str, eps: float = 1e-6) -> np.ndarray:
     """∂f/∂values[name] by central differences, entry by entry: (f(x + εe) − f(x − εe)) / 2ε."""
     x = np.array(values[name], dtype=float)
     grad = np.zeros_like(x)
@@ -20,7 +22,7 @@ def central_difference(f, values, name, eps=1e-6):
     return grad
 
 
-def relative_error(actual, expected):
+def relative_error(actual: Any, expected: Any) -> float:
     """max |actual − expected| / max(1, max |expected|)."""
     actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
     if actual.shape != expected.shape:

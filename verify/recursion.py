@@ -112,8 +112,8 @@ class Spec:
     layout: str = "WA"
     reduction: str = "mean"
     weight_decay: float = 0.0
-    bias: tuple = None  # one bool per layer; None: every layer has a bias
-    sizes: tuple = None
+    bias: tuple | None = None  # one bool per layer; None: every layer has a bias
+    sizes: tuple | None = None
     samples: object = None
     decay: object = None  # λ as given (a SymPy number or symbol), for the exact proof
 

@@ -3,6 +3,7 @@ import functools
 import html
 import json
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import sympy as sp
@@ -194,7 +195,8 @@ def _exact_dimensions(model):
     return dims if model.units(dims) <= EXACT_UNITS else model.exact_dimensions(1)
 
 
-def check(result, *, seed=0, trials=3, dtype=np.float64, width=3, samples=3, exact_proof=None):
+def check(result: Any, *, seed: int = 0, trials: int = 3, dtype: Any = np.float64, width: int = 3, samples: int = 3,
+          exact_proof: bool | None = None) -> "Report":
     """A Report comparing result.numpy() with verify's reference, finite differences and (small sizes) an exact proof.
 
     `result` is what derive returns, or any object with the same interface: specification() (plain data: the

@@ -1,5 +1,7 @@
 """Second order: Hessians, Hessian-vector and Gauss–Newton products against central differences of gradients (the
 recursion's, for networks), their symmetry, and an exact SymPy proof (second derivatives entry by entry)."""
+from collections.abc import Callable, Mapping
+from typing import Any
 from collections.abc import Mapping
 
 import numpy as np
@@ -63,7 +65,8 @@ def _directions(params, rng):
     return {k: rng.normal(size=np.shape(p)) for k, p in params.items()}
 
 
-def assert_hvp_match(fn, net, *, kind="hvp", trials=2, seed=0, width=3, samples=3, weight_decay=0.1):
+def assert_hvp_match(fn: Callable[..., Mapping[str, Any]], net: Any, *, kind: str = "hvp", trials: int = 2, seed: int = 0,
+                     width: int = 3, samples: int = 3, weight_decay: float = 0.1) -> None:
     """Check fn(X=..., Y=..., W1=..., b1=..., ..., V_W1=..., V_b1=..., ...) -> {parameter: product} against the
     product of the network's Hessian (kind="hvp") or Gauss–Newton matrix (kind="gauss_newton") with the directions
     V_<parameter>, from verify's own recursion, at random inputs; raise AssertionError naming the parameter, the worst
@@ -113,7 +116,8 @@ def _drawn(model, kind, rng):
             lambda V, eps, noise: model.product(arrays, V, kind, eps, noise))
 
 
-def check_products(result, kind="hvp", *, seed=0, trials=3, width=3, samples=3, exact_proof=False):
+def check_products(result: Any, kind: str = "hvp", *, seed: int = 0, trials: int = 3, width: int = 3, samples: int = 3,
+                   exact_proof: bool = False) -> Report:
     """A Report comparing result.numpy(kind) (a derived backprop's Hessian-vector or Gauss–Newton product) with
     verify's own products (of its reference's gradient: verify.model), for every parameter; exact_proof=True adds the
     exact proof of the Hessian-vector product at width 2 and one sample (seconds to a minute: see
@@ -142,7 +146,7 @@ def check_products(result, kind="hvp", *, seed=0, trials=3, width=3, samples=3, 
     return report
 
 
-def check_second(d, *, seed=0, trials=3, width=3, exact_proof=None):
+def check_second(d: Any, *, seed: int = 0, trials: int = 3, width: int = 3, exact_proof: bool | None = None) -> Report:
     """A Report for a derive.SecondDerivation: the generated gradient against f (SymPy's evaluation of the formula
     for small inputs, central differences of f evaluated by SymPy), the generated Hessian (or H v) against central
     differences of that checked gradient, the Hessian's symmetry, and an exact proof at

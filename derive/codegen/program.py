@@ -1,6 +1,8 @@
 """Generated functions: the statements of a program printed by the array printer, shared sub-expressions once,
 outputs as early as they can be computed, every local freed after its last use; compiled, keyword-called,
 or written as a standalone module; and lambdify for single expressions."""
+from collections.abc import Callable, Sequence
+from typing import Any
 import builtins
 import itertools
 import keyword
@@ -422,7 +424,7 @@ def keyword_function(program):
     return function
 
 
-def lambdify(args, expr):
+def lambdify(args: Sequence[sp.Basic], expr: sp.Basic) -> Callable[..., Any]:
     """A NumPy function of `args` computing `expr`, like sympy.lambdify; symbolic sizes are read off the inputs.
 
     Shared sub-expressions are computed once (the code is linear in the expression's DAG, not its tree).

@@ -5,7 +5,7 @@ from sympy.matrices.expressions.hadamard import HadamardPower, HadamardProduct
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
 # Expressions the engine and the printers never look inside.
-LEAVES = (sp.MatrixSymbol, sp.Symbol, sp.Number, sp.NumberSymbol, sp.Identity, sp.OneMatrix, sp.ZeroMatrix,
+LEAVES: tuple[type, ...] = (sp.MatrixSymbol, sp.Symbol, sp.Number, sp.NumberSymbol, sp.Identity, sp.OneMatrix, sp.ZeroMatrix,
           sp.MatrixBase, sp.Lambda)  # and Select, added below where it is defined
 
 

@@ -16,8 +16,8 @@ class ScalarFunctionBase(sp.Function):
     sympify, that is run, them); `latex_name` and `text_name` are how documents write its name. (SymPy's printers
     dispatch a Function subclass to the methods of base classes whose names end in "Base": _print_ScalarFunctionBase.)"""
 
-    latex_name = None  # None: \operatorname{<class name>}
-    text_name = None   # None: the class name
+    latex_name: str | None = None  # None: \operatorname{<class name>}
+    text_name: str | None = None   # None: the class name
 
     def __new__(cls, *args, **kwargs):
         if any(isinstance(a, str) for a in args):

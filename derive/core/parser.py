@@ -1,4 +1,5 @@
 """A small parser for matrix expressions typed by users: text -> SymPy objects (never eval, never sympify)."""
+from collections.abc import Mapping
 import difflib
 import re
 from dataclasses import dataclass
@@ -221,7 +222,7 @@ def _shape(e):
     return f"{e.rows}×{e.cols}" if e.is_Matrix else "scalar"
 
 
-def parse(text, shapes):
+def parse(text: str, shapes: Mapping[str, tuple[int | str, int | str]]) -> sp.Basic:
     """The SymPy expression of `text`; `shapes` maps each matrix name to (rows, cols) (ints or size names);
     other names may be scalars if listed with shape None."""
     symbols = {}

@@ -142,7 +142,8 @@ def _scalar_function(function, arity, what, name):
     return value
 
 
-def register_activation(name, function, latex=None, same_sign=False):
+def register_activation(name: str, function: Callable[[sp.Basic], sp.Basic], latex: str | None = None,
+                        same_sign: bool = False) -> "Activation":
     """Register the elementwise activation `name` with σ(x) = function(x) (SymPy scalars, e.g.
     `lambda x: x * derive.sigmoid(x)`); documents write it `latex` (default \\operatorname{name}). `same_sign`
     declares σ(z) > 0 exactly where z > 0, so that code reads the mask [Z > 0] off A. Returns the entry."""
@@ -153,7 +154,7 @@ def register_activation(name, function, latex=None, same_sign=False):
     return entry
 
 
-def register_loss(name, per_entry):
+def register_loss(name: str, per_entry: Callable[[sp.Basic, sp.Basic], sp.Basic]) -> "Loss":
     """Register the loss `name` with ℓ(a, y) = per_entry(a, y) for one output entry (SymPy scalars, e.g.
     `lambda a, y: sympy.log(sympy.cosh(a - y))`), summed over outputs and samples. Returns the entry."""
     _name(name, LOSSES, "loss")
@@ -218,7 +219,7 @@ def _bce_logits(Z, Y, A):
                            matmul(tp(matadd(J, matmul(-1, Y))), apply(softplus, Z))))
 
 
-for _entry in (
+for _loss in (
         # ½ Σ_samples ‖a − y‖² = ½ tr((A − Y)ᵀ(A − Y))
         Loss("half_sse", lambda a, y: (a - y) ** 2 / 2,
              matrix=lambda A, Y: sp.Rational(1, 2) * sp.Trace(matmul(tp(_error(A, Y)), _error(A, Y)))),
@@ -240,4 +241,4 @@ for _entry in (
                  "softplus": Logits(lambda Z, Y, A: -sp.Trace(matmul(tp(Y), apply(log_softplus, Z))),
                                     "−y log softplus(z), log softplus(z) → z below −700 where softplus(z) "
                                     "underflows")})):
-    LOSSES[_entry.name] = _entry
+    LOSSES[_loss.name] = _loss

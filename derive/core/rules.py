@@ -95,7 +95,7 @@ IDENTITIES = {
                      r"\frac{\partial f}{\partial X} = G"),
 }
 
-OPERATORS = {}
+OPERATORS: dict[type, "Operator"] = {}
 
 
 def register(node, differential, transpose=None, identities=()):

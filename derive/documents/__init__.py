@@ -1,4 +1,5 @@
 """Derivation documents: blocks built from results (blocks), typeset to LaTeX and PDF (tex) and HTML (html)."""
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..engine.derivation import Derivation, check_detail
@@ -44,17 +45,21 @@ def _paper(paper):
     return paper
 
 
-def latex_document(result, notation=None, title=None, detail="textbook", paper="a4", sections=None):
+def latex_document(result: "Backprop | Derivation | SecondDerivation | Sequence[Derivation]", notation: Notation | None = None, title: str | None = None,
+                   detail: str = "textbook", paper: str = "a4", sections: Iterable[str] | None = None) -> str:
     """A standalone LaTeX document of a Backprop, a Derivation or a list of Derivations (compiles with pdflatex);
     `detail` "textbook" (one chain per layer) or "full" (every step), `paper` "a4" or "letter"; `sections` of a
     network's document: any of "index", "algorithm" (default: both for dense layers, neither for other blocks)."""
-    return to_latex(*_blocks(result, title, notation, detail, sections=sections), paper=_paper(paper))
+    heading, blocks = _blocks(result, title, notation, detail, sections=sections)
+    return to_latex(heading, blocks, paper=_paper(paper))
 
 
-def html_document(result, notation=None, title=None, detail="textbook", sections=None):
+def html_document(result: "Backprop | Derivation | SecondDerivation | Sequence[Derivation]", notation: Notation | None = None, title: str | None = None,
+                  detail: str = "textbook", sections: Iterable[str] | None = None) -> str:
     """A self-contained HTML page of a Backprop, a Derivation or a list of Derivations (MathML, no script);
     `sections` as for latex_document."""
-    return to_html(*_blocks(result, title, notation, detail, sections=sections))
+    heading, blocks = _blocks(result, title, notation, detail, sections=sections)
+    return to_html(heading, blocks)
 
 
 def _repr_html_(result):
@@ -71,8 +76,9 @@ def _network_html(net):
 
 
 # rich display in Jupyter: registered here, the stage that prints documents (the results know nothing of HTML)
-Backprop._repr_html_ = Derivation._repr_html_ = SecondDerivation._repr_html_ = _repr_html_
-Network._repr_html_ = _network_html
+for _cls, _display in ((Backprop, _repr_html_), (Derivation, _repr_html_), (SecondDerivation, _repr_html_),
+                      (Network, _network_html)):
+    setattr(_cls, "_repr_html_", _display)
 
 
 def write(result, folder, title=None, notation=None, pdf=True, detail="textbook", paper="a4", extra=(), end=(),

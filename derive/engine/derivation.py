@@ -1,4 +1,5 @@
 """The public entry points: gradient, gradients and derivation."""
+from collections.abc import Mapping, Sequence
 import functools
 from dataclasses import dataclass
 
@@ -22,7 +23,8 @@ def _check_wrt(wrt):
             raise InvalidType(f"can only differentiate with respect to a MatrixSymbol or Symbol, got {X!r}")
 
 
-def gradients(f, wrt, where=None, symmetric=False):
+def gradients(f: sp.Basic, wrt: Sequence[sp.MatrixSymbol], where: Mapping | None = None,
+              symmetric: bool | str = False) -> dict:
     """{X: ∂f/∂X} for every X in wrt, from one reverse sweep; `where` names intermediates {Z: E}; `symmetric` (see
     symmetric_gradient) restricts every variable to symmetric matrices."""
     wrt = tuple(wrt)
@@ -31,7 +33,7 @@ def gradients(f, wrt, where=None, symmetric=False):
     return {X: symmetric_gradient(adjoints.get(X, zero_like(X)), symmetric) for X in wrt}
 
 
-def gradient(f, X, where=None, symmetric=False):
+def gradient(f: sp.Basic, X: sp.MatrixSymbol, where: Mapping | None = None, symmetric: bool | str = False) -> sp.Basic:
     """∂f/∂X: the matrix G of X's shape with df = tr(Gᵀ dX); symmetric=True for a symmetric X (see
     symmetric_gradient)."""
     return gradients(f, [X], where, symmetric)[X]
@@ -42,7 +44,7 @@ def sym(G):
     return matmul(sp.Rational(1, 2), matadd(G, tp(G)))
 
 
-def symmetric_gradient(G, how=True):
+def symmetric_gradient(G: sp.Basic, how: bool | str = True) -> sp.Basic:
     """G restricted to symmetric matrices S = Sᵀ: sym(G) = (G + Gᵀ)/2 for how=True, the gradient in the space of
     symmetric matrices (with the trace inner product: df = tr(sym(G)ᵀ dS) for every symmetric dS); G + Gᵀ − G ⊙ I
     for how="entries", the derivative by the n(n+1)/2 independent entries (each off-diagonal entry stands for two,
@@ -84,7 +86,7 @@ class Result:
     """What Derivation and Backprop share: the rules used, and their generated code (built by derive.codegen from
     `plan(what)`, one of PROGRAMS)."""
 
-    PROGRAMS = ()
+    PROGRAMS: tuple[str, ...] = ()
 
     def rules(self):
         """The rules used, each once, in order of first use."""
@@ -213,7 +215,7 @@ def fold(steps):
 
 
 @memoised
-def derivation(f, X, where=None):
+def derivation(f: sp.Basic, X: sp.MatrixSymbol, where: Mapping | None = None) -> "Derivation":
     """The Derivation of ∂f/∂X, every step recorded."""
     _check_wrt([X])
     f, definitions = prepare(f, where)

@@ -2,6 +2,7 @@
 d²f = vec(dX)ᵀ H vec(dX)), the Hessian-vector product (the forward differential of the gradient along V), the
 Jacobian of a matrix function (d vec F = J d vec X), the vector-Jacobian product, and gradients and Hessians in the
 space of symmetric matrices."""
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sympy as sp
@@ -171,7 +172,8 @@ def _first(f, X, where, symmetric):
 
 
 @memoised
-def hessian_derivation(f, X, where=None, symmetric=False):
+def hessian_derivation(f: sp.Basic, X: sp.MatrixSymbol, where: Mapping | None = None,
+                       symmetric: bool | str = False) -> "SecondDerivation":
     """The SecondDerivation of the Hessian of the scalar f with respect to X (n × p): the np × np matrix H with
     d²f = vec(dX)ᵀ H vec(dX), column-major vec, written with ⊗, the commutation matrix K and diag(vec ·).
     symmetric=True restricts it to symmetric X: P H P with P = (I + K)/2."""
@@ -193,7 +195,8 @@ def hessian_derivation(f, X, where=None, symmetric=False):
 
 
 @memoised
-def hvp_derivation(f, X, V, where=None, symmetric=False):
+def hvp_derivation(f: sp.Basic, X: sp.MatrixSymbol, V: sp.MatrixSymbol, where: Mapping | None = None,
+                   symmetric: bool | str = False) -> "SecondDerivation":
     """The SecondDerivation of the Hessian-vector product H v (v = vec V) as a matrix of X's shape: the forward
     differential of ∂f/∂X along dX = V, no Hessian formed. symmetric=True: in the space of symmetric matrices (V
     projected onto it)."""
@@ -214,18 +217,19 @@ def _direction(X, V):
                          f"{getattr(X, 'shape', 'scalar')} of {X}")
 
 
-def hessian(f, X, where=None, symmetric=False):
+def hessian(f: sp.Basic, X: sp.MatrixSymbol, where: Mapping | None = None, symmetric: bool | str = False) -> sp.Basic:
     """The Hessian of f with respect to X: np × np, d²f = vec(dX)ᵀ H vec(dX) (column-major vec)."""
     return hessian_derivation(f, X, where, symmetric).result
 
 
-def hvp(f, X, V, where=None, symmetric=False):
+def hvp(f: sp.Basic, X: sp.MatrixSymbol, V: sp.MatrixSymbol, where: Mapping | None = None,
+        symmetric: bool | str = False) -> sp.Basic:
     """H v as a matrix shaped like X: ∂/∂ε ∇f(X + εV) at ε = 0, derived forward (no Hessian formed)."""
     return hvp_derivation(f, X, V, where, symmetric).result
 
 
 @memoised
-def jacobian(F, X, where=None):
+def jacobian(F: sp.Basic, X: sp.MatrixSymbol, where: Mapping | None = None) -> sp.Basic:
     """J with d vec F = J d vec X (column-major vec): (rows·cols of F) × (rows·cols of X); the gradient's transpose
     (a row) for a scalar F."""
     _check_wrt([X])
@@ -237,7 +241,7 @@ def jacobian(F, X, where=None):
     return linear_map(dF, d(X)) if (F.is_Matrix or dF != 0) else sp.ZeroMatrix(1, X.rows * X.cols)
 
 
-def vjp(F, X, G, where=None):
+def vjp(F: sp.Basic, X: sp.MatrixSymbol, G: sp.Basic, where: Mapping | None = None) -> sp.Basic:
     """∂ tr(Gᵀ F)/∂X: the vector-Jacobian product Jᵀ vec G as a matrix of X's shape (a backward pass through F)."""
     F = sp.sympify(F, strict=True)
     if F.is_Matrix != G.is_Matrix or (F.is_Matrix and F.shape != G.shape):

@@ -1,5 +1,6 @@
 """Backpropagation of a Network: one reverse sweep, with δ^(l) = ∂L/∂Z^(l) named at every layer."""
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sympy as sp
 from sympy.matrices.expressions.hadamard import HadamardProduct
@@ -11,6 +12,9 @@ from ..engine.backward import backward, zero_like
 from ..engine.derivation import Result, check_detail, once
 from ..engine.forward import tangent
 from ..errors import InvalidArgument, UnsupportedOperation
+
+if TYPE_CHECKING:   # the network module builds on this one
+    from .network import Network
 from ..printing.text import step_lines, text, wrap_lines
 from .forms import diag_form, index_form
 from . import views_attention, views_convolution, views_recurrent  # noqa: F401 (each enters its block kind's view in VIEWS)
@@ -215,7 +219,7 @@ def r_pass(bp, kind="hvp"):
 
 
 @memoised
-def backprop(network):
+def backprop(network: "Network") -> "Backprop":
     """The backprop of `network`: every ∂L/∂W^(l), ∂L/∂b^(l) from one sweep, written with Z, A and δ."""
     names = network.deltas
     adjoint, steps = backward(network.loss, network.parameters, network.forward, names)

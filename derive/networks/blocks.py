@@ -19,7 +19,7 @@ MAX_NESTING = 100   # residuals inside residuals: each is a level of recursion i
 MAX_SIZE = 10**5    # a width a spec file may give
 MAX_COUNT = 100     # a spec's steps, heads and kernel width: each unrolls into that many named definitions
 SIZE = (int, str)   # a width: a positive integer or a name
-BLOCKS = {}         # spec key -> block class, in registration order
+BLOCKS: dict[str, type] = {}   # spec key -> block class, in registration order
 
 
 def arg(kind, help, default=MISSING, bounds=None):

@@ -1,4 +1,5 @@
 """Networks of dense layers as symbolic matrices: the forward pass as named definitions, and the loss."""
+from collections.abc import Sequence
 import math
 import re
 import sympy as sp
@@ -37,7 +38,7 @@ def _weight_decay(value):
 
 
 class Network:
-    """A multilayer perceptron: Z^(l) = W^(l) A^(l−1) + b^(l) 1ᵀ (per layout), A^(l) = σ_l(Z^(l)), A^(0) = X.
+    """A network of blocks on n0 inputs (an MLP: Z^(l) = W^(l) A^(l−1) + b^(l) 1ᵀ, A^(l) = σ_l(Z^(l)), A^(0) = X).
 
     `layout` is "WA" (columns are samples), "WtA" (Z = WᵀA + b1ᵀ) or "AW" (rows are samples,
     Z = A W + 1 bᵀ); `samples` is m, the number of samples (1: a single sample); the loss is summed
@@ -223,8 +224,9 @@ def generic_layer(net):
             "A_def": apply(sp.Lambda(ELT, act.body), here["Z"])}
 
 
-def mlp(sizes, activation="sigmoid", output=None, loss="half_sse", bias=True, layout="WA", reduction="mean",
-        weight_decay=0, samples=SAMPLES):
+def mlp(sizes: Sequence[int | str], activation: str | list[str] | tuple[str, ...] = "sigmoid", output: str | None = None,
+        loss: str = "half_sse", bias: bool = True, layout: str = "WA", reduction: str = "mean",
+        weight_decay: float | str | sp.Basic = 0, samples: int | str | sp.Basic = SAMPLES) -> "Network":
     """The network with layer sizes [n0, n1, …, nL]: `activation` for the hidden layers (one, or one per
     hidden layer), `output` for the last (default: softmax under the softmax cross-entropy loss, else the hidden
     activation)."""

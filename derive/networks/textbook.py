@@ -1,6 +1,7 @@
 """The textbook view of a backprop: per layer one chain dL = … = tr(δᵀ dZ) of a few lines, each line an expression
 equal to the one before that cites the rules leading to it (the engine's step log is the full view)."""
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import sympy as sp
@@ -571,7 +572,7 @@ def loss_chain(net, R, delta):
 
 # block kind -> view(net, block, chains): the block's chains with its repeated structure (step t, tap j) derived once,
 # generically; the views_* modules enter theirs
-VIEWS = {}
+VIEWS: dict[str, Callable] = {}
 
 
 @once

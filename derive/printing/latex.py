@@ -243,7 +243,7 @@ def _power(tex, exp):
     return tex if exp is None else f"{tex}^{{{exp}}}"
 
 
-def latex(expr, notation=None):
+def latex(expr: sp.Basic, notation: "Notation | None" = None) -> str:
     """expr as LaTeX (math mode content)."""
     return LatexPrinter(notation).doprint(expr)
 
