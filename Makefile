@@ -3,15 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# the extras installed: `make test EXTRAS=test,frameworks` adds PyTorch, JAX, scikit-learn and matplotlib
+EXTRAS ?= test
 
-.PHONY: demo test docs bench notebooks clean
+.PHONY: demo test docs bench notebooks training clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -22,6 +24,10 @@ test: $(STAMP)
 
 docs: $(STAMP)
 	$(PY) -m mkdocs build --strict
+
+training: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[frameworks]"
+	$(PY) examples/training.py
 
 notebooks: $(STAMP)
 	$(PY) examples/execute.py
@@ -35,6 +41,7 @@ bench: $(STAMP)
 	$(PY) bench/blocks.py
 	$(PY) bench/second.py
 	$(PY) bench/pytest_plugin.py
+	$(PY) bench/train.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis site

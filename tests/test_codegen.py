@@ -221,7 +221,7 @@ class _FrozenNumpy:
     float64 = np.float64
 
     @staticmethod
-    def zeros(shape, dtype=None):
+    def zeros(shape, dtype=None, device=None):
         return np.zeros(shape, dtype=dtype).view(_Frozen)
 
     concat, expand_dims, reshape, asarray = staticmethod(np.concatenate), staticmethod(np.expand_dims), \

@@ -29,7 +29,7 @@ class RMSNorm(Block):
     def build(self, b, X, last):
         l, where = b.layer(self.kind)
         eps = b.constant("epsilon", sp.Rational(str(self.eps)))
-        g = b.parameter("g", (b.n, 1), f"the gain of layer {l}", decay=False)
+        g = b.parameter("g", (b.n, 1), f"the gain of layer {l}", decay=False, init="ones")
         q, s, A = b.statistic(f"q{l}"), b.statistic(f"s{l}"), b.matrix(f"A{l}", b.n)
         definitions = [(q, b.per_sample_sum(sp.HadamardPower(X, 2)) / b.n),   # q = mean of x² per sample
                        (s, sp.HadamardPower(q + eps * sp.OneMatrix(*q.shape), sp.Rational(-1, 2))),

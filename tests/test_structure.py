@@ -144,7 +144,7 @@ def test_no_import_cycle_in_derive():
             visit(m, [])
 
 
-STAGES = ("core", "printing", "codegen", "engine", "networks", "documents", "cli")
+STAGES = ("core", "printing", "codegen", "frameworks", "engine", "networks", "documents", "cli")
 
 
 def test_each_stage_imports_only_the_stages_before_it():

@@ -1,4 +1,5 @@
 """The main job at this stage: derive every seed example and a set of Cookbook identities into output/."""
+import html
 import sys
 from pathlib import Path
 
@@ -38,6 +39,14 @@ def _progress(items, label):
     return track(items, description=label, transient=True)
 
 
+def _code(text):
+    """Text as code in a Markdown table cell: a | (a determinant's bars) would end the cell, so it is written as
+    HTML with the bar as an entity, which GitHub and the documentation site both show as |."""
+    if "|" not in text:
+        return f"`{text}`"
+    return "<code>" + html.escape(text).replace("|", "&#124;") + "</code>"
+
+
 def _write(path, content):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(content + "\n", encoding="utf-8")
@@ -48,7 +57,9 @@ def main(out="output", pdf=True, detail="textbook", paper="a4"):
     output/identities/, and an index."""
     out = Path(out)
     rows = ["# Derivations written by `make demo`", "", "## Seed examples", "",
-            "| example | source | result |", "|---|---|---|"]
+            "Five published hand derivations of backpropagation in matrix form (the seeds 000–004, each in its own "
+            "notation), a second-order pair and three networks of blocks, each as a handout (HTML, LaTeX, text) and "
+            "its generated code.", "", "| example | source | result |", "|---|---|---|"]
     for name, example in _progress(EXAMPLES.items(), "deriving the seed examples"):
         result = example.derive()
         if isinstance(result, list):
@@ -59,14 +70,15 @@ def main(out="output", pdf=True, detail="textbook", paper="a4"):
             summary = "; ".join(f"{text(k)} = {text(v)}" for k, v in list(result.deltas.items())[:2])
         write(result, out / name, title=example.title, pdf=pdf, detail=detail, paper=paper,
               extra=example.appendix() if example.appendix else (), end=example.end() if example.end else ())
+        code = f", [code]({name}/gradients.py)" if (out / name / "gradients.py").exists() else ""
         rows.append(f"| {name}: [html]({name}/derivation.html), [tex]({name}/derivation.tex), "
-                    f"[text]({name}/derivation.txt) | {example.source} | `{summary}` |")
+                    f"[text]({name}/derivation.txt){code} | {example.source} | {_code(summary)} |")
         print(f"{name:32s} {summary}")
     rows += ["", "## Identities", "", "| example | f | ∂f/∂X |", "|---|---|---|"]
     for name, (f, X) in _identities().items():
         d = derivation(f, X)
         _write(out / "identities" / f"{name}.txt", str(d))
-        rows.append(f"| [{name}](identities/{name}.txt) | `{text(d.f)}` | `∂f/∂{text(X)} = {text(d.gradient)}` |")
+        rows.append(f"| [{name}](identities/{name}.txt) | {_code(text(d.f))} | {_code(f'∂f/∂{text(X)} = {text(d.gradient)}')} |")
     _write(out / "README.md", "\n".join(rows))
     print(f"wrote {len(EXAMPLES)} examples and {len(_identities())} identities to {out}/")
 

@@ -18,6 +18,15 @@ def namespace(*arrays):
     return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
 
 
+def device_of(x):
+    """The device x lives on (CPU, a GPU, …): arrays the code makes are made there."""
+    try:
+        from array_api_compat import device
+    except ImportError:
+        return getattr(x, "device", None)
+    return device(x)
+
+
 def check_shapes(xp, arrays, expected, sizes, given=()):
     """(sizes, arrays): the named sizes read off the arrays' shapes (or `given` as arguments), and the arrays, those
     of integers made floating; an argument of another rank, shape or type is an error that names it, with the shape
@@ -105,16 +114,16 @@ def heaviside(xp, x, at_zero):
     return step if at_zero == 0 else step + at_zero * xp.astype(x == 0, dtype)
 
 
-def unit(xp, rows, cols, i, j, dtype):
+def unit(xp, rows, cols, i, j, dtype, device):
     """E_ij: the rows × cols matrix with a single 1 at (i, j)."""
-    return xp.astype((xp.reshape(xp.arange(rows), (rows, 1)) == i) & (xp.reshape(xp.arange(cols), (1, cols)) == j),
-                     dtype)
+    r, c = xp.arange(rows, device=device), xp.arange(cols, device=device)
+    return xp.astype((xp.reshape(r, (rows, 1)) == i) & (xp.reshape(c, (1, cols)) == j), dtype)
 
 
 def logdet(xp, x):
     """log det x from slogdet (no overflow of det): nan where det x < 0, as log|det x| would be another function."""
     sign, value = xp.linalg.slogdet(x)
-    return xp.where(sign >= 0, value, xp.asarray(float("nan"), dtype=value.dtype))
+    return xp.where(sign >= 0, value, xp.asarray(float("nan"), dtype=value.dtype, device=device_of(value)))
 
 
 def adjugate(xp, x):
@@ -153,7 +162,7 @@ def softmax(xp, z, axis):
 def causal_softmax(xp, z, axis):
     """softmax along axis over the entries up to the diagonal (a causal mask), the others 0: row i > column j is
     masked per column (axis 0), column j > row i per row (axis 1)."""
-    i = xp.arange(z.shape[0])
+    i = xp.arange(z.shape[0], device=device_of(z))
     masked = xp.where((i[:, None] > i[None, :]) if axis == 0 else (i[:, None] < i[None, :]), -xp.inf, z)
     e = xp.exp(masked - xp.max(masked, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)
@@ -172,12 +181,12 @@ def take(xp, m, axis, start, count, stride):
     index = [start + i * stride for i in range(count)]
     inside = [i for i in index if 0 <= i < n]
     lead = sum(1 for i in index if i < 0)
-    parts = [xp.zeros((lead, m.shape[1]), dtype=m.dtype)] if lead else []
+    parts = [xp.zeros((lead, m.shape[1]), dtype=m.dtype, device=device_of(m))] if lead else []
     if inside:
-        parts.append(m[inside[0]:inside[-1] + 1:stride])
+        parts.append(m[inside[0]:inside[-1] + 1:stride, :])
     trail = count - lead - len(inside)
     if trail:
-        parts.append(xp.zeros((trail, m.shape[1]), dtype=m.dtype))
+        parts.append(xp.zeros((trail, m.shape[1]), dtype=m.dtype, device=device_of(m)))
     out = xp.concat(parts, axis=0) if len(parts) > 1 else parts[0]
     return out if axis == 0 else out.T
 
@@ -188,25 +197,25 @@ def put(xp, m, axis, n, start, stride):
     m = m if axis == 0 else m.T
     index = [start + i * stride for i in range(m.shape[0])]
     keep = [k for k, i in enumerate(index) if 0 <= i < n]
-    cols = m.shape[1]
-    out = xp.zeros((n, cols), dtype=m.dtype)
+    cols, device = m.shape[1], device_of(m)
+    out = xp.zeros((n, cols), dtype=m.dtype, device=device)
     if keep:
-        first, last, rows = index[keep[0]], index[keep[-1]], m[keep[0]:keep[-1] + 1]
+        first, last, rows = index[keep[0]], index[keep[-1]], m[keep[0]:keep[-1] + 1, :]
         try:
-            out[first:last + 1:stride] = rows   # in place where the library allows it (NumPy, PyTorch, …)
+            out[first:last + 1:stride, :] = rows   # in place where the library allows it (NumPy, PyTorch, …)
         except TypeError:   # immutable arrays (JAX, also under jit): the same matrix by concatenation
             if stride > 1:   # each row followed by stride − 1 zero rows, the last one's dropped
-                gaps = xp.zeros((rows.shape[0], stride - 1, cols), dtype=m.dtype)
+                gaps = xp.zeros((rows.shape[0], stride - 1, cols), dtype=m.dtype, device=device)
                 spread = xp.concat([xp.expand_dims(rows, axis=1), gaps], axis=1)
-                rows = xp.reshape(spread, (rows.shape[0] * stride, cols))[:last - first + 1]
-            out = xp.concat([out[:first], rows, out[last + 1:]], axis=0)
+                rows = xp.reshape(spread, (rows.shape[0] * stride, cols))[:last - first + 1, :]
+            out = xp.concat([out[:first, :], rows, out[last + 1:, :]], axis=0)
     return out if axis == 0 else out.T
 
 
-def selection(xp, n, start, count, stride, dtype):
+def selection(xp, n, start, count, stride, dtype, device):
     """The count × n selection matrix itself (where no neighbouring factor takes it as a slice)."""
-    rows = xp.arange(count)[:, None] * stride + start
-    return xp.astype(rows == xp.arange(n)[None, :], dtype)
+    rows = xp.arange(count, device=device)[:, None] * stride + start
+    return xp.astype(rows == xp.arange(n, device=device)[None, :], dtype)
 
 
 def nonsingular_solve(xp, m, b, name):
@@ -227,23 +236,23 @@ def kron(xp, a, b):
     return xp.reshape(a[:, None, :, None] * b[None, :, None, :], (p * r, q * s))
 
 
-def commutation(xp, rows, cols, dtype):
+def commutation(xp, rows, cols, dtype, device):
     """K: the (rows·cols)² permutation matrix with K vec(a) = vec(aᵀ) for a rows × cols, column-major vec (row
     i·cols + j of K is row j·rows + i of the identity)."""
-    eye = xp.eye(rows * cols, dtype=dtype)
+    eye = xp.eye(rows * cols, dtype=dtype, device=device)
     return xp.reshape(xp.permute_dims(xp.reshape(eye, (cols, rows, rows * cols)), (1, 0, 2)), (rows * cols, rows * cols))
 
 
 def diag(xp, v):
     """diag(v) for a column v (the printer passes a row transposed)."""
-    return xp.eye(v.shape[0], dtype=v.dtype) * v.T
+    return xp.eye(v.shape[0], dtype=v.dtype, device=device_of(v)) * v.T
 
 
 CHECKS = (check_shapes, _refuse, _scalar, _shape)
 HELPERS = {f.__name__: f for f in (sigmoid, heaviside, unit, logdet, adjugate, log_softplus, softplus_ratio, softmax,
                                    causal_softmax, log_softmax, take, put, selection, kron, commutation, diag,
                                    nonsingular_solve)}
-NAMES = {"namespace", *(f.__name__ for f in CHECKS), *HELPERS}  # every name the helpers take in generated code
+NAMES = {"namespace", "device_of", *(f.__name__ for f in CHECKS), *HELPERS}  # every name the helpers take in generated code
 
 
 @functools.cache

@@ -123,7 +123,7 @@ class Names:
     """The identifiers of generated code: each name once, never a keyword, a builtin or a name the code calls
     (xp, namespace, the helpers); internal names are numbered past every name already taken."""
 
-    RESERVED = {"xp", "_dtype", *dir(builtins)}
+    RESERVED = {"xp", "_dtype", "_device", *dir(builtins)}
 
     def __init__(self, avoid=()):
         self.taken = self.RESERVED | helpers.NAMES
@@ -316,8 +316,9 @@ def listing(program):
     lines.append(f"    xp = namespace({', '.join(arrays)})" if arrays else "    import numpy as xp")
     lines.append(f"    {program.check}")
     if program.dtype:
-        # the floating type of the inputs: float32 stays float32
+        # the floating type of the inputs (float32 stays float32) and their device: constants are made alike
         lines.append(f"    _dtype = xp.result_type({', '.join(arrays)}, xp.float32)" if arrays else "    _dtype = xp.float64")
+        lines.append(f"    _device = device_of({arrays[0]})" if arrays else "    _device = None")
     code = [(line, s.comment if line is s.lines[0] else "") for s in program.statements for line in s.lines]
     out = program.outputs[0][1] if program.single else None
     for k, (line, comment) in enumerate(code):
@@ -340,7 +341,7 @@ def listing(program):
 def _blocks(programs):
     """The source blocks of the programs: the namespace and shape-check helpers, then per program the helpers not
     written yet and its function."""
-    blocks, written = [helpers.source(helpers.namespace), helpers.source(*helpers.CHECKS)], set()
+    blocks, written = [helpers.source(helpers.namespace, helpers.device_of), helpers.source(*helpers.CHECKS)], set()
     for p in programs:
         blocks += [helpers.source(helpers.HELPERS[h]) for h in p.helpers if h not in written]
         written.update(p.helpers)

@@ -102,7 +102,9 @@ def _summed(name, per_entry, A, Y):
 
 
 ACTIVATIONS = {}
+"""name -> Activation: identity, sigmoid, tanh, relu, leaky_relu, softplus, softmax, and every registered one."""
 LOSSES = {}
+"""name -> Loss: half_sse, mse, bce, softmax_ce, and every registered one."""
 # the words the parser reads as functions of a matrix
 MATRIX_FUNCTIONS = ("tr", "det", "logdet", "inv", "sum", "norm2")
 

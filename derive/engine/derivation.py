@@ -2,6 +2,7 @@
 from collections.abc import Mapping, Sequence
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import sympy as sp
 
@@ -167,6 +168,18 @@ class Derivation(Result):
     def _gradient_key(self):
         # the gradient's key is the variable's name; a variable named f gets "∂f/∂f", not the value's key
         return str(self.wrt) if str(self.wrt) != "f" else "∂f/∂f"
+
+    def torch(self) -> Any:
+        """f as a PyTorch function of its arguments (f.arguments, positional or by keyword) whose backward is the
+        derived ∂f/∂X; any other argument that requires grad is refused."""
+        from ..frameworks.torch import derivation_function
+        return derivation_function(self)
+
+    def jax(self) -> Any:
+        """f as a JAX function of its arguments (a jax.custom_vjp) whose VJP is the derived ∂f/∂X; works under jax.jit
+        and jax.grad; differentiating another argument is refused."""
+        from ..frameworks.jax import derivation_function
+        return derivation_function(self)
 
     def text(self, detail="textbook"):
         """f, its definitions, the steps (bookkeeping folded into the step before for "textbook", every one for

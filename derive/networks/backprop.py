@@ -1,6 +1,6 @@
 """Backpropagation of a Network: one reverse sweep, with δ^(l) = ∂L/∂Z^(l) named at every layer."""
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sympy as sp
 from sympy.matrices.expressions.hadamard import HadamardProduct
@@ -60,7 +60,7 @@ class Backprop(Result):
         return found[0]
 
     def form(self, name="hadamard"):
-        """{"delta<l>" or parameter name: expression} in one of FORMS: "hadamard" (as derived),
+        """{`"delta<l>"` or parameter name: expression} in one of FORMS: "hadamard" (as derived),
         "diag" (seed 000: u ⊙ σ'(z) = diag(σ'(z)) u; single sample, samples as columns) or
         "index" (seed 001: the (i, j) entry, sums over inner indices)."""
         results = {**{delta.name: E for delta, E in self.deltas.items()}, **self.gradients}
@@ -96,16 +96,30 @@ class Backprop(Result):
         args = [*net.inputs, net.Y, *net.parameters, *scalars]
         forward = list(self.forward.items())
         forward = [(Z, E.xreplace(net.constants)) for Z, E in forward]   # ε of a layer norm as its value
-        if what == "forward":
-            return args, forward, {str(Z): Z for Z in self.forward}
+        if what == "forward":   # Y is not read
+            return [a for a in args if a != net.Y], forward, {str(Z): Z for Z in self.forward}
         if what == "loss":
             return args, forward, loss
         outputs = dict(self.gradients) if what == "gradients" else {"loss": loss, **self.gradients}
         masks = {**self._masks(), **net.constants}
         return args, [*forward, *((d, self._stable(E.xreplace(masks))) for d, E in self.deltas.items())], outputs
 
+    def torch(self, sizes: dict | None = None, seed: int = 0, dtype: Any = None, device: Any = None,
+              scalars: dict | None = None) -> Any:
+        """The network as a torch.nn.Module: its parameters as nn.Parameters under their names (started as their
+        metadata says, from `seed`; `sizes` gives symbolic sizes values), forward(X, Y) the loss whose backward is the
+        derived program, predict(X) the output; any torch.optim optimizer trains it, on CPU or CUDA."""
+        from ..frameworks.torch import Module
+        return Module(self, sizes=sizes, seed=seed, dtype=dtype, device=device, scalars=scalars)
+
+    def jax(self, scalars: dict | None = None) -> Any:
+        """The network's loss as a pure JAX function loss(params, X, Y), params {name: array}, a jax.custom_vjp whose
+        backward is the derived program: it works under jax.jit and jax.grad (params only: X and Y are refused)."""
+        from ..frameworks.jax import network_loss
+        return network_loss(self, scalars)
+
     def directions(self):
-        """{parameter: V_<name>}: the direction of a Hessian-vector or Gauss–Newton product, one per parameter."""
+        """{parameter: `V_<name>`}: the direction of a Hessian-vector or Gauss–Newton product, one per parameter."""
         return {P: sp.MatrixSymbol(f"V_{P.name}", *P.shape) for P in self.network.parameters}
 
     def r_statements(self, kind="hvp"):

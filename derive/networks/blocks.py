@@ -19,6 +19,7 @@ MAX_NESTING = 100   # residuals inside residuals: each is a level of recursion i
 MAX_SIZE = 10**5    # a width a spec file may give
 MAX_COUNT = 100     # a spec's steps, heads and kernel width: each unrolls into that many named definitions
 SIZE = (int, str)   # a width: a positive integer or a name
+INITS = ("uniform", "zeros", "ones")   # how training starts a parameter (Parameter.init)
 BLOCKS: dict[str, type] = {}   # spec key -> block class, in registration order
 
 
@@ -100,13 +101,16 @@ def register_block(cls):
 @dataclass(frozen=True)
 class Parameter:
     """A parameter of a built network: its symbol, its role ("W", "b", "gamma", "Wq", …), its layer l, what it is in
-    words, and whether weight decay penalises it."""
+    words, whether weight decay penalises it, and how training starts it: `init` "uniform" (U(−1/√fan_in,
+    1/√fan_in), as torch.nn.Linear's weights, fan_in the inputs each output reads), "zeros" or "ones"."""
 
     symbol: sp.MatrixSymbol
     role: str
     layer: int
     meaning: str
     decay: bool = True
+    init: str = "zeros"
+    fan_in: object = None
 
     @property
     def name(self):
@@ -282,14 +286,18 @@ class Builder:
         self.l += 1
         return self.l, f"layer {self.l}" if what == "dense" else f"layer {self.l} ({what})"
 
-    def parameter(self, role, shape, meaning, decay=True):
-        """The parameter <role><l> of the current layer, with its metadata."""
+    def parameter(self, role, shape, meaning, decay=True, fan_in=None, init=None):
+        """The parameter `<role><l>` of the current layer, with its metadata (init "uniform" when fan_in is given, else
+        "zeros", unless `init` says)."""
+        if init not in (None, *INITS):
+            raise InvalidArgument(f"parameter {role}{self.l}: unknown init {init!r}; valid: {', '.join(INITS)}")
         P = sp.MatrixSymbol(f"{role}{self.l}", *shape)
-        self.parameters[P.name] = Parameter(P, role, self.l, meaning, decay)
+        init = init or ("uniform" if fan_in is not None else "zeros")
+        self.parameters[P.name] = Parameter(P, role, self.l, meaning, decay, init, fan_in)
         return P
 
     def constant(self, name, value):
-        """A constant of the current layer: a symbol <name><l> in the derivation, `value` in code."""
+        """A constant of the current layer: a symbol `<name><l>` in the derivation, `value` in code."""
         c = sp.Symbol(f"{name}{self.l}", positive=True)
         self.constants[c] = value
         return c
@@ -333,7 +341,8 @@ class Dense(Block):
         if not act.elementwise and n == 1:
             raise InvalidArgument(f"{where}: softmax over a single unit is the constant 1; use sigmoid")
         shape = weight_shape(b.layout, n_in, n)
-        W = self._tied(b, shape, where) if self.tie is not None else b.parameter("W", shape, f"the weights of layer {l}")
+        W = (self._tied(b, shape, where) if self.tie is not None
+             else b.parameter("W", shape, f"the weights of layer {l}", fan_in=n_in))
         bias_ = b.parameter("b", (n, 1), f"the bias of layer {l}", decay=False) if self.bias else None
         Z, A_out, delta = (b.matrix(f"{k}{l}", n) for k in ("Z", "A", "delta"))
         Z_def = pre_activation(b.layout, W, A, bias_, b.m)
@@ -406,7 +415,7 @@ class LayerNorm(Block):
         l, where = b.layer(self.kind)
         eps = b.constant("epsilon", _epsilon(self.eps, where))
         n = b.n
-        gamma = b.parameter("gamma", (n, 1), f"the scale of layer {l}", decay=False)
+        gamma = b.parameter("gamma", (n, 1), f"the scale of layer {l}", decay=False, init="ones")
         beta = b.parameter("beta", (n, 1), f"the shift of layer {l}", decay=False)
         mu, v, s = (b.statistic(f"{k}{l}") for k in ("mu", "v", "s"))
         C, N, A_out = (b.matrix(f"{k}{l}", n) for k in ("C", "N", "A"))
@@ -443,9 +452,10 @@ class SelfAttention(Block):
             raise InvalidArgument(f"{where}: a causal mask needs a token axis; this network has one sample (m = 1)")
         width = heads * dk
         scale = b.constant("d_k", dk)   # S = Q Kᵀ/√d_k with d_k a symbol in the derivation, its value in code
-        Wq, Wk, Wv = (b.parameter(f"W{k}", weight_shape(b.layout, n, width), f"the {what} weights of layer {l}")
+        Wq, Wk, Wv = (b.parameter(f"W{k}", weight_shape(b.layout, n, width), f"the {what} weights of layer {l}",
+                                  fan_in=n)
                       for k, what in zip("qkv", ("query", "key", "value")))
-        Wo = b.parameter("Wo", weight_shape(b.layout, width, n), f"the output weights of layer {l}")
+        Wo = b.parameter("Wo", weight_shape(b.layout, width, n), f"the output weights of layer {l}", fan_in=width)
         Q, K, V, O, A_out = (b.matrix(f"{k}{l}", w) for k, w in (("Q", width), ("K", width), ("V", width),
                                                                  ("O", width), ("A", n)))
         definitions = [(Q, linear(b.layout, Wq, A)), (K, linear(b.layout, Wk, A)), (V, linear(b.layout, Wv, A))]
@@ -515,7 +525,7 @@ class Conv1D(Block):
                                   f"{padding} on each side")
         AW, WA = b.layout == "AW", b.layout == "WA"
         K = b.parameter("K", (width * c_in, channels) if not WA else (channels, width * c_in),
-                        f"the kernel of layer {l}, one block of rows per tap")
+                        f"the kernel of layer {l}, one block of rows per tap", fan_in=width * c_in)
         bias_ = b.parameter("b", (channels, 1), f"the bias of layer {l}", decay=False)
         definitions, terms, meanings = [], [], {}
         for j in range(width):
@@ -570,8 +580,8 @@ class Recurrent(Block):
         steps = count(self.steps, "steps", where)
         act = entrywise(self.activation, where, "a recurrent layer")
         n_in, n = b.n, size(self.hidden, where)
-        Wx = b.parameter("Wx", weight_shape(b.layout, n_in, n), f"the input weights of layer {l}")
-        Wh = b.parameter("Wh", weight_shape(b.layout, n, n), f"the recurrent weights of layer {l}")
+        Wx = b.parameter("Wx", weight_shape(b.layout, n_in, n), f"the input weights of layer {l}", fan_in=n_in)
+        Wh = b.parameter("Wh", weight_shape(b.layout, n, n), f"the recurrent weights of layer {l}", fan_in=n)
         bias_ = b.parameter("b", (n, 1), f"the bias of layer {l}", decay=False)
         b.inputs = tuple(b.matrix(f"X{t}", n_in) for t in range(1, steps + 1))
         definitions, deltas, meanings, H = [], [], [], None

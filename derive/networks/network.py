@@ -2,6 +2,8 @@
 from collections.abc import Sequence
 import math
 import re
+
+import numpy as np
 import sympy as sp
 
 from ..core import registry
@@ -12,7 +14,9 @@ from ..errors import InvalidArgument
 from .blocks import Builder, Dense, Layer, flatten, pre_activation, size as _size, weight_shape  # noqa: F401 (API)
 
 LAYOUTS = ("WA", "WtA", "AW")
+"""WA: Z = W A + b 1ᵀ, samples as columns; WtA: Z = Wᵀ A + b 1ᵀ; AW: Z = A W + 1 bᵀ, samples as rows."""
 REDUCTIONS = ("mean", "sum")
+"""How the loss combines the samples: their mean, or their sum."""
 SAMPLES = sp.Symbol("m", integer=True, positive=True)
 
 
@@ -20,6 +24,16 @@ def _choice(value, valid, what, where):
     if value not in valid:
         raise InvalidArgument(f"{where}: unknown {what} {value!r}; valid: {', '.join(valid)}")
     return value
+
+
+def _value(size, sizes, name):
+    """A parameter's size as an int: an integer, or a symbol that `sizes` ({symbol or its name: int}) gives."""
+    given = {str(k): v for k, v in (sizes or {}).items()}
+    value = sp.sympify(size)
+    value = value.xreplace({s: sp.Integer(given[str(s)]) for s in value.free_symbols if str(s) in given})
+    if not value.is_Integer:
+        raise InvalidArgument(f"{name}: its size {size} has no value; give it: sizes={{{str(size)!r}: …}}")
+    return int(value)
 
 
 def _weight_decay(value):
@@ -107,6 +121,20 @@ class Network:
         """The parameters weight decay penalises (their metadata says so: weights and kernels, not biases, γ, β)."""
         return tuple(p.symbol for p in self.parameter_info.values() if p.decay)
 
+    def initial_parameters(self, seed: int = 0, sizes: dict | None = None, dtype: str = "float64") -> dict:
+        """{parameter name: NumPy array}, each started as its metadata says (Parameter.init: U(−1/√fan_in, 1/√fan_in),
+        zeros or ones), in the order of `parameters`, from one seed; `sizes` gives symbolic sizes their values."""
+        rng = np.random.default_rng(seed)
+        values = {}
+        for P in self.parameter_info.values():
+            shape = tuple(_value(s, sizes, P.name) for s in P.shape)
+            if P.init == "uniform":
+                bound = 1 / math.sqrt(_value(P.fan_in, sizes, P.name))
+                values[P.name] = rng.uniform(-bound, bound, shape).astype(dtype)
+            else:
+                values[P.name] = (np.ones if P.init == "ones" else np.zeros)(shape, dtype=dtype)
+        return values
+
     def dense_chain(self):
         """Whether every block is a dense layer of its own weight: what the MLP presentations (one sentence of
         widths, a generic layer l, the closed-form recursion) read."""
@@ -153,7 +181,7 @@ class Network:
         (mean over m samples)"; a network of other blocks lists them: "network of layer norm, self-attention, …"."""
         if not self.dense_chain():
             decay = f", weight decay {self.weight_decay}" if self.weight_decay != 0 else ""
-            return (f"network of {', '.join(_kinds(self.blocks))} on {self.sizes[0]} inputs, loss {self.loss_name} "
+            return (f"network of {', '.join(_kinds(self.blocks))} on {self.sizes[0]} input{'s' if self.sizes[0] != 1 else ''}, loss {self.loss_name} "
                     f"({self.reduction} over {self.samples_out} sample{'s' if self.samples_out != 1 else ''}{decay})")
         acts = [layer.activation.name for layer in self.layers]
         hidden = f"{', '.join(dict.fromkeys(acts[:-1]))} hidden, " if len(acts) > 1 else ""

@@ -128,7 +128,7 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         M = M if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", M) else f"({M})"
         step = f":{stride}" if stride != 1 else ""
         index = f"{start}:{last + 1}{step}"
-        return f"{M}[{index}]" if axis == 0 else f"{M}[:, {index}]"
+        return f"{M}[{index}, :]" if axis == 0 else f"{M}[:, {index}]"
 
     def _tiled(self, terms):
         """xp.concat of the blocks of a sum that tiles a matrix (see `tiling`); None for any other sum."""
@@ -151,7 +151,7 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
 
     def _print_Commutation(self, expr):
         self.helpers.add("_dtype")
-        return self._helper("commutation", self._print(expr.args[0]), self._print(expr.args[1]), "_dtype")
+        return self._helper("commutation", self._print(expr.args[0]), self._print(expr.args[1]), "_dtype", "_device")
 
     def _print_Vec(self, expr):
         # vec A: the columns stacked, column-major
@@ -162,7 +162,8 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
 
     def _print_Select(self, expr):
         self.helpers.add("_dtype")
-        return self._helper("selection", str(expr.n), str(expr.start), str(int(expr.rows)), str(expr.stride), "_dtype")
+        return self._helper("selection", str(expr.n), str(expr.start), str(int(expr.rows)), str(expr.stride), "_dtype",
+                            "_device")
 
     def _print_log(self, expr):
         if isinstance(expr.args[0], sp.Determinant):
@@ -293,15 +294,17 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
     # constant matrices take the floating type of the inputs (_dtype), so float32 stays float32
     def _print_Identity(self, expr):
         self.helpers.add("_dtype")
-        return f"{self._module_format('numpy.eye')}({self._print(expr.rows)}, dtype=_dtype)"
+        return f"{self._module_format('numpy.eye')}({self._print(expr.rows)}, dtype=_dtype, device=_device)"
 
     def _print_OneMatrix(self, expr):
         self.helpers.add("_dtype")
-        return f"{self._module_format('numpy.ones')}(({self._print(expr.rows)}, {self._print(expr.cols)}), dtype=_dtype)"
+        return (f"{self._module_format('numpy.ones')}(({self._print(expr.rows)}, {self._print(expr.cols)}), "
+                "dtype=_dtype, device=_device)")
 
     def _print_ZeroMatrix(self, expr):
         self.helpers.add("_dtype")
-        return f"{self._module_format('numpy.zeros')}(({self._print(expr.rows)}, {self._print(expr.cols)}), dtype=_dtype)"
+        return (f"{self._module_format('numpy.zeros')}(({self._print(expr.rows)}, {self._print(expr.cols)}), "
+                "dtype=_dtype, device=_device)")
 
     def _print_ElementwiseApplyFunction(self, expr):
         body = body_of(expr.function)
@@ -378,7 +381,7 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
 
     def _print_Unit(self, expr):
         self.helpers.add("_dtype")
-        return self._helper("unit", *(self._print(a) for a in expr.args), "_dtype")
+        return self._helper("unit", *(self._print(a) for a in expr.args), "_dtype", "_device")
 
 
 def _constant(expr):

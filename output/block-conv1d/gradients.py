@@ -50,6 +50,15 @@ def namespace(*arrays):
     return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
 
 
+def device_of(x):
+    """The device x lives on (CPU, a GPU, …): arrays the code makes are made there."""
+    try:
+        from array_api_compat import device
+    except ImportError:
+        return getattr(x, "device", None)
+    return device(x)
+
+
 def check_shapes(xp, arrays, expected, sizes, given=()):
     """(sizes, arrays): the named sizes read off the arrays' shapes (or `given` as arguments), and the arrays, those
     of integers made floating; an argument of another rank, shape or type is an error that names it, with the shape
@@ -128,18 +137,18 @@ def put(xp, m, axis, n, start, stride):
     m = m if axis == 0 else m.T
     index = [start + i * stride for i in range(m.shape[0])]
     keep = [k for k, i in enumerate(index) if 0 <= i < n]
-    cols = m.shape[1]
-    out = xp.zeros((n, cols), dtype=m.dtype)
+    cols, device = m.shape[1], device_of(m)
+    out = xp.zeros((n, cols), dtype=m.dtype, device=device)
     if keep:
-        first, last, rows = index[keep[0]], index[keep[-1]], m[keep[0]:keep[-1] + 1]
+        first, last, rows = index[keep[0]], index[keep[-1]], m[keep[0]:keep[-1] + 1, :]
         try:
-            out[first:last + 1:stride] = rows   # in place where the library allows it (NumPy, PyTorch, …)
+            out[first:last + 1:stride, :] = rows   # in place where the library allows it (NumPy, PyTorch, …)
         except TypeError:   # immutable arrays (JAX, also under jit): the same matrix by concatenation
             if stride > 1:   # each row followed by stride − 1 zero rows, the last one's dropped
-                gaps = xp.zeros((rows.shape[0], stride - 1, cols), dtype=m.dtype)
+                gaps = xp.zeros((rows.shape[0], stride - 1, cols), dtype=m.dtype, device=device)
                 spread = xp.concat([xp.expand_dims(rows, axis=1), gaps], axis=1)
-                rows = xp.reshape(spread, (rows.shape[0] * stride, cols))[:last - first + 1]
-            out = xp.concat([out[:first], rows, out[last + 1:]], axis=0)
+                rows = xp.reshape(spread, (rows.shape[0] * stride, cols))[:last - first + 1, :]
+            out = xp.concat([out[:first, :], rows, out[last + 1:, :]], axis=0)
     return out if axis == 0 else out.T
 
 
@@ -150,12 +159,12 @@ def take(xp, m, axis, start, count, stride):
     index = [start + i * stride for i in range(count)]
     inside = [i for i in index if 0 <= i < n]
     lead = sum(1 for i in index if i < 0)
-    parts = [xp.zeros((lead, m.shape[1]), dtype=m.dtype)] if lead else []
+    parts = [xp.zeros((lead, m.shape[1]), dtype=m.dtype, device=device_of(m))] if lead else []
     if inside:
-        parts.append(m[inside[0]:inside[-1] + 1:stride])
+        parts.append(m[inside[0]:inside[-1] + 1:stride, :])
     trail = count - lead - len(inside)
     if trail:
-        parts.append(xp.zeros((trail, m.shape[1]), dtype=m.dtype))
+        parts.append(xp.zeros((trail, m.shape[1]), dtype=m.dtype, device=device_of(m)))
     out = xp.concat(parts, axis=0) if len(parts) > 1 else parts[0]
     return out if axis == 0 else out.T
 
@@ -164,19 +173,19 @@ def gradients(X, Y, K1, b1, K2, b2, W3, b3):
     """{parameter: ∂L/∂parameter}: the forward pass, the δ recursion and every gradient, once."""
     xp = namespace(X, Y, K1, b1, K2, b2, W3, b3)
     (), (X, Y, K1, b1, K2, b2, W3, b3) = check_shapes(xp, (X, Y, K1, b1, K2, b2, W3, b3), (('X', (8, 2)), ('Y', (3, 1)), ('K1', (6, 3)), ('b1', (3, 1)), ('K2', (6, 2)), ('b2', (2, 1)), ('W3', (2, 1)), ('b3', (1, 1))), ())
-    K1_0 = K1[0:2]
-    K1_1 = K1[2:4]
-    K1_2 = K1[4:6]
+    K1_0 = K1[0:2, :]
+    K1_1 = K1[2:4, :]
+    K1_2 = K1[4:6, :]
     Z1 = take(xp, X, 0, -1, 4, 2) @ K1_0
     del K1_0
-    Z1 += X[0:7:2] @ K1_1 + X[1:8:2] @ K1_2 + b1.T
+    Z1 += X[0:7:2, :] @ K1_1 + X[1:8:2, :] @ K1_2 + b1.T
     del K1_1, K1_2
     A1 = xp.tanh(Z1)
     del Z1
-    K2_0 = K2[0:3]
-    K2_1 = K2[3:6]
-    Z2 = A1[0:3] @ K2_0
-    Z2 += A1[1:4] @ K2_1 + b2.T
+    K2_0 = K2[0:3, :]
+    K2_1 = K2[3:6, :]
+    Z2 = A1[0:3, :] @ K2_0
+    Z2 += A1[1:4, :] @ K2_1 + b2.T
     A2 = xp.tanh(Z2)
     del Z2
     Z3 = A2 @ W3
@@ -211,20 +220,20 @@ def loss(X, Y, K1, b1, K2, b2, W3, b3):
     """The loss L (from the logits where that is more accurate)."""
     xp = namespace(X, Y, K1, b1, K2, b2, W3, b3)
     (), (X, Y, K1, b1, K2, b2, W3, b3) = check_shapes(xp, (X, Y, K1, b1, K2, b2, W3, b3), (('X', (8, 2)), ('Y', (3, 1)), ('K1', (6, 3)), ('b1', (3, 1)), ('K2', (6, 2)), ('b2', (2, 1)), ('W3', (2, 1)), ('b3', (1, 1))), ())
-    K1_0 = K1[0:2]
-    K1_1 = K1[2:4]
-    K1_2 = K1[4:6]
+    K1_0 = K1[0:2, :]
+    K1_1 = K1[2:4, :]
+    K1_2 = K1[4:6, :]
     Z1 = take(xp, X, 0, -1, 4, 2) @ K1_0
     del K1_0
-    Z1 += X[0:7:2] @ K1_1 + X[1:8:2] @ K1_2 + b1.T
+    Z1 += X[0:7:2, :] @ K1_1 + X[1:8:2, :] @ K1_2 + b1.T
     del K1_1, K1_2
     A1 = xp.tanh(Z1)
     del Z1
-    K2_0 = K2[0:3]
-    K2_1 = K2[3:6]
-    Z2 = A1[0:3] @ K2_0
+    K2_0 = K2[0:3, :]
+    K2_1 = K2[3:6, :]
+    Z2 = A1[0:3, :] @ K2_0
     del K2_0
-    Z2 += A1[1:4] @ K2_1 + b2.T
+    Z2 += A1[1:4, :] @ K2_1 + b2.T
     del A1, K2_1
     A2 = xp.tanh(Z2)
     del Z2
@@ -242,19 +251,19 @@ def loss_and_gradients(X, Y, K1, b1, K2, b2, W3, b3):
     """{'loss': L, parameter: ∂L/∂parameter}, from one forward and one backward pass."""
     xp = namespace(X, Y, K1, b1, K2, b2, W3, b3)
     (), (X, Y, K1, b1, K2, b2, W3, b3) = check_shapes(xp, (X, Y, K1, b1, K2, b2, W3, b3), (('X', (8, 2)), ('Y', (3, 1)), ('K1', (6, 3)), ('b1', (3, 1)), ('K2', (6, 2)), ('b2', (2, 1)), ('W3', (2, 1)), ('b3', (1, 1))), ())
-    K1_0 = K1[0:2]
-    K1_1 = K1[2:4]
-    K1_2 = K1[4:6]
+    K1_0 = K1[0:2, :]
+    K1_1 = K1[2:4, :]
+    K1_2 = K1[4:6, :]
     Z1 = take(xp, X, 0, -1, 4, 2) @ K1_0
     del K1_0
-    Z1 += X[0:7:2] @ K1_1 + X[1:8:2] @ K1_2 + b1.T
+    Z1 += X[0:7:2, :] @ K1_1 + X[1:8:2, :] @ K1_2 + b1.T
     del K1_1, K1_2
     A1 = xp.tanh(Z1)
     del Z1
-    K2_0 = K2[0:3]
-    K2_1 = K2[3:6]
-    Z2 = A1[0:3] @ K2_0
-    Z2 += A1[1:4] @ K2_1 + b2.T
+    K2_0 = K2[0:3, :]
+    K2_1 = K2[3:6, :]
+    Z2 = A1[0:3, :] @ K2_0
+    Z2 += A1[1:4, :] @ K2_1 + b2.T
     A2 = xp.tanh(Z2)
     del Z2
     Z3 = A2 @ W3
@@ -288,20 +297,20 @@ def loss_and_gradients(X, Y, K1, b1, K2, b2, W3, b3):
     return {'loss': loss, 'K1': dK1, 'b1': db1, 'K2': dK2, 'b2': db2, 'W3': dW3, 'b3': db3}
 
 
-def forward(X, Y, K1, b1, K2, b2, W3, b3):
+def forward(X, K1, b1, K2, b2, W3, b3):
     """{'Z1': Z⁽¹⁾, 'A1': A⁽¹⁾, …}: every value of the forward pass."""
-    xp = namespace(X, Y, K1, b1, K2, b2, W3, b3)
-    (), (X, Y, K1, b1, K2, b2, W3, b3) = check_shapes(xp, (X, Y, K1, b1, K2, b2, W3, b3), (('X', (8, 2)), ('Y', (3, 1)), ('K1', (6, 3)), ('b1', (3, 1)), ('K2', (6, 2)), ('b2', (2, 1)), ('W3', (2, 1)), ('b3', (1, 1))), ())
-    K1_0 = K1[0:2]
-    K1_1 = K1[2:4]
-    K1_2 = K1[4:6]
+    xp = namespace(X, K1, b1, K2, b2, W3, b3)
+    (), (X, K1, b1, K2, b2, W3, b3) = check_shapes(xp, (X, K1, b1, K2, b2, W3, b3), (('X', (8, 2)), ('K1', (6, 3)), ('b1', (3, 1)), ('K2', (6, 2)), ('b2', (2, 1)), ('W3', (2, 1)), ('b3', (1, 1))), ())
+    K1_0 = K1[0:2, :]
+    K1_1 = K1[2:4, :]
+    K1_2 = K1[4:6, :]
     Z1 = take(xp, X, 0, -1, 4, 2) @ K1_0
-    Z1 += X[0:7:2] @ K1_1 + X[1:8:2] @ K1_2 + b1.T
+    Z1 += X[0:7:2, :] @ K1_1 + X[1:8:2, :] @ K1_2 + b1.T
     A1 = xp.tanh(Z1)
-    K2_0 = K2[0:3]
-    K2_1 = K2[3:6]
-    Z2 = A1[0:3] @ K2_0
-    Z2 += A1[1:4] @ K2_1 + b2.T
+    K2_0 = K2[0:3, :]
+    K2_1 = K2[3:6, :]
+    Z2 = A1[0:3, :] @ K2_0
+    Z2 += A1[1:4, :] @ K2_1 + b2.T
     A2 = xp.tanh(Z2)
     Z3 = A2 @ W3
     Z3 += b3.T

@@ -42,6 +42,15 @@ def namespace(*arrays):
     return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
 
 
+def device_of(x):
+    """The device x lives on (CPU, a GPU, …): arrays the code makes are made there."""
+    try:
+        from array_api_compat import device
+    except ImportError:
+        return getattr(x, "device", None)
+    return device(x)
+
+
 def check_shapes(xp, arrays, expected, sizes, given=()):
     """(sizes, arrays): the named sizes read off the arrays' shapes (or `given` as arguments), and the arrays, those
     of integers made floating; an argument of another rank, shape or type is an error that names it, with the shape
@@ -229,10 +238,10 @@ def loss_and_gradients(X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2):
     return {'loss': loss, 'Wx1': dWx1, 'Wh1': dWh1, 'b1': db1, 'W2': dW2, 'b2': db2}
 
 
-def forward(X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2):
+def forward(X1, X2, X3, Wx1, Wh1, b1, W2, b2):
     """{'Z1': Z⁽¹⁾, 'A1': A⁽¹⁾, …}: every value of the forward pass."""
-    xp = namespace(X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2)
-    (n, m, n_h), (X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2) = check_shapes(xp, (X1, X2, X3, Y, Wx1, Wh1, b1, W2, b2), (('X1', ('n', 'm')), ('X2', ('n', 'm')), ('X3', ('n', 'm')), ('Y', (1, 'm')), ('Wx1', ('n_h', 'n')), ('Wh1', ('n_h', 'n_h')), ('b1', ('n_h', 1)), ('W2', (1, 'n_h')), ('b2', (1, 1))), ('n', 'm', 'n_h'))
+    xp = namespace(X1, X2, X3, Wx1, Wh1, b1, W2, b2)
+    (n, m, n_h), (X1, X2, X3, Wx1, Wh1, b1, W2, b2) = check_shapes(xp, (X1, X2, X3, Wx1, Wh1, b1, W2, b2), (('X1', ('n', 'm')), ('X2', ('n', 'm')), ('X3', ('n', 'm')), ('Wx1', ('n_h', 'n')), ('Wh1', ('n_h', 'n_h')), ('b1', ('n_h', 1)), ('W2', (1, 'n_h')), ('b2', (1, 1))), ('n', 'm', 'n_h'))
     Z1_1 = Wx1 @ X1 + b1
     H1_1 = xp.tanh(Z1_1)
     Z1_2 = Wh1 @ H1_1

@@ -101,6 +101,15 @@ def namespace(*arrays):
     return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
 
 
+def device_of(x):
+    """The device x lives on (CPU, a GPU, …): arrays the code makes are made there."""
+    try:
+        from array_api_compat import device
+    except ImportError:
+        return getattr(x, "device", None)
+    return device(x)
+
+
 def check_shapes(xp, arrays, expected, sizes, given=()):
     """(sizes, arrays): the named sizes read off the arrays' shapes (or `given` as arguments), and the arrays, those
     of integers made floating; an argument of another rank, shape or type is an error that names it, with the shape
@@ -525,10 +534,10 @@ def loss_and_gradients(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W
     return {'loss': loss, 'gamma1': dgamma1, 'beta1': dbeta1, 'Wq2': dWq2, 'Wk2': dWk2, 'Wv2': dWv2, 'Wo2': dWo2, 'gamma3': dgamma3, 'beta3': dbeta3, 'W4': dW4, 'b4': db4, 'W5': dW5, 'b5': db5, 'W6': dW6, 'b6': db6}
 
 
-def forward(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6):
+def forward(X, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6):
     """{'Z1': Z⁽¹⁾, 'A1': A⁽¹⁾, …}: every value of the forward pass."""
-    xp = namespace(X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6)
-    (m, d, c, u), (X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6) = check_shapes(xp, (X, Y, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6), (('X', ('m', 'd')), ('Y', ('m', 'c')), ('gamma1', ('d', 1)), ('beta1', ('d', 1)), ('Wq2', ('d', 8)), ('Wk2', ('d', 8)), ('Wv2', ('d', 8)), ('Wo2', (8, 'd')), ('gamma3', ('d', 1)), ('beta3', ('d', 1)), ('W4', ('d', 'u')), ('b4', ('u', 1)), ('W5', ('u', 'd')), ('b5', ('d', 1)), ('W6', ('d', 'c')), ('b6', ('c', 1))), ('m', 'd', 'c', 'u'))
+    xp = namespace(X, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6)
+    (m, d, u, c), (X, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6) = check_shapes(xp, (X, gamma1, beta1, Wq2, Wk2, Wv2, Wo2, gamma3, beta3, W4, b4, W5, b5, W6, b6), (('X', ('m', 'd')), ('gamma1', ('d', 1)), ('beta1', ('d', 1)), ('Wq2', ('d', 8)), ('Wk2', ('d', 8)), ('Wv2', ('d', 8)), ('Wo2', (8, 'd')), ('gamma3', ('d', 1)), ('beta3', ('d', 1)), ('W4', ('d', 'u')), ('b4', ('u', 1)), ('W5', ('u', 'd')), ('b5', ('d', 1)), ('W6', ('d', 'c')), ('b6', ('c', 1))), ('m', 'd', 'u', 'c'))
     mu1 = (1 / d) * xp.sum(X, axis=1, keepdims=True)
     C1 = X - mu1
     v1 = (1 / d) * xp.sum(C1 ** 2, axis=1, keepdims=True)

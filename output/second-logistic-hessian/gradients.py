@@ -16,6 +16,15 @@ def namespace(*arrays):
     return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
 
 
+def device_of(x):
+    """The device x lives on (CPU, a GPU, …): arrays the code makes are made there."""
+    try:
+        from array_api_compat import device
+    except ImportError:
+        return getattr(x, "device", None)
+    return device(x)
+
+
 def check_shapes(xp, arrays, expected, sizes, given=()):
     """(sizes, arrays): the named sizes read off the arrays' shapes (or `given` as arguments), and the arrays, those
     of integers made floating; an argument of another rank, shape or type is an error that names it, with the shape
@@ -100,10 +109,11 @@ def hessian(X, lambda_, w, y):
     xp = namespace(X, w, y)
     (m, n), (X, lambda_, w, y) = check_shapes(xp, (X, lambda_, w, y), (('X', ('m', 'n')), ('lambda', ()), ('w', ('n', 1)), ('y', ('m', 1))), ('m', 'n'))
     _dtype = xp.result_type(X, w, y, xp.float32)
+    _device = device_of(X)
     a = sigmoid(xp, (X @ w))
     None_ = (1 / m) * (X.T @ (((1 - a) * a) * X))
     del a
-    None_ += lambda_ * xp.eye(n, dtype=_dtype)
+    None_ += lambda_ * xp.eye(n, dtype=_dtype, device=_device)
     return None_
 
 
@@ -112,10 +122,11 @@ def gradient_and_hessian(X, lambda_, w, y):
     xp = namespace(X, w, y)
     (m, n), (X, lambda_, w, y) = check_shapes(xp, (X, lambda_, w, y), (('X', ('m', 'n')), ('lambda', ()), ('w', ('n', 1)), ('y', ('m', 1))), ('m', 'n'))
     _dtype = xp.result_type(X, w, y, xp.float32)
+    _device = device_of(X)
     a = sigmoid(xp, (X @ w))
     gradient = (1 / m) * (X.T @ (a - y))
     gradient += lambda_ * w
     hessian = (1 / m) * (X.T @ (((1 - a) * a) * X))
     del a
-    hessian += lambda_ * xp.eye(n, dtype=_dtype)
+    hessian += lambda_ * xp.eye(n, dtype=_dtype, device=_device)
     return {'gradient': gradient, 'hessian': hessian}

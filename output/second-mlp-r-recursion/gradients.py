@@ -35,6 +35,15 @@ def namespace(*arrays):
     return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
 
 
+def device_of(x):
+    """The device x lives on (CPU, a GPU, …): arrays the code makes are made there."""
+    try:
+        from array_api_compat import device
+    except ImportError:
+        return getattr(x, "device", None)
+    return device(x)
+
+
 def check_shapes(xp, arrays, expected, sizes, given=()):
     """(sizes, arrays): the named sizes read off the arrays' shapes (or `given` as arguments), and the arrays, those
     of integers made floating; an argument of another rank, shape or type is an error that names it, with the shape
@@ -183,10 +192,10 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2):
     return {'loss': loss, 'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2}
 
 
-def forward(X, Y, W1, b1, W2, b2):
+def forward(X, W1, b1, W2, b2):
     """{'Z1': Z⁽¹⁾, 'A1': A⁽¹⁾, …}: every value of the forward pass."""
-    xp = namespace(X, Y, W1, b1, W2, b2)
-    (n0, m, n2, n1), (X, Y, W1, b1, W2, b2) = check_shapes(xp, (X, Y, W1, b1, W2, b2), (('X', ('n0', 'm')), ('Y', ('n2', 'm')), ('W1', ('n1', 'n0')), ('b1', ('n1', 1)), ('W2', ('n2', 'n1')), ('b2', ('n2', 1))), ('n0', 'm', 'n2', 'n1'))
+    xp = namespace(X, W1, b1, W2, b2)
+    (n0, m, n1, n2), (X, W1, b1, W2, b2) = check_shapes(xp, (X, W1, b1, W2, b2), (('X', ('n0', 'm')), ('W1', ('n1', 'n0')), ('b1', ('n1', 1)), ('W2', ('n2', 'n1')), ('b2', ('n2', 1))), ('n0', 'm', 'n1', 'n2'))
     Z1 = W1 @ X + b1
     A1 = xp.tanh(Z1)
     Z2 = W2 @ A1

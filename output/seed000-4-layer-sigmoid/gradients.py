@@ -41,6 +41,15 @@ def namespace(*arrays):
     return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
 
 
+def device_of(x):
+    """The device x lives on (CPU, a GPU, …): arrays the code makes are made there."""
+    try:
+        from array_api_compat import device
+    except ImportError:
+        return getattr(x, "device", None)
+    return device(x)
+
+
 def check_shapes(xp, arrays, expected, sizes, given=()):
     """(sizes, arrays): the named sizes read off the arrays' shapes (or `given` as arguments), and the arrays, those
     of integers made floating; an argument of another rank, shape or type is an error that names it, with the shape
@@ -221,10 +230,10 @@ def loss_and_gradients(X, Y, W1, W2, W3, W4):
     return {'loss': loss, 'W1': dW1, 'W2': dW2, 'W3': dW3, 'W4': dW4}
 
 
-def forward(X, Y, W1, W2, W3, W4):
+def forward(X, W1, W2, W3, W4):
     """{'Z1': Z⁽¹⁾, 'A1': A⁽¹⁾, …}: every value of the forward pass."""
-    xp = namespace(X, Y, W1, W2, W3, W4)
-    (n0, n4, n1, n2, n3), (X, Y, W1, W2, W3, W4) = check_shapes(xp, (X, Y, W1, W2, W3, W4), (('X', ('n0', 1)), ('Y', ('n4', 1)), ('W1', ('n1', 'n0')), ('W2', ('n2', 'n1')), ('W3', ('n3', 'n2')), ('W4', ('n4', 'n3'))), ('n0', 'n4', 'n1', 'n2', 'n3'))
+    xp = namespace(X, W1, W2, W3, W4)
+    (n0, n1, n2, n3, n4), (X, W1, W2, W3, W4) = check_shapes(xp, (X, W1, W2, W3, W4), (('X', ('n0', 1)), ('W1', ('n1', 'n0')), ('W2', ('n2', 'n1')), ('W3', ('n3', 'n2')), ('W4', ('n4', 'n3'))), ('n0', 'n1', 'n2', 'n3', 'n4'))
     Z1 = W1 @ X
     A1 = sigmoid(xp, Z1)
     Z2 = W2 @ A1

@@ -40,6 +40,15 @@ def namespace(*arrays):
     return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
 
 
+def device_of(x):
+    """The device x lives on (CPU, a GPU, …): arrays the code makes are made there."""
+    try:
+        from array_api_compat import device
+    except ImportError:
+        return getattr(x, "device", None)
+    return device(x)
+
+
 def check_shapes(xp, arrays, expected, sizes, given=()):
     """(sizes, arrays): the named sizes read off the arrays' shapes (or `given` as arguments), and the arrays, those
     of integers made floating; an argument of another rank, shape or type is an error that names it, with the shape
@@ -198,10 +207,10 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2, W3, b3):
     return {'loss': loss, 'W1': dW1, 'b1': delta1, 'W2': dW2, 'b2': delta2, 'W3': dW3, 'b3': delta3}
 
 
-def forward(X, Y, W1, b1, W2, b2, W3, b3):
+def forward(X, W1, b1, W2, b2, W3, b3):
     """{'Z1': Z⁽¹⁾, 'A1': A⁽¹⁾, …}: every value of the forward pass."""
-    xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
-    (s1, s4, s2, s3), (X, Y, W1, b1, W2, b2, W3, b3) = check_shapes(xp, (X, Y, W1, b1, W2, b2, W3, b3), (('X', ('s1', 1)), ('Y', ('s4', 1)), ('W1', ('s2', 's1')), ('b1', ('s2', 1)), ('W2', ('s3', 's2')), ('b2', ('s3', 1)), ('W3', ('s4', 's3')), ('b3', ('s4', 1))), ('s1', 's4', 's2', 's3'))
+    xp = namespace(X, W1, b1, W2, b2, W3, b3)
+    (s1, s2, s3, s4), (X, W1, b1, W2, b2, W3, b3) = check_shapes(xp, (X, W1, b1, W2, b2, W3, b3), (('X', ('s1', 1)), ('W1', ('s2', 's1')), ('b1', ('s2', 1)), ('W2', ('s3', 's2')), ('b2', ('s3', 1)), ('W3', ('s4', 's3')), ('b3', ('s4', 1))), ('s1', 's2', 's3', 's4'))
     Z1 = W1 @ X + b1
     A1 = sigmoid(xp, Z1)
     Z2 = W2 @ A1

@@ -40,6 +40,15 @@ def namespace(*arrays):
     return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
 
 
+def device_of(x):
+    """The device x lives on (CPU, a GPU, …): arrays the code makes are made there."""
+    try:
+        from array_api_compat import device
+    except ImportError:
+        return getattr(x, "device", None)
+    return device(x)
+
+
 def check_shapes(xp, arrays, expected, sizes, given=()):
     """(sizes, arrays): the named sizes read off the arrays' shapes (or `given` as arguments), and the arrays, those
     of integers made floating; an argument of another rank, shape or type is an error that names it, with the shape
@@ -218,10 +227,10 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
     return {'loss': loss, 'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2, 'W3': dW3, 'b3': db3}
 
 
-def forward(X, Y, W1, b1, W2, b2, W3, b3, lambda_):
+def forward(X, W1, b1, W2, b2, W3, b3, lambda_):
     """{'Z1': Z⁽¹⁾, 'A1': A⁽¹⁾, …}: every value of the forward pass."""
-    xp = namespace(X, Y, W1, b1, W2, b2, W3, b3)
-    (n1, K, n4, n2, n3), (X, Y, W1, b1, W2, b2, W3, b3, lambda_) = check_shapes(xp, (X, Y, W1, b1, W2, b2, W3, b3, lambda_), (('X', ('n1', 'K')), ('Y', ('n4', 'K')), ('W1', ('n2', 'n1')), ('b1', ('n2', 1)), ('W2', ('n3', 'n2')), ('b2', ('n3', 1)), ('W3', ('n4', 'n3')), ('b3', ('n4', 1)), ('lambda', ())), ('n1', 'K', 'n4', 'n2', 'n3'))
+    xp = namespace(X, W1, b1, W2, b2, W3, b3)
+    (n1, K, n2, n3, n4), (X, W1, b1, W2, b2, W3, b3, lambda_) = check_shapes(xp, (X, W1, b1, W2, b2, W3, b3, lambda_), (('X', ('n1', 'K')), ('W1', ('n2', 'n1')), ('b1', ('n2', 1)), ('W2', ('n3', 'n2')), ('b2', ('n3', 1)), ('W3', ('n4', 'n3')), ('b3', ('n4', 1)), ('lambda', ())), ('n1', 'K', 'n2', 'n3', 'n4'))
     Z1 = W1 @ X + b1
     A1 = sigmoid(xp, Z1)
     Z2 = W2 @ A1

@@ -33,6 +33,15 @@ def namespace(*arrays):
     return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
 
 
+def device_of(x):
+    """The device x lives on (CPU, a GPU, …): arrays the code makes are made there."""
+    try:
+        from array_api_compat import device
+    except ImportError:
+        return getattr(x, "device", None)
+    return device(x)
+
+
 def check_shapes(xp, arrays, expected, sizes, given=()):
     """(sizes, arrays): the named sizes read off the arrays' shapes (or `given` as arguments), and the arrays, those
     of integers made floating; an argument of another rank, shape or type is an error that names it, with the shape
@@ -173,10 +182,10 @@ def loss_and_gradients(X, Y, W1, W2):
     return {'loss': loss, 'W1': dW1, 'W2': dW2}
 
 
-def forward(X, Y, W1, W2):
+def forward(X, W1, W2):
     """{'Z1': Z⁽¹⁾, 'A1': A⁽¹⁾, …}: every value of the forward pass."""
-    xp = namespace(X, Y, W1, W2)
-    (n_i, n_k, n_j), (X, Y, W1, W2) = check_shapes(xp, (X, Y, W1, W2), (('X', ('n_i', 1)), ('Y', ('n_k', 1)), ('W1', ('n_j', 'n_i')), ('W2', ('n_k', 'n_j'))), ('n_i', 'n_k', 'n_j'))
+    xp = namespace(X, W1, W2)
+    (n_i, n_j, n_k), (X, W1, W2) = check_shapes(xp, (X, W1, W2), (('X', ('n_i', 1)), ('W1', ('n_j', 'n_i')), ('W2', ('n_k', 'n_j'))), ('n_i', 'n_j', 'n_k'))
     Z1 = W1 @ X
     A1 = sigmoid(xp, Z1)
     Z2 = W2 @ A1

@@ -35,6 +35,15 @@ def namespace(*arrays):
     return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
 
 
+def device_of(x):
+    """The device x lives on (CPU, a GPU, …): arrays the code makes are made there."""
+    try:
+        from array_api_compat import device
+    except ImportError:
+        return getattr(x, "device", None)
+    return device(x)
+
+
 def check_shapes(xp, arrays, expected, sizes, given=()):
     """(sizes, arrays): the named sizes read off the arrays' shapes (or `given` as arguments), and the arrays, those
     of integers made floating; an argument of another rank, shape or type is an error that names it, with the shape
@@ -176,10 +185,10 @@ def loss_and_gradients(X, Y, W1, b1, W2, b2):
     return {'loss': loss, 'W1': dW1, 'b1': delta1, 'W2': dW2, 'b2': delta2}
 
 
-def forward(X, Y, W1, b1, W2, b2):
+def forward(X, W1, b1, W2, b2):
     """{'Z1': Z⁽¹⁾, 'A1': A⁽¹⁾, …}: every value of the forward pass."""
-    xp = namespace(X, Y, W1, b1, W2, b2)
-    (N0, N2, N1), (X, Y, W1, b1, W2, b2) = check_shapes(xp, (X, Y, W1, b1, W2, b2), (('X', ('N0', 1)), ('Y', ('N2', 1)), ('W1', ('N1', 'N0')), ('b1', ('N1', 1)), ('W2', ('N2', 'N1')), ('b2', ('N2', 1))), ('N0', 'N2', 'N1'))
+    xp = namespace(X, W1, b1, W2, b2)
+    (N0, N1, N2), (X, W1, b1, W2, b2) = check_shapes(xp, (X, W1, b1, W2, b2), (('X', ('N0', 1)), ('W1', ('N1', 'N0')), ('b1', ('N1', 1)), ('W2', ('N2', 'N1')), ('b2', ('N2', 1))), ('N0', 'N1', 'N2'))
     Z1 = W1 @ X + b1
     A1 = sigmoid(xp, Z1)
     Z2 = W2 @ A1

@@ -30,6 +30,15 @@ def namespace(*arrays):
     return array_namespace(*(arrays[:1] if len({type(a) for a in arrays}) == 1 else arrays))
 
 
+def device_of(x):
+    """The device x lives on (CPU, a GPU, …): arrays the code makes are made there."""
+    try:
+        from array_api_compat import device
+    except ImportError:
+        return getattr(x, "device", None)
+    return device(x)
+
+
 def check_shapes(xp, arrays, expected, sizes, given=()):
     """(sizes, arrays): the named sizes read off the arrays' shapes (or `given` as arguments), and the arrays, those
     of integers made floating; an argument of another rank, shape or type is an error that names it, with the shape
@@ -148,10 +157,10 @@ def loss_and_gradients(X, Y, W1, b1):
     return {'loss': loss, 'W1': dW1, 'b1': db1}
 
 
-def forward(X, Y, W1, b1):
+def forward(X, W1, b1):
     """{'Z1': Z⁽¹⁾, 'A1': A⁽¹⁾, …}: every value of the forward pass."""
-    xp = namespace(X, Y, W1, b1)
-    (n, m), (X, Y, W1, b1) = check_shapes(xp, (X, Y, W1, b1), (('X', ('n', 'm')), ('Y', (1, 'm')), ('W1', ('n', 1)), ('b1', (1, 1))), ('n', 'm'))
+    xp = namespace(X, W1, b1)
+    (n, m), (X, W1, b1) = check_shapes(xp, (X, W1, b1), (('X', ('n', 'm')), ('W1', ('n', 1)), ('b1', (1, 1))), ('n', 'm'))
     Z1 = W1.T @ X + b1
     A1 = sigmoid(xp, Z1)
     return {'Z1': Z1, 'A1': A1}
