@@ -28,10 +28,21 @@ def bind_network(backprop, scalars):
     return params, inputs, keywords
 
 
-def derivation_arguments(derivation):
-    """(the generated functions' argument names in order, the variable's name)."""
+def derivation_run(derivation):
+    """(argument names in order, the variable's name, run): run(values, gradients) -> (f, {variable: ∂f/∂X} or None),
+    the value program alone where no gradient is wanted, else one pass of value_and_gradient."""
     arguments, _, _ = derivation.plan("gradient")
-    return [str(a) for a in arguments], str(derivation.wrt)
+    names, wrt = [str(a) for a in arguments], str(derivation.wrt)
+    value, both = derivation.numpy("value"), derivation.numpy("value_and_gradient")
+    key = derivation._gradient_key()
+
+    def run(values, gradients):
+        if not gradients:
+            return value(**values), None
+        out = both(**values)
+        return out["f"], {wrt: out[key]}
+
+    return names, wrt, run
 
 
 def positional(names, args, kwargs, what):

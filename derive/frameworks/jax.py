@@ -6,7 +6,7 @@ except ImportError as e:   # an optional dependency
     raise ImportError("derive's JAX functions need JAX: pip install 'matrix-backprop[jax]'") from e
 
 from ..errors import InvalidArgument
-from . import bind_network, derivation_arguments, positional
+from . import bind_network, derivation_run, positional
 
 
 def _refuse(primals, names, differentiable):
@@ -56,18 +56,16 @@ def network_loss(backprop, scalars=None):
 
 def derivation_function(derivation):
     """f(*arrays) (positional, in the order of `f.arguments`, or by keyword) -> the value, with ∂f/∂X as its VJP."""
-    names, wrt = derivation_arguments(derivation)
-    value, both = derivation.numpy("value"), derivation.numpy("value_and_gradient")
-    key = derivation._gradient_key()
+    names, wrt, run = derivation_run(derivation)
 
     @jax.custom_vjp
     def f(*arrays):
-        return value(**dict(zip(names, _arrays(arrays))))
+        return run(dict(zip(names, _arrays(arrays))), False)[0]
 
     def forward(*primals):
         _refuse(primals, names, (wrt,))
-        out = both(**dict(zip(names, _values(primals))))
-        return out["f"], out[key]
+        value, gradient = run(dict(zip(names, _values(primals))), True)
+        return value, gradient[wrt]
 
     def backward(gradient, g):
         return tuple(g * gradient if n == wrt else None for n in names)

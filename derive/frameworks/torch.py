@@ -8,7 +8,7 @@ except ImportError as e:   # an optional dependency
     raise ImportError("derive's PyTorch module needs PyTorch: pip install 'matrix-backprop[torch]'") from e
 
 from ..errors import InvalidArgument
-from . import bind_network, derivation_arguments, positional
+from . import bind_network, derivation_run, positional
 
 
 class _Derived(torch.autograd.Function):
@@ -83,16 +83,7 @@ def network_module(backprop, **options) -> Module:
 
 def derivation_function(derivation):
     """f(*arrays, **arrays) -> the value f, with ∂f/∂X from the derived program as its backward."""
-    names, wrt = derivation_arguments(derivation)
-    value, both = derivation.numpy("value"), derivation.numpy("value_and_gradient")
-    key = derivation._gradient_key()
-
-    def run(values, gradients):
-        if not gradients:
-            return value(**values), None
-        out = both(**values)
-        return out["f"], {wrt: out[key]}
-
+    names, wrt, run = derivation_run(derivation)
     def f(*args, **kwargs):
         return _Derived.apply(run, names, (wrt,), *positional(names, args, kwargs, "f"))
 
