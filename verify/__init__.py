@@ -5,18 +5,22 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 # name -> the submodule that defines it (a submodule itself where the two are the same)
-_HOME = {"Report": "report", "Spec": "recursion", "assert_gradients_match": "assertions", "assert_hvp_match": "second",
-         "blocks": "blocks", "central_difference": "numeric", "check": "report", "check_products": "second",
+_HOME = {"Checked": "handwritten.check", "Report": "report", "Spec": "recursion", "WrittenError": "handwritten.errors",
+         "assert_gradients_match": "assertions", "assert_hvp_match": "second", "blocks": "blocks",
+         "central_difference": "numeric", "check": "report", "check_derivation": "handwritten.check",
+         "check_products": "second",
          "check_second": "second", "data": "data", "recursion": "recursion", "register_block": "blocks",
          "relative_error": "numeric"}
-__all__ = ["Report", "Spec", "assert_gradients_match", "assert_hvp_match", "blocks", "central_difference", "check",
-           "check_products", "check_second", "data", "recursion", "register_block", "relative_error"]
+__all__ = ["Checked", "Report", "Spec", "WrittenError", "assert_gradients_match", "assert_hvp_match", "blocks",
+           "central_difference", "check", "check_derivation", "check_products", "check_second", "data", "recursion", "register_block", "relative_error"]
 
 if TYPE_CHECKING:   # what the lazy names are, for type checkers and editors
     from . import blocks, data, recursion
     from .assertions import assert_gradients_match
     from .blocks import register_block
     from .report import Report, check
+    from .handwritten.check import Checked, check_derivation
+    from .handwritten.errors import WrittenError
     from .numeric import central_difference, relative_error
     from .recursion import Spec
     from .second import assert_hvp_match, check_products, check_second

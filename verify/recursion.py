@@ -332,13 +332,15 @@ def output_delta(spec, Z, Y):
     return scale * _output_delta(spec, Z, A, Yc)
 
 
-def backward(spec, Zs, As, params, delta):
+def backward(spec, Zs, As, params, delta, deltas=None):
     """{"W1": …, "b1": …}: the δ recursion from δ^(L) = delta down, without the weight decay (Jᵀ delta, J the
-    Jacobian of Z^(L) by the parameters)."""
+    Jacobian of Z^(L) by the parameters); `deltas`, a dict, receives every δ^(l) by l."""
     V, _ = _weights(spec, params)
     L = len(spec.activations)
     grads = {}
     for l in range(L, 0, -1):
+        if deltas is not None:
+            deltas[l] = delta
         dV = delta @ As[l - 1].T
         # W = V in layout WA; W = Vᵀ otherwise
         grads[f"W{l}"] = dV if spec.layout == "WA" else dV.T

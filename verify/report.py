@@ -206,11 +206,11 @@ def check(result: Any, *, seed: int = 0, trials: int = 3, dtype: Any = np.float6
     of its loss where a block has only a forward pass). For the numeric trials, symbolic sizes are set to `width` and
     the number of samples to `samples`; the exact proof uses width 2. `exact_proof` forces it on (True) or off
     (False); by default it runs when the network is small (see EXACT_UNITS).
-    A derivation of ∂f/∂X is checked by `check_derivation`.
+    A derivation of ∂f/∂X is checked by `check_expression`.
     """
     plain = result.specification()
     if plain.get("kind") == "expression":
-        return check_derivation(result, seed=seed, trials=trials, width=width)
+        return check_expression(result, seed=seed, trials=trials, width=width)
     if plain.get("kind") in ("hessian", "hvp"):
         from .second import check_second   # second order builds on this module
         return check_second(result, seed=seed, trials=trials, width=width, exact_proof=exact_proof)
@@ -305,7 +305,7 @@ EXPLICIT_ENTRIES = 100  # f and ∂f/∂X are evaluated by SymPy when the inputs
 EXPLICIT_F = 1000       # f alone, up to this many
 
 
-def check_derivation(d, *, seed=0, trials=3, width=3):
+def check_expression(d, *, seed=0, trials=3, width=3):
     """A Report comparing a derivation's generated gradient (d.numpy()) with central differences of f and, for
     small inputs, with the derived formula evaluated by SymPy on the numbers (no generated code involved).
 
