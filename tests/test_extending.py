@@ -88,7 +88,7 @@ def test_a_user_block_is_documented_with_its_meanings_and_every_gradient(rms_nor
 
 
 def test_a_spec_file_reads_a_registered_blocks_keys(rms_norm, tmp_path):
-    from derive.cli.main import _layers
+    from derive.cli.spec import _layers
     from derive.errors import UsageError
 
     assert _layers([{"kind": "rms_norm", "eps": 1e-3}]) == [rms_norm(1e-3)]
