@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from .errors import WrittenError
+from .errors import NoSuchLayer, ShapeMismatch, WrittenError
 
 H = 1e-3   # step of the five-point central difference of a differential: truncation O(H⁴)
 
@@ -45,8 +45,11 @@ class Typer:
         self.bound = {}
         self.ones = []
 
-    def error(self, pos, message):
-        return WrittenError(self.row, pos, message)
+    def error(self, pos, message, kind=WrittenError):
+        return kind(self.row, pos, message)
+
+    def mismatch(self, pos, message):
+        return self.error(pos, message, ShapeMismatch)
 
     def find(self, s):
         while isinstance(s, Var) and s in self.bound:
@@ -71,6 +74,12 @@ class Typer:
         """node with every shape resolved; a 𝟏 whose length nothing fixes is an error naming its column."""
         for one in self.ones:
             one.shape = self.shape(one)
+            known = [s for s in one.shape if not isinstance(s, Var)]
+            if len(known) == 1:   # a product fixed its length: a vector
+                for s in one.shape:
+                    if isinstance(s, Var):
+                        self.unify(s, 1)
+                one.shape = self.shape(one)
             if any(isinstance(s, Var) for s in one.shape):
                 raise self.error(one.pos, "cannot tell the length of this 𝟏 from what it multiplies or is added to: "
                                           "write its length, as 𝟏_m")
@@ -98,11 +107,15 @@ class Typer:
         return Node("num", pos, (float(sp.Rational(text)),))
 
     def t_ones(self, pos, length, explicit):
-        n = Var() if length is None else self.meaning.size(length, lambda m: self.error(pos, m))
-        return self.ones_node(pos, n, 1)
+        """𝟏_n: the ones vector of length n; 𝟏 alone: the ones of the shape around it (a vector when a product
+        fixes only its length, a matrix in a sum)."""
+        if length is None:
+            return self.ones_node(pos, Var(), Var())
+        return self.ones_node(pos, self.meaning.size(length, lambda m: self.error(pos, m)), 1)
 
     def t_name(self, pos, base, layer):
-        ident = self.meaning.resolve(base, layer, self.l, lambda m: self.error(pos, m))
+        ident = self.meaning.resolve(base, layer, self.l, lambda m: self.error(pos, "", m) if m is NoSuchLayer
+                                     else self.error(pos, m))
         return Node("sym", pos, (ident,), self.meaning.shape(ident))
 
     def t_partial(self, pos, inner):
@@ -154,7 +167,7 @@ class Typer:
         if not (a.matrix and b.matrix):
             return Node("mul", pos, (a, b), a.shape or b.shape)
         if not self.unify(a.shape[1], b.shape[0]):
-            raise self.error(pos, self.nonconforming(a, b))
+            raise self.mismatch(pos, self.nonconforming(a, b))
         return Node("mul", pos, (a, b), [a.shape[0], b.shape[1]])
 
     def nonconforming(self, a, b):
@@ -174,7 +187,7 @@ class Typer:
     def t_div(self, pos, top, bottom):
         a, b = self.type(top), self.type(bottom)
         if b.matrix:
-            raise self.error(pos, f"division by the matrix {show(self.meaning, b)} ({shape_text(b.shape)}): write ⊘ "
+            raise self.mismatch(pos, f"division by the matrix {show(self.meaning, b)} ({shape_text(b.shape)}): write ⊘ "
                                   f"for entrywise division, or its inverse")
         return Node("div", pos, (a, b), a.shape)
 
@@ -183,7 +196,7 @@ class Typer:
             if not (self.unify(a.shape[0], b.shape[0]) and self.unify(a.shape[1], b.shape[1])):
                 sa, sb = self.shape(a), self.shape(b)
                 hint = "; one of them transposed?" if sa[::-1] == sb else ""
-                raise self.error(pos, f"{what} of shapes {shape_text(sa)} and {shape_text(sb)}: {show(self.meaning, a)}"
+                raise self.mismatch(pos, f"{what} of shapes {shape_text(sa)} and {shape_text(sb)}: {show(self.meaning, a)}"
                                       f" and {show(self.meaning, b)}{hint}")
         return a, b
 
@@ -219,12 +232,16 @@ class Typer:
 
     def _square(self, pos, a, what):
         if a.matrix and not self.unify(a.shape[0], a.shape[1]):
-            raise self.error(pos, f"{what} needs a square matrix; {show(self.meaning, a)} is {shape_text(self.shape(a))}")
+            raise self.mismatch(pos, f"{what} needs a square matrix; {show(self.meaning, a)} is {shape_text(self.shape(a))}")
 
     def t_pow(self, pos, inner, k):
         a = self.type(inner)
         self._square(pos, a, "a matrix power")
         return Node("pow", pos, (a, k), a.shape)
+
+    def t_hpow(self, pos, inner, k):
+        a = self.type(inner)
+        return Node("hpow", pos, (a, k), a.shape)
 
     def t_inv(self, pos, inner):
         a = self.type(inner)
@@ -250,7 +267,7 @@ class Typer:
             return self.t_inv(pos, arg)
         if name == "diag":
             if not a.matrix or not (self.unify(a.shape[1], 1) or self.unify(a.shape[0], 1)):
-                raise self.error(pos, f"diag of a vector; {show(self.meaning, a)} is {shape_text(self.shape(a))}")
+                raise self.mismatch(pos, f"diag of a vector; {show(self.meaning, a)} is {shape_text(self.shape(a))}")
             n = self.shape(a)[0] if self.find(a.shape[1]) == 1 else self.shape(a)[1]
             return Node("call", pos, ("diag", False, None, a), [n, n])
         if name == "σ":
@@ -310,6 +327,8 @@ def evaluate(node, env):
     if kind == "pow":
         a, k = values
         return np.linalg.matrix_power(a, k) if node.matrix else a ** k
+    if kind == "hpow":
+        return values[0] ** values[1]
     if kind == "inv":
         return np.linalg.inv(values[0]) if node.matrix else 1 / values[0]
     if kind == "norm":
@@ -365,6 +384,8 @@ def show(meaning, node, transpose=False):
         return _wrapped(meaning, args[0]) + "ᵀ"
     if kind == "pow":
         return f"{_wrapped(meaning, args[0])}^{args[1]}"
+    if kind == "hpow":
+        return f"{_wrapped(meaning, args[0])}^∘{args[1]}"
     if kind == "inv":
         return f"{_wrapped(meaning, args[0])}⁻¹"
     if kind == "norm":

@@ -10,11 +10,13 @@ import numpy as np
 from ..numeric import agreement, rounding_floor
 from . import algebra
 from .algebra import Node, Typer, evaluate, show, stencil, walk
-from .errors import WrittenError
+from .errors import NoSuchLayer, ShapeMismatch, WrittenError
 from .meaning import ExpressionMeaning, NetworkMeaning
 from .syntax import read, rows
 
 RTOL = 1e-6
+SHIFT = ("the layer indices are one off: with A⁽⁰⁾ = X, W⁽ˡ⁾ maps A⁽ˡ⁻¹⁾ to Z⁽ˡ⁾ (Ng's numbering, a⁽¹⁾ = x, has W⁽ˡ⁾ "
+         "map a⁽ˡ⁾ to z⁽ˡ⁺¹⁾)")
 
 
 @dataclass(frozen=True)
@@ -144,106 +146,116 @@ class Chain:
     def __init__(self, meaning, chain, points, rng):
         self.meaning, self.chain, self.points, self.rng = meaning, chain, points, rng
 
-    def typed(self, l):
-        """[(row, [(relation, node)])] at layer l: the sides of a row unified with each other."""
+    def layers(self):
+        """[(l, {row: [(relation, node)]}, {row: ShapeMismatch})] at every l at which every symbol exists (just l =
+        None without a generic l); the sides of a row are unified with each other."""
+        generic = any(_uses_l(tree) for _, sides in self.chain for _, tree in sides)
         out = []
-        for row, sides in self.chain:
-            typer = Typer(self.meaning, row, l)
-            nodes = [(relation, typer.type(tree)) for relation, tree in sides]
-            out.append((row, [(relation, typer.finish(node)) for relation, node in nodes]))
+        for l in self.meaning.generic_layers() if generic else [None]:
+            typed, broken = {}, {}
+            try:
+                for k, (row, sides) in enumerate(self.chain):
+                    typer = Typer(self.meaning, row, l)
+                    try:
+                        nodes = [(relation, typer.type(tree)) for relation, tree in sides]
+                        typed[k] = [(relation, typer.finish(node)) for relation, node in nodes]
+                    except ShapeMismatch as e:
+                        broken[k] = e
+            except NoSuchLayer:
+                continue
+            out.append((l, typed, broken))
+        if not out:
+            row = self.chain[0][0]
+            raise WrittenError(row, row.column, "no value of the generic layer l fits this network's layers")
         return out
 
-    def layers(self):
-        """[(l, typed chain)] for every l at which every symbol exists (just [(None, …)] without a generic l)."""
-        if not any(_uses_l(tree) for _, sides in self.chain for _, tree in sides):
-            return [(None, self.typed(None))]
-        out, first = [], None
-        for l in self.meaning.generic_layers():
-            try:
-                out.append((l, self.typed(l)))
-            except WrittenError as e:
-                first = first or e
-        if not out:
-            raise first
-        return out
+    def line(self, k, verdict, message="", mistake=""):
+        return Line(self.chain[k][0].line, _text(self.chain[k][0]), verdict, message, mistake)
 
     def check(self):
-        verdicts = {}   # row index -> Line
-        results = None
-        for l, typed in self.layers():
-            sides = [(k, relation, node) for k, (row, nodes) in enumerate(typed) for relation, node in nodes]
-            shaped = self._shapes(typed, sides, l)
+        verdicts, result, right = {}, None, True
+        for l, typed, broken in self.layers():
+            at = f" (at l = {l})" if l is not None else ""
+            for k, e in broken.items():
+                verdicts.setdefault(k, self.line(k, "shape", e.reason + at, _shape_mistake(e.reason)))
+            sides = [(k, relation, node) for k in sorted(typed) for relation, node in typed[k]]
+            if not sides:
+                right = False
+                continue
             envs = [Env(self.meaning, point, self._sources(sides), self.rng) for point in self.points]
-            values = [[evaluate(node, env) for env in envs] for _, _, node in sides] if not shaped else None
+            values = [[evaluate(node, env) for env in envs] for _, _, node in sides]
             head = sides[0][2]
-            result = _result(self.meaning, head)
+            result = result or (_result(self.meaning, head) if sides[0][0] == 0 else None)
             for i in range(1, len(sides)):
-                k = sides[i][0]
+                k, node = sides[i][0], sides[i][2]
                 if k in verdicts and not verdicts[k].right:
                     continue
-                row = typed[k][0]
-                if shaped and i in shaped:
-                    verdicts[k] = Line(row.line, _text(row), "shape", shaped[i][0], shaped[i][1])
-                    continue
-                if shaped:
-                    continue
-                got, expected = values[i], values[i - 1]
-                if _equal(got, expected):
-                    verdicts.setdefault(k, Line(row.line, _text(row), "right"))
-                    continue
-                at = f" (at l = {l})" if l is not None else ""
-                if i > 1 and _equal(got, values[0]):
-                    verdicts[k] = Line(row.line, _text(row), "true, but does not follow",
-                                       f"{show(self.meaning, sides[i][2])} equals {show(self.meaning, head)}{at}, but "
-                                       f"not the step before it")
-                    continue
-                error = _error(got, expected)
-                mistake = Diagnosis(self.meaning, envs, head).explain(sides[i][2], expected)
-                verdicts[k] = Line(row.line, _text(row), "wrong",
-                                   f"{show(self.meaning, sides[i][2])} ≠ {show(self.meaning, sides[i - 1][2])}{at}: "
-                                   f"{error}", mistake)
-            if result is not None and not shaped:
-                right = len(sides) > 1 and _equal(values[-1], values[0])
-                results = right if results is None else results and right
-            elif result is not None:
-                results = False
+                gap = any(sides[i - 1][0] < b < k for b in broken)   # the step before it did not type
+                before = 0 if gap else i - 1
+                verdict = self.relation(sides, values, envs, i, before, at)
+                if verdict is None:
+                    verdicts.setdefault(k, self.line(k, "right"))
+                else:
+                    verdicts[k] = self.line(k, *verdict)
+            last = len(self.chain) - 1
+            right = right and last in typed and _same_shape(sides[-1][2].shape, head.shape) and _equal(
+                values[-1], values[0])
         lines = []
         for k, (row, nodes) in enumerate(self.chain):
-            line = verdicts.get(k) or Line(row.line, _text(row), "right",
-                                           "" if len(nodes) > 1 else "a single expression: nothing to compare")
+            line = verdicts.get(k) or self.line(k, "right", "" if len(nodes) > 1 or k else
+                                                "a single expression: nothing to compare")
             if result is not None:
-                line = replace(line, result=result)
-                if k == len(self.chain) - 1:
-                    line = replace(line, result_right=bool(results))
+                line = replace(line, result=result, result_right=bool(right) if k == len(self.chain) - 1 else None)
             lines.append(line)
         return lines
 
-    def _shapes(self, typed, sides, l):
-        """{side index: (what is wrong, the classic mistake)} where a side's shape differs from the one before it."""
-        out = {}
-        for i in range(1, len(sides)):
-            a, b = sides[i - 1][2].shape, sides[i][2].shape
-            if _same_shape(a, b):
-                continue
-            at = f" at l = {l}" if l is not None else ""
-            message = f"{show(self.meaning, sides[i][2])} is {algebra.shape_text(b)}, but " \
-                      f"{show(self.meaning, sides[i - 1][2])} is {algebra.shape_text(a)}{at}"
-            mistake = ""
-            if a is not None and b is not None:
-                if _same_shape(a, b[::-1]):
-                    mistake = "a transpose, or the factors in the wrong order: the sides have each other's shape " \
-                              "((A B)ᵀ = Bᵀ Aᵀ)"
-                elif str(a[1]) == "1" and _same_shape(a[0], b[0]) and str(b[1]) == str(self.meaning.__dict__.get(
-                        "samples", "")):
-                    mistake = "the sum over the samples is missing: multiply by 𝟏 (δ 𝟏)"
-            out[i] = (message, mistake)
-        return out
+    def relation(self, sides, values, envs, i, before, at):
+        """None when side i equals side `before` (the one before it, or the chain's first when that one did not
+        type); else (verdict, what is wrong, the mistake)."""
+        node, other = sides[i][2], sides[before][2]
+        if not _same_shape(node.shape, other.shape):
+            message = f"{show(self.meaning, node)} is {algebra.shape_text(node.shape)}, but " \
+                      f"{show(self.meaning, other)} is {algebra.shape_text(other.shape)}{at}"
+            diagnosis = Diagnosis(self.meaning, envs, sides[0][2])
+            shifted = [diagnosis.shifted(node, step) for step in (1, -1)]
+            if any(n is not None and _same_shape(n.shape, other.shape) for n in shifted):
+                return "shape", message, SHIFT
+            return "shape", message, self._shape_hint(other.shape, node.shape)
+        if _equal(values[i], values[before]):
+            return None if before == i - 1 else ("true, but does not follow",
+                                                 "it equals the chain's first side, not the step before it")
+        if before == i - 1 and i > 1 and _same_shape(node.shape, sides[0][2].shape) and _equal(values[i], values[0]):
+            return ("true, but does not follow", f"{show(self.meaning, node)} equals {show(self.meaning, sides[0][2])}"
+                                                 f"{at}, but not the step before it")
+        mistake = Diagnosis(self.meaning, envs, sides[0][2]).explain(node, values[before])
+        return ("wrong", f"{show(self.meaning, node)} ≠ {show(self.meaning, other)}{at}: "
+                         f"{_error(values[i], values[before])}", mistake)
+
+    def _shape_hint(self, expected, got):
+        """The classic mistake a shape difference shows: a transpose, or a sum over the samples left out."""
+        if expected is None or got is None:
+            return ""
+        if _same_shape(expected, got[::-1]):
+            return "a transpose, or the factors in the wrong order: the sides have each other's shape ((A B)ᵀ = Bᵀ Aᵀ)"
+        samples = getattr(self.meaning, "samples", None)
+        if str(expected[1]) == "1" and _same_shape(expected[0], got[0]) and str(got[1]) == str(samples):
+            return "the sum over the samples is missing: multiply by 𝟏 (δ 𝟏)"
+        return ""
 
     def _sources(self, sides):
         """The values moved along random directions: of those whose differential appears, the ones no other of
         them is computed from."""
         found = list(dict.fromkeys(n.args[0] for _, _, node in sides for n in walk(node) if n.kind == "dsym"))
         return [s for s in found if not any(self.meaning.depends(s, t) for t in found if t != s)]
+
+
+def _shape_mistake(reason):
+    """The classic mistake a product that does not conform shows."""
+    if "transpose missing" in reason:
+        return "a transpose missing"
+    if "other order" in reason:
+        return "the factors of a product in the wrong order"
+    return ""
 
 
 def _result(meaning, head):
@@ -362,10 +374,15 @@ class Diagnosis:
                        f"pre-activation Z"), self._of(fixed)
         for k in self._layers():
             z = Node("sym", 0, (f"Z{k}",), m.shape(f"Z{k}"))
-            if node.shape is not None and _same_shape(node.shape, z.shape):
-                prime = Node("call", 0, ("σ", True, ("layer", k), z), z.shape)
-                yield f"σ′({m.display(f'Z{k}')}) is missing (⊙ σ′({m.display(f'Z{k}')}))", \
-                    self._of(Node("had", 0, (node, prime), node.shape))
+            prime = Node("call", 0, ("σ", True, ("layer", k), z), z.shape)
+            for n in walk(node):   # ⊙ σ′(Z) left out of a factor of Z's shape
+                if n.shape is not None and _same_shape(n.shape, z.shape):
+                    yield f"σ′({m.display(f'Z{k}')}) is missing (⊙ σ′({m.display(f'Z{k}')}))", \
+                        self._of(_replaced(node, n, Node("had", 0, (n, prime), n.shape)))
+            if node.shape is not None and _same_shape(node.shape, z.shape) and str(m.spec.loss) in ("bce",
+                                                                                                 "softmax_ce"):
+                yield (f"an extra σ′({m.display(f'Z{k}')}): with the cross-entropy of a sigmoid or softmax output, "
+                       f"σ′ cancels against ∂L/∂A (δ = A − Y)"), self._of(Node("hdiv", 0, (node, prime), node.shape))
         for n in walk(node):
             if n.kind == "sym" and n.shape is not None and str(n.shape[0]) == str(n.shape[1]) and n.args[0] != "X":
                 yield f"{show_(n)} where {show_(n)}ᵀ is meant", self._of(_replaced(node, n, Node("T", n.pos, (n,),
@@ -378,11 +395,9 @@ class Diagnosis:
                 yield f"the factors of {show_(n)} in the wrong order", \
                     self._of(_replaced(node, n, Node("mul", n.pos, (b, a), n.shape)))
         for step in (1, -1):
-            shifted = self._shifted(node, step)
+            shifted = self.shifted(node, step)
             if shifted is not None:
-                yield ("the layer indices are one off (Ng's numbering maps a⁽ˡ⁾ to z⁽ˡ⁺¹⁾ with W⁽ˡ⁾; here W⁽ˡ⁾ "
-                       "maps A⁽ˡ⁻¹⁾ to Z⁽ˡ⁾)" if isinstance(m, NetworkMeaning) else "an index one off"), \
-                    self._of(shifted)
+                yield SHIFT if isinstance(m, NetworkMeaning) else "an index one off", self._of(shifted)
         yield from self._by_value(got)
 
     def _by_value(self, got):
@@ -437,17 +452,18 @@ class Diagnosis:
     def _of(self, node):
         return lambda env, g: evaluate(node, env)
 
-    def _shifted(self, node, step):
+    def shifted(self, node, step):
         """node with every layer of the network moved by `step`, or None when some layer does not exist."""
         m = self.meaning
         if not isinstance(m, NetworkMeaning):
             return None
         out = node
         for n in list(walk(node)):
-            if n.kind in ("sym", "dsym", "grad") and m.layer_of(n.args[0]) is not None:
-                ident = n.args[0]
+            ident = "A0" if n.kind in ("sym", "dsym", "grad") and n.args[0] == "X" else n.args[0]   # X = A⁽⁰⁾
+            if n.kind in ("sym", "dsym", "grad") and m.layer_of(ident) is not None and ident not in m.sizes:
                 k = m.layer_of(ident) + step
                 moved = ident.rstrip("0123456789") + str(k)
+                moved = "X" if moved == "A0" else moved
                 if moved not in m.ids:
                     return None
                 out = _replaced(out, n, Node(n.kind, n.pos, (moved,), m.shape(moved)))

@@ -8,3 +8,12 @@ class WrittenError(ValueError):
         self.line, self.column, self.reason = row.line, position + 1, message
         super().__init__(f"line {row.line}, column {position + 1}: {message}\n  {row.text.rstrip()}\n"
                          f"  {' ' * position}^")
+
+
+class ShapeMismatch(WrittenError):
+    """A row whose shapes do not fit (a product that does not conform, a sum of two shapes): the row is wrong, the
+    derivation can still be read."""
+
+
+class NoSuchLayer(WrittenError):
+    """A layer the network does not have (at one value of a generic l, the row is checked at the others)."""

@@ -9,6 +9,7 @@ import sympy as sp
 from .. import data, recursion
 from ..recursion import Spec, _softmax
 from . import algebra
+from .errors import NoSuchLayer
 from .syntax import FUNCTIONS, Reader, Row
 
 LOSS_WORDS = ("L", "J", "C", "E", "ℓ", "Loss", "loss", "cost")
@@ -87,8 +88,16 @@ class NetworkMeaning(Meaning):
             if base not in {*NETWORK_WORDS.values()}:
                 raise ValueError(f"names: {word!r} -> {base!r}: the symbols are {', '.join(sorted(set(table.values())))}")
             table[word.removeprefix("\\")] = base
+        self.sizes = {}   # id -> size symbol: the widths by name (n1, N_2, s3), the samples as m
+        for symbol in self.dims:
+            if symbol == self.samples:
+                table[str(symbol)] = "m"
+                continue
+            prefix = re.match(r"[A-Za-z]+", str(symbol)).group()
+            table.setdefault(prefix, "size:" + prefix)
+            self.sizes[str(symbol).replace("_", "")] = symbol
         self.names = Names(table)
-        ids = ["X", "Y", "L", "lambda", "m"]
+        ids = ["X", "Y", "L", "lambda", "m", *self.sizes]
         for l in range(1, self.L + 1):
             ids += [f"W{l}", *([f"b{l}"] if self.spec.has_bias(l) else []), f"Z{l}", f"A{l}", f"delta{l}"]
         self.ids = ids
@@ -105,6 +114,11 @@ class NetworkMeaning(Meaning):
     # names and shapes
     def resolve(self, base, layer, l, error):
         """The id of a symbol written `base` with `layer` (None, or (base, offset) with base "", "L" or "l")."""
+        if base.startswith("size:"):
+            ident = base[5:] + ("" if layer is None else str(self._index(layer, l)))
+            if ident not in self.sizes:
+                raise error(f"{ident}: not a size of this network ({', '.join(self.sizes)})")
+            return ident
         if base not in LAYERED:
             if layer is not None and not (base == "X" and self._index(layer, l) == self.shift):
                 raise error(f"{base} has no layer")
@@ -119,9 +133,13 @@ class NetworkMeaning(Meaning):
         inner = k - self.shift if base in ("Z", "A", "δ") else k
         low = 0 if base == "A" else 1
         if not low <= inner <= self.L:
+            if l is not None:
+                raise error(NoSuchLayer)
             first, last = low + (self.shift if base in ("Z", "A", "δ") else 0), self.L + (
                 self.shift if base in ("Z", "A", "δ") else 0)
-            raise error(f"{base}^({k}): this network's {base} are numbered {first} … {last}")
+            hint = "; counting the input as layer 1, as Ng does? check with input_layer=1 (--input-layer 1)" if (
+                self.shift == 0 and k == last + 1) else ""
+            raise error(f"{base}^({k}): this network's {base} are numbered {first} … {last}{hint}")
         if base == "A" and inner == 0:
             return "X"
         if base == "b" and not self.spec.has_bias(inner):
@@ -145,7 +163,7 @@ class NetworkMeaning(Meaning):
 
     def shape(self, ident):
         n = self.spec.sizes
-        if ident in ("L", "lambda", "m"):
+        if ident in ("L", "lambda", "m") or ident in self.sizes:
             return None
         if ident == "X":
             return self._rows(n[0])
@@ -161,7 +179,7 @@ class NetworkMeaning(Meaning):
 
     def display(self, ident):
         match = re.fullmatch(r"([A-Za-z]+)(\d+)", ident)
-        if not match:
+        if not match or ident in self.sizes:
             return {"lambda": "λ"}.get(ident, ident)
         base, l = match.groups()
         shown = int(l) + (self.shift if base in ("Z", "A", "delta") else 0)
@@ -223,6 +241,7 @@ class NetworkMeaning(Meaning):
         decay = sum(np.sum(point[f"W{l}"] ** 2) for l in range(1, self.L + 1))
         out["L"] = float(loss + self.spec.weight_decay / 2 * decay)
         out["lambda"], out["m"] = self.spec.weight_decay, Yc.shape[1]
+        out.update({ident: self.dims[symbol] for ident, symbol in self.sizes.items()})
         return out
 
     def truths(self, point, values):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .errors import WrittenError
 
-SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ᵀ", "0123456789+-()T")
+SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ᵀˡᴸ", "0123456789+-()TlL")
 SUBSCRIPT = str.maketrans("₀₁₂₃₄₅₆₇₈₉₊₋₍₎ₘ", "0123456789+-()m")
 # LaTeX commands read as a letter or an operator
 COMMANDS = {r"\delta": "δ", r"\sigma": "σ", r"\varphi": "φ", r"\phi": "φ", r"\lambda": "λ", r"\Theta": "Θ",
@@ -18,7 +18,7 @@ COMMANDS = {r"\delta": "δ", r"\sigma": "σ", r"\varphi": "φ", r"\phi": "φ", r
             r"\Longrightarrow": "⇒", r"\therefore": "⇒", r"\ell": "ℓ", r"\|": "‖", r"\lVert": "‖", r"\rVert": "‖",
             r"\Vert": "‖", r"\{": "(", r"\}": ")", r"\coloneqq": "=", r"\equiv": "=", r"\approx": "≈",
             r"\tr": "tr", r"\exp": "exp", r"\log": "log", r"\ln": "log", r"\tanh": "tanh", r"\det": "det",
-            r"\sum": "Σ"}
+            r"\sum": "Σ", r"\nabla": "∇"}
 SPACING = {r"\left", r"\right", r"\bigl", r"\bigr", r"\Bigl", r"\Bigr", r"\big", r"\Big", r"\biggl", r"\biggr",
            r"\quad", r"\qquad", r"\,", r"\;", r"\:", r"\!", r"\ ", r"\displaystyle", r"\nonumber", r"\notag"}
 WRAPPERS = {r"\mathbf", r"\boldsymbol", r"\bm", r"\mathit", r"\mathsf", r"\operatorname", r"\mathrm", r"\text",
@@ -26,8 +26,8 @@ WRAPPERS = {r"\mathbf", r"\boldsymbol", r"\bm", r"\mathit", r"\mathsf", r"\opera
 DROPPED = re.compile(r"\\(?:text|textrm|mbox|label|tag|intertext)\{[^{}]*\}|\\(?:begin|end)\{[a-z*]+\}(?:\{[^{}]*\})?"
                      r"|\\\[|\\\]|\$\$?|&|\\\\")
 TOKEN = re.compile(r"(?P<number>\d+(?:\.\d+)?)|(?P<command>\\(?:[A-Za-z]+|[,;:! |{}]))|(?P<word>[A-Za-z]+\d*)"
-                   r"|(?P<script>[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ᵀ]+)|(?P<low>[₀₁₂₃₄₅₆₇₈₉₊₋₍₎ₘ]+)"
-                   r"|(?P<op>\.\*|\./|\.T|->|=>|[-+*/'′^_(){}\[\],=<>|δσφλΘθ∂⊙∘⊘·×ᵀ⇒⟹≈ℓ‖𝟏Σ−])")
+                   r"|(?P<script>[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ᵀˡᴸ]+)|(?P<low>[₀₁₂₃₄₅₆₇₈₉₊₋₍₎ₘ]+)"
+                   r"|(?P<op>\.\*|\./|\.T|->|=>|[-+*/'′^_(){}\[\],=<>|δσφλΘθ∂∇⊙∘⊘·×ᵀ⇒⟹≈ℓ‖𝟏Σ−])")
 MATH = re.compile(r"\\begin\{(?:align|aligned|equation|gather|gathered|eqnarray|multline|split|alignat)\*?\}"
                   r"|\\\[|\$\$")
 MATH_END = re.compile(r"\\end\{(?:align|aligned|equation|gather|gathered|eqnarray|multline|split|alignat)\*?\}"
@@ -177,7 +177,7 @@ FUNCTIONS = {"tr": "tr", "trace": "tr", "diag": "diag", "sum": "sum", "exp": "ex
 HADAMARD = ("⊙", "∘", ".*")
 DIVIDE = ("⊘", "./")
 PRODUCT = ("*", "·", "×")
-STARTS = ("(", "{", "[", "∂", "𝟏", "‖", "|")   # ops that begin an operand written right after another
+STARTS = ("(", "{", "[", "∂", "∇", "𝟏", "‖", "|")   # ops that begin an operand written right after another
 
 
 class Reader:
@@ -260,7 +260,7 @@ class Reader:
                 else:
                     left = ("div" if tok.value == "/" else "mul", tok.position, left, right)
             elif self.starts_operand(tok) and not (tok.kind == "word" and tok.value == "o" and not self.names("o")):
-                left = ("mul", tok.position, left, self.postfix())
+                left = ("mul", tok.position, left, self.factor())
             else:
                 return left
 
@@ -269,7 +269,19 @@ class Reader:
             tok = self.take()
             operand = self.unary()
             return operand if tok.value == "+" else ("neg", tok.position, operand)
-        return self.postfix()
+        return self.factor()
+
+    def factor(self):
+        """An operand; ∂L/∂W or dL/dW written inline (a / between two differentials) is one derivative."""
+        out = self.postfix()
+        if _partial(out) and self.peek().value == "/":
+            save, toks = self.k, list(self.toks)
+            slash = self.take()
+            right = self.postfix()
+            if _partial(right):
+                return ("grad", slash.position, out, right)
+            self.k, self.toks = save, toks
+        return out
 
     def postfix(self):
         out = self.primary()
@@ -288,6 +300,13 @@ class Reader:
                 self.take()
                 text = self.group_text()
                 out = out if out[0] == "norm" else ("ones", out[1], text.strip("() "), True)
+            elif (tok.value == "_" or tok.kind == "low") and out[0] == "name" and out[3] is None:
+                self.take()   # N_{2}, W_1, W₁: a layer as a subscript
+                text = tok.value.translate(SUBSCRIPT) if tok.kind == "low" else self.group_text()
+                index = layer_index(text.strip("() "))
+                if index is None:
+                    raise self.error(tok, f"subscript {text!r}: a layer (an integer, L or l, ± an integer)")
+                out = ("name", out[1], out[2], index)
             else:
                 return out
 
@@ -337,6 +356,9 @@ class Reader:
             return ("T", tok.position, out)
         if text == "-1":
             return ("inv", tok.position, out)
+        power = re.fullmatch(r"(?:\\circ|∘)\s*(\d+)", text)
+        if power:   # X^{∘2}: the entrywise power
+            return ("hpow", tok.position, out, int(power.group(1)))
         if text.isdigit():
             return ("pow", tok.position, out, int(text))
         raise self.error(tok, f"superscript {text!r}: a layer (2), a transpose ᵀ, a power or −1")
@@ -386,6 +408,16 @@ class Reader:
         if tok.value == "∂":
             self.take()
             return ("partial", tok.position, self.postfix())
+        if tok.value == "∇":   # ∇_{W} L, ∇_W J: the gradient of the loss
+            self.take()
+            self.take("_")
+            nxt = self.peek()
+            if nxt.kind == "word" and len(nxt.value) > 1 and nxt.value[1:].isalpha():
+                self.split(nxt, 1)
+            wrt = self.group(self.take()) if nxt.value == "{" else self.postfix()
+            loss = self.postfix() if self.peek().kind == "word" and self.names(self.peek().value) in ("L", "f") \
+                else ("name", tok.position, "L", None)
+            return ("grad", tok.position, ("partial", tok.position, loss), ("partial", tok.position, wrt))
         if tok.value == "Σ":
             raise self.error(tok, "index notation (Σ over i, j) is not read: write the matrix form")
         if tok.kind == "frac":
