@@ -217,9 +217,12 @@ class Chain:
             message = f"{show(self.meaning, node)} is {algebra.shape_text(node.shape)}, but " \
                       f"{show(self.meaning, other)} is {algebra.shape_text(other.shape)}{at}"
             diagnosis = Diagnosis(self.meaning, envs, sides[0][2])
-            shifted = [diagnosis.shifted(node, step) for step in (1, -1)]
-            if any(n is not None and _same_shape(n.shape, other.shape) for n in shifted):
-                return "shape", message, SHIFT
+            for shifted in (diagnosis.shifted(node, step) for step in (1, -1)):
+                try:
+                    if shifted is not None and _equal([evaluate(shifted, env) for env in envs], values[before]):
+                        return "shape", message, SHIFT
+                except ValueError:   # the shifted product does not conform either
+                    continue
             return "shape", message, self._shape_hint(other.shape, node.shape)
         if _equal(values[i], values[before]):
             return None if before == i - 1 else ("true, but does not follow",
@@ -475,7 +478,7 @@ def _replaced(node, old, new):
     if node is old:
         return new
     args = tuple(_replaced(a, old, new) if isinstance(a, Node) else a for a in node.args)
-    return Node(node.kind, node.pos, args, node.shape)
+    return node if all(a is b for a, b in zip(args, node.args)) else Node(node.kind, node.pos, args, node.shape)
 
 
 def _text(row):
