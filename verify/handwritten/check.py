@@ -183,7 +183,8 @@ class Chain:
                 right = False
                 continue
             envs = [Env(self.meaning, point, self._sources(sides), self.rng) for point in self.points]
-            values = [[evaluate(node, env) for env in envs] for _, _, node in sides]
+            with np.errstate(all="ignore"):   # a NaN or ∞ a row gives is found by the comparison
+                values = [[evaluate(node, env) for env in envs] for _, _, node in sides]
             head = sides[0][2]
             result = result or (_result(self.meaning, head) if sides[0][0] == 0 else None)
             for i in range(1, len(sides)):
@@ -401,7 +402,36 @@ class Diagnosis:
             shifted = self.shifted(node, step)
             if shifted is not None:
                 yield SHIFT if isinstance(m, NetworkMeaning) else "an index one off", self._of(shifted)
+        if isinstance(m, NetworkMeaning):
+            yield from self._one_index(node)
+            yield from self._partial_deltas(node)
         yield from self._by_value(got)
+
+    def _one_index(self, node):
+        """One symbol's layer one off: A⁽²⁾ where A⁽¹⁾ is meant."""
+        m = self.meaning
+        for n in walk(node):
+            if n.kind == "sym":
+                for step in (1, -1):
+                    moved = self.shifted(n, step)
+                    if moved is not None and _same_shape(moved.shape, n.shape):
+                        yield (f"{show(m, n)} where {show(m, moved)} is meant: a layer index one off"), \
+                            self._of(_replaced(node, n, moved))
+
+    def _partial_deltas(self, node):
+        """A partial δ stated as the whole: a factor that is ∂L/∂A⁽ᵏ⁾ where δ⁽ᵏ⁾ = ∂L/∂A⁽ᵏ⁾ ⊙ σ′(Z⁽ᵏ⁾) is meant."""
+        m = self.meaning
+        for k in range(1, m.L):
+            z = Node("sym", 0, (f"Z{k}",), m.shape(f"Z{k}"))
+            prime = Node("call", 0, ("σ", True, ("layer", k), z), z.shape)
+            for n in walk(node):
+                if n.kind != "sym" and n.shape is not None and _same_shape(n.shape, z.shape):
+                    def fixed(env, g, n=n, k=k, prime=prime):
+                        if not _equal([evaluate(n, env)], [env.truth(f"A{k}")]):
+                            raise ValueError("not ∂L/∂A")
+                        return evaluate(_replaced(node, n, Node("had", 0, (n, prime), n.shape)), env)
+                    yield (f"a partial δ stated as the whole: {show(m, n)} is ∂L/∂{m.display(f'A{k}')}, and "
+                           f"{m.display(f'delta{k}')} = ∂L/∂{m.display(f'A{k}')} ⊙ σ′({m.display(f'Z{k}')})"), fixed
 
     def _by_value(self, got):
         m = self.meaning
@@ -462,8 +492,10 @@ class Diagnosis:
             return None
         out = node
         for n in list(walk(node)):
-            ident = "A0" if n.kind in ("sym", "dsym", "grad") and n.args[0] == "X" else n.args[0]   # X = A⁽⁰⁾
-            if n.kind in ("sym", "dsym", "grad") and m.layer_of(ident) is not None and ident not in m.sizes:
+            if n.kind not in ("sym", "dsym", "grad"):
+                continue
+            ident = "A0" if n.args[0] == "X" else n.args[0]   # X = A⁽⁰⁾
+            if m.layer_of(ident) is not None and ident not in m.sizes:
                 k = m.layer_of(ident) + step
                 moved = ident.rstrip("0123456789") + str(k)
                 moved = "X" if moved == "A0" else moved

@@ -25,13 +25,11 @@ WRAPPERS = {r"\mathbf", r"\boldsymbol", r"\bm", r"\mathit", r"\mathsf", r"\opera
             r"\mathbb", r"\textrm", r"\mathcal"}
 DROPPED = re.compile(r"\\(?:text|textrm|mbox|label|tag|intertext)\{[^{}]*\}|\\(?:begin|end)\{[a-z*]+\}(?:\{[^{}]*\})?"
                      r"|\\\[|\\\]|\$\$?|&|\\\\")
-TOKEN = re.compile(r"(?P<number>\d+(?:\.\d+)?)|(?P<command>\\(?:[A-Za-z]+|[,;:! |{}]))|(?P<word>[A-Za-z]+\d*)"
+TOKEN = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)|(?P<command>\\(?:[A-Za-z]+|[,;:! |{}]))|(?P<word>[A-Za-z]+[0-9]*)"
                    r"|(?P<script>[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ᵀˡᴸ]+)|(?P<low>[₀₁₂₃₄₅₆₇₈₉₊₋₍₎ₘ]+)"
                    r"|(?P<op>\.\*|\./|\.T|->|=>|[-+*/'′^_(){}\[\],=<>|δσφλΘθ∂∇⊙∘⊘·×ᵀ⇒⟹≈ℓ‖𝟏Σ−])")
-MATH = re.compile(r"\\begin\{(?:align|aligned|equation|gather|gathered|eqnarray|multline|split|alignat)\*?\}"
+MATH = re.compile(r"\\begin\{(align|aligned|equation|gather|gathered|eqnarray|multline|split|alignat)(\*?)\}"
                   r"|\\\[|\$\$")
-MATH_END = re.compile(r"\\end\{(?:align|aligned|equation|gather|gathered|eqnarray|multline|split|alignat)\*?\}"
-                      r"|\\\]|\$\$")
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ def rows(text, kind="auto"):
     comments in plain text; a row is split at \\\\."""
     if kind == "auto":
         kind = "tex" if re.search(r"\$|\\begin\{|\\\[", text) else "txt"
-    out, display = [], False
+    out, display = [], None   # the closer of the display math the line is in
     for number, line in enumerate(text.splitlines(), 1):
         source = line
         if kind == "tex":
@@ -63,12 +61,12 @@ def rows(text, kind="auto"):
         else:
             k = 0
             while k < len(line):
-                if display:
-                    end = MATH_END.search(line, k)
-                    pieces.append((k, end.start() if end else len(line)))
-                    if not end:
+                if display:   # inside display math until its own closer (an aligned inside $$ … $$ stays inside)
+                    end = line.find(display, k)
+                    pieces.append((k, end if end >= 0 else len(line)))
+                    if end < 0:
                         break
-                    display, k = False, end.end()
+                    k, display = end + len(display), None
                     continue
                 start = MATH.search(line, k)
                 inline = re.search(r"(?<!\\)\$([^$]+)\$", line[k:start.start() if start else len(line)])
@@ -80,7 +78,8 @@ def rows(text, kind="auto"):
                     continue
                 if not start:
                     break
-                display, k = True, start.end()
+                display = {"$$": "$$", r"\[": r"\]"}.get(start.group(), rf"\end{{{start.group(1)}{start.group(2)}}}")
+                k = start.end()
         for a, b in pieces:
             for c, d in _split_rows(line, a, b):
                 blank = [" "] * len(source)
