@@ -1,4 +1,4 @@
-"""The `derive` command: examples, mlp, run, expr, check, operators. Exit codes: 0 success, 1 verification failed, 2 usage error."""
+"""The `derive` command: examples, mlp, run, expr, check, exercises, operators. Exit codes: 0 success, 1 verification failed, 2 usage error."""
 import argparse
 import os
 import re
@@ -17,7 +17,7 @@ from ..errors import ParseError, UsageError
 from ..networks.backprop import backprop
 from ..networks.network import mlp
 from ..printing.latex import Notation, latex
-from . import check, demo, progress
+from . import check, demo, exercises, progress
 from .spec import SPEC_KEYS, _blocks_network, _is_size, _read_spec, _size, choices
 from .examples import EXAMPLES
 
@@ -329,6 +329,7 @@ def parser():
     r.add_argument("--no-pdf", action="store_true", help="do not run pdflatex")
     r.set_defaults(run=_run)
     check.add_parser(sub, Formatter, _count)
+    exercises.add_parser(sub, Formatter, _count, _document_options, _folder)
     o = sub.add_parser("operators", help="the operators the engine differentiates, with their rules, and those it "
                                          "does not", formatter_class=Formatter)
     o.set_defaults(run=_operators)

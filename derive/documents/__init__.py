@@ -8,7 +8,7 @@ from ..networks.backprop import Backprop
 from ..networks.network import Network
 from ..printing.latex import Notation, latex
 from ..printing.text import text, wrap_lines
-from .blocks import Equations, Text, backprop_blocks, network_title, network_words, symbols
+from .blocks import Diagram, Equations, Heading, Text, backprop_blocks, network_title, network_words, symbols
 from .html import to_html
 from .second import expression_blocks, second_blocks
 from ..errors import InvalidArgument
@@ -90,7 +90,6 @@ def write(result, folder, title=None, notation=None, pdf=True, detail="textbook"
 
     `result` is a Backprop, a Derivation, or a list of Derivations (documents only). Returns the paths written.
     """
-    folder = Path(folder)
     title, blocks = _blocks(result, title, notation, detail, extra, sections)
     blocks = [*blocks, *end]
     _paper(paper)
@@ -100,17 +99,46 @@ def write(result, folder, title=None, notation=None, pdf=True, detail="textbook"
                 "derivation.txt": "\n".join(wrap_lines([f"# {title}"], indent=2)) + f"\n\n{plain}\n"}
     if hasattr(result, "module"):
         contents["gradients.py"] = result.module()
+    return _written(Path(folder), contents, "derivation.tex" if pdf else None)
+
+
+def _written(folder, contents, pdf=None):
+    """Write {name: text} into folder (a link there is replaced, never written through), then the PDF of the .tex
+    named `pdf` when pdflatex exists; the paths written."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in (*contents, "derivation.pdf"):   # a link in the folder is replaced, never written through
+    for name in (*contents, *([Path(pdf).with_suffix(".pdf").name] if pdf else [])):
         if (folder / name).is_symlink():
             (folder / name).unlink()
     written = []
     for name, text in contents.items():
         (folder / name).write_text(text, encoding="utf-8")
         written.append(folder / name)
-    tex = folder / "derivation.tex"
     if pdf:
-        made = pdflatex(tex)
+        made = pdflatex(folder / pdf)
         if made is not None:
             written.append(made)
     return written
+
+
+GIVEN = ("Network", "Symbols", "Forward pass and loss", "Function")   # the headings of what a problem states
+
+
+def problem_blocks(result, task, notation=None, title=None):
+    """(title, blocks) of a problem sheet: what the solution document states before its derivation (the network in
+    words, its symbols, forward pass and loss; or the function), its diagram, and `task` (text parts) to derive."""
+    title, blocks = _blocks(result, title, notation)
+    given = []
+    for block in blocks:
+        if isinstance(block, Heading) and block.text not in GIVEN:
+            break
+        given.append(block)
+    diagram = [b for b in blocks if isinstance(b, Diagram)]
+    return title, [*given, *([Heading("Forward and backward flow"), *diagram] if diagram else []),
+                   Heading("What to derive"), Text(task)]
+
+
+def write_problem(result, folder, task, title=None, notation=None, pdf=True, paper="a4"):
+    """Write problem.tex, problem.html (and problem.pdf) into `folder`: the problem_blocks sheet; the paths."""
+    title, blocks = problem_blocks(result, task, notation, title)
+    contents = {"problem.tex": to_latex(title, blocks, _paper(paper)), "problem.html": to_html(title, blocks)}
+    return _written(Path(folder), contents, "problem.tex" if pdf else None)

@@ -31,7 +31,7 @@ class Heading:
 
 @dataclass(frozen=True)
 class Text:
-    """A paragraph: plain text and inline math, as [("text", s) | ("math", tex)]."""
+    """A paragraph: plain text, inline math and code, as [("text", s) | ("math", tex) | ("code", s)]."""
 
     parts: tuple
 

@@ -63,7 +63,8 @@ def _algorithm_html(b):
 
 
 def _parts(parts):
-    return "".join(html.escape(s) if kind == "text" else _math(s) for kind, s in parts)
+    return "".join(html.escape(s) if kind == "text" else f"<code>{html.escape(s)}</code>" if kind == "code"
+                   else _math(s) for kind, s in parts)
 
 
 HTML_WIDE = 90   # characters of a chain line and its rule names side by side in a 1280-pixel page

@@ -120,7 +120,8 @@ def _tag(rules, room_below):
 
 
 def _parts_tex(parts):
-    return "".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in parts)
+    return "".join(_tex_text(s) if kind == "text" else r"\texttt{%s}" % _tex_text(s).replace("--", "-{}-")
+                   if kind == "code" else f"${s}$" for kind, s in parts)
 
 
 def _fit(b):
@@ -339,7 +340,7 @@ def to_latex(title, blocks, paper="a4"):
             out.append("\n\n".join(r"\rulename{%s}: $%s %s %s$" % (_tex_text(rule), before, rel, after)
                                      for rule, before, rel, after in b.rows) + "\n")
         elif isinstance(b, Text):
-            out.append("".join(_tex_text(s) if kind == "text" else f"${s}$" for kind, s in b.parts) + "\n")
+            out.append(_parts_tex(b.parts) + "\n")
         elif isinstance(b, Equations):
             out.append(_equations(b))
         elif isinstance(b, Symbols):

@@ -349,13 +349,16 @@ class Diagnosis:
         self.meaning, self.envs, self.head = meaning, envs, head
 
     def explain(self, node, expected):
+        with np.errstate(all="ignore"):
+            return self._explain(node, expected)
+
+    def _explain(self, node, expected):
         got = [self._value(node, env) for env in self.envs]
         if not any(np.any(g) for g in got) and any(np.any(e) for e in expected):
             return "it is zero: a term left out"
         for name, candidate in self.candidates(node, got):
             try:
-                with np.errstate(all="ignore"):
-                    values = [candidate(env, g) for env, g in zip(self.envs, got)]
+                values = [candidate(env, g) for env, g in zip(self.envs, got)]
             except (ValueError, KeyError, IndexError, TypeError, np.linalg.LinAlgError):
                 continue
             if _equal(values, expected):
