@@ -237,3 +237,63 @@ def test_the_same_input_gives_the_same_report():
     net = EXAMPLES["seed000-andrew-ng"].build()
     one, two = (verify.check_derivation(text, net, input_layer=1).to_json() for _ in range(2))
     assert one == two and np.isfinite(len(one))
+
+
+def _tree(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("level", ["scalar", "mlp", "deep", "blocks", "second"])
+def test_exercises_are_deterministic_varied_and_state_the_problem_without_its_solution(tmp_path, level):
+    from derive.cli.exercises import write_exercises
+    one, two = tmp_path / "one", tmp_path / "two"
+    write_exercises(one, level, 3, 7, pdf=False)
+    write_exercises(two, level, 3, 7, pdf=False)
+    assert _tree(one) == _tree(two)
+    titles = [(one / f"exercise-0{k}" / "problem.tex").read_text(encoding="utf-8").split("section*{", 1)[1].split("}")[0]
+              for k in (1, 2, 3)]
+    assert len(set(titles)) == 3, titles
+    for k in (1, 2, 3):
+        problem = (one / f"exercise-0{k}" / "problem.html").read_text(encoding="utf-8")
+        solution = (one / f"exercise-0{k}" / "solution" / "derivation.html").read_text(encoding="utf-8")
+        assert "What to derive" in problem and "What to derive" not in solution
+        assert not any(h in problem for h in ("Derivation", "Rules used", "Summary"))
+        assert any(h in solution for h in ("Derivation", "Rules used"))
+    assert "exercise-03/solution/derivation.html" in (one / "README.md").read_text(encoding="utf-8")
+    other = tmp_path / "other"
+    write_exercises(other, level, 3, 8, pdf=False)
+    assert _tree(other) != _tree(one)
+
+
+@pytest.mark.parametrize("level", ["scalar", "mlp", "deep"])
+def test_an_exercises_solution_checks_right_against_its_spec_and_a_mistake_does_not(tmp_path, level):
+    """The spec written beside each network exercise is the network of its solution: derive's own results, written
+    as LaTeX rows, check right with `derive check --spec network.toml`, and a zeroed δ does not."""
+    from derive.cli.exercises import exercise
+    from derive.cli.spec import _network_of, _read_spec
+    import random
+    rng = random.Random(3)
+    for k in range(3):
+        _, result, _, spec = exercise(level, rng)
+        (tmp_path / "network.toml").write_text(spec, encoding="utf-8")
+        net = _network_of(_read_spec(tmp_path / "network.toml"))
+        assert repr(net) == repr(result.network)
+        answer = tmp_path / f"answer{k}.tex"
+        answer.write_text(_results_in_latex(result.network), encoding="utf-8")
+        assert main(["check", str(answer), "--spec", str(tmp_path / "network.toml")]) == 0
+        first_delta = next(iter(result.deltas))
+        wrong = _results_in_latex(result.network).replace(f"{latex(first_delta)} &= ", f"{latex(first_delta)} &= 0 ", 1)
+        answer.write_text(wrong, encoding="utf-8")
+        assert main(["check", str(answer), "--spec", str(tmp_path / "network.toml")]) == 1
+
+
+def test_derive_exercises_writes_pdf_and_html_into_the_folder_asked_for(tmp_path, capsys):
+    out = tmp_path / "sheets"
+    assert main(["exercises", "--count", "2", "--seed", "1", "--level", "mlp", "--out", str(out)]) == 0
+    files = {p.name for p in (out / "exercise-01").iterdir()}
+    assert {"problem.tex", "problem.html", "network.toml", "solution"} <= files
+    if "problem.pdf" in files:   # TeX installed
+        assert (out / "exercise-01" / "solution" / "derivation.pdf").exists()
+    assert main(["exercises", "--count", "0", "--out", str(out)]) == 2
+    assert main(["exercises", "--level", "hard", "--out", str(out)]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sheets"]

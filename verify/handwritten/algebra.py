@@ -271,7 +271,7 @@ class Typer:
             n = self.shape(a)[0] if self.find(a.shape[1]) == 1 else self.shape(a)[1]
             return Node("call", pos, ("diag", False, None, a), [n, n])
         if name == "σ":
-            act = self.meaning.activation_of(a, lambda m: self.error(pos, m))
+            act = self.meaning.activation_of(a, prime, lambda m: self.error(pos, m))
         else:
             act = self.meaning.named_activation(name)
         return Node("call", pos, (name, prime, act, a), a.shape)

@@ -20,7 +20,8 @@ LAYERED = ("W", "b", "Z", "A", "δ")
 SIZES = (3, 4, 2, 5, 6, 7, 8, 9)     # symbolic sizes, each its own value (a transpose changes the shape)
 DERIVATIVES = {"exp": (np.exp, np.exp), "log": (np.log, lambda x: 1 / x),
                "tanh": recursion.ACTIVATIONS["tanh"], "relu": recursion.ACTIVATIONS["relu"],
-               "sigmoid": recursion.ACTIVATIONS["sigmoid"], "softplus": recursion.ACTIVATIONS["softplus"]}
+               "sigmoid": recursion.ACTIVATIONS["sigmoid"], "softplus": recursion.ACTIVATIONS["softplus"],
+               "leaky_relu": recursion.ACTIVATIONS["leaky_relu"]}
 SUPER = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
@@ -190,11 +191,13 @@ class NetworkMeaning(Meaning):
         return int(match.group(1)) if match else None
 
     # activations
-    def activation_of(self, node, error):
-        """σ of Z^(l) (or of A^(l): the classic σ′(A)) is layer l's activation; of anything else, the one activation
-        every layer has."""
+    def activation_of(self, node, prime, error):
+        """σ of Z^(l) (or of A^(l): the classic σ′(A)) is layer l's activation σ_l, as the seeds write it, except
+        that σ(Z^(l)) of a softplus layer is the logistic function (softplus′ = σ, as the documents write it); σ of
+        anything else is the one activation every layer has."""
         if node.kind == "sym" and node.args[0][0] in "ZA" and node.args[0] not in ("A0",):
-            return ("layer", self.layer_of(node.args[0]))
+            k = self.layer_of(node.args[0])
+            return "sigmoid" if not prime and self.spec.activations[k - 1] == "softplus" else ("layer", k)
         if len(set(map(str, self.spec.activations))) == 1:
             return ("layer", 1)
         raise error("σ of an expression in a network whose layers have different activations "
@@ -311,7 +314,7 @@ class ExpressionMeaning(Meaning):
     def display(self, ident):
         return ident
 
-    def activation_of(self, node, error):
+    def activation_of(self, node, prime, error):
         return "sigmoid"
 
     def named_activation(self, name):

@@ -25,7 +25,7 @@ WRAPPERS = {r"\mathbf", r"\boldsymbol", r"\bm", r"\mathit", r"\mathsf", r"\opera
             r"\mathbb", r"\textrm", r"\mathcal"}
 DROPPED = re.compile(r"\\(?:text|textrm|mbox|label|tag|intertext)\{[^{}]*\}|\\(?:begin|end)\{[a-z*]+\}(?:\{[^{}]*\})?"
                      r"|\\\[|\\\]|\$\$?|&|\\\\")
-TOKEN = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)|(?P<command>\\(?:[A-Za-z]+|[,;:! |{}]))|(?P<word>[A-Za-z]+[0-9]*)"
+TOKEN = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)|(?P<command>\\(?:[A-Za-z]+|[,;:! |{}]))|(?P<word>leaky_relu|[A-Za-z]+[0-9]*)"
                    r"|(?P<script>[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ᵀˡᴸ]+)|(?P<low>[₀₁₂₃₄₅₆₇₈₉₊₋₍₎ₘ]+)"
                    r"|(?P<op>\.\*|\./|\.T|->|=>|[-+*/'′^_(){}\[\],=<>|δσφλΘθ∂∇⊙∘⊘·×ᵀ⇒⟹≈ℓ‖𝟏Σ−])")
 MATH = re.compile(r"\\begin\{(align|aligned|equation|gather|gathered|eqnarray|multline|split|alignat)(\*?)\}"
@@ -172,7 +172,8 @@ def layer_index(text):
 
 FUNCTIONS = {"tr": "tr", "trace": "tr", "diag": "diag", "sum": "sum", "exp": "exp", "log": "log", "tanh": "tanh",
              "relu": "relu", "ReLU": "relu", "sigmoid": "sigmoid", "softmax": "softmax", "det": "det", "inv": "inv",
-             "softplus": "softplus", "σ": "σ", "sigma": "σ", "φ": "σ", "phi": "σ", "f": "σ", "g": "σ"}
+             "softplus": "softplus", "lrelu": "leaky_relu", "leaky_relu": "leaky_relu",
+             "σ": "σ", "sigma": "σ", "φ": "σ", "phi": "σ", "f": "σ", "g": "σ"}   # σ, f, g, φ: the layer's own
 HADAMARD = ("⊙", "∘", ".*")
 DIVIDE = ("⊘", "./")
 PRODUCT = ("*", "·", "×")
