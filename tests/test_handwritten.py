@@ -47,7 +47,8 @@ def _results_in_latex(net):
     """derive's results for `net` as the documents print them, one aligned row each."""
     bp = derive.backprop(net)
     rows = [f"{latex(d)} &= {latex(E)}" for d, E in bp.deltas.items()]
-    rows += [rf"\frac{{\partial L}}{{\partial {latex(bp.parameter(k))}}} &= {latex(G)}" for k, G in bp.gradients.items()]
+    rows += [rf"\frac{{\partial L}}{{\partial {latex(bp.parameter(k))}}} &= {latex(G)}"
+             for k, G in bp.gradients.items()]
     rows += [f"{latex(Z)} &= {latex(E)}" for Z, E in bp.forward.items()]
     return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}\n"
 
@@ -181,7 +182,7 @@ def test_bad_input_is_an_error_naming_the_line_and_column(text, line, column, ph
 def test_markdown_prose_is_skipped_and_inline_equalities_are_checked():
     text = """# My answer
 
-The error of the output layer, for the $m$ samples, is $\\delta^{(2)} = \\frac{1}{m}(A^{(2)} - Y)\\odot\\sigma'(Z^{(2)})$.
+The output layer's error, over the $m$ samples: $\\delta^{(2)} = \\frac{1}{m}(A^{(2)} - Y)\\odot\\sigma'(Z^{(2)})$.
 
 $$
 \\frac{\\partial L}{\\partial b^{(2)}} = \\delta^{(2)} \\mathbf{1}_m
@@ -250,8 +251,8 @@ def test_exercises_are_deterministic_varied_and_state_the_problem_without_its_so
     write_exercises(one, level, 3, 7, pdf=False)
     write_exercises(two, level, 3, 7, pdf=False)
     assert _tree(one) == _tree(two)
-    titles = [(one / f"exercise-0{k}" / "problem.tex").read_text(encoding="utf-8").split("section*{", 1)[1].split("}")[0]
-              for k in (1, 2, 3)]
+    titles = [(one / f"exercise-0{k}" / "problem.tex").read_text(encoding="utf-8").split("section*{", 1)[1]
+              .split("}")[0] for k in (1, 2, 3)]
     assert len(set(titles)) == 3, titles
     for k in (1, 2, 3):
         problem = (one / f"exercise-0{k}" / "problem.html").read_text(encoding="utf-8")

@@ -1,5 +1,6 @@
 """`derive exercises`: problem sheets with their solutions, drawn from a seed (the same seed, the same files): networks
 of every kind the toolkit derives, varied in activations, losses, layouts and sizes."""
+import json
 import random
 from pathlib import Path
 
@@ -44,10 +45,7 @@ def _dense(rng, layers, decay):
     options = {"output": output, "loss": loss, "layout": rng.choice(LAYOUTS), "reduction": rng.choice(REDUCTIONS),
                "weight_decay": rng.choice((0, 0.01)) if decay else 0}
     net = mlp(sizes, activation=hidden, **options)
-    spec = [f"sizes = [{', '.join(repr(s).replace(chr(39), chr(34)) for s in sizes)}]",
-            f"activation = [{', '.join(f'{chr(34)}{a}{chr(34)}' for a in hidden)}]",
-            *(f"{k} = {v!r}".replace("'", '"') for k, v in options.items())]
-    return net, "\n".join(spec) + "\n"
+    return net, _spec(sizes=sizes, activation=hidden, **options)
 
 
 def _scalar(rng):
@@ -56,9 +54,12 @@ def _scalar(rng):
     output, loss = rng.choice((("sigmoid", "bce"), ("identity", "half_sse"), ("sigmoid", "mse"), ("tanh", "half_sse")))
     hidden = [rng.choice(HIDDEN) for _ in range(layers - 1)]
     net = mlp([1] * (layers + 1), activation=hidden, output=output, loss=loss, samples=1)
-    spec = (f"sizes = [{', '.join(['1'] * (layers + 1))}]\nactivation = [{', '.join(f'{chr(34)}{a}{chr(34)}' for a in hidden)}]\n"
-            f'output = "{output}"\nloss = "{loss}"\nsamples = 1\n')
-    return net, spec
+    return net, _spec(sizes=[1] * (layers + 1), activation=hidden, output=output, loss=loss, samples=1)
+
+
+def _spec(**keys):
+    """A spec file's TOML: each key = its value (strings, numbers and lists of them are written alike in JSON)."""
+    return "".join(f"{key} = {json.dumps(value)}\n" for key, value in keys.items())
 
 
 def _blocks(rng):

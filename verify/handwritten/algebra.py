@@ -175,7 +175,8 @@ class Typer:
         left, right = show(self.meaning, a), show(self.meaning, b)
         message = f"the product {left} · {right} does not conform: shapes {shape_text([r1, c1])} and " \
                   f"{shape_text([r2, c2])}"
-        same = lambda x, y: not isinstance(x, Var) and not isinstance(y, Var) and sp.sympify(x) == sp.sympify(y)  # noqa: E731
+        def same(x, y):
+            return not isinstance(x, Var) and not isinstance(y, Var) and sp.sympify(x) == sp.sympify(y)
         if same(r1, r2):
             return message + f"; a transpose missing on the left ({show(self.meaning, a, transpose=True)})?"
         if same(c1, c2):
@@ -196,8 +197,8 @@ class Typer:
             if not (self.unify(a.shape[0], b.shape[0]) and self.unify(a.shape[1], b.shape[1])):
                 sa, sb = self.shape(a), self.shape(b)
                 hint = "; one of them transposed?" if sa[::-1] == sb else ""
-                raise self.mismatch(pos, f"{what} of shapes {shape_text(sa)} and {shape_text(sb)}: {show(self.meaning, a)}"
-                                      f" and {show(self.meaning, b)}{hint}")
+                raise self.mismatch(pos, f"{what} of shapes {shape_text(sa)} and {shape_text(sb)}: "
+                                         f"{show(self.meaning, a)} and {show(self.meaning, b)}{hint}")
         return a, b
 
     def _spread(self, a, b):
@@ -232,7 +233,8 @@ class Typer:
 
     def _square(self, pos, a, what):
         if a.matrix and not self.unify(a.shape[0], a.shape[1]):
-            raise self.mismatch(pos, f"{what} needs a square matrix; {show(self.meaning, a)} is {shape_text(self.shape(a))}")
+            raise self.mismatch(pos, f"{what} needs a square matrix; {show(self.meaning, a)} is "
+                                     f"{shape_text(self.shape(a))}")
 
     def t_pow(self, pos, inner, k):
         a = self.type(inner)

@@ -72,7 +72,7 @@ class Checked:
 
     def __str__(self):
         width = max((len(line.text) for line in self.lines), default=0)
-        width = min(width, 60)
+        width = min(width, 80)
         out = [f"check_derivation: {self.source} ({self.subject})", *(f"  note: {n}" for n in self.notes)]
         for line in self.lines:
             mark = {"right": "ok", "wrong": "WRONG", "shape": "SHAPE"}.get(line.verdict, "TRUE, DOES NOT FOLLOW")
@@ -106,7 +106,7 @@ def check_derivation(text: str, net: Any = None, *, f: str | None = None, where:
         raise ValueError("check_derivation: give net= (a network) or f= with where= (an expression), one of them")
     meaning = NetworkMeaning(net, input_layer, names) if net is not None else ExpressionMeaning(f, where or {}, wrt,
                                                                                                names)
-    subject = repr(net) if net is not None else f"f = {f}"
+    subject = (net.describe() if hasattr(net, "describe") else repr(net)) if net is not None else f"f = {f}"
     report = Checked(source, subject)
     chains = _chains(rows(text, kind), meaning)
     if not chains:

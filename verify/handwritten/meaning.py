@@ -87,7 +87,8 @@ class NetworkMeaning(Meaning):
         table = dict(NETWORK_WORDS)
         for word, base in (names or {}).items():
             if base not in {*NETWORK_WORDS.values()}:
-                raise ValueError(f"names: {word!r} -> {base!r}: the symbols are {', '.join(sorted(set(table.values())))}")
+                raise ValueError(f"names: {word!r} -> {base!r}: the symbols are "
+                                 f"{', '.join(sorted(set(table.values())))}")
             table[word.removeprefix("\\")] = base
         self.sizes = {}   # id -> size symbol: the widths by name (n1, N_2, s3), the samples as m
         for symbol in self.dims:

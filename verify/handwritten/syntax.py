@@ -25,7 +25,8 @@ WRAPPERS = {r"\mathbf", r"\boldsymbol", r"\bm", r"\mathit", r"\mathsf", r"\opera
             r"\mathbb", r"\textrm", r"\mathcal"}
 DROPPED = re.compile(r"\\(?:text|textrm|mbox|label|tag|intertext)\{[^{}]*\}|\\(?:begin|end)\{[a-z*]+\}(?:\{[^{}]*\})?"
                      r"|\\\[|\\\]|\$\$?|&|\\\\")
-TOKEN = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)|(?P<command>\\(?:[A-Za-z]+|[,;:! |{}]))|(?P<word>leaky_relu|[A-Za-z]+[0-9]*)"
+TOKEN = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)|(?P<command>\\(?:[A-Za-z]+|[,;:! |{}]))"
+                   r"|(?P<word>leaky_relu|[A-Za-z]+[0-9]*)"
                    r"|(?P<script>[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ᵀˡᴸ]+)|(?P<low>[₀₁₂₃₄₅₆₇₈₉₊₋₍₎ₘ]+)"
                    r"|(?P<op>\.\*|\./|\.T|->|=>|[-+*/'′^_(){}\[\],=<>|δσφλΘθ∂∇⊙∘⊘·×ᵀ⇒⟹≈ℓ‖𝟏Σ−])")
 MATH = re.compile(r"\\begin\{(align|aligned|equation|gather|gathered|eqnarray|multline|split|alignat)(\*?)\}"
@@ -346,8 +347,9 @@ class Reader:
         if layer:
             index = layer_index(layer.group(1))
             if index is None or out[0] != "name" or out[3] is not None:
-                raise self.error(tok, f"layer index {layer.group(1)!r} on {'a layer already given' if out[0] == 'name' else 'an expression'}: "
-                                      f"a layer is an integer, L or l, with ± an integer, on a symbol")
+                where = "a layer already given" if out[0] == "name" else "an expression"
+                raise self.error(tok, f"layer index {layer.group(1)!r} on {where}: a layer is an integer, L or l, "
+                                      f"with ± an integer, on a symbol")
             out = ("name", out[1], out[2], index)
             text = text[layer.end():].strip()
         if text in ("", None):
