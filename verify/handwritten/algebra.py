@@ -75,14 +75,14 @@ class Typer:
         for one in self.ones:
             one.shape = self.shape(one)
             known = [s for s in one.shape if not isinstance(s, Var)]
-            if len(known) == 1:   # a product fixed its length: a vector
+            if len(known) == 1 and one.args == ("free",):   # a product fixed its length: a vector
                 for s in one.shape:
                     if isinstance(s, Var):
                         self.unify(s, 1)
                 one.shape = self.shape(one)
             if any(isinstance(s, Var) for s in one.shape):
-                raise self.error(one.pos, "cannot tell the length of this 𝟏 from what it multiplies or is added to: "
-                                          "write its length, as 𝟏_m")
+                raise self.error(one.pos, "cannot tell the size of this 𝟏 or I from what it multiplies or is added "
+                                          "to: write its length, as 𝟏_m")
         self._resolve(node)
         return node
 
@@ -93,8 +93,9 @@ class Typer:
             if isinstance(a, Node):
                 self._resolve(a)
 
-    def ones_node(self, pos, rows, cols):
-        node = Node("ones", pos, (), [rows, cols])
+    def ones_node(self, pos, rows, cols, free=False):
+        """𝟏 of shape rows × cols; `free`: written without a length (a vector or a matrix, as the context says)."""
+        node = Node("ones", pos, ("free",) if free else (), [rows, cols])
         self.ones.append(node)
         return node
 
@@ -110,13 +111,26 @@ class Typer:
         """𝟏_n: the ones vector of length n; 𝟏 alone: the ones of the shape around it (a vector when a product
         fixes only its length, a matrix in a sum)."""
         if length is None:
-            return self.ones_node(pos, Var(), Var())
+            return self.ones_node(pos, Var(), Var(), free=True)
         return self.ones_node(pos, self.meaning.size(length, lambda m: self.error(pos, m)), 1)
 
     def t_name(self, pos, base, layer):
         ident = self.meaning.resolve(base, layer, self.l, lambda m: self.error(pos, "", m) if m is NoSuchLayer
                                      else self.error(pos, m))
         return Node("sym", pos, (ident,), self.meaning.shape(ident))
+
+    def t_eye(self, pos):
+        size = Var()
+        node = Node("eye", pos, (), [size, size])
+        self.ones.append(node)
+        return node
+
+    def t_bars(self, pos, inner):
+        a = self.type(inner)
+        if not a.matrix:
+            return Node("call", pos, ("abs", False, "abs", a))
+        self._square(pos, a, "the determinant |X|")
+        return Node("call", pos, ("det", False, None, a))
 
     def t_partial(self, pos, inner):
         raise self.error(pos, "∂ alone: write a derivative of the loss, ∂L/∂W")
@@ -289,6 +303,8 @@ def evaluate(node, env):
         return args[0]
     if kind == "ones":
         return np.ones([env.size(s) for s in node.shape])
+    if kind == "eye":
+        return np.eye(env.size(node.shape[0]))
     if kind == "full":
         return evaluate(args[0], env) * np.ones([env.size(s) for s in node.shape])
     if kind == "grad":
@@ -367,6 +383,8 @@ def show(meaning, node, transpose=False):
         return f"{args[0]:g}"
     if kind == "ones":
         return "𝟏" if node.shape[1] == 1 else "𝟏ᵀ"
+    if kind == "eye":
+        return "I"
     if kind == "full":
         return show(meaning, args[0])
     if kind == "grad":

@@ -18,7 +18,7 @@ NETWORK_WORDS = {"X": "X", "x": "X", "Y": "Y", "y": "Y", "t": "Y", "W": "W", "w"
                  "delta": "δ", "λ": "λ", "lambda": "λ", "m": "m", **{w: "L" for w in LOSS_WORDS}}
 LAYERED = ("W", "b", "Z", "A", "δ")
 SIZES = (3, 4, 2, 5, 6, 7, 8, 9)     # symbolic sizes, each its own value (a transpose changes the shape)
-DERIVATIVES = {"exp": (np.exp, np.exp), "log": (np.log, lambda x: 1 / x),
+DERIVATIVES = {"exp": (np.exp, np.exp), "log": (np.log, lambda x: 1 / x), "abs": (np.abs, np.sign),
                "tanh": recursion.ACTIVATIONS["tanh"], "relu": recursion.ACTIVATIONS["relu"],
                "sigmoid": recursion.ACTIVATIONS["sigmoid"], "softplus": recursion.ACTIVATIONS["softplus"],
                "leaky_relu": recursion.ACTIVATIONS["leaky_relu"]}

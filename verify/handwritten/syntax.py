@@ -16,7 +16,7 @@ COMMANDS = {r"\delta": "δ", r"\sigma": "σ", r"\varphi": "φ", r"\phi": "φ", r
             r"\theta": "θ", r"\partial": "∂", r"\odot": "⊙", r"\circ": "⊙", r"\oslash": "⊘", r"\cdot": "·",
             r"\times": "·", r"\top": "ᵀ", r"\intercal": "ᵀ", r"\prime": "'", r"\Rightarrow": "⇒", r"\implies": "⇒",
             r"\Longrightarrow": "⇒", r"\therefore": "⇒", r"\ell": "ℓ", r"\|": "‖", r"\lVert": "‖", r"\rVert": "‖",
-            r"\Vert": "‖", r"\{": "(", r"\}": ")", r"\coloneqq": "=", r"\equiv": "=", r"\approx": "≈",
+            r"\Vert": "‖", r"\lvert": "|", r"\rvert": "|", r"\vert": "|", r"\{": "(", r"\}": ")", r"\coloneqq": "=", r"\equiv": "=", r"\approx": "≈",
             r"\tr": "tr", r"\exp": "exp", r"\log": "log", r"\ln": "log", r"\tanh": "tanh", r"\det": "det",
             r"\sum": "Σ", r"\nabla": "∇"}
 SPACING = {r"\left", r"\right", r"\bigl", r"\bigr", r"\Bigl", r"\Bigr", r"\big", r"\Big", r"\biggl", r"\biggr",
@@ -28,7 +28,7 @@ DROPPED = re.compile(r"\\(?:text|textrm|mbox|label|tag|intertext)\{[^{}]*\}|\\(?
 TOKEN = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)|(?P<command>\\(?:[A-Za-z]+|[,;:! |{}]))"
                    r"|(?P<word>leaky_relu|[A-Za-z]+[0-9]*)"
                    r"|(?P<script>[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ᵀˡᴸ]+)|(?P<low>[₀₁₂₃₄₅₆₇₈₉₊₋₍₎ₘ]+)"
-                   r"|(?P<op>\.\*|\./|\.T|->|=>|[-+*/'′^_(){}\[\],=<>|δσφλΘθ∂∇⊙∘⊘·×ᵀ⇒⟹≈ℓ‖𝟏Σ−])")
+                   r"|(?P<op>\*\*|\.\*|\./|\.T|->|=>|[-+*/'′^_(){}\[\],=<>|δσφλΘθ∂∇⊙∘⊘·×ᵀ⇒⟹≈ℓ‖𝟏Σ−])")
 MATH = re.compile(r"\\begin\{(align|aligned|equation|gather|gathered|eqnarray|multline|split|alignat)(\*?)\}"
                   r"|\\\[|\$\$")
 
@@ -294,7 +294,7 @@ class Reader:
             elif tok.kind == "script":
                 self.take()
                 out = self.script(out, tok, tok.value.translate(SUPERSCRIPT))
-            elif tok.value == "^":
+            elif tok.value in ("^", "**"):   # ** as Python writes a power
                 self.take()
                 out = self.script(out, tok, self.group_text())
             elif tok.value == "_" and out[0] in ("ones", "norm"):
@@ -325,6 +325,8 @@ class Reader:
         if tok.kind in ("word", "number") and len(tok.value) > 1:
             self.split(tok, 1)
         tok = self.take()
+        if tok.value in ("∘", "⊙") and self.peek().kind == "number":   # X^∘2, the entrywise power
+            return "∘" + self.take().value
         if tok.kind == "end":
             raise self.error(tok, "a script (^ or _) with nothing after it")
         if tok.value in ("(", "["):   # ^(2), Ng's ^[2]
@@ -403,7 +405,7 @@ class Reader:
             if self.peek().value == "_":   # ‖E‖_F, ‖E‖_2
                 self.take()
                 self.group_text()
-            return ("norm", tok.position, inner)
+            return ("norm" if tok.value == "‖" else "bars", tok.position, inner)   # |X|: det X, |x|: abs x
         if tok.value == "𝟏":
             self.take()
             return ("ones", tok.position, None, True)
@@ -457,6 +459,8 @@ class Reader:
         text = "".join(p.value for p in parts)
         if text == "1":
             return ("ones", tok.position, None, True)
+        if text == "0":   # \mathbf{0}: the zero matrix of the shape around it
+            return ("mul", tok.position, ("num", tok.position, "0"), ("ones", tok.position, None, True))
         if text == "d":
             return ("d", tok.position, self.postfix())
         if text in FUNCTIONS and self.names(text) is None:
@@ -486,6 +490,9 @@ class Reader:
         if word == "d":
             self.take()
             return ("d", tok.position, self.postfix())
+        if word == "I":   # the identity, of the size around it
+            self.take()
+            return ("eye", tok.position)
         if len(word) > 1 and self.names(word[0]) is not None or word[:1] == "d" and len(word) > 1:
             self.split(tok, 1)
             return self.word(self.peek())
