@@ -3,9 +3,11 @@
 Writes 30 answers for a 3 → 4 → 2 sigmoid network (every sixth one right, the others each with one classic mistake,
 in LaTeX, text and Markdown; six to eight rows, differentials among them), grades the folder in this process with
 the command's own entry point, and prints the median of 3 runs, the time per answer and the ratio to the 30 s the
-issue allows; then the same for one answer against verify.check of the same network, the reference in this process.
+issue allows, as graded by default (at random points) and with --exact (each right line also proved); then one answer
+(no proofs) against verify.check of the same network, the reference in this process.
 """
 import contextlib
+import csv
 import io
 import sys
 import tempfile
@@ -54,20 +56,22 @@ def main_():
         spec.write_text('sizes = [3, 4, 2]\nactivation = "sigmoid"\n', encoding="utf-8")
         argv = ["check", str(folder), "--spec", str(spec), "--csv", str(Path(tmp) / "marks.csv")]
 
-        def grade():
+        def grade(*options):
             with contextlib.redirect_stdout(io.StringIO()):
-                return main(argv)
+                return main([*argv, *options])
         code, seconds = timed(grade, limit=120)
-        marks = (Path(tmp) / "marks.csv").read_text(encoding="utf-8").splitlines()
-        right = sum(1 for row in marks[1:] if row.split(",")[3] == "")
+        _, proved = timed(lambda: grade("--exact"), limit=300)
+        with (Path(tmp) / "marks.csv").open(encoding="utf-8") as marks:
+            right = sum(1 for row in csv.DictReader(marks) if row["first_error"] == "")
         net = derive.mlp([3, 4, 2], activation="sigmoid")
         one = (folder / "answer00.tex").read_text(encoding="utf-8")
-        _, single = timed(lambda: verify.check_derivation(one, net))
+        _, single = timed(lambda: verify.check_derivation(one, net, exact=False))
         result = derive.backprop(net)
         _, reference = timed(lambda: verify.check(result, trials=3))
     print(f"grading 30 answers: {seconds:.2f} s median of 3 (exit {code}; {right} right, {30 - right} with a first "
-          f"error), {seconds / 30 * 1000:.0f} ms per answer, {seconds / 30:.3f} of the 30 s budget")
-    print(f"one answer: {single * 1000:.0f} ms; verify.check of the same network (3 trials, exact proof): "
+          f"error), {seconds / 30 * 1000:.0f} ms per answer, {seconds / 30:.3f} of the 30 s budget; with --exact "
+          f"(each right line proved by SymPy): {proved:.2f} s, {proved / 30:.3f} of the budget")
+    print(f"one answer, no proofs: {single * 1000:.0f} ms; verify.check of the same network (3 trials, exact proof): "
           f"{reference * 1000:.0f} ms; ratio {single / reference:.2f}")
 
 

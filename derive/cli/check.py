@@ -9,7 +9,7 @@ from ..errors import UsageError
 from .spec import _network_of, _read_spec
 
 KINDS = {".tex": "tex", ".md": "md", ".txt": "txt"}
-FIELDS = ("file", "lines_right", "lines", "first_error", "results_right", "results")
+FIELDS = ("file", "lines_right", "lines", "lines_proved", "first_error", "results_right", "results")
 
 
 def add_parser(sub, formatter, count):
@@ -29,6 +29,11 @@ def add_parser(sub, formatter, count):
     c.add_argument("--csv", help="write one row per file: lines right, first error, results right")
     c.add_argument("--trials", type=count, default=3, help="random points each equality is compared at")
     c.add_argument("--seed", type=count, default=0, help="the seed of the random points")
+    exact = c.add_mutually_exclusive_group()
+    exact.add_argument("--exact", action="store_true", help="prove each right line exactly (SymPy) when grading "
+                                                            "several files too")
+    exact.add_argument("--no-exact", action="store_true",
+                       help="no exact proofs for one file either: each equality decided at the random points only")
     c.set_defaults(run=run)
 
 
@@ -74,11 +79,13 @@ def run(args):
     if args.trials > 100:
         raise UsageError(f"--trials {args.trials}: at most 100")
     rows, passed = [], True
+    exact = args.exact or (len(files) == 1 and not args.no_exact)   # one answer: proved; a folder: fast
     for path in files:
         try:
             text = path.read_text(encoding="utf-8")
             report = verify.check_derivation(text, **subject, trials=args.trials, seed=args.seed,
-                                             kind=KINDS.get(path.suffix, "auto"), source=str(path))
+                                             kind=KINDS.get(path.suffix, "auto"), source=str(path),
+                                             exact=exact)
         except UnicodeDecodeError:
             row, report = {"file": str(path), "first_error": "not UTF-8 text"}, None
         except verify.WrittenError as e:
@@ -113,5 +120,5 @@ def _line(row):
     if "lines" not in row:
         return f"{row['file']}: {row['first_error']}"
     verdict = "right" if not row["first_error"] else f"first error {row['first_error']}"
-    return (f"{row['file']}: {row['lines_right']}/{row['lines']} lines, {row['results_right']}/{row['results']} "
-            f"results right; {verdict}")
+    return (f"{row['file']}: {row['lines_right']}/{row['lines']} lines ({row['lines_proved']} proved), "
+            f"{row['results_right']}/{row['results']} results right; {verdict}")

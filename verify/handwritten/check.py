@@ -2,6 +2,7 @@
 ones, the first wrong row named with the classic mistake behind it."""
 import html
 import json
+import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -11,7 +12,9 @@ from ..numeric import agreement, rounding_floor
 from . import algebra
 from .algebra import Node, Typer, evaluate, show, stencil, walk
 from .errors import NoSuchLayer, ShapeMismatch, WrittenError
+from ..report import _within
 from .meaning import ExpressionMeaning, NetworkMeaning
+from .proof import BUDGET, SECONDS, prove
 from .syntax import read, rows
 
 RTOL = 1e-6
@@ -31,6 +34,7 @@ class Line:
     mistake: str = ""
     result: str = ""          # the result the row's chain states (δ⁽²⁾, ∂L/∂W⁽¹⁾), if it states one
     result_right: bool | None = None   # on the chain's last row: whether the result stated is the true one
+    proved: bool = False      # every equality of the row also shown exactly (SymPy, entry by entry at size 2)
 
     @property
     def right(self):
@@ -63,6 +67,7 @@ class Checked:
         """The grading row: lines right, lines, the first error (line: what), results right, results."""
         first = self.first_error
         return {"file": self.source, "lines_right": sum(line.right for line in self.lines), "lines": len(self.lines),
+                "lines_proved": sum(line.proved for line in self.lines),
                 "first_error": "" if first is None else f"line {first.line}: {first.mistake or first.message}",
                 "results_right": sum(bool(r) for _, r in self.results), "results": len(self.results)}
 
@@ -75,15 +80,17 @@ class Checked:
         width = min(width, 80)
         out = [f"check_derivation: {self.source} ({self.subject})", *(f"  note: {n}" for n in self.notes)]
         for line in self.lines:
-            mark = {"right": "ok", "wrong": "WRONG", "shape": "SHAPE"}.get(line.verdict, "TRUE, DOES NOT FOLLOW")
+            mark = {"right": "ok, proved" if line.proved else "ok", "wrong": "WRONG", "shape": "SHAPE"}.get(
+                line.verdict, "TRUE, DOES NOT FOLLOW")
             text = line.text if len(line.text) <= width else line.text[:width - 1] + "…"
             out.append(f"  {line.line:>3}  {text:<{width}}  {mark}")
             for part in (line.message, f"mistake: {line.mistake}" if line.mistake else ""):
                 if part:
                     out.append(f"{'':>7}{part}")
         s = self.summary()
-        out.append(f"{s['lines_right']} of {s['lines']} lines right; {s['results_right']} of {s['results']} results "
-                   f"right" + (f"; first error: {s['first_error']}" if s["first_error"] else ""))
+        proved = f" ({s['lines_proved']} proved exactly)" if s["lines_proved"] else ""
+        out.append(f"{s['lines_right']} of {s['lines']} lines right{proved}; {s['results_right']} of {s['results']} "
+                   f"results right" + (f"; first error: {s['first_error']}" if s["first_error"] else ""))
         return "\n".join(out)
 
     def _repr_html_(self):
@@ -96,12 +103,13 @@ class Checked:
 
 def check_derivation(text: str, net: Any = None, *, f: str | None = None, where: dict | None = None,
                      wrt: str | None = None, input_layer: int = 0, names: dict | None = None, trials: int = 3,
-                     seed: int = 0, kind: str = "auto", source: str = "derivation") -> Checked:
+                     seed: int = 0, kind: str = "auto", source: str = "derivation", exact: bool = True) -> Checked:
     """Check a derivation written by hand (text, Unicode or LaTeX; one equality or ⇒ per row, a row that starts
     with = continues the one before) on `net` (a chain of dense layers) or on the scalar function `f` of the symbols
     `where` ({name: (rows, cols) or None}). Every row is typed (shapes first), then each equality is compared at
-    `trials` random points (differentials along random directions), and each stated result with the true one.
-    A row that cannot be read is a WrittenError naming its line and column."""
+    `trials` random points (differentials along random directions), and each stated result with the true one;
+    with `exact`, each equality found right is also proved by SymPy where it decides within a second (the sides
+    written out at size 2). A row that cannot be read is a WrittenError naming its line and column."""
     if (net is None) == (f is None):
         raise ValueError("check_derivation: give net= (a network) or f= with where= (an expression), one of them")
     meaning = NetworkMeaning(net, input_layer, names) if net is not None else ExpressionMeaning(f, where or {}, wrt,
@@ -113,9 +121,30 @@ def check_derivation(text: str, net: Any = None, *, f: str | None = None, where:
         report.notes.append("no math rows found (display math in .tex/.md, or one equality per line in text)")
     rng = np.random.default_rng(seed)
     points = [meaning.draw(rng) for _ in range(trials)]
+    budget = Budget(BUDGET if exact else 0.0)
     for chain in chains:
-        report.lines.extend(Chain(meaning, chain, points, rng).check())
+        report.lines.extend(Chain(meaning, chain, points, rng, budget).check())
+    if budget.spent:
+        report.notes.append(f"exact proofs stopped after {BUDGET:g} s; the lines after are checked at random points")
     return report
+
+
+class Budget:
+    """The seconds a derivation's exact proofs may take in all; spent when they are gone."""
+
+    def __init__(self, seconds):
+        self.left, self.spent = seconds, False
+
+    def prove(self, *args):
+        """prove(*args) within min(SECONDS, what is left); None when there is no time for it."""
+        if self.left <= 0:
+            return None
+        started = time.monotonic()
+        out = _within(min(SECONDS, self.left), prove, *args)
+        self.left -= time.monotonic() - started
+        if self.left <= 0:
+            self.spent = True
+        return out
 
 
 def _chains(found, meaning):
@@ -143,8 +172,8 @@ def _uses_l(tree):
 class Chain:
     """One chain of equalities (a row and the rows continuing it), typed at each value of a generic layer l."""
 
-    def __init__(self, meaning, chain, points, rng):
-        self.meaning, self.chain, self.points, self.rng = meaning, chain, points, rng
+    def __init__(self, meaning, chain, points, rng, budget):
+        self.meaning, self.chain, self.points, self.rng, self.budget = meaning, chain, points, rng, budget
 
     def layers(self):
         """[(l, {row: [(relation, node)]}, {row: ShapeMismatch})] at every l at which every symbol exists (just l =
@@ -173,7 +202,7 @@ class Chain:
         return Line(self.chain[k][0].line, _text(self.chain[k][0]), verdict, message, mistake)
 
     def check(self):
-        verdicts, result, right = {}, None, True
+        verdicts, result, right, proved = {}, None, True, {}
         for l, typed, broken in self.layers():
             at = f" (at l = {l})" if l is not None else ""
             for k, e in broken.items():
@@ -196,6 +225,8 @@ class Chain:
                 verdict = self.relation(sides, values, envs, i, before, at)
                 if verdict is None:
                     verdicts.setdefault(k, self.line(k, "right"))
+                    if proved.get(k, True):
+                        proved[k] = bool(self.budget.prove(sides[before][2], node, self.meaning, envs[0].sources))
                 else:
                     verdicts[k] = self.line(k, *verdict)
             last = len(self.chain) - 1
@@ -205,6 +236,8 @@ class Chain:
         for k, (row, nodes) in enumerate(self.chain):
             line = verdicts.get(k) or self.line(k, "right", "" if len(nodes) > 1 or k else
                                                 "a single expression: nothing to compare")
+            if line.right and proved.get(k):
+                line = replace(line, proved=True)
             if result is not None:
                 line = replace(line, result=result, result_right=bool(right) if k == len(self.chain) - 1 else None)
             lines.append(line)
