@@ -80,10 +80,13 @@ def _blocks(rng):
 
 
 NETWORK_TASK = (("text", "Derive, by the matrix-differential method (bring "), ("math", r"\mathrm{d}L"),
-                ("text", " to the form "), ("math", r"\mathrm{tr}(G^{\top}\mathrm{d}X)"),
-                ("text", " and read off G), the error "), ("math", r"\delta^{(l)} = \partial L / \partial Z^{(l)}"),
+                ("text", " to the form "), ("math", r"\mathrm{tr}(G^{\top}\mathrm{d}V)"),
+                ("text", " and read off "), ("math", r"\partial L / \partial V = G"), ("text", "), the error "),
+                ("math", r"\delta^{(l)} = \partial L / \partial Z^{(l)}"),
                 ("text", " of every layer and the gradient of L with respect to every parameter. "))
-CHECK = (("text", "Write one equality per line (the δ recursion, each gradient), then check it: "),
+CHECK = (("text", "Write one equality per line, in the notation of this sheet: "),
+         ("code", r"\delta^{(l)}, W^{(l)\top}, \odot, \sigma'(Z^{(l)}), \mathbf{1}"),
+         ("text", " in LaTeX (or Unicode: δ⁽¹⁾, W⁽²⁾ᵀ, ⊙, σ'(Z⁽¹⁾)); then check it line by line: "),
          ("code", "derive check answer.tex --spec network.toml"), ("text", "."))
 
 
@@ -97,16 +100,17 @@ def exercise(level, rng):
         return network_title(net), backprop(net), task, spec
     if level == "blocks":
         net = _blocks(rng)
-        task = (("text", "Derive the δ of every named intermediate, from the loss back to the input, and the "
-                         "gradient of L with respect to every parameter; state each δ where several paths meet as "
-                         "the sum of their contributions."),)
+        task = (("text", "Derive, by the matrix-differential method, the gradient of L with respect to every "
+                         "parameter, through the δ of each named intermediate it needs (from the loss back); where "
+                         "several paths meet, that δ is the sum of their contributions."),)
         return network_title(net), backprop(net), task, None
     text, shapes, wrt = rng.choice(HESSIANS)
     f = parse(text, shapes)
     X = parse(wrt, {wrt: shapes[wrt]})
     task = (("text", "Derive the gradient of f with respect to "), ("math", wrt),
             ("text", ", then the Hessian from the second differential: differentiate the gradient again and read "
-                     "off the linear map "), ("math", r"\mathrm{d}X \mapsto \mathrm{d}(\partial f / \partial X)"),
+                     "off the linear map "),
+            ("math", r"\mathrm{d}%s \mapsto \mathrm{d}(\partial f / \partial %s)" % (wrt, wrt)),
             ("text", ". Check the gradient step with "),
             ("code", f'derive check answer.txt --expr "{text}" '
                      + " ".join(f"--shape {k}={r}x{c}" for k, (r, c) in shapes.items()) + f" --wrt {wrt}"),

@@ -1,5 +1,6 @@
 """Derivation documents: blocks built from results (blocks), typeset to LaTeX and PDF (tex) and HTML (html)."""
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from ..engine.derivation import Derivation, check_detail
@@ -132,9 +133,10 @@ def problem_blocks(result, task, notation=None, title=None):
         if isinstance(block, Heading) and block.text not in GIVEN:
             break
         given.append(block)
-    diagram = [b for b in blocks if isinstance(b, Diagram)]
-    return title, [*given, *([Heading("Forward and backward flow"), *diagram] if diagram else []),
-                   Heading("What to derive"), Text(task)]
+    diagram = [replace(b, hint=False) for b in blocks if isinstance(b, Diagram)]   # no gradient's form given away
+    # the task under the first paragraph (the network or the function in words), what it is given after
+    return title, [*given[:2], Heading("What to derive"), Text(task), *given[2:],
+                   *([Heading("Forward and backward flow"), *diagram] if diagram else [])]
 
 
 def write_problem(result, folder, task, title=None, notation=None, pdf=True, paper="a4"):

@@ -114,6 +114,7 @@ class Diagram:
     values: tuple   # LaTeX of X, A^(1), …, A^(L)
     weights: tuple  # LaTeX of W^(1), …, W^(L)
     deltas: tuple   # LaTeX of δ^(1), …, δ^(L)
+    hint: bool = True   # the caption says how a gradient combines the flows (not on a problem sheet)
 
 
 def grouped(blocks):

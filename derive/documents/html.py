@@ -173,8 +173,9 @@ def to_html(title, blocks, fragment=False):
             out.append(_algorithm_html(b))
         elif isinstance(b, Diagram):
             out.append(_svg(b))
-            out.append("<p>Solid: forward values A<sup>(l)</sup>; dashed: errors δ<sup>(l)</sup> flowing back; "
-                       "each ∂L/∂W<sup>(l)</sup> combines A<sup>(l−1)</sup> with δ<sup>(l)</sup>.</p>")
+            out.append("<p>Solid: forward values A<sup>(l)</sup>; dashed: errors δ<sup>(l)</sup> flowing back"
+                       + ("; each ∂L/∂W<sup>(l)</sup> combines A<sup>(l−1)</sup> with δ<sup>(l)</sup>.</p>" if b.hint
+                          else ".</p>"))
         else:   # never a block left out of the page
             raise DocumentError(f"no HTML for a block of kind {type(b).__name__}")
     out.append("</div>" if fragment else "</body></html>")

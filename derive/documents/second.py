@@ -162,8 +162,9 @@ def second_blocks(d, notation=None, detail="textbook"):
     if d.kind == "hessian" and d.wrt.is_Matrix and d.wrt.cols == 1:
         blocks.append(Text(((TEXT, "A Newton step solves "), (MATH, r"H \Delta = G"), (TEXT, " and moves "),
                             (MATH, r"%s \leftarrow %s - \Delta" % (X, X)),
-                            (TEXT, "; solve the system (by Cholesky where "), (MATH, "H"),
-                            (TEXT, " is positive definite) rather than forming "), (MATH, r"H^{-1}"),
+                            (TEXT, "; solve the system (by Cholesky of "), (MATH, "H"), (TEXT, " or of "),
+                            (MATH, "-H"), (TEXT, ", where one of them is positive definite) rather than forming "),
+                            (MATH, r"H^{-1}"),
                             (TEXT, ". The function below returns "), (MATH, "G"), (TEXT, " and "), (MATH, "H"),
                             (TEXT, "."))))
     program = d.program(f"gradient_and_{d.kind}")

@@ -168,8 +168,9 @@ def _tikz(diagram):
     last = len(nodes) - 1
     lines.append(rf"\draw[->,thick] (n{last}.east) -- (loss.west);")
     lines.append(r"\end{tikzpicture}\end{center}")
-    lines.append(r"Solid: forward values $A^{(l)}$; dashed: errors $\delta^{(l)}$ flowing back; "
-                 r"each $\partial L/\partial W^{(l)}$ combines $A^{(l-1)}$ with $\delta^{(l)}$.")
+    lines.append(r"Solid: forward values $A^{(l)}$; dashed: errors $\delta^{(l)}$ flowing back"
+                 + (r"; each $\partial L/\partial W^{(l)}$ combines $A^{(l-1)}$ with $\delta^{(l)}$." if diagram.hint
+                    else "."))
     return "\n".join(lines)
 
 
