@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(PY) -m derive examples
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto   # one worker per core (pytest-xdist)
 
 docs: $(STAMP)
 	$(PY) -m mkdocs build --strict
