@@ -13,13 +13,7 @@ from verify.handwritten.check import Env
 from verify.handwritten.errors import WrittenError
 from verify.handwritten.meaning import ExpressionMeaning
 from verify.handwritten.syntax import Row, read
-
-N = 3
-X, A, B = (sp.MatrixSymbol(k, N, N) for k in "XAB")
-I, ONE = sp.Identity(N), sp.OneMatrix(N, 1)
-sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
-
-leaves = st.sampled_from([(X, lambda v: v["X"]), (A, lambda v: v["A"]), (B, lambda v: v["B"])])
+from tests.test_random_expressions import A, B, I, N, ONE, X, leaves, sig  # noqa: F401 (the same leaves)
 
 
 def unary(child):
