@@ -22,17 +22,22 @@ from .engine.second import (SecondDerivation, hessian, hessian_derivation, hvp, 
                             symmetric_gradient, vjp)
 from .networks.blocks import (Block, Conv1D, Dense, LayerNorm, Parameter, Recurrent, Residual, SelfAttention, arg,
                               register_block)
+from .networks.batch_norm import BatchNorm
+from .networks.dropout import Dropout
+from .networks.embedding import Embedding
+from .networks.gated import GRU, LSTM
+from .networks.pooling import MaxPool1D
 from .networks.network import LAYOUTS, REDUCTIONS, Network, mlp
 from .networks.backprop import Backprop, backprop
 from .printing.latex import Notation, latex
 from .codegen.program import lambdify
 from .documents import html_document, latex_document, write
 
-__all__ = ["ACTIVATIONS", "LAYOUTS", "LOSSES", "REDUCTIONS", "Backprop", "Block", "Conv1D", "Dense", "LayerNorm", "Recurrent",
-           "Residual", "SecondDerivation", "SelfAttention", "Derivation", "DeriveError",
-           "DocumentError",
-           "InvalidArgument", "InvalidType", "Network", "Notation", "Parameter", "ParseError", "ShapeError", "Softmax",
-           "UnsupportedOperation", "UsageError", "backprop", "derivation", "gradient", "gradients", "hessian",
-           "arg", "hessian_derivation", "html_document", "hvp", "hvp_derivation", "jacobian", "symmetric_gradient", "vjp",
-           "lambdify", "latex", "latex_document", "leaky_relu", "mlp", "parse", "register_activation", "register_block", "register_loss",
+__all__ = ["ACTIVATIONS", "LAYOUTS", "LOSSES", "REDUCTIONS", "Backprop", "BatchNorm", "Block", "Conv1D", "Dense",
+           "GRU", "LSTM", "LayerNorm", "MaxPool1D", "Recurrent", "Residual", "SecondDerivation", "SelfAttention",
+           "Derivation", "DeriveError", "Dropout", "Embedding", "DocumentError", "InvalidArgument", "InvalidType",
+           "Network", "Notation", "Parameter", "ParseError", "ShapeError", "Softmax", "UnsupportedOperation",
+           "UsageError", "backprop", "derivation", "gradient", "gradients", "hessian", "arg", "hessian_derivation",
+           "html_document", "hvp", "hvp_derivation", "jacobian", "symmetric_gradient", "vjp", "lambdify", "latex",
+           "latex_document", "leaky_relu", "mlp", "parse", "register_activation", "register_block", "register_loss",
            "relu", "sigmoid", "softplus", "write"]

@@ -11,7 +11,9 @@ from derive.errors import InvalidArgument
 from verify.strategies import block_networks
 
 KINDS = {"dense": derive.Dense, "layer norm": derive.LayerNorm, "self-attention": derive.SelfAttention,
-         "convolution": derive.Conv1D, "recurrent": derive.Recurrent}
+         "convolution": derive.Conv1D, "recurrent": derive.Recurrent, "batch norm": derive.BatchNorm,
+         "dropout": derive.Dropout, "GRU": derive.GRU, "LSTM": derive.LSTM, "embedding": derive.Embedding,
+         "max pool": derive.MaxPool1D}
 
 
 def build(plain):
@@ -52,6 +54,18 @@ NETWORKS = {
     "tied autoencoder": lambda layout: derive.Network(4, [derive.Dense(2, "sigmoid"),
                                                           derive.Dense(4, "identity", tie="W1")],
                                                       layout=layout, samples=3),
+    "batch norm": lambda layout: derive.Network(4, [derive.Dense(3, "tanh"), derive.BatchNorm(),
+                                                    derive.Dense(2, "identity")], layout=layout, samples=5),
+    "dropout": lambda layout: derive.Network(4, [derive.Dense(3, "tanh"), derive.Dropout(0.25),
+                                                 derive.Dense(2, "sigmoid")], loss="bce", layout=layout, samples=5),
+    "GRU, 3 steps": lambda layout: derive.Network(3, [derive.GRU(4, 3), derive.Dense(2, "identity")], layout=layout,
+                                                  samples=3, weight_decay=0.25),
+    "LSTM, 3 steps": lambda layout: derive.Network(3, [derive.LSTM(4, 3), derive.Dense(2, "identity")], layout=layout,
+                                                   samples=3),
+    "embedding": lambda layout: derive.Network(6, [derive.Embedding(6, 3), derive.Dense(2, "tanh")], layout=layout,
+                                               samples=5, weight_decay=0.25),
+    "max pool, width 3, stride 2": lambda layout: derive.Network(
+        3, [derive.Dense(3, "tanh"), derive.MaxPool1D(3, 2), derive.Dense(2, "identity")], layout=layout, samples=8),
 }
 
 
@@ -113,6 +127,15 @@ EXACT = {
                                         samples=2),
     "tied": lambda: derive.Network(2, [derive.Dense(2, "sigmoid"), derive.Dense(2, "identity", tie="W1")],
                                    layout="AW", samples=2),
+    "batch norm": lambda: derive.Network(2, [derive.Dense(2, "tanh"), derive.BatchNorm(), derive.Dense(2, "identity")],
+                                         layout="WA", samples=2),
+    "dropout": lambda: derive.Network(2, [derive.Dense(2, "tanh"), derive.Dropout(0.5), derive.Dense(2, "identity")],
+                                      layout="AW", samples=2),
+    # one step: two nest σ and tanh past what the rational-function decision expands in minutes (BPTT over steps is
+    # checked against the reference and central differences)
+    "GRU": lambda: derive.Network(2, [derive.GRU(2, 1), derive.Dense(2, "identity")], layout="WtA", samples=2),
+    "LSTM": lambda: derive.Network(2, [derive.LSTM(2, 1), derive.Dense(2, "identity")], layout="AW", samples=2),
+    "embedding": lambda: derive.Network(2, [derive.Embedding(2, 2), derive.Dense(2, "tanh")], layout="WA", samples=2),
 }
 
 
@@ -150,6 +173,44 @@ def test_recurrent_gradient_is_a_sum_over_time_steps():
     assert len(deltas) == 4 and all(Wh.has(d) for d in deltas[:-1])   # Σ_t δ_t H_{t−1}ᵀ over t = 2 … 4
     names = [a.name for a in bp.plan()[0]]
     assert names[:5] == ["X1", "X2", "X3", "X4", "Y"]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_an_embedding_takes_token_indices_or_one_hot_and_scatter_adds_without_a_one_hot_product(layout):
+    result = derive.backprop(NETWORKS["embedding"](layout))
+    source = result.source().split("def gradients")[1]   # the function, past the helpers
+    assert "scatter_add(xp, " in source and "xp.take(E1" in source and "@ X" not in source and "X @" not in source
+    rng = np.random.default_rng(0)
+    idx = np.array([2, 2, 0, 5, 2])   # a repeated token: its rows of ∂L/∂E add up
+    one_hot = np.eye(6)[idx] if layout == "AW" else np.eye(6)[idx].T
+    arrays = {k: rng.normal(size=v.shape) for k, v in result.network.initial_parameters().items()}
+    Y = rng.normal(size=(5, 2) if layout == "AW" else (2, 5))
+    by_index, by_one_hot = result.numpy()(X=idx, Y=Y, **arrays), result.numpy()(X=one_hot, Y=Y, **arrays)
+    assert all(np.allclose(by_index[k], by_one_hot[k], rtol=1e-13) for k in arrays)
+    for X, message in ((np.array([0, 1, 6, 2, 2]), r"X: indices must lie in 0 … 5 \(the vocabulary\), got 0 … 6"),
+                       (one_hot * 2, "X: a one-hot array needs a single 1 and zeros elsewhere"),
+                       (np.zeros(5), "X: expected the index of each sample's token"),
+                       (np.array([0, 1, 2]), r"X: expected shape \(5,\), got \(3,\)")):
+        with pytest.raises((ValueError, TypeError), match=message):
+            result.numpy()(X=X, Y=Y, **arrays)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_max_pool_passes_a_tie_to_the_first_largest_only(layout):
+    from verify import blocks as reference
+
+    net = derive.Network(2, [derive.Dense(2, "identity"), derive.MaxPool1D(2), derive.Dense(2, "identity")],
+                         layout=layout, samples=4)
+    plain = net.specification()
+    arrays = reference.draw(plain, reference.shapes(plain, {}), np.random.default_rng(0))
+    X = arrays["X"]
+    arrays["X"] = np.stack([X[0], X[0], X[2], X[2]]) if layout == "AW" else np.stack([X[:, 0], X[:, 0], X[:, 2],
+                                                                                      X[:, 2]], axis=1)   # two ties
+    got = derive.backprop(net).numpy()(**arrays)
+    first = reference.loss_and_gradients(plain, arrays)[1]
+    every = reference.loss_and_gradients(plain, arrays, mistake="max pool")[1]
+    assert all(np.allclose(got[k], first[k], rtol=1e-12) for k in first)
+    assert not np.allclose(got["W1"], every["W1"])
 
 
 def test_generated_code_forms_no_selection_or_ones_matrix():
@@ -229,6 +290,102 @@ def _conv_code(X, Y, K1, b1, mistake=False):
     return {"K1": dK, "b1": d.sum(0)[:, None]}
 
 
+def _bn_code(X, Y, W1, b1, gamma2, beta2, W3, b3, mistake=False):
+    A1 = np.tanh(X @ W1 + b1.T)
+    mu, var = A1.mean(0, keepdims=True), A1.var(0, keepdims=True)   # over the samples (the rows)
+    inv = 1 / np.sqrt(var + 1e-5)
+    xhat = (A1 - mu) * inv
+    A2 = xhat * gamma2.T + beta2.T
+    d3 = (A2 @ W3 + b3.T - Y) / X.shape[0]
+    dA2 = d3 @ W3.T
+    dxhat = dA2 * gamma2.T
+    dA1 = dxhat * inv if mistake else inv * (dxhat - dxhat.mean(0, keepdims=True)
+                                             - xhat * (dxhat * xhat).mean(0, keepdims=True))
+    d1 = dA1 * (1 - A1 ** 2)
+    return {"W1": X.T @ d1, "b1": d1.sum(0)[:, None], "gamma2": (dA2 * xhat).sum(0)[:, None],
+            "beta2": dA2.sum(0)[:, None], "W3": A2.T @ d3, "b3": d3.sum(0)[:, None]}
+
+
+def _dropout_code(X, M2, Y, W1, b1, W3, b3, mistake=False):
+    A1 = np.tanh(X @ W1 + b1.T)
+    A2 = A1 * M2 / (1 - 0.5)
+    d3 = (A2 @ W3 + b3.T - Y) / X.shape[0]
+    dA1 = (d3 @ W3.T) * M2 * (1 if mistake else 1 / (1 - 0.5))
+    d1 = dA1 * (1 - A1 ** 2)
+    return {"W1": X.T @ d1, "b1": d1.sum(0)[:, None], "W3": A2.T @ d3, "b3": d3.sum(0)[:, None]}
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def _lstm_code(X1, X2, X3, Y, W2, b2, mistake=False, **p):
+    H = C = np.zeros((X1.shape[0], p["Whi1"].shape[0]))
+    tape = []
+    for X in (X1, X2, X3):
+        z = {k: X @ p[f"Wx{k}1"] + H @ p[f"Wh{k}1"] + p[f"b{k}1"].T for k in "ifgo"}
+        I, F, O, G = _sigmoid(z["i"]), _sigmoid(z["f"]), _sigmoid(z["o"]), np.tanh(z["g"])
+        tape.append((X, H, C, I, F, G, O))
+        C = F * C + I * G
+        H = O * np.tanh(C)
+    d2 = (H @ W2 + b2.T - Y) / X1.shape[0]
+    g = {"W2": H.T @ d2, "b2": d2.sum(0)[:, None], **{k: 0 for k in p}}
+    dH, dC = d2 @ W2.T, 0
+    for X, H0, C0, I, F, G, O in reversed(tape):
+        T = np.tanh(F * C0 + I * G)
+        dC = dC + dH * O * (1 - T ** 2)
+        dz = {"i": dC * G * I * (1 - I), "f": dC * C0 * F * (1 - F), "g": dC * I * (1 - G ** 2),
+              "o": dH * T * O * (1 - O)}
+        dH = 0
+        for k, d in dz.items():
+            g[f"Wx{k}1"] = g[f"Wx{k}1"] + X.T @ d
+            g[f"Wh{k}1"] = g[f"Wh{k}1"] + H0.T @ d
+            g[f"b{k}1"] = g[f"b{k}1"] + d.sum(0)[:, None]
+            dH = dH + d @ p[f"Wh{k}1"].T
+        dC = 0 if mistake else dC * F   # the forget gate's path through the cell state
+    return g
+
+
+def _gru_code(X1, X2, X3, Y, W2, b2, mistake=False, **p):
+    H = np.zeros((X1.shape[0], p["Whr1"].shape[0]))
+    tape = []
+    for X in (X1, X2, X3):
+        R = _sigmoid(X @ p["Wxr1"] + H @ p["Whr1"] + p["br1"].T)
+        U = _sigmoid(X @ p["Wxz1"] + H @ p["Whz1"] + p["bz1"].T)
+        hn = H @ p["Whn1"]
+        N = np.tanh(X @ p["Wxn1"] + R * hn + p["bn1"].T)
+        tape.append((X, H, R, U, hn, N))
+        H = (1 - U) * N + U * H
+    d2 = (H @ W2 + b2.T - Y) / X1.shape[0]
+    g = {"W2": H.T @ d2, "b2": d2.sum(0)[:, None], **{k: 0 for k in p}}
+    dH = d2 @ W2.T
+    for X, H0, R, U, hn, N in reversed(tape):
+        dS = dH * (1 - U) * (1 - N ** 2)
+        dz = {"r": dS * hn * R * (1 - R), "z": dH * (H0 - N) * U * (1 - U)}
+        back = 0 if mistake else dH * U   # the direct path to H_{t−1}
+        for k, d in dz.items():
+            g[f"Wx{k}1"] = g[f"Wx{k}1"] + X.T @ d
+            g[f"Wh{k}1"] = g[f"Wh{k}1"] + H0.T @ d
+            g[f"b{k}1"] = g[f"b{k}1"] + d.sum(0)[:, None]
+            back = back + d @ p[f"Wh{k}1"].T
+        g["Wxn1"], g["bn1"] = g["Wxn1"] + X.T @ dS, g["bn1"] + dS.sum(0)[:, None]
+        g["Whn1"] = g["Whn1"] + H0.T @ (dS * R)
+        dH = back + (dS * R) @ p["Whn1"].T
+    return g
+
+
+def _embedding_code(X, Y, E1, W2, b2, mistake=False):
+    idx = np.argmax(X, axis=1)
+    A1 = E1[idx]
+    d2 = (A1 @ W2 + b2.T - Y) / X.shape[0]
+    dA1, dE = d2 @ W2.T, np.zeros_like(E1)
+    if mistake:   # assigned: a repeated token keeps one sample's gradient
+        dE[idx] = dA1
+    else:
+        np.add.at(dE, idx, dA1)
+    return {"E1": dE, "W2": A1.T @ d2, "b2": d2.sum(0)[:, None]}
+
+
 MISTAKES = {
     "layer norm": (lambda: derive.Network(2, [derive.Dense(3, "tanh"), derive.LayerNorm(), derive.Dense(2, "identity")],
                                           layout="AW", samples=4), _ln_net_code, "without the mean and variance"),
@@ -238,6 +395,17 @@ MISTAKES = {
                                          samples=4), _rnn_code, "truncated to one step"),
     "convolution": (lambda: derive.Network(2, [derive.Conv1D(2, 3)], layout="AW", samples=6), _conv_code,
                     "kernel flipped"),
+    "batch norm": (lambda: derive.Network(2, [derive.Dense(3, "tanh"), derive.BatchNorm(), derive.Dense(2, "identity")],
+                                          layout="AW", samples=4), _bn_code,
+                   "batch norm without the mean and variance"),
+    "dropout": (lambda: derive.Network(2, [derive.Dense(3, "tanh"), derive.Dropout(0.5), derive.Dense(2, "identity")],
+                                       layout="AW", samples=4), _dropout_code, r"1/\(1 − p\) left out"),
+    "LSTM": (lambda: derive.Network(2, [derive.LSTM(3, 3), derive.Dense(2, "identity")], layout="AW", samples=4),
+             _lstm_code, "forget gate's path missing"),
+    "GRU": (lambda: derive.Network(2, [derive.GRU(3, 3), derive.Dense(2, "identity")], layout="AW", samples=4),
+            _gru_code, "direct path from H_t to H_{t−1} left out"),
+    "embedding": (lambda: derive.Network(5, [derive.Embedding(5, 3), derive.Dense(2, "identity")], layout="AW",
+                                         samples=4), _embedding_code, "assigned per token, not added up"),
 }
 
 
@@ -268,6 +436,16 @@ def test_classic_mistakes_in_hand_written_code_are_caught_with_a_hint(block):
     ([derive.Conv1D(2, 9)], {"samples": 4}, r"layer 1 \(convolution\): width 9 is longer than the 4 time steps"),
     ([derive.LayerNorm(eps="1e-5")], {}, r"layer 1 \(layer norm\): eps must be a positive number"),
     (["dense"], {}, r"layer 1: 'dense' is not a registered block"),
+    ([derive.BatchNorm()], {"samples": 1}, r"layer 1 \(batch norm\): a batch norm normalises over the samples; this "
+                                          r"network has one \(m = 1\)"),
+    ([derive.Dropout(1)], {}, r"layer 1 \(dropout\): p must be a number in \[0, 1\), got 1"),
+    ([derive.Dropout("0.5")], {}, r"layer 1 \(dropout\): p must be a number in \[0, 1\), got '0.5'"),
+    ([derive.Dense(3), derive.LSTM(3, 2)], {}, r"layer 2 \(LSTM\): .* must be the network's first layer"),
+    ([derive.GRU(3, 0)], {}, r"layer 1 \(GRU\): steps must be an integer ≥ 1, got 0"),
+    ([derive.MaxPool1D(2)], {}, r"layer 1 \(max pool\): a max pool over the samples \(time\) axis needs their number"),
+    ([derive.MaxPool1D(9)], {"samples": 4}, r"layer 1 \(max pool\): width 9 is longer than the 4 time steps"),
+    ([derive.Embedding(5, 3)], {}, r"layer 1 \(embedding\): vocab 5 must equal the network's inputs 4"),
+    ([derive.Dense(4), derive.Embedding(4, 3)], {}, r"layer 2 \(embedding\): .* must be the network's first layer"),
 ])
 def test_bad_blocks_are_refused_naming_the_layer(layers, kwargs, message):
     with pytest.raises(InvalidArgument, match=message):

@@ -105,7 +105,8 @@ def test_every_built_in_block_declares_its_arguments():
     conv = {a.name: a for a in derive.Conv1D.arguments()}
     assert conv["channels"].required and not conv["stride"].required and conv["stride"].default == 1
     assert all(a.help for cls in registry.BLOCKS.values() for a in cls.arguments())
-    assert list(registry.BLOCKS) == ["dense", "residual", "layer_norm", "self_attention", "conv1d", "recurrent"]
+    assert list(registry.BLOCKS) == ["dense", "residual", "layer_norm", "self_attention", "conv1d", "recurrent",
+                                    "batch_norm", "dropout", "embedding", "gru", "lstm", "maxpool1d"]
 
 
 def test_weight_decay_reads_the_parameters_metadata():

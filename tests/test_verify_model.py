@@ -47,6 +47,9 @@ ONE_OF_EACH = {
     "layer norm": {"kind": "layer norm", "eps": 1e-5},
     "self-attention": {"kind": "self-attention", "d_k": 2, "heads": 2, "causal": True},
     "convolution": {"kind": "convolution", "channels": 3, "width": 2, "stride": 2, "padding": 1, "activation": "tanh"},
+    "batch norm": {"kind": "batch norm", "eps": 1e-5},
+    "dropout": {"kind": "dropout", "p": 0.25},
+    "max pool": {"kind": "max pool", "width": 2, "stride": 1},
 }
 
 
@@ -65,8 +68,9 @@ def test_every_block_class_backward_pass_equals_central_differences_of_its_forwa
         assert np.allclose(G, numeric, rtol=1e-6, atol=1e-8), (kind, name)
 
 
-def test_the_recurrent_block_backward_pass_equals_central_differences_of_its_forward_pass():
-    spec = _plain(2, [{"kind": "recurrent", "index": 1, "hidden": 3, "steps": 3, "activation": "tanh"},
+@pytest.mark.parametrize("kind", ["recurrent", "GRU", "LSTM"])
+def test_the_sequence_blocks_backward_passes_equal_central_differences_of_their_forward_passes(kind):
+    spec = _plain(2, [{"kind": kind, "index": 1, "hidden": 3, "steps": 3, "activation": "tanh"},
                       _dense(2, 2, "identity")], layout="WtA", weight_decay=0.2)
     ref = blocks.Reference(spec)
     arrays = ref.draw(ref.shapes({}), np.random.default_rng(2))
@@ -133,6 +137,11 @@ ENDINGS = {
     "conv1d, tanh": lambda: derive.Network(2, [derive.Conv1D(3, 2, activation="tanh")], layout="WA", samples=5),
     "conv1d": lambda: derive.Network(2, [derive.Dense(3, "sigmoid"), derive.Conv1D(2, 2)], samples=5),
     "recurrent": lambda: derive.Network(2, [derive.Recurrent(3, 2)], samples=3),
+    "batch norm": lambda: derive.Network(3, [derive.Dense(3, "tanh"), derive.BatchNorm()], samples=4, layout="AW"),
+    "dropout": lambda: derive.Network(3, [derive.Dense(3, "tanh"), derive.Dropout(0.25)], samples=4),
+    "GRU": lambda: derive.Network(2, [derive.GRU(2, 2)], samples=3, layout="WtA"),
+    "LSTM": lambda: derive.Network(2, [derive.LSTM(2, 2)], samples=3, weight_decay=0.1),
+    "embedding, max pool": lambda: derive.Network(4, [derive.Embedding(4, 3), derive.MaxPool1D(2)], samples=4),
 }
 
 
@@ -144,7 +153,7 @@ def test_products_of_networks_that_do_not_end_with_a_dense_layer(ending, kind):
     report = verify.check_products(result, kind, trials=2)
     assert report.passed, str(report)
     if kind == "gauss_newton":
-        split = "at the network's output A" if ending in ("layer norm", "conv1d") else "at Z of the last"
+        split = "at Z of the last" if ending in ("conv1d, tanh", "recurrent") else "at the network's output A"
         assert any(split in note for note in report.notes), report.notes
     verify.assert_hvp_match(result.numpy(kind), net, kind=kind, trials=1)
     wrong = mutated(result, lambda G: 2 * G, {net.parameters[0].name}, kind)

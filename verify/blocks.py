@@ -29,6 +29,7 @@ class Param:
     weight: bool = False
     centre: float = 0.0
     spread: float = 1.0
+    maps: bool = True   # a weight that maps features in to features out (not an embedding's table)
 
 
 class Block:
@@ -57,6 +58,15 @@ class Block:
     def samples(self, m):
         """The number of rows after the block, of m before."""
         return m
+
+    def given(self, n):
+        """{name: features per sample} of the inputs the block reads besides the network's (a dropout's mask), on n
+        features in."""
+        return {}
+
+    def draw_given(self, shape, rng):
+        """Random values of such an input."""
+        raise NotImplementedError
 
     def forward(self, x, a):
         """(y, what the backward pass needs) for the rows x and the arrays `a` by name."""
@@ -195,16 +205,17 @@ class Residual(Block):
 
 
 class LayerNorm(Block):
-    """x̂ = (x − μ)/√(σ² + ε), y = γ ⊙ x̂ + β per row."""
+    """x̂ = (x − μ)/√(σ² + ε), y = γ ⊙ x̂ + β per row (μ, σ² over its features)."""
 
     kind = "layer norm"
+    axis = 1   # the axis the statistics run over: the features of each sample
     mistakes = {"mean terms": "layer norm without the mean and variance terms (dx = γ ⊙ dy / σ only)"}
 
     def parameters(self, n, size):
         return [Param(self.name("gamma"), (n, 1), centre=1.0, spread=0.3), Param(self.name("beta"), (n, 1))], n
 
     def forward(self, x, a):
-        mu, var = x.mean(axis=1, keepdims=True), x.var(axis=1, keepdims=True)
+        mu, var = x.mean(axis=self.axis, keepdims=True), x.var(axis=self.axis, keepdims=True)
         inv = 1 / np.sqrt(var + self.spec["eps"])
         xhat = (x - mu) * inv
         return xhat * a[self.name("gamma")].T + a[self.name("beta")].T, (xhat, inv)
@@ -216,21 +227,59 @@ class LayerNorm(Block):
         dxhat = d * a[self.name("gamma")].T
         if wrong:
             return dxhat * inv
-        # dx = (1/σ)(dx̂ − mean(dx̂) − x̂ mean(dx̂ ⊙ x̂))
-        return inv * (dxhat - dxhat.mean(axis=1, keepdims=True) - xhat * (dxhat * xhat).mean(axis=1, keepdims=True))
+        # dx = (1/σ)(dx̂ − mean(dx̂) − x̂ mean(dx̂ ⊙ x̂)), the means over the statistics' axis
+        k = self.axis
+        return inv * (dxhat - dxhat.mean(axis=k, keepdims=True) - xhat * (dxhat * xhat).mean(axis=k, keepdims=True))
 
     def explicit(self, x, a):
-        eps, n, gamma, beta = sp.nsimplify(self.spec["eps"], rational=True), x.cols, a[self.name("gamma")], \
-            a[self.name("beta")]
+        eps, gamma, beta = sp.nsimplify(self.spec["eps"], rational=True), a[self.name("gamma")], a[self.name("beta")]
+        x = x if self.axis == 1 else x.T   # the statistics run along each row of x
         rows = []
-        for i in range(x.rows):   # (x − μ)/√(σ² + ε) per row, then γ and β
-            mu = sum(x.row(i)) / n
-            var = sum((v - mu) ** 2 for v in x.row(i)) / n
-            rows.append([(x[i, j] - mu) / sp.sqrt(var + eps) * gamma[j] + beta[j] for j in range(n)])
-        return sp.ImmutableMatrix(rows)
+        for i in range(x.rows):   # (x − μ)/√(σ² + ε) along row i
+            mu = sum(x.row(i)) / x.cols
+            var = sum((v - mu) ** 2 for v in x.row(i)) / x.cols
+            rows.append([(x[i, j] - mu) / sp.sqrt(var + eps) for j in range(x.cols)])
+        xhat = sp.ImmutableMatrix(rows) if self.axis == 1 else sp.ImmutableMatrix(rows).T
+        return sp.ImmutableMatrix(xhat.rows, xhat.cols, lambda i, j: xhat[i, j] * gamma[j] + beta[j])
 
     def constants(self):   # derive writes ε as a symbol epsilon<l>
         return {self.name("epsilon"): sp.nsimplify(self.spec["eps"], rational=True)}
+
+
+class BatchNorm(LayerNorm):
+    """x̂ = (x − μ)/√(σ² + ε), y = γ ⊙ x̂ + β per column: μ, σ² of each feature over the samples (training mode)."""
+
+    kind = "batch norm"
+    axis = 0
+    mistakes = {"mean terms": "batch norm without the mean and variance terms (dx = γ ⊙ dy / σ only: the batch's "
+                              "mean and variance taken as constants)"}
+
+
+class Dropout(Block):
+    """y = x ⊙ M/(1 − p), the mask M an input (0 or 1 per feature and sample)."""
+
+    kind = "dropout"
+    mistakes = {"no scale": "dropout's 1/(1 − p) left out of the backward pass (only the mask applied)"}
+
+    def given(self, n):
+        return {self.name("M"): n}
+
+    def draw_given(self, shape, rng):
+        return (rng.uniform(size=shape) >= self.spec["p"]).astype(np.float64)
+
+    def forward(self, x, a):
+        return x * a[self.name("M")] / (1 - self.spec["p"]), None
+
+    def backward(self, saved, d, a, add, wrong):
+        # dx = dy ⊙ M/(1 − p); the mistake: the mask alone
+        return d * a[self.name("M")] if wrong else d * a[self.name("M")] / (1 - self.spec["p"])
+
+    def explicit(self, x, a):
+        keep = 1 - sp.nsimplify(self.spec["p"], rational=True)
+        return sp.ImmutableMatrix(x.rows, x.cols, lambda i, j: x[i, j] * a[self.name("M")][i, j] / keep)
+
+    def constants(self):   # derive writes p as a symbol p<l>
+        return {self.name("p"): sp.nsimplify(self.spec["p"], rational=True)}
 
 
 class SelfAttention(Block):
@@ -386,7 +435,207 @@ class Recurrent(Activated):
         return None if self.act == "identity" else (Recurrent({**self.spec, "linear_output": True}), self)
 
 
-KINDS = {cls.kind: cls for cls in (Dense, Residual, LayerNorm, SelfAttention, Convolution, Recurrent)}
+class Embedding(Block):
+    """y = rows idx of E, idx the token of each sample: x one-hot (each row a single 1) here; ∂L/∂E adds the rows of
+    ∂L/∂y into the rows of their tokens."""
+
+    kind = "embedding"
+    mistakes = {"overwritten": "an embedding's gradient assigned per token, not added up (dE[idx] = dy: a token that "
+                               "occurs twice keeps only one sample's gradient)"}
+
+    def parameters(self, n, size):
+        return [Param(self.name("E"), (n, size(self.spec["dim"])), weight=True, maps=False)], size(self.spec["dim"])
+
+    def draw_input(self, shape, rng):
+        """One-hot rows, the first two samples on one token (a gradient added up where a token repeats)."""
+        m, vocab = shape
+        idx = rng.integers(0, vocab, m)
+        idx[1:2] = idx[0]
+        return np.eye(vocab)[idx]
+
+    def forward(self, x, a):
+        idx = np.argmax(x, axis=1)
+        return a[self.name("E")][idx], idx
+
+    def backward(self, idx, d, a, add, wrong):
+        dE = np.zeros_like(a[self.name("E")])
+        if wrong:
+            dE[idx] = d
+        else:
+            np.add.at(dE, idx, d)   # row i of d into row idx_i: repeated tokens add up
+        add(self.name("E"), dE)
+        return None
+
+    def explicit(self, x, a):
+        return x * a[self.name("E")]
+
+
+class MaxPool(Block):
+    """y[t] = max_j x[t·s + j] per channel; ∂L/∂x passes ∂L/∂y[t] to the first largest of its window."""
+
+    kind = "max pool"
+    mistakes = {"every tie": "a max pool's gradient passed to every largest entry of a window where two are equal "
+                             "(the mask x = max, not the first of them)"}
+
+    def stride(self):
+        return self.spec["stride"] or self.spec["width"]
+
+    def samples(self, m):
+        return (m - self.spec["width"]) // self.stride() + 1
+
+    def forward(self, x, a):
+        w, s = self.spec["width"], self.stride()
+        windows = np.stack([x[t * s:t * s + w] for t in range(self.samples(x.shape[0]))])   # T_out × w × c
+        return windows.max(axis=1), (x.shape, windows)
+
+    def backward(self, saved, d, a, add, wrong):
+        (T, c), windows = saved
+        w, s = self.spec["width"], self.stride()
+        top = windows == windows.max(axis=1, keepdims=True)
+        first = top if wrong else (np.cumsum(top, axis=1) == 1) & top   # ties: the first only
+        dx = np.zeros((T, c))
+        for t in range(d.shape[0]):
+            dx[t * s:t * s + w] += first[t] * d[t]
+        return dx
+
+
+class Gated(Block):
+    """A gated recurrent layer read by X1 … X_steps: per step each gate k's Z_k = X_t W_xk + H_{t−1} W_hk + 1 b_kᵀ
+    (rows as samples), H_0 = 0; backpropagation through time."""
+
+    gates = ""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.steps = spec["steps"]
+
+    def parameters(self, n, size):
+        h = size(self.spec["hidden"])
+        return [p for k in self.gates for p in (Param(self.name(f"Wx{k}"), (n, h), weight=True),
+                                                Param(self.name(f"Wh{k}"), (h, h), weight=True),
+                                                Param(self.name(f"b{k}"), (h, 1)))], h
+
+    def w(self, a, kind, gate):
+        return a[self.name(f"W{kind}{gate}")]
+
+    def z(self, x, H, a, gate, recurrent=True):
+        return x @ self.w(a, "x", gate) + (H @ self.w(a, "h", gate) if recurrent else 0.0) + a[self.name(f"b{gate}")].T
+
+    def add_gate(self, add, x, H, dz, gate, a):
+        """Gate `gate`'s gradients from dZ; what it passes back to H_{t−1}."""
+        add(self.name(f"Wx{gate}"), x.T @ dz)
+        add(self.name(f"Wh{gate}"), H.T @ dz)
+        add(self.name(f"b{gate}"), dz.sum(axis=0)[:, None])
+        return dz @ self.w(a, "h", gate).T
+
+    def forward(self, xs, a):
+        h = a[self.name(f"Wh{self.gates[0]}")].shape[0]
+        state, tape = self.start(xs[0].shape[0], h), []
+        for x in xs:
+            state, saved = self.step(x, state, a)
+            tape.append(saved)
+        return state[0], (xs, tape)
+
+    def backward(self, saved, d, a, add, wrong):
+        xs, tape = saved
+        carried = None
+        for t in reversed(range(len(xs))):
+            d, carried = self.back(xs[t], tape[t], d, carried, a, add, wrong)
+        return None
+
+    def explicit(self, xs, a):
+        h = a[self.name(f"Wh{self.gates[0]}")].rows
+        state = tuple(sp.zeros(xs[0].rows, h) for _ in range(2))
+        for x in xs:
+            state = self.step_exact(x, state, a)
+        return state[0]
+
+    @staticmethod
+    def start(m, h):
+        return np.zeros((m, h)), np.zeros((m, h))
+
+
+def _sig(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def _sig_exact(M):
+    return M.applyfunc(exact.SCALAR["sigmoid"])
+
+
+class GRU(Gated):
+    """R = σ(Z_r), U = σ(Z_z), Ñ = tanh(X W_xn + R ⊙ (H W_hn) + 1 b_nᵀ), H' = (1 − U) ⊙ Ñ + U ⊙ H."""
+
+    kind = "GRU"
+    gates = "rzn"
+    mistakes = {"direct path": "the GRU's direct path from H_t to H_{t−1} left out (dH_{t−1} without dH_t ⊙ U_t): "
+                               "only the paths through the gates"}
+
+    def step(self, x, state, a):
+        H = state[0]
+        R, U = _sig(self.z(x, H, a, "r")), _sig(self.z(x, H, a, "z"))
+        hn = H @ self.w(a, "h", "n")
+        N = np.tanh(self.z(x, H, a, "n", recurrent=False) + R * hn)
+        return ((1 - U) * N + U * H, None), (H, R, U, hn, N)
+
+    def back(self, x, saved, dH, carried, a, add, wrong):
+        H, R, U, hn, N = saved
+        # H' = (1 − U) ⊙ Ñ + U ⊙ H: dÑ = dH' ⊙ (1 − U), dU = dH' ⊙ (H − Ñ), and dH' ⊙ U straight to H
+        dS = dH * (1 - U) * (1 - N ** 2)
+        dZr = dS * hn * R * (1 - R)
+        dZu = dH * (H - N) * U * (1 - U)
+        back = 0.0 if wrong else dH * U
+        back = back + self.add_gate(add, x, H, dZr, "r", a) + self.add_gate(add, x, H, dZu, "z", a)
+        add(self.name("Wxn"), x.T @ dS)
+        add(self.name("bn"), dS.sum(axis=0)[:, None])
+        add(self.name("Whn"), H.T @ (dS * R))
+        return back + (dS * R) @ self.w(a, "h", "n").T, None
+
+    def step_exact(self, x, state, a):
+        H = state[0]
+        ones = sp.ones(x.rows, 1)
+        z = {k: x * self.w(a, "x", k) + ones * a[self.name(f"b{k}")].T for k in self.gates}
+        R, U = _sig_exact(z["r"] + H * self.w(a, "h", "r")), _sig_exact(z["z"] + H * self.w(a, "h", "z"))
+        N = (z["n"] + R.multiply_elementwise(H * self.w(a, "h", "n"))).applyfunc(sp.tanh)
+        return (U.applyfunc(lambda u: 1 - u).multiply_elementwise(N) + U.multiply_elementwise(H), None)
+
+
+class LSTM(Gated):
+    """I, F, O = σ(Z_i, Z_f, Z_o), G = tanh(Z_g), C' = F ⊙ C + I ⊙ G, H' = O ⊙ tanh(C'), H_0 = C_0 = 0."""
+
+    kind = "LSTM"
+    gates = "ifgo"
+    mistakes = {"forget path": "the LSTM's path through the cell state left out (dC_{t−1} without dC_t ⊙ F_t): "
+                               "the forget gate's path missing"}
+
+    def step(self, x, state, a):
+        H, C = state
+        I, F, O = (_sig(self.z(x, H, a, k)) for k in "ifo")
+        G = np.tanh(self.z(x, H, a, "g"))
+        C2 = F * C + I * G
+        T = np.tanh(C2)
+        return (O * T, C2), (H, C, I, F, G, O, T)
+
+    def back(self, x, saved, dH, dC, a, add, wrong):
+        H, C, I, F, G, O, T = saved
+        # H' = O ⊙ tanh(C'): dC' = dC'(carried) + dH' ⊙ O ⊙ (1 − tanh²C'); C' = F ⊙ C + I ⊙ G
+        dC = (0.0 if dC is None else dC) + dH * O * (1 - T ** 2)
+        dz = {"i": dC * G * I * (1 - I), "f": dC * C * F * (1 - F), "g": dC * I * (1 - G ** 2),
+              "o": dH * T * O * (1 - O)}
+        back = sum(self.add_gate(add, x, H, dz[k], k, a) for k in self.gates)
+        return back, (0.0 * dC if wrong else dC * F)
+
+    def step_exact(self, x, state, a):
+        H, C = state
+        ones = sp.ones(x.rows, 1)
+        z = {k: x * self.w(a, "x", k) + H * self.w(a, "h", k) + ones * a[self.name(f"b{k}")].T for k in self.gates}
+        I, F, O = (_sig_exact(z[k]) for k in "ifo")
+        C2 = F.multiply_elementwise(C) + I.multiply_elementwise(z["g"].applyfunc(sp.tanh))
+        return O.multiply_elementwise(C2.applyfunc(sp.tanh)), C2
+
+
+KINDS = {cls.kind: cls for cls in (Dense, Residual, LayerNorm, SelfAttention, Convolution, Recurrent, BatchNorm,
+                                    Dropout, GRU, LSTM, Embedding, MaxPool)}
 
 
 def register_block(kind, cls):
@@ -450,8 +699,19 @@ class Reference:
         params, _ = self._parameters(lambda k: k)
         self.params = {p.name: p for p in params}
         self.by_hand = all(b.backward is not None for b in self.blocks)
-        steps = self.blocks[0].steps if self.blocks else 0
+        steps = self.blocks[0].steps if self.blocks else 0   # a recurrent, GRU or LSTM first block
         self.input_names = [f"X{t}" for t in range(1, steps + 1)] if steps else ["X"]
+        self.given = {k: b for b, n, m in self._sizes(lambda k: k) for k in b.given(n)}   # a mask's name -> block
+
+    def _sizes(self, size, blocks=None, n=None, m=None):
+        """(block, features in, rows in) of every block, those inside a residual too, in forward order."""
+        blocks = self.blocks if blocks is None else blocks
+        n = size(self.spec["inputs"]) if n is None else n
+        m = size(self.spec["samples"]) if m is None else m
+        for b in blocks:
+            yield b, n, m
+            yield from self._sizes(size, getattr(b, "inner", ()), n, m)
+            n, m = b.parameters(n, size)[1], b.samples(m)
 
     def _parameters(self, size):
         out, n = [], size(self.spec["inputs"])
@@ -473,14 +733,16 @@ class Reference:
             m = b.samples(m)
         sample = (lambda n, m: (m, n)) if self.layout == "AW" else (lambda n, m: (n, m))
         m0 = size(self.spec["samples"])
-        return {**{k: sample(size(self.spec["inputs"]), m0) for k in self.input_names}, "Y": sample(n, m),
-                **{p.name: p.shape[::-1] if p.weight and self.layout == "WA" else p.shape for p in params}}
+        given = {k: sample(features, rows) for b, n_in, rows in self._sizes(size)
+                 for k, features in b.given(n_in).items()}
+        return {**{k: sample(size(self.spec["inputs"]), m0) for k in self.input_names}, **given, "Y": sample(n, m),
+                **{p.name: p.shape[::-1] if p.weight and p.maps and self.layout == "WA" else p.shape for p in params}}
 
     # --- orientation: rows are samples here; WA and WtA store them as columns, and WA's weights map columns
     def oriented(self, name, value):
         """The array as this module holds it, or back (the same transpose both ways)."""
-        flip = (self.layout != "AW" and (name == "Y" or name in self.input_names)) or (
-            self.layout == "WA" and name in self.params and self.params[name].weight)
+        flip = (self.layout != "AW" and (name == "Y" or name in self.input_names or name in self.given)) or (
+            self.layout == "WA" and name in self.params and self.params[name].weight and self.params[name].maps)
         return value.T if flip else value
 
     def inputs(self, arrays):
@@ -533,6 +795,14 @@ class Reference:
         for name, shape in shapes.items():
             p = self.params.get(name)
             if name == "Y":
+                continue
+            if name in self.input_names and hasattr(self.blocks[0], "draw_input"):   # one-hot tokens
+                own = self.oriented(name, np.empty(shape)).shape
+                arrays[name] = self.oriented(name, self.blocks[0].draw_input(own, rng))
+                continue
+            if name in self.given:   # a mask, drawn as its block draws it
+                own = self.oriented(name, np.empty(shape)).shape   # rows as samples
+                arrays[name] = self.oriented(name, self.given[name].draw_given(own, rng))
                 continue
             if p is not None and p.weight:
                 arrays[name] = rng.normal(scale=1 / np.sqrt(max(shape)), size=shape) * 1.5

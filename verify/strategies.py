@@ -31,7 +31,9 @@ def mlp_specs(draw, activations, losses, outputs=None, max_depth=4, max_width=5,
                 samples=draw(st.sampled_from(list(samples))))
 
 
-ENDINGS = ("dense", "residual", "layer norm", "self-attention", "convolution", "recurrent")
+ENDINGS = ("dense", "residual", "layer norm", "self-attention", "convolution", "recurrent", "batch norm", "dropout",
+           "GRU", "LSTM")
+SEQUENCES = ("recurrent", "GRU", "LSTM")   # the blocks that read X1 … XT: first, or alone
 # the losses a network may take after each output activation
 LOSSES_AFTER = {"softmax": ["softmax_ce"], "sigmoid": ["half_sse", "mse", "bce", "softmax_ce"],
                 "softplus": ["half_sse", "softmax_ce"], None: ["half_sse", "mse"]}
@@ -41,18 +43,22 @@ LOSSES_AFTER = {"softmax": ["softmax_ce"], "sigmoid": ["half_sse", "mse", "bce",
 def block_networks(draw, max_blocks=3, layouts=LAYOUTS, ends=("dense",)):
     """{inputs, blocks, loss, layout, samples, reduction, weight_decay}: a random network of blocks as plain data
     (each block a dict with its kind and arguments), every kind drawn: dense, residual, layer norm, self-attention
-    (heads, causal), convolution (width, stride, padding), recurrent (first only), tied dense; the last block of a
-    kind in `ends` (ENDINGS; a network that ends with a recurrent layer is that layer alone), with a loss its
-    output activation allows."""
+    (heads, causal), convolution (width, stride, padding), batch norm, dropout (p), max pool (width, stride),
+    recurrent, GRU, LSTM or embedding (first only), tied dense; the last block of a kind in `ends` (ENDINGS; a network
+    that ends with a recurrent, GRU or LSTM layer is that layer alone), with a loss its output activation allows."""
     end = draw(st.sampled_from(list(ends))) if len(ends) > 1 else ends[0]
     n = draw(st.integers(2, 4))
     samples = first = draw(st.integers(3, 6))   # the time axis shrinks through each convolution
     blocks = []
-    if end == "recurrent" or draw(st.booleans()):
-        blocks.append({"kind": "recurrent", "hidden": n, "steps": draw(st.integers(1, 3)),
-                       "activation": draw(st.sampled_from(["tanh", "sigmoid", *(["softplus"] * (end == "recurrent"))]))})
-    kinds = ["dense", "residual", "layer norm", "self-attention", "convolution"]
-    for _ in range(draw(st.integers(1, max_blocks)) if end != "recurrent" else 0):
+    if end in SEQUENCES or draw(st.booleans()):
+        kind = end if end in SEQUENCES else draw(st.sampled_from(SEQUENCES))
+        blocks.append({"kind": kind, "hidden": n, "steps": draw(st.integers(1, 3))})
+        if kind == "recurrent":
+            blocks[-1]["activation"] = draw(st.sampled_from(["tanh", "sigmoid", *(["softplus"] * (end == kind))]))
+    elif draw(st.booleans()):   # tokens of a vocabulary of n, one-hot
+        blocks.append({"kind": "embedding", "vocab": n, "dim": n})
+    kinds = ["dense", "residual", "layer norm", "self-attention", "convolution", "batch norm", "dropout", "max pool"]
+    for _ in range(draw(st.integers(1, max_blocks)) if end not in SEQUENCES else 0):
         block, samples = _block(draw, draw(st.sampled_from(kinds)), n, samples)
         blocks.append(block)
     if end == "dense":
@@ -60,7 +66,7 @@ def block_networks(draw, max_blocks=3, layouts=LAYOUTS, ends=("dense",)):
         blocks.append({"kind": "dense", "units": 2, "activation": "softmax" if loss == "softmax_ce" else "identity",
                        "tie": None})
     else:
-        if end != "recurrent":
+        if end not in SEQUENCES:
             block, samples = _block(draw, end, n, samples, ["identity", "tanh", "sigmoid", "softplus", "relu"])
             blocks.append(block)
         loss = draw(st.sampled_from(LOSSES_AFTER.get(blocks[-1].get("activation"), LOSSES_AFTER[None])))
@@ -77,12 +83,17 @@ def _block(draw, kind, n, samples, convolutions=("tanh", "identity")):
     if kind == "residual":
         return {"kind": kind, "layers": [{"kind": "dense", "units": n + 1, "activation": "tanh"},
                                          {"kind": "dense", "units": n, "activation": "identity"}]}, samples
-    if kind == "layer norm":
+    if kind == "layer norm" or (kind == "batch norm" and samples > 1):   # a batch norm needs two samples
         return {"kind": kind}, samples
+    if kind in ("dropout", "batch norm"):
+        return {"kind": "dropout", "p": draw(st.sampled_from([0.0, 0.25, 0.5]))}, samples
     if kind == "self-attention":
         return {"kind": kind, "d_k": draw(st.integers(1, 3)), "heads": draw(st.integers(1, 2)),
                 "causal": samples > 1 and draw(st.booleans())}, samples   # a causal mask needs a token axis
     width = draw(st.integers(1, min(3, samples)))   # no wider than the samples left: at least one output
+    if kind == "max pool":
+        stride = draw(st.integers(1, 2))
+        return {"kind": kind, "width": width, "stride": stride}, (samples - width) // stride + 1
     padding = draw(st.integers(0, width - 1))
     stride = draw(st.integers(1, 2))
     if (samples + 2 * padding - width) // stride + 1 < 2:

@@ -35,10 +35,15 @@ def check_shapes(xp, arrays, expected, sizes, given=()):
     for want, (value, source) in bound.items():
         if isinstance(value, bool) or not hasattr(value, "__index__"):
             raise TypeError(f"{source}: the size {want} must be an integer, got {type(value).__name__} {value!r}")
-    for a, (name, shape) in zip(arrays, expected):
+    arrays, hot = list(arrays), {}
+    for k, (a, (name, shape, *axis)) in enumerate(zip(arrays, expected)):
         if not shape:
             _scalar(a, name)
             continue
+        if axis:   # a one-hot input: given as the index of each sample's 1, or one-hot; checked as indices
+            arrays[k], shape = _indices(xp, a, name, shape, axis[0]), (shape[1 - axis[0]],)
+            hot[k] = (name, shape, expected[k][1][axis[0]])
+            a = arrays[k]
         actual = getattr(a, "shape", None)
         if actual is None or len(actual) != len(shape) or type(a).__name__ == "matrix" or not (
                 a.dtype == floating[0] or a.dtype == floating[1]):
@@ -61,11 +66,31 @@ def check_shapes(xp, arrays, expected, sizes, given=()):
     if len(bound) < len(sizes):
         missing = [k for k in sizes if k not in bound]
         raise ValueError(f"the sizes {', '.join(missing)} are unknown (arrays of unknown shape)")
+    for k, (name, shape, vocabulary) in hot.items():   # every index inside the vocabulary
+        n = bound[vocabulary][0] if vocabulary.__class__ is str else vocabulary
+        if arrays[k].shape[0] and (int(xp.min(arrays[k])) < 0 or int(xp.max(arrays[k])) >= n):
+            low, high = int(xp.min(arrays[k])), int(xp.max(arrays[k]))
+            raise ValueError(f"{name}: indices must lie in 0 … {n - 1} (the vocabulary), got {low} … {high}")
     if integers:  # integer arrays computed in a floating type: X @ X of int8 overflows
-        dtype = xp.result_type(*(a for a, (_, shape) in zip(arrays, expected) if shape), xp.float32)
-        arrays = tuple(xp.astype(a, dtype) if shape and not xp.isdtype(a.dtype, "real floating") else a
-                       for a, (_, shape) in zip(arrays, expected))
-    return tuple(bound[k][0] for k in sizes), arrays
+        dtype = xp.result_type(*(a for k, (a, (_, shape, *_)) in enumerate(zip(arrays, expected))
+                                 if shape and k not in hot), xp.float32)
+        arrays = [xp.astype(a, dtype) if shape and k not in hot and not xp.isdtype(a.dtype, "real floating")
+                  else a for k, (a, (_, shape, *_)) in enumerate(zip(arrays, expected))]
+    return tuple(bound[k][0] for k in sizes), tuple(arrays)
+
+
+def _indices(xp, a, name, shape, axis):
+    """A one-hot input as the index of each sample's 1: a 1-D integer array as it is, a 2-D one-hot array (of the
+    shape `shape`, each sample's entries 0 but a single 1) by its argmax along the vocabulary axis."""
+    if hasattr(a, "shape") and len(a.shape) == 1 and xp.isdtype(a.dtype, "integral"):
+        return a
+    if not hasattr(a, "shape") or len(a.shape) != 2:
+        raise TypeError(f"{name}: expected the index of each sample's token (a 1-D integer array) or a one-hot array "
+                        f"of shape {_shape(shape)}, got {type(a).__name__} {tuple(getattr(a, 'shape', ()))}")
+    ones = xp.sum(xp.astype(a == 1, xp.int64), axis=axis)
+    if not bool(xp.all((ones == 1) & (xp.sum(xp.astype(a != 0, xp.int64), axis=axis) == 1))):
+        raise ValueError(f"{name}: a one-hot array needs a single 1 and zeros elsewhere for each sample")
+    return xp.argmax(a, axis=axis)
 
 
 def _refuse(xp, a, name, shape):
@@ -97,6 +122,31 @@ def _scalar(a, name):
 
 def _shape(shape):
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def scatter_add(xp, m, idx, n, axis):
+    """Pᵀ m (axis 0: row i of m added into row idx_i of n zero rows) or m P (axis 1: columns into columns), P the
+    one-hot matrix of idx: an embedding's gradient without the one-hot product."""
+    shape = (n, m.shape[1]) if axis == 0 else (m.shape[0], n)
+    out = xp.zeros(shape, dtype=m.dtype, device=device_of(m))
+    if hasattr(out, "index_add_"):   # PyTorch
+        return out.index_add_(axis, idx, m)
+    if hasattr(out, "at"):   # JAX
+        return out.at[idx].add(m) if axis == 0 else out.at[:, idx].add(m)
+    import numpy   # NumPy (and libraries that take its ufuncs): add.at adds repeated indices up
+    numpy.add.at(out, idx if axis == 0 else (slice(None), idx), m)
+    return out
+
+
+def first_max(xp, j, *taps):
+    """1 where taps[j] is the first largest of the taps, entrywise, else 0: above every tap before it, at least
+    every tap after it (a max pool's argmax mask, ties to the first)."""
+    best, keep = taps[j], None
+    for k, t in enumerate(taps):
+        if k != j:
+            more = best > t if k < j else best >= t
+            keep = more if keep is None else keep & more
+    return xp.ones_like(best) if keep is None else xp.astype(keep, best.dtype)
 
 
 def sigmoid(xp, x):
@@ -249,7 +299,8 @@ def diag(xp, v):
 
 
 CHECKS = (check_shapes, _refuse, _scalar, _shape)
-HELPERS = {f.__name__: f for f in (sigmoid, heaviside, unit, logdet, adjugate, log_softplus, softplus_ratio, softmax,
+HELPERS = {f.__name__: f for f in (_indices, scatter_add, first_max,
+                                   sigmoid, heaviside, unit, logdet, adjugate, log_softplus, softplus_ratio, softmax,
                                    causal_softmax, log_softmax, take, put, selection, kron, commutation, diag,
                                    nonsingular_solve)}
 NAMES = {"namespace", "device_of", *(f.__name__ for f in CHECKS), *HELPERS}  # every name the helpers take in generated code

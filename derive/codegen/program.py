@@ -302,7 +302,9 @@ def program(args, statements, outputs, name="generated", doc=None, notes=None):
                            keep={*(ident[a] for a in args), *outs, *(ident[d] for d in dims)})
     return Program(name, doc, tuple((ident[a], a) for a in args), tuple((ident[d], d) for d in dims),
                    _checks(args, dims, ident), "_dtype" in printer.helpers, tuple(body),
-                   tuple(zip(results, outs)), tuple(sorted(printer.helpers - {"_dtype"})))
+                   tuple(zip(results, outs)),
+                   tuple(sorted(printer.helpers - {"_dtype"} | ({"_indices"} if any(hasattr(a, "vocabulary_axis")
+                                                                                   for a in args) else set()))))
 
 
 def listing(program):
@@ -368,7 +370,9 @@ def _checks(args, dims, ident):
     """The line that checks every argument against its derived shape, binds the symbolic sizes consistently (a size
     that is an argument too is checked against the shapes) and makes integer arrays floating."""
     bound = [d for d in dims if d not in args]
-    expected = _tuple(_tuple([repr(str(a)), _shape_spec(a, ident)]) for a in args)
+    # a one-hot input's entry names its vocabulary axis: it is given as indices (or one-hot)
+    expected = _tuple(_tuple([repr(str(a)), _shape_spec(a, ident), *([str(a.vocabulary_axis)] if hasattr(
+        a, "vocabulary_axis") else [])]) for a in args)
     given = _tuple(_tuple([repr(ident[d]), _tuple([ident[d], repr(f"the argument {d}")])]) for d in dims if d in args)
     call = (f"check_shapes(xp, {_tuple(ident[a] for a in args)}, {expected}, {_tuple(repr(ident[d]) for d in bound)}"
             f"{', ' + given if given != '()' else ''})")

@@ -290,6 +290,29 @@ class Select(MatrixExpr):
         return sp.KroneckerDelta(k, target)
 
 
+class OneHotRows(sp.MatrixSymbol):
+    """An input whose every row holds a single 1 (m × V: sample i's token): code takes it as the index vector of
+    those 1s (or one-hot), and gathers or scatter-adds instead of multiplying by it."""
+
+    vocabulary_axis = 1
+
+
+class OneHotColumns(sp.MatrixSymbol):
+    """An input whose every column holds a single 1 (V × m, samples as columns); see OneHotRows."""
+
+    vocabulary_axis = 0
+
+
+def one_hot(M):
+    """(the one-hot input, whether its rows are one-hot here: P = M, or Pᵀ = M) for a one-hot input or its transpose,
+    None for any other factor."""
+    transposed = isinstance(M, sp.Transpose)
+    X = M.arg if transposed else M
+    if not isinstance(X, (OneHotRows, OneHotColumns)):
+        return None
+    return X, (X.vocabulary_axis == 1) != transposed
+
+
 class Vec(OneArgument, MatrixExpr):
     """vec A: the columns of A stacked into one column (column-major), rc × 1 for A r × c."""
 

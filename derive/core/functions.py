@@ -160,6 +160,34 @@ class softplus_ratio(ScalarFunctionBase):
         return 1 / ((1 + sp.exp(-x)) * sp.log(1 + sp.exp(x)))
 
 
+class FirstMax(MatrixExpr):
+    """[T_j is the first largest of T_0 … T_{w−1}], entrywise: 1 where T_j exceeds every tap before it and is at least
+    every tap after it, else 0 (a max pool's argmax mask, ties to the first). Piecewise constant: its differential is
+    0 wherever it is defined."""
+
+    def __new__(cls, j, *taps):
+        if len({T.shape for T in taps}) != 1 or not 0 <= j < len(taps):
+            raise InvalidArgument(f"FirstMax: tap {j} of {len(taps)} taps of one shape, got {[T.shape for T in taps]}")
+        return sp.Basic.__new__(cls, sp.Integer(j), *taps)
+
+    @property
+    def j(self):
+        return int(self.args[0])
+
+    @property
+    def taps(self):
+        return self.args[1:]
+
+    @property
+    def shape(self):
+        return self.args[1].shape
+
+    def _entry(self, i, k, **kwargs):
+        T = [t[i, k] for t in self.taps]
+        return sp.Piecewise((1, sp.And(*(T[self.j] > T[n] for n in range(self.j)),
+                                       *(T[self.j] >= T[n] for n in range(self.j + 1, len(T))))), (0, True))
+
+
 class _AlongAxis(MatrixExpr):
     """A function of a matrix applied per column (axis 0) or per row (axis 1); `causal`: over the entries up to the
     diagonal only (column j over rows i ≤ j, row i over columns j ≤ i), the others 0: a causal attention mask."""

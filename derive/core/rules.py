@@ -14,7 +14,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from ..errors import UnsupportedOperation
 from .expr import LogDet, ScalarDifferential, d, hadamard, hadamard_power, has_differential, matmul, tp, unit
-from .functions import ELT, Softmax, body_of, derivative, elementwise
+from .functions import ELT, FirstMax, Softmax, body_of, derivative, elementwise
 from .hadamard import derivative_matrix
 
 # The symbols of the statements' SymPy forms (3 × 3, so that every product, inverse and determinant is defined).
@@ -279,6 +279,10 @@ register(Softmax, Rule("softmax rule", r"\mathrm{d}\,\mathrm{softmax}(z) = s \od
                        lambda: (d(Softmax(z)), HadamardProduct(Softmax(z), d(z))
                                 - Softmax(z) * (Softmax(z).T * d(z))),
                        lambda node, dep: _softmax(node), lambda node: (node.arg,)))
+register(FirstMax, Rule("argmax mask", r"\mathrm{d}\,[T_j = \max_k T_k] = \mathbf{0} \text{ (piecewise constant: a "
+                         r"max pool passes } \mathrm{d}T_j \text{ through where } T_j \text{ is the maximum)}",
+                         lambda: (d(FirstMax(0, X, Y)), sp.ZeroMatrix(N, N)),
+                         lambda node, dep: sp.ZeroMatrix(*node.shape), lambda node: node.taps))
 register(sp.Add, scalar("sum rule", r"\mathrm{d}(u \pm v) = \mathrm{d}u \pm \mathrm{d}v",
                         lambda: (d(u - v), d(u) - d(v))))
 register(sp.Mul, scalar("scalar product rule", r"\mathrm{d}(uv) = v\,\mathrm{d}u + u\,\mathrm{d}v",

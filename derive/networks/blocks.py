@@ -252,6 +252,7 @@ class Builder:
         self.parameters = {}   # name -> Parameter
         self.constants = {}    # a block's constant as a symbol (ε of a layer norm) -> its value, for code
         self.inputs = None
+        self.given = {}        # an input a block reads besides the network's (a dropout's mask) -> what it is
 
     def matrix(self, name, features, samples=None):
         """A matrix of `features` per sample: samples × features in layout AW, features × samples otherwise."""
@@ -295,6 +296,18 @@ class Builder:
         init = init or ("uniform" if fan_in is not None else "zeros")
         self.parameters[P.name] = Parameter(P, role, self.l, meaning, decay, init, fan_in)
         return P
+
+    def first_only(self, where, what, reads="the sequence X1 … XT"):
+        """Refuse a block that reads the network's inputs anywhere but first."""
+        if not self.first:
+            raise InvalidArgument(f"{where}: {what} reads {reads}, so it must be the network's first layer")
+
+    def given_input(self, name, features, meaning):
+        """An input `<name><l>` the current layer reads, given with X on every call (a dropout's mask), `features` per
+        sample."""
+        M = self.matrix(f"{name}{self.l}", features)
+        self.given[M] = meaning
+        return M
 
     def constant(self, name, value):
         """A constant of the current layer: a symbol `<name><l>` in the derivation, `value` in code."""
@@ -413,7 +426,7 @@ class LayerNorm(Block):
 
     def build(self, b, A, last):
         l, where = b.layer(self.kind)
-        eps = b.constant("epsilon", _epsilon(self.eps, where))
+        eps = b.constant("epsilon", epsilon(self.eps, where))
         n = b.n
         gamma = b.parameter("gamma", (n, 1), f"the scale of layer {l}", decay=False, init="ones")
         beta = b.parameter("beta", (n, 1), f"the shift of layer {l}", decay=False)
@@ -574,9 +587,7 @@ class Recurrent(Block):
 
     def build(self, b, A, last):
         l, where = b.layer(self.kind)
-        if not b.first:
-            raise InvalidArgument(f"{where}: a recurrent layer reads the sequence X1 … XT, so it must be the "
-                                  f"network's first layer")
+        b.first_only(where, "a recurrent layer")
         steps = count(self.steps, "steps", where)
         act = entrywise(self.activation, where, "a recurrent layer")
         n_in, n = b.n, size(self.hidden, where)
@@ -609,7 +620,7 @@ def named_deltas(definitions):
                  for Z, _ in definitions)
 
 
-def _epsilon(eps, where):
+def epsilon(eps, where):
     """ε > 0 as an exact number (a float as its decimal value: 1e-5 is 1/100000)."""
     if isinstance(eps, (bool, str)) or not isinstance(eps, (int, float, sp.Rational)) or not math.isfinite(eps) \
             or eps <= 0:

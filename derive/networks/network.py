@@ -80,6 +80,7 @@ class Network:
         self.blocks, output = build.build(layers, X, True)
         self.inputs = build.inputs or (X,)
         self.X = self.inputs[0]
+        self.given = dict(build.given)   # the inputs blocks read besides X (a dropout's mask M<l>) -> their meaning
         flat = list(flatten(self.blocks))
         self.layers = tuple(b.layer for b in flat if b.layer is not None)
         self.sizes = (n0, *[(b.output.rows if self.layout != "AW" else b.output.cols) for b in flat

@@ -601,4 +601,28 @@ def block_chains(result):
     for block in flatten(net.blocks):
         if block.kind in VIEWS:
             chains = VIEWS[block.kind](net, block, chains)
-    return (first, *chains)
+    return (first, *unreached(net, chains, result.gradients))
+
+
+def _listed(symbols):
+    """A, B and C: the symbols with their separators, as a chain's note reads them."""
+    out = []
+    for k, P in enumerate(symbols):
+        out += [", " if 0 < k < len(symbols) - 1 else " and " if k else "", P]
+    return [p for p in out if p != ""]
+
+
+def unreached(net, chains, gradients):
+    """`chains` with ∂L/∂P = 0 read off, in the first chain of P's block, for each parameter P no chain reaches: one
+    the loss does not depend on (an LSTM's recurrent weights over one step multiply H_0 = 0 only)."""
+    stated = {symbol for c in chains for symbol, _, kind in c.results if kind == "gradient"}
+    for block in flatten(net.blocks):
+        idle = [P for P in block.parameters if P not in stated and isinstance(gradients[P.name], sp.ZeroMatrix)]
+        mine = [c for c in chains if c.title and str(c.title[0]).startswith(block.title)]
+        if idle and mine:
+            one = replace(mine[0], results=(*mine[0].results, *((P, sp.ZeroMatrix(*P.shape), "gradient")
+                                                                for P in idle)),
+                          note=mine[0].note or ("the loss does not depend on ", *_listed(idle), ": ",
+                                                "its gradient is 0" if len(idle) == 1 else "their gradients are 0"))
+            chains = [one if c is mine[0] else c for c in chains]
+    return chains

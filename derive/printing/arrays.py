@@ -6,7 +6,7 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from ..core.expr import Adjugate, LogDet, Select, applied_to_vec, matmul, tp
+from ..core.expr import Adjugate, LogDet, Select, applied_to_vec, matmul, one_hot, tp
 from ..core.functions import ELT, body_of
 from ..errors import UnsupportedOperation
 from .text import SafePrecedence, positive_first, text
@@ -56,6 +56,9 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
         """M1 @ M2 @ …, with each all-ones factor turned into a sum: 1ᵀM = Σ over rows, M 1 = Σ over columns, and
         each selection into a slice."""
         mats = applied_to_vec(mats)
+        k = next((i for i, m in enumerate(mats) if one_hot(m)), None)
+        if k is not None and len(mats) > 1:
+            return self._one_hot(mats, k)
         if any(_selection(m) for m in mats):
             return self._selected(mats)
         k = next((i for i, m in enumerate(mats) if isinstance(m, sp.DiagMatrix)), None)
@@ -87,6 +90,20 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
             transposed = tp(matmul(*mats[:-1]))
             return f"{self._solve(tp(mats[-1].arg), self._print(transposed))}.T"
         return " @ ".join(self.parenthesize(m, PRECEDENCE["Mul"], strict=False) for m in mats)
+
+    def _one_hot(self, mats, k):
+        """The product with its one-hot factor k (P, each row a single 1 at idx_i, or Pᵀ) as an index operation:
+        P M = rows idx of M, M Pᵀ = columns idx of M, Pᵀ M = M's rows added into rows idx of zeros, M P = its
+        columns into columns idx: no one-hot matrix multiplied."""
+        X, rows = one_hot(mats[k])
+        idx, vocabulary = self._print(X), self._print(X.shape[X.vocabulary_axis])
+        if k + 1 < len(mats):   # the factor times what follows it
+            right = self._product(mats[k + 1:])
+            done = (f"xp.take({right}, {idx}, axis=0)" if rows else
+                    self._helper("scatter_add", right, idx, vocabulary, "0"))
+            return done if k == 0 else f"{self._group(self._product(mats[:k]))} @ {self._group(done)}"
+        left = self._product(mats[:k])   # what precedes it, times the factor
+        return self._helper("scatter_add", left, idx, vocabulary, "1") if rows else f"xp.take({left}, {idx}, axis=1)"
 
     def _selected(self, mats):
         """The product with S M = rows of M and M Sᵀ = columns of M as slices, then Sᵀ M and M S (what is left) as M
@@ -338,6 +355,9 @@ class MatrixNumPyPrinter(SafePrecedence, NumPyPrinter):
 
     def _print_softplus_ratio(self, expr):
         return self._helper("softplus_ratio", self._print(expr.args[0]))
+
+    def _print_FirstMax(self, expr):
+        return self._helper("first_max", str(expr.j), *(self._print(t) for t in expr.taps))
 
     def _print_Softmax(self, expr):
         return self._helper("causal_softmax" if expr.causal else "softmax", self._print(expr.arg), str(expr.axis))

@@ -184,6 +184,11 @@ class LatexPrinter(MatrixNotation, SympyLatexPrinter):
     def _print_DiagMatrix(self, expr):
         return r"\operatorname{diag}(%s)" % self._print(expr.args[0])
 
+    def _print_FirstMax(self, expr):
+        # [T_j = max_k T_k], the first of equal ones
+        return r"[%s = \max_{k} %s]" % (self._print(expr.taps[expr.j]), r"\{%s\}" % ", ".join(
+            self._print(t) for t in expr.taps))
+
     def _print_Softmax(self, expr):
         causal = r"_{\mathrm{causal}}" if expr.causal else ""
         return r"\operatorname{softmax}%s(%s)" % (causal, self._print(expr.arg))

@@ -218,6 +218,9 @@ class TextPrinter(MatrixNotation, StrPrinter):
         # the step function as an Iverson bracket
         return f"[{self._print(expr.args[0])} > 0]"
 
+    def _print_FirstMax(self, expr):
+        return f"[{self._print(expr.taps[expr.j])} = max{{{', '.join(self._print(t) for t in expr.taps)}}}]"
+
     def _print_Softmax(self, expr):
         return f"{'causal ' if expr.causal else ''}softmax({self._print(expr.arg)})"
 

@@ -59,10 +59,15 @@ def check_shapes(xp, arrays, expected, sizes, given=()):
     for want, (value, source) in bound.items():
         if isinstance(value, bool) or not hasattr(value, "__index__"):
             raise TypeError(f"{source}: the size {want} must be an integer, got {type(value).__name__} {value!r}")
-    for a, (name, shape) in zip(arrays, expected):
+    arrays, hot = list(arrays), {}
+    for k, (a, (name, shape, *axis)) in enumerate(zip(arrays, expected)):
         if not shape:
             _scalar(a, name)
             continue
+        if axis:   # a one-hot input: given as the index of each sample's 1, or one-hot; checked as indices
+            arrays[k], shape = _indices(xp, a, name, shape, axis[0]), (shape[1 - axis[0]],)
+            hot[k] = (name, shape, expected[k][1][axis[0]])
+            a = arrays[k]
         actual = getattr(a, "shape", None)
         if actual is None or len(actual) != len(shape) or type(a).__name__ == "matrix" or not (
                 a.dtype == floating[0] or a.dtype == floating[1]):
@@ -85,11 +90,17 @@ def check_shapes(xp, arrays, expected, sizes, given=()):
     if len(bound) < len(sizes):
         missing = [k for k in sizes if k not in bound]
         raise ValueError(f"the sizes {', '.join(missing)} are unknown (arrays of unknown shape)")
+    for k, (name, shape, vocabulary) in hot.items():   # every index inside the vocabulary
+        n = bound[vocabulary][0] if vocabulary.__class__ is str else vocabulary
+        if arrays[k].shape[0] and (int(xp.min(arrays[k])) < 0 or int(xp.max(arrays[k])) >= n):
+            low, high = int(xp.min(arrays[k])), int(xp.max(arrays[k]))
+            raise ValueError(f"{name}: indices must lie in 0 … {n - 1} (the vocabulary), got {low} … {high}")
     if integers:  # integer arrays computed in a floating type: X @ X of int8 overflows
-        dtype = xp.result_type(*(a for a, (_, shape) in zip(arrays, expected) if shape), xp.float32)
-        arrays = tuple(xp.astype(a, dtype) if shape and not xp.isdtype(a.dtype, "real floating") else a
-                       for a, (_, shape) in zip(arrays, expected))
-    return tuple(bound[k][0] for k in sizes), arrays
+        dtype = xp.result_type(*(a for k, (a, (_, shape, *_)) in enumerate(zip(arrays, expected))
+                                 if shape and k not in hot), xp.float32)
+        arrays = [xp.astype(a, dtype) if shape and k not in hot and not xp.isdtype(a.dtype, "real floating")
+                  else a for k, (a, (_, shape, *_)) in enumerate(zip(arrays, expected))]
+    return tuple(bound[k][0] for k in sizes), tuple(arrays)
 
 
 def _refuse(xp, a, name, shape):
