@@ -127,7 +127,10 @@ def peak(fn):
 def main():
     print(f"{'network':<58} {'derive ms':>10} {'NumPy ms':>9} {'torch ms':>9} {'/NumPy':>7} {'/torch':>7} "
           f"{'peak MiB derive/NumPy':>22}")
+    chosen = sys.argv[1:]   # words of the labels to run (all without)
     for label, make in NETWORKS.items():
+        if chosen and not any(w in label for w in chosen):
+            continue
         net = make()
         plain = net.specification()
         shapes = reference.shapes(plain, {})

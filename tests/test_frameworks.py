@@ -29,6 +29,13 @@ def block_networks():
                                      weight_decay=0.1, samples=4),
         "softplus-mse-WtA": derive.mlp([3, 5, 2], activation="softplus", output="sigmoid", loss="mse", layout="WtA",
                                        samples=4),
+        "lstm-batch-norm-dropout": derive.Network(2, [derive.LSTM(3, 2), derive.BatchNorm(), derive.Dropout(0.5),
+                                                      derive.Dense(2, "identity")], samples=4),
+        "gru-max-pool": derive.Network(2, [derive.GRU(3, 2), derive.MaxPool1D(2), derive.Dense(2, "identity")],
+                                       layout="AW", samples=4),
+        "embedding-rows": derive.Network(5, [derive.Embedding(5, 3), derive.Dense(2, "tanh")], layout="AW",
+                                         samples=4),
+        "embedding-columns": derive.Network(5, [derive.Embedding(5, 3), derive.Dense(2, "tanh")], samples=4),
     }
 
 
@@ -52,7 +59,10 @@ def concrete(net, size=3, samples=4):
     def shape(M):
         return tuple(int(sp.sympify(d).xreplace({s: sizes[str(s)] for s in sp.sympify(d).free_symbols})) for d in M.shape)
 
-    X = [rng.standard_normal(shape(x)) for x in net.inputs]
+    # a one-hot input as token indices (two samples on one token: their gradients add up), a dropout's mask 0 or 1
+    X = [rng.permutation([0, 0, *range(1, shape(x)[x.vocabulary_axis])])[:m] if hasattr(x, "vocabulary_axis")
+         else rng.standard_normal(shape(x)) for x in net.inputs]
+    X += [(rng.random(shape(M)) < 0.5).astype(float) for M in net.given]
     Y = rng.random(shape(net.Y))
     if net.loss_name == "softmax_ce":   # one-hot targets along the output axis
         axis = 1 if net.layout == "AW" else 0
@@ -78,7 +88,7 @@ def test_the_torch_module_passes_gradcheck_and_matches_the_numpy_gradients(name)
 
     assert torch.autograd.gradcheck(loss, values, eps=1e-6, atol=1e-6, rtol=1e-5)
     loss(*values).backward()
-    inputs = dict(zip([x.name for x in bp.network.inputs], X if isinstance(X, list) else [X]))
+    inputs = dict(zip([x.name for x in (*bp.network.inputs, *bp.network.given)], X if isinstance(X, list) else [X]))
     expected = bp.numpy()(**inputs, Y=Y, **{n: v.detach().numpy() for n, v in zip(module.params, values)}, **scalars)
     for n, v in zip(module.params, values):
         np.testing.assert_allclose(v.grad.numpy(), expected[n], rtol=1e-12, atol=1e-14, err_msg=n)
@@ -95,7 +105,7 @@ def test_the_jax_loss_passes_check_grads_under_jit(name):
     jitted = jax.jit(loss)
     check_grads(lambda p: jitted(p, Xj, jnp.asarray(Y)), (params,), order=1, modes=["rev"], eps=1e-6)
     got = jax.jit(jax.grad(loss))(params, Xj, jnp.asarray(Y))
-    inputs = dict(zip([x.name for x in bp.network.inputs], X if isinstance(X, list) else [X]))
+    inputs = dict(zip([x.name for x in (*bp.network.inputs, *bp.network.given)], X if isinstance(X, list) else [X]))
     expected = bp.numpy()(**inputs, Y=Y, **{n: np.asarray(v) for n, v in params.items()}, **scalars)
     for n in params:
         np.testing.assert_allclose(np.asarray(got[n]), expected[n], rtol=1e-12, atol=1e-14, err_msg=n)
@@ -192,7 +202,7 @@ def array_cases():
 def _library_inputs(bp, what):
     sizes, scalars, X, Y = concrete(bp.network)
     net, rng = bp.network, np.random.default_rng(11)
-    args = {**dict(zip([x.name for x in net.inputs], X if isinstance(X, list) else [X])), "Y": Y, **scalars,
+    args = {**dict(zip([x.name for x in (*net.inputs, *net.given)], X if isinstance(X, list) else [X])), "Y": Y, **scalars,
             **bp.network.initial_parameters(1, sizes)}
     if what != "gradients":
         args.update({f"V_{n}": rng.standard_normal(v.shape) for n, v in bp.network.initial_parameters(1, sizes).items()})

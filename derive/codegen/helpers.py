@@ -68,8 +68,11 @@ def check_shapes(xp, arrays, expected, sizes, given=()):
         raise ValueError(f"the sizes {', '.join(missing)} are unknown (arrays of unknown shape)")
     for k, (name, shape, vocabulary) in hot.items():   # every index inside the vocabulary
         n = bound[vocabulary][0] if vocabulary.__class__ is str else vocabulary
-        if arrays[k].shape[0] and (int(xp.min(arrays[k])) < 0 or int(xp.max(arrays[k])) >= n):
-            low, high = int(xp.min(arrays[k])), int(xp.max(arrays[k]))
+        try:
+            low, high = (int(xp.min(arrays[k])), int(xp.max(arrays[k]))) if arrays[k].shape[0] else (0, 0)
+        except TypeError:   # a traced array (under jax.jit): its values are not known here
+            continue
+        if low < 0 or high >= n:
             raise ValueError(f"{name}: indices must lie in 0 … {n - 1} (the vocabulary), got {low} … {high}")
     if integers:  # integer arrays computed in a floating type: X @ X of int8 overflows
         dtype = xp.result_type(*(a for k, (a, (_, shape, *_)) in enumerate(zip(arrays, expected))
@@ -88,7 +91,11 @@ def _indices(xp, a, name, shape, axis):
         raise TypeError(f"{name}: expected the index of each sample's token (a 1-D integer array) or a one-hot array "
                         f"of shape {_shape(shape)}, got {type(a).__name__} {tuple(getattr(a, 'shape', ()))}")
     ones = xp.sum(xp.astype(a == 1, xp.int64), axis=axis)
-    if not bool(xp.all((ones == 1) & (xp.sum(xp.astype(a != 0, xp.int64), axis=axis) == 1))):
+    try:
+        one_hot = bool(xp.all((ones == 1) & (xp.sum(xp.astype(a != 0, xp.int64), axis=axis) == 1)))
+    except TypeError:   # a traced array (under jax.jit): its values are not known here
+        one_hot = True
+    if not one_hot:
         raise ValueError(f"{name}: a one-hot array needs a single 1 and zeros elsewhere for each sample")
     return xp.argmax(a, axis=axis)
 
@@ -128,14 +135,21 @@ def scatter_add(xp, m, idx, n, axis):
     """Pᵀ m (axis 0: row i of m added into row idx_i of n zero rows) or m P (axis 1: columns into columns), P the
     one-hot matrix of idx: an embedding's gradient without the one-hot product."""
     shape = (n, m.shape[1]) if axis == 0 else (m.shape[0], n)
-    out = xp.zeros(shape, dtype=m.dtype, device=device_of(m))
-    if hasattr(out, "index_add_"):   # PyTorch
-        return out.index_add_(axis, idx, m)
-    if hasattr(out, "at"):   # JAX
+    if hasattr(m, "index_add_"):   # PyTorch
+        return xp.zeros(shape, dtype=m.dtype, device=device_of(m)).index_add_(axis, idx, m)
+    if hasattr(m, "at"):   # JAX
+        out = xp.zeros(shape, dtype=m.dtype, device=device_of(m))
         return out.at[idx].add(m) if axis == 0 else out.at[:, idx].add(m)
-    import numpy   # NumPy (and libraries that take its ufuncs): add.at adds repeated indices up
-    numpy.add.at(out, idx if axis == 0 else (slice(None), idx), m)
-    return out
+    if axis == 1:   # M P = (Pᵀ Mᵀ)ᵀ
+        return scatter_add(xp, m.T, idx, n, 0).T
+    if type(m).__module__ != "numpy":   # a library without a scatter (array_api_strict, Dask): Pᵀ m, P formed
+        P = xp.astype(xp.reshape(idx, (-1, 1)) == xp.arange(n, device=device_of(m)), m.dtype)
+        return P.T @ m
+    import numpy   # NumPy: entry (i, c) of m counted into bin idx_i·k + c, repeated tokens added up
+    k = m.shape[1]
+    bins = numpy.reshape(numpy.reshape(idx, (-1, 1)) * k + numpy.arange(k), (-1,))
+    total = numpy.bincount(bins, weights=numpy.reshape(m, (-1,)), minlength=n * k)
+    return total.reshape(n, k).astype(m.dtype, copy=False)
 
 
 def first_max(xp, j, *taps):

@@ -279,8 +279,7 @@ register(Softmax, Rule("softmax rule", r"\mathrm{d}\,\mathrm{softmax}(z) = s \od
                        lambda: (d(Softmax(z)), HadamardProduct(Softmax(z), d(z))
                                 - Softmax(z) * (Softmax(z).T * d(z))),
                        lambda node, dep: _softmax(node), lambda node: (node.arg,)))
-register(FirstMax, Rule("argmax mask", r"\mathrm{d}\,[T_j = \max_k T_k] = \mathbf{0} \text{ (piecewise constant: a "
-                         r"max pool passes } \mathrm{d}T_j \text{ through where } T_j \text{ is the maximum)}",
+register(FirstMax, Rule("argmax mask", r"\mathrm{d}\,[T_j = \max_k T_k] = \mathbf{0} \text{ (piecewise constant)}",
                          lambda: (d(FirstMax(0, X, Y)), sp.ZeroMatrix(N, N)),
                          lambda node, dep: sp.ZeroMatrix(*node.shape), lambda node: node.taps))
 register(sp.Add, scalar("sum rule", r"\mathrm{d}(u \pm v) = \mathrm{d}u \pm \mathrm{d}v",

@@ -6,9 +6,10 @@ from ..errors import InvalidArgument, InvalidType
 
 def bind_network(backprop, scalars):
     """(parameter names, input names, the scalar arguments' values, a function (params, X, Y) -> keyword arrays of
-    the generated programs): X is one array, or a sequence of them for a network of several inputs (X1 … XT)."""
+    the generated programs): X is one array, or a sequence of them for a network of several inputs (X1 … XT, then the
+    masks of its dropout layers)."""
     net = backprop.network
-    params, inputs = [P.name for P in net.parameters], [x.name for x in net.inputs]
+    params, inputs = [P.name for P in net.parameters], [x.name for x in (*net.inputs, *net.given)]
     arguments, _, _ = backprop.plan("loss")
     names = [str(a) for a in arguments if str(a) not in {*params, *inputs, "Y"}]
     scalars = dict(scalars or {})

@@ -112,7 +112,8 @@ class GRU(Gated):
 @dataclass(frozen=True)
 class LSTM(Gated):
     """An LSTM layer: I_t = σ(Z_i,t), F_t = σ(Z_f,t), G_t = tanh(Z_g,t), O_t = σ(Z_o,t), the cell
-    C_t = F_t ⊙ C_{t−1} + I_t ⊙ G_t, H_t = O_t ⊙ tanh(C_t), H_0 = C_0 = 0 (PyTorch's gates, one bias per gate)."""
+    C_t = F_t ⊙ C_{t−1} + I_t ⊙ G_t, T_t = tanh(C_t), H_t = O_t ⊙ T_t, H_0 = C_0 = 0 (PyTorch's gates, one bias per
+    gate)."""
 
     key: ClassVar[str] = "lstm"
     kind: ClassVar[str] = "LSTM"
@@ -123,13 +124,14 @@ class LSTM(Gated):
 
     def step(self, b, l, t, Z, H, C, weights):
         n = Z["i"].rows if b.layout != "AW" else Z["i"].cols
-        I, F, G, O, C_t, H_t = (b.matrix(f"{k}{l}_{t}", n) for k in ("I", "F", "G", "O", "C", "H"))
+        I, F, G, O, C_t, T, H_t = (b.matrix(f"{k}{l}_{t}", n) for k in ("I", "F", "G", "O", "C", "T", "H"))
         rows = [(I, sigma(b, Z["i"]), f"the input gate at step {t}"),
                 *([(F, sigma(b, Z["f"]), f"the forget gate at step {t}")] if C is not None else []),   # C_0 = 0
                 (G, tanh(b, Z["g"]), f"the candidate cell at step {t}"),
                 (O, sigma(b, Z["o"]), f"the output gate at step {t}")]
-        # C_t = F_t ⊙ C_{t−1} + I_t ⊙ G_t (C_0 = 0), H_t = O_t ⊙ tanh(C_t)
+        # C_t = F_t ⊙ C_{t−1} + I_t ⊙ G_t (C_0 = 0), T_t = tanh(C_t), H_t = O_t ⊙ T_t
         cell = hadamard(I, G) if C is None else matadd(hadamard(F, C), hadamard(I, G))
         rows += [(C_t, cell, f"the cell state after step {t}"),
-                 (H_t, hadamard(O, tanh(b, C_t)), f"the hidden state after step {t}")]
+                 (T, tanh(b, C_t), f"the cell state squashed, after step {t}"),
+                 (H_t, hadamard(O, T), f"the hidden state after step {t}")]
         return rows, (H_t, C_t)

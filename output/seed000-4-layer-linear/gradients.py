@@ -91,8 +91,11 @@ def check_shapes(xp, arrays, expected, sizes, given=()):
         raise ValueError(f"the sizes {', '.join(missing)} are unknown (arrays of unknown shape)")
     for k, (name, shape, vocabulary) in hot.items():   # every index inside the vocabulary
         n = bound[vocabulary][0] if vocabulary.__class__ is str else vocabulary
-        if arrays[k].shape[0] and (int(xp.min(arrays[k])) < 0 or int(xp.max(arrays[k])) >= n):
-            low, high = int(xp.min(arrays[k])), int(xp.max(arrays[k]))
+        try:
+            low, high = (int(xp.min(arrays[k])), int(xp.max(arrays[k]))) if arrays[k].shape[0] else (0, 0)
+        except TypeError:   # a traced array (under jax.jit): its values are not known here
+            continue
+        if low < 0 or high >= n:
             raise ValueError(f"{name}: indices must lie in 0 … {n - 1} (the vocabulary), got {low} … {high}")
     if integers:  # integer arrays computed in a floating type: X @ X of int8 overflows
         dtype = xp.result_type(*(a for k, (a, (_, shape, *_)) in enumerate(zip(arrays, expected))
