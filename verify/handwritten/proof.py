@@ -12,7 +12,7 @@ from .meaning import NetworkMeaning
 
 SIZE = 2            # every symbolic size is 2 in a proof
 MAX_ENTRIES = 36    # a matrix of more entries is not written out
-SECONDS = 3.0       # a proof SymPy has not decided by then is left to the numeric check
+SECONDS = 5.0       # a proof SymPy has not decided by then is left to the numeric check (2 s alone: room for load)
 BUDGET = 12.0       # and a derivation's proofs stop after this many seconds in all
 SCALAR = {**exact.SCALAR, "exp": sp.exp, "log": sp.log, "abs": sp.Abs}
 # the kinks' derivatives: 0 below, 1 (or the leak) above, as verify.recursion takes them
