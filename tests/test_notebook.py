@@ -31,7 +31,8 @@ def _execute():
 
 # a check's error at rounding level (max_abs=1.4e-16, 2.81e-10 in a table) differs in its last bits from one
 # machine's BLAS to another's: compared as what it is, an error below the tolerance
-ROUNDING = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?e-(?:0?[5-9]|[1-9]\d)\b|(?<=max_abs=)0\.0\b|(?<=max_rel=)0\.0\b")
+ROUNDING = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?e-(?:0?[5-9]|[1-9]\d)\b|(?<![\w.])0\.0+e\+00\b|(?<=max_abs=)0\.0\b"
+                      r"|(?<=max_rel=)0\.0\b")
 
 
 def _rounding(text):
