@@ -31,6 +31,11 @@ NORMS = {
     "two full layer norms, rows": lambda: derive.Network(
         3, [derive.Dense(4, "tanh"), derive.LayerNorm(), derive.Dense(4, "tanh"), derive.LayerNorm(),
             derive.Dense(2, "identity")], layout="AW", samples=3),
+    "dense then batch norm, columns": lambda: derive.Network(
+        4, [derive.Dense(3, "tanh"), derive.BatchNorm(), derive.Dense(2, "identity")], layout="WtA", samples=5),
+    "two batch norms, rows": lambda: derive.Network(
+        3, [derive.Dense(4, "tanh"), derive.BatchNorm(), derive.Dense(4, "tanh"), derive.BatchNorm(),
+            derive.Dense(2, "identity")], layout="AW", samples=3),
 }
 
 
@@ -112,12 +117,12 @@ def layer_norm_backward_by_hand(x, g, eps, axis):
 
 
 @pytest.mark.parametrize("name", NORMS)
-def test_the_layer_norm_compact_form_equals_the_derived_result(name):
+def test_the_layer_and_batch_norm_compact_forms_equal_the_derived_result(name):
     result = derive.backprop(NORMS[name]())
     net = result.network
     chains = chains_of(result)
     forms = [r for c in chains for r in c.results if r[2] == "form"]
-    norms = [b for b in flatten(net.blocks) if b.kind == "layer norm"]
+    norms = [b for b in flatten(net.blocks) if b.kind in ("layer norm", "batch norm")]
     assert forms and len(forms) == 1
     (part, compact, _), = forms
     block = [b for b in norms if b.definitions[4][0] in compact.atoms(sp.MatrixSymbol)][0]
@@ -141,7 +146,7 @@ def test_the_layer_norm_compact_form_equals_the_derived_result(name):
     if all(k.is_Integer for k in x.shape):
         rng = np.random.default_rng(2)
         X, G = rng.normal(size=tuple(map(int, x.shape))), rng.normal(size=tuple(map(int, g.shape)))
-        axis = 1 if net.layout == "AW" else 0
+        axis = int((net.layout == "AW") == (block.kind == "layer norm"))   # what the statistics run along
         got = lambdify([x, g], compact)(X, G)
         assert np.allclose(got, layer_norm_backward_by_hand(X, G, float(net.constants[eps]), axis))
 

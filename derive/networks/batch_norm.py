@@ -7,6 +7,8 @@ import sympy as sp
 from ..core.expr import hadamard, hadamard_power, matadd, matmul
 from ..errors import InvalidArgument
 from .blocks import Block, arg, epsilon, register_block
+from .textbook import VIEWS
+from .views_attention import alike_norms
 
 
 @register_block
@@ -48,3 +50,6 @@ class BatchNorm(Block):
                     (s, "one over the standard deviation, per feature"),
                     (N, "the normalised features"), (A_out, f"the output of layer {l}"))
         return b.built(self, l, f"Layer {l}: batch norm", A, A_out, definitions, (gamma, beta), meanings)
+
+
+VIEWS["batch norm"] = alike_norms   # alike batch norms derived once, the one derived ending with its compact form

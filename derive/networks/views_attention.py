@@ -228,10 +228,16 @@ def softmax_remark(P, P_def, dP):
             matmul(matadd(sp.DiagMatrix(p), -matmul(p, tp(p))), g), ".")
 
 
+# what a norm's statistics run over: (a row of the matrix in layout AW, the unit, what it holds, how many of them)
+NORM_WORDS = {"layer norm": (True, "sample", "features", "features"),
+              "batch norm": (False, "feature", "values over the samples", "samples")}
+
+
 def alike_norms(net, block, chains):
-    """`chains` with a layer norm derived as another was (the one derived furthest, first in the document) replaced
-    by what it reads off, "as layer k"; the one derived ends with the compact form of what it passes back."""
-    norms = [b for b in _norms(net) if _chains_of(chains, _names(b))]
+    """`chains` with a layer or batch norm derived as another of its kind was (the one derived furthest, first in the
+    document) replaced by what it reads off, "as layer k"; the one derived ends with the compact form of what it
+    passes back."""
+    norms = [b for b in _norms(net, block.kind) if _chains_of(chains, _names(b))]
     if block not in norms:
         return chains
     model = max(norms, key=lambda b: (len(_chains_of(chains, _names(b))), -min(
@@ -245,18 +251,19 @@ def alike_norms(net, block, chains):
         last = mine[-1]
         (mu, _), (C, _), (v, _), (s, _), (N, _), _ = block.definitions
         ones = sp.OneMatrix(n, 1)
-        sums = matmul(N, ones) if _rows(net) else matmul(tp(ones), N)
-        by = "row" if _rows(net) else "column"
-        remark = ("The last line is what the layer passes back to its input, its two contributions, in layer norm's "
-                  "compact form. It follows on putting ", net.deltas[s], ", ", net.deltas[v], " and ",
+        rows = _along_rows(net, block)
+        sums = matmul(N, ones) if rows else matmul(tp(ones), N)
+        by, (_, unit, held, over) = "row" if rows else "column", NORM_WORDS[block.kind]
+        remark = ("The last line is what the layer passes back to its input, its two contributions, in "
+                  f"{block.kind}'s compact form. It follows on putting ", net.deltas[s], ", ", net.deltas[v], " and ",
                   net.deltas[mu], " into them, with ", Formula(r"⟨0⟩ = ⟨1⟩ \oslash (⟨2⟩)", "⟨0⟩ = ⟨1⟩ ⊘ (⟨2⟩)", C, N,
                                                              spread),
                   " (the definition of ", N, ") and ", Formula(r"⟨0⟩ = \mathbf{0}", "⟨0⟩ = 0", sums),
-                  " (each sample's normalised features sum to zero). Per sample i, with g and n its ", by, "s of ", g,
+                  f" (each {unit}'s normalised {held} sum to zero). Per {unit} i, with g and n its ", by, "s of ", g,
                   " and ", N, " and ", Formula("s_i", "s_i"), " its entry of ", s, ", it passes back ",
                   Formula(r"s_i\,(g - \operatorname{mean}(g) - \operatorname{mean}(g \odot n)\, n)",
                           "s_i (g − mean(g) − mean(g ⊙ n) n)"),
-                  ", each mean over its ", n, " features.")
+                  ", each mean over its ", n, f" {over}.")
         return [replace(c, results=(*c.results, (part, compact, "form")), remark=remark) if c is last else c
                 for c in chains]
     # a chain that reads off a parameter's gradient keeps its lines (every gradient derived in the body); the others
@@ -274,8 +281,14 @@ def alike_norms(net, block, chains):
     return _replace(chains, mine, derived + stated)
 
 
-def _norms(net):
-    return [b for b in flatten(net.blocks) if b.kind == "layer norm"]
+def _norms(net, kind="layer norm"):
+    return [b for b in flatten(net.blocks) if b.kind == kind]
+
+
+def _along_rows(net, block):
+    """Whether the norm's statistics run along each row: a layer norm's in layout AW (a sample a row), a batch
+    norm's in the others (a feature a row)."""
+    return _rows(net) == NORM_WORDS[block.kind][0]
 
 
 def _names(block):
@@ -285,19 +298,21 @@ def _names(block):
 def norm_compact(net, block, chains):
     """(what the layer norm passes back to its input, δ_C + (1/n) δ_μ spread over the features, the compact form
     s ⊙ (g − mean g − N ⊙ mean(g ⊙ N)) per sample with g = δ_N, g, the number of features n, s spread over the
-    features: s 1ᵀ or 1 sᵀ), or None where its chains stop before the input (the network's inputs X)."""
+    features: s 1ᵀ or 1 sᵀ), or None where its chains stop before the input (the network's inputs X); a batch norm's
+    alike, per feature over its n samples."""
     (mu, _), (C, C_def), _, (s, _), (N, N_def), _ = block.definitions
     read = _reached(chains)
     if not all(M in net.deltas and net.deltas[M] in read for M in (mu, C, N)):
         return None
-    g, n = net.deltas[N], (N.cols if _rows(net) else N.rows)
+    rows = _along_rows(net, block)
+    g, n = net.deltas[N], (N.cols if rows else N.rows)
     spread, = [f for f in N_def.args if f.has(s)]   # s 1ᵀ, or 1 s with samples as columns
     term, = [t for t in C_def.args if t.has(mu)]     # −μ 1ᵀ, or −1 μ: C = X − μ spread over the features
     part = matadd(net.deltas[C], -term.xreplace({mu: net.deltas[mu]}) / n)
 
-    def mean(M):   # each sample's mean over its n features, spread over them
+    def mean(M):   # each sample's mean over its n features (a feature's over its n samples), spread over them
         ones = matmul(sp.OneMatrix(n, 1), sp.OneMatrix(1, n))
-        return (matmul(M, ones) if _rows(net) else matmul(ones, M)) / n
+        return (matmul(M, ones) if rows else matmul(ones, M)) / n
 
     return part, hadamard(spread, matadd(g, -mean(g), -hadamard(N, mean(hadamard(g, N))))), g, n, spread
 
