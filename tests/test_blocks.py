@@ -64,6 +64,8 @@ NETWORKS = {
                                                    samples=3),
     "embedding": lambda layout: derive.Network(6, [derive.Embedding(6, 3), derive.Dense(2, "tanh")], layout=layout,
                                                samples=5, weight_decay=0.25),
+    "embedding, sizes by name": lambda layout: derive.Network("V", [derive.Embedding("V", "d"), derive.Dense(2, "tanh")],
+                                                              layout=layout, samples=4),
     "max pool, width 3, stride 2": lambda layout: derive.Network(
         3, [derive.Dense(3, "tanh"), derive.MaxPool1D(3, 2), derive.Dense(2, "identity")], layout=layout, samples=8),
 }

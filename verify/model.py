@@ -111,7 +111,7 @@ class Blocks:
     def _dimensions(self, width, samples):
         """{size symbol: int}: symbolic widths set to `width`, a symbolic number of samples to `samples`."""
         sizes = [self.net["inputs"], self.net["samples"],
-                 *(b.spec[k] for b in self.ref.all for k in ("units", "hidden") if k in b.spec)]
+                 *(b.spec[k] for b in self.ref.all for k in ("units", "hidden", "vocab", "dim") if k in b.spec)]
         symbols = {recursion._size(n) for n in sizes} - {n for n in sizes if not isinstance(n, (str, sp.Symbol))}
         samples_ = recursion._size(self.net["samples"])
         return {s: (samples if s == samples_ else width) for s in sorted(symbols, key=str) if isinstance(s, sp.Symbol)}
