@@ -197,6 +197,19 @@ def test_an_embedding_takes_token_indices_or_one_hot_and_scatter_adds_without_a_
             result.numpy()(X=X, Y=Y, **arrays)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16])
+def test_token_indices_of_a_small_integer_type_scatter_into_their_own_rows(dtype):
+    # the scatter's bins, token × dim + column, pass 255 here: computed in uint8 they would wrap into other rows
+    net = derive.Network(100, [derive.Embedding(100, 4), derive.Dense(2, "identity")], layout="AW", samples=3)
+    result, rng = derive.backprop(net), np.random.default_rng(0)
+    arrays = {k: rng.normal(size=v.shape) for k, v in net.initial_parameters().items()}
+    Y, idx = rng.normal(size=(3, 2)), np.array([70, 3, 99])
+    got = result.numpy()(X=idx.astype(dtype), Y=Y, **arrays)["E1"]
+    loss = result.numpy("loss")
+    numeric = verify.central_difference(lambda **a: loss(X=idx, Y=Y, **{**arrays, **a}), arrays, "E1")
+    assert np.flatnonzero(np.abs(got).sum(axis=1)).tolist() == [3, 70, 99] and np.allclose(got, numeric, atol=1e-8)
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_a_max_pool_passes_a_tie_to_the_first_largest_only(layout):
     from verify import blocks as reference

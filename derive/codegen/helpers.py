@@ -83,10 +83,11 @@ def check_shapes(xp, arrays, expected, sizes, given=()):
 
 
 def _indices(xp, a, name, shape, axis):
-    """A one-hot input as the index of each sample's 1: a 1-D integer array as it is, a 2-D one-hot array (of the
-    shape `shape`, each sample's entries 0 but a single 1) by its argmax along the vocabulary axis."""
+    """A one-hot input as the index of each sample's 1, 64-bit (index arithmetic in uint8 would wrap): a 1-D integer
+    array, or a 2-D one-hot array (of the shape `shape`, each sample's entries 0 but a single 1) by its argmax along
+    the vocabulary axis."""
     if hasattr(a, "shape") and len(a.shape) == 1 and xp.isdtype(a.dtype, "integral"):
-        return a
+        return xp.astype(a, xp.int64)
     if not hasattr(a, "shape") or len(a.shape) != 2:
         raise TypeError(f"{name}: expected the index of each sample's token (a 1-D integer array) or a one-hot array "
                         f"of shape {_shape(shape)}, got {type(a).__name__} {tuple(getattr(a, 'shape', ()))}")
@@ -97,7 +98,7 @@ def _indices(xp, a, name, shape, axis):
         one_hot = True
     if not one_hot:
         raise ValueError(f"{name}: a one-hot array needs a single 1 and zeros elsewhere for each sample")
-    return xp.argmax(a, axis=axis)
+    return xp.astype(xp.argmax(a, axis=axis), xp.int64)
 
 
 def _refuse(xp, a, name, shape):

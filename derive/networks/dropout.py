@@ -1,5 +1,6 @@
 """Dropout in training: the input times a mask M of zeros and ones, given on every call, scaled by 1/(1 − p)."""
 import math
+import numbers
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -23,13 +24,14 @@ class Dropout(Block):
     def build(self, b, A, last):
         l, where = b.layer(self.kind)
         p = self.p
-        if isinstance(p, (bool, str)) or not isinstance(p, (int, float)) or not math.isfinite(p) or not 0 <= p < 1:
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not math.isfinite(p) or not 0 <= p < 1:
             raise InvalidArgument(f"{where}: p must be a number in [0, 1), got {p!r}")
         M = b.given_input("M", b.n, f"the dropout mask of layer {l}: 1 where a feature is kept, 0 where it is "
                                     f"dropped, given on every call")
         drop = sp.Symbol(f"p{l}", nonnegative=True)   # a symbol in the derivation, its value in code
-        b.constants[drop] = sp.nsimplify(p, rational=True)
+        b.constants[drop] = sp.nsimplify(float(p), rational=True)
         A_out = b.matrix(f"A{l}", b.n)
         definitions = ((A_out, hadamard(A, M) / (1 - drop)),)
-        meanings = ((A_out, f"the output of layer {l}"), (drop, f"the probability that a feature is dropped, {p:g}"))
+        meanings = ((A_out, f"the output of layer {l}"),
+                    (drop, f"the probability that a feature is dropped, {float(p):g}"))
         return b.built(self, l, f"Layer {l}: dropout", A, A_out, definitions, (), meanings)
