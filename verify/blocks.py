@@ -556,10 +556,12 @@ class Gated(Block):
 
 
 def _sig(z):
+    """σ(z) = 1/(1 + e^(−z)) entrywise."""
     return 1 / (1 + np.exp(-z))
 
 
 def _sig_exact(M):
+    """σ of each entry of an explicit SymPy matrix."""
     return M.applyfunc(exact.SCALAR["sigmoid"])
 
 

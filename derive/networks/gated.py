@@ -66,10 +66,12 @@ class Gated(Block):
 
 
 def sigma(b, Z):
+    """σ(Z) entrywise: a gate."""
     return activate(registry.activation("sigmoid"), Z, b.layout)
 
 
 def tanh(b, Z):
+    """tanh(Z) entrywise: a candidate, or the squashed cell state."""
     return activate(registry.activation("tanh"), Z, b.layout)
 
 
