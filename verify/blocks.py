@@ -64,9 +64,8 @@ class Block:
         features in."""
         return {}
 
-    def draw_given(self, shape, rng):
-        """Random values of such an input."""
-        raise NotImplementedError
+    draw_input = None   # (shape, rng) -> random values of an input the block reads (rows as samples): a dropout's
+    #                     mask, an embedding's one-hot tokens; None: normal values
 
     def forward(self, x, a):
         """(y, what the backward pass needs) for the rows x and the arrays `a` by name."""
@@ -264,7 +263,8 @@ class Dropout(Block):
     def given(self, n):
         return {self.name("M"): n}
 
-    def draw_given(self, shape, rng):
+    def draw_input(self, shape, rng):
+        """0 or 1, 1 with probability 1 − p."""
         return (rng.uniform(size=shape) >= self.spec["p"]).astype(np.float64)
 
     def forward(self, x, a):
@@ -703,16 +703,19 @@ class Reference:
         self.by_hand = all(b.backward is not None for b in self.blocks)
         steps = self.blocks[0].steps if self.blocks else 0   # a recurrent, GRU or LSTM first block
         self.input_names = [f"X{t}" for t in range(1, steps + 1)] if steps else ["X"]
-        self.given = {k: b for b, n, m in self._sizes(lambda k: k) for k in b.given(n)}   # a mask's name -> block
+        self.given = {k: b for b, n, m in self.walk_sizes(lambda k: k) for k in b.given(n)}   # a mask's name -> block
+        # an input drawn as the block that reads it draws it: a mask, or a first block's tokens
+        self.drawn = {**({k: self.blocks[0] for k in self.input_names} if self.blocks and self.blocks[0].draw_input
+                         else {}), **self.given}
 
-    def _sizes(self, size, blocks=None, n=None, m=None):
+    def walk_sizes(self, size, blocks=None, n=None, m=None):
         """(block, features in, rows in) of every block, those inside a residual too, in forward order."""
         blocks = self.blocks if blocks is None else blocks
         n = size(self.spec["inputs"]) if n is None else n
         m = size(self.spec["samples"]) if m is None else m
         for b in blocks:
             yield b, n, m
-            yield from self._sizes(size, getattr(b, "inner", ()), n, m)
+            yield from self.walk_sizes(size, getattr(b, "inner", ()), n, m)
             n, m = b.parameters(n, size)[1], b.samples(m)
 
     def _parameters(self, size):
@@ -735,7 +738,7 @@ class Reference:
             m = b.samples(m)
         sample = (lambda n, m: (m, n)) if self.layout == "AW" else (lambda n, m: (n, m))
         m0 = size(self.spec["samples"])
-        given = {k: sample(features, rows) for b, n_in, rows in self._sizes(size)
+        given = {k: sample(features, rows) for b, n_in, rows in self.walk_sizes(size)
                  for k, features in b.given(n_in).items()}
         return {**{k: sample(size(self.spec["inputs"]), m0) for k in self.input_names}, **given, "Y": sample(n, m),
                 **{p.name: p.shape[::-1] if p.weight and p.maps and self.layout == "WA" else p.shape for p in params}}
@@ -798,13 +801,9 @@ class Reference:
             p = self.params.get(name)
             if name == "Y":
                 continue
-            if name in self.input_names and hasattr(self.blocks[0], "draw_input"):   # one-hot tokens
-                own = self.oriented(name, np.empty(shape)).shape
-                arrays[name] = self.oriented(name, self.blocks[0].draw_input(own, rng))
-                continue
-            if name in self.given:   # a mask, drawn as its block draws it
+            if name in self.drawn:
                 own = self.oriented(name, np.empty(shape)).shape   # rows as samples
-                arrays[name] = self.oriented(name, self.given[name].draw_given(own, rng))
+                arrays[name] = self.oriented(name, self.drawn[name].draw_input(own, rng))
                 continue
             if p is not None and p.weight:
                 arrays[name] = rng.normal(scale=1 / np.sqrt(max(shape)), size=shape) * 1.5

@@ -155,15 +155,7 @@ class Blocks:
         the cost of the exact proof grows with."""
         named = {str(k): v for k, v in dims.items()}
         size = lambda k: int(named.get(str(k), k))  # noqa: E731
-
-        def walk(bs, n, m):
-            total = 0
-            for b in bs:
-                total += walk(getattr(b, "inner", ()), n, m)[0]
-                n, m = b.parameters(n, size)[1], b.samples(m)
-                total += n * m * max(b.steps, 1)
-            return total, n, m
-        return walk(self.ref.blocks, size(self.net["inputs"]), size(self.net["samples"]))[0]
+        return sum(b.parameters(n, size)[1] * b.samples(m) * max(b.steps, 1) for b, n, m in self.ref.walk_sizes(size))
 
     def explicit(self, dims, decay=None):
         shapes = blocks.Reference({**self.net, "weight_decay": 0}).shapes(dims)

@@ -310,8 +310,9 @@ class Builder:
         return M
 
     def constant(self, name, value):
-        """A constant of the current layer: a symbol `<name><l>` in the derivation, `value` in code."""
-        c = sp.Symbol(f"{name}{self.l}", positive=True)
+        """A constant of the current layer: a symbol `<name><l>` in the derivation (positive, or non-negative for a
+        value 0), `value` in code."""
+        c = sp.Symbol(f"{name}{self.l}", **({"positive": True} if value > 0 else {"nonnegative": True}))
         self.constants[c] = value
         return c
 

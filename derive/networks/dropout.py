@@ -28,8 +28,7 @@ class Dropout(Block):
             raise InvalidArgument(f"{where}: p must be a number in [0, 1), got {p!r}")
         M = b.given_input("M", b.n, f"the dropout mask of layer {l}: 1 where a feature is kept, 0 where it is "
                                     f"dropped, given on every call")
-        drop = sp.Symbol(f"p{l}", nonnegative=True)   # a symbol in the derivation, its value in code
-        b.constants[drop] = sp.nsimplify(float(p), rational=True)
+        drop = b.constant("p", sp.nsimplify(float(p), rational=True))   # a symbol in the derivation, its value in code
         A_out = b.matrix(f"A{l}", b.n)
         definitions = ((A_out, hadamard(A, M) / (1 - drop)),)
         meanings = ((A_out, f"the output of layer {l}"),

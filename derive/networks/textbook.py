@@ -604,6 +604,11 @@ def block_chains(result):
     return (first, *unreached(net, chains, result.gradients))
 
 
+def _chains_of(chains, symbols):
+    """The chains that start from the δ of one of `symbols`."""
+    return [c for c in chains if c.via in symbols]
+
+
 def _listed(symbols):
     """A, B and C: the symbols with their separators, as a chain's note reads them."""
     out = []
@@ -618,7 +623,7 @@ def unreached(net, chains, gradients):
     stated = {symbol for c in chains for symbol, _, kind in c.results if kind == "gradient"}
     for block in flatten(net.blocks):
         idle = [P for P in block.parameters if P not in stated and isinstance(gradients[P.name], sp.ZeroMatrix)]
-        mine = [c for c in chains if c.title and str(c.title[0]).startswith(block.title)]
+        mine = _chains_of(chains, {Z for Z, _ in block.definitions})
         if idle and mine:
             one = replace(mine[0], results=(*mine[0].results, *((P, sp.ZeroMatrix(*P.shape), "gradient")
                                                                 for P in idle)),

@@ -10,7 +10,7 @@ from ..core.rules import DEFINITION
 from ..engine.backward import form
 from .blocks import flatten
 from .forms import Formula
-from .textbook import VIEWS, Chain, _Builder, View, differential, layer_range
+from .textbook import VIEWS, Chain, _Builder, View, _chains_of, differential, layer_range
 
 HEAD = sp.Symbol("h", integer=True, positive=True)   # the generic head
 
@@ -29,11 +29,6 @@ def generic_chain(view, names, title):
     b.push(rules)
     adjoint = b.gather([*view.deltas, *view.parameters])
     return Chain(title, sp.Add(*start), tuple(b.lines), (), via=names[0]), adjoint
-
-
-def _chains_of(chains, symbols):
-    """The chains that start from the δ of one of `symbols`."""
-    return [c for c in chains if c.via in symbols]
 
 
 def _replace(chains, mine, new):

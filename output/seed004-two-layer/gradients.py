@@ -59,7 +59,7 @@ def check_shapes(xp, arrays, expected, sizes, given=()):
             continue
         if axis:   # a one-hot input: given as the index of each sample's 1, or one-hot; checked as indices
             arrays[k], shape = _indices(xp, a, name, shape, axis[0]), (shape[1 - axis[0]],)
-            hot[k] = (name, shape, expected[k][1][axis[0]])
+            hot[k] = (name, expected[k][1][axis[0]])   # its name, the vocabulary's size
             a = arrays[k]
         actual = getattr(a, "shape", None)
         if actual is None or len(actual) != len(shape) or type(a).__name__ == "matrix" or not (
@@ -83,7 +83,7 @@ def check_shapes(xp, arrays, expected, sizes, given=()):
     if len(bound) < len(sizes):
         missing = [k for k in sizes if k not in bound]
         raise ValueError(f"the sizes {', '.join(missing)} are unknown (arrays of unknown shape)")
-    for k, (name, shape, vocabulary) in hot.items():   # every index inside the vocabulary
+    for k, (name, vocabulary) in hot.items():   # every index inside the vocabulary
         n = bound[vocabulary][0] if vocabulary.__class__ is str else vocabulary
         try:
             low, high = (int(xp.min(arrays[k])), int(xp.max(arrays[k]))) if arrays[k].shape[0] else (0, 0)
